@@ -1,0 +1,12 @@
+/* cni role: not built yet. Exits non-zero with a clear message, never a fake success. */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+
+int cmd_cni(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "kvnet cni: not implemented yet\n");
+	return 1;
+}

@@ -1,0 +1,12 @@
+/* garp-watch role: not built yet. Exits non-zero with a clear message, never a fake success. */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+
+int cmd_garpwatch(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "kvnet garp-watch: not implemented yet\n");
+	return 1;
+}
