@@ -1,0 +1,181 @@
+/* conf — /etc/kvnet/kvnet.conf: schema, parser, environment overrides, printer.
+ *
+ * The file is INI, read with inih, in these sections (schema order; `kvnet config -n -d`
+ * prints every key with its documentation, and dist/kvnet.conf is that output):
+ *
+ *   [log] [datastore] [kubernetes] [ipam] [network] [migration] [cni] [agent]
+ *
+ * One schema table (conf.c) says, for every key, its section, type, default, range and
+ * documentation; the parser, the environment overrides, the defaults and the printer
+ * all walk that table, so they cannot disagree.
+ *
+ * The parser is FED TEXT (conf_parse) and does no I/O; conf_load() is the one function
+ * that reads a file, and it only hands the bytes to conf_parse(). Syntax (inih):
+ *   - `[section]` headers, `key = value` (or `key: value`) lines, leading and trailing
+ *     whitespace ignored (an indented line is an ordinary line, never a continuation);
+ *   - full-line comments start with `#` or `;`; an inline comment is ` ;` (whitespace
+ *     then semicolon). `#` after a value is part of the value;
+ *   - a line may hold at most CONF_LINE_MAX bytes.
+ * An unknown section (even an empty one), an unknown key, a key given twice in one text
+ * and a value that does not fit its type are errors. Parsing stops being useful at the
+ * first error: conf_parse() reports THE FIRST error only (lowest line number) as
+ *   NAME:LINE: [section] key: "value" is out of range (want 20..30)
+ *
+ * Environment: after the file, every variable KVNET_<SECTION>_<KEY> (upper case, e.g.
+ * KVNET_IPAM_BLOCK_SIZE_V4=24) overrides that key, validated exactly like the file. The
+ * whole KVNET_ prefix is reserved for this: a KVNET_ variable that names no key is an
+ * error. Environment values have leading and trailing whitespace trimmed, like file values.
+ *
+ * Reading values: after a successful conf_load() (or conf_defaults + conf_parse +
+ * conf_apply_env + conf_check) every field of struct conf holds a validated value; read
+ * the fields directly. A struct conf owns no memory (fixed-size arrays only): copy it,
+ * compare it with conf_equal(), throw it away without a free.
+ */
+#ifndef KVNET_CONF_CONF_H
+#define KVNET_CONF_CONF_H
+
+#include "lib/log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+
+#define CONF_DEFAULT_PATH "/etc/kvnet/kvnet.conf"
+#define CONF_STR_MAX 256          /* string and path values: at most 255 bytes */
+#define CONF_POOLS_MAX 16         /* CIDRs per pool list */
+#define CONF_TEXT_MAX (1u << 20)  /* conf_load refuses bigger files */
+#define CONF_LINE_MAX 197         /* bytes per line, newline excluded (inih's limit) */
+#define CONF_ENV_PREFIX "KVNET_"
+
+/* One IPv4 or IPv6 network. Host bits are always zero (the parser refuses others). */
+struct conf_cidr {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];  /* network address, network order; IPv4 uses the first 4 bytes */
+	uint8_t prefix;    /* prefix length, 0..32 or 0..128 */
+};
+
+/* A comma-separated list of CIDRs of one family, in the order given. */
+struct conf_cidr_list {
+	unsigned n;                            /* entries used in v[] */
+	struct conf_cidr v[CONF_POOLS_MAX];    /* the networks; unused entries zeroed */
+};
+
+/* A listening address written IPV4:PORT or [IPV6]:PORT (literal addresses only). */
+struct conf_hostport {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];  /* address, network order; IPv4 uses the first 4 bytes */
+	uint16_t port;     /* 1..65535, host order */
+};
+
+enum conf_datastore {
+	CONF_DATASTORE_FILE,        /* "file": state directory, single node */
+	CONF_DATASTORE_KUBERNETES,  /* "kubernetes": kvnet.io CRDs via the API server */
+};
+
+enum conf_switch {
+	CONF_DISABLED,  /* "disabled" */
+	CONF_ENABLED,   /* "enabled" */
+};
+
+enum conf_timeout_action {
+	CONF_TIMEOUT_FAIL,      /* "fail": the CNI ADD fails (closed) */
+	CONF_TIMEOUT_CONTINUE,  /* "continue": the CNI ADD goes on without confirmation */
+};
+
+/* The effective configuration. Field names are the keys; see the schema in conf.c (or
+ * `kvnet config -n -d`) for each key's meaning, default and range. */
+struct conf {
+	struct {
+		enum log_level level;        /* [log] level */
+		char file[CONF_STR_MAX];     /* [log] file; "" = stderr */
+	} log;
+	struct {
+		enum conf_datastore type;    /* [datastore] type */
+		char state_dir[CONF_STR_MAX];/* [datastore] state_dir (absolute path) */
+	} datastore;
+	struct {
+		char kubeconfig[CONF_STR_MAX]; /* [kubernetes] kubeconfig; "" = in-cluster or $KUBECONFIG */
+		char context[CONF_STR_MAX];    /* [kubernetes] context; "" = current-context */
+		char node_name[CONF_STR_MAX];  /* [kubernetes] node_name; "" = $NODE_NAME or hostname
+						* (resolved by cmd/, conf keeps the literal) */
+	} kubernetes;
+	struct {
+		struct conf_cidr_list ipv4_pools;   /* [ipam] ipv4_pools (AF_INET only) */
+		struct conf_cidr_list ipv6_pools;   /* [ipam] ipv6_pools (AF_INET6 only) */
+		uint32_t block_size_v4;             /* [ipam] block_size_v4, 20..30 */
+		uint32_t block_size_v6;             /* [ipam] block_size_v6, 116..126 */
+		enum conf_switch kubevirt_ip_persistence; /* [ipam] kubevirt_ip_persistence */
+		uint32_t vm_grace_seconds;          /* [ipam] vm_grace_seconds */
+	} ipam;
+	struct {
+		uint32_t mtu;                 /* [network] mtu, 68..65535 */
+		uint32_t route_protocol;      /* [network] route_protocol, 1..255 */
+		uint32_t route_metric;        /* [network] route_metric */
+		uint32_t migration_metric;    /* [network] migration_metric, < route_metric */
+	} network;
+	struct {
+		uint32_t convergence_seconds; /* [migration] convergence_seconds */
+		bool announce_detection;      /* [migration] announce_detection */
+	} migration;
+	struct {
+		uint32_t policy_setup_timeout_seconds; /* [cni] ...; 0 = do not wait */
+		enum conf_timeout_action policy_timeout_action; /* [cni] policy_timeout_action */
+	} cni;
+	struct {
+		struct conf_hostport listen;  /* [agent] listen: health, readiness, metrics */
+		char socket[CONF_STR_MAX];    /* [agent] socket (absolute path) */
+	} agent;
+};
+
+/* Fill c with the built-in defaults (the single-node demo configuration). The defaults
+ * are text in the schema, parsed by the same code as the file; returns 0, or -EINVAL if
+ * one of them does not parse (a bug, reported in e). */
+int conf_defaults(struct conf *c, struct err *e);
+
+/* Set one key from its text form, validated like a file line. section and key are the
+ * names as written in the file (lower case). Returns 0; or -EINVAL/-ERANGE/-ENOENT with
+ * e = `[section] key: "value" is ... (want ...)`; c is unchanged on error. */
+int conf_set(struct conf *c, const char *section, const char *key, const char *value,
+	     struct err *e);
+
+/* Parse INI text (len bytes, need not be NUL-terminated; NUL bytes are an error) on top
+ * of the values already in c. name is used in messages ("kvnet.conf:12: ..."). All or
+ * nothing: on error c is unchanged and e holds the first error. Returns 0, -EINVAL,
+ * -ERANGE or -ENOMEM. */
+int conf_parse(struct conf *c, const char *name, const char *text, size_t len,
+	       struct err *e);
+
+/* Apply KVNET_<SECTION>_<KEY>=VALUE overrides from envp (a NULL-terminated
+ * "NAME=VALUE" array like environ; entries without "KVNET_" are ignored). A KVNET_
+ * variable naming no key, set twice, or holding a bad value is an error:
+ * `environment KVNET_IPAM_BLOCK_SIZE_V4: [ipam] block_size_v4: ...`. All or nothing. */
+int conf_apply_env(struct conf *c, char *const *envp, struct err *e);
+
+/* Checks that involve more than one key: at least one pool; every pool at least as big
+ * as a block of its family; no two pools of a family overlapping; migration_metric below
+ * route_metric. Returns 0 or -EINVAL with e. */
+int conf_check(const struct conf *c, struct err *e);
+
+/* The whole sequence: defaults, the file at path (if it does not exist and missing_ok,
+ * defaults only; a missing file is otherwise an error), envp overrides (NULL = none),
+ * conf_check. On error *c is unspecified and e says "path: open: ..." or what
+ * conf_parse/conf_apply_env/conf_check said. */
+int conf_load(struct conf *c, const char *path, bool missing_ok, char *const *envp,
+	      struct err *e);
+
+enum {
+	CONF_FMT_DOC = 1 << 0,  /* precede each key with its documentation as # comments */
+};
+
+/* Print c as canonical INI (every section and key, schema order, `key = value`) into
+ * buf (cap bytes, always NUL-terminated when cap > 0). Returns the length of the whole
+ * text without the NUL, like snprintf: a return >= cap means buf was too small. The text
+ * parses back (conf_parse on defaults) to a conf equal to c. */
+size_t conf_format(const struct conf *c, unsigned flags, char *buf, size_t cap);
+
+/* True when every key of a and b holds the same value. */
+bool conf_equal(const struct conf *a, const struct conf *b);
+
+#endif
