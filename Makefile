@@ -57,6 +57,14 @@ SAN_TESTLIB_OBJ := $(patsubst %.c,build/san/%.o,$(TESTLIB_SRC))
 UNIT_BIN := $(patsubst test/unit/%.c,build/test/%,$(UNIT_SRC))
 NETNS_BIN := $(patsubst test/netns/%.c,build/test/%,$(NETNS_SRC))
 
+# --- the same unit tests linked like dist/kvnet (musl, static, Debian's archives) ---------
+# Only tests whose subject depends on the libc or the static archives (TLS, YAML, sockets);
+# test/run runs them as "musl". They prove BearSSL/libyaml work in the shipped build.
+MUSL_TESTS := test-conn test-tls test-kubeconfig
+MUSL_TEST_BIN := $(patsubst test/unit/%.c,build/musltest/%,\
+	$(filter $(patsubst %,test/unit/%.c,$(MUSL_TESTS)),$(UNIT_SRC)))
+MUSL_TESTLIB_OBJ := $(patsubst %.c,build/musl/%.o,$(LIB_SRC) $(COMPAT_SRC) $(TESTLIB_SRC))
+
 # --- fuzz: clang + libFuzzer -------------------------------------------------------------
 FUZZ_CC ?= clang
 FUZZ_CFLAGS := $(filter-out -Werror,$(BASE_CFLAGS)) -O1 -g \
@@ -106,6 +114,12 @@ build/test/%: test/netns/%.c build/san/libktest.a build/san/libkvnet.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(SAN_CC) $(SAN_CFLAGS) -o $@ $< build/san/libktest.a build/san/libkvnet.a $(SAN_LIBS)
 
+.SECONDARY: $(MUSL_TESTLIB_OBJ)
+build/musltest/%: test/unit/%.c $(MUSL_TESTLIB_OBJ) $(MUSL_INC)/.stamp
+	$(call say,TEST,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MUSL_CC) $(MUSL_CFLAGS) -static -o $@ $< $(MUSL_TESTLIB_OBJ) $(STATIC_LIBS)
+
 build/fuzzobj/%.o: %.c
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(dir $@)
@@ -116,7 +130,7 @@ build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_OBJ)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(SAN_LIBS)
 
-unit: $(UNIT_BIN) $(NETNS_BIN)
+unit: $(UNIT_BIN) $(NETNS_BIN) $(MUSL_TEST_BIN)
 
 fuzz-build:
 	$(Q)./build.sh --deps build fuzz
