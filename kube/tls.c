@@ -837,6 +837,29 @@ static int tls_fail(struct tls_conn *t, int be, const char *what, struct err *e)
 	return err_setx(e, EPROTO, "tls %s: %s failed: %s", t->peer, what, why);
 }
 
+/* A write failed during the handshake (EPIPE, ECONNRESET): servers that reject us send
+ * an alert and close at once, while we may still be sending our flight. Feed the engine
+ * whatever already arrived, without waiting; true when that closed it with an error
+ * (the alert), which says far more than "Broken pipe". */
+static bool salvage_alert(struct tls_conn *t)
+{
+	br_ssl_engine_context *eng = &t->sc.eng;
+	for (unsigned i = 0; i < 64; i++) {
+		unsigned st = br_ssl_engine_current_state(eng);
+		if (st & BR_SSL_CLOSED)
+			return br_ssl_engine_last_error(eng) != BR_ERR_OK;
+		if (!(st & BR_SSL_RECVREC))
+			return false;
+		size_t len;
+		unsigned char *b = br_ssl_engine_recvrec_buf(eng, &len);
+		ssize_t r = conn_read_within(t->inner, b, len, 0, NULL);
+		if (r <= 0)
+			return false;
+		br_ssl_engine_recvrec_ack(eng, (size_t)r);
+	}
+	return false;
+}
+
 /* Run the engine until its state has one of `want`. Returns 1 when it does, 0 when the
  * connection is closed (close_notify, or EOF from the peer after the handshake), -errno
  * on failure. */
@@ -859,6 +882,8 @@ static int run_until(struct tls_conn *t, unsigned want, int64_t deadline, const 
 			size_t len;
 			unsigned char *b = br_ssl_engine_sendrec_buf(eng, &len);
 			int r = conn_write_within(t->inner, b, len, left_ms(deadline), e);
+			if (r < 0 && r != -ETIMEDOUT && !t->handshaken && salvage_alert(t))
+				return tls_fail(t, br_ssl_engine_last_error(eng), what, e);
 			if (r < 0) {
 				t->broken = true;
 				return io_fail(t, what, e);
