@@ -130,6 +130,8 @@ int rt_del(struct nl_sock *s, const struct rt_route *r, struct err *e)
 {
 	char a[ADDR_STRLEN];
 	int rc = rt_msg(s, RTM_DELROUTE, 0, r, e);
+	if (rc == -ESRCH) /* the kernel's "No such process" says less than this */
+		err_setx(e, ESRCH, "no such route");
 	if (rc < 0)
 		err_prefix(e, "route %s: delete", rt_fmt(r, a));
 	return rc;

@@ -48,8 +48,9 @@ int rt_parse(const struct nl_msgv *m, struct rt_route *out, struct err *e);
 /* Add the route; one already there is -EEXIST. */
 int rt_add(struct nl_sock *s, const struct rt_route *r, struct err *e);
 
-/* Add the route or replace the one with the same destination, table and (IPv4) tos /
- * (IPv6) metric. */
+/* Add the route, or replace the one with the same destination, table and metric (the
+ * metric is part of a route's identity for both families: moving a /32 from metric 512
+ * to 1024 is an add of the new one and a delete of the old one). */
 int rt_replace(struct nl_sock *s, const struct rt_route *r, struct err *e);
 
 /* Delete the route matching r: destination, table, and each of gateway, oif, metric and

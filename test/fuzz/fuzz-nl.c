@@ -1,8 +1,10 @@
-/* libFuzzer target: the netlink reply parser and attribute walker (net/nl), over any
- * bytes. Seeds are the recorded kernel replies in test/data/netlink/. The expected
+/* libFuzzer target: the netlink reply parser and attribute walker (net/nl) and the
+ * message parsers built on them (link_parse, rt_parse), over any bytes. Seeds are the recorded kernel replies in test/data/netlink/. The expected
  * seq/port id are taken from the first message so the fuzzer gets past those checks. */
 #include "lib/err.h"
+#include "net/link.h"
 #include "net/nl.h"
+#include "net/route.h"
 
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -50,6 +52,19 @@ static int cb(const struct nl_msgv *m, void *arg, struct err *e)
 	(void)arg;
 	if (nl_msg_parse(m, hdr, hlen, NULL, 63, tb, e) == 0)
 		walk(m->data + (hlen + 3) / 4 * 4, m->len - (hlen + 3) / 4 * 4, 0);
+	/* every message through every typed parser, whatever its type says */
+	struct nl_msgv as = *m;
+	struct link_info li;
+	struct rt_route rt;
+	char buf[ADDR_STRLEN];
+	as.type = RTM_NEWLINK;
+	if (link_parse(&as, &li, e) == 0 && strlen(li.name) >= LINK_NAMESZ)
+		__builtin_trap();
+	as.type = RTM_NEWROUTE;
+	if (rt_parse(&as, &rt, e) == 0) {
+		rt_fmt(&rt, buf);
+		addr_fmt(&rt.gw, buf);
+	}
 	return m->flags & 0x8000 ? -1 : 0;
 }
 

@@ -1,7 +1,9 @@
 /* Replay tests for net/nl: real kernel replies recorded by test/data/netlink/record.py
  * (see the README there) are fed through the reply parser and attribute tables. */
 #include "lib/err.h"
+#include "net/link.h"
 #include "net/nl.h"
+#include "net/route.h"
 #include "test/lib/t.h"
 
 #include <arpa/inet.h>
@@ -208,6 +210,79 @@ static void test_truncated(void)
 	free(p);
 }
 
+/* the typed parsers over the same recorded bytes */
+struct typed {
+	int nlinks, nroutes;
+	struct link_info v0;       /* the link named v0 */
+	struct rt_route gw_route;  /* 198.18.6.0/24 */
+	struct rt_route host;      /* 198.18.7.7/32 */
+};
+
+static int typed_cb(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	struct typed *t = arg;
+	char a[ADDR_STRLEN];
+	if (m->type == RTM_NEWLINK) {
+		struct link_info li;
+		int rc = link_parse(m, &li, e);
+		if (rc < 0)
+			return rc;
+		t->nlinks++;
+		if (strcmp(li.name, "v0") == 0)
+			t->v0 = li;
+		return 0;
+	}
+	struct rt_route r;
+	int rc = rt_parse(m, &r, e);
+	if (rc < 0)
+		return rc;
+	t->nroutes++;
+	rt_fmt(&r, a);
+	if (strcmp(a, "198.18.6.0/24") == 0)
+		t->gw_route = r;
+	if (strcmp(a, "198.18.7.7/32") == 0)
+		t->host = r;
+	return 0;
+}
+
+static void test_typed_parsers(void)
+{
+	size_t len;
+	struct typed t;
+	struct nl_reply r;
+	struct err e = { 0 };
+	char a[ADDR_STRLEN];
+	memset(&t, 0, sizeof(t));
+	uint8_t *p = load(DIR "link-dump.bin", &len);
+	if (!p)
+		return;
+	nl_reply_init(&r, 101, PORTID, true, typed_cb, &t);
+	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
+	free(p);
+	T_EQ(t.nlinks, 3);
+	T_STREQ(t.v0.name, "v0");
+	T_STREQ(t.v0.kind, "veth");
+	T_EQ(t.v0.mtu, 1400);
+	T_CHECK(t.v0.has_mac && t.v0.mac[5] == 1);
+	T_CHECK(t.v0.flags & 1 /* IFF_UP */);
+
+	p = load(DIR "route-dump.bin", &len);
+	if (!p)
+		return;
+	nl_reply_init(&r, 102, PORTID, true, typed_cb, &t);
+	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
+	free(p);
+	T_EQ(t.nroutes, 8);
+	T_STREQ(addr_fmt(&t.gw_route.gw, a), "198.18.0.2");
+	T_EQ(t.gw_route.protocol, RT_PROTO_KVNET);
+	T_EQ(t.gw_route.metric, 512);
+	T_EQ(t.gw_route.table, RT_TABLE_MAIN);
+	T_EQ(t.gw_route.oif, t.v0.index);
+	T_EQ(t.host.scope, RT_SCOPE_LINK);
+	T_EQ(t.host.metric, 1024);
+	T_EQ(t.host.gw.family, 0);
+}
+
 int main(void)
 {
 	T_RUN(test_link_dump);
@@ -215,5 +290,6 @@ int main(void)
 	T_RUN(test_ack);
 	T_RUN(test_error_with_extack);
 	T_RUN(test_truncated);
+	T_RUN(test_typed_parsers);
 	return t_done();
 }
