@@ -1,0 +1,177 @@
+"""resources — the table of resources the test API server serves.
+
+A Resource says where a kind lives (group, version, plural), whether it is namespaced,
+whether it has a status subresource, and the few per-type behaviours of the real API that
+kvnet can observe: built-in types drop kind/apiVersion from list items and (pods, nodes,
+namespaces, ...) answer DELETE with the object; custom resources need a resourceVersion on
+update and answer DELETE with a Status.
+
+CustomResourceDefinitions posted to /apis/apiextensions.k8s.io/v1/customresourcedefinitions
+become Resources too (registry.from_crd); they replace a built-in entry of the same
+group/plural, so the project's own CRD manifests are the truth for kvnet.io types.
+"""
+
+import re
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# field selectors supported per kind beyond metadata.name / metadata.namespace
+POD_FIELDS = {
+    "spec.nodeName": ("spec", "nodeName"),
+    "spec.restartPolicy": ("spec", "restartPolicy"),
+    "spec.schedulerName": ("spec", "schedulerName"),
+    "spec.serviceAccountName": ("spec", "serviceAccountName"),
+    "spec.hostNetwork": ("spec", "hostNetwork"),
+    "status.phase": ("status", "phase"),
+    "status.podIP": ("status", "podIP"),
+    "status.nominatedNodeName": ("status", "nominatedNodeName"),
+}
+NODE_FIELDS = {"spec.unschedulable": ("spec", "unschedulable")}
+NS_FIELDS = {"status.phase": ("status", "phase")}
+
+
+class Resource:
+    """One servable resource type."""
+
+    def __init__(self, group, version, plural, kind, namespaced, status=False, builtin=False,
+                 singular=None, short=(), return_deleted=False, fields=None,
+                 create_status="drop", name_re=DNS_SUBDOMAIN, crd=None):
+        self.group = group                  # "" for core
+        self.version = version              # served version
+        self.plural = plural                # URL segment
+        self.kind = kind                    # Kind
+        self.namespaced = namespaced        # namespaced or cluster-scoped
+        self.status = status                # has the status subresource
+        self.builtin = builtin              # compiled-in type (list items lack kind/apiVersion)
+        self.singular = singular or kind.lower()
+        self.short = list(short)            # short names for discovery
+        self.return_deleted = return_deleted  # DELETE answers with the object, not a Status
+        self.fields = dict(fields or {})    # extra field selector labels -> path
+        self.create_status = create_status  # on create: "drop", "keep", "pod" (phase Pending)
+        self.name_re = name_re              # name validation
+        self.crd = crd                      # name of the CRD that made this resource, if any
+
+    @property
+    def api_version(self):
+        return self.version if not self.group else self.group + "/" + self.version
+
+    @property
+    def key(self):
+        return (self.group, self.plural)
+
+    @property
+    def allow_unconditional_update(self):
+        """Built-in types accept a PUT without resourceVersion; custom resources do not."""
+        return self.builtin
+
+    def discovery(self):
+        verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update",
+                 "watch"]
+        out = [{"name": self.plural, "singularName": self.singular,
+                "namespaced": self.namespaced, "kind": self.kind, "verbs": verbs}]
+        if self.short:
+            out[0]["shortNames"] = self.short
+        if self.status:
+            out.append({"name": self.plural + "/status", "singularName": "",
+                        "namespaced": self.namespaced, "kind": self.kind,
+                        "verbs": ["get", "patch", "update"]})
+        return out
+
+
+def builtin_resources():
+    R = Resource
+    return [
+        R("", "v1", "pods", "Pod", True, status=True, builtin=True, short=["po"],
+          return_deleted=True, fields=POD_FIELDS, create_status="pod"),
+        R("", "v1", "nodes", "Node", False, status=True, builtin=True, short=["no"],
+          return_deleted=True, fields=NODE_FIELDS, create_status="keep"),
+        R("", "v1", "namespaces", "Namespace", False, status=True, builtin=True, short=["ns"],
+          return_deleted=True, fields=NS_FIELDS, create_status="namespace", name_re=DNS_LABEL),
+        R("", "v1", "configmaps", "ConfigMap", True, builtin=True, short=["cm"],
+          return_deleted=False),
+        R("", "v1", "services", "Service", True, status=True, builtin=True, short=["svc"],
+          return_deleted=True, name_re=DNS_LABEL),
+        R("", "v1", "events", "Event", True, builtin=True, short=["ev"]),
+        R("coordination.k8s.io", "v1", "leases", "Lease", True, builtin=True),
+        R("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, builtin=True,
+          short=["netpol"]),
+        R("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+          "CustomResourceDefinition", False, status=True, builtin=True, short=["crd", "crds"],
+          return_deleted=True, create_status="drop"),
+        R("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance", True,
+          status=True, singular="virtualmachineinstance", short=["vmi", "vmis"]),
+        R("kubevirt.io", "v1", "virtualmachines", "VirtualMachine", True, status=True,
+          short=["vm", "vms"]),
+        R("kubevirt.io", "v1", "virtualmachineinstancemigrations",
+          "VirtualMachineInstanceMigration", True, status=True, short=["vmim", "vmims"]),
+        R("kvnet.io", "v1", "ippools", "IPPool", False),
+        R("kvnet.io", "v1", "ipamblocks", "IPAMBlock", False),
+        R("kvnet.io", "v1", "ipamhandles", "IPAMHandle", False),
+        R("kvnet.io", "v1", "ipamconfigs", "IPAMConfig", False),
+        R("kvnet.io", "v1", "l2networks", "L2Network", False, status=True),
+    ]
+
+
+def from_crd(crd):
+    """The Resource a CRD object describes, or raise ValueError saying what is missing."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group = spec.get("group")
+    plural = names.get("plural")
+    kind = names.get("kind")
+    scope = spec.get("scope")
+    if not group or not plural or not kind:
+        raise ValueError("spec.group, spec.names.plural and spec.names.kind are required")
+    if scope not in ("Namespaced", "Cluster"):
+        raise ValueError('spec.scope must be "Namespaced" or "Cluster"')
+    served = [v for v in spec.get("versions") or [] if v.get("served", True)]
+    if not served:
+        raise ValueError("spec.versions must name at least one served version")
+    storage = [v for v in served if v.get("storage")] or served
+    v = storage[0]
+    has_status = "status" in ((v.get("subresources") or {}))
+    if crd.get("metadata", {}).get("name") != plural + "." + group:
+        raise ValueError("metadata.name must be spec.names.plural+\".\"+spec.group")
+    return Resource(group, v.get("name", "v1"), plural, kind, scope == "Namespaced",
+                    status=has_status, singular=names.get("singular"),
+                    short=names.get("shortNames") or (), crd=crd["metadata"]["name"])
+
+
+class Registry:
+    """Resources by (group, plural) and by (group, version, plural). Not thread-safe:
+    the store's lock guards it."""
+
+    def __init__(self):
+        self.builtin = {r.key: r for r in builtin_resources()}
+        self.by_key = dict(self.builtin)
+
+    def lookup(self, group, version, plural):
+        r = self.by_key.get((group, plural))
+        if r is None or r.version != version:
+            return None
+        return r
+
+    def add_crd(self, res):
+        self.by_key[res.key] = res
+
+    def remove_crd(self, key):
+        if key in self.builtin:
+            self.by_key[key] = self.builtin[key]
+        else:
+            self.by_key.pop(key, None)
+
+    def reset(self):
+        self.by_key = dict(self.builtin)
+
+    def groups(self):
+        """{group: version} for every non-core group."""
+        out = {}
+        for r in self.by_key.values():
+            if r.group:
+                out.setdefault(r.group, r.version)
+        return out
+
+    def in_group(self, group, version):
+        return sorted((r for r in self.by_key.values()
+                       if r.group == group and r.version == version), key=lambda r: r.plural)
