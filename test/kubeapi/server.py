@@ -201,6 +201,10 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().__init__(addr, Handler)
 
     def finish_request(self, request, client_address):
+        try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's net/http
+        except OSError:
+            pass
         if self.tls_ctx is not None:
             request.settimeout(10)
             try:
@@ -423,6 +427,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._drop()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
+        except Exception as e:  # a bug here must still answer like a server would
+            import traceback
+            traceback.print_exc(file=sys.stderr)
+            try:
+                self._send_error(apierr.internal("kubeapi: %s: %s" % (type(e).__name__, e)))
+            except OSError:
+                self.close_connection = True
 
     def _fault_error(self, rule):
         code = rule["code"]

@@ -488,7 +488,7 @@ class Store:
                                           '%s "%s" is forbidden: unable to create new content in '
                                           'namespace %s because it is being terminated'
                                           % (res.plural, md.get("name") or md.get("generateName", ""),
-                                             ns, ns),
+                                             ns),
                                           {"name": md.get("name", ""), "kind": res.plural})
             name = md.get("name")
             if not name:

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Contract: authentication, TLS, listening, readiness, shutdown, keep-alive."""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+import kt
+
+import client as kclient
+import pki
+
+
+class Auth(kt.TestCase):
+    def test_bad_token_is_401_with_status(self):
+        r = self.api.get("/api/v1/namespaces", token="not-a-token")
+        s = self.assertStatus(r, 401, "Unauthorized")
+        self.assertEqual(s, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                             "status": "Failure", "message": "Unauthorized",
+                             "reason": "Unauthorized", "code": 401})
+
+    def test_no_credentials_is_401(self):
+        self.assertStatus(self.api.get("/api/v1/pods", token=None), 401, "Unauthorized")
+        self.assertStatus(self.api.get("/apis/kvnet.io/v1/nosuch", token=None), 401)
+        self.assertStatus(self.api.get("/_test/counters", token=None), 401)
+
+    def test_good_token(self):
+        r = self.api.get("/api/v1/namespaces/default")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json["kind"], "Namespace")
+        self.assertEqual(r.json["status"]["phase"], "Active")
+
+    def test_token_rotation_on_disk(self):
+        old = self.api.token
+        try:
+            new = self.api.rotate_token()
+            self.assertStatus(self.api.get("/api/v1/pods", token=old), 401, "Unauthorized")
+            self.assertEqual(self.api.get("/api/v1/pods", token=new).status, 200)
+            self.api.rotate_token(keep_old=True)
+            self.assertEqual(self.api.get("/api/v1/pods", token=new).status, 200)
+            self.assertEqual(self.api.get("/api/v1/pods").status, 200)
+        finally:
+            self.api.rotate_token(old)
+        self.assertEqual(self.api.get("/api/v1/pods", token=old).status, 200)
+
+    def test_client_certificate_cn_is_user(self):
+        self.assertEqual(self.api.get("/api/v1/pods", token=None, client="kvnet-agent").status,
+                         200)
+        self.api.authz([{"user": "kvnet-agent", "verb": "list", "resource": "pods"}])
+        r = self.api.get("/api/v1/namespaces/default/pods", token=None, client="kvnet-agent")
+        s = self.assertStatus(r, 403, "Forbidden")
+        self.assertEqual(s["message"], 'pods is forbidden: User "kvnet-agent" cannot list '
+                         'resource "pods" in API group "" in the namespace "default"')
+        # another identity is not affected
+        self.assertEqual(self.api.get(kt.PODS, token=None, client="kvnet-cni").status, 200)
+
+    def test_forbidden_named_cluster_scope(self):
+        self.api.authz([{"user": "kvnet-test", "verb": "update", "group": "kvnet.io"}])
+        b = self.create(kt.BLOCKS, kt.block("b1"))
+        r = self.api.put(kt.BLOCKS + "/b1", b)
+        s = self.assertStatus(r, 403, "Forbidden")
+        self.assertEqual(s["message"], 'ipamblocks.kvnet.io "b1" is forbidden: User "kvnet-test" '
+                         'cannot update resource "ipamblocks" in API group "kvnet.io" at the '
+                         'cluster scope')
+        self.assertEqual(s["details"], {"name": "b1", "group": "kvnet.io", "kind": "ipamblocks"})
+
+    def test_certificate_from_unknown_ca_fails_handshake(self):
+        with tempfile.TemporaryDirectory() as d:
+            other = pki.make(d, clients=[("mallory", None)])
+            ctx = ssl.create_default_context(cafile=self.api.pki["ca_cert"])
+            ctx.load_cert_chain(*other["clients"]["mallory"])
+            c = http.client.HTTPSConnection(self.api.host, self.api.port, context=ctx,
+                                            timeout=10)
+            with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+                c.request("GET", "/api/v1/pods")
+                c.getresponse().read()
+            c.close()
+
+    def test_server_certificate_names(self):
+        # hostname verification against the SANs (localhost and 127.0.0.1)
+        for name in ("localhost", "127.0.0.1"):
+            ctx = ssl.create_default_context(cafile=self.api.pki["ca_cert"])
+            with socket.create_connection((self.api.host, self.api.port), timeout=10) as s:
+                with ctx.wrap_socket(s, server_hostname=name) as t:
+                    self.assertTrue(t.version() in ("TLSv1.2", "TLSv1.3"))
+
+    def test_tls12_only_client(self):
+        # BearSSL speaks TLS 1.2 only: the server must accept it
+        ctx = self.api.ssl_context()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        c = http.client.HTTPSConnection(self.api.host, self.api.port, context=ctx, timeout=10)
+        c.request("GET", "/version", headers={"Authorization": "Bearer " + self.api.token})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.read())["major"], "1")
+        self.assertEqual(c.sock.version(), "TLSv1.2")
+        c.close()
+
+    def test_keep_alive(self):
+        c = self.api.connect()
+        socks = set()
+        for i in range(5):
+            r = self.api.request("GET", "/api/v1/namespaces/default", conn=c)
+            self.assertEqual(r.status, 200)
+            self.assertNotEqual(r.headers.get("Connection"), "close")
+            socks.add(id(c.sock))
+        self.assertEqual(len(socks), 1)
+        # errors keep the connection open too
+        r = self.api.request("GET", kt.PODS + "/nope", conn=c)
+        self.assertStatus(r, 404, "NotFound")
+        self.assertEqual(self.api.request("GET", kt.PODS, conn=c).status, 200)
+        self.assertEqual(len({id(c.sock)}), 1)
+        c.close()
+
+
+class Process(kt.TestCase):
+    """Starting, readiness and stopping, with servers of its own."""
+
+    def test_plain_http_ipv6_and_ready_file(self):
+        api = kclient.KubeAPI(listen="[::1]:0", plain=True)
+        try:
+            self.assertTrue(api.url.startswith("http://[::1]:"), api.url)
+            self.assertEqual(api.get("/api/v1/namespaces").status, 200)
+            self.assertStatus(api.get("/api/v1/namespaces", token=None), 401)
+            with open(os.path.join(api.dir, "ready.json")) as f:
+                info = json.load(f)
+            self.assertEqual(info["port"], api.port)
+            self.assertEqual(info["pid"], api.proc.pid)
+        finally:
+            self.assertEqual(api.stop(), 0)
+
+    def test_stdout_first_line_and_sigterm(self):
+        with tempfile.TemporaryDirectory() as d:
+            made = pki.make(os.path.join(d, "pki"))
+            ready = os.path.join(d, "ready")
+            p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(
+                os.path.abspath(__file__)), "server.py"), "--pki", os.path.join(d, "pki"),
+                "--ready-file", ready], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+            try:
+                line = p.stdout.readline().split()
+                self.assertEqual(line[:2], ["kubeapi", "listening"])
+                self.assertTrue(line[2].startswith("https://127.0.0.1:"))
+                port = int(line[2].rsplit(":", 1)[1])
+                self.assertTrue(os.path.exists(ready))
+                ctx = ssl.create_default_context(cafile=made["ca_cert"])
+                c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+                c.request("GET", "/api/v1/pods?watch=1",
+                          headers={"Authorization": "Bearer " + made["token"]})
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(10), 0)
+                self.assertEqual(r.read(), b"")  # the watch ended with the stream
+                self.assertFalse(os.path.exists(ready))
+                c.close()
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
+                p.stderr.close()
+
+
+if __name__ == "__main__":
+    kt.main()
