@@ -48,23 +48,56 @@ class ApiResponse:
 
 
 class WatchStream:
-    """Iterate a watch: yields event dicts; ends when the server ends the stream.
-    A dropped connection raises http.client.IncompleteRead / ConnectionError, as a real
-    client would see it."""
+    """Iterate a watch: yields event dicts; ends (StopIteration) when the server ends the
+    stream with the terminating chunk. A connection closed before that raises
+    http.client.IncompleteRead, as a careful client must notice. It decodes the chunked
+    framing itself (http.client's readline hides an early EOF)."""
 
     def __init__(self, conn, resp):
         self.conn = conn
         self.resp = resp
         self.status = resp.status
+        self.fp = resp.fp
+        self.buf = b""
+        self.done = False
+        self.chunked = resp.chunked
 
     def __iter__(self):
         return self
 
+    def _fill(self):
+        """Read one more chunk into buf; False at the proper end of the stream."""
+        if not self.chunked:
+            data = self.resp.read(65536) if self.fp is not None else b""
+            if not data:
+                return False
+            self.buf += data
+            return True
+        line = self.fp.readline(1024)
+        if not line.endswith(b"\n"):
+            raise http.client.IncompleteRead(self.buf)
+        try:
+            n = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise http.client.IncompleteRead(self.buf) from None
+        if n == 0:
+            self.fp.readline(1024)  # the empty trailer line
+            return False
+        data = self.fp.read(n)
+        if len(data) < n or self.fp.read(2) != b"\r\n":
+            raise http.client.IncompleteRead(self.buf + data)
+        self.buf += data
+        return True
+
     def __next__(self):
-        line = self.resp.readline()
-        if not line:
-            self.close()
-            raise StopIteration
+        while b"\n" not in self.buf:
+            if self.done or not self._fill():
+                self.done = True
+                if self.buf.strip():
+                    raise http.client.IncompleteRead(self.buf)
+                self.close()
+                raise StopIteration
+        line, _, self.buf = self.buf.partition(b"\n")
         return json.loads(line)
 
     def next_event(self):

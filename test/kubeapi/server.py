@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import re
+import select
 import signal
 import socket
 import socketserver
@@ -664,6 +665,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         next_bm = start + srv.bookmark_interval
+        last_check = start
         graceful = True
         try:
             while True:
@@ -686,6 +688,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         if bookmarks:
                             wait = min(wait, next_bm - now)
                         st.cond.wait(max(wait, 0.001))
+                        if time.monotonic() - last_check >= 1.0:
+                            last_check = time.monotonic()
+                            if self._client_gone():
+                                raise Dropped()
                     if w.dropped == "abrupt":
                         raise Dropped()
                     if w.dropped == "graceful" or srv.stopping.is_set():
@@ -726,6 +732,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
         else:
             self._drop()
+
+    def _client_gone(self):
+        """True when the watching client has closed its end (EOF or close_notify)."""
+        sock = self.connection
+        try:
+            r, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        if not r:
+            return False
+        try:
+            sock.setblocking(False)
+            try:
+                return sock.recv(1) == b""
+            finally:
+                sock.setblocking(True)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False
+        except OSError:
+            return True
 
     def _bookmark(self, res, rv, annotations):
         md = {"resourceVersion": str(rv)}
