@@ -305,6 +305,21 @@ int link_set_master(struct nl_sock *s, int ifindex, int master, struct err *e)
 	return set_finish(s, &m, ifindex, master ? "set master" : "release from master", e);
 }
 
+int link_set_netns(struct nl_sock *s, int ifindex, int nsfd, const char *name, struct err *e)
+{
+	uint8_t buf[LINK_MSG_BUF];
+	struct nl_msg m;
+	if (nsfd < 0)
+		return err_setx(e, EBADF, "link %d: move to namespace: no namespace fd", ifindex);
+	if (name && check_name(name, e) < 0)
+		return err_prefix(e, "link %d: move to namespace", ifindex);
+	set_begin(&m, buf, sizeof(buf), ifindex, 0, 0);
+	nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)nsfd);
+	if (name)
+		nl_put_str(&m, IFLA_IFNAME, name);
+	return set_finish(s, &m, ifindex, "move to namespace", e);
+}
+
 int link_del(struct nl_sock *s, int ifindex, struct err *e)
 {
 	uint8_t buf[LINK_MSG_BUF];

@@ -100,6 +100,11 @@ int link_set_up(struct nl_sock *s, int ifindex, bool up, struct err *e);
 /* Enslave the link to master (a bridge's ifindex), or release it with master 0. */
 int link_set_master(struct nl_sock *s, int ifindex, int master, struct err *e);
 
+/* Move the link into the network namespace nsfd (an open fd), renaming it there to
+ * name unless name is NULL. A name taken there is -EEXIST, but the kernel has then
+ * already moved the link, under its old name (seen on 6.18): the caller cleans up there. */
+int link_set_netns(struct nl_sock *s, int ifindex, int nsfd, const char *name, struct err *e);
+
 /* Delete the link (a veth takes its peer with it). Absent: -ENODEV. */
 int link_del(struct nl_sock *s, int ifindex, struct err *e);
 

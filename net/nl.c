@@ -527,7 +527,7 @@ static void *netns_thread(void *p)
 {
 	struct netns_job *j = p;
 	if (setns(j->nsfd, CLONE_NEWNET) < 0)
-		j->rc = err_set(j->e, errno, "netns: setns");
+		j->rc = err_set(j->e, errno, "setns");
 	else
 		j->rc = j->fn(j->arg, j->e);
 	return NULL;
@@ -539,7 +539,7 @@ int nl_run_in_netns(int nsfd, int (*fn)(void *arg, struct err *e), void *arg, st
 	pthread_t t;
 	int rc = pthread_create(&t, NULL, netns_thread, &j);
 	if (rc != 0)
-		return err_set(e, rc, "netns: thread");
+		return err_set(e, rc, "thread for setns");
 	pthread_join(t, NULL);
 	return j.rc;
 }

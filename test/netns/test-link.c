@@ -207,6 +207,35 @@ static void test_delete(void)
 	T_CHECK(strncmp(e.msg, "link ", 5) == 0 && strstr(e.msg, ": delete: ") != NULL);
 }
 
+static void test_move_to_netns(void)
+{
+	struct err e = { 0 };
+	struct link_veth v = { .name = "kvmv0", .peer = "kvmv1", .peer_netns_fd = -1 };
+	T_EQ(link_add_veth(SA, &v, &e), 0);
+	int idx = ip_index(A, "kvmv1");
+	int fd = ns_fd(B);
+	T_EQ(link_set_netns(SA, idx, fd, "eth9", &e), 0);
+	T_CHECK(!ip_has_link(A, "kvmv1"));
+	T_CHECK(tns_ipj_is(B, "-d link show dev eth9", "d[0]['linkinfo']['info_kind']", "veth"));
+	/* a name already taken there: -EEXIST, and the kernel moved it under its old name */
+	v.name = "kvmv2";
+	v.peer = "kvmv3";
+	T_EQ(link_add_veth(SA, &v, &e), 0);
+	T_EQ(link_set_netns(SA, ip_index(A, "kvmv3"), fd, "eth9", &e), -EEXIST);
+	t_note("%s", e.msg);
+	T_CHECK(!ip_has_link(A, "kvmv3"));
+	T_CHECK(ip_has_link(B, "kvmv3"));
+	/* keep the name */
+	v.name = "kvmv4";
+	v.peer = "kvmv5";
+	T_EQ(link_add_veth(SA, &v, &e), 0);
+	T_EQ(link_set_netns(SA, ip_index(A, "kvmv5"), fd, NULL, &e), 0);
+	T_CHECK(ip_has_link(B, "kvmv5"));
+	T_CHECK(!ip_has_link(A, "kvmv5"));
+	T_EQ(link_set_netns(SA, ip_index(A, "kvmv2"), -1, NULL, &e), -EBADF);
+	close(fd);
+}
+
 int main(void)
 {
 	A = tns_new("link-a");
@@ -222,6 +251,7 @@ int main(void)
 	T_RUN(test_rename_mac_mtu_updown);
 	T_RUN(test_bridge_and_master);
 	T_RUN(test_tap);
+	T_RUN(test_move_to_netns);
 	T_RUN(test_delete);
 	nl_close(SA);
 	return t_done();
