@@ -622,7 +622,8 @@ int http_do(struct conn *c, const struct http_req *req, struct http_resp *resp,
 fail:
 	resp->keep_alive = false;
 	resp->status = resp->p.status;
-	return err_prefix(e, "http: %s %s", req->method, req->target);
+	err_prefix(e, "http: %s %s", req->method, req->target);
+	return r;
 }
 
 void http_resp_free(struct http_resp *resp)
@@ -682,7 +683,8 @@ int http_stream_open(struct http_stream *s, struct conn *c, const struct http_re
 fail:
 	if (r == 0)
 		r = err_setx(e, EPROTO, "http: response: no headers");
-	return err_prefix(e, "http: %s %s", req->method, req->target);
+	err_prefix(e, "http: %s %s", req->method, req->target);
+	return r;
 }
 
 int http_stream_next(struct http_stream *s, const char **data, size_t *len, struct err *e)

@@ -568,6 +568,9 @@ static void test_read_timeout(void)
 	peer_write(sv[1], "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab");
 	T_EQ(http_do(c, &req, resp, NULL, &e), -ETIMEDOUT);
 	http_resp_free(resp);
+	/* the same without a struct err */
+	T_EQ(http_do(c, &req, resp, NULL, NULL), -ETIMEDOUT);
+	http_resp_free(resp);
 	conn_close(c);
 	close(sv[1]);
 	free(resp);
