@@ -43,7 +43,9 @@
 struct err;
 
 #define CONF_DEFAULT_PATH "/etc/kvnet/kvnet.conf"
-#define CONF_STR_MAX 256          /* string and path values: at most 255 bytes */
+#define CONF_STR_MAX 256          /* string and path storage: at most 255 bytes; in practice
+				   * the line limit below is stricter (every value must
+				   * print as one `key = value` line that parses back) */
 #define CONF_POOLS_MAX 16         /* CIDRs per pool list */
 #define CONF_TEXT_MAX (1u << 20)  /* conf_load refuses bigger files */
 #define CONF_LINE_MAX 197         /* bytes per line, newline excluded (inih's limit) */
