@@ -36,13 +36,13 @@ def _split_top(s):
     return parts
 
 
-def _check_key(k):
+def check_key(k):
     if len(k) > 317 or not _KEY.match(k) or len(k.split("/")[-1]) > 63:
         raise ValueError('unable to parse requirement: invalid label key "%s"' % k)
     return k
 
 
-def _check_value(v):
+def check_value(v):
     if len(v) > 63 or not _VALUE.match(v):
         raise ValueError('unable to parse requirement: invalid label value: "%s"' % v)
     return v
@@ -59,16 +59,16 @@ def parse_labels(s):
             raise ValueError("found '', expected: identifier")
         m = re.match(r"^(\S+?)\s+(in|notin)\s*\((.*)\)$", p)
         if m:
-            vals = [_check_value(v.strip()) for v in m.group(3).split(",")]
-            reqs.append((_check_key(m.group(1)), m.group(2), set(vals)))
+            vals = [check_value(v.strip()) for v in m.group(3).split(",")]
+            reqs.append((check_key(m.group(1)), m.group(2), set(vals)))
             continue
         if p.startswith("!"):
-            reqs.append((_check_key(p[1:].strip()), "!exists", None))
+            reqs.append((check_key(p[1:].strip()), "!exists", None))
             continue
         m = re.match(r"^([^=!<>\s]+)\s*(==|=|!=|<|>)\s*(.*)$", p)
         if m:
             key, op, val = m.group(1), m.group(2), m.group(3).strip()
-            _check_key(key)
+            check_key(key)
             if op in ("<", ">"):
                 try:
                     n = int(val)
@@ -77,10 +77,10 @@ def parse_labels(s):
                                      "the value must be an integer") from None
                 reqs.append((key, op, n))
             else:
-                reqs.append((key, "=" if op == "==" else op, {_check_value(val)}))
+                reqs.append((key, "=" if op == "==" else op, {check_value(val)}))
             continue
         if re.match(r"^\S+$", p):
-            reqs.append((_check_key(p), "exists", None))
+            reqs.append((check_key(p), "exists", None))
             continue
         raise ValueError("unable to parse requirement: %r" % p)
     return reqs

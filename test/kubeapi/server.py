@@ -575,6 +575,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 kstore._parse_rv(rv)
             items, at, token, remaining = st.list(res, ns, lreqs, freqs, limit, cont, rv, rvm)
             return 200, self._list_body(res, items, at, token, remaining)
+        if req.verb in ("create", "update"):
+            ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0]
+            if ctype.strip().lower() != "application/json":
+                raise apierr.ApiError(415, "UnsupportedMediaType",
+                                      "the body of the request was in an unknown format - "
+                                      "accepted media types include: application/json", {})
         if req.verb == "create":
             return 201, st.create(res, ns, self._json(body))
         if req.verb == "update":

@@ -114,6 +114,83 @@ def _ordered(obj):
     return out
 
 
+_MD_STRINGS = ("name", "generateName", "namespace", "uid", "resourceVersion",
+               "creationTimestamp", "deletionTimestamp", "selfLink")
+
+
+def _go_type(v):
+    return {dict: "object", list: "array", str: "string", bool: "bool",
+            type(None): "null"}.get(type(v), "number")
+
+
+def check_types(obj):
+    """Raise 400 where the real API's JSON decoder would fail on the object's metadata
+    (wrong JSON types), with a message shaped like Go's."""
+    if not isinstance(obj, dict):
+        raise apierr.bad_request("json: cannot unmarshal %s into Go value of type "
+                                 "map[string]interface {}" % _go_type(obj))
+    for f in ("apiVersion", "kind"):
+        if f in obj and not isinstance(obj[f], str):
+            raise apierr.bad_request("json: cannot unmarshal %s into Go struct field "
+                                     "TypeMeta.%s of type string" % (_go_type(obj[f]), f))
+    md = obj.get("metadata")
+    if md is None:
+        return
+    if not isinstance(md, dict):
+        raise apierr.bad_request("json: cannot unmarshal %s into Go struct field "
+                                 ".metadata of type v1.ObjectMeta" % _go_type(md))
+
+    def bad(field, v, want):
+        raise apierr.bad_request("json: cannot unmarshal %s into Go struct field "
+                                 "ObjectMeta.metadata.%s of type %s" % (_go_type(v), field, want))
+    for f in _MD_STRINGS:
+        if md.get(f) is not None and not isinstance(md[f], str):
+            bad(f, md[f], "string")
+    if md.get("generation") is not None and (not isinstance(md["generation"], int)
+                                             or isinstance(md["generation"], bool)):
+        bad("generation", md["generation"], "int64")
+    for f in ("labels", "annotations"):
+        v = md.get(f)
+        if v is None:
+            continue
+        if not isinstance(v, dict):
+            bad(f, v, "map[string]string")
+        for x in v.values():
+            if not isinstance(x, str):
+                bad(f, x, "string")
+    for f, item in (("finalizers", str), ("ownerReferences", dict)):
+        v = md.get(f)
+        if v is None:
+            continue
+        if not isinstance(v, list):
+            bad(f, v, "[]" + ("string" if item is str else "v1.OwnerReference"))
+        for x in v:
+            if not isinstance(x, item):
+                bad(f, x, "string" if item is str else "v1.OwnerReference")
+
+
+def validate_labels(res, md):
+    """422 Invalid for label keys/values the real API rejects."""
+    name = md.get("name") or ""
+    for k, v in (md.get("labels") or {}).items():
+        try:
+            labelsel.check_key(k)
+        except ValueError:
+            raise apierr.invalid(res.kind, res.group, name, [
+                ("metadata.labels", "FieldValueInvalid",
+                 'Invalid value: "%s": name part must consist of alphanumeric characters, '
+                 "'-', '_' or '.', and must start and end with an alphanumeric character" % k)]
+            ) from None
+        try:
+            labelsel.check_value(v)
+        except ValueError:
+            raise apierr.invalid(res.kind, res.group, name, [
+                ("metadata.labels", "FieldValueInvalid",
+                 'Invalid value: "%s": a valid label must be an empty string or consist of '
+                 "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                 "alphanumeric character" % v)]) from None
+
+
 def _strip_for_compare(obj, drop_status):
     o = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
     if drop_status:
@@ -239,8 +316,7 @@ class Store:
         out = []
         with self.cond:
             for o in objs:
-                if not isinstance(o, dict):
-                    raise apierr.bad_request("load: every item must be an object")
+                check_types(o)
                 av, kind = o.get("apiVersion", ""), o.get("kind", "")
                 res = self._res_for_kind(av, kind)
                 if res is None:
@@ -401,9 +477,9 @@ class Store:
             else:
                 at = self.rv
                 state = self._bucket(res)
-            keys = sorted(k for k in state if ns is None or k[0] == ns)
+            keys = sorted((k for k in state if ns is None or k[0] == ns), key=_skey)
             if start_after is not None:
-                keys = [k for k in keys if "/".join(k) > start_after]
+                keys = [k for k in keys if _skey(k) > start_after]
             items, next_key, taken = [], None, 0
             for i, k in enumerate(keys):
                 obj = state[k]
@@ -412,22 +488,20 @@ class Store:
                         and labelsel.match_fields(freqs, obj)):
                     continue
                 if limit and taken == limit:
-                    next_key = "/".join(keys[i - 1])
+                    next_key = True
                     break
                 items.append(obj)
                 taken += 1
                 last_index = i
             token, remaining = None, None
             if next_key is not None:
-                token = encode_continue(at, "/".join(keys[last_index]))
+                token = encode_continue(at, _skey(keys[last_index]))
                 if not lreqs and not freqs:
                     remaining = len(keys) - last_index - 1
             return items, at, token, remaining
 
     def _prepare_create(self, res, ns, obj):
-        if not isinstance(obj, dict):
-            raise apierr.bad_request("the body of the request was in an unknown format - "
-                                     "accepted media types include: application/json")
+        check_types(obj)
         obj = copy.deepcopy(obj)
         av = obj.get("apiVersion")
         if av and av != res.api_version:
@@ -447,19 +521,7 @@ class Store:
             md["namespace"] = ns
         else:
             md.pop("namespace", None)
-        for f in ("labels", "annotations"):
-            v = md.get(f)
-            if v is not None and (not isinstance(v, dict) or
-                                  not all(isinstance(x, str) for x in v.values())):
-                raise apierr.invalid(res.kind, res.group, md.get("name", ""),
-                                     [("metadata." + f, "FieldValueInvalid",
-                                       "Invalid value: must be a map of strings")])
-        fin = md.get("finalizers")
-        if fin is not None and (not isinstance(fin, list) or
-                                not all(isinstance(x, str) for x in fin)):
-            raise apierr.invalid(res.kind, res.group, md.get("name", ""),
-                                 [("metadata.finalizers", "FieldValueInvalid",
-                                   "Invalid value: must be a list of strings")])
+        validate_labels(res, md)
         return obj
 
     def _validate_name(self, res, name):
@@ -566,16 +628,8 @@ class Store:
                 new.pop("status", None)
         md = new["metadata"]
         name = md["name"]
-        for f in ("labels", "annotations"):
-            v = md.get(f)
-            if v is not None and (not isinstance(v, dict) or
-                                  not all(isinstance(x, str) for x in v.values())):
-                raise apierr.invalid(res.kind, res.group, name, [
-                    ("metadata." + f, "FieldValueInvalid", "Invalid value: must be a map of strings")])
+        validate_labels(res, md)
         fin = md.get("finalizers") or []
-        if not isinstance(fin, list) or not all(isinstance(x, str) for x in fin):
-            raise apierr.invalid(res.kind, res.group, name, [
-                ("metadata.finalizers", "FieldValueInvalid", "Invalid value: must be a list of strings")])
         if omd.get("deletionTimestamp"):
             added = [f for f in fin if f not in (omd.get("finalizers") or [])]
             if added:
@@ -595,9 +649,7 @@ class Store:
         return self._commit_put(res, nsk, name, new, old)
 
     def update(self, res, ns, name, body, status_only=False):
-        if not isinstance(body, dict):
-            raise apierr.bad_request("the body of the request was in an unknown format - "
-                                     "accepted media types include: application/json")
+        check_types(body)
         body = copy.deepcopy(body)
         md = _meta(body)
         if md.get("name") is not None and md.get("name") != name:
@@ -649,8 +701,7 @@ class Store:
                     raise apierr.bad_request("json: cannot unmarshal %s into Go value of type "
                                              "map[string]interface {}" % type(doc).__name__)
                 new = jpatch.merge_patch(old, doc)
-            if not isinstance(new, dict):
-                raise apierr.bad_request("the patched object is not a JSON object")
+            check_types(new)
             md = _meta(new)
             rv = md.get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
@@ -738,7 +789,7 @@ class Store:
     def delete_collection(self, res, ns, lreqs, freqs):
         with self.cond:
             out = []
-            for (ons, name), obj in sorted(self._bucket(res).items()):
+            for (ons, name), obj in sorted(self._bucket(res).items(), key=lambda kv: _skey(kv[0])):
                 if ns is not None and ons != ns:
                     continue
                 md = obj.get("metadata", {})
@@ -758,7 +809,8 @@ class Store:
         with self.cond:
             w = Watcher(res, ns, lreqs, freqs)
             if send_initial or rv in (None, "", "0"):
-                for (ons, name), obj in sorted(self._bucket(res).items()):
+                for (ons, name), obj in sorted(self._bucket(res).items(),
+                                               key=lambda kv: _skey(kv[0])):
                     if ns is None or ons == ns:
                         w.queue.append(Event(int(obj["metadata"]["resourceVersion"]), "ADDED",
                                              res.key + (ons, name), obj, None))
@@ -780,6 +832,11 @@ class Store:
     def unwatch(self, w):
         with self.cond:
             self.watchers.discard(w)
+
+
+def _skey(k):
+    """The storage key order of the real API (etcd keys .../NAMESPACE/NAME as strings)."""
+    return k[0] + "/" + k[1] if k[0] else k[1]
 
 
 def _parse_rv(rv):

@@ -97,6 +97,41 @@ class Create(kt.TestCase):
         self.assertStatus(self.api.post(kt.PODS, p), 400, "BadRequest")
         self.assertStatus(self.api.post(kt.PODS, b"{not json"), 400, "BadRequest")
 
+    def test_wrong_json_types_are_400(self):
+        bodies = [b"null", b"[]", b"1", b'"s"', b'{"metadata":[]}', b'{"metadata":{"name":5}}',
+                  b'{"metadata":{"name":"p1","labels":[1]}}',
+                  b'{"metadata":{"name":"p1","labels":{"a":1}}}',
+                  b'{"metadata":{"name":"p1","finalizers":"x"}}',
+                  b'{"metadata":{"name":"p1","resourceVersion":5}}',
+                  b'{"metadata":{"name":"p1","ownerReferences":[1]}}',
+                  b'{"kind":[]}', b"\xff\xfe", b""]
+        before = self.create(kt.PODS, kt.pod("p1"))
+        for b in bodies:
+            for method, path in (("POST", kt.PODS), ("PUT", kt.PODS + "/p1"),
+                                 ("PUT", kt.PODS + "/p1/status")):
+                r = self.api.request(method, path, b, headers={"Content-Type": "application/json"})
+                self.assertStatus(r, 400, "BadRequest")
+            r = self.api.request("PATCH", kt.PODS + "/p1", b,
+                                 headers={"Content-Type": "application/merge-patch+json"})
+            self.assertStatus(r, 400, "BadRequest")
+        self.assertEqual(self.api.get(kt.PODS + "/p1").json, before)
+
+    def test_bad_label_is_invalid(self):
+        s = self.assertStatus(self.api.post(kt.PODS, kt.pod("p1", labels={"bad key": "v"})),
+                              422, "Invalid")
+        self.assertEqual(s["details"]["causes"][0]["field"], "metadata.labels")
+        self.assertStatus(self.api.post(kt.PODS, kt.pod("p1", labels={"k": "-bad-"})), 422,
+                          "Invalid")
+        self.create(kt.PODS, kt.pod("p1", labels={"kubevirt.io/domain": "vm-a", "e": ""}))
+
+    def test_content_type_must_be_json(self):
+        r = self.api.request("POST", kt.PODS, b"name: p1\n",
+                             headers={"Content-Type": "application/yaml"})
+        self.assertStatus(r, 415, "UnsupportedMediaType")
+        r = self.api.request("POST", kt.PODS, b'{"metadata":{"name":"p1"}}',
+                             headers={"Content-Type": "application/json; charset=utf-8"})
+        self.assertEqual(r.status, 201, r.raw)
+
     def test_missing_kind_is_filled_in(self):
         o = self.create(kt.BLOCKS, {"metadata": {"name": "b1"}, "spec": {}})
         self.assertEqual((o["apiVersion"], o["kind"]), ("kvnet.io/v1", "IPAMBlock"))

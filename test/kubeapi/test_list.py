@@ -135,6 +135,25 @@ class Pagination(kt.TestCase):
         self.assertEqual(names(self.api.get(kt.BLOCKS).json),
                          ["b00", "b01", "b02", "b03", "b035", "b05", "b06"])
 
+    def test_pages_across_namespaces_in_storage_order(self):
+        for ns in ("a", "a-b", "a.c"):
+            self.create("/api/v1/namespaces", {"metadata": {"name": ns.replace(".", "x")}})
+        for ns, n in (("a", "z"), ("a-b", "x"), ("axc", "m"), ("a", "b")):
+            self.create("/api/v1/namespaces/%s/pods" % ns, kt.pod(n, ns=ns))
+        got, cont = [], None
+        for _ in range(10):
+            q = "?limit=1" + ("&continue=" + urllib.parse.quote(cont) if cont else "")
+            r = self.api.get("/api/v1/pods" + q).json
+            got += ["%s/%s" % (i["metadata"]["namespace"], i["metadata"]["name"]) for i in r["items"]]
+            cont = r["metadata"].get("continue")
+            if not cont:
+                break
+        # etcd key order: "a-b/x" < "a/b" < "a/z" < "axc/m" ('-' sorts before '/')
+        self.assertEqual(got, ["a-b/x", "a/b", "a/z", "axc/m"])
+        whole = self.api.get("/api/v1/pods").json
+        self.assertEqual(["%s/%s" % (i["metadata"]["namespace"], i["metadata"]["name"])
+                          for i in whole["items"]], got)
+
     def test_exact_page_end_has_no_continue(self):
         lst = self.page(7).json
         self.assertEqual(len(lst["items"]), 7)
