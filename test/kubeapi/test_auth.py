@@ -4,6 +4,7 @@
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -135,6 +136,37 @@ class Process(kt.TestCase):
             self.assertEqual(info["pid"], api.proc.pid)
         finally:
             self.assertEqual(api.stop(), 0)
+
+    def test_inside_network_namespace(self):
+        """The server binds the address it is given inside a lab namespace; a client in
+        that namespace reaches it over TLS with the SAN for that address."""
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            self.skipTest("needs root and iproute2")
+        ns = "kvt-%d-api" % os.getpid()
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+        run("ip", "netns", "add", ns)
+        api = None
+        try:
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+            run("ip", "-n", ns, "addr", "add", "198.18.0.1/32", "dev", "lo")
+            api = kclient.KubeAPI(listen="198.18.0.1:6443", prefix=["ip", "netns", "exec", ns])
+            self.assertEqual(api.url, "https://198.18.0.1:6443")
+            probe = ("import ssl,http.client,sys;c=http.client.HTTPSConnection('198.18.0.1',6443,"
+                     "context=ssl.create_default_context(cafile=sys.argv[1]),timeout=10);"
+                     "c.request('GET','/api/v1/namespaces/default',headers={'Authorization':"
+                     "'Bearer '+sys.argv[2]});r=c.getresponse();print(r.status,r.read()[:40])")
+            out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", probe,
+                                  api.pki["ca_cert"], api.token], capture_output=True,
+                                 text=True, timeout=60)
+            self.assertTrue(out.stdout.startswith("200 "), out.stdout + out.stderr)
+            # and the listening socket is in that namespace (independent view: ss)
+            ss = subprocess.run(["ip", "netns", "exec", ns, "ss", "-Htln"], capture_output=True,
+                                text=True).stdout
+            self.assertIn("198.18.0.1:6443", ss)
+        finally:
+            if api is not None:
+                self.assertEqual(api.stop(), 0)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
     def test_stdout_first_line_and_sigterm(self):
         with tempfile.TemporaryDirectory() as d:

@@ -218,6 +218,43 @@ class Update(kt.TestCase):
         self.assertIn("Precondition failed: UID in precondition", s["message"])
 
 
+class Concurrency(kt.TestCase):
+    def test_concurrent_cas_loses_no_update(self):
+        """8 writers each add 10 to a counter with read-modify-write + retry on 409: the
+        compare-and-swap on resourceVersion must make every increment count."""
+        import threading
+        self.create(kt.BLOCKS, kt.block("ctr", count=0))
+        conflicts = []
+        errors = []
+
+        def writer():
+            c = self.api.connect()
+            n = 0
+            try:
+                while n < 10:
+                    o = self.api.request("GET", kt.BLOCKS + "/ctr", conn=c).json
+                    o["spec"]["count"] += 1
+                    r = self.api.request("PUT", kt.BLOCKS + "/ctr", o, conn=c)
+                    if r.status == 409:
+                        conflicts.append(1)
+                        continue
+                    if r.status != 200:
+                        errors.append(r.raw)
+                        return
+                    n += 1
+            finally:
+                c.close()
+        ts = [threading.Thread(target=writer) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(errors, [])
+        final = self.api.get(kt.BLOCKS + "/ctr").json
+        self.assertEqual(final["spec"]["count"], 80)
+        self.assertEqual(final["metadata"]["generation"], 81)
+
+
 class Delete(kt.TestCase):
     def test_delete_pod_returns_object(self):
         o = self.create(kt.PODS, kt.pod("p1"))
