@@ -31,6 +31,27 @@ sys.path.insert(0, HERE)
 import pki  # noqa: E402
 
 
+_PKI_TEMPLATES = {}  # (hosts, key_type) -> directory of a PKI made earlier in this process
+
+
+def _pki_copy(d, hosts, key_type):
+    """A PKI in d: a copy of one made earlier in this process for the same hosts (openssl
+    is slow on a busy machine), with a fresh bearer token."""
+    import atexit
+    import secrets
+    key = (tuple(hosts), key_type)
+    tpl = _PKI_TEMPLATES.get(key)
+    if tpl is None:
+        tpl = tempfile.mkdtemp(prefix="kvt-kubeapi-pki-")
+        atexit.register(shutil.rmtree, tpl, True)
+        pki.make(tpl, hosts=hosts, key_type=key_type)
+        _PKI_TEMPLATES[key] = tpl
+    shutil.copytree(tpl, d)
+    pki.write_tokens(os.path.join(d, "tokens"),
+                     {secrets.token_hex(16): ("kvnet-test", ["system:masters"])})
+    return pki.ensure(d)
+
+
 class ApiResponse:
     """status, headers, raw body, and the JSON (or None when the body is not JSON)."""
 
@@ -133,8 +154,8 @@ class KubeAPI:
         self.host = None
         self.port = None
         listen_host = listen.rsplit(":", 1)[0].strip("[]")
-        self.pki = pki.make(os.path.join(self.dir, "pki"), hosts=[listen_host] + list(hosts),
-                            key_type=key_type)
+        self.pki = _pki_copy(os.path.join(self.dir, "pki"), [listen_host] + list(hosts),
+                             key_type)
         self.token = self.pki["token"]
         self.env = env
         if start:

@@ -4,9 +4,11 @@
         tap.main()
 
 Prints "ok - Class.test_name", "not ok - Class.test_name" (with the traceback as # lines)
-or "ok - ... # SKIP why"; exits 1 when anything failed.
+or "ok - ... # SKIP why"; exits 1 when anything failed. KUBEAPI_TIMES=1 adds a "# N s NAME"
+comment line per test.
 """
 
+import os
 import sys
 import time
 import unittest
@@ -25,6 +27,12 @@ class _Result(unittest.TestResult):
     def startTest(self, test):
         super().startTest(test)
         self.t0[test] = time.monotonic()
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        if os.environ.get("KUBEAPI_TIMES"):
+            print("# %.2f s %s" % (time.monotonic() - self.t0[test], self._name(test)),
+                  flush=True)
 
     def addSuccess(self, test):
         super().addSuccess(test)

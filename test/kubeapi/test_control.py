@@ -115,8 +115,12 @@ class Faults(kt.TestCase):
                 got.append(ev["object"]["metadata"]["name"])
         w.close()
         self.assertEqual(got, ["a", "b"])
-        with self.api.watch(kt.PODS, resourceVersion="0", timeoutSeconds=1) as w2:
-            self.assertEqual(len(list(w2)), 3)  # only the next watch was dropped
+        with self.api.watch(kt.PODS, resourceVersion="0", timeoutSeconds=5) as w2:
+            # only the next watch was dropped: this one gets all three and goes on
+            self.assertEqual([w2.next_event()["object"]["metadata"]["name"] for _ in range(3)],
+                             ["a", "b", "c"])
+            self.create(kt.PODS, kt.pod("d"))
+            self.assertEqual(w2.next_event()["object"]["metadata"]["name"], "d")
 
     def test_bad_fault_is_400(self):
         r = self.api.post("/_test/faults", {"action": "explode"})
@@ -132,8 +136,8 @@ class Counters(kt.TestCase):
         self.api.get("/api/v1/pods?labelSelector=a")
         self.api.patch(kt.PODS + "/x", {"metadata": {"labels": {"a": "b"}}})
         self.api.get(kt.PODS + "/x", token="wrong")  # counted: it reached the server
-        with self.api.watch(kt.PODS, resourceVersion="0", timeoutSeconds=1) as w:
-            list(w)
+        with self.api.watch(kt.PODS, resourceVersion="0", timeoutSeconds=5) as w:
+            self.assertEqual(w.next_event()["type"], "ADDED")
         c = self.api.counters(reset=True)
         self.assertEqual(c["paths"], {"POST " + kt.PODS: 1, "GET " + kt.PODS + "/x": 3,
                                       "GET /api/v1/pods": 1, "PATCH " + kt.PODS + "/x": 1,
