@@ -1,7 +1,8 @@
 /* libFuzzer target for kube/json: tokenizer (with an -ENOSPC retry), string decoding,
- * number getters, path lookups, and the writer's re-encoding, which must parse back to
- * the same token count. */
+ * number getters, path lookups, the writer's re-encoding (which must parse back to the
+ * same token count), and the kube/types views over whatever parsed. */
 #include "kube/json.h"
+#include "kube/types.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -9,6 +10,40 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Every typed view on the root, with a small arena so -ENOSPC paths run too. */
+static void views(const struct json_doc *d)
+{
+	char mem[512];
+	struct kube_arena a;
+	struct kube_owner_ref o;
+	union {
+		struct kube_meta m;
+		struct kube_pod p;
+		struct kube_vmi vmi;
+		struct kube_vm vm;
+		struct kube_vmim vmim;
+		struct kube_node n;
+	} u;
+	kube_arena_init(&a, mem, sizeof(mem));
+	if (kube_meta_view(d, 0, &u.m, &a, NULL) == 0) {
+		kube_label(&u.m, "app", &a);
+		kube_annotation(&u.m, "kubevirt.io/domain", &a);
+		kube_has_annotation(&u.m, "x");
+		kube_controller_ref(&u.m, &o, &a, NULL);
+	}
+	kube_arena_init(&a, mem, sizeof(mem));
+	kube_pod_view(d, 0, &u.p, &a, NULL);
+	kube_arena_init(&a, mem, sizeof(mem));
+	kube_vmi_view(d, 0, &u.vmi, &a, NULL);
+	kube_arena_init(&a, mem, sizeof(mem));
+	kube_vm_view(d, 0, &u.vm, &a, NULL);
+	kube_arena_init(&a, mem, sizeof(mem));
+	kube_vmim_view(d, 0, &u.vmim, &a, NULL);
+	kube_arena_init(&a, mem, sizeof(mem));
+	if (kube_node_view(d, 0, &u.n, &a, NULL) == 0)
+		kube_node_address(&u.n, "InternalIP");
+}
 
 static void touch_all(const struct json_doc *d)
 {
@@ -58,6 +93,7 @@ static void touch_all(const struct json_doc *d)
 			break;
 		}
 	}
+	views(d);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
