@@ -1019,6 +1019,53 @@ static const struct conn_ops tls_ops = {
 	.close = tls_close,
 };
 
+/* Our client profile (instead of br_ssl_client_init_full, which links every suite BearSSL
+ * has): TLS 1.2 only, ECDHE key exchange with ECDSA or RSA certificates, AES-GCM and
+ * ChaCha20-Poly1305 — what the Kubernetes API server (Go crypto/tls) offers by default —
+ * and no CBC, 3DES, RC4-era or static-RSA suites. This keeps dist/kvnet smaller. */
+static void client_init(br_ssl_client_context *cc, br_x509_minimal_context *xc,
+			const br_x509_trust_anchor *tas, size_t ntas)
+{
+	static const uint16_t suites[] = {
+		BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	};
+	static const struct {
+		int id;                        /* br_*_ID */
+		const br_hash_class *vtable;   /* implementation */
+		bool engine;                   /* also for handshake signatures */
+	} hashes[] = {
+		{ br_sha1_ID, &br_sha1_vtable, false }, /* old CA signatures only */
+		{ br_sha224_ID, &br_sha224_vtable, false },
+		{ br_sha256_ID, &br_sha256_vtable, true },
+		{ br_sha384_ID, &br_sha384_vtable, true },
+		{ br_sha512_ID, &br_sha512_vtable, true },
+	};
+
+	br_ssl_client_zero(cc);
+	br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_suites(&cc->eng, suites, sizeof(suites) / sizeof(suites[0]));
+	br_ssl_engine_set_default_ec(&cc->eng);
+	br_x509_minimal_init(xc, &br_sha256_vtable, tas, ntas);
+	for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (hashes[i].engine)
+			br_ssl_engine_set_hash(&cc->eng, hashes[i].id, hashes[i].vtable);
+		br_x509_minimal_set_hash(xc, hashes[i].id, hashes[i].vtable);
+	}
+	br_x509_minimal_set_rsa(xc, br_rsa_pkcs1_vrfy_get_default());
+	br_x509_minimal_set_ecdsa(xc, br_ec_get_default(), br_ecdsa_vrfy_asn1_get_default());
+	br_ssl_engine_set_default_rsavrfy(&cc->eng);
+	br_ssl_engine_set_default_ecdsa(&cc->eng);
+	br_ssl_engine_set_prf_sha256(&cc->eng, &br_tls12_sha256_prf);
+	br_ssl_engine_set_prf_sha384(&cc->eng, &br_tls12_sha384_prf);
+	br_ssl_engine_set_default_aes_gcm(&cc->eng);
+	br_ssl_engine_set_default_chapol(&cc->eng);
+}
+
 int tls_wrap(struct conn **c, const struct tls_config *cfg, const char *server_name,
 	     struct err *e)
 {
@@ -1068,8 +1115,7 @@ int tls_wrap(struct conn **c, const struct tls_config *cfg, const char *server_n
 	outer->fd = t->inner->fd;
 	outer->opts = t->inner->opts;
 
-	br_ssl_client_init_full(&t->sc, &t->x.minimal, cfg->tas, cfg->ntas);
-	br_ssl_engine_set_versions(&t->sc.eng, BR_TLS12, BR_TLS12);
+	client_init(&t->sc, &t->x.minimal, cfg->tas, cfg->ntas);
 	t->x.vtable = &tls_x509_vtable;
 	t->x.insecure = cfg->insecure;
 	const char *sni = host;

@@ -3,6 +3,7 @@
 #   ca.{crt,key}        EC P-256 CA          other-ca.crt   an unrelated CA
 #   server.{crt,key}    RSA 2048 (PKCS#8 key), SANs DNS:api.kvnet.test,
 #                       IP:127.0.0.1, IP:::1, IP:198.18.0.2
+#   server-ec.{crt,key}    EC P-384, same SANs (ECDHE_ECDSA suites)
 #   client-rsa.{crt,key}   RSA, "RSA PRIVATE KEY"   client-rsa.p8   same key, PKCS#8
 #   client-ec.{crt,key}    EC P-256, "EC PRIVATE KEY"  client-ec.p8  same key, PKCS#8
 #   ca.der              the CA in DER       bundle.crt     other-ca.crt + ca.crt
@@ -26,6 +27,10 @@ o x509 -in ca.crt -outform DER -out ca.der
 cat other-ca.crt ca.crt >bundle.crt
 o genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out server.key
 sign server kvnet-test-server \
+	'subjectAltName=DNS:api.kvnet.test,IP:127.0.0.1,IP:::1,IP:198.18.0.2
+extendedKeyUsage=serverAuth'
+o ecparam -name secp384r1 -genkey -noout -out server-ec.key
+sign server-ec kvnet-test-server-ec \
 	'subjectAltName=DNS:api.kvnet.test,IP:127.0.0.1,IP:::1,IP:198.18.0.2
 extendedKeyUsage=serverAuth'
 o genrsa -traditional -out client-rsa.key 2048

@@ -24,6 +24,7 @@ struct server {
 static char dir[64];            /* the temporary PKI */
 static struct server plain_srv; /* no client certificate: 127.0.0.1 and ::1 */
 static struct server mtls_srv;  /* requires a client certificate from ca.crt */
+static struct server ec_srv;    /* EC server certificate, requires a client certificate */
 
 static void cleanup(void)
 {
@@ -31,11 +32,15 @@ static void cleanup(void)
 		kill(plain_srv.pid, SIGTERM);
 	if (mtls_srv.pid > 0)
 		kill(mtls_srv.pid, SIGTERM);
+	if (ec_srv.pid > 0)
+		kill(ec_srv.pid, SIGTERM);
+	if (ec_srv.pid > 0)
+		waitpid(ec_srv.pid, NULL, 0);
 	if (plain_srv.pid > 0)
 		waitpid(plain_srv.pid, NULL, 0);
 	if (mtls_srv.pid > 0)
 		waitpid(mtls_srv.pid, NULL, 0);
-	plain_srv.pid = mtls_srv.pid = 0;
+	plain_srv.pid = mtls_srv.pid = ec_srv.pid = 0;
 	if (dir[0]) {
 		char *out = t_sh(NULL, "rm -rf '%s'", dir);
 		free(out);
@@ -60,8 +65,8 @@ static const char *path(const char *name)
 }
 
 /* Start tls-echo.py; read one port line per host. */
-static int start_server(struct server *s, bool require_client, const char *host1,
-			const char *host2)
+static int start_server(struct server *s, const char *name, bool require_client,
+			const char *host1, const char *host2)
 {
 	int pfd[2];
 	if (pipe(pfd) < 0)
@@ -75,10 +80,13 @@ static int start_server(struct server *s, bool require_client, const char *host1
 		int n = 0;
 		argv[n++] = "python3";
 		argv[n++] = "test/lib/tls-echo.py";
+		char crt[64], key[64];
+		snprintf(crt, sizeof(crt), "%s.crt", name);
+		snprintf(key, sizeof(key), "%s.key", name);
 		argv[n++] = "--cert";
-		argv[n++] = path("server.crt");
+		argv[n++] = path(crt);
 		argv[n++] = "--key";
-		argv[n++] = path("server.key");
+		argv[n++] = path(key);
 		if (require_client) {
 			argv[n++] = "--client-ca";
 			argv[n++] = path("ca.crt");
@@ -367,6 +375,23 @@ static void test_client_cert_ec_pkcs8(void)
 	client_cert_case("client-ec.crt", "client-ec.p8", "hello client-ec\n");
 }
 
+/* An ECDSA server certificate (ECDHE_ECDSA suites) and an EC client identity. */
+static void test_ec_server_certificate(void)
+{
+	struct err e = { 0 };
+	struct conn *c = NULL;
+	struct tls_config *cfg = cfg_with_ca("ca.crt");
+	T_EQ(set_client(cfg, "client-ec.crt", "client-ec.key", &e), 0);
+	int r = dial("127.0.0.1", ec_srv.port[0], cfg, "127.0.0.1", NULL, &c, &e);
+	if (r < 0)
+		t_note("%s", e.msg);
+	T_EQ(r, 0);
+	if (c)
+		echo_ok(c, "hello client-ec\n");
+	conn_close(c);
+	tls_config_free(cfg);
+}
+
 static void test_client_cert_missing_is_clear(void)
 {
 	struct err e = { 0 };
@@ -582,8 +607,9 @@ int main(void)
 		return 1;
 	}
 	free(out);
-	if (start_server(&plain_srv, false, "127.0.0.1", "::1") < 0 ||
-	    start_server(&mtls_srv, true, "127.0.0.1", NULL) < 0) {
+	if (start_server(&plain_srv, "server", false, "127.0.0.1", "::1") < 0 ||
+	    start_server(&mtls_srv, "server", true, "127.0.0.1", NULL) < 0 ||
+	    start_server(&ec_srv, "server-ec", true, "127.0.0.1", NULL) < 0) {
 		printf("not ok - tls-echo.py did not start\n");
 		return 1;
 	}
@@ -601,6 +627,7 @@ int main(void)
 	T_RUN(test_client_cert_rsa_pkcs8);
 	T_RUN(test_client_cert_ec);
 	T_RUN(test_client_cert_ec_pkcs8);
+	T_RUN(test_ec_server_certificate);
 	T_RUN(test_client_cert_missing_is_clear);
 	T_RUN(test_client_key_mismatch);
 	T_RUN(test_bad_ca_data);
