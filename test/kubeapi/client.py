@@ -359,10 +359,15 @@ class KubeAPI:
 
     def write_kubeconfig(self, path, user="token", server=None):
         """A kubeconfig for this server: user "token" (bearer token) or a PKI client name
-        (client certificate). JSON is valid YAML, so kvnet's kubeconfig reader takes it."""
-        u = {"token": self.token} if user == "token" else {
-            "client-certificate": self.pki["clients"][user][0],
-            "client-key": self.pki["clients"][user][1]}
+        (client certificate) or "tokenFile" (a token file the client re-reads; rotate_token()
+        rewrites it). JSON is valid YAML, so kvnet's kubeconfig reader takes it."""
+        if user == "token":
+            u = {"token": self.token}
+        elif user == "tokenFile":
+            u = {"tokenFile": self.write_client_token()}
+        else:
+            u = {"client-certificate": self.pki["clients"][user][0],
+                 "client-key": self.pki["clients"][user][1]}
         cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "kvnet-test",
                "clusters": [{"name": "kvnet-test", "cluster": {
                    "server": server or self.url,
@@ -374,8 +379,19 @@ class KubeAPI:
             json.dump(cfg, f, indent=1)
         return path
 
-    def rotate_token(self, new_token=None, keep_old=False):
-        """Write a new token to the token file (the old one stops working unless kept)."""
+    def write_client_token(self):
+        """The client's copy of the current token (what kubeconfig tokenFile points at, or
+        a projected service-account token); rotate_token() rewrites it too."""
+        path = os.path.join(self.dir, "client-token")
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.token + "\n")
+        os.rename(tmp, path)
+        return path
+
+    def rotate_token(self, new_token=None, keep_old=False, client_file=True):
+        """Write a new token to the server's token file (the old one stops working unless
+        kept) and, when client_file, to the client's copy (write_client_token)."""
         import secrets
         new_token = new_token or secrets.token_hex(16)
         toks = {new_token: ("kvnet-test", ["system:masters"])}
@@ -383,4 +399,6 @@ class KubeAPI:
             toks[self.token] = ("kvnet-test", ["system:masters"])
         pki.write_tokens(self.pki["tokens"], toks)
         self.token = new_token
+        if client_file and os.path.exists(os.path.join(self.dir, "client-token")):
+            self.write_client_token()
         return new_token

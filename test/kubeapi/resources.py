@@ -99,8 +99,10 @@ def builtin_resources():
         R("apiextensions.k8s.io", "v1", "customresourcedefinitions",
           "CustomResourceDefinition", False, status=True, builtin=True, short=["crd", "crds"],
           return_deleted=True, create_status="drop"),
+        # KubeVirt's own CRDs: the VMI has NO status subresource (virt-controller and
+        # virt-handler write the whole object); VM and VMIM have one.
         R("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance", True,
-          status=True, singular="virtualmachineinstance", short=["vmi", "vmis"]),
+          status=False, singular="virtualmachineinstance", short=["vmi", "vmis"]),
         R("kubevirt.io", "v1", "virtualmachines", "VirtualMachine", True, status=True,
           short=["vm", "vms"]),
         R("kubevirt.io", "v1", "virtualmachineinstancemigrations",

@@ -11,6 +11,7 @@ the simplifications it makes.
 """
 
 import argparse
+import gzip
 import http.server
 import json
 import os
@@ -30,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apierr  # noqa: E402
 import labelsel  # noqa: E402
 import store as kstore  # noqa: E402
+
+GZIP_MIN = 128 * 1024  # the real API compresses larger answers when the client accepts gzip
 
 VERSION_INFO = {"major": "1", "minor": "34", "gitVersion": "v1.34.0+kvnet-test",
                 "gitCommit": "0000000000000000000000000000000000000000",
@@ -306,6 +309,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _send_json(self, code, obj, headers=None, truncate=None):
         body = json.dumps(obj, separators=(",", ":")).encode()
+        headers = dict(headers or {})
+        if len(body) > GZIP_MIN and truncate is None and "gzip" in [
+                x.split(";")[0].strip().lower()
+                for x in (self.headers.get("Accept-Encoding") or "").split(",")]:
+            body = gzip.compress(body, 1)  # as the real API (APIResponseCompression)
+            headers["Content-Encoding"] = "gzip"
+            headers["Vary"] = "Accept-Encoding"
         full = len(body)
         if truncate is not None and truncate.get("mode", "json") == "json":
             body = body[:max(1, full // 2)]

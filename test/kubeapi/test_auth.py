@@ -51,6 +51,27 @@ class Auth(kt.TestCase):
             self.api.rotate_token(old)
         self.assertEqual(self.api.get("/api/v1/pods", token=old).status, 200)
 
+    def test_kubeconfig_and_client_token_file(self):
+        import tempfile as tf
+        with tf.TemporaryDirectory() as d:
+            kc = json.load(open(self.api.write_kubeconfig(os.path.join(d, "kc"), user="tokenFile")))
+            path = kc["users"][0]["user"]["tokenFile"]
+            self.assertEqual(kc["clusters"][0]["cluster"]["server"], self.api.url)
+            tok = open(path).read().strip()
+            self.assertEqual(self.api.get("/api/v1/pods", token=tok).status, 200)
+            old = self.api.token
+            try:
+                self.api.rotate_token()
+                tok2 = open(path).read().strip()
+                self.assertNotEqual(tok2, tok)
+                self.assertEqual(self.api.get("/api/v1/pods", token=tok2).status, 200)
+                self.assertStatus(self.api.get("/api/v1/pods", token=tok), 401, "Unauthorized")
+            finally:
+                self.api.rotate_token(old)
+            kc = json.load(open(self.api.write_kubeconfig(os.path.join(d, "kc2"), user="kvnet-cni")))
+            u = kc["users"][0]["user"]
+            self.assertTrue(os.path.exists(u["client-certificate"]) and os.path.exists(u["client-key"]))
+
     def test_client_certificate_cn_is_user(self):
         self.assertEqual(self.api.get("/api/v1/pods", token=None, client="kvnet-agent").status,
                          200)

@@ -99,6 +99,25 @@ class Selectors(kt.TestCase):
         self.assertEqual(self.sel("/api/v1/namespaces/empty/pods"), [])
 
 
+class Compression(kt.TestCase):
+    def test_large_lists_are_gzipped_when_accepted(self):
+        import gzip
+        import json
+        objs = [kt.block("b%04d" % i, cidr="198.18.%d.%d/30" % (i // 64, (i % 64) * 4),
+                         note="x" * 200) for i in range(600)]
+        self.api.load(objs)
+        r = self.api.get(kt.BLOCKS, headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers.get("Content-Encoding"), "gzip")
+        lst = json.loads(gzip.decompress(r.raw))
+        self.assertEqual(len(lst["items"]), 600)
+        plain = self.api.get(kt.BLOCKS)  # no Accept-Encoding: never compressed
+        self.assertNotIn("Content-Encoding", plain.headers)
+        self.assertEqual(plain.json, lst)
+        small = self.api.get(kt.BLOCKS + "/b0001", headers={"Accept-Encoding": "gzip"})
+        self.assertNotIn("Content-Encoding", small.headers)  # below the threshold
+
+
 class Pagination(kt.TestCase):
     def setUp(self):
         super().setUp()

@@ -160,20 +160,34 @@ class StatusSubresource(kt.TestCase):
         self.assertEqual(r.json["spec"]["nodeName"], "node-a")
 
     def test_custom_resource_status(self):
-        vmi = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-               "metadata": {"name": "vm-a"}, "spec": {"domain": {}},
-               "status": {"phase": "Running"}}
-        o = self.create(kt.VMIS, vmi)
+        vmims = "/apis/kubevirt.io/v1/namespaces/default/virtualmachineinstancemigrations"
+        vmim = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                "metadata": {"name": "mig"}, "spec": {"vmiName": "vm-a"},
+                "status": {"phase": "Running"}}
+        o = self.create(vmims, vmim)
         self.assertNotIn("status", o)  # dropped on create
         o["status"] = {"phase": "Scheduling"}
-        o2 = self.api.put(kt.VMIS + "/vm-a/status", o).json
+        o2 = self.api.put(vmims + "/mig/status", o).json
         self.assertEqual(o2["status"], {"phase": "Scheduling"})
-        o2["spec"] = {"domain": {"cpu": {"cores": 2}}}
+        o2["spec"] = {"vmiName": "vm-b"}
         o2["status"] = {"phase": "Failed"}
-        o3 = self.api.put(kt.VMIS + "/vm-a", o2).json
+        o3 = self.api.put(vmims + "/mig", o2).json
         self.assertEqual(o3["status"], {"phase": "Scheduling"})
-        self.assertEqual(o3["spec"]["domain"]["cpu"]["cores"], 2)
+        self.assertEqual(o3["spec"]["vmiName"], "vm-b")
         self.assertEqual(o3["metadata"]["generation"], 2)
+
+    def test_vmi_has_no_status_subresource(self):
+        # as KubeVirt's CRD: virt-handler writes the VMI's status through the main endpoint
+        vmi = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+               "metadata": {"name": "vm-a"}, "spec": {"domain": {}},
+               "status": {"phase": "Pending"}}
+        o = self.create(kt.VMIS, vmi)
+        self.assertEqual(o["status"], {"phase": "Pending"})
+        o["status"] = {"phase": "Running", "nodeName": "node-a"}
+        o2 = self.api.put(kt.VMIS + "/vm-a", o).json
+        self.assertEqual(o2["status"]["nodeName"], "node-a")
+        self.assertEqual(o2["metadata"]["generation"], 2)  # no subresource: status counts
+        self.assertStatus(self.api.get(kt.VMIS + "/vm-a/status"), 404, "NotFound")
 
     def test_resource_without_status_subresource_keeps_status(self):
         b = kt.block("b1")
