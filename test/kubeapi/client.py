@@ -39,6 +39,7 @@ def _pki_copy(d, hosts, key_type):
     is slow on a busy machine), with a fresh bearer token."""
     import atexit
     import secrets
+    hosts = sorted(set(hosts) - {"127.0.0.1", "::1", "localhost"})  # always in the SANs
     key = (tuple(hosts), key_type)
     tpl = _PKI_TEMPLATES.get(key)
     if tpl is None:

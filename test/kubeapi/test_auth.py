@@ -191,7 +191,7 @@ class Process(kt.TestCase):
 
     def test_stdout_first_line_and_sigterm(self):
         with tempfile.TemporaryDirectory() as d:
-            made = pki.make(os.path.join(d, "pki"))
+            made = kclient._pki_copy(os.path.join(d, "pki"), ["127.0.0.1"], "ec")
             ready = os.path.join(d, "ready")
             p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(
                 os.path.abspath(__file__)), "server.py"), "--pki", os.path.join(d, "pki"),
