@@ -183,12 +183,20 @@ struct pstate {
 	struct err *e;           /* error sink */
 };
 
-static bool is_ws(unsigned char c)
+/* Bytes a string scan must stop at: controls, '"', '\\' and non-ASCII (UTF-8 check). */
+static const uint8_t str_stop[256] = {
+	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+};
+
+/* Hot helpers stay inlined even in the product's -Os build. */
+#define HOT static inline __attribute__((always_inline))
+
+HOT bool is_ws(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static void skip_ws(struct pstate *p)
+HOT void skip_ws(struct pstate *p)
 {
 	while (p->pos < p->len && is_ws(p->s[p->pos]))
 		p->pos++;
@@ -206,7 +214,7 @@ static int perr(struct pstate *p, const char *what)
 }
 
 /* Reserve the next token; returns its index. Past cap only counts. */
-static unsigned tok_new(struct pstate *p, enum json_type t, size_t start)
+HOT unsigned tok_new(struct pstate *p, enum json_type t, size_t start)
 {
 	struct json_doc *d = p->d;
 	unsigned i = d->n++;
@@ -222,7 +230,7 @@ static unsigned tok_new(struct pstate *p, enum json_type t, size_t start)
 	return i;
 }
 
-static void tok_end(struct pstate *p, unsigned i, size_t end)
+HOT void tok_end(struct pstate *p, unsigned i, size_t end)
 {
 	if (i < p->d->cap) {
 		p->d->tok[i].end = (uint32_t)end;
@@ -238,7 +246,7 @@ static int parse_string(struct pstate *p, bool key)
 	uint8_t flags = key ? JSON_TF_KEY : 0;
 	for (;;) {
 		/* fast path: plain ASCII */
-		while (q < p->len && s[q] >= 0x20 && s[q] < 0x80 && s[q] != '"' && s[q] != '\\')
+		while (q < p->len && !str_stop[s[q]])
 			q++;
 		if (q >= p->len) {
 			p->pos = q;
@@ -473,7 +481,7 @@ done:
 
 /* ---- access ------------------------------------------------------------------------- */
 
-static const struct json_tok *tk(const struct json_doc *d, int i)
+HOT const struct json_tok *tk(const struct json_doc *d, int i)
 {
 	if (i < 0 || (unsigned)i >= d->n || (unsigned)i >= d->cap)
 		return NULL;
