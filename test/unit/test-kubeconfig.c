@@ -1,6 +1,7 @@
 /* test-kubeconfig — kubeconfig files (merge, context, auth, paths), in-cluster, the token
  * provider, and one end-to-end TLS connection made from a kubeconfig. */
 #include "kube/conn.h"
+#include "kube/http.h"
 #include "kube/kubeconfig.h"
 #include "kube/tls.h"
 #include "lib/err.h"
@@ -19,6 +20,9 @@
 static char dir[64];    /* temp dir: PKI from tls-mkcerts.sh + kubeconfigs */
 static pid_t echo_pid;  /* tls-echo.py requiring client certs */
 static char echo_port[16];
+static pid_t kapi_pid;  /* test/kubeapi/server.py */
+static char kapi_url[128];
+static FILE *kapi_out;  /* its stdout, open until it exits (it prints on SIGTERM) */
 
 static void cleanup(void)
 {
@@ -26,6 +30,15 @@ static void cleanup(void)
 		kill(echo_pid, SIGTERM);
 		waitpid(echo_pid, NULL, 0);
 		echo_pid = 0;
+	}
+	if (kapi_pid > 0) {
+		kill(kapi_pid, SIGTERM);
+		waitpid(kapi_pid, NULL, 0);
+		kapi_pid = 0;
+	}
+	if (kapi_out) {
+		fclose(kapi_out);
+		kapi_out = NULL;
 	}
 	if (dir[0]) {
 		free(t_sh(NULL, "rm -rf '%s'", dir));
@@ -546,6 +559,129 @@ static void test_end_to_end_tls(void)
 	kcfg_free(k);
 }
 
+/* GET path from the API server the kubeconfig names, with its token (if any). */
+static int api_get(struct kcfg *k, const char *token, const char *path, struct http_resp *resp,
+		   struct err *e)
+{
+	struct conn *c = NULL;
+	char host[300];
+	snprintf(host, sizeof(host), "%s:%s", k->host, k->port);
+	int r = conn_open_tcp(&c, k->host, k->port, NULL, e);
+	if (r == 0)
+		r = tls_wrap(&c, k->tls, k->host, e);
+	if (r == 0) {
+		struct http_req req = { .method = "GET", .target = path, .host = host,
+					.token = token };
+		r = http_do(c, &req, resp, NULL, e);
+	}
+	conn_close(c);
+	return r;
+}
+
+/* The project's test API server (HTTPS, tokens re-read on change, client certs): a
+ * kubeconfig with a tokenFile, then a rotation: the cached token gets 401, a forced
+ * re-read gets the new one. And the same with a client certificate. */
+static void test_against_kubeapi_server(void)
+{
+	if (kapi_pid <= 0) {
+		T_CHECK(!"kubeapi server not started");
+		return;
+	}
+	const char *port = strrchr(kapi_url, ':') + 1;
+	size_t tl = 0;
+	char *tokens = t_slurp(P("kapi/tokens"), &tl);
+	T_CHECK(tokens != NULL);
+	if (!tokens)
+		return;
+	tokens[strcspn(tokens, ",\n")] = '\0';
+	wfile("kapi-token", "%s\n", tokens);
+	wfile("kapi.yaml",
+	      "current-context: tok\n"
+	      "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:%s', "
+	      "certificate-authority: kapi/ca.crt}}]\n"
+	      "users:\n"
+	      "- {name: tok, user: {tokenFile: kapi-token}}\n"
+	      "- {name: agent, user: {client-certificate: kapi/client-kvnet-agent.crt, "
+	      "client-key: kapi/client-kvnet-agent.key}}\n"
+	      "contexts:\n"
+	      "- {name: tok, context: {cluster: k, user: tok, namespace: default}}\n"
+	      "- {name: agent, context: {cluster: k, user: agent}}\n",
+	      port);
+	free(tokens);
+
+	struct kcfg *k = NULL;
+	struct err e = { 0 };
+	struct http_resp resp = { 0 };
+	const char *tok = NULL;
+	int r = load(&k, P("kapi.yaml"), NULL, &e);
+	if (r == 0)
+		r = kcfg_token(k, 1000, false, &tok, &e);
+	if (r == 0)
+		r = api_get(k, tok, "/api/v1/namespaces/default/pods", &resp, &e);
+	if (r < 0)
+		t_note("%s", e.msg);
+	T_EQ(r, 0);
+	T_EQ(resp.status, 200);
+	T_CHECK(resp.body && strstr(resp.body, "\"PodList\"") != NULL);
+	http_resp_free(&resp);
+
+	/* rotation on both sides; our copy is cached for 60 s */
+	wfile("kapi/tokens", "rotated-token-0123456789abcdef,kvnet-test,kvnet-test,"
+			     "\"system:masters\"\n");
+	wfile("kapi-token", "rotated-token-0123456789abcdef\n");
+	if (k) {
+		T_EQ(kcfg_token(k, 1010, false, &tok, &e), 0);
+		memset(&resp, 0, sizeof(resp));
+		T_EQ(api_get(k, tok, "/api/v1/namespaces/default/pods", &resp, &e), 0);
+		T_EQ(resp.status, 401);
+		http_resp_free(&resp);
+		T_EQ(kcfg_token(k, 1010, true, &tok, &e), 0); /* forced after the 401 */
+		T_STREQ(tok, "rotated-token-0123456789abcdef");
+		memset(&resp, 0, sizeof(resp));
+		T_EQ(api_get(k, tok, "/api/v1/namespaces/default/pods", &resp, &e), 0);
+		T_EQ(resp.status, 200);
+		http_resp_free(&resp);
+	}
+	kcfg_free(k);
+
+	k = NULL;
+	r = load(&k, P("kapi.yaml"), "agent", &e);
+	memset(&resp, 0, sizeof(resp));
+	if (r == 0)
+		r = api_get(k, NULL, "/api/v1/nodes", &resp, &e);
+	if (r < 0)
+		t_note("%s", e.msg);
+	T_EQ(r, 0);
+	T_EQ(resp.status, 200);
+	http_resp_free(&resp);
+	kcfg_free(k);
+}
+
+static int start_kubeapi(void)
+{
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return -1;
+	kapi_pid = fork();
+	if (kapi_pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		execlp("python3", "python3", "test/kubeapi/server.py", "--pki", P("kapi"),
+		       "--listen", "127.0.0.1:0", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	kapi_out = fdopen(pfd[0], "r");
+	char line[200] = "";
+	bool ok = kapi_out && fgets(line, sizeof(line), kapi_out) != NULL;
+	line[strcspn(line, "\n")] = '\0';
+	if (!ok || strncmp(line, "kubeapi listening https://", 26) != 0)
+		return -1;
+	snprintf(kapi_url, sizeof(kapi_url), "%s", line + 18);
+	return 0;
+}
+
 static int start_echo(void)
 {
 	int pfd[2];
@@ -598,5 +734,8 @@ int main(void)
 	T_RUN(test_in_cluster_v4_and_v6);
 	T_RUN(test_nothing_configured);
 	T_RUN(test_end_to_end_tls);
+	if (start_kubeapi() < 0)
+		t_note("test/kubeapi/server.py did not start");
+	T_RUN(test_against_kubeapi_server);
 	return t_done();
 }
