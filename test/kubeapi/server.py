@@ -40,6 +40,17 @@ VERSION_INFO = {"major": "1", "minor": "34", "gitVersion": "v1.34.0+kvnet-test",
                 "goVersion": "go1.24.0", "compiler": "gc", "platform": "linux/amd64"}
 
 
+def go_json(obj):
+    """JSON bytes as Go's encoding/json writes them (what the real API sends): compact,
+    raw UTF-8, with <, >, & and U+2028/U+2029 escaped as \\u sequences, ending in a
+    newline (json.Encoder.Encode)."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)  # only strings can hold these characters
+    return text.encode("utf-8", "replace") + b"\n"
+
+
 # ---- authentication -------------------------------------------------------------------
 
 class TokenFile:
@@ -187,6 +198,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 1024  # listen backlog: many CNI processes connect at once
 
     def __init__(self, addr, family, opts, tls_ctx):
         self.address_family = family
@@ -308,7 +320,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _send_json(self, code, obj, headers=None, truncate=None):
-        body = json.dumps(obj, separators=(",", ":")).encode()
+        body = go_json(obj)
         headers = dict(headers or {})
         if len(body) > GZIP_MIN and truncate is None and "gzip" in [
                 x.split(";")[0].strip().lower()
@@ -773,20 +785,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         md = {"resourceVersion": str(rv)}
         if annotations:
             md["annotations"] = annotations
-        return json.dumps({"type": "BOOKMARK", "object": {
-            "kind": res.kind, "apiVersion": res.api_version, "metadata": md}},
-            separators=(",", ":")).encode() + b"\n"
+        return go_json({"type": "BOOKMARK", "object": {
+            "kind": res.kind, "apiVersion": res.api_version, "metadata": md}})
 
     def _event_line(self, w, item):
         if isinstance(item, tuple):
             if item[0] == "BOOKMARK":
                 return self._bookmark(w.res, item[1], item[2])
-            return json.dumps({"type": "ERROR", "object": item[1]},
-                              separators=(",", ":")).encode() + b"\n"
+            return go_json({"type": "ERROR", "object": item[1]})
         t = w.translate(item)
         if t is None:
             return None
-        return json.dumps({"type": t[0], "object": t[1]}, separators=(",", ":")).encode() + b"\n"
+        return go_json({"type": t[0], "object": t[1]})
 
     # ---- control API ----------------------------------------------------------------
 

@@ -132,6 +132,18 @@ class Create(kt.TestCase):
                              headers={"Content-Type": "application/json; charset=utf-8"})
         self.assertEqual(r.status, 201, r.raw)
 
+    def test_json_written_like_go(self):
+        p = kt.pod("p1")
+        p["metadata"]["annotations"] = {"note": "<b>café & co</b>"}
+        r = self.api.post(kt.PODS, p)
+        self.assertEqual(r.status, 201)
+        self.assertTrue(r.raw.endswith(b"}\n"))  # json.Encoder adds a newline
+        self.assertIn("caf\u00e9".encode("utf-8"), r.raw)  # raw UTF-8, not \u00e9
+        self.assertIn(b"\\u003cb\\u003ecaf", r.raw)  # <, > and & escaped
+        self.assertIn(b"\\u0026 co", r.raw)
+        self.assertNotIn(b": ", r.raw)  # compact
+        self.assertEqual(r.json["metadata"]["annotations"]["note"], "<b>café & co</b>")
+
     def test_missing_kind_is_filled_in(self):
         o = self.create(kt.BLOCKS, {"metadata": {"name": "b1"}, "spec": {}})
         self.assertEqual((o["apiVersion"], o["kind"]), ("kvnet.io/v1", "IPAMBlock"))
