@@ -125,6 +125,28 @@ class Auth(kt.TestCase):
         self.assertEqual(c.sock.version(), "TLSv1.2")
         c.close()
 
+    def test_connection_burst(self):
+        """Many clients connecting at once (CNI processes on a busy node) all get served."""
+        import threading
+        ctx = self.api.ssl_context()
+        out = []
+
+        def one():
+            c = http.client.HTTPSConnection(self.api.host, self.api.port, context=ctx, timeout=60)
+            try:
+                c.request("GET", "/api/v1/namespaces/default",
+                          headers={"Authorization": "Bearer " + self.api.token})
+                r = c.getresponse()
+                out.append((r.status, json.loads(r.read())["metadata"]["name"]))
+            finally:
+                c.close()
+        ts = [threading.Thread(target=one) for _ in range(64)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        self.assertEqual(out, [(200, "default")] * 64)
+
     def test_keep_alive(self):
         c = self.api.connect()
         socks = set()
