@@ -433,17 +433,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             err = faults.take("error", method, target)
             if err is not None:
                 raise self._fault_error(err)
-            truncate = faults.take("truncate", method, target)
-            if isinstance(req, Req):
-                if not self.server.authz.allowed(user[0], req.verb, req.res):
-                    raise apierr.forbidden(user[0], req.verb, req.res.plural, req.res.group,
-                                           req.name, req.ns)
-                if req.verb == "watch":
-                    return self._watch(req, query, method, target)
-                code, ans = self._resource(method, req, query, body)
-            else:
-                code, ans = 200, req
-            self._send_json(code, ans, truncate=truncate)
+            headers = None
+            try:
+                if isinstance(req, Req):
+                    if not self.server.authz.allowed(user[0], req.verb, req.res):
+                        raise apierr.forbidden(user[0], req.verb, req.res.plural,
+                                               req.res.group, req.name, req.ns)
+                    if req.verb == "watch":
+                        return self._watch(req, query, method, target)
+                    code, ans = self._resource(method, req, query, body)
+                else:
+                    code, ans = 200, req
+            except apierr.ApiError as e:  # answered like any other body, truncation too
+                code, ans, headers = e.code, e.status(), e.headers
+            self._send_json(code, ans, headers, truncate=faults.take("truncate", method, target))
         except apierr.ApiError as e:
             self._send_error(e)
         except Dropped:
@@ -809,8 +812,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             srv.faults.clear()
             srv.authz.set([])
             srv.counters.read(reset=True)
-            if isinstance(data, dict) and "bookmarkIntervalSeconds" in data:
-                pass
             ans = {"resourceVersion": str(st.rv)}
         elif (op, method) == ("compact", "POST"):
             ans = st.compact(data.get("resourceVersion") if isinstance(data, dict) else None)
