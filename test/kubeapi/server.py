@@ -96,11 +96,11 @@ class TokenFile:
 # ---- faults, counters, authorization ------------------------------------------------------
 
 class Faults:
-    """Armed faults. A rule: {"action": "error"|"stall"|"truncate"|"drop-watch",
+    """Armed faults. A rule: {"action": "error"|"stall"|"truncate"|"drop"|"drop-watch",
     "count": N (default 1; 0 or null = until cleared), "path": regex searched in the request
     path+query, "method": "GET"... , plus per action: code/retryAfter, ms, mode, afterEvents}."""
 
-    ACTIONS = ("error", "stall", "truncate", "drop-watch")
+    ACTIONS = ("error", "stall", "truncate", "drop", "drop-watch")
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -320,6 +320,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _send_json(self, code, obj, headers=None, truncate=None):
+        if truncate is not None and truncate.get("mode") == "reset":
+            raise Dropped()  # no answer at all: the connection just closes
         body = go_json(obj)
         headers = dict(headers or {})
         if len(body) > GZIP_MIN and truncate is None and "gzip" in [
@@ -430,6 +432,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             stall = faults.take("stall", method, target)
             if stall is not None:
                 time.sleep(float(stall.get("ms", 1000)) / 1000.0)
+            if faults.take("drop", method, target) is not None:
+                raise Dropped()  # closed before the request is handled
             err = faults.take("error", method, target)
             if err is not None:
                 raise self._fault_error(err)

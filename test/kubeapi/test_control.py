@@ -79,6 +79,20 @@ class Faults(kt.TestCase):
             self.api.get(kt.PODS + "/a")
         self.assertEqual(self.api.get(kt.PODS + "/a").status, 200)
 
+    def test_reset_without_answer(self):
+        self.api.fault(action="truncate", mode="reset", count=1, path="/pods", method="POST")
+        with self.assertRaises(http.client.RemoteDisconnected):
+            self.api.post(kt.PODS, kt.pod("a"))
+        # the request was handled before the answer was lost, as when a server dies late
+        self.assertEqual(self.api.get(kt.PODS + "/a").status, 200)
+
+    def test_drop_before_handling(self):
+        self.api.fault(action="drop", count=1, path="/pods", method="POST")
+        with self.assertRaises(http.client.RemoteDisconnected):
+            self.api.post(kt.PODS, kt.pod("a"))
+        self.assertStatus(self.api.get(kt.PODS + "/a"), 404, "NotFound")  # never applied
+        self.assertEqual(self.api.post(kt.PODS, kt.pod("a")).status, 201)
+
     def test_drop_all_current_watches(self):
         ws = [self.api.watch(kt.PODS, resourceVersion="0") for _ in range(2)]
         for _ in range(200):
