@@ -509,7 +509,7 @@ int http_parse_eof(struct http_parser *p, struct http_ev *ev, struct err *e)
 		return 0;
 	case HP_HEAD:
 		if (p->hlen == 0)
-			return (int)fail(p, e, EPROTO,
+			return (int)fail(p, e, ECONNRESET,
 					 "connection closed before a response arrived", NULL);
 		return (int)fail(p, e, EPROTO, "connection closed inside the headers", NULL);
 	case HP_ERROR:

@@ -136,7 +136,9 @@ long http_parse(struct http_parser *p, const char *buf, size_t n, struct http_ev
 		struct err *e);
 
 /* The peer closed the connection. Returns 0 with *ev DONE when the body was delimited
- * by the close (and the response is complete then), -EPROTO ("truncated") otherwise. */
+ * by the close (and the response is complete then); -ECONNRESET when not one byte of
+ * the response had arrived (a kept-alive connection the server had already closed: an
+ * idempotent request may be retried on a new one); -EPROTO ("truncated") otherwise. */
 int http_parse_eof(struct http_parser *p, struct http_ev *ev, struct err *e);
 
 /* Value of header `name` (case-insensitive) after HTTP_EV_HEAD, or NULL. The first one
@@ -155,8 +157,9 @@ struct http_resp {
 
 /* Send req on c and read the whole response (within c's timeouts) into resp. Returns 0
  * with resp filled (any status: 4xx/5xx are not errors here), or -errno with e: the
- * conn's read/write errors, -EPROTO for a malformed or truncated response, -EMSGSIZE
- * for a limit. Free with http_resp_free(), also after an error. lim may be NULL. */
+ * conn's read/write errors (-ETIMEDOUT, -EPIPE, ...), -ECONNRESET when the peer closed
+ * before answering, -EPROTO for a malformed or truncated response, -EMSGSIZE for a
+ * limit. Free with http_resp_free(), also after an error. lim may be NULL. */
 int http_do(struct conn *c, const struct http_req *req, struct http_resp *resp,
 	    const struct http_limits *lim, struct err *e);
 void http_resp_free(struct http_resp *resp);

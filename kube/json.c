@@ -558,8 +558,11 @@ int json_index(const struct json_doc *d, int arr, unsigned idx)
 	if (idx >= t->size)
 		return -ENOENT;
 	unsigned k = (unsigned)arr + 1;
-	while (idx-- > 0)
+	while (idx-- > 0) {
+		if (k >= d->cap || k >= d->n)
+			return -EINVAL; /* tokens missing: the parse did not succeed */
 		k = d->tok[k].next;
+	}
 	return (int)k;
 }
 

@@ -284,7 +284,7 @@ static void test_truncated_bodies(void)
 	parse_whole("HTTP/1.1 200 OK\r\nContent-Le", true, &r);
 	T_EQ(r.rc, -EPROTO);
 	parse_whole("", true, &r);
-	T_EQ(r.rc, -EPROTO);
+	T_EQ(r.rc, -ECONNRESET);
 	T_STREQ(r.msg, "http: response: connection closed before a response arrived");
 }
 
@@ -547,6 +547,10 @@ static void test_keepalive_socketpair(void)
 	shutdown(sv[1], SHUT_WR);
 	T_EQ(http_do(c, &req, resp, NULL, &e), -EPROTO);
 	T_STREQ(e.msg, "http: GET /api/v1/nodes: http: response: truncated chunked body");
+	http_resp_free(resp);
+	/* and a request on a conn the peer has closed: retryable, and said so */
+	T_EQ(http_do(c, &req, resp, NULL, &e), -ECONNRESET);
+	T_STREQ(e.msg, "http: GET /api/v1/nodes: http: response: connection closed before a response arrived");
 	http_resp_free(resp);
 	conn_close(c);
 	close(sv[1]);
