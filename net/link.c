@@ -112,6 +112,38 @@ int link_get(struct nl_sock *s, const char *name, struct link_info *out, struct 
 	return rc;
 }
 
+/* What link_dump's callback needs. */
+struct dump_ctx {
+	int (*fn)(const struct link_info *li, void *arg, struct err *e);  /* the caller's */
+	void *arg;                                                         /* its argument */
+};
+
+static int dump_cb(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	struct dump_ctx *d = arg;
+	struct link_info li;
+	int rc = link_parse(m, &li, e);
+	if (rc < 0)
+		return rc;
+	return d->fn(&li, d->arg, e);
+}
+
+int link_dump(struct nl_sock *s, int (*fn)(const struct link_info *li, void *arg, struct err *e),
+	      void *arg, struct err *e)
+{
+	uint8_t buf[LINK_MSG_BUF];
+	struct nl_msg m;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct dump_ctx d = { .fn = fn, .arg = arg };
+	nl_msg_init(&m, buf, sizeof(buf), RTM_GETLINK, 0);
+	nl_put_fam(&m, &ifi, sizeof(ifi));
+	nl_put_u32(&m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	int rc = nl_dump(s, &m, dump_cb, &d, e);
+	if (rc < 0)
+		err_prefix(e, "links: dump");
+	return rc;
+}
+
 int link_index(struct nl_sock *s, const char *name, int *ifindex, struct err *e)
 {
 	struct link_info li;

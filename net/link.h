@@ -49,6 +49,12 @@ int link_parse(const struct nl_msgv *m, struct link_info *out, struct err *e);
 /* Look up a link by name. Absent: -ENODEV. */
 int link_get(struct nl_sock *s, const char *name, struct link_info *out, struct err *e);
 
+/* Dump every link in the socket's namespace and call fn for each (fn returns 0, or
+ * -errno with e filled to stop). -EINTR when links changed while the dump ran
+ * (NLM_F_DUMP_INTR): what fn saw is inconsistent, dump again. */
+int link_dump(struct nl_sock *s, int (*fn)(const struct link_info *li, void *arg, struct err *e),
+	      void *arg, struct err *e);
+
 /* The ifindex of link `name`. Absent: -ENODEV. */
 int link_index(struct nl_sock *s, const char *name, int *ifindex, struct err *e);
 

@@ -154,6 +154,67 @@ static void test_oversize_message_not_sent(void)
 	T_CHECK(st != 0);
 }
 
+/* link_dump callback: counts, and once (at the first link) changes the link table
+ * through another socket, which the kernel must flag in a later datagram. */
+struct intr_ctx {
+	int n;                /* links seen */
+	struct nl_sock *other;/* socket to change links through; NULL = change nothing */
+	int made;             /* links created from inside the dump */
+};
+
+static int intr_cb(const struct link_info *li, void *arg, struct err *e)
+{
+	struct intr_ctx *c = arg;
+	(void)li;
+	if (c->n++ == 0 && c->other) {
+		struct link_veth v = { .name = "kvintr0", .peer = "kvintr1", .peer_netns_fd = -1 };
+		if (link_add_veth(c->other, &v, e) < 0)
+			return -EIO;
+		c->made++;
+	}
+	return 0;
+}
+
+static void test_real_dump_intr(void)
+{
+	struct err e = { 0 };
+	const char *C = tns_new("sock-intr");
+	struct nl_sock *sc = C ? tns_sock(C) : NULL;
+	struct nl_sock *sc2 = C ? tns_sock(C) : NULL;
+	T_CHECK(sc && sc2);
+	if (!sc || !sc2)
+		goto out;
+	/* enough links for several 32 KiB datagrams */
+	for (int i = 0; i < 120; i++) {
+		char a[16], b[16];
+		snprintf(a, sizeof(a), "kvx%da", i);
+		snprintf(b, sizeof(b), "kvx%db", i);
+		struct link_veth v = { .name = a, .peer = b, .peer_netns_fd = -1 };
+		if (link_add_veth(sc, &v, &e) < 0) {
+			t_note("%s", e.msg);
+			T_CHECK(0);
+			goto out;
+		}
+	}
+	struct intr_ctx c = { .other = sc2 };
+	T_EQ(link_dump(sc, intr_cb, &c, &e), -EINTR);
+	T_EQ(c.made, 1);
+	T_STREQ(e.msg, "links: dump: netlink: dump interrupted: the table changed while it was "
+		       "read; dump again");
+	/* dumping again, undisturbed, gives the whole consistent table */
+	struct intr_ctx again = { .other = NULL };
+	T_EQ(link_dump(sc, intr_cb, &again, &e), 0);
+	char *ip = tns_ipj(C, "link show", "len(d)");
+	T_EQ(again.n, ip ? atoi(ip) : -1);
+	T_EQ(again.n, 1 + 240 + 2);
+	free(ip);
+out:
+	nl_close(sc);
+	nl_close(sc2);
+	if (C)
+		tns_del(C);
+}
+
 /* A child that makes a namespace, reports its name, then waits (or exits). */
 static pid_t child_with_ns(bool wait_for_signal, char *name, size_t n)
 {
@@ -226,6 +287,7 @@ int main(void)
 	T_RUN(test_multi_datagram_dump);
 	T_RUN(test_callback_error_keeps_socket_in_step);
 	T_RUN(test_dump_error_with_extack);
+	T_RUN(test_real_dump_intr);
 	T_RUN(test_oversize_message_not_sent);
 	T_RUN(test_tns_cleanup_on_exit_and_signal);
 	nl_close(SA);

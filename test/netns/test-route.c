@@ -186,6 +186,15 @@ static void test_v6_routes(void)
 	t.protocol = RT_PROTO_KVNET;
 	T_EQ(rt_add(SA, &t, &e), 0);
 	T_CHECK(tns_ipj_is(A, V6, "[x[5] for x in " SEL(6, "2001:db8:4::/64") "]", "['300']"));
+	/* the pod's IPv6 default route: via the host veth's link-local address */
+	struct rt_route d6 = route("::/0", "fe80::ecee:eeff:feee:eeee");
+	d6.oif = IDX;
+	d6.table = 300;
+	d6.protocol = RT_PROTO_KVNET;
+	T_EQ(rt_add(SA, &d6, &e), 0);
+	T_CHECK(tns_ipj_is(A, "-6 route show table 300", SEL(6, "default"),
+			   "[('kv0', 'fe80::ecee:eeff:feee:eeee', 1024, '75', None, 'main', False)]"));
+	T_EQ(rt_del(SA, &d6, &e), 0);
 	T_EQ(rt_del(SA, &r, &e), 0);
 	T_EQ(rt_del(SA, &h, &e), 0);
 	T_EQ(rt_del(SA, &o, &e), 0);
