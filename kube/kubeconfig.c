@@ -854,6 +854,11 @@ int kcfg_load_incluster(struct kcfg **out, char *const *envp, const char *sa_dir
 		return err_setx(e, ENOENT,
 				"in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must "
 				"be set");
+	if (strpbrk(host, "/?#@[] \t") || strpbrk(port, "/?#@[]: \t"))
+		return err_setx(e, EINVAL,
+				"in-cluster: KUBERNETES_SERVICE_HOST/PORT \"%s\" \"%s\": not a host "
+				"and a port",
+				host, port);
 	struct kcfg *k = calloc(1, sizeof(*k));
 	if (!k)
 		return err_set(e, ENOMEM, "in-cluster");

@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #define TLS_NAME_MAX 253
-#define TLS_EE_MAX (32 * 1024)     /* end-entity certificate kept for the IP SAN check */
+#define TLS_EE_MAX (16 * 1024)     /* end-entity certificate kept for the IP SAN check */
 #define TLS_CLOSE_WAIT_MS 200      /* how long close() waits to send close_notify */
 #define TLS_FILE_MAX (1024 * 1024) /* CA bundles and keys are far smaller */
 
@@ -309,7 +309,7 @@ static void x_append(const br_x509_class **ctx, const unsigned char *buf, size_t
 	}
 	x->minimal.vtable->append(&x->minimal.vtable, buf, len);
 	if (x->check_ip && x->cert_index == 0) {
-		if (len > TLS_EE_MAX - x->ee_len) {
+		if (!x->ee || len > TLS_EE_MAX - x->ee_len) {
 			x->ee_too_big = true;
 		} else {
 			memcpy(x->ee + x->ee_len, buf, len);
@@ -1153,6 +1153,9 @@ int tls_wrap(struct conn **c, const struct tls_config *cfg, const char *server_n
 						    br_ecdsa_sign_asn1_get_default());
 	}
 	br_ssl_engine_set_buffer(&t->sc.eng, t->iobuf, BR_SSL_BUFSIZE_BIDI, 1);
+	/* The API server never renegotiates; refusing it also means the certificate
+	 * checker runs once, so the end-entity copy can go after the handshake. */
+	br_ssl_engine_add_flags(&t->sc.eng, BR_OPT_NO_RENEGOTIATION);
 
 	/* Seed from the kernel ourselves, so the static build never depends on which
 	 * system source BearSSL was built with; BearSSL adds its own seeder on top. */
@@ -1175,6 +1178,8 @@ int tls_wrap(struct conn **c, const struct tls_config *cfg, const char *server_n
 	if (r < 0)
 		goto fail;
 	t->handshaken = true;
+	free(t->x.ee); /* ~41 KB per connection stays: the engine, the checker, the buffer */
+	t->x.ee = NULL;
 	*c = outer;
 	return 0;
 fail:

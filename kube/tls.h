@@ -10,6 +10,11 @@
  * SANs; an IP literal is checked by us against the iPAddress SANs (see tls.c). Nothing
  * is verified only when insecure is set explicitly; the caller logs that loudly.
  *
+ * Protocol: TLS 1.2 only (BearSSL has no 1.3), ECDHE with AES-GCM or ChaCha20-Poly1305,
+ * no renegotiation. Memory: one malloc of ~41 KB per connection (the BR_SSL_BUFSIZE_BIDI
+ * record buffer plus engine and checker state), +16 KB during the handshake when the
+ * server is addressed by IP. Entropy: getrandom() plus BearSSL's own system seeder.
+ *
  * Errors are -EPROTO for TLS failures, with text naming the BearSSL error, e.g.
  *   tls 198.18.0.2:6443: handshake failed: server certificate not trusted
  *   (BR_ERR_X509_NOT_TRUSTED)

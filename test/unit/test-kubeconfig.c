@@ -514,6 +514,10 @@ static void test_nothing_configured(void)
 			 NULL };
 	T_EQ(kcfg_load_incluster(&k, env2, P("nosa"), &e), -ENOENT);
 	T_CHECK(strncmp(e.msg, "in-cluster: ", 12) == 0 && strstr(e.msg, "ca.crt") != NULL);
+	char *env3[] = { "KUBERNETES_SERVICE_HOST=198.18.0.1/evil", "KUBERNETES_SERVICE_PORT=443",
+			 NULL };
+	T_EQ(kcfg_load_incluster(&k, env3, P("sa"), &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "not a host and a port") != NULL);
 	/* an explicit --kubeconfig must exist */
 	struct kcfg_opts o2 = { .kubeconfig = P("nope.yaml"), .envp = env2 };
 	T_EQ(kcfg_load(&k, &o2, &e), -ENOENT);
