@@ -11,7 +11,7 @@
  * is verified only when insecure is set explicitly; the caller logs that loudly.
  *
  * Protocol: TLS 1.2 only (BearSSL has no 1.3), ECDHE with AES-GCM or ChaCha20-Poly1305,
- * no renegotiation. Memory: one malloc of ~41 KB per connection (the BR_SSL_BUFSIZE_BIDI
+ * no renegotiation. Memory: about 41 KB per connection (the BR_SSL_BUFSIZE_BIDI
  * record buffer plus engine and checker state), +16 KB during the handshake when the
  * server is addressed by IP. Entropy: getrandom() plus BearSSL's own system seeder.
  *
