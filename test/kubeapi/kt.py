@@ -33,11 +33,6 @@ def server(args=()):
     return _API[key]
 
 
-POD = {"apiVersion": "v1", "kind": "Pod",
-       "metadata": {"name": "p1", "labels": {"app": "web"}},
-       "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "busybox"}]}}
-
-
 def pod(name, ns="default", labels=None, node="node-a", **extra):
     p = {"apiVersion": "v1", "kind": "Pod",
          "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
@@ -54,8 +49,6 @@ def block(name, **spec):
 PODS = "/api/v1/namespaces/default/pods"
 BLOCKS = "/apis/kvnet.io/v1/ipamblocks"
 VMIS = "/apis/kubevirt.io/v1/namespaces/default/virtualmachineinstances"
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
-                        "shared", "fixtures")
 
 
 def fixtures_dir():

@@ -150,11 +150,3 @@ def match_fields(reqs, obj):
         if (v == val) != (op == "="):
             return False
     return True
-
-
-def field_equals_name(reqs):
-    """The name a field selector pins (metadata.name=x), or None."""
-    for path, op, val in reqs:
-        if path == ("metadata", "name") and op == "=":
-            return val
-    return None

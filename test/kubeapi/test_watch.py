@@ -6,7 +6,6 @@ events."""
 
 import json
 import time
-import urllib.parse
 
 import kt
 
