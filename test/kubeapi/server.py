@@ -625,17 +625,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise apierr.unsupported_media(ctype or "(none)")
             return 200, st.patch(res, ns, name, ptype, self._json(body), req.sub == "status")
         if req.verb == "delete":
-            opts = self._json(body) if body.strip() else {}
-            if not isinstance(opts, dict):
-                raise apierr.bad_request("DeleteOptions must be an object")
-            if "gracePeriodSeconds" in query or "propagationPolicy" in query:
-                pass  # accepted, no effect: no kubelet and no garbage collector here
-            return st.delete(res, ns, name, opts)
+            opts = self._delete_options(query, body)
+            return st.delete(res, ns, name, opts, opts.get("gracePeriodSeconds"))
         if req.verb == "deletecollection":
             lreqs, freqs = self._selectors(req, query)
-            items, at = st.delete_collection(res, ns, lreqs, freqs)
+            opts = self._delete_options(query, body)
+            items, at = st.delete_collection(res, ns, lreqs, freqs,
+                                             opts.get("gracePeriodSeconds"))
             return 200, self._list_body(res, items, at, None, None)
         raise apierr.method_not_allowed()
+
+    def _delete_options(self, query, body):
+        """DeleteOptions from the body and the query (the query wins, as the real API).
+        propagationPolicy/orphanDependents are accepted and ignored: no garbage collector."""
+        opts = self._json(body) if body.strip() else {}
+        if not isinstance(opts, dict):
+            raise apierr.bad_request("json: cannot unmarshal %s into Go value of type "
+                                     "v1.DeleteOptions" % type(opts).__name__)
+        if query.get("gracePeriodSeconds") not in (None, ""):
+            opts["gracePeriodSeconds"] = query["gracePeriodSeconds"]
+        g = opts.get("gracePeriodSeconds")
+        if g is not None:
+            try:
+                if isinstance(g, bool):
+                    raise ValueError
+                opts["gracePeriodSeconds"] = int(g)
+            except (TypeError, ValueError):
+                raise apierr.bad_request('invalid gracePeriodSeconds "%s"' % g) from None
+        pre = opts.get("preconditions")
+        if pre is not None and not isinstance(pre, dict):
+            raise apierr.bad_request("json: cannot unmarshal preconditions into "
+                                     "v1.Preconditions")
+        return opts
 
     @staticmethod
     def _list_body(res, items, at, token, remaining):
@@ -859,6 +880,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if data["expiredReason"] not in ("Expired", "Gone"):
                     raise apierr.bad_request('config: expiredReason must be "Expired" or "Gone"')
                 st.expired_reason = data["expiredReason"]
+            if "gracefulPodDeletion" in data:
+                st.graceful_pods = bool(data["gracefulPodDeletion"])
             if "historyWindow" in data:
                 with st.cond:
                     st.history_max = max(1, int(data["historyWindow"]))
@@ -877,7 +900,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv, st = self.server, self.server.store
         return {"bookmarkIntervalSeconds": srv.bookmark_interval,
                 "splitChunks": srv.split_chunks, "expiredReason": st.expired_reason,
-                "historyWindow": st.history_max}
+                "historyWindow": st.history_max, "gracefulPodDeletion": st.graceful_pods}
 
 
 # ---- main -----------------------------------------------------------------------------
@@ -909,6 +932,8 @@ def main(argv=None):
                     help="end watches without timeoutSeconds after this long (0 = never)")
     ap.add_argument("--no-split", action="store_true", help="one chunk per write, never split")
     ap.add_argument("--seed", type=int, default=None, help="seed for names and chunk splits")
+    ap.add_argument("--immediate-pod-deletion", action="store_true",
+                    help="delete scheduled pods at once instead of gracefully")
     ap.add_argument("--fixtures", nargs="*", default=[], help="JSON files to load at start")
     ap.add_argument("-v", "--verbose", action="store_true")
     opts = ap.parse_args(argv)
@@ -936,6 +961,7 @@ def main(argv=None):
         opts.token_file = pki.ensure(opts.pki, hosts=[host])["tokens"]
 
     srv = Server((host, port), family, opts, tls_ctx)
+    srv.store.graceful_pods = not opts.immediate_pod_deletion
     for f in opts.fixtures:
         with open(f, encoding="utf-8") as fh:
             data = json.load(fh)

@@ -216,6 +216,7 @@ class Store:
         self.oldest = initial_rv        # a watch/snapshot from rv >= oldest is servable
         self.watchers = set()
         self.expired_reason = "Expired"  # or "Gone" (older servers), settable for tests
+        self.graceful_pods = True       # pod DELETE is graceful as with a real kubelet
         self.rnd = random.Random(seed)
         with self.cond:
             self._init_namespaces()
@@ -643,7 +644,8 @@ class Store:
         if _same_but_rv(new, old):
             return old
         nsk = md.get("namespace", "") if res.namespaced else ""
-        if md.get("deletionTimestamp") and not md.get("finalizers"):
+        if (md.get("deletionTimestamp") and not md.get("finalizers")
+                and not md.get("deletionGracePeriodSeconds")):
             return self._commit_delete(res, nsk, name, new)
         return self._commit_put(res, nsk, name, new, old)
 
@@ -716,16 +718,31 @@ class Store:
                      'Invalid value: "%s": field is immutable' % md.get("name"))])
             return self._finish_update(res, old, new, status_only)
 
-    def delete(self, res, ns, name, opts):
-        """(http code, answer): the object, or a Status for types that answer that way."""
+    def delete(self, res, ns, name, opts, grace=None):
+        """(http code, answer): the object, or a Status for types that answer that way.
+        grace: gracePeriodSeconds from the query or DeleteOptions (pods only), or None."""
         pre = (opts or {}).get("preconditions") or {}
         with self.cond:
             old = self.get_obj(res, ns, name)
             if old is None:
                 raise apierr.not_found(res.plural, res.group, name)
-            return self._delete_locked(res, old, pre)
+            return self._delete_locked(res, old, pre, grace)
 
-    def _delete_locked(self, res, old, pre):
+    def _pod_grace(self, pod, grace):
+        """Seconds of graceful deletion the real API gives this pod: 0 when it is not
+        scheduled or already terminal, else the asked-for period, else
+        spec.terminationGracePeriodSeconds, else 30."""
+        if not self.graceful_pods:
+            return 0
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if grace is not None:
+            return max(int(grace), 0) if int(grace) >= 0 else 1
+        tg = spec.get("terminationGracePeriodSeconds")
+        return tg if isinstance(tg, int) and not isinstance(tg, bool) and tg >= 0 else 30
+
+    def _delete_locked(self, res, old, pre, grace=None, immediate=False):
         omd = old["metadata"]
         name = omd["name"]
         nsk = omd.get("namespace", "") if res.namespaced else ""
@@ -740,11 +757,24 @@ class Store:
                                   % (pre["resourceVersion"], omd.get("resourceVersion")))
         if res.key == ("", "namespaces"):
             return self._delete_namespace(res, old)
-        if omd.get("finalizers"):
-            if omd.get("deletionTimestamp"):
+        g = 0 if immediate or res.key != ("", "pods") else self._pod_grace(old, grace)
+        if g > 0:
+            # graceful: the pod stays, terminating, until the kubelet deletes it with
+            # gracePeriodSeconds=0; a second delete may only shorten the period
+            cur = omd.get("deletionGracePeriodSeconds")
+            if omd.get("deletionTimestamp") and cur is not None and cur <= g:
                 return 200, old
             new = copy.deepcopy(old)
-            new["metadata"]["deletionTimestamp"] = now_rfc3339()
+            new["metadata"]["deletionTimestamp"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + g))
+            new["metadata"]["deletionGracePeriodSeconds"] = g
+            return 200, self._commit_put(res, nsk, name, new, old)
+        if omd.get("finalizers"):
+            if omd.get("deletionTimestamp") and omd.get("deletionGracePeriodSeconds") == 0:
+                return 200, old
+            new = copy.deepcopy(old)
+            if not omd.get("deletionTimestamp"):
+                new["metadata"]["deletionTimestamp"] = now_rfc3339()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             return 200, self._commit_put(res, nsk, name, new, old)
         last = self._commit_delete(res, nsk, name, old)
@@ -771,7 +801,7 @@ class Store:
                 continue
             for (ons, oname), obj in sorted(self.objects[key].items()):
                 if ons == name:
-                    self._delete_locked(r, obj, {})
+                    self._delete_locked(r, obj, {}, immediate=True)
         final = self._bucket(res).get(("", name))
         if final is None:
             return 200, self._last_deleted(res, name, cur)
@@ -785,7 +815,7 @@ class Store:
                 return ev.obj
         return fallback
 
-    def delete_collection(self, res, ns, lreqs, freqs):
+    def delete_collection(self, res, ns, lreqs, freqs, grace=None):
         with self.cond:
             out = []
             for (ons, name), obj in sorted(self._bucket(res).items(), key=lambda kv: _skey(kv[0])):
@@ -795,7 +825,7 @@ class Store:
                 if not (labelsel.match_labels(lreqs, md.get("labels"))
                         and labelsel.match_fields(freqs, obj)):
                     continue
-                _, ans = self._delete_locked(res, obj, {})
+                _, ans = self._delete_locked(res, obj, {}, grace)
                 out.append(ans if ans.get("kind") != "Status" else obj)
             return out, self.rv
 

@@ -270,7 +270,7 @@ class Concurrency(kt.TestCase):
 class Delete(kt.TestCase):
     def test_delete_pod_returns_object(self):
         o = self.create(kt.PODS, kt.pod("p1"))
-        r = self.api.delete(kt.PODS + "/p1")
+        r = self.api.delete(kt.PODS + "/p1?gracePeriodSeconds=0")
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json["kind"], "Pod")
         self.assertEqual(r.json["metadata"]["uid"], o["metadata"]["uid"])
@@ -278,6 +278,59 @@ class Delete(kt.TestCase):
                            int(o["metadata"]["resourceVersion"]))
         self.assertStatus(self.api.get(kt.PODS + "/p1"), 404, "NotFound")
         self.assertStatus(self.api.delete(kt.PODS + "/p1"), 404, "NotFound")
+
+    def test_graceful_pod_deletion(self):
+        """A scheduled, running pod is deleted in two steps, as with a real kubelet: DELETE
+        marks it terminating (deletionTimestamp in the future, the grace period), the
+        kubelet's DELETE with gracePeriodSeconds=0 removes it."""
+        p = kt.pod("p1")
+        p["spec"]["terminationGracePeriodSeconds"] = 45
+        o = self.create(kt.PODS, p)
+        r = self.api.delete(kt.PODS + "/p1")
+        self.assertEqual(r.status, 200)
+        md = r.json["metadata"]
+        self.assertEqual(md["deletionGracePeriodSeconds"], 45)
+        self.assertGreater(md["deletionTimestamp"], o["metadata"]["creationTimestamp"])
+        self.assertEqual(self.api.get(kt.PODS + "/p1").json["metadata"]["deletionGracePeriodSeconds"], 45)
+        # a longer period changes nothing, a shorter one shortens it
+        self.assertEqual(self.api.delete(kt.PODS + "/p1", {"gracePeriodSeconds": 60}).json
+                         ["metadata"]["resourceVersion"], md["resourceVersion"])
+        self.assertEqual(self.api.delete(kt.PODS + "/p1", {"gracePeriodSeconds": 5}).json
+                         ["metadata"]["deletionGracePeriodSeconds"], 5)
+        self.assertStatus(self.api.delete(kt.PODS + "/p1?gracePeriodSeconds=x"), 400, "BadRequest")
+        r = self.api.delete(kt.PODS + "/p1", {"kind": "DeleteOptions", "apiVersion": "v1",
+                                              "gracePeriodSeconds": 0})
+        self.assertEqual(r.status, 200)
+        self.assertStatus(self.api.get(kt.PODS + "/p1"), 404, "NotFound")
+
+    def test_unscheduled_or_finished_pods_go_at_once(self):
+        self.create(kt.PODS, kt.pod("unscheduled", node=""))
+        self.assertEqual(self.api.delete(kt.PODS + "/unscheduled").status, 200)
+        self.assertStatus(self.api.get(kt.PODS + "/unscheduled"), 404)
+        done = self.create(kt.PODS, kt.pod("done"))
+        done["status"] = {"phase": "Succeeded"}
+        self.api.put(kt.PODS + "/done/status", done)
+        self.api.delete(kt.PODS + "/done")
+        self.assertStatus(self.api.get(kt.PODS + "/done"), 404)
+        # and the switch for tests that want every pod gone at once
+        self.api.config(gracefulPodDeletion=False)
+        try:
+            self.create(kt.PODS, kt.pod("p"))
+            self.api.delete(kt.PODS + "/p")
+            self.assertStatus(self.api.get(kt.PODS + "/p"), 404)
+        finally:
+            self.api.config(gracefulPodDeletion=True)
+
+    def test_graceful_pod_with_finalizer(self):
+        p = kt.pod("p1")
+        p["metadata"]["finalizers"] = ["kvnet.io/ip"]
+        self.create(kt.PODS, p)
+        self.assertEqual(self.api.delete(kt.PODS + "/p1").json["metadata"]
+                         ["deletionGracePeriodSeconds"], 30)
+        d = self.api.delete(kt.PODS + "/p1?gracePeriodSeconds=0").json
+        self.assertEqual(d["metadata"]["deletionGracePeriodSeconds"], 0)  # finalizer holds it
+        self.api.patch(kt.PODS + "/p1", {"metadata": {"finalizers": None}})
+        self.assertStatus(self.api.get(kt.PODS + "/p1"), 404)
 
     def test_delete_custom_resource_returns_status(self):
         o = self.create(kt.BLOCKS, kt.block("b1"))
@@ -338,7 +391,7 @@ class Delete(kt.TestCase):
     def test_delete_collection(self):
         for i, app in enumerate(["a", "a", "b"]):
             self.create(kt.PODS, kt.pod("p%d" % i, labels={"app": app}))
-        r = self.api.delete(kt.PODS + "?labelSelector=app%3Da")
+        r = self.api.delete(kt.PODS + "?labelSelector=app%3Da&gracePeriodSeconds=0")
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json["kind"], "PodList")
         self.assertEqual(sorted(i["metadata"]["name"] for i in r.json["items"]), ["p0", "p1"])

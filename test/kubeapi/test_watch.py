@@ -42,7 +42,7 @@ class Watch(kt.TestCase):
             c = self.create(kt.PODS, kt.pod("c"))
             c["metadata"]["labels"]["x"] = "1"
             m = self.api.put(kt.PODS + "/c", c).json
-            d = self.api.delete(kt.PODS + "/c").json
+            d = self.api.delete(kt.PODS + "/c" + "?gracePeriodSeconds=0").json
             live = take(w, 3)
             self.assertEqual(kinds(live), [("ADDED", "c"), ("MODIFIED", "c"), ("DELETED", "c")])
             self.assertEqual(live[1]["object"]["metadata"]["resourceVersion"],
@@ -62,7 +62,7 @@ class Watch(kt.TestCase):
         rv = self.api.get(kt.PODS).json["metadata"]["resourceVersion"]
         self.create(kt.PODS, kt.pod("b"))
         self.api.patch(kt.PODS + "/a", {"metadata": {"labels": {"y": "2"}}})
-        self.api.delete(kt.PODS + "/b")
+        self.api.delete(kt.PODS + "/b" + "?gracePeriodSeconds=0")
         with self.api.watch(kt.PODS, resourceVersion=rv, timeoutSeconds=5) as w:
             evs = take(w, 3)
             self.assertEqual(kinds(evs), [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")])
@@ -205,7 +205,7 @@ class Watch(kt.TestCase):
                             fieldSelector="metadata.name=b") as w:
             self.assertEqual(kinds(take(w, 1)), [("ADDED", "b")])
         with self.api.watch(kt.PODS + "/b", resourceVersion="0", timeoutSeconds=5) as w:
-            self.api.delete(kt.PODS + "/a")
+            self.api.delete(kt.PODS + "/a" + "?gracePeriodSeconds=0")
             self.api.patch(kt.PODS + "/b", {"metadata": {"labels": {"m": "1"}}})
             self.assertEqual(kinds(take(w, 2)), [("ADDED", "b"), ("MODIFIED", "b")])
         with self.api.watch("/api/v1/watch/namespaces/default/pods/b", watch="0",
@@ -241,7 +241,7 @@ class Watch(kt.TestCase):
             list(w)
         w.close()
         self.create(kt.PODS, kt.pod("b"))
-        self.api.delete(kt.PODS + "/a")
+        self.api.delete(kt.PODS + "/a" + "?gracePeriodSeconds=0")
         with self.api.watch(kt.PODS, resourceVersion=last, timeoutSeconds=5) as w2:
             self.assertEqual(kinds(take(w2, 2)), [("ADDED", "b"), ("DELETED", "a")])
 
