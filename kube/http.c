@@ -658,6 +658,9 @@ int http_stream_open(struct http_stream *s, struct conn *c, const struct http_re
 	s->c = c;
 	s->eof = false;
 	s->roff = s->rlen = 0;
+	s->pend = NULL;
+	s->pend_len = 0;
+	err_clear(&s->err);
 	http_parser_init(&s->p, lim, req->method && !strcmp(req->method, "HEAD"));
 	int r = send_req(c, req, e);
 	if (r)
@@ -687,31 +690,61 @@ fail:
 	return r;
 }
 
-int http_stream_next(struct http_stream *s, const char **data, size_t *len, struct err *e)
+/* Work on bytes already in rbuf only: 1 when a piece is pending or the body is done,
+ * 0 when more bytes must be read, -errno on a protocol error. */
+static int stream_step(struct http_stream *s, struct err *e)
 {
-	*data = NULL;
-	*len = 0;
-	for (;;) {
+	while (!s->pend_len && s->p.st != HP_DONE && s->roff < s->rlen) {
 		struct http_ev ev;
-		if (s->p.st == HP_DONE)
-			return 0;
-		int r = stream_fill(s, e);
-		if (r < 0)
-			return r;
-		if (r == 0) {
-			r = http_parse_eof(&s->p, &ev, e);
-			return r < 0 ? r : 0;
-		}
 		long k = http_parse(&s->p, s->rbuf + s->roff, s->rlen - s->roff, &ev, e);
 		if (k < 0)
 			return (int)k;
 		s->roff += (size_t)k;
 		if (ev.type == HTTP_EV_DATA && ev.len) {
-			*data = ev.data;
-			*len = ev.len;
+			s->pend = ev.data;
+			s->pend_len = ev.len;
+		}
+	}
+	return s->pend_len || s->p.st == HP_DONE;
+}
+
+int http_stream_next(struct http_stream *s, const char **data, size_t *len, struct err *e)
+{
+	*data = NULL;
+	*len = 0;
+	if (s->err.code) {
+		if (e)
+			*e = s->err;
+		return -s->err.code;
+	}
+	for (;;) {
+		int r = stream_step(s, e);
+		if (r < 0)
+			return r;
+		if (s->pend_len) {
+			*data = s->pend;
+			*len = s->pend_len;
+			s->pend_len = 0;
 			return 1;
 		}
-		if (ev.type == HTTP_EV_DONE)
+		if (s->p.st == HP_DONE)
 			return 0;
+		r = stream_fill(s, e);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			struct http_ev ev;
+			r = http_parse_eof(&s->p, &ev, e);
+			return r < 0 ? r : 0;
+		}
 	}
+}
+
+bool http_stream_buffered(struct http_stream *s)
+{
+	if (s->err.code)
+		return true;
+	if (stream_step(s, &s->err) != 0)
+		return true; /* a piece, the end, or an error next() will report at once */
+	return s->eof || conn_pending(s->c);
 }

@@ -29,8 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/err.h"
+
 struct conn;
-struct err;
 
 /* Hard upper bounds for the limits below; the parser keeps the header block inline. */
 #define HTTP_HEAD_MAX 16384
@@ -171,6 +172,9 @@ struct http_stream {
 	bool eof;                 /* the peer closed */
 	size_t roff;              /* next unparsed byte in rbuf */
 	size_t rlen;              /* bytes in rbuf */
+	const char *pend;         /* body piece parsed ahead by http_stream_buffered() */
+	size_t pend_len;          /* its length; 0 when none */
+	struct err err;           /* error found ahead by http_stream_buffered(), sticky */
 	char rbuf[16384];         /* bytes read from c, not yet parsed */
 };
 
@@ -182,5 +186,10 @@ int http_stream_open(struct http_stream *s, struct conn *c, const struct http_re
  * do not follow chunk or event boundaries), 0 at the end of the body, -errno on error
  * (a read timeout is -ETIMEDOUT and the stream may be retried). */
 int http_stream_next(struct http_stream *s, const char **data, size_t *len, struct err *e);
+/* True when http_stream_next() will answer without waiting on the socket: a body piece
+ * or the end is already parsed from buffered bytes, an error is known, the peer closed,
+ * or the transport holds decrypted bytes. An event loop checks this before it waits for
+ * conn_fd() to become readable. (May parse buffered bytes ahead; never reads.) */
+bool http_stream_buffered(struct http_stream *s);
 
 #endif

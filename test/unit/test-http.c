@@ -634,6 +634,8 @@ static void test_stream_socketpair(void)
 	T_EQ(http_stream_open(s, c, &req, NULL, &e), 0);
 	T_EQ(s->p.status, 200);
 	T_STREQ(http_header(&s->p, "Content-Type"), "application/json");
+	/* the first write ends two bytes into the first chunk: those are a piece already */
+	T_CHECK(http_stream_buffered(s));
 	char all[256];
 	size_t alen = 0;
 	const char *d;
@@ -644,6 +646,7 @@ static void test_stream_socketpair(void)
 		alen += n;
 	}
 	T_EQ(r, 0);
+	T_CHECK(http_stream_buffered(s)); /* done: next() answers without reading */
 	all[alen] = '\0';
 	T_STREQ(all, body);
 	waitpid(pid, NULL, 0);
@@ -659,6 +662,46 @@ static void test_stream_socketpair(void)
 		;
 	T_EQ(r, -EPROTO);
 	T_EQ(http_stream_next(s, &d, &n, &e), -EPROTO);
+	conn_close(c);
+	close(sv[1]);
+	free(s);
+}
+
+/* http_stream_buffered(): true only when next() will not wait on the socket. */
+static void test_stream_buffered(void)
+{
+	int sv[2];
+	struct conn *c = NULL;
+	struct err e = { 0 };
+	struct http_stream *s = calloc(1, sizeof(*s));
+	const char *d;
+	size_t n;
+	T_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct conn_opts o = { .io_timeout_ms = 5000 };
+	T_EQ(conn_open_fd(&c, sv[0], &o, &e), 0);
+	if (!c)
+		return;
+	struct http_req req = { .method = "GET", .target = "/w", .host = "a" };
+	peer_write(sv[1], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nc\r");
+	T_EQ(http_stream_open(s, c, &req, NULL, &e), 0);
+	T_CHECK(!http_stream_buffered(s)); /* half a size line: next() would have to read */
+	peer_write(sv[1], "\nhello");
+	usleep(10000);
+	T_EQ(http_stream_next(s, &d, &n, &e), 1);
+	T_CHECK(n == 5 && memcmp(d, "hello", 5) == 0);
+	T_CHECK(!http_stream_buffered(s));
+	peer_write(sv[1], " world!\r\n0\r\n\r\n");
+	usleep(10000);
+	T_EQ(http_stream_next(s, &d, &n, &e), 1);
+	T_CHECK(n == 7 && memcmp(d, " world!", 7) == 0);
+	T_CHECK(http_stream_buffered(s)); /* the end is already here */
+	T_EQ(http_stream_next(s, &d, &n, &e), 0);
+	/* an error found ahead is reported by next(), with its message */
+	peer_write(sv[1], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+	T_EQ(http_stream_open(s, c, &req, NULL, &e), 0);
+	T_CHECK(http_stream_buffered(s)); /* read with the head; the error is known */
+	T_EQ(http_stream_next(s, &d, &n, &e), -EPROTO);
+	T_STREQ(e.msg, "http: response: bad chunk size");
 	conn_close(c);
 	close(sv[1]);
 	free(s);
@@ -794,6 +837,7 @@ int main(void)
 	T_RUN(test_keepalive_socketpair);
 	T_RUN(test_read_timeout);
 	T_RUN(test_stream_socketpair);
+	T_RUN(test_stream_buffered);
 	T_RUN(test_python_peer);
 	return t_done();
 }
