@@ -42,7 +42,8 @@ struct rt_route {
 };
 
 /* Parse an RTM_NEWROUTE message (pure; fuzzed). Routes of other families than IPv4 and
- * IPv6 are -EAFNOSUPPORT; a malformed message -EBADMSG. */
+ * IPv6 are -EAFNOSUPPORT; a malformed message -EBADMSG. kvnet installs no multipath
+ * routes: for one, the nexthops (RTA_MULTIPATH) are not reported (gw and oif stay 0). */
 int rt_parse(const struct nl_msgv *m, struct rt_route *out, struct err *e);
 
 /* Add the route; one already there is -EEXIST. */

@@ -283,6 +283,69 @@ static void test_typed_parsers(void)
 	T_EQ(t.host.gw.family, 0);
 }
 
+/* A message built by hand: family header then attributes. */
+struct hm {
+	uint8_t b[256] __attribute__((aligned(4)));
+	size_t n;
+};
+
+static void hm_put(struct hm *h, const void *p, size_t len)
+{
+	memcpy(h->b + h->n, p, len);
+	memset(h->b + h->n + len, 0, NLMSG_ALIGN(len) - len);
+	h->n += NLMSG_ALIGN(len);
+}
+
+static void hm_attr(struct hm *h, uint16_t type, const void *p, size_t len)
+{
+	struct nlattr a = { .nla_len = (uint16_t)(NLA_HDRLEN + len), .nla_type = type };
+	hm_put(h, &a, sizeof(a));
+	hm_put(h, p, len);
+}
+
+static void test_typed_parsers_reject_bad(void)
+{
+	struct err e = { 0 };
+	struct link_info li;
+	struct rt_route rt;
+	struct hm h = { .n = 0 };
+	struct ifinfomsg ifi = { .ifi_index = 3 };
+	uint32_t mtu = 1500;
+	hm_put(&h, &ifi, sizeof(ifi));
+	hm_attr(&h, IFLA_MTU, &mtu, 4);
+	struct nl_msgv m = { .type = RTM_NEWLINK, .data = h.b, .len = h.n };
+	T_EQ(link_parse(&m, &li, &e), -EBADMSG);
+	T_STREQ(e.msg, "link 3: missing or overlong IFLA_IFNAME");
+	hm_attr(&h, IFLA_IFNAME, "abcdefghijklmnopq", 18); /* 17 characters */
+	m.len = h.n;
+	T_EQ(link_parse(&m, &li, &e), -EBADMSG);
+	m.type = RTM_NEWROUTE;
+	T_EQ(link_parse(&m, &li, &e), -EBADMSG);
+
+	struct rtmsg rtm = { .rtm_family = AF_BRIDGE };
+	h.n = 0;
+	hm_put(&h, &rtm, sizeof(rtm));
+	m = (struct nl_msgv){ .type = RTM_NEWROUTE, .data = h.b, .len = h.n };
+	T_EQ(rt_parse(&m, &rt, &e), -EAFNOSUPPORT);
+	rtm.rtm_family = AF_INET;
+	rtm.rtm_dst_len = 33;
+	h.n = 0;
+	hm_put(&h, &rtm, sizeof(rtm));
+	m.len = h.n;
+	T_EQ(rt_parse(&m, &rt, &e), -EBADMSG);
+	T_STREQ(e.msg, "route: prefix length 33");
+	rtm.rtm_dst_len = 32;
+	h.n = 0;
+	hm_put(&h, &rtm, sizeof(rtm));
+	hm_attr(&h, RTA_DST, "\x01\x02\x03\x04\x05", 5); /* an IPv4 route with 5 address bytes */
+	m.len = h.n;
+	T_EQ(rt_parse(&m, &rt, &e), -EBADMSG);
+	T_STREQ(e.msg, "route: RTA_DST of 5 bytes");
+	m.len = 8; /* shorter than an rtmsg */
+	T_EQ(rt_parse(&m, &rt, &e), -EBADMSG);
+	T_CHECK(strstr(e.msg, "family header") != NULL);
+}
+
 int main(void)
 {
 	T_RUN(test_link_dump);
@@ -291,5 +354,6 @@ int main(void)
 	T_RUN(test_error_with_extack);
 	T_RUN(test_truncated);
 	T_RUN(test_typed_parsers);
+	T_RUN(test_typed_parsers_reject_bad);
 	return t_done();
 }
