@@ -907,7 +907,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def _split_listen(s):
     m = re.match(r"^\[([^\]]+)\]:(\d+)$", s) or re.match(r"^([^:]+):(\d+)$", s)
-    if not m:
+    if not m or int(m.group(2)) > 65535:
         raise SystemExit("kubeapi: --listen %r: want HOST:PORT or [V6]:PORT" % s)
     host, port = m.group(1), int(m.group(2))
     return host, port, socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -952,22 +952,36 @@ def main(argv=None):
             raise SystemExit("kubeapi: need --cert and --key (or --pki DIR, or --plain)")
         tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        tls_ctx.load_cert_chain(opts.cert, opts.key)
+        try:
+            tls_ctx.load_cert_chain(opts.cert, opts.key)
+        except (OSError, ssl.SSLError) as e:
+            raise SystemExit("kubeapi: certificate %s / key %s: %s" % (opts.cert, opts.key, e))
         if opts.client_ca:
-            tls_ctx.load_verify_locations(opts.client_ca)
+            try:
+                tls_ctx.load_verify_locations(opts.client_ca)
+            except (OSError, ssl.SSLError) as e:
+                raise SystemExit("kubeapi: client CA %s: %s" % (opts.client_ca, e))
             tls_ctx.verify_mode = ssl.CERT_OPTIONAL
     elif opts.pki and not opts.token_file:
         import pki
         opts.token_file = pki.ensure(opts.pki, hosts=[host])["tokens"]
 
-    srv = Server((host, port), family, opts, tls_ctx)
+    try:
+        srv = Server((host, port), family, opts, tls_ctx)
+    except OSError as e:
+        raise SystemExit("kubeapi: listen %s: %s" % (opts.listen, e.strerror or e))
     srv.store.graceful_pods = not opts.immediate_pod_deletion
     for f in opts.fixtures:
-        with open(f, encoding="utf-8") as fh:
-            data = json.load(fh)
-        items = data.get("items") if isinstance(data, dict) and "items" in data else (
-            data if isinstance(data, list) else [data])
-        srv.store.load(items, replace=True)
+        try:
+            with open(f, encoding="utf-8") as fh:
+                data = json.load(fh)
+            items = data.get("items") if isinstance(data, dict) and "items" in data else (
+                data if isinstance(data, list) else [data])
+            srv.store.load(items, replace=True)
+        except (OSError, ValueError) as e:
+            raise SystemExit("kubeapi: fixtures %s: %s" % (f, e))
+        except apierr.ApiError as e:
+            raise SystemExit("kubeapi: fixtures %s: %s" % (f, e.message))
 
     bound = srv.server_address
     shown = "[%s]" % bound[0] if family == socket.AF_INET6 else bound[0]

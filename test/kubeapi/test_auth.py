@@ -210,6 +210,25 @@ class Process(kt.TestCase):
                 self.assertEqual(api.stop(), 0)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
+    def test_bad_command_lines_fail_clearly(self):
+        srv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")
+        with tempfile.TemporaryDirectory() as d:
+            bad_fix = os.path.join(d, "bad.json")
+            with open(bad_fix, "w") as f:
+                f.write('{"kind": "Nope"')
+            for args, want in ((["--plain", "--listen", "nonsense"], "--listen"),
+                               (["--plain", "--listen", "127.0.0.1:70000"], "--listen"),
+                               (["--plain", "--listen", "198.18.250.1:6443"], "listen 198.18.250.1"),
+                               (["--cert", "/nonexistent", "--key", "/nonexistent"], "certificate"),
+                               (["--plain", "--fixtures", bad_fix], "fixtures"),
+                               (["--listen", "127.0.0.1:0"], "need --cert")):
+                p = subprocess.run([sys.executable, srv] + args, capture_output=True, text=True,
+                                   timeout=60)
+                self.assertEqual(p.returncode, 1, (args, p.stderr))
+                self.assertNotIn("Traceback", p.stderr)
+                self.assertTrue(p.stderr.startswith("kubeapi: "), p.stderr)
+                self.assertIn(want, p.stderr)
+
     def test_stdout_first_line_and_sigterm(self):
         with tempfile.TemporaryDirectory() as d:
             made = kclient._pki_copy(os.path.join(d, "pki"), ["127.0.0.1"], "ec")
