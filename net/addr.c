@@ -103,11 +103,11 @@ static int addr_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifinde
 	if (ifindex <= 0)
 		return err_setx(e, EINVAL, "no interface index");
 	struct ifaddrmsg ifa = {
-		.ifa_family = ip->family,
-		.ifa_prefixlen = plen,
-		.ifa_flags = (uint8_t)ifa_flags,
-		.ifa_scope = RT_SCOPE_UNIVERSE,
-		.ifa_index = (uint32_t)ifindex,
+	    .ifa_family = ip->family,
+	    .ifa_prefixlen = plen,
+	    .ifa_flags = (uint8_t)ifa_flags,
+	    .ifa_scope = RT_SCOPE_UNIVERSE,
+	    .ifa_index = (uint32_t)ifindex,
 	};
 	nl_msg_init(&m, buf, sizeof(buf), type, flags);
 	nl_put_fam(&m, &ifa, sizeof(ifa));
@@ -118,8 +118,8 @@ static int addr_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifinde
 	return nl_request(s, &m, NULL, NULL, e);
 }
 
-int addr_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen,
-	     uint32_t flags, struct err *e)
+int addr_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen, uint32_t flags,
+	     struct err *e)
 {
 	char a[ADDR_STRLEN];
 	int rc = addr_msg(s, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, ip, plen, flags, e);
@@ -128,8 +128,7 @@ int addr_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t p
 	return rc;
 }
 
-int addr_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen,
-	     struct err *e)
+int addr_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen, struct err *e)
 {
 	char a[ADDR_STRLEN];
 	int rc = addr_msg(s, RTM_DELADDR, 0, ifindex, ip, plen, 0, e);

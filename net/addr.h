@@ -20,8 +20,8 @@ struct nl_sock;
 #define ADDR_STRLEN 52
 
 struct addr_ip {
-	uint8_t family;  /* AF_INET or AF_INET6; 0 = no address */
-	uint8_t b[16];   /* network order; only the first 4 bytes count for AF_INET */
+	uint8_t family; /* AF_INET or AF_INET6; 0 = no address */
+	uint8_t b[16];	/* network order; only the first 4 bytes count for AF_INET */
 };
 
 /* 4 for AF_INET, 16 for AF_INET6, 0 otherwise. */
@@ -46,11 +46,10 @@ bool addr_eq(const struct addr_ip *a, const struct addr_ip *b);
 /* Add ip/plen to interface ifindex. flags are IFA_F_* (IFA_F_NODAD for an IPv6 address
  * that must be usable at once, IFA_F_NOPREFIXROUTE ...). An address already there is
  * -EEXIST. Returns 0 or -errno; e reads "address 198.18.0.1/24 dev 5: add: why". */
-int addr_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen,
-	     uint32_t flags, struct err *e);
+int addr_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen, uint32_t flags,
+	     struct err *e);
 
 /* Remove ip/plen from interface ifindex. Absent: -EADDRNOTAVAIL. */
-int addr_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen,
-	     struct err *e);
+int addr_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, uint8_t plen, struct err *e);
 
 #endif

@@ -21,14 +21,14 @@
 #define LINK_MSG_BUF 512
 
 static const struct nl_pol link_pol[IFLA_MAX + 1] = {
-	[IFLA_IFNAME] = { NL_A_STR, 0 },
-	[IFLA_MTU] = { NL_A_U32, 0 },
-	[IFLA_MASTER] = { NL_A_U32, 0 },
-	[IFLA_LINKINFO] = { NL_A_NESTED, 0 },
+    [IFLA_IFNAME] = {NL_A_STR, 0},
+    [IFLA_MTU] = {NL_A_U32, 0},
+    [IFLA_MASTER] = {NL_A_U32, 0},
+    [IFLA_LINKINFO] = {NL_A_NESTED, 0},
 };
 
 static const struct nl_pol linkinfo_pol[IFLA_INFO_MAX + 1] = {
-	[IFLA_INFO_KIND] = { NL_A_STR, 0 },
+    [IFLA_INFO_KIND] = {NL_A_STR, 0},
 };
 
 int link_parse(const struct nl_msgv *m, struct link_info *out, struct err *e)
@@ -77,8 +77,8 @@ static int check_name(const char *name, struct err *e)
 
 /* Collects the one link a GET answers with. */
 struct get_ctx {
-	struct link_info *out;  /* where it goes */
-	bool found;             /* a link was parsed */
+	struct link_info *out; /* where it goes */
+	bool found;	       /* a link was parsed */
 };
 
 static int get_cb(const struct nl_msgv *m, void *arg, struct err *e)
@@ -94,8 +94,8 @@ int link_get(struct nl_sock *s, const char *name, struct link_info *out, struct 
 {
 	uint8_t buf[LINK_MSG_BUF];
 	struct nl_msg m;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	struct get_ctx g = { .out = out, .found = false };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	struct get_ctx g = {.out = out, .found = false};
 	memset(out, 0, sizeof(*out));
 	int rc = check_name(name, e);
 	if (rc < 0)
@@ -114,8 +114,8 @@ int link_get(struct nl_sock *s, const char *name, struct link_info *out, struct 
 
 /* What link_dump's callback needs. */
 struct dump_ctx {
-	int (*fn)(const struct link_info *li, void *arg, struct err *e);  /* the caller's */
-	void *arg;                                                         /* its argument */
+	int (*fn)(const struct link_info *li, void *arg, struct err *e); /* the caller's */
+	void *arg;							 /* its argument */
 };
 
 static int dump_cb(const struct nl_msgv *m, void *arg, struct err *e)
@@ -133,8 +133,8 @@ int link_dump(struct nl_sock *s, int (*fn)(const struct link_info *li, void *arg
 {
 	uint8_t buf[LINK_MSG_BUF];
 	struct nl_msg m;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	struct dump_ctx d = { .fn = fn, .arg = arg };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	struct dump_ctx d = {.fn = fn, .arg = arg};
 	nl_msg_init(&m, buf, sizeof(buf), RTM_GETLINK, 0);
 	nl_put_fam(&m, &ifi, sizeof(ifi));
 	nl_put_u32(&m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
@@ -156,7 +156,7 @@ int link_add_veth(struct nl_sock *s, const struct link_veth *v, struct err *e)
 {
 	uint8_t buf[LINK_MSG_BUF];
 	struct nl_msg m;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
 	size_t info, data, peer;
 	int rc = check_name(v->name, e);
 	if (rc == 0)
@@ -195,7 +195,7 @@ int link_add_bridge(struct nl_sock *s, const char *name, struct err *e)
 {
 	uint8_t buf[LINK_MSG_BUF];
 	struct nl_msg m;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
 	size_t info;
 	int rc = check_name(name, e);
 	if (rc < 0)
@@ -264,14 +264,14 @@ int link_add_tap(struct nl_sock *s, const struct link_tap *t, struct err *e)
 }
 
 /* Start an RTM_NEWLINK that changes existing link ifindex. */
-static void set_begin(struct nl_msg *m, uint8_t *buf, size_t cap, int ifindex,
-		      unsigned flags, unsigned change)
+static void set_begin(struct nl_msg *m, uint8_t *buf, size_t cap, int ifindex, unsigned flags,
+		      unsigned change)
 {
 	struct ifinfomsg ifi = {
-		.ifi_family = AF_UNSPEC,
-		.ifi_index = ifindex,
-		.ifi_flags = flags,
-		.ifi_change = change,
+	    .ifi_family = AF_UNSPEC,
+	    .ifi_index = ifindex,
+	    .ifi_flags = flags,
+	    .ifi_change = change,
 	};
 	nl_msg_init(m, buf, cap, RTM_NEWLINK, 0);
 	nl_put_fam(m, &ifi, sizeof(ifi));
@@ -356,7 +356,7 @@ int link_del(struct nl_sock *s, int ifindex, struct err *e)
 {
 	uint8_t buf[LINK_MSG_BUF];
 	struct nl_msg m;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
 	nl_msg_init(&m, buf, sizeof(buf), RTM_DELLINK, 0);
 	nl_put_fam(&m, &ifi, sizeof(ifi));
 	return set_finish(s, &m, ifindex, "delete", e);

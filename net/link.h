@@ -33,14 +33,14 @@ struct nl_msgv;
 
 /* What a link dump or get says about one link (the parts kvnet uses). */
 struct link_info {
-	int index;                 /* ifindex */
-	char name[LINK_NAMESZ];    /* IFLA_IFNAME */
-	unsigned flags;            /* IFF_UP, IFF_LOWER_UP ... (ifi_flags) */
-	uint32_t mtu;              /* IFLA_MTU; 0 when absent */
-	uint8_t mac[6];            /* IFLA_ADDRESS when it is 6 bytes */
-	bool has_mac;              /* mac is valid */
-	int master;                /* IFLA_MASTER ifindex; 0 = none */
-	char kind[LINK_NAMESZ];    /* IFLA_INFO_KIND ("veth", "bridge", "tun"); "" = none */
+	int index;		/* ifindex */
+	char name[LINK_NAMESZ]; /* IFLA_IFNAME */
+	unsigned flags;		/* IFF_UP, IFF_LOWER_UP ... (ifi_flags) */
+	uint32_t mtu;		/* IFLA_MTU; 0 when absent */
+	uint8_t mac[6];		/* IFLA_ADDRESS when it is 6 bytes */
+	bool has_mac;		/* mac is valid */
+	int master;		/* IFLA_MASTER ifindex; 0 = none */
+	char kind[LINK_NAMESZ]; /* IFLA_INFO_KIND ("veth", "bridge", "tun"); "" = none */
 };
 
 /* Parse an RTM_NEWLINK message (pure; fuzzed). Returns 0, or -EBADMSG with e. */
@@ -60,12 +60,12 @@ int link_index(struct nl_sock *s, const char *name, int *ifindex, struct err *e)
 
 /* A veth pair to create. */
 struct link_veth {
-	const char *name;        /* this end, created in the socket's namespace */
-	const char *peer;        /* the other end's name (in its namespace) */
-	int peer_netns_fd;       /* namespace for the peer (open fd); -1 = the socket's */
-	const uint8_t *mac;      /* this end's MAC (6 bytes) or NULL for a random one */
+	const char *name;	 /* this end, created in the socket's namespace */
+	const char *peer;	 /* the other end's name (in its namespace) */
+	int peer_netns_fd;	 /* namespace for the peer (open fd); -1 = the socket's */
+	const uint8_t *mac;	 /* this end's MAC (6 bytes) or NULL for a random one */
 	const uint8_t *peer_mac; /* the peer's MAC or NULL */
-	uint32_t mtu;            /* both ends; 0 = the kernel's default */
+	uint32_t mtu;		 /* both ends; 0 = the kernel's default */
 };
 
 /* Create a veth pair in one request; the peer is placed and named in its namespace by
@@ -77,11 +77,11 @@ int link_add_bridge(struct nl_sock *s, const char *name, struct err *e);
 
 /* A tap to create. */
 struct link_tap {
-	const char *name;  /* interface name */
-	uid_t owner;       /* user allowed to attach; (uid_t)-1 = none */
-	gid_t group;       /* group allowed to attach; (gid_t)-1 = none */
-	bool multi_queue;  /* IFF_MULTI_QUEUE */
-	bool vnet_hdr;     /* IFF_VNET_HDR */
+	const char *name; /* interface name */
+	uid_t owner;	  /* user allowed to attach; (uid_t)-1 = none */
+	gid_t group;	  /* group allowed to attach; (gid_t)-1 = none */
+	bool multi_queue; /* IFF_MULTI_QUEUE */
+	bool vnet_hdr;	  /* IFF_VNET_HDR */
 };
 
 /* Create a persistent tap (IFF_TAP | IFF_NO_PI) in the socket's namespace. The kernel

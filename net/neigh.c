@@ -22,10 +22,10 @@ static int neigh_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifind
 	if (ifindex <= 0)
 		return err_setx(e, EINVAL, "no interface index");
 	struct ndmsg nd = {
-		.ndm_family = ip->family,
-		.ndm_ifindex = ifindex,
-		.ndm_state = NUD_PERMANENT,
-		.ndm_flags = proxy ? NTF_PROXY : 0,
+	    .ndm_family = ip->family,
+	    .ndm_ifindex = ifindex,
+	    .ndm_state = NUD_PERMANENT,
+	    .ndm_flags = proxy ? NTF_PROXY : 0,
 	};
 	nl_msg_init(&m, buf, sizeof(buf), type, flags);
 	nl_put_fam(&m, &nd, sizeof(nd));
@@ -39,8 +39,8 @@ int neigh_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, const ui
 	      struct err *e)
 {
 	char a[ADDR_STRLEN];
-	int rc = neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, mac, false,
-			   e);
+	int rc =
+	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, mac, false, e);
 	if (rc < 0)
 		err_prefix(e, "neighbour %s dev %d: add permanent", addr_fmt(ip, a), ifindex);
 	return rc;
@@ -58,8 +58,8 @@ int neigh_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct e
 int neigh_proxy_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct err *e)
 {
 	char a[ADDR_STRLEN];
-	int rc = neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, NULL, true,
-			   e);
+	int rc =
+	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, NULL, true, e);
 	if (rc < 0)
 		err_prefix(e, "proxy neighbour %s dev %d: add", addr_fmt(ip, a), ifindex);
 	return rc;

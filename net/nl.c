@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define NL_HDRLEN 16u        /* sizeof(struct nlmsghdr) */
-#define NL_ATTR_HDRLEN 4u    /* sizeof(struct nlattr) */
+#define NL_HDRLEN 16u	  /* sizeof(struct nlmsghdr) */
+#define NL_ATTR_HDRLEN 4u /* sizeof(struct nlattr) */
 #define NL_ATTR_MAXLEN 0xffffu
 
 static size_t align4(size_t n)
@@ -138,8 +138,8 @@ int nl_nest_end(struct nl_msg *m, size_t nest)
 int nl_msg_check(const struct nl_msg *m, struct err *e)
 {
 	if (m->w.bad)
-		return err_setx(e, EMSGSIZE,
-				"netlink: message does not fit in its %zu-byte buffer", m->w.cap);
+		return err_setx(e, EMSGSIZE, "netlink: message does not fit in its %zu-byte buffer",
+				m->w.cap);
 	if (m->open_nests)
 		return err_setx(e, EINVAL, "netlink: message has %d unclosed nested attributes",
 				m->open_nests);
@@ -202,17 +202,19 @@ int nl_attr_parse(const uint8_t *p, size_t len, const struct nl_pol *pol, uint16
 		const uint8_t *payload;
 		size_t at = c.off;
 		if (cur_left(&c) < NL_ATTR_HDRLEN)
-			return err_setx(e, EBADMSG,
-					"netlink: attribute at offset %zu: header cut after %zu bytes",
-					at, cur_left(&c));
+			return err_setx(
+			    e, EBADMSG,
+			    "netlink: attribute at offset %zu: header cut after %zu bytes", at,
+			    cur_left(&c));
 		cur_h16(&c, &alen);
 		cur_h16(&c, &atype);
 		uint16_t type = atype & NLA_TYPE_MASK;
 		if (alen < NL_ATTR_HDRLEN || !cur_ptr(&c, alen - NL_ATTR_HDRLEN, &payload))
-			return err_setx(e, EBADMSG,
-					"netlink: attribute %u at offset %zu: length %u does not fit "
-					"the %zu bytes left",
-					type, at, alen, len - at);
+			return err_setx(
+			    e, EBADMSG,
+			    "netlink: attribute %u at offset %zu: length %u does not fit "
+			    "the %zu bytes left",
+			    type, at, alen, len - at);
 		cur_align(&c, 4);
 		if (type > maxtype)
 			continue;
@@ -234,9 +236,10 @@ int nl_msg_parse(const struct nl_msgv *m, void *hdr, size_t hdrlen, const struct
 	struct cur c;
 	cur_init(&c, m->data, m->len);
 	if (cur_left(&c) < hdrlen)
-		return err_setx(e, EBADMSG,
-				"netlink: message type %u: %zu payload bytes, family header needs %zu",
-				m->type, m->len, hdrlen);
+		return err_setx(
+		    e, EBADMSG,
+		    "netlink: message type %u: %zu payload bytes, family header needs %zu", m->type,
+		    m->len, hdrlen);
 	if (hdr)
 		cur_copy(&c, hdr, hdrlen);
 	else
@@ -310,8 +313,8 @@ void nl_reply_init(struct nl_reply *r, uint32_t seq, uint32_t portid, bool dump,
 
 /* Policy for the extended-ack TLVs we read. */
 static const struct nl_pol extack_pol[NLMSGERR_ATTR_OFFS + 1] = {
-	[NLMSGERR_ATTR_MSG] = { NL_A_STR, 0 },
-	[NLMSGERR_ATTR_OFFS] = { NL_A_U32, 0 },
+    [NLMSGERR_ATTR_MSG] = {NL_A_STR, 0},
+    [NLMSGERR_ATTR_OFFS] = {NL_A_U32, 0},
 };
 
 /* Record kernel error `error` (negative) in e, with the ext-ack text in the TLVs at c
@@ -342,7 +345,8 @@ static int parse_error(uint16_t flags, struct cur *c, struct err *e)
 	if (error == 0)
 		return 0;
 	if (error > 0 || error < -4095)
-		return err_setx(e, EBADMSG, "netlink: error message with impossible code %d", error);
+		return err_setx(e, EBADMSG, "netlink: error message with impossible code %d",
+				error);
 	/* The header of our request, then its payload unless the kernel capped it. */
 	if (!cur_h32(c, &orig_len) || !cur_skip(c, NL_HDRLEN - 4))
 		return kernel_error(error, 0, c, e);
@@ -389,32 +393,35 @@ int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e
 		struct cur payload;
 		size_t at = c.off;
 		if (r->done)
-			return err_setx(e, EBADMSG,
-					"netlink: %zu bytes after the end of the reply at offset %zu",
-					cur_left(&c), at);
+			return err_setx(
+			    e, EBADMSG,
+			    "netlink: %zu bytes after the end of the reply at offset %zu",
+			    cur_left(&c), at);
 		if (cur_left(&c) < NL_HDRLEN)
-			return err_setx(e, EBADMSG,
-					"netlink: truncated reply: message header at offset %zu cut "
-					"after %zu bytes",
-					at, cur_left(&c));
+			return err_setx(
+			    e, EBADMSG,
+			    "netlink: truncated reply: message header at offset %zu cut "
+			    "after %zu bytes",
+			    at, cur_left(&c));
 		cur_h32(&c, &mlen);
 		cur_h16(&c, &type);
 		cur_h16(&c, &flags);
 		cur_h32(&c, &seq);
 		cur_h32(&c, &pid);
 		if (mlen < NL_HDRLEN || !cur_sub(&c, mlen - NL_HDRLEN, &payload))
-			return err_setx(e, EBADMSG,
-					"netlink: truncated reply: message at offset %zu says %u bytes, "
-					"%zu present",
-					at, mlen, len - at);
+			return err_setx(
+			    e, EBADMSG,
+			    "netlink: truncated reply: message at offset %zu says %u bytes, "
+			    "%zu present",
+			    at, mlen, len - at);
 		cur_align(&c, 4);
 		if (pid != r->portid)
-			return err_setx(e, ESRCH,
-					"netlink: reply for port id %u, ours is %u", pid, r->portid);
+			return err_setx(e, ESRCH, "netlink: reply for port id %u, ours is %u", pid,
+					r->portid);
 		if (seq != r->seq)
 			return err_setx(e, EPROTO,
-					"netlink: reply has sequence number %u, request had %u", seq,
-					r->seq);
+					"netlink: reply has sequence number %u, request had %u",
+					seq, r->seq);
 		if (flags & NLM_F_DUMP_INTR)
 			r->intr = true;
 
@@ -430,7 +437,8 @@ int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e
 			if (rc < 0)
 				return rc;
 			if (r->dump)
-				return err_setx(e, EBADMSG, "netlink: dump ended by an ACK, not DONE");
+				return err_setx(e, EBADMSG,
+						"netlink: dump ended by an ACK, not DONE");
 			break;
 		case NLMSG_DONE:
 			r->done = true;
@@ -438,7 +446,8 @@ int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e
 			if (rc < 0)
 				return rc;
 			if (!r->dump)
-				return err_setx(e, EBADMSG, "netlink: NLMSG_DONE ends a non-dump reply");
+				return err_setx(e, EBADMSG,
+						"netlink: NLMSG_DONE ends a non-dump reply");
 			break;
 		default:
 			if (type < NLMSG_MIN_TYPE)
@@ -446,12 +455,12 @@ int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e
 			r->nmsgs++;
 			if (r->cb && !r->cb_err) {
 				struct nl_msgv mv = {
-					.type = type,
-					.flags = flags,
-					.seq = seq,
-					.pid = pid,
-					.data = payload.p,
-					.len = payload.len,
+				    .type = type,
+				    .flags = flags,
+				    .seq = seq,
+				    .pid = pid,
+				    .data = payload.p,
+				    .len = payload.len,
 				};
 				rc = r->cb(&mv, r->arg, e);
 				if (rc < 0)
@@ -466,17 +475,17 @@ int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e
 /* ---- socket --------------------------------------------------------------------- */
 
 struct nl_sock {
-	int fd;                   /* the netlink socket */
-	uint32_t portid;          /* what the kernel bound us to */
-	uint32_t seq;             /* last sequence number sent */
+	int fd;						      /* the netlink socket */
+	uint32_t portid;				      /* what the kernel bound us to */
+	uint32_t seq;					      /* last sequence number sent */
 	uint8_t buf[NL_RECV_BUF] __attribute__((aligned(8))); /* receive buffer */
 };
 
 int nl_open(struct nl_sock **out, int protocol, struct err *e)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	socklen_t salen = sizeof(sa);
-	static const int opts[] = { NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK };
+	static const int opts[] = {NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK};
 	int one = 1, rc;
 	*out = NULL;
 	struct nl_sock *s = calloc(1, sizeof(*s));
@@ -516,11 +525,11 @@ free_s:
 
 /* What nl_run_in_netns hands to its thread. */
 struct netns_job {
-	int nsfd;                               /* namespace to enter */
-	int (*fn)(void *arg, struct err *e);    /* the work */
-	void *arg;                              /* its argument */
-	struct err *e;                          /* its error */
-	int rc;                                 /* its result */
+	int nsfd;			     /* namespace to enter */
+	int (*fn)(void *arg, struct err *e); /* the work */
+	void *arg;			     /* its argument */
+	struct err *e;			     /* its error */
+	int rc;				     /* its result */
 };
 
 static void *netns_thread(void *p)
@@ -535,7 +544,7 @@ static void *netns_thread(void *p)
 
 int nl_run_in_netns(int nsfd, int (*fn)(void *arg, struct err *e), void *arg, struct err *e)
 {
-	struct netns_job j = { .nsfd = nsfd, .fn = fn, .arg = arg, .e = e, .rc = 0 };
+	struct netns_job j = {.nsfd = nsfd, .fn = fn, .arg = arg, .e = e, .rc = 0};
 	pthread_t t;
 	int rc = pthread_create(&t, NULL, netns_thread, &j);
 	if (rc != 0)
@@ -546,8 +555,8 @@ int nl_run_in_netns(int nsfd, int (*fn)(void *arg, struct err *e), void *arg, st
 
 /* What nl_open_in_netns runs inside the namespace. */
 struct open_job {
-	struct nl_sock **out;  /* where the socket goes */
-	int protocol;          /* netlink protocol */
+	struct nl_sock **out; /* where the socket goes */
+	int protocol;	      /* netlink protocol */
 };
 
 static int open_job_fn(void *arg, struct err *e)
@@ -558,7 +567,7 @@ static int open_job_fn(void *arg, struct err *e)
 
 int nl_open_in_netns(struct nl_sock **out, int protocol, const char *nspath, struct err *e)
 {
-	struct open_job o = { .out = out, .protocol = protocol };
+	struct open_job o = {.out = out, .protocol = protocol};
 	*out = NULL;
 	int fd = open(nspath, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -607,7 +616,7 @@ static void drain(struct nl_sock *s)
 static int exchange(struct nl_sock *s, struct nl_msg *m, bool dump, nl_cb cb, void *arg,
 		    struct err *e)
 {
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	struct nl_reply r;
 	int rc = nl_msg_check(m, e);
 	if (rc < 0)
@@ -630,21 +639,21 @@ static int exchange(struct nl_sock *s, struct nl_msg *m, bool dump, nl_cb cb, vo
 	nl_reply_init(&r, s->seq, s->portid, dump, cb, arg);
 	for (;;) {
 		struct sockaddr_nl from;
-		struct iovec iov = { .iov_base = s->buf, .iov_len = sizeof(s->buf) };
+		struct iovec iov = {.iov_base = s->buf, .iov_len = sizeof(s->buf)};
 		struct msghdr mh = {
-			.msg_name = &from,
-			.msg_namelen = sizeof(from),
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
+		    .msg_name = &from,
+		    .msg_namelen = sizeof(from),
+		    .msg_iov = &iov,
+		    .msg_iovlen = 1,
 		};
 		n = recvmsg(s->fd, &mh, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			rc = errno == ENOBUFS
-				     ? err_setx(e, ENOBUFS,
-						"netlink: receive: socket buffer overrun, replies lost")
-				     : err_set(e, errno, "netlink: receive");
+				 ? err_setx(e, ENOBUFS,
+					    "netlink: receive: socket buffer overrun, replies lost")
+				 : err_set(e, errno, "netlink: receive");
 			break;
 		}
 		if (mh.msg_flags & MSG_TRUNC) {

@@ -72,8 +72,8 @@ struct err;
 
 /* A request being built in a caller-owned buffer. */
 struct nl_msg {
-	struct wcur w;   /* the buffer; w.off = bytes so far, w.bad = something did not fit */
-	int open_nests;  /* nl_nest_begin() calls not yet closed by nl_nest_end() */
+	struct wcur w;	/* the buffer; w.off = bytes so far, w.bad = something did not fit */
+	int open_nests; /* nl_nest_begin() calls not yet closed by nl_nest_end() */
 };
 
 /* Start a message of `type` in buf (cap bytes): writes the 16-byte header with
@@ -111,12 +111,12 @@ size_t nl_msg_len(const struct nl_msg *m);
 
 /* One message of a reply, as the parser hands it out. Points into the caller's bytes. */
 struct nl_msgv {
-	uint16_t type;        /* nlmsg_type */
-	uint16_t flags;       /* nlmsg_flags */
-	uint32_t seq;         /* nlmsg_seq */
-	uint32_t pid;         /* nlmsg_pid */
-	const uint8_t *data;  /* payload after the 16-byte header (not owned) */
-	size_t len;           /* payload bytes: nlmsg_len - 16 */
+	uint16_t type;	     /* nlmsg_type */
+	uint16_t flags;	     /* nlmsg_flags */
+	uint32_t seq;	     /* nlmsg_seq */
+	uint32_t pid;	     /* nlmsg_pid */
+	const uint8_t *data; /* payload after the 16-byte header (not owned) */
+	size_t len;	     /* payload bytes: nlmsg_len - 16 */
 };
 
 /* Called for each data message of a reply. Return 0 to go on, or -errno (with e filled)
@@ -126,16 +126,16 @@ typedef int (*nl_cb)(const struct nl_msgv *m, void *arg, struct err *e);
 
 /* State of one reply being parsed, fed datagram by datagram. */
 struct nl_reply {
-	uint32_t seq;       /* sequence number of our request */
-	uint32_t portid;    /* our port id; messages for another port are rejected */
-	bool dump;          /* a dump: ends at NLMSG_DONE; otherwise at the NLMSG_ERROR ack */
-	nl_cb cb;           /* data message handler, or NULL to ignore data */
-	void *arg;          /* passed to cb */
-	bool done;          /* the terminating message was seen */
-	bool intr;          /* a message carried NLM_F_DUMP_INTR */
-	int cb_err;         /* first error a callback returned (negative; its text is in
-			     * the e given to nl_reply_feed), else 0 */
-	unsigned nmsgs;     /* data messages seen */
+	uint32_t seq;	 /* sequence number of our request */
+	uint32_t portid; /* our port id; messages for another port are rejected */
+	bool dump;	 /* a dump: ends at NLMSG_DONE; otherwise at the NLMSG_ERROR ack */
+	nl_cb cb;	 /* data message handler, or NULL to ignore data */
+	void *arg;	 /* passed to cb */
+	bool done;	 /* the terminating message was seen */
+	bool intr;	 /* a message carried NLM_F_DUMP_INTR */
+	int cb_err;	 /* first error a callback returned (negative; its text is in
+			  * the e given to nl_reply_feed), else 0 */
+	unsigned nmsgs;	 /* data messages seen */
 };
 
 /* Prepare r for the reply to request (seq, portid). */
@@ -156,26 +156,26 @@ int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e
 
 /* Kinds of attribute payload a policy can demand. */
 enum nl_akind {
-	NL_A_UNSPEC,  /* anything of at least min_len bytes */
-	NL_A_FLAG,    /* zero-length */
-	NL_A_U8,      /* at least 1 byte */
-	NL_A_U16,     /* at least 2 bytes */
-	NL_A_U32,     /* at least 4 bytes */
-	NL_A_U64,     /* at least 8 bytes */
-	NL_A_STR,     /* NUL-terminated within its payload, at least min_len bytes */
-	NL_A_NESTED,  /* attributes inside (validated when the caller parses the nest) */
+	NL_A_UNSPEC, /* anything of at least min_len bytes */
+	NL_A_FLAG,   /* zero-length */
+	NL_A_U8,     /* at least 1 byte */
+	NL_A_U16,    /* at least 2 bytes */
+	NL_A_U32,    /* at least 4 bytes */
+	NL_A_U64,    /* at least 8 bytes */
+	NL_A_STR,    /* NUL-terminated within its payload, at least min_len bytes */
+	NL_A_NESTED, /* attributes inside (validated when the caller parses the nest) */
 };
 
 /* Policy for one attribute type; an array of maxtype + 1 of these is a policy. */
 struct nl_pol {
-	enum nl_akind kind;  /* what the payload must be */
-	uint16_t min_len;    /* minimum payload bytes; the kind's own size applies if larger */
+	enum nl_akind kind; /* what the payload must be */
+	uint16_t min_len;   /* minimum payload bytes; the kind's own size applies if larger */
 };
 
 /* A validated attribute in a table. */
 struct nl_attr {
-	const uint8_t *p;  /* payload (not owned, any alignment); NULL when absent */
-	uint16_t len;      /* payload bytes */
+	const uint8_t *p; /* payload (not owned, any alignment); NULL when absent */
+	uint16_t len;	  /* payload bytes */
 };
 
 /* Walk the attributes in len bytes at p and fill tb[0..maxtype] (zeroed first; the last

@@ -12,11 +12,8 @@
 #define RT_MSG_BUF 256
 
 static const struct nl_pol rt_pol[RTA_MAX + 1] = {
-	[RTA_DST] = { NL_A_UNSPEC, 4 },
-	[RTA_GATEWAY] = { NL_A_UNSPEC, 4 },
-	[RTA_OIF] = { NL_A_U32, 0 },
-	[RTA_PRIORITY] = { NL_A_U32, 0 },
-	[RTA_TABLE] = { NL_A_U32, 0 },
+    [RTA_DST] = {NL_A_UNSPEC, 4},   [RTA_GATEWAY] = {NL_A_UNSPEC, 4}, [RTA_OIF] = {NL_A_U32, 0},
+    [RTA_PRIORITY] = {NL_A_U32, 0}, [RTA_TABLE] = {NL_A_U32, 0},
 };
 
 const char *rt_fmt(const struct rt_route *r, char *buf)
@@ -56,8 +53,7 @@ int rt_parse(const struct nl_msgv *m, struct rt_route *out, struct err *e)
 	if (nl_attr_has(&tb[RTA_DST]) && !get_addr(&tb[RTA_DST], rtm.rtm_family, &out->dst))
 		return err_setx(e, EBADMSG, "route: RTA_DST of %u bytes", tb[RTA_DST].len);
 	out->dst.family = rtm.rtm_family;
-	if (nl_attr_has(&tb[RTA_GATEWAY]) &&
-	    !get_addr(&tb[RTA_GATEWAY], rtm.rtm_family, &out->gw))
+	if (nl_attr_has(&tb[RTA_GATEWAY]) && !get_addr(&tb[RTA_GATEWAY], rtm.rtm_family, &out->gw))
 		return err_setx(e, EBADMSG, "route: RTA_GATEWAY of %u bytes", tb[RTA_GATEWAY].len);
 	uint32_t u;
 	if (nl_attr_u32(&tb[RTA_OIF], &u))
@@ -87,13 +83,13 @@ static int rt_msg(struct nl_sock *s, uint16_t type, uint16_t flags, const struct
 	uint32_t table = r->table ? r->table : RT_TABLE_MAIN;
 	bool del = type == RTM_DELROUTE;
 	struct rtmsg rtm = {
-		.rtm_family = r->dst.family,
-		.rtm_dst_len = r->dst_len,
-		.rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC,
-		.rtm_protocol = r->protocol,
-		.rtm_scope = del ? RT_SCOPE_NOWHERE : r->scope,
-		.rtm_type = del ? RTN_UNSPEC : (r->type ? r->type : RTN_UNICAST),
-		.rtm_flags = r->onlink ? RTNH_F_ONLINK : 0,
+	    .rtm_family = r->dst.family,
+	    .rtm_dst_len = r->dst_len,
+	    .rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC,
+	    .rtm_protocol = r->protocol,
+	    .rtm_scope = del ? RT_SCOPE_NOWHERE : r->scope,
+	    .rtm_type = del ? RTN_UNSPEC : (r->type ? r->type : RTN_UNICAST),
+	    .rtm_flags = r->onlink ? RTNH_F_ONLINK : 0,
 	};
 	nl_msg_init(&m, buf, sizeof(buf), type, flags);
 	nl_put_fam(&m, &rtm, sizeof(rtm));
@@ -139,9 +135,9 @@ int rt_del(struct nl_sock *s, const struct rt_route *r, struct err *e)
 
 /* What rt_dump's callback needs. */
 struct dump_ctx {
-	const struct rt_filter *f;                                       /* what to keep */
-	int (*fn)(const struct rt_route *r, void *arg, struct err *e);   /* the caller's */
-	void *arg;                                                       /* its argument */
+	const struct rt_filter *f;				       /* what to keep */
+	int (*fn)(const struct rt_route *r, void *arg, struct err *e); /* the caller's */
+	void *arg;						       /* its argument */
 };
 
 static int dump_cb(const struct nl_msgv *m, void *arg, struct err *e)
@@ -166,19 +162,18 @@ static int dump_cb(const struct nl_msgv *m, void *arg, struct err *e)
 }
 
 int rt_dump(struct nl_sock *s, const struct rt_filter *f,
-	    int (*fn)(const struct rt_route *r, void *arg, struct err *e), void *arg,
-	    struct err *e)
+	    int (*fn)(const struct rt_route *r, void *arg, struct err *e), void *arg, struct err *e)
 {
 	uint8_t buf[RT_MSG_BUF];
 	struct nl_msg m;
-	struct dump_ctx d = { .f = f, .fn = fn, .arg = arg };
+	struct dump_ctx d = {.f = f, .fn = fn, .arg = arg};
 	if (f->family != AF_INET && f->family != AF_INET6)
 		return err_setx(e, EAFNOSUPPORT, "routes: dump: family %u", f->family);
 	/* With strict checking the kernel filters on these itself; dump_cb checks again. */
 	struct rtmsg rtm = {
-		.rtm_family = f->family,
-		.rtm_protocol = f->protocol,
-		.rtm_table = f->table && f->table < 256 ? (uint8_t)f->table : 0,
+	    .rtm_family = f->family,
+	    .rtm_protocol = f->protocol,
+	    .rtm_table = f->table && f->table < 256 ? (uint8_t)f->table : 0,
 	};
 	nl_msg_init(&m, buf, sizeof(buf), RTM_GETROUTE, 0);
 	nl_put_fam(&m, &rtm, sizeof(rtm));

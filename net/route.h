@@ -29,16 +29,16 @@ struct nl_msgv;
 
 /* One route. Zero-initialised = scope universe, main table, no gateway, no metric. */
 struct rt_route {
-	struct addr_ip dst;   /* destination network; its family is the route's family */
-	uint8_t dst_len;      /* prefix length */
-	struct addr_ip gw;    /* gateway (same family as dst), family 0 = none */
-	int oif;              /* output interface ifindex; 0 = none */
-	uint32_t table;       /* routing table id; 0 = main (RT_TABLE_MAIN, 254) */
-	uint32_t metric;      /* RTA_PRIORITY; 0 = none (IPv6: the kernel picks 1024) */
-	uint8_t protocol;     /* RTPROT_* or RT_PROTO_KVNET; 0 = unspecified */
-	uint8_t scope;        /* RT_SCOPE_UNIVERSE (0), RT_SCOPE_LINK (253), ... */
-	uint8_t type;         /* RTN_*; 0 = RTN_UNICAST */
-	bool onlink;          /* RTNH_F_ONLINK: gateway is on the link, no check */
+	struct addr_ip dst; /* destination network; its family is the route's family */
+	uint8_t dst_len;    /* prefix length */
+	struct addr_ip gw;  /* gateway (same family as dst), family 0 = none */
+	int oif;	    /* output interface ifindex; 0 = none */
+	uint32_t table;	    /* routing table id; 0 = main (RT_TABLE_MAIN, 254) */
+	uint32_t metric;    /* RTA_PRIORITY; 0 = none (IPv6: the kernel picks 1024) */
+	uint8_t protocol;   /* RTPROT_* or RT_PROTO_KVNET; 0 = unspecified */
+	uint8_t scope;	    /* RT_SCOPE_UNIVERSE (0), RT_SCOPE_LINK (253), ... */
+	uint8_t type;	    /* RTN_*; 0 = RTN_UNICAST */
+	bool onlink;	    /* RTNH_F_ONLINK: gateway is on the link, no check */
 };
 
 /* Parse an RTM_NEWROUTE message (pure; fuzzed). Routes of other families than IPv4 and
@@ -60,10 +60,10 @@ int rt_del(struct nl_sock *s, const struct rt_route *r, struct err *e);
 
 /* Which routes rt_dump() reports. */
 struct rt_filter {
-	uint8_t family;    /* AF_INET or AF_INET6 (required) */
-	uint8_t protocol;  /* only this protocol; 0 = any */
-	uint32_t table;    /* only this table; 0 = any */
-	int oif;           /* only via this ifindex; 0 = any */
+	uint8_t family;	  /* AF_INET or AF_INET6 (required) */
+	uint8_t protocol; /* only this protocol; 0 = any */
+	uint32_t table;	  /* only this table; 0 = any */
+	int oif;	  /* only via this ifindex; 0 = any */
 };
 
 /* Dump routes matching f and call fn for each (fn returns 0 or -errno to stop, with e

@@ -1,6 +1,7 @@
 /* libFuzzer target: the netlink reply parser and attribute walker (net/nl) and the
- * message parsers built on them (link_parse, rt_parse), over any bytes. Seeds are the recorded kernel replies in test/data/netlink/. The expected
- * seq/port id are taken from the first message so the fuzzer gets past those checks. */
+ * message parsers built on them (link_parse, rt_parse), over any bytes. Seeds are the recorded
+ * kernel replies in test/data/netlink/. The expected seq/port id are taken from the first message
+ * so the fuzzer gets past those checks. */
 #include "lib/err.h"
 #include "net/link.h"
 #include "net/nl.h"
@@ -13,9 +14,8 @@
 #include <string.h>
 
 static const struct nl_pol any_pol[64] = {
-	[1] = { NL_A_STR, 0 },  [2] = { NL_A_U32, 0 }, [3] = { NL_A_U8, 0 },
-	[4] = { NL_A_U16, 0 },  [5] = { NL_A_U64, 0 }, [6] = { NL_A_UNSPEC, 6 },
-	[7] = { NL_A_FLAG, 0 }, [18] = { NL_A_NESTED, 0 },
+    [1] = {NL_A_STR, 0}, [2] = {NL_A_U32, 0},	 [3] = {NL_A_U8, 0},   [4] = {NL_A_U16, 0},
+    [5] = {NL_A_U64, 0}, [6] = {NL_A_UNSPEC, 6}, [7] = {NL_A_FLAG, 0}, [18] = {NL_A_NESTED, 0},
 };
 
 /* Walk nests a few levels deep, reading every getter on the way. */

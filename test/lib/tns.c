@@ -19,9 +19,9 @@
 #define TNS_MAX 32
 
 struct tns_slot {
-	char name[64];      /* kvt-<pid>-NAME */
-	char path[96];      /* /run/netns/kvt-<pid>-NAME */
-	volatile int live;  /* created and not yet deleted */
+	char name[64];	   /* kvt-<pid>-NAME */
+	char path[96];	   /* /run/netns/kvt-<pid>-NAME */
+	volatile int live; /* created and not yet deleted */
 };
 
 static struct tns_slot slots[TNS_MAX];
@@ -110,7 +110,7 @@ void tns_del(const char *ns)
 struct nl_sock *tns_sock(const char *ns)
 {
 	struct nl_sock *s;
-	struct err e = { 0 };
+	struct err e = {0};
 	if (nl_open_in_netns(&s, NETLINK_ROUTE, tns_path(ns), &e) < 0) {
 		t_note("tns: socket in %s: %s", ns, e.msg);
 		return NULL;
@@ -156,8 +156,8 @@ int tns_ipj_is(const char *ns, const char *args, const char *py, const char *wan
 	char *got = tns_ipj(ns, args, py);
 	int ok = got && strcmp(got, want) == 0;
 	if (!ok)
-		t_note("tns: ip -j %s | %s: got \"%s\", want \"%s\"", args, py, got ? got : "(failed)",
-		       want);
+		t_note("tns: ip -j %s | %s: got \"%s\", want \"%s\"", args, py,
+		       got ? got : "(failed)", want);
 	free(got);
 	return ok;
 }

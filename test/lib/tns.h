@@ -30,7 +30,7 @@ struct nl_sock *tns_sock(const char *ns);
 
 /* Run a shell command inside the namespace; stdout (malloc'd) and exit status. */
 char *tns_sh(int *status, const char *ns, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Run `ip -j ARGS` in the namespace and print python3 expression PY evaluated with the
  * parsed JSON as `d` (and `json` imported). Returns the output with trailing newlines

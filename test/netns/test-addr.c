@@ -41,7 +41,7 @@ static void test_parse_and_format(void)
 
 static void test_add_del_v4(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct addr_ip ip;
 	addr_parse("198.18.0.1", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 24, 0, &e), 0);
@@ -57,15 +57,15 @@ static void test_add_del_v4(void)
 	T_CHECK(strncmp(e.msg, "address 198.18.0.9/32 dev ", 26) == 0);
 	t_note("%s", e.msg);
 	T_EQ(addr_del(SA, IDX, &ip, 32, &e), 0);
-	T_CHECK(tns_ipj_is(A, "-4 addr show dev kv0",
-			   "[a['local'] for a in d[0]['addr_info']]", "['198.18.0.1']"));
+	T_CHECK(tns_ipj_is(A, "-4 addr show dev kv0", "[a['local'] for a in d[0]['addr_info']]",
+			   "['198.18.0.1']"));
 	T_EQ(addr_del(SA, IDX, &ip, 32, &e), -EADDRNOTAVAIL);
 	t_note("%s", e.msg);
 }
 
 static void test_add_v6_nodad(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct addr_ip ip;
 	addr_parse("2001:db8::1", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 64, IFA_F_NODAD, &e), 0);
@@ -76,20 +76,21 @@ static void test_add_v6_nodad(void)
 	/* without NODAD on an up link the address starts tentative (DAD runs) */
 	addr_parse("2001:db8::2", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 128, 0, &e), 0);
-	T_CHECK(tns_ipj_is(A, "-6 addr show dev kv0 scope global",
-			   "[a.get('nodad') for a in d[0]['addr_info'] if a['local'] == '2001:db8::2']",
-			   "[None]"));
+	T_CHECK(
+	    tns_ipj_is(A, "-6 addr show dev kv0 scope global",
+		       "[a.get('nodad') for a in d[0]['addr_info'] if a['local'] == '2001:db8::2']",
+		       "[None]"));
 	T_EQ(addr_del(SA, IDX, &ip, 128, &e), 0);
 	addr_parse("2001:db8::1", &ip);
 	T_EQ(addr_del(SA, IDX, &ip, 64, &e), 0);
-	T_CHECK(tns_ipj_is(A, "-6 addr show dev kv0 scope global", "[a for x in d for a in x.get('addr_info', [])]",
-			   "[]"));
+	T_CHECK(tns_ipj_is(A, "-6 addr show dev kv0 scope global",
+			   "[a for x in d for a in x.get('addr_info', [])]", "[]"));
 }
 
 static void test_bad_input(void)
 {
-	struct err e = { 0 };
-	struct addr_ip ip = { 0 };
+	struct err e = {0};
+	struct addr_ip ip = {0};
 	T_EQ(addr_add(SA, IDX, &ip, 24, 0, &e), -EAFNOSUPPORT);
 	addr_parse("198.18.0.7", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 40, 0, &e), -EINVAL);
@@ -100,10 +101,10 @@ static void test_bad_input(void)
 
 int main(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	A = tns_new("addr");
 	SA = A ? tns_sock(A) : NULL;
-	struct link_veth v = { .name = "kv0", .peer = "kv1", .peer_netns_fd = -1 };
+	struct link_veth v = {.name = "kv0", .peer = "kv1", .peer_netns_fd = -1};
 	if (!SA || link_add_veth(SA, &v, &e) < 0 || link_index(SA, "kv0", &IDX, &e) < 0 ||
 	    link_set_up(SA, IDX, true, &e) < 0) {
 		printf("# %s\nnot ok - test-addr: setup\n", e.msg);

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *A, *B;      /* two namespaces */
-static struct nl_sock *SA;     /* rtnetlink socket living in A */
+static const char *A, *B;  /* two namespaces */
+static struct nl_sock *SA; /* rtnetlink socket living in A */
 
 static int ns_fd(const char *ns)
 {
@@ -41,14 +41,18 @@ static bool ip_has_link(const char *ns, const char *dev)
 
 static void test_veth_peer_in_other_netns(void)
 {
-	struct err e = { 0 };
-	const uint8_t mac[6] = { 0x02, 0x4b, 0x56, 0x11, 0x00, 0x01 };
-	const uint8_t pmac[6] = { 0x02, 0x4b, 0x56, 0x11, 0x00, 0x02 };
+	struct err e = {0};
+	const uint8_t mac[6] = {0x02, 0x4b, 0x56, 0x11, 0x00, 0x01};
+	const uint8_t pmac[6] = {0x02, 0x4b, 0x56, 0x11, 0x00, 0x02};
 	int fd = ns_fd(B);
 	T_CHECK(fd >= 0);
 	struct link_veth v = {
-		.name = "kvhost0", .peer = "eth0", .peer_netns_fd = fd,
-		.mac = mac, .peer_mac = pmac, .mtu = 1400,
+	    .name = "kvhost0",
+	    .peer = "eth0",
+	    .peer_netns_fd = fd,
+	    .mac = mac,
+	    .peer_mac = pmac,
+	    .mtu = 1400,
 	};
 	T_EQ(link_add_veth(SA, &v, &e), 0);
 	close(fd);
@@ -75,8 +79,8 @@ static void test_veth_peer_in_other_netns(void)
 
 static void test_veth_same_netns_and_index(void)
 {
-	struct err e = { 0 };
-	struct link_veth v = { .name = "kva", .peer = "kvb", .peer_netns_fd = -1 };
+	struct err e = {0};
+	struct link_veth v = {.name = "kva", .peer = "kvb", .peer_netns_fd = -1};
 	T_EQ(link_add_veth(SA, &v, &e), 0);
 	int ia = 0, ib = 0;
 	T_EQ(link_index(SA, "kva", &ia, &e), 0);
@@ -93,22 +97,22 @@ static void test_veth_same_netns_and_index(void)
 
 static void test_index_missing_and_bad_names(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	int idx = 99;
 	T_EQ(link_index(SA, "nosuchlink", &idx, &e), -ENODEV);
 	T_EQ(idx, 0);
 	T_CHECK(strncmp(e.msg, "link nosuchlink: get: ", 22) == 0);
 	T_EQ(link_index(SA, "a-name-far-too-long", &idx, &e), -EINVAL);
 	T_EQ(link_index(SA, "", &idx, &e), -EINVAL);
-	struct link_veth v = { .name = "ok", .peer = "bad/name", .peer_netns_fd = -1 };
+	struct link_veth v = {.name = "ok", .peer = "bad/name", .peer_netns_fd = -1};
 	T_EQ(link_add_veth(SA, &v, &e), -EINVAL);
 	T_CHECK(!ip_has_link(A, "ok"));
 }
 
 static void test_rename_mac_mtu_updown(void)
 {
-	struct err e = { 0 };
-	struct link_veth v = { .name = "kvr0", .peer = "kvr1", .peer_netns_fd = -1 };
+	struct err e = {0};
+	struct link_veth v = {.name = "kvr0", .peer = "kvr1", .peer_netns_fd = -1};
 	T_EQ(link_add_veth(SA, &v, &e), 0);
 	int idx = ip_index(A, "kvr0");
 	T_EQ(link_rename(SA, idx, "kvrenamed", &e), 0);
@@ -116,7 +120,7 @@ static void test_rename_mac_mtu_updown(void)
 	T_CHECK(!ip_has_link(A, "kvr0"));
 	T_EQ(ip_index(A, "kvrenamed"), idx);
 
-	const uint8_t mac[6] = { 0xee, 0xee, 0xee, 0xee, 0xee, 0xee };
+	const uint8_t mac[6] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
 	T_EQ(link_set_mac(SA, idx, mac, &e), 0);
 	T_CHECK(tns_ipj_is(A, "link show dev kvrenamed", "d[0]['address']", "ee:ee:ee:ee:ee:ee"));
 	T_EQ(link_set_mtu(SA, idx, 1280, &e), 0);
@@ -134,12 +138,12 @@ static void test_rename_mac_mtu_updown(void)
 
 static void test_bridge_and_master(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	T_EQ(link_add_bridge(SA, "kvbr0", &e), 0);
 	T_CHECK(tns_ipj_is(A, "-d link show dev kvbr0", "d[0]['linkinfo']['info_kind']", "bridge"));
-	struct link_veth v = { .name = "kvp0", .peer = "kvp1", .peer_netns_fd = -1 };
+	struct link_veth v = {.name = "kvp0", .peer = "kvp1", .peer_netns_fd = -1};
 	T_EQ(link_add_veth(SA, &v, &e), 0);
-	struct link_veth v2 = { .name = "kvq0", .peer = "kvq1", .peer_netns_fd = -1 };
+	struct link_veth v2 = {.name = "kvq0", .peer = "kvq1", .peer_netns_fd = -1};
 	T_EQ(link_add_veth(SA, &v2, &e), 0);
 	int br = ip_index(A, "kvbr0");
 	T_EQ(link_set_master(SA, ip_index(A, "kvp0"), br, &e), 0);
@@ -163,15 +167,15 @@ static void test_bridge_and_master(void)
 
 static void test_tap(void)
 {
-	struct err e = { 0 };
-	struct link_tap t = { .name = "kvtap0", .owner = 1000, .group = 1001 };
+	struct err e = {0};
+	struct link_tap t = {.name = "kvtap0", .owner = 1000, .group = 1001};
 	T_EQ(link_add_tap(SA, &t, &e), 0);
 	if (e.code)
 		t_note("%s", e.msg);
 	T_CHECK(tns_ipj_is(A, "-d link show dev kvtap0", "d[0]['linkinfo']['info_data']['type']",
 			   "tap"));
-	T_CHECK(tns_ipj_is(A, "-d link show dev kvtap0",
-			   "d[0]['linkinfo']['info_data']['persist']", "True"));
+	T_CHECK(tns_ipj_is(A, "-d link show dev kvtap0", "d[0]['linkinfo']['info_data']['persist']",
+			   "True"));
 	T_CHECK(tns_ipj_is(A, "-d link show dev kvtap0", "d[0]['linkinfo']['info_data']['pi']",
 			   "False"));
 	int st;
@@ -193,9 +197,9 @@ static void test_tap(void)
 
 static void test_delete(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	int fd = ns_fd(B);
-	struct link_veth v = { .name = "kvdel0", .peer = "kvdel1", .peer_netns_fd = fd };
+	struct link_veth v = {.name = "kvdel0", .peer = "kvdel1", .peer_netns_fd = fd};
 	T_EQ(link_add_veth(SA, &v, &e), 0);
 	close(fd);
 	T_CHECK(ip_has_link(B, "kvdel1"));
@@ -209,8 +213,8 @@ static void test_delete(void)
 
 static void test_move_to_netns(void)
 {
-	struct err e = { 0 };
-	struct link_veth v = { .name = "kvmv0", .peer = "kvmv1", .peer_netns_fd = -1 };
+	struct err e = {0};
+	struct link_veth v = {.name = "kvmv0", .peer = "kvmv1", .peer_netns_fd = -1};
 	T_EQ(link_add_veth(SA, &v, &e), 0);
 	int idx = ip_index(A, "kvmv1");
 	int fd = ns_fd(B);

@@ -29,14 +29,14 @@ static struct addr_ip ip(const char *s)
 
 static void test_permanent_v4(void)
 {
-	struct err e = { 0 };
-	const uint8_t mac[6] = { 0x02, 0x4b, 0x56, 0, 0, 5 };
+	struct err e = {0};
+	const uint8_t mac[6] = {0x02, 0x4b, 0x56, 0, 0, 5};
 	struct addr_ip a = ip("198.18.0.5");
 	T_EQ(neigh_add(SA, IDX, &a, mac, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-4 neigh show dev kv0", NEIGH,
 			   "[('198.18.0.5', '02:4b:56:00:00:05', ['PERMANENT'])]"));
 	/* add again with another MAC: replaced, still one entry */
-	const uint8_t mac2[6] = { 0x02, 0x4b, 0x56, 0, 0, 6 };
+	const uint8_t mac2[6] = {0x02, 0x4b, 0x56, 0, 0, 6};
 	T_EQ(neigh_add(SA, IDX, &a, mac2, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-4 neigh show dev kv0", NEIGH,
 			   "[('198.18.0.5', '02:4b:56:00:00:06', ['PERMANENT'])]"));
@@ -49,11 +49,12 @@ static void test_permanent_v4(void)
 
 static void test_permanent_v6(void)
 {
-	struct err e = { 0 };
-	const uint8_t mac[6] = { 0x02, 0x4b, 0x56, 0, 0, 7 };
+	struct err e = {0};
+	const uint8_t mac[6] = {0x02, 0x4b, 0x56, 0, 0, 7};
 	struct addr_ip a = ip("2001:db8::7");
 	T_EQ(neigh_add(SA, IDX, &a, mac, &e), 0);
-	T_CHECK(tns_ipj_is(A, "-6 neigh show dev kv0", "[x for x in " NEIGH " if x[2] != ['NOARP']]",
+	T_CHECK(tns_ipj_is(A, "-6 neigh show dev kv0",
+			   "[x for x in " NEIGH " if x[2] != ['NOARP']]",
 			   "[('2001:db8::7', '02:4b:56:00:00:07', ['PERMANENT'])]"));
 	T_EQ(neigh_del(SA, IDX, &a, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-6 neigh show dev kv0",
@@ -62,7 +63,7 @@ static void test_permanent_v6(void)
 
 static void test_proxy_v4_v6(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct addr_ip a4 = ip("198.18.0.9"), a6 = ip("2001:db8::9");
 	T_EQ(neigh_proxy_add(SA, IDX, &a4, &e), 0);
 	T_EQ(neigh_proxy_add(SA, IDX, &a6, &e), 0);
@@ -82,9 +83,9 @@ static void test_proxy_v4_v6(void)
 
 static void test_bad_input(void)
 {
-	struct err e = { 0 };
-	struct addr_ip none = { 0 };
-	const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+	struct err e = {0};
+	struct addr_ip none = {0};
+	const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
 	T_EQ(neigh_add(SA, IDX, &none, mac, &e), -EAFNOSUPPORT);
 	struct addr_ip a = ip("198.18.0.5");
 	T_EQ(neigh_add(SA, 0, &a, mac, &e), -EINVAL);
@@ -94,10 +95,10 @@ static void test_bad_input(void)
 
 int main(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	A = tns_new("neigh");
 	SA = A ? tns_sock(A) : NULL;
-	struct link_veth v = { .name = "kv0", .peer = "kv1", .peer_netns_fd = -1 };
+	struct link_veth v = {.name = "kv0", .peer = "kv1", .peer_netns_fd = -1};
 	if (!SA || link_add_veth(SA, &v, &e) < 0 || link_index(SA, "kv0", &IDX, &e) < 0 ||
 	    link_set_up(SA, IDX, true, &e) < 0) {
 		printf("# %s\nnot ok - test-neigh: setup\n", e.msg);

@@ -29,7 +29,7 @@ static int IDX; /* kv0 in A */
 static void test_open_in_missing_netns(void)
 {
 	struct nl_sock *s = (struct nl_sock *)1;
-	struct err e = { 0 };
+	struct err e = {0};
 	T_EQ(nl_open_in_netns(&s, NETLINK_ROUTE, "/run/netns/kvt-no-such-ns", &e), -ENOENT);
 	T_CHECK(s == NULL);
 	T_STREQ(e.msg, "netns /run/netns/kvt-no-such-ns: open: No such file or directory");
@@ -40,7 +40,7 @@ static void test_open_in_missing_netns(void)
 
 static void test_sockets_act_in_their_namespace(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	int idx;
 	T_EQ(link_index(SA, "kv0", &idx, &e), 0);
 	T_EQ(link_index(SB, "kv0", &idx, &e), -ENODEV);
@@ -49,7 +49,8 @@ static void test_sockets_act_in_their_namespace(void)
 	int fd = nl_netns_fd(SA, &e);
 	T_CHECK(fd >= 0);
 	char cmd[200];
-	snprintf(cmd, sizeof(cmd), "[ \"$(stat -L -c %%i /proc/%d/fd/%d)\" = \"$(stat -L -c %%i %s)\" ]",
+	snprintf(cmd, sizeof(cmd),
+		 "[ \"$(stat -L -c %%i /proc/%d/fd/%d)\" = \"$(stat -L -c %%i %s)\" ]",
 		 (int)getpid(), fd, tns_path(A));
 	int st;
 	free(t_sh(&st, "%s", cmd));
@@ -59,8 +60,8 @@ static void test_sockets_act_in_their_namespace(void)
 
 /* counts routes, optionally failing at one */
 struct counter {
-	int n;        /* routes seen */
-	int fail_at;  /* fail with -ECANCELED at this count; 0 = never */
+	int n;	     /* routes seen */
+	int fail_at; /* fail with -ECANCELED at this count; 0 = never */
 };
 
 static int count(const struct rt_route *r, void *arg, struct err *e)
@@ -75,7 +76,7 @@ static int count(const struct rt_route *r, void *arg, struct err *e)
 
 static void test_multi_datagram_dump(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct rt_route r;
 	memset(&r, 0, sizeof(r));
 	addr_parse("198.18.0.0", &r.dst);
@@ -92,20 +93,21 @@ static void test_multi_datagram_dump(void)
 	}
 	T_EQ(added, NROUTES);
 	/* ~60 bytes a route: well over one 32 KiB datagram */
-	struct counter c = { 0 };
-	struct rt_filter f = { .family = AF_INET, .protocol = RT_PROTO_KVNET };
+	struct counter c = {0};
+	struct rt_filter f = {.family = AF_INET, .protocol = RT_PROTO_KVNET};
 	T_EQ(rt_dump(SA, &f, count, &c, &e), 0);
 	T_EQ(c.n, NROUTES);
-	char *ip = tns_ipj(A, "-4 route show table all", "len([r for r in d if r['protocol'] == '75'])");
+	char *ip =
+	    tns_ipj(A, "-4 route show table all", "len([r for r in d if r['protocol'] == '75'])");
 	T_EQ(c.n, ip ? atoi(ip) : -1);
 	free(ip);
 }
 
 static void test_callback_error_keeps_socket_in_step(void)
 {
-	struct err e = { 0 };
-	struct counter c = { .fail_at = 10 };
-	struct rt_filter f = { .family = AF_INET, .protocol = RT_PROTO_KVNET };
+	struct err e = {0};
+	struct counter c = {.fail_at = 10};
+	struct rt_filter f = {.family = AF_INET, .protocol = RT_PROTO_KVNET};
 	T_EQ(rt_dump(SA, &f, count, &c, &e), -ECANCELED);
 	T_EQ(c.n, 10);
 	T_STREQ(e.msg, "routes: dump: counter: stop at 10");
@@ -113,7 +115,7 @@ static void test_callback_error_keeps_socket_in_step(void)
 	int idx;
 	T_EQ(link_index(SA, "kv0", &idx, &e), 0);
 	T_EQ(idx, IDX);
-	struct counter all = { 0 };
+	struct counter all = {0};
 	T_EQ(rt_dump(SA, &f, count, &all, &e), 0);
 	T_EQ(all.n, NROUTES);
 }
@@ -124,8 +126,8 @@ static void test_dump_error_with_extack(void)
 	 * ends the dump with an error and says why. */
 	uint8_t buf[64];
 	struct nl_msg m;
-	struct err e = { 0 };
-	struct rtmsg rtm = { .rtm_family = AF_INET, .rtm_dst_len = 8 };
+	struct err e = {0};
+	struct rtmsg rtm = {.rtm_family = AF_INET, .rtm_dst_len = 8};
 	nl_msg_init(&m, buf, sizeof(buf), RTM_GETROUTE, 0);
 	nl_put_fam(&m, &rtm, sizeof(rtm));
 	int rc = nl_dump(SA, &m, NULL, NULL, &e);
@@ -141,8 +143,8 @@ static void test_oversize_message_not_sent(void)
 {
 	uint8_t buf[48];
 	struct nl_msg m;
-	struct err e = { 0 };
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct err e = {0};
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
 	nl_put_fam(&m, &ifi, sizeof(ifi));
 	nl_put_str(&m, IFLA_IFNAME, "kvbig");
@@ -157,9 +159,9 @@ static void test_oversize_message_not_sent(void)
 /* link_dump callback: counts, and once (at the first link) changes the link table
  * through another socket, which the kernel must flag in a later datagram. */
 struct intr_ctx {
-	int n;                /* links seen */
-	struct nl_sock *other;/* socket to change links through; NULL = change nothing */
-	int made;             /* links created from inside the dump */
+	int n;		       /* links seen */
+	struct nl_sock *other; /* socket to change links through; NULL = change nothing */
+	int made;	       /* links created from inside the dump */
 };
 
 static int intr_cb(const struct link_info *li, void *arg, struct err *e)
@@ -167,7 +169,7 @@ static int intr_cb(const struct link_info *li, void *arg, struct err *e)
 	struct intr_ctx *c = arg;
 	(void)li;
 	if (c->n++ == 0 && c->other) {
-		struct link_veth v = { .name = "kvintr0", .peer = "kvintr1", .peer_netns_fd = -1 };
+		struct link_veth v = {.name = "kvintr0", .peer = "kvintr1", .peer_netns_fd = -1};
 		if (link_add_veth(c->other, &v, e) < 0)
 			return -EIO;
 		c->made++;
@@ -177,7 +179,7 @@ static int intr_cb(const struct link_info *li, void *arg, struct err *e)
 
 static void test_real_dump_intr(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	const char *C = tns_new("sock-intr");
 	struct nl_sock *sc = C ? tns_sock(C) : NULL;
 	struct nl_sock *sc2 = C ? tns_sock(C) : NULL;
@@ -189,20 +191,20 @@ static void test_real_dump_intr(void)
 		char a[16], b[16];
 		snprintf(a, sizeof(a), "kvx%da", i);
 		snprintf(b, sizeof(b), "kvx%db", i);
-		struct link_veth v = { .name = a, .peer = b, .peer_netns_fd = -1 };
+		struct link_veth v = {.name = a, .peer = b, .peer_netns_fd = -1};
 		if (link_add_veth(sc, &v, &e) < 0) {
 			t_note("%s", e.msg);
 			T_CHECK(0);
 			goto out;
 		}
 	}
-	struct intr_ctx c = { .other = sc2 };
+	struct intr_ctx c = {.other = sc2};
 	T_EQ(link_dump(sc, intr_cb, &c, &e), -EINTR);
 	T_EQ(c.made, 1);
 	T_STREQ(e.msg, "links: dump: netlink: dump interrupted: the table changed while it was "
 		       "read; dump again");
 	/* dumping again, undisturbed, gives the whole consistent table */
-	struct intr_ctx again = { .other = NULL };
+	struct intr_ctx again = {.other = NULL};
 	T_EQ(link_dump(sc, intr_cb, &again, &e), 0);
 	char *ip = tns_ipj(C, "link show", "len(d)");
 	T_EQ(again.n, ip ? atoi(ip) : -1);
@@ -271,12 +273,12 @@ static void test_tns_cleanup_on_exit_and_signal(void)
 
 int main(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	A = tns_new("sock-a");
 	B = tns_new("sock-b");
 	SA = A ? tns_sock(A) : NULL;
 	SB = B ? tns_sock(B) : NULL;
-	struct link_veth v = { .name = "kv0", .peer = "kv1", .peer_netns_fd = -1 };
+	struct link_veth v = {.name = "kv0", .peer = "kv1", .peer_netns_fd = -1};
 	if (!SA || !SB || link_add_veth(SA, &v, &e) < 0 || link_index(SA, "kv0", &IDX, &e) < 0 ||
 	    link_set_up(SA, IDX, true, &e) < 0) {
 		printf("# %s\nnot ok - test-nlsock: setup\n", e.msg);

@@ -22,8 +22,8 @@ static int IDX; /* ifindex of kv0 */
 
 /* python: the routes with this dst, as (dev, gateway, metric, protocol, scope, table,
  * onlink) tuples */
-#define SEL(fam, dst)                                                                       \
-	"[(r['dev'], r.get('gateway'), r.get('metric'), r['protocol'], r.get('scope'), "    \
+#define SEL(fam, dst)                                                                              \
+	"[(r['dev'], r.get('gateway'), r.get('metric'), r['protocol'], r.get('scope'), "           \
 	"r.get('table', 'main'), 'onlink' in r['flags']) for r in d if r['dst'] == '" dst "']"
 #define V4 "-4 route show table all"
 #define V6 "-6 route show table all"
@@ -40,7 +40,7 @@ static struct rt_route route(const char *dst, const char *gw)
 
 static void test_v4_host_route_metric_proto_scope(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct rt_route r = route("198.18.1.5/32", NULL);
 	r.oif = IDX;
 	r.scope = RT_SCOPE_LINK;
@@ -70,7 +70,7 @@ static void test_v4_host_route_metric_proto_scope(void)
 
 static void test_v4_gateway_and_replace(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct rt_route r = route("198.18.2.0/24", "198.18.0.2");
 	r.oif = IDX;
 	r.metric = 100;
@@ -97,7 +97,7 @@ static void test_v4_gateway_and_replace(void)
 
 static void test_v4_onlink_and_extack(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct rt_route r = route("198.18.3.0/24", "198.19.9.9");
 	r.oif = IDX;
 	r.protocol = RT_PROTO_KVNET;
@@ -124,7 +124,7 @@ static void test_v4_onlink_and_extack(void)
 
 static void test_v4_tables(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct rt_route r = route("198.18.4.0/24", NULL);
 	r.oif = IDX;
 	r.scope = RT_SCOPE_LINK;
@@ -147,7 +147,7 @@ static void test_v4_tables(void)
 
 static void test_v6_routes(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct rt_route r = route("2001:db8:1::/64", "2001:db8::2");
 	r.oif = IDX;
 	r.metric = 1024;
@@ -192,22 +192,25 @@ static void test_v6_routes(void)
 	d6.table = 300;
 	d6.protocol = RT_PROTO_KVNET;
 	T_EQ(rt_add(SA, &d6, &e), 0);
-	T_CHECK(tns_ipj_is(A, "-6 route show table 300", SEL(6, "default"),
-			   "[('kv0', 'fe80::ecee:eeff:feee:eeee', 1024, '75', None, 'main', False)]"));
+	T_CHECK(
+	    tns_ipj_is(A, "-6 route show table 300", SEL(6, "default"),
+		       "[('kv0', 'fe80::ecee:eeff:feee:eeee', 1024, '75', None, 'main', False)]"));
 	T_EQ(rt_del(SA, &d6, &e), 0);
 	T_EQ(rt_del(SA, &r, &e), 0);
 	T_EQ(rt_del(SA, &h, &e), 0);
 	T_EQ(rt_del(SA, &o, &e), 0);
 	T_EQ(rt_del(SA, &t, &e), 0);
-	T_CHECK(tns_ipj_is(A, V6, "[r for r in d if r['dst'].startswith('2001:db8:') and "
-			   "r['dst'] != '2001:db8::/64' and r.get('table') != 'local']", "[]"));
+	T_CHECK(tns_ipj_is(A, V6,
+			   "[r for r in d if r['dst'].startswith('2001:db8:') and "
+			   "r['dst'] != '2001:db8::/64' and r.get('table') != 'local']",
+			   "[]"));
 	T_EQ(rt_del(SA, &t, &e), -ESRCH);
 }
 
 /* collects dumped routes as "dst/len metric table" strings */
 struct got {
-	char s[2048];  /* space-separated */
-	int n;         /* count */
+	char s[2048]; /* space-separated */
+	int n;	      /* count */
 };
 
 static int collect(const struct rt_route *r, void *arg, struct err *e)
@@ -224,8 +227,8 @@ static int collect(const struct rt_route *r, void *arg, struct err *e)
 
 static void test_dump_filtered_by_protocol(void)
 {
-	struct err e = { 0 };
-	const char *dsts[] = { "198.18.10.0/24", "198.18.11.1/32", "198.18.12.0/24" };
+	struct err e = {0};
+	const char *dsts[] = {"198.18.10.0/24", "198.18.11.1/32", "198.18.12.0/24"};
 	for (int i = 0; i < 3; i++) {
 		struct rt_route r = route(dsts[i], NULL);
 		r.oif = IDX;
@@ -240,8 +243,8 @@ static void test_dump_filtered_by_protocol(void)
 	r6.protocol = RT_PROTO_KVNET;
 	T_EQ(rt_add(SA, &r6, &e), 0);
 
-	struct got g = { .n = 0 };
-	struct rt_filter f = { .family = AF_INET, .protocol = RT_PROTO_KVNET };
+	struct got g = {.n = 0};
+	struct rt_filter f = {.family = AF_INET, .protocol = RT_PROTO_KVNET};
 	T_EQ(rt_dump(SA, &f, collect, &g, &e), 0);
 	T_EQ(g.n, 2); /* in table order: 1000 may come before main */
 	T_CHECK(strstr(g.s, "198.18.10.0/24:1024:254") != NULL);
@@ -257,13 +260,13 @@ static void test_dump_filtered_by_protocol(void)
 	T_STREQ(g.s, "198.18.11.1/32:1024:1000");
 
 	memset(&g, 0, sizeof(g));
-	struct rt_filter f6 = { .family = AF_INET6, .protocol = RT_PROTO_KVNET };
+	struct rt_filter f6 = {.family = AF_INET6, .protocol = RT_PROTO_KVNET};
 	T_EQ(rt_dump(SA, &f6, collect, &g, &e), 0);
 	T_STREQ(g.s, "2001:db8:10::/64:1024:254");
 
 	/* everything IPv4, unfiltered: the same count iproute2 shows */
 	memset(&g, 0, sizeof(g));
-	struct rt_filter all = { .family = AF_INET };
+	struct rt_filter all = {.family = AF_INET};
 	T_EQ(rt_dump(SA, &all, collect, &g, &e), 0);
 	ip = tns_ipj(A, V4, "len(d)");
 	T_EQ(g.n, ip ? atoi(ip) : -1);
@@ -272,7 +275,7 @@ static void test_dump_filtered_by_protocol(void)
 
 static void test_bad_input(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct rt_route r;
 	memset(&r, 0, sizeof(r));
 	T_EQ(rt_add(SA, &r, &e), -EAFNOSUPPORT);
@@ -286,17 +289,17 @@ static void test_bad_input(void)
 	r.oif = 9999;
 	T_EQ(rt_add(SA, &r, &e), -ENODEV);
 	t_note("%s", e.msg);
-	struct rt_filter f = { .family = 0 };
+	struct rt_filter f = {.family = 0};
 	T_EQ(rt_dump(SA, &f, collect, NULL, &e), -EAFNOSUPPORT);
 }
 
 int main(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct addr_ip a4, a6;
 	A = tns_new("route");
 	SA = A ? tns_sock(A) : NULL;
-	struct link_veth v = { .name = "kv0", .peer = "kv1", .peer_netns_fd = -1 };
+	struct link_veth v = {.name = "kv0", .peer = "kv1", .peer_netns_fd = -1};
 	int peer = 0;
 	addr_parse("198.18.0.1", &a4);
 	addr_parse("2001:db8::1", &a6);

@@ -29,10 +29,10 @@ struct links {
 };
 
 static const struct nl_pol link_pol[IFLA_MAX + 1] = {
-	[IFLA_IFNAME] = { NL_A_STR, 0 },
-	[IFLA_MTU] = { NL_A_U32, 0 },
-	[IFLA_ADDRESS] = { NL_A_UNSPEC, 6 },
-	[IFLA_LINKINFO] = { NL_A_NESTED, 0 },
+    [IFLA_IFNAME] = {NL_A_STR, 0},
+    [IFLA_MTU] = {NL_A_U32, 0},
+    [IFLA_ADDRESS] = {NL_A_UNSPEC, 6},
+    [IFLA_LINKINFO] = {NL_A_NESTED, 0},
 };
 
 static int link_cb(const struct nl_msgv *m, void *arg, struct err *e)
@@ -66,9 +66,9 @@ static void test_link_dump(void)
 	uint8_t *p = load(DIR "link-dump.bin", &len);
 	if (!p)
 		return;
-	struct links l = { 0 };
+	struct links l = {0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	nl_reply_init(&r, 101, PORTID, true, link_cb, &l);
 	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
 	T_CHECK(r.done);
@@ -79,8 +79,8 @@ static void test_link_dump(void)
 	T_EQ(l.mtu[0], 65536);
 	T_EQ(l.mtu[1], 1500);
 	T_EQ(l.mtu[2], 1400);
-	const uint8_t mac1[6] = { 0x02, 0x4b, 0x56, 0, 0, 2 };
-	const uint8_t mac0[6] = { 0x02, 0x4b, 0x56, 0, 0, 1 };
+	const uint8_t mac1[6] = {0x02, 0x4b, 0x56, 0, 0, 2};
+	const uint8_t mac0[6] = {0x02, 0x4b, 0x56, 0, 0, 1};
 	T_CHECK(l.has_mac[1] && l.has_mac[2]);
 	T_MEMEQ(l.mac[1], mac1, 6);
 	T_MEMEQ(l.mac[2], mac0, 6);
@@ -95,17 +95,14 @@ static void test_link_dump(void)
 /* what the route callback saw */
 struct routes {
 	int n;
-	int proto75;          /* routes with protocol 75 */
-	bool found_gw;        /* 198.18.6.0/24 via 198.18.0.2 metric 512 proto 75, main */
-	bool found_host;      /* 198.18.7.7/32 scope link metric 1024 proto 75, main */
+	int proto75;	 /* routes with protocol 75 */
+	bool found_gw;	 /* 198.18.6.0/24 via 198.18.0.2 metric 512 proto 75, main */
+	bool found_host; /* 198.18.7.7/32 scope link metric 1024 proto 75, main */
 };
 
 static const struct nl_pol rt_pol[RTA_MAX + 1] = {
-	[RTA_DST] = { NL_A_UNSPEC, 4 },
-	[RTA_GATEWAY] = { NL_A_UNSPEC, 4 },
-	[RTA_OIF] = { NL_A_U32, 0 },
-	[RTA_PRIORITY] = { NL_A_U32, 0 },
-	[RTA_TABLE] = { NL_A_U32, 0 },
+    [RTA_DST] = {NL_A_UNSPEC, 4},   [RTA_GATEWAY] = {NL_A_UNSPEC, 4}, [RTA_OIF] = {NL_A_U32, 0},
+    [RTA_PRIORITY] = {NL_A_U32, 0}, [RTA_TABLE] = {NL_A_U32, 0},
 };
 
 static int route_cb(const struct nl_msgv *m, void *arg, struct err *e)
@@ -128,8 +125,8 @@ static int route_cb(const struct nl_msgv *m, void *arg, struct err *e)
 	if (dst == inet_addr("198.18.6.0") && rtm.rtm_dst_len == 24 &&
 	    gw == inet_addr("198.18.0.2") && metric == 512 && table == RT_TABLE_MAIN)
 		s->found_gw = true;
-	if (dst == inet_addr("198.18.7.7") && rtm.rtm_dst_len == 32 && gw == 0 &&
-	    metric == 1024 && rtm.rtm_scope == RT_SCOPE_LINK && table == RT_TABLE_MAIN)
+	if (dst == inet_addr("198.18.7.7") && rtm.rtm_dst_len == 32 && gw == 0 && metric == 1024 &&
+	    rtm.rtm_scope == RT_SCOPE_LINK && table == RT_TABLE_MAIN)
 		s->found_host = true;
 	return 0;
 }
@@ -140,9 +137,9 @@ static void test_route_dump(void)
 	uint8_t *p = load(DIR "route-dump.bin", &len);
 	if (!p)
 		return;
-	struct routes s = { 0 };
+	struct routes s = {0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	nl_reply_init(&r, 102, PORTID, true, route_cb, &s);
 	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
 	T_EQ(s.n, 8);
@@ -160,7 +157,7 @@ static void test_ack(void)
 	if (!p)
 		return;
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	nl_reply_init(&r, 103, PORTID, false, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
 	T_CHECK(r.done);
@@ -177,7 +174,7 @@ static void test_error_with_extack(void)
 	if (!p)
 		return;
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	nl_reply_init(&r, 104, PORTID, false, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, p, len, &e), -ENETUNREACH);
 	T_EQ(e.code, ENETUNREACH);
@@ -193,9 +190,9 @@ static void test_truncated(void)
 	uint8_t *p = load(DIR "truncated.bin", &len);
 	if (!p)
 		return;
-	struct links l = { 0 };
+	struct links l = {0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	nl_reply_init(&r, 101, PORTID, true, link_cb, &l);
 	T_EQ(nl_reply_feed(&r, p, len, &e), -EBADMSG);
 	T_CHECK(strstr(e.msg, "truncated reply") != NULL);
@@ -213,9 +210,9 @@ static void test_truncated(void)
 /* the typed parsers over the same recorded bytes */
 struct typed {
 	int nlinks, nroutes;
-	struct link_info v0;       /* the link named v0 */
-	struct rt_route gw_route;  /* 198.18.6.0/24 */
-	struct rt_route host;      /* 198.18.7.7/32 */
+	struct link_info v0;	  /* the link named v0 */
+	struct rt_route gw_route; /* 198.18.6.0/24 */
+	struct rt_route host;	  /* 198.18.7.7/32 */
 };
 
 static int typed_cb(const struct nl_msgv *m, void *arg, struct err *e)
@@ -250,7 +247,7 @@ static void test_typed_parsers(void)
 	size_t len;
 	struct typed t;
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	char a[ADDR_STRLEN];
 	memset(&t, 0, sizeof(t));
 	uint8_t *p = load(DIR "link-dump.bin", &len);
@@ -298,22 +295,22 @@ static void hm_put(struct hm *h, const void *p, size_t len)
 
 static void hm_attr(struct hm *h, uint16_t type, const void *p, size_t len)
 {
-	struct nlattr a = { .nla_len = (uint16_t)(NLA_HDRLEN + len), .nla_type = type };
+	struct nlattr a = {.nla_len = (uint16_t)(NLA_HDRLEN + len), .nla_type = type};
 	hm_put(h, &a, sizeof(a));
 	hm_put(h, p, len);
 }
 
 static void test_typed_parsers_reject_bad(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct link_info li;
 	struct rt_route rt;
-	struct hm h = { .n = 0 };
-	struct ifinfomsg ifi = { .ifi_index = 3 };
+	struct hm h = {.n = 0};
+	struct ifinfomsg ifi = {.ifi_index = 3};
 	uint32_t mtu = 1500;
 	hm_put(&h, &ifi, sizeof(ifi));
 	hm_attr(&h, IFLA_MTU, &mtu, 4);
-	struct nl_msgv m = { .type = RTM_NEWLINK, .data = h.b, .len = h.n };
+	struct nl_msgv m = {.type = RTM_NEWLINK, .data = h.b, .len = h.n};
 	T_EQ(link_parse(&m, &li, &e), -EBADMSG);
 	T_STREQ(e.msg, "link 3: missing or overlong IFLA_IFNAME");
 	hm_attr(&h, IFLA_IFNAME, "abcdefghijklmnopq", 18); /* 17 characters */
@@ -322,10 +319,10 @@ static void test_typed_parsers_reject_bad(void)
 	m.type = RTM_NEWROUTE;
 	T_EQ(link_parse(&m, &li, &e), -EBADMSG);
 
-	struct rtmsg rtm = { .rtm_family = AF_BRIDGE };
+	struct rtmsg rtm = {.rtm_family = AF_BRIDGE};
 	h.n = 0;
 	hm_put(&h, &rtm, sizeof(rtm));
-	m = (struct nl_msgv){ .type = RTM_NEWROUTE, .data = h.b, .len = h.n };
+	m = (struct nl_msgv){.type = RTM_NEWROUTE, .data = h.b, .len = h.n};
 	T_EQ(rt_parse(&m, &rt, &e), -EAFNOSUPPORT);
 	rtm.rtm_family = AF_INET;
 	rtm.rtm_dst_len = 33;

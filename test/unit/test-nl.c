@@ -42,7 +42,7 @@ static void rb_add(struct rb *r, struct nlmsghdr *h, const void *p, size_t len)
 
 static void rb_attr(struct rb *r, struct nlmsghdr *h, uint16_t type, const void *p, size_t len)
 {
-	struct nlattr a = { .nla_len = (uint16_t)(NLA_HDRLEN + len), .nla_type = type };
+	struct nlattr a = {.nla_len = (uint16_t)(NLA_HDRLEN + len), .nla_type = type};
 	rb_add(r, h, &a, sizeof(a));
 	if (len)
 		rb_add(r, h, p, len);
@@ -52,7 +52,7 @@ static void rb_attr(struct rb *r, struct nlmsghdr *h, uint16_t type, const void 
 struct seen {
 	int n;
 	int last_index;
-	int fail_at;  /* return -EIO at this message (1-based), 0 = never */
+	int fail_at; /* return -EIO at this message (1-based), 0 = never */
 };
 
 static int count_cb(const struct nl_msgv *m, void *arg, struct err *e)
@@ -72,7 +72,7 @@ static void add_link(struct rb *r, uint16_t flags, uint32_t seq, uint32_t pid, i
 		     const char *name)
 {
 	struct nlmsghdr *h = rb_msg(r, RTM_NEWLINK, flags | NLM_F_MULTI, seq, pid);
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = index };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = index};
 	rb_add(r, h, &ifi, sizeof(ifi));
 	rb_attr(r, h, IFLA_IFNAME, name, strlen(name) + 1);
 }
@@ -84,13 +84,11 @@ static void add_done(struct rb *r, uint32_t seq, uint32_t pid, int32_t error)
 }
 
 /* An NLMSG_ERROR as a capped, ext-acked kernel sends it. */
-static void add_error(struct rb *r, uint32_t seq, uint32_t pid, int32_t error,
-		      const char *text)
+static void add_error(struct rb *r, uint32_t seq, uint32_t pid, int32_t error, const char *text)
 {
-	struct nlmsghdr *h =
-		rb_msg(r, NLMSG_ERROR, (uint16_t)(NLM_F_CAPPED | (text ? NLM_F_ACK_TLVS : 0)),
-		       seq, pid);
-	struct nlmsgerr me = { .error = error };
+	struct nlmsghdr *h = rb_msg(
+	    r, NLMSG_ERROR, (uint16_t)(NLM_F_CAPPED | (text ? NLM_F_ACK_TLVS : 0)), seq, pid);
+	struct nlmsgerr me = {.error = error};
 	me.msg.nlmsg_len = 44; /* our request was longer; capped, so its payload is absent */
 	me.msg.nlmsg_type = RTM_NEWROUTE;
 	me.msg.nlmsg_seq = seq;
@@ -109,15 +107,15 @@ static void test_builder_layout(void)
 	uint8_t buf[128] __attribute__((aligned(4)));
 	struct nl_msg m;
 	size_t nest;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = 7 };
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = 7};
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWLINK, NLM_F_CREATE);
 	T_EQ(nl_put_fam(&m, &ifi, sizeof(ifi)), 0);
-	T_EQ(nl_put_str(&m, IFLA_IFNAME, "kv0"), 0);   /* 4 + 4 */
-	T_EQ(nl_put_u32(&m, IFLA_MTU, 1450), 0);       /* 4 + 4 */
+	T_EQ(nl_put_str(&m, IFLA_IFNAME, "kv0"), 0); /* 4 + 4 */
+	T_EQ(nl_put_u32(&m, IFLA_MTU, 1450), 0);     /* 4 + 4 */
 	T_EQ(nl_nest_begin(&m, IFLA_LINKINFO, &nest), 0);
 	T_EQ(nl_put_str(&m, IFLA_INFO_KIND, "veth"), 0); /* 4 + 5 + 3 pad */
 	T_EQ(nl_nest_end(&m, nest), 0);
-	T_EQ(nl_put_u8(&m, IFLA_OPERSTATE, 6), 0);       /* 4 + 1 + 3 pad */
+	T_EQ(nl_put_u8(&m, IFLA_OPERSTATE, 6), 0); /* 4 + 1 + 3 pad */
 	T_EQ(nl_msg_check(&m, NULL), 0);
 	T_EQ(nl_msg_len(&m), 16 + 16 + 8 + 8 + (4 + 12) + 8);
 
@@ -138,11 +136,11 @@ static void test_builder_overflow_is_error(void)
 {
 	uint8_t buf[40];
 	struct nl_msg m;
-	struct err e = { 0 };
-	uint8_t big[64] = { 0 };
+	struct err e = {0};
+	uint8_t big[64] = {0};
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWADDR, 0);
-	T_EQ(nl_put_u32(&m, 1, 1), 0);       /* 24 */
-	T_EQ(nl_put_u32(&m, 2, 2), 0);       /* 32 */
+	T_EQ(nl_put_u32(&m, 1, 1), 0);		/* 24 */
+	T_EQ(nl_put_u32(&m, 2, 2), 0);		/* 32 */
 	T_EQ(nl_put(&m, 3, big, 5), -EMSGSIZE); /* needs 12, 8 left: no partial write */
 	T_EQ(nl_msg_len(&m), 32);
 	const struct nlmsghdr *h = (const void *)buf;
@@ -169,7 +167,7 @@ static void test_builder_attr_too_long(void)
 	static uint8_t big[65532];
 	struct nl_msg m;
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWLINK, 0);
-	T_EQ(nl_put(&m, 1, big, 65531), 0);      /* exactly the largest payload */
+	T_EQ(nl_put(&m, 1, big, 65531), 0); /* exactly the largest payload */
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWLINK, 0);
 	T_EQ(nl_put(&m, 1, big, 65532), -EMSGSIZE);
 	/* a nest that outgrows 16 bits */
@@ -186,7 +184,7 @@ static void test_builder_unclosed_nest(void)
 {
 	uint8_t buf[64];
 	struct nl_msg m;
-	struct err e = { 0 };
+	struct err e = {0};
 	size_t nest;
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWLINK, 0);
 	T_EQ(nl_nest_begin(&m, 1, &nest), 0);
@@ -198,23 +196,23 @@ static void test_builder_unclosed_nest(void)
 
 static void test_attr_table_and_policy(void)
 {
-	struct rb r = { .n = 0 };
+	struct rb r = {.n = 0};
 	struct nlmsghdr *h = rb_msg(&r, RTM_NEWLINK, 0, 1, 1);
 	uint32_t mtu = 1500;
 	uint8_t one = 1;
 	rb_attr(&r, h, IFLA_IFNAME, "eth0", 5);
 	rb_attr(&r, h, IFLA_MTU, &mtu, 4);
-	rb_attr(&r, h, 0x3fff, "x", 1);           /* unknown, above maxtype: skipped */
+	rb_attr(&r, h, 0x3fff, "x", 1); /* unknown, above maxtype: skipped */
 	rb_attr(&r, h, IFLA_CARRIER, &one, 1);
 	const uint8_t *p = r.b + sizeof(*h);
 	size_t len = r.n - sizeof(*h);
 
-	struct nl_pol pol[IFLA_MAX + 1] = { 0 };
-	pol[IFLA_IFNAME] = (struct nl_pol){ NL_A_STR, 0 };
-	pol[IFLA_MTU] = (struct nl_pol){ NL_A_U32, 0 };
-	pol[IFLA_CARRIER] = (struct nl_pol){ NL_A_U8, 0 };
+	struct nl_pol pol[IFLA_MAX + 1] = {0};
+	pol[IFLA_IFNAME] = (struct nl_pol){NL_A_STR, 0};
+	pol[IFLA_MTU] = (struct nl_pol){NL_A_U32, 0};
+	pol[IFLA_CARRIER] = (struct nl_pol){NL_A_U8, 0};
 	struct nl_attr tb[IFLA_MAX + 1];
-	struct err e = { 0 };
+	struct err e = {0};
 	T_EQ(nl_attr_parse(p, len, pol, IFLA_MAX, tb, &e), 0);
 	T_STREQ(nl_attr_str(&tb[IFLA_IFNAME]), "eth0");
 	uint32_t v;
@@ -226,24 +224,24 @@ static void test_attr_table_and_policy(void)
 	T_CHECK(!nl_attr_u32(&tb[IFLA_LINK], &v));
 
 	/* the same bytes against a policy that wants IFLA_CARRIER as a u32 */
-	pol[IFLA_CARRIER] = (struct nl_pol){ NL_A_U32, 0 };
+	pol[IFLA_CARRIER] = (struct nl_pol){NL_A_U32, 0};
 	T_EQ(nl_attr_parse(p, len, pol, IFLA_MAX, tb, &e), -EBADMSG);
 	T_CHECK(strstr(e.msg, "attribute 33") != NULL);
 	/* and one that wants a string with at least 6 bytes for the name */
-	pol[IFLA_CARRIER] = (struct nl_pol){ NL_A_U8, 0 };
-	pol[IFLA_IFNAME] = (struct nl_pol){ NL_A_STR, 6 };
+	pol[IFLA_CARRIER] = (struct nl_pol){NL_A_U8, 0};
+	pol[IFLA_IFNAME] = (struct nl_pol){NL_A_STR, 6};
 	T_EQ(nl_attr_parse(p, len, pol, IFLA_MAX, tb, &e), -EBADMSG);
 	T_CHECK(strstr(e.msg, "need at least 6") != NULL);
 }
 
 static void test_attr_string_without_nul(void)
 {
-	struct rb r = { .n = 0 };
+	struct rb r = {.n = 0};
 	struct nlmsghdr *h = rb_msg(&r, RTM_NEWLINK, 0, 1, 1);
 	rb_attr(&r, h, IFLA_IFNAME, "eth0", 4);
-	struct nl_pol pol[IFLA_MAX + 1] = { [IFLA_IFNAME] = { NL_A_STR, 0 } };
+	struct nl_pol pol[IFLA_MAX + 1] = {[IFLA_IFNAME] = {NL_A_STR, 0}};
 	struct nl_attr tb[IFLA_MAX + 1];
-	struct err e = { 0 };
+	struct err e = {0};
 	T_EQ(nl_attr_parse(r.b + 16, r.n - 16, pol, IFLA_MAX, tb, &e), -EBADMSG);
 	T_CHECK(strstr(e.msg, "without a NUL") != NULL);
 	/* without a policy it is accepted, but the string getter still refuses it */
@@ -253,37 +251,37 @@ static void test_attr_string_without_nul(void)
 
 static void test_attr_bad_lengths(void)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct nl_attr tb[8];
 	/* nla_len 2 < header */
-	const uint8_t short_len[] = { 2, 0, 1, 0 };
+	const uint8_t short_len[] = {2, 0, 1, 0};
 	T_EQ(nl_attr_parse(short_len, sizeof(short_len), NULL, 7, tb, &e), -EBADMSG);
 	/* nla_len runs past the end */
-	const uint8_t long_len[] = { 12, 0, 1, 0, 1, 2, 3, 4 };
+	const uint8_t long_len[] = {12, 0, 1, 0, 1, 2, 3, 4};
 	T_EQ(nl_attr_parse(long_len, sizeof(long_len), NULL, 7, tb, &e), -EBADMSG);
 	T_CHECK(strstr(e.msg, "does not fit") != NULL);
 	/* a cut header after a good attribute */
-	const uint8_t cut[] = { 5, 0, 1, 0, 9, 0, 0, 0, 8, 0 };
+	const uint8_t cut[] = {5, 0, 1, 0, 9, 0, 0, 0, 8, 0};
 	T_EQ(nl_attr_parse(cut, sizeof(cut), NULL, 7, tb, &e), -EBADMSG);
 	T_CHECK(strstr(e.msg, "header cut") != NULL);
 	/* the last attribute's padding may be absent */
-	const uint8_t nopad[] = { 5, 0, 1, 0, 9 };
+	const uint8_t nopad[] = {5, 0, 1, 0, 9};
 	T_EQ(nl_attr_parse(nopad, sizeof(nopad), NULL, 7, tb, &e), 0);
 	uint8_t v;
 	T_CHECK(nl_attr_u8(&tb[1], &v) && v == 9);
 	/* a flag with payload */
-	struct nl_pol pol[8] = { [2] = { NL_A_FLAG, 0 } };
-	const uint8_t flag[] = { 5, 0, 2, 0, 1, 0, 0, 0 };
+	struct nl_pol pol[8] = {[2] = {NL_A_FLAG, 0}};
+	const uint8_t flag[] = {5, 0, 2, 0, 1, 0, 0, 0};
 	T_EQ(nl_attr_parse(flag, sizeof(flag), pol, 7, tb, &e), -EBADMSG);
 }
 
 static void test_msg_parse_short_family_header(void)
 {
-	const uint8_t payload[8] = { 0 };
-	struct nl_msgv m = { .type = RTM_NEWLINK, .data = payload, .len = sizeof(payload) };
+	const uint8_t payload[8] = {0};
+	struct nl_msgv m = {.type = RTM_NEWLINK, .data = payload, .len = sizeof(payload)};
 	struct ifinfomsg ifi;
 	struct nl_attr tb[IFLA_MAX + 1];
-	struct err e = { 0 };
+	struct err e = {0};
 	T_EQ(nl_msg_parse(&m, &ifi, sizeof(ifi), NULL, IFLA_MAX, tb, &e), -EBADMSG);
 	T_CHECK(strstr(e.msg, "family header") != NULL);
 }
@@ -292,10 +290,10 @@ static void test_msg_parse_short_family_header(void)
 
 static void test_dump_two_datagrams(void)
 {
-	struct rb a = { .n = 0 }, b = { .n = 0 };
-	struct seen s = { 0 };
+	struct rb a = {.n = 0}, b = {.n = 0};
+	struct seen s = {0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_link(&a, 0, 9, 77, 1, "lo");
 	add_link(&a, 0, 9, 77, 2, "eth0");
 	add_link(&b, 0, 9, 77, 3, "eth1");
@@ -310,9 +308,9 @@ static void test_dump_two_datagrams(void)
 
 static void test_ack(void)
 {
-	struct rb a = { .n = 0 };
+	struct rb a = {.n = 0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_error(&a, 5, 42, 0, NULL);
 	nl_reply_init(&r, 5, 42, false, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), 0);
@@ -322,9 +320,9 @@ static void test_ack(void)
 
 static void test_seq_mismatch_rejected(void)
 {
-	struct rb a = { .n = 0 };
+	struct rb a = {.n = 0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_error(&a, 4, 42, 0, NULL); /* an ACK for an older request */
 	nl_reply_init(&r, 5, 42, false, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -EPROTO);
@@ -334,10 +332,10 @@ static void test_seq_mismatch_rejected(void)
 
 static void test_portid_mismatch_rejected(void)
 {
-	struct rb a = { .n = 0 };
-	struct seen s = { 0 };
+	struct rb a = {.n = 0};
+	struct seen s = {0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_link(&a, 0, 5, 43, 1, "lo");
 	nl_reply_init(&r, 5, 42, true, count_cb, &s);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -ESRCH);
@@ -347,10 +345,10 @@ static void test_portid_mismatch_rejected(void)
 
 static void test_dump_intr_reported(void)
 {
-	struct rb a = { .n = 0 };
-	struct seen s = { 0 };
+	struct rb a = {.n = 0};
+	struct seen s = {0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_link(&a, 0, 6, 42, 1, "lo");
 	add_link(&a, NLM_F_DUMP_INTR, 6, 42, 2, "eth0");
 	add_done(&a, 6, 42, 0);
@@ -363,9 +361,9 @@ static void test_dump_intr_reported(void)
 
 static void test_extack_text_extracted(void)
 {
-	struct rb a = { .n = 0 };
+	struct rb a = {.n = 0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_error(&a, 3, 42, -EINVAL, "Nexthop has invalid gateway");
 	nl_reply_init(&r, 3, 42, false, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -EINVAL);
@@ -377,9 +375,9 @@ static void test_extack_text_extracted(void)
 
 static void test_error_without_extack_uses_strerror(void)
 {
-	struct rb a = { .n = 0 };
+	struct rb a = {.n = 0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_error(&a, 3, 42, -ENODEV, NULL);
 	nl_reply_init(&r, 3, 42, false, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -ENODEV);
@@ -389,16 +387,16 @@ static void test_error_without_extack_uses_strerror(void)
 static void test_uncapped_error_skips_request(void)
 {
 	/* Without NLM_F_CAPPED the request's payload sits between header and TLVs. */
-	struct rb a = { .n = 0 };
+	struct rb a = {.n = 0};
 	struct nlmsghdr *h = rb_msg(&a, NLMSG_ERROR, NLM_F_ACK_TLVS, 3, 42);
-	struct nlmsgerr me = { .error = -EEXIST };
-	uint8_t req_payload[12] = { 1, 2, 3 };
+	struct nlmsgerr me = {.error = -EEXIST};
+	uint8_t req_payload[12] = {1, 2, 3};
 	me.msg.nlmsg_len = sizeof(struct nlmsghdr) + sizeof(req_payload);
 	rb_add(&a, h, &me, sizeof(me));
 	rb_add(&a, h, req_payload, sizeof(req_payload));
 	rb_attr(&a, h, NLMSGERR_ATTR_MSG, "File exists here", 17);
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	nl_reply_init(&r, 3, 42, false, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -EEXIST);
 	T_STREQ(e.msg, "File exists here");
@@ -406,9 +404,9 @@ static void test_uncapped_error_skips_request(void)
 
 static void test_done_with_error(void)
 {
-	struct rb a = { .n = 0 };
+	struct rb a = {.n = 0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_done(&a, 2, 42, -EOPNOTSUPP);
 	nl_reply_init(&r, 2, 42, true, NULL, NULL);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -EOPNOTSUPP);
@@ -416,10 +414,10 @@ static void test_done_with_error(void)
 
 static void test_truncated_reply(void)
 {
-	struct rb a = { .n = 0 };
-	struct seen s = { 0 };
+	struct rb a = {.n = 0};
+	struct seen s = {0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_link(&a, 0, 6, 42, 1, "lo");
 	add_link(&a, 0, 6, 42, 2, "eth0");
 	for (size_t cut = 1; cut < a.n; cut++) {
@@ -438,26 +436,26 @@ static void test_truncated_reply(void)
 
 static void test_callback_error_reads_to_end(void)
 {
-	struct rb a = { .n = 0 };
-	struct seen s = { .fail_at = 1 };
+	struct rb a = {.n = 0};
+	struct seen s = {.fail_at = 1};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_link(&a, 0, 6, 42, 1, "lo");
 	add_link(&a, 0, 6, 42, 2, "eth0");
 	add_done(&a, 6, 42, 0);
 	nl_reply_init(&r, 6, 42, true, count_cb, &s);
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -EIO);
-	T_EQ(s.n, 1);         /* no more calls after the failure */
-	T_EQ(r.nmsgs, 2);     /* but the reply was read to its end */
+	T_EQ(s.n, 1);	  /* no more calls after the failure */
+	T_EQ(r.nmsgs, 2); /* but the reply was read to its end */
 	T_CHECK(r.done);
 	T_STREQ(e.msg, "callback: refused message 1");
 }
 
 static void test_bytes_after_end(void)
 {
-	struct rb a = { .n = 0 };
+	struct rb a = {.n = 0};
 	struct nl_reply r;
-	struct err e = { 0 };
+	struct err e = {0};
 	add_error(&a, 5, 42, 0, NULL);
 	add_error(&a, 5, 42, 0, NULL);
 	nl_reply_init(&r, 5, 42, false, NULL, NULL);
