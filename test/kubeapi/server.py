@@ -205,6 +205,8 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.opts = opts
         self.tls_ctx = tls_ctx
         self.store = kstore.Store(history=opts.history, seed=opts.seed)
+        if opts.state:
+            self.store.persist_to(opts.state)
         self.tokens = TokenFile(opts.token_file) if opts.token_file else None
         self.faults = Faults()
         self.counters = Counters()
@@ -932,6 +934,8 @@ def main(argv=None):
                     help="end watches without timeoutSeconds after this long (0 = never)")
     ap.add_argument("--no-split", action="store_true", help="one chunk per write, never split")
     ap.add_argument("--seed", type=int, default=None, help="seed for names and chunk splits")
+    ap.add_argument("--state", help="keep objects and the resourceVersion counter in this "
+                    "file across restarts (an etcd stand-in)")
     ap.add_argument("--immediate-pod-deletion", action="store_true",
                     help="delete scheduled pods at once instead of gracefully")
     ap.add_argument("--fixtures", nargs="*", default=[], help="JSON files to load at start")

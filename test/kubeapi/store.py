@@ -10,6 +10,7 @@ here too, so the HTTP layer (server.py) only parses requests and writes answers.
 import collections
 import copy
 import json
+import os
 import random
 import threading
 import time
@@ -218,8 +219,46 @@ class Store:
         self.expired_reason = "Expired"  # or "Gone" (older servers), settable for tests
         self.graceful_pods = True       # pod DELETE is graceful as with a real kubelet
         self.rnd = random.Random(seed)
+        self.state_path = None          # persist every commit here (etcd stand-in), or None
         with self.cond:
             self._init_namespaces()
+
+    # ---- persistence (--state): a restarted server keeps its data, like etcd -------------
+
+    def persist_to(self, path):
+        """Load the state saved at path (if any) and save every later commit there, so a
+        server restarted with the same file keeps its objects and resourceVersion counter.
+        The watch history is not kept: a watch from before the restart gets 410 Expired,
+        as from a real API server whose watch cache was rebuilt."""
+        with self.cond:
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    d = json.load(f)
+                self.objects.clear()
+                for o in d["objects"]:
+                    res = self._res_for_kind(o.get("apiVersion", ""), o.get("kind", ""))
+                    if res is None:
+                        continue
+                    md = _meta(o)
+                    ns = md.get("namespace", "") if res.namespaced else ""
+                    self._bucket(res)[(ns, md["name"])] = o
+                    if res.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
+                        self._crd_register(o)
+                self.rv = int(d["resourceVersion"])
+                self.oldest = self.rv
+                self.history.clear()
+            self.state_path = path
+            self._persist()
+
+    def _persist(self):
+        if not self.state_path:
+            return
+        d = {"resourceVersion": str(self.rv),
+             "objects": [o for b in self.objects.values() for o in b.values()]}
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(d, f)
+        os.replace(tmp, self.state_path)
 
     # ---- plumbing -------------------------------------------------------------------
 
@@ -254,6 +293,7 @@ class Store:
         self._bucket(res)[(ns, name)] = obj
         self._record(Event(self.rv, "MODIFIED" if prev is not None else "ADDED",
                            (res.group, res.plural, ns, name), obj, prev))
+        self._persist()
         return obj
 
     def _commit_delete(self, res, ns, name, last):
@@ -267,6 +307,7 @@ class Store:
             self._crd_gone(last)
         if res.namespaced:
             self._maybe_finish_namespace(ns)
+        self._persist()
         return last
 
     def _ns_key(self, res, ns):
