@@ -34,6 +34,7 @@ COMPAT_SRC := lib/compat/fortify.c
 TESTLIB_SRC := $(sort $(wildcard test/lib/*.c))
 UNIT_SRC := $(sort $(wildcard test/unit/test-*.c))
 NETNS_SRC := $(sort $(wildcard test/netns/test-*.c))
+TOOL_SRC := $(sort $(wildcard test/tools/*.c))
 FUZZ_SRC := $(sort $(wildcard test/fuzz/fuzz-*.c))
 
 SYSLIB := /usr/lib/x86_64-linux-gnu
@@ -56,6 +57,7 @@ SAN_LIB_OBJ := $(patsubst %.c,build/san/%.o,$(LIB_SRC))
 SAN_TESTLIB_OBJ := $(patsubst %.c,build/san/%.o,$(TESTLIB_SRC))
 UNIT_BIN := $(patsubst test/unit/%.c,build/test/%,$(UNIT_SRC))
 NETNS_BIN := $(patsubst test/netns/%.c,build/test/%,$(NETNS_SRC))
+TOOL_BIN := $(patsubst test/tools/%.c,build/tools/%,$(TOOL_SRC))
 
 # --- the same unit tests linked like dist/kvnet (musl, static, Debian's archives) ---------
 # Only tests whose subject depends on the libc or the static archives (TLS, YAML, sockets);
@@ -120,6 +122,12 @@ build/musltest/%: test/unit/%.c $(MUSL_TESTLIB_OBJ) $(MUSL_INC)/.stamp
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(MUSL_CC) $(MUSL_CFLAGS) -static -o $@ $< $(MUSL_TESTLIB_OBJ) $(STATIC_LIBS)
 
+# test/tools/: drivers that integration tests run (not tests themselves)
+build/tools/%: test/tools/%.c build/san/libktest.a build/san/libkvnet.a
+	$(call say,TOOL,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) -o $@ $< build/san/libktest.a build/san/libkvnet.a $(SAN_LIBS)
+
 build/fuzzobj/%.o: %.c
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(dir $@)
@@ -130,7 +138,7 @@ build/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_OBJ)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(SAN_LIBS)
 
-unit: $(UNIT_BIN) $(NETNS_BIN) $(MUSL_TEST_BIN)
+unit: $(UNIT_BIN) $(NETNS_BIN) $(MUSL_TEST_BIN) $(TOOL_BIN)
 
 fuzz-build:
 	$(Q)./build.sh --deps build fuzz
