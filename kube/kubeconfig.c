@@ -11,6 +11,7 @@
 #include "kube/pem.h"
 #include "kube/tls.h"
 #include "lib/err.h"
+#include "lib/file.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -132,52 +133,6 @@ static const char *env_get(char *const *envp, const char *name)
 		if (strncmp(*envp, name, nl) == 0 && (*envp)[nl] == '=')
 			return *envp + nl + 1;
 	return NULL;
-}
-
-/* Read a whole regular file of at most max bytes, NUL-terminated. */
-static int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e)
-{
-	*out = NULL;
-	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(e, errno, "%s: open", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int r = errno;
-		close(fd);
-		return err_set(e, r, "%s: stat", path);
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		close(fd);
-		return err_setx(e, S_ISREG(st.st_mode) ? EFBIG : EINVAL,
-				"%s: not a regular file of at most %zu bytes", path, max);
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return err_set(e, ENOMEM, "%s: read", path);
-	}
-	size_t n = 0;
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int er = errno;
-			free(buf);
-			close(fd);
-			return err_set(e, er, "%s: read", path);
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
 }
 
 /* The directory part of path ("." when it has none). */
@@ -616,7 +571,7 @@ static int read_token(const char *path, char **out, struct err *e)
 	char *buf;
 	size_t len;
 	*out = NULL;
-	int r = read_file(path, KCFG_TOKEN_MAX, &buf, &len, e);
+	int r = file_read(path, KCFG_TOKEN_MAX, &buf, &len, e);
 	if (r < 0)
 		return err_prefix(e, "token file");
 	size_t a = 0, b = len;
@@ -666,7 +621,7 @@ static int load_blob(const char *data, const char *file, const char *key, uint8_
 	if (data)
 		return b64_field(data, *label, out, len, e);
 	char *buf;
-	int r = read_file(file, KCFG_FILE_MAX, &buf, len, e);
+	int r = file_read(file, KCFG_FILE_MAX, &buf, len, e);
 	if (r < 0)
 		return err_prefix(e, "%s", key);
 	*out = (uint8_t *)buf;
@@ -896,7 +851,7 @@ int kcfg_load_incluster(struct kcfg **out, char *const *envp, const char *sa_dir
 	}
 	char *nsf = xasprintf("%s/namespace", sa_dir), *ns = NULL;
 	size_t nl = 0;
-	if (nsf && read_file(nsf, 256, &ns, &nl, NULL) == 0) {
+	if (nsf && file_read(nsf, 256, &ns, &nl, NULL) == 0) {
 		while (nl > 0 && strchr(" \t\r\n", ns[nl - 1]))
 			ns[--nl] = '\0';
 		if (nl == 0) {
@@ -929,7 +884,7 @@ static int load_paths(struct doc *d, const char *list, bool must_exist, struct e
 				return err_set(e, ENOMEM, "kubeconfig");
 			char *text;
 			size_t len;
-			int r = read_file(path, KCFG_FILE_MAX, &text, &len, e);
+			int r = file_read(path, KCFG_FILE_MAX, &text, &len, e);
 			if (r == -ENOENT && !must_exist) {
 				free(path);
 				p += n;

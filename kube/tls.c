@@ -24,6 +24,7 @@
 #include "kube/pem.h"
 #include "lib/cursor.h"
 #include "lib/err.h"
+#include "lib/file.h"
 
 #include <arpa/inet.h>
 #include <bearssl.h>
@@ -530,55 +531,11 @@ int tls_config_add_ca(struct tls_config *cfg, const void *data, size_t len, cons
 	return each_cert(cfg, data, len, what, add_anchor, &n, e);
 }
 
-/* Read a small file whole (NUL-terminated for convenience). */
-static int slurp(const char *path, char **out, size_t *len, struct err *e)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(e, errno, "%s: open", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int r = errno;
-		close(fd);
-		return err_set(e, r, "%s: stat", path);
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > TLS_FILE_MAX) {
-		close(fd);
-		return err_setx(e, S_ISREG(st.st_mode) ? EFBIG : EINVAL,
-				"%s: not a regular file of at most %d bytes", path, TLS_FILE_MAX);
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t n = 0;
-	if (!buf) {
-		close(fd);
-		return err_set(e, ENOMEM, "%s: read", path);
-	}
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int er = errno;
-			free(buf);
-			close(fd);
-			return err_set(e, er, "%s: read", path);
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
 int tls_config_add_ca_file(struct tls_config *cfg, const char *path, struct err *e)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int r = slurp(path, &buf, &len, e);
+	int r = file_read(path, TLS_FILE_MAX, &buf, &len, e);
 	if (r < 0)
 		return r;
 	r = tls_config_add_ca(cfg, buf, len, path, e);
