@@ -497,10 +497,13 @@ static void test_read_timeout_names_peer(void)
 		T_EQ(read_line(c, line, sizeof(line), &e), 8);
 		T_EQ(conn_read(c, line, sizeof(line), &e), -ETIMEDOUT);
 		t_note("%s", e.msg);
+		/* what is left of the deadline when the wait began: shape, not a time */
 		char want[96];
-		snprintf(want, sizeof(want), "tls 127.0.0.1:%s: read: timed out after 100 ms",
+		unsigned ms = 0;
+		snprintf(want, sizeof(want), "tls 127.0.0.1:%s: read: timed out after ",
 			 plain_srv.port[0]);
-		T_STREQ(e.msg, want);
+		T_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+		T_CHECK(sscanf(e.msg + strlen(want), "%u ms", &ms) == 1 && ms > 0 && ms <= 100);
 	}
 	conn_close(c);
 	tls_config_free(cfg);
@@ -532,10 +535,13 @@ static void test_handshake_timeout(void)
 	T_EQ(dial("127.0.0.1", port, cfg, "api.kvnet.test", &o, &c, &e), -ETIMEDOUT);
 	T_CHECK(c == NULL);
 	t_note("%s", e.msg);
+	/* The message names what is left of the handshake deadline when the read began, so
+	 * on a busy machine it may be a little under 150: check its shape, not a time. */
 	char want[96];
-	snprintf(want, sizeof(want), "tls 127.0.0.1:%s: handshake: read: timed out after 150 ms",
-		 port);
-	T_STREQ(e.msg, want);
+	unsigned ms = 0;
+	snprintf(want, sizeof(want), "tls 127.0.0.1:%s: handshake: read: timed out after ", port);
+	T_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
+	T_CHECK(sscanf(e.msg + strlen(want), "%u ms", &ms) == 1 && ms > 0 && ms <= 150);
 	close(lfd);
 	tls_config_free(cfg);
 }
