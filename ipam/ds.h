@@ -1,0 +1,68 @@
+/* ipam datastore — the interface both datastores implement, and the update loop.
+ *
+ * A datastore stores records (ipam.h: pool, block, handle), each a JSON object under a
+ * kind and a name, with an opaque version that changes on every write. One IPAM
+ * operation is one update:
+ *
+ *   begin   take whatever exclusion the store has (file: flock on DIR/lock; kubernetes:
+ *           nothing)
+ *   load    read every record with its version into a fresh ipam_state
+ *           (ipam_state_load(); kubernetes: LIST of IPPools, IPAMBlocks, IPAMHandles in
+ *           group kvnet.io, version = metadata.resourceVersion)
+ *   fn      the caller's pure operation on the state (ipam_alloc(), owner calls, ...)
+ *   commit  write ipam_state_diff(): each change names the version it expects, "" for a
+ *           create. A record whose version moved is a conflict: commit returns -ESTALE
+ *           and the whole update is retried from begin, at most IPAM_DS_TRIES times.
+ *   end     release the exclusion.
+ *
+ * File datastore: under the flock nothing else writes, so conflicts do not happen
+ * (they are still checked); the commit is all-or-nothing through a redo journal.
+ *
+ * Kubernetes datastore (later) maps commit onto per-object compare-and-swap: create =
+ * POST (409 AlreadyExists = -ESTALE), update = PUT with metadata.resourceVersion set
+ * to the change's version (409 Conflict = -ESTALE), delete = DELETE with
+ * preconditions.resourceVersion. The changes come ordered blocks first, then handles,
+ * pools, deletions: the block allocation is the truth, so a conflict or crash half way
+ * leaves at worst a block allocation whose handle record is missing, which the next
+ * update's ipam_check() reports and GC repairs; never one address in two blocks,
+ * because a block is one object written by CAS.
+ */
+#ifndef KVNET_IPAM_DS_H
+#define KVNET_IPAM_DS_H
+
+#include "ipam/ipam.h"
+
+struct err;
+
+#define IPAM_DS_TRIES 8 /* updates retried on -ESTALE before giving up */
+
+struct ipam_ds_ops {
+	const char *name; /* "file", "kubernetes" */
+	/* Take the store's exclusion (may block). 0 or -errno. */
+	int (*begin)(void *ctx, struct err *e);
+	/* Load every record into st (fresh, initialised) with ipam_state_load(). */
+	int (*load)(void *ctx, struct ipam_state *st, struct err *e);
+	/* Apply the n changes, checking each expected version; -ESTALE on a conflict. */
+	int (*commit)(void *ctx, const struct ipam_change *c, unsigned n, struct err *e);
+	/* Release the exclusion. Never fails. */
+	void (*end)(void *ctx);
+};
+
+struct ipam_ds {
+	const struct ipam_ds_ops *ops; /* implementation */
+	void *ctx;                     /* its state (not owned) */
+};
+
+/* The operation an update runs: edit st, return 0 to commit or -errno to abort (nothing
+ * is written). It may run more than once (retries), each time on freshly loaded state. */
+typedef int (*ipam_ds_fn)(struct ipam_state *st, void *arg, struct err *e);
+
+/* Run fn as one update (begin, load, fn, commit, end), retrying on -ESTALE up to
+ * IPAM_DS_TRIES times (then -EAGAIN). fn's error is returned as is. */
+int ipam_ds_update(const struct ipam_ds *ds, ipam_ds_fn fn, void *arg, struct err *e);
+
+/* Load the whole state read-only (begin, load, end) into st (initialised here; the
+ * caller frees it with ipam_state_free() even on error). */
+int ipam_ds_read(const struct ipam_ds *ds, struct ipam_state *st, struct err *e);
+
+#endif

@@ -1,0 +1,259 @@
+/* ipam — the VM-aware address allocator: records and operations, pure (no I/O).
+ *
+ * Three kinds of record, each one datastore object (kubernetes: one CRD object whose
+ * `spec` is the JSON below; file: one file in the state directory):
+ *
+ *   pool    name -> {"cidr":"198.18.0.0/22","blockSize":26,"reserved":["198.18.0.9"]}
+ *   block   name -> {"cidr":"198.18.0.64/26","affinity":"node-a"|null,"used":2,
+ *                    "allocations":[{"ip":"198.18.0.65","handle":"...", attributes...}]}
+ *   handle  name -> {"ips":["198.18.0.65","2001:db8::41"]}   (name = the handle id)
+ *
+ * A node allocates from blocks affine to it, claims the lowest free block of a pool when
+ * those are full, and borrows a free address from any block (any affinity) when no pool
+ * of that family has a free block left. An allocation is keyed on a handle: allocating
+ * for a handle that already holds addresses returns the same addresses (a VM keeps its
+ * IP over restart, eviction and migration because its handle is keyed on the VM).
+ *
+ * Reserved addresses, never handed out:
+ *   - the first address of every POOL (v4 network address; v6 Subnet-Router anycast,
+ *     RFC 4291 2.6.1, which routers answer to);
+ *   - for v4 the last address of every POOL (the broadcast address of the pool as a
+ *     subnet: hosts and middleboxes configured with the pool's prefix treat it as
+ *     broadcast). Block boundaries inside a pool are NOT reserved: pod addresses are
+ *     /32 and /128 on routed veths, so a block's first/last address is an ordinary host;
+ *   - every address in the pool's explicit reservation list.
+ *
+ * Every allocation carries attributes (pod, namespace, node, ifname, containerID, the
+ * VM's vmi-name/vmi-uid/vm-uid/vmim-uid) and two owner slots, active and alternate, each
+ * a pod (namespace/name, uid, node). Owner slots change only under a precondition on the
+ * uid they hold, so two racing CNI calls cannot both win.
+ *
+ * State is a struct ipam_state the caller owns (ipam_state_free()). Records come in
+ * through ipam_state_load() (strict JSON parse) or the config calls, operations edit the
+ * state, and ipam_state_diff() lists what changed since load for a datastore to write.
+ */
+#ifndef KVNET_IPAM_IPAM_H
+#define KVNET_IPAM_IPAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct json_w;
+
+/* Object names (handle ids, pool names, nodes, pods): Kubernetes DNS-subdomain names,
+ * at most 253 characters. */
+#define IPAM_NAME_MAX 253
+#define IPAM_NS_MAX 63           /* namespace: a DNS label */
+#define IPAM_UID_MAX 64          /* uids are 36-character UUIDs; room to spare */
+#define IPAM_IFNAME_MAX 15       /* IFNAMSIZ - 1 */
+#define IPAM_CID_MAX 128         /* container ID */
+#define IPAM_BLOCK_ADDRS_MAX 1024 /* v4 block prefix >= 22, v6 >= 118 */
+#define IPAM_HANDLE_IPS_MAX 4    /* addresses one handle may hold */
+#define IPAM_RESERVED_MAX 64     /* explicit reservations per pool */
+#define IPAM_VERSION_MAX 64      /* datastore version text (resourceVersion, file hash) */
+#define IPAM_HASH_HEX 10         /* hex digits of SHA-256 in a shortened handle id */
+
+enum ipam_family { IPAM_V4 = 1, IPAM_V6 = 2 }; /* bit mask in requests */
+
+enum ipam_kind { IPAM_POOL = 1, IPAM_BLOCK, IPAM_HANDLE };
+
+enum ipam_slot { IPAM_ACTIVE = 1, IPAM_ALTERNATE };
+
+struct ipam_addr {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t b[16];  /* address, network order; v4 in b[0..4), rest zero */
+};
+
+struct ipam_cidr {
+	struct ipam_addr a; /* network address (host bits zero) */
+	uint8_t prefix;     /* prefix length */
+};
+
+struct ipam_owner {
+	char ns[IPAM_NS_MAX + 1];     /* pod namespace */
+	char name[IPAM_NAME_MAX + 1]; /* pod name */
+	char uid[IPAM_UID_MAX + 1];   /* pod uid; "" = the slot is empty */
+	char node[IPAM_NAME_MAX + 1]; /* node the pod runs on */
+};
+
+struct ipam_attrs {
+	char handle[IPAM_NAME_MAX + 1];       /* handle id this address belongs to */
+	char pod[IPAM_NAME_MAX + 1];          /* pod that asked (informational) */
+	char ns[IPAM_NS_MAX + 1];             /* its namespace */
+	char node[IPAM_NAME_MAX + 1];         /* its node */
+	char ifname[IPAM_IFNAME_MAX + 1];     /* interface in the pod */
+	char container_id[IPAM_CID_MAX + 1];  /* runtime container ID */
+	char vmi_name[IPAM_NAME_MAX + 1];     /* VM pods: the VMI's name, else "" */
+	char vmi_uid[IPAM_UID_MAX + 1];       /* VM pods: VMI uid */
+	char vm_uid[IPAM_UID_MAX + 1];        /* VM pods: owning VM uid ("" standalone VMI) */
+	char vmim_uid[IPAM_UID_MAX + 1];      /* VM pods: migration uid when a target */
+	struct ipam_owner active;             /* pod running the VM */
+	struct ipam_owner alternate;          /* migration target pod */
+};
+
+struct ipam_pool {
+	char name[IPAM_NAME_MAX + 1];                 /* record name */
+	struct ipam_cidr cidr;                        /* the pool */
+	uint8_t block_prefix;                         /* block size as a prefix length */
+	unsigned n_reserved;                          /* entries in reserved[] */
+	struct ipam_addr reserved[IPAM_RESERVED_MAX]; /* explicitly reserved addresses */
+};
+
+struct ipam_block {
+	struct ipam_cidr cidr;            /* the block (inside exactly one pool) */
+	char affinity[IPAM_NAME_MAX + 1]; /* node the block is affine to; "" none */
+	unsigned size;                    /* addresses in the block (2^(bits-prefix)) */
+	unsigned used;                    /* the stored allocation count (checked) */
+	struct ipam_attrs **slot;         /* size entries; NULL = free; owned */
+};
+
+struct ipam_handle {
+	char id[IPAM_NAME_MAX + 1];               /* handle id (= record name) */
+	unsigned n;                               /* addresses held */
+	struct ipam_addr ip[IPAM_HANDLE_IPS_MAX]; /* them */
+};
+
+/* A record as it was loaded, kept to tell what changed (ipam_state_diff()). */
+struct ipam_loaded {
+	enum ipam_kind kind;               /* record kind */
+	char name[IPAM_NAME_MAX + 1];      /* record name */
+	char version[IPAM_VERSION_MAX + 1]; /* datastore version when read */
+	char *json;                        /* the record's JSON as read; owned */
+	size_t len;                        /* its length */
+};
+
+struct ipam_state {
+	struct ipam_pool *pools;      /* pools; owned array */
+	unsigned n_pools, cap_pools;  /* used / allocated */
+	struct ipam_block *blocks;    /* blocks; owned array */
+	unsigned n_blocks, cap_blocks;
+	struct ipam_handle *handles;  /* handles; owned array */
+	unsigned n_handles, cap_handles;
+	struct ipam_loaded *loaded;   /* records as loaded; owned */
+	unsigned n_loaded, cap_loaded;
+};
+
+/* One write a datastore must make: create/update (json != NULL) or delete (json NULL).
+ * version is what the record had when loaded ("" = it did not exist: create only). */
+struct ipam_change {
+	enum ipam_kind kind;   /* record kind */
+	const char *name;      /* record name (a valid object name) */
+	char *json;            /* new JSON (owned by the change list) or NULL = delete */
+	size_t len;            /* its length */
+	const char *version;   /* expected current version ("" = must not exist) */
+};
+
+/* --- addresses ------------------------------------------------------------------------ */
+
+/* Parse "198.18.0.1" / "2001:db8::1". 0 or -EINVAL. */
+int ipam_addr_parse(struct ipam_addr *a, const char *s, struct err *e);
+/* Format into buf (at least 46 bytes). Returns buf. */
+const char *ipam_addr_str(const struct ipam_addr *a, char *buf, size_t cap);
+bool ipam_addr_eq(const struct ipam_addr *a, const struct ipam_addr *b);
+/* Parse "198.18.0.0/24": host bits must be zero. 0 or -EINVAL. */
+int ipam_cidr_parse(struct ipam_cidr *c, const char *s, struct err *e);
+const char *ipam_cidr_str(const struct ipam_cidr *c, char *buf, size_t cap);
+bool ipam_cidr_contains(const struct ipam_cidr *c, const struct ipam_addr *a);
+
+/* --- names ---------------------------------------------------------------------------- */
+
+/* True when s is a Kubernetes DNS-subdomain name: 1..253 chars of [a-z0-9.-], dot-
+ * separated labels that start and end with [a-z0-9]. */
+bool ipam_name_valid(const char *s);
+/* Map any text to a valid object name. s itself when it already is one; otherwise
+ * lowercase it, keep [a-z0-9] and single '-'/'.' separators between them, cut to
+ * 253 - 11 characters and append "-" + the first 10 hex digits of SHA-256(s), so two
+ * different inputs that clean up to the same text still get different names.
+ * out needs IPAM_NAME_MAX + 1 bytes. */
+void ipam_name_map(const char *s, char *out);
+/* Handle ids. Ordinary pod: "<network>.<containerID>"; VM pod:
+ * "<network>.vmi.<namespace>.<vm>"; both through ipam_name_map(). -EINVAL for empty
+ * parts. out needs IPAM_NAME_MAX + 1 bytes. */
+int ipam_handle_pod(char *out, const char *network, const char *container_id, struct err *e);
+int ipam_handle_vm(char *out, const char *network, const char *ns, const char *vm,
+		   struct err *e);
+/* Record name of a block: "v4-198-18-0-64-26", "v6-<32 hex digits>-122". */
+void ipam_block_name(const struct ipam_cidr *c, char *out, size_t cap);
+
+/* --- state ---------------------------------------------------------------------------- */
+
+void ipam_state_init(struct ipam_state *st);
+void ipam_state_free(struct ipam_state *st);
+
+/* Add a pool (config). block_prefix 0 = default (/26 v4, /122 v6); it must be at least
+ * the pool's prefix and give at most IPAM_BLOCK_ADDRS_MAX addresses. Pools may not
+ * overlap. -EINVAL / -EEXIST with e. */
+int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cidr *cidr,
+		  unsigned block_prefix, const struct ipam_addr *reserved, unsigned n_reserved,
+		  struct err *e);
+/* True when a is never handed out by pool p (see the header comment). */
+bool ipam_pool_reserves(const struct ipam_pool *p, const struct ipam_addr *a);
+
+/* Allocate one address per family in `families` (IPAM_V4|IPAM_V6) for handle, on node,
+ * with attrs (attrs->handle is overwritten with handle). If the handle already holds
+ * addresses, they are returned unchanged and nothing is allocated (idempotent).
+ * Otherwise all or nothing: -ENOSPC when a family is exhausted, -ENOENT when no pool of
+ * a requested family exists. out gets up to IPAM_HANDLE_IPS_MAX addresses, *n_out
+ * their count. */
+int ipam_alloc(struct ipam_state *st, const char *handle, const char *node,
+	       unsigned families, const struct ipam_attrs *attrs, struct ipam_addr *out,
+	       unsigned *n_out, struct err *e);
+/* Give the specific address a to handle (ipamctl reserve/import): a must be inside a
+ * pool (-EADDRNOTAVAIL), not reserved by it (-EADDRNOTAVAIL), and free (-EEXIST naming
+ * the holding handle). Allocating the same address to the same handle again is 0. */
+int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ipam_addr *a,
+		    const struct ipam_attrs *attrs, struct err *e);
+
+/* Put owner o in slot `which` of every address of handle, only if the slot is empty or
+ * holds uid expect_uid (NULL = must be empty). -ENOENT unknown handle, -EBUSY when the
+ * precondition fails (e names the current holder); nothing changes on failure. */
+int ipam_owner_set(struct ipam_state *st, const char *handle, enum ipam_slot which,
+		   const struct ipam_owner *o, const char *expect_uid, struct err *e);
+/* Empty slot `which` if it holds expect_uid; 0 when it is already empty (DEL is
+ * idempotent), -EBUSY when another pod holds it, -ENOENT unknown handle. */
+int ipam_owner_clear(struct ipam_state *st, const char *handle, enum ipam_slot which,
+		     const char *expect_uid, struct err *e);
+
+/* Release all addresses of handle and the handle. Unless force, refused with -EBUSY
+ * while an owner slot is set (a VM's IP is freed only when both slots are empty).
+ * -ENOENT unknown handle. */
+int ipam_release_handle(struct ipam_state *st, const char *handle, bool force,
+			struct err *e);
+/* Release one address (and drop it from its handle; an empty handle is deleted).
+ * -ENOENT when it is not allocated. */
+int ipam_release_ip(struct ipam_state *st, const struct ipam_addr *a, struct err *e);
+
+/* Look-ups: attributes of an allocated address, or NULL; a handle, or NULL. */
+const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st,
+					const struct ipam_addr *a);
+const struct ipam_handle *ipam_handle_find(const struct ipam_state *st, const char *id);
+
+/* Consistency: blocks inside pools, aligned and disjoint; stored counts equal contents;
+ * no reserved address allocated; every allocation's handle exists and lists it; every
+ * handle address is allocated to that handle; no address held twice. 0 or -EUCLEAN
+ * with e naming the first problem. */
+int ipam_check(const struct ipam_state *st, struct err *e);
+
+/* --- records -------------------------------------------------------------------------- */
+
+/* Write record `name` of `kind` as JSON (one object). 0 or -ENOENT (no such record) or
+ * the writer's error. */
+int ipam_rec_write(const struct ipam_state *st, enum ipam_kind kind, const char *name,
+		   struct json_w *w, struct err *e);
+/* Parse a record strictly (unknown or duplicate keys, wrong types, addresses outside
+ * the block, bad names: -EINVAL with e saying which) and add it to st; also remember it
+ * as loaded with `version` for ipam_state_diff(). -EEXIST for a second record of the
+ * same name. */
+int ipam_state_load(struct ipam_state *st, enum ipam_kind kind, const char *name,
+		    const char *version, const char *json, size_t len, struct err *e);
+/* The writes that turn the loaded records into the current state: *out (malloc'd,
+ * free with ipam_changes_free()) with *n entries. 0 or -ENOMEM. */
+int ipam_state_diff(const struct ipam_state *st, struct ipam_change **out, unsigned *n,
+		    struct err *e);
+void ipam_changes_free(struct ipam_change *c, unsigned n);
+/* "pool", "block", "handle". */
+const char *ipam_kind_name(enum ipam_kind k);
+
+#endif
