@@ -50,7 +50,7 @@ struct ipam_ds_ops {
 
 struct ipam_ds {
 	const struct ipam_ds_ops *ops; /* implementation */
-	void *ctx;                     /* its state (not owned) */
+	void *ctx;		       /* its state (not owned) */
 };
 
 /* The operation an update runs: edit st, return 0 to commit or -errno to abort (nothing

@@ -18,7 +18,7 @@
 #define JOURNAL "journal.json"
 #define FILE_MAX (8u << 20) /* largest record or journal file read */
 
-static const char *const kind_dir[4] = { NULL, "pool", "block", "handle" };
+static const char *const kind_dir[4] = {NULL, "pool", "block", "handle"};
 
 int ipam_ds_file_open(struct ipam_ds_file *f, const char *dir, struct err *e)
 {
@@ -185,7 +185,7 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 	struct json_doc d;
 	struct json_tok *tok = NULL;
 	char *data = NULL;
-	struct err pe = { 0 };
+	struct err pe = {0};
 	int r = json_parse(&d, text, len, NULL, 0, 0, &pe);
 	if (r == -ENOSPC || r == 0) {
 		tok = calloc(d.n ? d.n : 1, sizeof(*tok));
@@ -197,7 +197,7 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 			     r ? pe.msg : "no \"changes\" array");
 		goto out;
 	}
-	bool touched[4] = { false };
+	bool touched[4] = {false};
 	for (int pass = 0; pass < 2; pass++) {
 		struct json_iter it;
 		int kt, vt;
@@ -212,7 +212,8 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 			    !ipam_name_valid(name) ||
 			    (json_type(&d, dv) != JSON_STRING && !json_is_null(&d, dv))) {
 				r = err_setx(e, EUCLEAN,
-					     "ipam file datastore %s/" JOURNAL ": corrupt: bad change",
+					     "ipam file datastore %s/" JOURNAL
+					     ": corrupt: bad change",
 					     f->dir);
 				goto out;
 			}
@@ -221,8 +222,9 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 			snprintf(fn, sizeof(fn), "%s.json", name);
 			if (json_is_null(&d, dv)) {
 				if (unlinkat(f->kindfd[k], fn, 0) && errno != ENOENT) {
-					r = err_set(e, errno, "ipam file datastore %s/%s/%s: unlink",
-						    f->dir, ks, fn);
+					r = err_set(e, errno,
+						    "ipam file datastore %s/%s/%s: unlink", f->dir,
+						    ks, fn);
 					goto out;
 				}
 			} else {
@@ -236,8 +238,8 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 					goto out;
 				}
 				if ((r = write_at(f->kindfd[k], fn, data, dl))) {
-					err_set(e, -r, "ipam file datastore %s/%s/%s: write", f->dir,
-						ks, fn);
+					err_set(e, -r, "ipam file datastore %s/%s/%s: write",
+						f->dir, ks, fn);
 					goto out;
 				}
 			}
@@ -246,7 +248,8 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 	}
 	for (int k = IPAM_POOL; k <= IPAM_HANDLE; k++)
 		if (touched[k] && fsync(f->kindfd[k])) {
-			r = err_set(e, errno, "ipam file datastore %s/%s: fsync", f->dir, kind_dir[k]);
+			r = err_set(e, errno, "ipam file datastore %s/%s: fsync", f->dir,
+				    kind_dir[k]);
 			goto out;
 		}
 	r = 0;
@@ -317,8 +320,7 @@ static void file_end(void *ctx)
 	f->locked = false;
 }
 
-static int load_kind(struct ipam_ds_file *f, enum ipam_kind k, struct ipam_state *st,
-		     struct err *e)
+static int load_kind(struct ipam_ds_file *f, enum ipam_kind k, struct ipam_state *st, struct err *e)
 {
 	int fd = dup(f->kindfd[k]);
 	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
@@ -348,7 +350,8 @@ static int load_kind(struct ipam_ds_file *f, enum ipam_kind k, struct ipam_state
 		size_t len;
 		r = read_at(f->kindfd[k], n, &text, &len);
 		if (r) {
-			err_set(e, -r, "ipam file datastore %s/%s/%s: read", f->dir, kind_dir[k], n);
+			err_set(e, -r, "ipam file datastore %s/%s/%s: read", f->dir, kind_dir[k],
+				n);
 			break;
 		}
 		version_of(text, len, ver);
@@ -440,14 +443,14 @@ static int file_commit(void *ctx, const struct ipam_change *c, unsigned n, struc
 }
 
 static const struct ipam_ds_ops file_ops = {
-	.name = "file",
-	.begin = file_begin,
-	.load = file_load,
-	.commit = file_commit,
-	.end = file_end,
+    .name = "file",
+    .begin = file_begin,
+    .load = file_load,
+    .commit = file_commit,
+    .end = file_end,
 };
 
 struct ipam_ds ipam_ds_file(struct ipam_ds_file *f)
 {
-	return (struct ipam_ds){ .ops = &file_ops, .ctx = f };
+	return (struct ipam_ds){.ops = &file_ops, .ctx = f};
 }

@@ -26,10 +26,10 @@ struct err;
 
 struct ipam_ds_file {
 	char dir[PATH_MAX]; /* the state directory */
-	int dirfd;          /* it, open O_DIRECTORY */
-	int kindfd[4];      /* DIR/pool, DIR/block, DIR/handle by enum ipam_kind; [0] unused */
-	int lockfd;         /* DIR/lock */
-	bool locked;        /* between begin and end */
+	int dirfd;	    /* it, open O_DIRECTORY */
+	int kindfd[4];	    /* DIR/pool, DIR/block, DIR/handle by enum ipam_kind; [0] unused */
+	int lockfd;	    /* DIR/lock */
+	bool locked;	    /* between begin and end */
 };
 
 /* Open (creating, mode 0700) the state directory dir. 0 or -errno with e. */

@@ -212,14 +212,13 @@ static int handle_join(char *out, struct err *e, const char *const *parts, unsig
 
 int ipam_handle_pod(char *out, const char *network, const char *container_id, struct err *e)
 {
-	const char *p[] = { network, container_id };
+	const char *p[] = {network, container_id};
 	return handle_join(out, e, p, 2);
 }
 
-int ipam_handle_vm(char *out, const char *network, const char *ns, const char *vm,
-		   struct err *e)
+int ipam_handle_vm(char *out, const char *network, const char *ns, const char *vm, struct err *e)
 {
-	const char *p[] = { network, "vmi", ns, vm };
+	const char *p[] = {network, "vmi", ns, vm};
 	return handle_join(out, e, p, 4);
 }
 
@@ -297,8 +296,8 @@ int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cid
 	if (block_prefix == 0)
 		block_prefix = cidr->a.family == AF_INET ? 26 : 122;
 	unsigned bits = addr_bits(&cidr->a);
-	if (block_prefix < cidr->prefix || block_prefix > bits ||
-	    (bits - block_prefix) > 10 || block_prefix - cidr->prefix > 48)
+	if (block_prefix < cidr->prefix || block_prefix > bits || (bits - block_prefix) > 10 ||
+	    block_prefix - cidr->prefix > 48)
 		return err_setx(e, EINVAL,
 				"pool %s: block size /%u does not fit pool %s (at most %u "
 				"addresses per block, 2^48 blocks)",
@@ -395,8 +394,7 @@ const struct ipam_handle *ipam_handle_find(const struct ipam_state *st, const ch
 	return handle_get(st, id);
 }
 
-const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st,
-					const struct ipam_addr *a)
+const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struct ipam_addr *a)
 {
 	struct ipam_block *b = block_of(st, a);
 	if (!b)
@@ -405,8 +403,7 @@ const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st,
 }
 
 /* Pool that holds block b. */
-static const struct ipam_pool *block_pool(const struct ipam_state *st,
-					  const struct ipam_block *b)
+static const struct ipam_pool *block_pool(const struct ipam_state *st, const struct ipam_block *b)
 {
 	return pool_of(st, &b->cidr.a);
 }
@@ -438,8 +435,8 @@ static struct ipam_block *claim_block(struct ipam_state *st, const struct ipam_p
 	/* Existing blocks of this pool are at most n_blocks, so one of the first
 	 * n_blocks + 1 candidates is free if any is. */
 	for (uint64_t i = 0; i < nblocks && i <= st->n_blocks; i++) {
-		struct ipam_cidr c = { .a = addr_add(&p->cidr.a, i * step),
-				       .prefix = p->block_prefix };
+		struct ipam_cidr c = {.a = addr_add(&p->cidr.a, i * step),
+				      .prefix = p->block_prefix};
 		bool taken = false;
 		for (unsigned k = 0; k < st->n_blocks && !taken; k++)
 			taken = cidr_overlap(&st->blocks[k].cidr, &c);
@@ -470,8 +467,7 @@ static int handle_add_ip(struct ipam_state *st, const char *id, const struct ipa
 	return 0;
 }
 
-static void handle_del_ip(struct ipam_state *st, struct ipam_handle *h,
-			  const struct ipam_addr *a)
+static void handle_del_ip(struct ipam_state *st, struct ipam_handle *h, const struct ipam_addr *a)
 {
 	for (unsigned i = 0; i < h->n; i++)
 		if (ipam_addr_eq(&h->ip[i], a)) {
@@ -485,9 +481,8 @@ static void handle_del_ip(struct ipam_state *st, struct ipam_handle *h,
 }
 
 /* Take ordinal ord of block b for handle. */
-static int slot_take(struct ipam_state *st, struct ipam_block *b, unsigned ord,
-		     const char *handle, const char *node, const struct ipam_attrs *attrs,
-		     struct ipam_addr *out)
+static int slot_take(struct ipam_state *st, struct ipam_block *b, unsigned ord, const char *handle,
+		     const char *node, const struct ipam_attrs *attrs, struct ipam_addr *out)
 {
 	struct ipam_attrs *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -553,13 +548,12 @@ static int alloc_one(struct ipam_state *st, int fam, const char *handle, const c
 		if (o >= 0)
 			return slot_take(st, b, (unsigned)o, handle, node, attrs, out);
 	}
-	return err_setx(e, ENOSPC, "handle %s: allocate: every %s pool is exhausted", handle,
-			fs);
+	return err_setx(e, ENOSPC, "handle %s: allocate: every %s pool is exhausted", handle, fs);
 }
 
-int ipam_alloc(struct ipam_state *st, const char *handle, const char *node,
-	       unsigned families, const struct ipam_attrs *attrs, struct ipam_addr *out,
-	       unsigned *n_out, struct err *e)
+int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsigned families,
+	       const struct ipam_attrs *attrs, struct ipam_addr *out, unsigned *n_out,
+	       struct err *e)
 {
 	*n_out = 0;
 	if (!ipam_name_valid(handle))
@@ -613,9 +607,9 @@ int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ipam
 				p->name);
 	struct ipam_block *b = block_of(st, a);
 	if (!b) {
-		struct ipam_cidr c = { .a = *a, .prefix = p->block_prefix };
+		struct ipam_cidr c = {.a = *a, .prefix = p->block_prefix};
 		for (unsigned i = c.prefix; i < addr_bits(a); i++)
-			c.a.b[i / 8] &= (uint8_t)~(1u << (7 - i % 8));
+			c.a.b[i / 8] &= (uint8_t) ~(1u << (7 - i % 8));
 		b = block_new(st, &c, NULL);
 		if (!b)
 			return err_set(e, ENOMEM, "address %s: reserve", as);
@@ -746,8 +740,7 @@ int ipam_release_ip(struct ipam_state *st, const struct ipam_addr *a, struct err
 	return 0;
 }
 
-int ipam_release_handle(struct ipam_state *st, const char *handle, bool force,
-			struct err *e)
+int ipam_release_handle(struct ipam_state *st, const char *handle, bool force, struct err *e)
 {
 	struct ipam_handle *h = handle_get(st, handle);
 	if (!h)
@@ -803,16 +796,18 @@ int ipam_check(const struct ipam_state *st, struct err *e)
 			struct ipam_addr ad = addr_add(&b->cidr.a, o);
 			ipam_addr_str(&ad, as, sizeof(as));
 			if (ipam_pool_reserves(p, &ad))
-				return err_setx(e, EUCLEAN, "address %s: reserved but allocated", as);
+				return err_setx(e, EUCLEAN, "address %s: reserved but allocated",
+						as);
 			const struct ipam_handle *h = handle_get(st, a->handle);
 			bool listed = false;
 			for (unsigned j = 0; h && j < h->n; j++)
 				listed |= ipam_addr_eq(&h->ip[j], &ad);
 			if (!listed)
-				return err_setx(e, EUCLEAN,
-						"address %s: allocated to handle %s, which does not "
-						"list it",
-						as, a->handle);
+				return err_setx(
+				    e, EUCLEAN,
+				    "address %s: allocated to handle %s, which does not "
+				    "list it",
+				    as, a->handle);
 		}
 		if (used != b->used)
 			return err_setx(e, EUCLEAN, "block %s: count says %u used, table holds %u",

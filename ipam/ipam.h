@@ -45,15 +45,15 @@ struct json_w;
 /* Object names (handle ids, pool names, nodes, pods): Kubernetes DNS-subdomain names,
  * at most 253 characters. */
 #define IPAM_NAME_MAX 253
-#define IPAM_NS_MAX 63           /* namespace: a DNS label */
-#define IPAM_UID_MAX 64          /* uids are 36-character UUIDs; room to spare */
-#define IPAM_IFNAME_MAX 15       /* IFNAMSIZ - 1 */
-#define IPAM_CID_MAX 128         /* container ID */
+#define IPAM_NS_MAX 63		  /* namespace: a DNS label */
+#define IPAM_UID_MAX 64		  /* uids are 36-character UUIDs; room to spare */
+#define IPAM_IFNAME_MAX 15	  /* IFNAMSIZ - 1 */
+#define IPAM_CID_MAX 128	  /* container ID */
 #define IPAM_BLOCK_ADDRS_MAX 1024 /* v4 block prefix >= 22, v6 >= 118 */
-#define IPAM_HANDLE_IPS_MAX 4    /* addresses one handle may hold */
-#define IPAM_RESERVED_MAX 64     /* explicit reservations per pool */
-#define IPAM_VERSION_MAX 64      /* datastore version text (resourceVersion, file hash) */
-#define IPAM_HASH_HEX 10         /* hex digits of SHA-256 in a shortened handle id */
+#define IPAM_HANDLE_IPS_MAX 4	  /* addresses one handle may hold */
+#define IPAM_RESERVED_MAX 64	  /* explicit reservations per pool */
+#define IPAM_VERSION_MAX 64	  /* datastore version text (resourceVersion, file hash) */
+#define IPAM_HASH_HEX 10	  /* hex digits of SHA-256 in a shortened handle id */
 
 enum ipam_family { IPAM_V4 = 1, IPAM_V6 = 2 }; /* bit mask in requests */
 
@@ -63,12 +63,12 @@ enum ipam_slot { IPAM_ACTIVE = 1, IPAM_ALTERNATE };
 
 struct ipam_addr {
 	uint8_t family; /* AF_INET or AF_INET6 */
-	uint8_t b[16];  /* address, network order; v4 in b[0..4), rest zero */
+	uint8_t b[16];	/* address, network order; v4 in b[0..4), rest zero */
 };
 
 struct ipam_cidr {
 	struct ipam_addr a; /* network address (host bits zero) */
-	uint8_t prefix;     /* prefix length */
+	uint8_t prefix;	    /* prefix length */
 };
 
 struct ipam_owner {
@@ -79,70 +79,70 @@ struct ipam_owner {
 };
 
 struct ipam_attrs {
-	char handle[IPAM_NAME_MAX + 1];       /* handle id this address belongs to */
-	char pod[IPAM_NAME_MAX + 1];          /* pod that asked (informational) */
-	char ns[IPAM_NS_MAX + 1];             /* its namespace */
-	char node[IPAM_NAME_MAX + 1];         /* its node */
-	char ifname[IPAM_IFNAME_MAX + 1];     /* interface in the pod */
-	char container_id[IPAM_CID_MAX + 1];  /* runtime container ID */
-	char vmi_name[IPAM_NAME_MAX + 1];     /* VM pods: the VMI's name, else "" */
-	char vmi_uid[IPAM_UID_MAX + 1];       /* VM pods: VMI uid */
-	char vm_uid[IPAM_UID_MAX + 1];        /* VM pods: owning VM uid ("" standalone VMI) */
-	char vmim_uid[IPAM_UID_MAX + 1];      /* VM pods: migration uid when a target */
-	struct ipam_owner active;             /* pod running the VM */
-	struct ipam_owner alternate;          /* migration target pod */
+	char handle[IPAM_NAME_MAX + 1];	     /* handle id this address belongs to */
+	char pod[IPAM_NAME_MAX + 1];	     /* pod that asked (informational) */
+	char ns[IPAM_NS_MAX + 1];	     /* its namespace */
+	char node[IPAM_NAME_MAX + 1];	     /* its node */
+	char ifname[IPAM_IFNAME_MAX + 1];    /* interface in the pod */
+	char container_id[IPAM_CID_MAX + 1]; /* runtime container ID */
+	char vmi_name[IPAM_NAME_MAX + 1];    /* VM pods: the VMI's name, else "" */
+	char vmi_uid[IPAM_UID_MAX + 1];	     /* VM pods: VMI uid */
+	char vm_uid[IPAM_UID_MAX + 1];	     /* VM pods: owning VM uid ("" standalone VMI) */
+	char vmim_uid[IPAM_UID_MAX + 1];     /* VM pods: migration uid when a target */
+	struct ipam_owner active;	     /* pod running the VM */
+	struct ipam_owner alternate;	     /* migration target pod */
 };
 
 struct ipam_pool {
-	char name[IPAM_NAME_MAX + 1];                 /* record name */
-	struct ipam_cidr cidr;                        /* the pool */
-	uint8_t block_prefix;                         /* block size as a prefix length */
-	unsigned n_reserved;                          /* entries in reserved[] */
+	char name[IPAM_NAME_MAX + 1];		      /* record name */
+	struct ipam_cidr cidr;			      /* the pool */
+	uint8_t block_prefix;			      /* block size as a prefix length */
+	unsigned n_reserved;			      /* entries in reserved[] */
 	struct ipam_addr reserved[IPAM_RESERVED_MAX]; /* explicitly reserved addresses */
 };
 
 struct ipam_block {
-	struct ipam_cidr cidr;            /* the block (inside exactly one pool) */
+	struct ipam_cidr cidr;		  /* the block (inside exactly one pool) */
 	char affinity[IPAM_NAME_MAX + 1]; /* node the block is affine to; "" none */
-	unsigned size;                    /* addresses in the block (2^(bits-prefix)) */
-	unsigned used;                    /* the stored allocation count (checked) */
-	struct ipam_attrs **slot;         /* size entries; NULL = free; owned */
+	unsigned size;			  /* addresses in the block (2^(bits-prefix)) */
+	unsigned used;			  /* the stored allocation count (checked) */
+	struct ipam_attrs **slot;	  /* size entries; NULL = free; owned */
 };
 
 struct ipam_handle {
-	char id[IPAM_NAME_MAX + 1];               /* handle id (= record name) */
-	unsigned n;                               /* addresses held */
+	char id[IPAM_NAME_MAX + 1];		  /* handle id (= record name) */
+	unsigned n;				  /* addresses held */
 	struct ipam_addr ip[IPAM_HANDLE_IPS_MAX]; /* them */
 };
 
 /* A record as it was loaded, kept to tell what changed (ipam_state_diff()). */
 struct ipam_loaded {
-	enum ipam_kind kind;               /* record kind */
-	char name[IPAM_NAME_MAX + 1];      /* record name */
+	enum ipam_kind kind;		    /* record kind */
+	char name[IPAM_NAME_MAX + 1];	    /* record name */
 	char version[IPAM_VERSION_MAX + 1]; /* datastore version when read */
-	char *json;                        /* the record's JSON as read; owned */
-	size_t len;                        /* its length */
+	char *json;			    /* the record's JSON as read; owned */
+	size_t len;			    /* its length */
 };
 
 struct ipam_state {
-	struct ipam_pool *pools;      /* pools; owned array */
-	unsigned n_pools, cap_pools;  /* used / allocated */
-	struct ipam_block *blocks;    /* blocks; owned array */
+	struct ipam_pool *pools;     /* pools; owned array */
+	unsigned n_pools, cap_pools; /* used / allocated */
+	struct ipam_block *blocks;   /* blocks; owned array */
 	unsigned n_blocks, cap_blocks;
-	struct ipam_handle *handles;  /* handles; owned array */
+	struct ipam_handle *handles; /* handles; owned array */
 	unsigned n_handles, cap_handles;
-	struct ipam_loaded *loaded;   /* records as loaded; owned */
+	struct ipam_loaded *loaded; /* records as loaded; owned */
 	unsigned n_loaded, cap_loaded;
 };
 
 /* One write a datastore must make: create/update (json != NULL) or delete (json NULL).
  * version is what the record had when loaded ("" = it did not exist: create only). */
 struct ipam_change {
-	enum ipam_kind kind;   /* record kind */
-	const char *name;      /* record name (a valid object name) */
-	char *json;            /* new JSON (owned by the change list) or NULL = delete */
-	size_t len;            /* its length */
-	const char *version;   /* expected current version ("" = must not exist) */
+	enum ipam_kind kind; /* record kind */
+	const char *name;    /* record name (a valid object name) */
+	char *json;	     /* new JSON (owned by the change list) or NULL = delete */
+	size_t len;	     /* its length */
+	const char *version; /* expected current version ("" = must not exist) */
 };
 
 /* --- addresses ------------------------------------------------------------------------ */
@@ -172,8 +172,7 @@ void ipam_name_map(const char *s, char *out);
  * "<network>.vmi.<namespace>.<vm>"; both through ipam_name_map(). -EINVAL for empty
  * parts. out needs IPAM_NAME_MAX + 1 bytes. */
 int ipam_handle_pod(char *out, const char *network, const char *container_id, struct err *e);
-int ipam_handle_vm(char *out, const char *network, const char *ns, const char *vm,
-		   struct err *e);
+int ipam_handle_vm(char *out, const char *network, const char *ns, const char *vm, struct err *e);
 /* Record name of a block: "v4-198-18-0-64-26", "v6-<32 hex digits>-122". */
 void ipam_block_name(const struct ipam_cidr *c, char *out, size_t cap);
 
@@ -197,9 +196,9 @@ bool ipam_pool_reserves(const struct ipam_pool *p, const struct ipam_addr *a);
  * Otherwise all or nothing: -ENOSPC when a family is exhausted, -ENOENT when no pool of
  * a requested family exists. out gets up to IPAM_HANDLE_IPS_MAX addresses, *n_out
  * their count. */
-int ipam_alloc(struct ipam_state *st, const char *handle, const char *node,
-	       unsigned families, const struct ipam_attrs *attrs, struct ipam_addr *out,
-	       unsigned *n_out, struct err *e);
+int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsigned families,
+	       const struct ipam_attrs *attrs, struct ipam_addr *out, unsigned *n_out,
+	       struct err *e);
 /* Give the specific address a to handle (ipamctl reserve/import): a must be inside a
  * pool (-EADDRNOTAVAIL), not reserved by it (-EADDRNOTAVAIL), and free (-EEXIST naming
  * the holding handle). Allocating the same address to the same handle again is 0. */
@@ -219,15 +218,13 @@ int ipam_owner_clear(struct ipam_state *st, const char *handle, enum ipam_slot w
 /* Release all addresses of handle and the handle. Unless force, refused with -EBUSY
  * while an owner slot is set (a VM's IP is freed only when both slots are empty).
  * -ENOENT unknown handle. */
-int ipam_release_handle(struct ipam_state *st, const char *handle, bool force,
-			struct err *e);
+int ipam_release_handle(struct ipam_state *st, const char *handle, bool force, struct err *e);
 /* Release one address (and drop it from its handle; an empty handle is deleted).
  * -ENOENT when it is not allocated. */
 int ipam_release_ip(struct ipam_state *st, const struct ipam_addr *a, struct err *e);
 
 /* Look-ups: attributes of an allocated address, or NULL; a handle, or NULL. */
-const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st,
-					const struct ipam_addr *a);
+const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struct ipam_addr *a);
 const struct ipam_handle *ipam_handle_find(const struct ipam_state *st, const char *id);
 
 /* Consistency: blocks inside pools, aligned and disjoint; stored counts equal contents;

@@ -152,8 +152,8 @@ int ipam_rec_write(const struct ipam_state *st, enum ipam_kind kind, const char 
 
 /* Strict object walk: every member key must be in keys[] (at most 32) and appear once.
  * vals[k] gets the value token of keys[k] or -1. */
-static int obj_fields(const struct json_doc *d, int obj, const char *const *keys,
-		      unsigned nkeys, int *vals, const char *what, struct err *e)
+static int obj_fields(const struct json_doc *d, int obj, const char *const *keys, unsigned nkeys,
+		      int *vals, const char *what, struct err *e)
 {
 	if (json_type(d, obj) != JSON_OBJECT)
 		return err_setx(e, EINVAL, "%s: not a JSON object", what);
@@ -181,8 +181,8 @@ static int obj_fields(const struct json_doc *d, int obj, const char *const *keys
 }
 
 /* String field into buf (cap bytes incl. NUL); absent (tok < 0) = "" unless required. */
-static int get_str(const struct json_doc *d, int tok, const char *key, bool required,
-		   char *buf, size_t cap, const char *what, struct err *e)
+static int get_str(const struct json_doc *d, int tok, const char *key, bool required, char *buf,
+		   size_t cap, const char *what, struct err *e)
 {
 	buf[0] = 0;
 	if (tok < 0) {
@@ -227,10 +227,10 @@ static int get_cidr(const struct json_doc *d, int tok, struct ipam_cidr *c, cons
 	return 0;
 }
 
-static int get_owner(const struct json_doc *d, int tok, struct ipam_owner *o,
-		     const char *what, struct err *e)
+static int get_owner(const struct json_doc *d, int tok, struct ipam_owner *o, const char *what,
+		     struct err *e)
 {
-	static const char *const keys[] = { "namespace", "name", "uid", "node" };
+	static const char *const keys[] = {"namespace", "name", "uid", "node"};
 	int v[4];
 	memset(o, 0, sizeof(*o));
 	if (tok < 0)
@@ -250,7 +250,7 @@ static int get_owner(const struct json_doc *d, int tok, struct ipam_owner *o,
 static int parse_pool(struct ipam_state *st, const char *name, const struct json_doc *d,
 		      const char *what, struct err *e)
 {
-	static const char *const keys[] = { "cidr", "blockSize", "reserved" };
+	static const char *const keys[] = {"cidr", "blockSize", "reserved"};
 	int v[3];
 	struct ipam_cidr c;
 	int r = obj_fields(d, 0, keys, 3, v, what, e);
@@ -279,13 +279,13 @@ static int parse_pool(struct ipam_state *st, const char *name, const struct json
 	return r ? err_prefix(e, "%s", what) : 0;
 }
 
-static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok,
-		       const char *what, struct err *e)
+static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok, const char *what,
+		       struct err *e)
 {
-	static const char *const keys[] = { "ip",	 "handle",  "pod",	   "namespace",
-					    "node",	 "ifname",  "containerID", "vmiName",
-					    "vmiUID",	 "vmUID",   "vmimUID",	   "activeOwner",
-					    "alternateOwner" };
+	static const char *const keys[] = {
+	    "ip",      "handle",      "pod",	       "namespace", "node",
+	    "ifname",  "containerID", "vmiName",       "vmiUID",    "vmUID",
+	    "vmimUID", "activeOwner", "alternateOwner"};
 	int v[13];
 	int r = obj_fields(d, tok, keys, 13, v, what, e);
 	if (r)
@@ -314,16 +314,16 @@ static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok,
 		size_t cap;
 		bool req;
 	} f[] = {
-		{ at->handle, sizeof(at->handle), true },
-		{ at->pod, sizeof(at->pod), false },
-		{ at->ns, sizeof(at->ns), false },
-		{ at->node, sizeof(at->node), false },
-		{ at->ifname, sizeof(at->ifname), false },
-		{ at->container_id, sizeof(at->container_id), false },
-		{ at->vmi_name, sizeof(at->vmi_name), false },
-		{ at->vmi_uid, sizeof(at->vmi_uid), false },
-		{ at->vm_uid, sizeof(at->vm_uid), false },
-		{ at->vmim_uid, sizeof(at->vmim_uid), false },
+	    {at->handle, sizeof(at->handle), true},
+	    {at->pod, sizeof(at->pod), false},
+	    {at->ns, sizeof(at->ns), false},
+	    {at->node, sizeof(at->node), false},
+	    {at->ifname, sizeof(at->ifname), false},
+	    {at->container_id, sizeof(at->container_id), false},
+	    {at->vmi_name, sizeof(at->vmi_name), false},
+	    {at->vmi_uid, sizeof(at->vmi_uid), false},
+	    {at->vm_uid, sizeof(at->vm_uid), false},
+	    {at->vmim_uid, sizeof(at->vmim_uid), false},
 	};
 	for (unsigned i = 0; i < 10 && !r; i++)
 		r = get_str(d, v[1 + i], keys[1 + i], f[i].req, f[i].buf, f[i].cap, what, e);
@@ -345,7 +345,7 @@ static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok,
 static int parse_block(struct ipam_state *st, const char *name, const struct json_doc *d,
 		       const char *what, struct err *e)
 {
-	static const char *const keys[] = { "cidr", "affinity", "used", "allocations" };
+	static const char *const keys[] = {"cidr", "affinity", "used", "allocations"};
 	int v[4];
 	struct ipam_cidr c;
 	int r = obj_fields(d, 0, keys, 4, v, what, e);
@@ -365,7 +365,7 @@ static int parse_block(struct ipam_state *st, const char *name, const struct jso
 		if (ipam_cidr_contains(o, &c.a) || ipam_cidr_contains(&c, &o->a))
 			return err_setx(e, EEXIST, "%s: overlaps another block", what);
 	}
-	struct ipam_block b = { .cidr = c, .size = 1u << (bits - c.prefix) };
+	struct ipam_block b = {.cidr = c, .size = 1u << (bits - c.prefix)};
 	if (v[1] >= 0 && !json_is_null(d, v[1])) {
 		if ((r = get_str(d, v[1], "affinity", true, b.affinity, sizeof(b.affinity), what,
 				 e)))
@@ -392,8 +392,7 @@ static int parse_block(struct ipam_state *st, const char *name, const struct jso
 	struct ipam_block *nb = NULL;
 	if (st->n_blocks < st->cap_blocks ||
 	    (st->cap_blocks < (1u << 24) &&
-	     (nb = realloc(st->blocks, (st->cap_blocks ? st->cap_blocks * 2 : 8) *
-						 sizeof(*nb))))) {
+	     (nb = realloc(st->blocks, (st->cap_blocks ? st->cap_blocks * 2 : 8) * sizeof(*nb))))) {
 		if (nb) {
 			st->blocks = nb;
 			st->cap_blocks = st->cap_blocks ? st->cap_blocks * 2 : 8;
@@ -412,7 +411,7 @@ fail:
 static int parse_handle(struct ipam_state *st, const char *name, const struct json_doc *d,
 			const char *what, struct err *e)
 {
-	static const char *const keys[] = { "ips" };
+	static const char *const keys[] = {"ips"};
 	int v[1];
 	int r = obj_fields(d, 0, keys, 1, v, what, e);
 	if (r)
@@ -439,8 +438,8 @@ static int parse_handle(struct ipam_state *st, const char *name, const struct js
 		return err_setx(e, EINVAL, "%s: holds no address", what);
 	if (st->n_handles == st->cap_handles) {
 		unsigned nc = st->cap_handles ? st->cap_handles * 2 : 8;
-		struct ipam_handle *nh = nc < (1u << 24) ? realloc(st->handles, nc * sizeof(*nh))
-							 : NULL;
+		struct ipam_handle *nh =
+		    nc < (1u << 24) ? realloc(st->handles, nc * sizeof(*nh)) : NULL;
 		if (!nh)
 			return err_set(e, ENOMEM, "%s", what);
 		st->handles = nh;
@@ -535,8 +534,7 @@ void ipam_changes_free(struct ipam_change *c, unsigned n)
 /* Append change (kind, name) with new json (taken; NULL = delete) unless it equals the
  * loaded text. name must live as long as st. */
 static int diff_one(const struct ipam_state *st, struct ipam_change **out, unsigned *n,
-		    unsigned *cap, enum ipam_kind kind, const char *name, char *json,
-		    size_t len)
+		    unsigned *cap, enum ipam_kind kind, const char *name, char *json, size_t len)
 {
 	const struct ipam_loaded *l = NULL;
 	for (unsigned i = 0; i < st->n_loaded && !l; i++)
@@ -556,11 +554,11 @@ static int diff_one(const struct ipam_state *st, struct ipam_change **out, unsig
 		*out = c;
 		*cap = nc;
 	}
-	(*out)[(*n)++] = (struct ipam_change){ .kind = kind,
-					       .name = name,
-					       .json = json,
-					       .len = json ? len : 0,
-					       .version = l ? l->version : "" };
+	(*out)[(*n)++] = (struct ipam_change){.kind = kind,
+					      .name = name,
+					      .json = json,
+					      .len = json ? len : 0,
+					      .version = l ? l->version : ""};
 	return 0;
 }
 

@@ -12,15 +12,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static struct ipam_addr A(const char *s)
-{
+static struct ipam_addr A(const char *s) {
 	struct ipam_addr a;
 	if (ipam_addr_parse(&a, s, NULL))
 		memset(&a, 0xee, sizeof(a));
 	return a;
 }
 
-static const char *S(const struct ipam_addr *a)
+static const char *
+S(const struct ipam_addr *a)
 {
 	static char buf[8][64]; /* test code: a few rotating buffers */
 	static int k;
@@ -44,12 +44,12 @@ static int pool(struct ipam_state *st, const char *name, const char *cidr, unsig
 }
 
 /* Allocate for handle h on node; returns the first address as text ("" on error). */
-static const char *alloc(struct ipam_state *st, const char *h, const char *node,
-			 unsigned fam, int *rc)
+static const char *alloc(struct ipam_state *st, const char *h, const char *node, unsigned fam,
+			 int *rc)
 {
 	struct ipam_addr out[IPAM_HANDLE_IPS_MAX];
 	unsigned n = 0;
-	struct err e = { 0 };
+	struct err e = {0};
 	int r = ipam_alloc(st, h, node, fam, NULL, out, &n, &e);
 	if (rc)
 		*rc = r;
@@ -61,7 +61,7 @@ static void test_affinity_and_claim(void)
 	struct ipam_state st;
 	ipam_state_init(&st);
 	T_EQ(pool(&st, "p4", "198.18.0.0/24", 0, NULL, NULL), 0);
-	T_STREQ(alloc(&st, "h-a1", "node-a", IPAM_V4, NULL), "198.18.0.1"); /* .0 reserved */
+	T_STREQ(alloc(&st, "h-a1", "node-a", IPAM_V4, NULL), "198.18.0.1");  /* .0 reserved */
 	T_STREQ(alloc(&st, "h-b1", "node-b", IPAM_V4, NULL), "198.18.0.64"); /* own block */
 	T_STREQ(alloc(&st, "h-a2", "node-a", IPAM_V4, NULL), "198.18.0.2");
 	T_EQ(st.n_blocks, 2);
@@ -83,13 +83,13 @@ static void test_affinity_and_claim(void)
 static void test_borrow_and_exhaustion_v4(void)
 {
 	struct ipam_state st;
-	struct err e = { 0 };
+	struct err e = {0};
 	ipam_state_init(&st);
 	/* /25 with /26 blocks: two blocks; .0 and .127 reserved (network, pool's last),
 	 * .5 explicitly: 125 addresses */
 	T_EQ(pool(&st, "p4", "198.18.1.0/25", 26, "198.18.1.5", NULL), 0);
 	T_STREQ(alloc(&st, "b-0", "node-b", IPAM_V4, NULL), "198.18.1.1");
-	char h[32], seen[128] = { 0 };
+	char h[32], seen[128] = {0};
 	int rc = 0, got = 1;
 	seen[1] = 1;
 	for (int i = 0; i < 200; i++) {
@@ -112,8 +112,8 @@ static void test_borrow_and_exhaustion_v4(void)
 	T_EQ(got, 125);
 	T_CHECK(!seen[0] && !seen[127] && !seen[5]);
 	T_EQ(st.n_blocks, 2);
-	T_EQ(ipam_alloc(&st, "one-more", "node-c", IPAM_V4, NULL, (struct ipam_addr[4]){ 0 },
-			(unsigned[1]){ 0 }, &e),
+	T_EQ(ipam_alloc(&st, "one-more", "node-c", IPAM_V4, NULL, (struct ipam_addr[4]){0},
+			(unsigned[1]){0}, &e),
 	     -ENOSPC);
 	T_CHECK(strstr(e.msg, "exhausted") != NULL);
 	T_EQ(ipam_check(&st, NULL), 0);
@@ -148,7 +148,7 @@ static void test_v6_and_dual_stack(void)
 	}
 	T_EQ(rc, -ENOSPC);
 	T_EQ(count, 63);
-	T_CHECK(ipam_lookup_ip(&st, &(struct ipam_addr){ 0 }) == NULL);
+	T_CHECK(ipam_lookup_ip(&st, &(struct ipam_addr){0}) == NULL);
 	struct ipam_addr last = A("2001:db8:0:1::3f");
 	T_CHECK(ipam_lookup_ip(&st, &last) != NULL);
 	/* all or nothing: v4 free but v6 exhausted, the v4 address is not kept */
@@ -171,7 +171,7 @@ static void test_idempotent_per_handle(void)
 	struct ipam_state st;
 	struct ipam_addr o1[4], o2[4];
 	unsigned n1, n2;
-	struct ipam_attrs at = { 0 };
+	struct ipam_attrs at = {0};
 	strcpy(at.pod, "virt-launcher-vm1-abcde");
 	strcpy(at.vmi_name, "vm1");
 	ipam_state_init(&st);
@@ -207,7 +207,7 @@ static void test_idempotent_per_handle(void)
 
 static struct ipam_owner owner(const char *name, const char *uid, const char *node)
 {
-	struct ipam_owner o = { 0 };
+	struct ipam_owner o = {0};
 	strcpy(o.ns, "default");
 	strcpy(o.name, name);
 	strcpy(o.uid, uid);
@@ -218,7 +218,7 @@ static struct ipam_owner owner(const char *name, const char *uid, const char *no
 static void test_owners_preconditions(void)
 {
 	struct ipam_state st;
-	struct err e = { 0 };
+	struct err e = {0};
 	struct ipam_addr out[4];
 	unsigned n;
 	ipam_state_init(&st);
@@ -251,11 +251,11 @@ static void test_owners_preconditions(void)
 	T_EQ(ipam_owner_clear(&st, h, IPAM_ACTIVE, "uid-other", &e), -EBUSY);
 	T_EQ(ipam_owner_clear(&st, h, IPAM_ACTIVE, "uid-src", NULL), 0);
 	T_EQ(ipam_owner_clear(&st, h, IPAM_ACTIVE, "uid-src", NULL), 0); /* idempotent */
-	T_EQ(ipam_release_handle(&st, h, false, NULL), -EBUSY);         /* alternate set */
+	T_EQ(ipam_release_handle(&st, h, false, NULL), -EBUSY);		 /* alternate set */
 	T_EQ(ipam_owner_clear(&st, h, IPAM_ALTERNATE, "uid-dst", NULL), 0);
 	T_EQ(ipam_owner_set(&st, "nope", IPAM_ACTIVE, &src, NULL, NULL), -ENOENT);
 	T_EQ(ipam_owner_clear(&st, "nope", IPAM_ACTIVE, "x", NULL), -ENOENT);
-	struct ipam_owner empty = { 0 };
+	struct ipam_owner empty = {0};
 	T_EQ(ipam_owner_set(&st, h, IPAM_ACTIVE, &empty, NULL, NULL), -EINVAL);
 	T_EQ(ipam_release_handle(&st, h, false, NULL), 0);
 	T_CHECK(ipam_handle_find(&st, h) == NULL);
@@ -272,7 +272,7 @@ static void test_owners_preconditions(void)
 static void test_reserve_and_release_ip(void)
 {
 	struct ipam_state st;
-	struct err e = { 0 };
+	struct err e = {0};
 	struct ipam_addr a;
 	ipam_state_init(&st);
 	T_EQ(pool(&st, "p4", "198.18.5.0/24", 0, "198.18.5.200", NULL), 0);
@@ -284,7 +284,7 @@ static void test_reserve_and_release_ip(void)
 	a = A("198.19.0.1");
 	T_EQ(ipam_reserve_ip(&st, "x", &a, NULL, &e), -EADDRNOTAVAIL);
 	T_CHECK(strstr(e.msg, "not inside any pool") != NULL);
-	const char *res[] = { "198.18.5.0", "198.18.5.255", "198.18.5.200" };
+	const char *res[] = {"198.18.5.0", "198.18.5.255", "198.18.5.200"};
 	for (int i = 0; i < 3; i++) {
 		a = A(res[i]);
 		T_EQ(ipam_reserve_ip(&st, "x", &a, NULL, &e), -EADDRNOTAVAIL);
@@ -325,7 +325,7 @@ static void test_pool_config_errors(void)
 static void test_check_finds_inconsistency(void)
 {
 	struct ipam_state st;
-	struct err e = { 0 };
+	struct err e = {0};
 	ipam_state_init(&st);
 	T_EQ(pool(&st, "p4", "198.18.6.0/24", 0, NULL, NULL), 0);
 	alloc(&st, "h1", "node-a", IPAM_V4, NULL);
@@ -351,10 +351,10 @@ static void test_handle_names(void)
 	T_STREQ(out, "net1.vmi.default.vm1");
 	T_CHECK(ipam_name_valid(out));
 	T_EQ(ipam_handle_vm(out, "net1", "", "vm1", NULL), -EINVAL);
-	const char *bad[] = { "", "-a", "a-", ".a", "a..b", "a.-b", "a-.b", "A", "a_b", "a/b" };
+	const char *bad[] = {"", "-a", "a-", ".a", "a..b", "a.-b", "a-.b", "A", "a_b", "a/b"};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(*bad); i++)
 		T_CHECK(!ipam_name_valid(bad[i]));
-	const char *good[] = { "a", "0", "a-b", "a--b", "a.b", "net1.vmi.ns.vm" };
+	const char *good[] = {"a", "0", "a-b", "a--b", "a.b", "net1.vmi.ns.vm"};
 	for (unsigned i = 0; i < sizeof(good) / sizeof(*good); i++)
 		T_CHECK(ipam_name_valid(good[i]));
 	/* inputs that are not names map to valid names with a hash suffix, distinctly */
@@ -365,7 +365,7 @@ static void test_handle_names(void)
 	T_STREQ(o2, "net-1.vmi.ns.vm");
 	T_CHECK(strcmp(o1, o2) != 0);
 	T_EQ(strncmp(o1, "net-1.vmi.ns.vm-", 16), 0);
-	const char *weird[] = { "___", "..", "-.-", "\xff\xfe", "a.-b", "x." };
+	const char *weird[] = {"___", "..", "-.-", "\xff\xfe", "a.-b", "x."};
 	for (unsigned i = 0; i < sizeof(weird) / sizeof(*weird); i++) {
 		ipam_name_map(weird[i], o1);
 		T_CHECK(ipam_name_valid(o1));
@@ -420,7 +420,7 @@ static char *rec(const struct ipam_state *st, enum ipam_kind k, const char *name
 
 static void build(struct ipam_state *st)
 {
-	struct ipam_attrs at = { 0 };
+	struct ipam_attrs at = {0};
 	struct ipam_addr out[4];
 	unsigned n;
 	ipam_state_init(st);
@@ -530,44 +530,44 @@ static void test_json_strict(void)
 		enum ipam_kind k;
 		const char *name, *json, *why;
 	} bad[] = {
-		{ IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"x\":1}", "unknown field \"x\"" },
-		{ IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"cidr\":\"198.18.0.0/24\"}",
-		  "given twice" },
-		{ IPAM_POOL, "p", "{\"blockSize\":26}", "\"cidr\" missing" },
-		{ IPAM_POOL, "p", "{\"cidr\":\"198.18.0.1/24\"}", "host bits" },
-		{ IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"blockSize\":\"26\"}", "blockSize" },
-		{ IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"reserved\":[1]}", "address" },
-		{ IPAM_POOL, "p", "[]", "not a JSON object" },
-		{ IPAM_POOL, "p", "{\"cidr\":", "pool p" },
-		{ IPAM_POOL, "Bad", "{\"cidr\":\"198.18.0.0/24\"}", "valid object name" },
-		{ IPAM_BLOCK, "v4-198-18-0-0-26",
-		  "{\"cidr\":\"198.18.0.0/26\",\"affinity\":null,\"used\":1,\"allocations\":[{\"ip\":"
-		  "\"198.18.0.99\",\"handle\":\"h\"}]}",
-		  "outside the block" },
-		{ IPAM_BLOCK, "v4-198-18-0-0-26",
-		  "{\"cidr\":\"198.18.0.0/26\",\"affinity\":null,\"used\":2,\"allocations\":[{\"ip\":"
-		  "\"198.18.0.9\",\"handle\":\"h\"},{\"ip\":\"198.18.0.9\",\"handle\":\"h\"}]}",
-		  "listed twice" },
-		{ IPAM_BLOCK, "v4-198-18-0-64-26",
-		  "{\"cidr\":\"198.18.0.0/26\",\"used\":0,\"allocations\":[]}", "does not match" },
-		{ IPAM_BLOCK, "v4-198-18-0-0-26",
-		  "{\"cidr\":\"198.18.0.0/26\",\"used\":0,\"allocations\":[{\"ip\":\"198.18.0.1\"}]}",
-		  "\"handle\" missing" },
-		{ IPAM_BLOCK, "v4-198-18-0-0-26",
-		  "{\"cidr\":\"198.18.0.0/26\",\"used\":0,\"allocations\":[{\"ip\":\"198.18.0.1\","
-		  "\"handle\":\"h\",\"activeOwner\":{\"name\":\"p\"}}]}",
-		  "\"namespace\" missing" },
-		{ IPAM_BLOCK, "v4-198-18-0-0-26",
-		  "{\"cidr\":\"198.18.0.0/26\",\"used\":-1,\"allocations\":[]}", "used" },
-		{ IPAM_BLOCK, "v4-198-18-0-0-20",
-		  "{\"cidr\":\"198.18.0.0/20\",\"used\":0,\"allocations\":[]}", "larger" },
-		{ IPAM_HANDLE, "h", "{\"ips\":[]}", "no address" },
-		{ IPAM_HANDLE, "h", "{\"ips\":[\"198.18.0.1\",\"x\"]}", "not an IPv4" },
-		{ IPAM_HANDLE, "h", "{\"ips\":\"198.18.0.1\"}", "not an array" },
+	    {IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"x\":1}", "unknown field \"x\""},
+	    {IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"cidr\":\"198.18.0.0/24\"}",
+	     "given twice"},
+	    {IPAM_POOL, "p", "{\"blockSize\":26}", "\"cidr\" missing"},
+	    {IPAM_POOL, "p", "{\"cidr\":\"198.18.0.1/24\"}", "host bits"},
+	    {IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"blockSize\":\"26\"}", "blockSize"},
+	    {IPAM_POOL, "p", "{\"cidr\":\"198.18.0.0/24\",\"reserved\":[1]}", "address"},
+	    {IPAM_POOL, "p", "[]", "not a JSON object"},
+	    {IPAM_POOL, "p", "{\"cidr\":", "pool p"},
+	    {IPAM_POOL, "Bad", "{\"cidr\":\"198.18.0.0/24\"}", "valid object name"},
+	    {IPAM_BLOCK, "v4-198-18-0-0-26",
+	     "{\"cidr\":\"198.18.0.0/26\",\"affinity\":null,\"used\":1,\"allocations\":[{\"ip\":"
+	     "\"198.18.0.99\",\"handle\":\"h\"}]}",
+	     "outside the block"},
+	    {IPAM_BLOCK, "v4-198-18-0-0-26",
+	     "{\"cidr\":\"198.18.0.0/26\",\"affinity\":null,\"used\":2,\"allocations\":[{\"ip\":"
+	     "\"198.18.0.9\",\"handle\":\"h\"},{\"ip\":\"198.18.0.9\",\"handle\":\"h\"}]}",
+	     "listed twice"},
+	    {IPAM_BLOCK, "v4-198-18-0-64-26",
+	     "{\"cidr\":\"198.18.0.0/26\",\"used\":0,\"allocations\":[]}", "does not match"},
+	    {IPAM_BLOCK, "v4-198-18-0-0-26",
+	     "{\"cidr\":\"198.18.0.0/26\",\"used\":0,\"allocations\":[{\"ip\":\"198.18.0.1\"}]}",
+	     "\"handle\" missing"},
+	    {IPAM_BLOCK, "v4-198-18-0-0-26",
+	     "{\"cidr\":\"198.18.0.0/26\",\"used\":0,\"allocations\":[{\"ip\":\"198.18.0.1\","
+	     "\"handle\":\"h\",\"activeOwner\":{\"name\":\"p\"}}]}",
+	     "\"namespace\" missing"},
+	    {IPAM_BLOCK, "v4-198-18-0-0-26",
+	     "{\"cidr\":\"198.18.0.0/26\",\"used\":-1,\"allocations\":[]}", "used"},
+	    {IPAM_BLOCK, "v4-198-18-0-0-20",
+	     "{\"cidr\":\"198.18.0.0/20\",\"used\":0,\"allocations\":[]}", "larger"},
+	    {IPAM_HANDLE, "h", "{\"ips\":[]}", "no address"},
+	    {IPAM_HANDLE, "h", "{\"ips\":[\"198.18.0.1\",\"x\"]}", "not an IPv4"},
+	    {IPAM_HANDLE, "h", "{\"ips\":\"198.18.0.1\"}", "not an array"},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		struct ipam_state st;
-		struct err e = { 0 };
+		struct err e = {0};
 		ipam_state_init(&st);
 		int r = ipam_state_load(&st, bad[i].k, bad[i].name, "", bad[i].json,
 					strlen(bad[i].json), &e);
