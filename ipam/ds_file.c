@@ -179,8 +179,7 @@ static int kind_of(const char *s, enum ipam_kind *k)
 	return -EINVAL;
 }
 
-/* Apply the journal text (validated completely before anything is touched). */
-static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, struct err *e)
+int ipam_journal_walk(const char *text, size_t len, ipam_journal_fn fn, void *arg, struct err *e)
 {
 	struct json_doc d;
 	struct json_tok *tok = NULL;
@@ -191,72 +190,100 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 		tok = calloc(d.n ? d.n : 1, sizeof(*tok));
 		r = tok ? json_parse(&d, text, len, tok, d.n, 0, &pe) : -ENOMEM;
 	}
-	int ch = r ? r : json_get(&d, 0, "changes");
-	if (ch < 0 || json_type(&d, ch) != JSON_ARRAY) {
-		r = err_setx(e, EUCLEAN, "ipam file datastore %s/" JOURNAL ": corrupt: %s", f->dir,
-			     r ? pe.msg : "no \"changes\" array");
+	if (r) {
+		r = err_setx(e, r == -ENOMEM ? ENOMEM : EUCLEAN, "journal: corrupt: %s",
+			     r == -ENOMEM ? "out of memory" : pe.msg);
 		goto out;
 	}
-	bool touched[4] = {false};
+	int ch = json_type(&d, 0) == JSON_OBJECT && d.tok[0].size == 1 ? json_get(&d, 0, "changes")
+								       : -EINVAL;
+	if (ch < 0 || json_type(&d, ch) != JSON_ARRAY) {
+		r = err_setx(e, EUCLEAN, "journal: corrupt: expected {\"changes\":[...]}");
+		goto out;
+	}
+	/* pass 0 validates every change, pass 1 hands them out: all or nothing */
 	for (int pass = 0; pass < 2; pass++) {
 		struct json_iter it;
 		int kt, vt;
+		unsigned i = 0;
 		json_iter_init(&it, &d, ch);
 		while (json_iter_next(&it, &kt, &vt)) {
-			char ks[16], name[IPAM_NAME_MAX + 1], fn[IPAM_NAME_MAX + 8];
+			char ks[16], name[IPAM_NAME_MAX + 1];
 			enum ipam_kind k;
 			int kv = json_get(&d, vt, "kind"), nv = json_get(&d, vt, "name"),
 			    dv = json_get(&d, vt, "data");
-			if (kv < 0 || nv < 0 || dv < 0 || json_str(&d, kv, ks, sizeof(ks)) ||
+			if (json_type(&d, vt) != JSON_OBJECT || d.tok[vt].size != 3 || kv < 0 ||
+			    nv < 0 || dv < 0 || json_str(&d, kv, ks, sizeof(ks)) ||
 			    kind_of(ks, &k) || json_str(&d, nv, name, sizeof(name)) ||
 			    !ipam_name_valid(name) ||
 			    (json_type(&d, dv) != JSON_STRING && !json_is_null(&d, dv))) {
 				r = err_setx(e, EUCLEAN,
-					     "ipam file datastore %s/" JOURNAL
-					     ": corrupt: bad change",
-					     f->dir);
+					     "journal: corrupt: change %u is not "
+					     "{kind, name, data}",
+					     i);
 				goto out;
 			}
+			i++;
 			if (pass == 0)
 				continue;
-			snprintf(fn, sizeof(fn), "%s.json", name);
+			size_t dl = 0;
 			if (json_is_null(&d, dv)) {
-				if (unlinkat(f->kindfd[k], fn, 0) && errno != ENOENT) {
-					r = err_set(e, errno,
-						    "ipam file datastore %s/%s/%s: unlink", f->dir,
-						    ks, fn);
-					goto out;
-				}
+				r = fn(arg, k, name, NULL, 0, e);
 			} else {
 				long n = json_str_len(&d, dv);
 				free(data);
-				data = malloc((size_t)n + 1);
-				size_t dl;
+				data = n >= 0 ? malloc((size_t)n + 1) : NULL;
 				if (!data || json_str_decode(&d, dv, data, (size_t)n + 1, &dl)) {
-					r = err_set(e, ENOMEM, "ipam file datastore %s: journal",
-						    f->dir);
+					r = err_set(e, ENOMEM, "journal: change %u", i - 1);
 					goto out;
 				}
-				if ((r = write_at(f->kindfd[k], fn, data, dl))) {
-					err_set(e, -r, "ipam file datastore %s/%s/%s: write",
-						f->dir, ks, fn);
-					goto out;
-				}
+				r = fn(arg, k, name, data, dl, e);
 			}
-			touched[k] = true;
+			if (r)
+				goto out;
 		}
 	}
-	for (int k = IPAM_POOL; k <= IPAM_HANDLE; k++)
-		if (touched[k] && fsync(f->kindfd[k])) {
-			r = err_set(e, errno, "ipam file datastore %s/%s: fsync", f->dir,
-				    kind_dir[k]);
-			goto out;
-		}
 	r = 0;
 out:
 	free(data);
 	free(tok);
 	return r;
+}
+
+/* journal_apply()'s callback: write or remove one record file. */
+static int apply_one(void *arg, enum ipam_kind k, const char *name, const char *data, size_t len,
+		     struct err *e)
+{
+	struct ipam_ds_file *f = arg;
+	char fn[IPAM_NAME_MAX + 8];
+	snprintf(fn, sizeof(fn), "%s.json", name);
+	if (!data) {
+		if (unlinkat(f->kindfd[k], fn, 0) && errno != ENOENT)
+			return err_set(e, errno, "ipam file datastore %s/%s/%s: unlink", f->dir,
+				       kind_dir[k], fn);
+		return 0;
+	}
+	int r = write_at(f->kindfd[k], fn, data, len);
+	if (r)
+		return err_set(e, -r, "ipam file datastore %s/%s/%s: write", f->dir, kind_dir[k],
+			       fn);
+	return 0;
+}
+
+/* Apply the journal text (validated completely before anything is touched), then
+ * fsync the record directories. */
+static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, struct err *e)
+{
+	int r = ipam_journal_walk(text, len, apply_one, f, e);
+	if (r == -EUCLEAN)
+		return err_prefix(e, "ipam file datastore %s/" JOURNAL, f->dir);
+	if (r)
+		return r;
+	for (int k = IPAM_POOL; k <= IPAM_HANDLE; k++)
+		if (fsync(f->kindfd[k]))
+			return err_set(e, errno, "ipam file datastore %s/%s: fsync", f->dir,
+				       kind_dir[k]);
+	return 0;
 }
 
 /* Under the lock: finish a commit a crash interrupted, drop stray temporary files. */

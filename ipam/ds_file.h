@@ -36,6 +36,14 @@ struct ipam_ds_file {
 int ipam_ds_file_open(struct ipam_ds_file *f, const char *dir, struct err *e);
 /* Close the descriptors (no effect on the stored state). */
 void ipam_ds_file_close(struct ipam_ds_file *f);
+/* Walk a journal's text (pure, no I/O): {"changes":[{"kind":"block","name":N,
+ * "data":"<record JSON>"|null}, ...]}. Every change is checked (kind, valid object
+ * name, data a string or null) before fn sees the first one; fn gets data NULL for a
+ * deletion. -EUCLEAN with e for a malformed journal, else fn's error or 0. */
+typedef int (*ipam_journal_fn)(void *arg, enum ipam_kind kind, const char *name, const char *data,
+			       size_t len, struct err *e);
+int ipam_journal_walk(const char *text, size_t len, ipam_journal_fn fn, void *arg, struct err *e);
+
 /* The datastore view of f (f must outlive it). */
 struct ipam_ds ipam_ds_file(struct ipam_ds_file *f);
 

@@ -678,9 +678,10 @@ int ipam_owner_set(struct ipam_state *st, const char *handle, enum ipam_slot whi
 	if (!h)
 		return err_setx(e, ENOENT, "handle %.64s: set %s: no such handle", handle,
 				slot_name(which));
-	if (!o->uid[0])
-		return err_setx(e, EINVAL, "handle %s: set %s: owner without a pod uid", handle,
-				slot_name(which));
+	if (!o->uid[0] || !o->ns[0] || !o->name[0])
+		return err_setx(e, EINVAL,
+				"handle %s: set %s: owner needs a pod namespace, name and uid",
+				handle, slot_name(which));
 	struct ipam_owner *cur[IPAM_HANDLE_IPS_MAX];
 	int r = handle_owners(st, h, which, cur, e);
 	if (r)

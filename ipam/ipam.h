@@ -206,7 +206,8 @@ int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ipam
 		    const struct ipam_attrs *attrs, struct err *e);
 
 /* Put owner o in slot `which` of every address of handle, only if the slot is empty or
- * holds uid expect_uid (NULL = must be empty). -ENOENT unknown handle, -EBUSY when the
+ * holds uid expect_uid (NULL = must be empty). o needs ns, name and uid (-EINVAL).
+ * -ENOENT unknown handle, -EBUSY when the
  * precondition fails (e names the current holder); nothing changes on failure. */
 int ipam_owner_set(struct ipam_state *st, const char *handle, enum ipam_slot which,
 		   const struct ipam_owner *o, const char *expect_uid, struct err *e);

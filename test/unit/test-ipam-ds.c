@@ -169,7 +169,7 @@ static void test_journal_replayed(void)
 	free(t_sh(&rc, "printf '{\"changes\":[' > '%s/journal.json'", g_dir));
 	T_EQ(ipam_ds_read(&ds, &st, &e), -EUCLEAN);
 	ipam_state_free(&st);
-	T_CHECK(strstr(e.msg, "journal.json: corrupt") != NULL);
+	T_CHECK(strstr(e.msg, "journal.json: journal: corrupt") != NULL);
 	ipam_ds_file_close(&f);
 	rmstate();
 }

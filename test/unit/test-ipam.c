@@ -257,6 +257,9 @@ static void test_owners_preconditions(void)
 	T_EQ(ipam_owner_clear(&st, "nope", IPAM_ACTIVE, "x", NULL), -ENOENT);
 	struct ipam_owner empty = {0};
 	T_EQ(ipam_owner_set(&st, h, IPAM_ACTIVE, &empty, NULL, NULL), -EINVAL);
+	struct ipam_owner no_ns = owner("p", "uid-x", "node-a");
+	no_ns.ns[0] = 0;
+	T_EQ(ipam_owner_set(&st, h, IPAM_ACTIVE, &no_ns, NULL, NULL), -EINVAL);
 	T_EQ(ipam_release_handle(&st, h, false, NULL), 0);
 	T_CHECK(ipam_handle_find(&st, h) == NULL);
 	T_CHECK(ipam_lookup_ip(&st, &out[0]) == NULL);
