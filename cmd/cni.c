@@ -1,12 +1,1254 @@
-/* cni role: not built yet. Exits non-zero with a clear message, never a fake success. */
+/* cni role — the CNI plugin (spec 1.1) for ordinary pods with the `file` datastore.
+ *
+ * Called by the container runtime as /opt/cni/bin/kvnet with CNI_COMMAND set, the
+ * network configuration on stdin and the result (or an error object) on stdout:
+ *
+ *   ADD      allocate one address per configured family (handle "<network>.<containerID>"),
+ *            create the routed veth (design.md "Data-plane model"), print the result
+ *   DEL      remove the veth and release the handle; succeeds when anything is already gone
+ *   CHECK    verify addresses, default routes and host routes against prevResult
+ *   STATUS   0 when the datastore can be read, code 50 otherwise
+ *   GC       release every address of this network whose (containerID, ifname) is not in
+ *            cni.dev/valid-attachments (or cni.dev/attachments)
+ *   VERSION  the five supported versions
+ *
+ * Configuration keys (unknown keys are code 7): cniVersion, name, type ("kvnet"),
+ * datastore ("file"; "kubernetes" is not supported yet), state_dir (absolute; default
+ * /var/lib/kvnet/ipam), ipv4_pools / ipv6_pools / pools (CIDR lists; pool record name =
+ * block-style name of the CIDR), mtu (68..65535, 0 = kernel default), log_file
+ * (absolute), log_level, policy_setup_timeout_seconds (0..3600, accepted for the agent),
+ * kubeconfig (string, for the kubernetes datastore), plus what runtimes inject:
+ * prevResult, runtimeConfig, capabilities, args, dns, cni.dev/valid-attachments,
+ * cni.dev/attachments.
+ *
+ * The node name recorded in IPAM is the host name (gethostname), mapped to an object name.
+ *
+ * Host side: net.ipv4.conf.kvX.{proxy_arp,forwarding}=1, accept_dad=0, and when the pod
+ * gets IPv6, net.ipv6.conf.all.forwarding=1 (IPv6 has no per-interface forwarding for
+ * routing decisions). The host veth carries the link-local fe80::ecee:eeff:feee:eeee (the
+ * EUI-64 of ee:ee:ee:ee:ee:ee), the pods' IPv6 gateway.
+ */
 #include "cmd/cmd.h"
 
+#include "ipam/ds.h"
+#include "ipam/ds_file.h"
+#include "ipam/ipam.h"
+#include "kube/json.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "net/addr.h"
+#include "net/link.h"
+#include "net/neigh.h"
+#include "net/netns.h"
+#include "net/nl.h"
+#include "net/route.h"
+
+#include <bearssl.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CNI_STDIN_MAX (1u << 20)  /* largest accepted network configuration */
+#define CNI_POOLS_MAX 8		  /* pools per configuration */
+#define CNI_ATTACH_MAX 4096	  /* GC attachments */
+#define CNI_DEFAULT_STATE "/var/lib/kvnet/ipam"
+#define CNI_GW4 "169.254.1.1"
+#define CNI_GW6 "fe80::ecee:eeff:feee:eeee"
+
+/* CNI error codes (spec and Go library). */
+enum {
+	CNI_E_VERSION = 1,
+	CNI_E_ENV = 4,
+	CNI_E_DECODE = 6,
+	CNI_E_CONFIG = 7,
+	CNI_E_TRYLATER = 11,
+	CNI_E_UNAVAILABLE = 50,
+	CNI_E_INTERNAL = 999,
+};
+
+static const char *const cni_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0" };
+#define CNI_NVERSIONS 5
+static const uint8_t cni_host_mac[6] = { 0xee, 0xee, 0xee, 0xee, 0xee, 0xee };
+
+/* What the invocation says: environment and parsed configuration. */
+struct cni_req {
+	const char *command;		/* CNI_COMMAND */
+	const char *cid;		/* CNI_CONTAINERID or NULL */
+	const char *netns;		/* CNI_NETNS or NULL */
+	const char *ifname;		/* CNI_IFNAME or NULL */
+	char pod_ns[IPAM_NS_MAX + 1];	/* K8S_POD_NAMESPACE or "" */
+	char pod_name[IPAM_NAME_MAX + 1]; /* K8S_POD_NAME or "" */
+	char version[16];		/* cniVersion of the config ("" before parsing) */
+	int vidx;			/* index in cni_versions */
+	char name[IPAM_NAME_MAX + 1];	/* network name */
+	char state_dir[4096];		/* file datastore directory */
+	unsigned n_pools;		/* configured pools */
+	struct ipam_cidr pools[CNI_POOLS_MAX]; /* them */
+	unsigned families;		/* IPAM_V4 | IPAM_V6 present in pools */
+	uint32_t mtu;			/* 0 = default */
+	char *text;			/* stdin (owned) */
+	size_t len;			/* its length */
+	struct json_doc doc;		/* parsed stdin */
+	struct json_tok *tok;		/* its tokens (owned) */
+	int prev;			/* prevResult token or -1 */
+	int attach;			/* GC attachment array token or -1 */
+	struct log log;			/* log_file / log_level */
+};
+
+/* An error for the runtime: code, message, details. */
+struct cni_fail {
+	int code;	/* CNI error code */
+	char msg[256];	/* short message */
+	char det[640];	/* details */
+};
+
+static int fail(struct cni_fail *f, int code, const char *msg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Fill f and return -1 so callers can `return fail(...)`. */
+static int fail(struct cni_fail *f, int code, const char *msg, const char *fmt, ...)
+{
+	f->code = code;
+	snprintf(f->msg, sizeof(f->msg), "%s", msg);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->det, sizeof(f->det), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Print a JSON document from w to stdout; 0 or -1 when it did not fit. */
+static int print_json(struct json_w *w)
+{
+	struct err e = { 0 };
+	if (json_w_finish(w, &e) < 0) {
+		fprintf(stderr, "kvnet cni: output: %s\n", e.msg);
+		return -1;
+	}
+	fwrite(w->buf, 1, w->len, stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+	return 0;
+}
+
+static int emit_error(const struct cni_req *r, const struct cni_fail *f)
+{
+	struct json_w w;
+	json_w_init_grow(&w, 4096);
+	json_w_obj_begin(&w);
+	json_w_kstr(&w, "cniVersion", r->version[0] ? r->version : "1.1.0");
+	json_w_kint(&w, "code", f->code);
+	json_w_kstr(&w, "msg", f->msg);
+	json_w_kstr(&w, "details", f->det);
+	json_w_obj_end(&w);
+	print_json(&w);
+	json_w_free(&w);
+	log_errorx(&r->log, "cni %s %s: %s: %s", r->command ? r->command : "-", r->cid ? r->cid : "-", f->msg, f->det);
+	return 1;
+}
+
+/* getenv with empty meaning unset. */
+static const char *env(const char *k)
+{
+	const char *v = getenv(k);
+	return v && *v ? v : NULL;
+}
+
+static bool cid_valid(const char *s)
+{
+	if (!isalnum((unsigned char)s[0]))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
+			return false;
+	return strlen(s) <= IPAM_CID_MAX;
+}
+
+static bool ifname_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (*p == '/' || *p == ':' || isspace((unsigned char)*p))
+			return false;
+	return true;
+}
+
+/* CNI_ARGS "K=V;K=V". Unknown keys are an error unless IgnoreUnknown is 1/true. */
+static int parse_args(struct cni_req *r, const char *args, struct cni_fail *f)
+{
+	if (!args)
+		return 0;
+	bool ignore = false, unknown = false;
+	char bad[128] = "";
+	char buf[2048];
+	if (strlen(args) >= sizeof(buf))
+		return fail(f, CNI_E_ENV, "invalid CNI_ARGS", "CNI_ARGS: longer than %zu bytes",
+			    sizeof(buf) - 1);
+	for (int pass = 0; pass < 2; pass++) {
+		snprintf(buf, sizeof(buf), "%s", args);
+		char *save = NULL;
+		for (char *kv = strtok_r(buf, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+			char *eq = strchr(kv, '=');
+			if (!eq || eq == kv)
+				return fail(f, CNI_E_ENV, "invalid CNI_ARGS",
+					    "CNI_ARGS: '%s' is not KEY=VALUE", kv);
+			*eq = 0;
+			const char *v = eq + 1;
+			if (pass == 0) {
+				if (strcmp(kv, "IgnoreUnknown") == 0)
+					ignore = strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0;
+				continue;
+			}
+			if (strcmp(kv, "K8S_POD_NAMESPACE") == 0) {
+				if (strlen(v) > IPAM_NS_MAX)
+					return fail(f, CNI_E_ENV, "invalid CNI_ARGS",
+						    "CNI_ARGS: K8S_POD_NAMESPACE longer than %d",
+						    IPAM_NS_MAX);
+				snprintf(r->pod_ns, sizeof(r->pod_ns), "%s", v);
+			} else if (strcmp(kv, "K8S_POD_NAME") == 0) {
+				if (strlen(v) > IPAM_NAME_MAX)
+					return fail(f, CNI_E_ENV, "invalid CNI_ARGS",
+						    "CNI_ARGS: K8S_POD_NAME longer than %d",
+						    IPAM_NAME_MAX);
+				snprintf(r->pod_name, sizeof(r->pod_name), "%s", v);
+			} else if (strcmp(kv, "IgnoreUnknown") != 0 &&
+				   strcmp(kv, "K8S_POD_INFRA_CONTAINER_ID") != 0 &&
+				   strcmp(kv, "K8S_POD_UID") != 0 && !unknown) {
+				unknown = true;
+				snprintf(bad, sizeof(bad), "%s", kv);
+			}
+		}
+	}
+	if (unknown && !ignore)
+		return fail(f, CNI_E_ENV, "invalid CNI_ARGS",
+			    "CNI_ARGS: unknown key '%s' (set IgnoreUnknown=1 to allow it)", bad);
+	return 0;
+}
+
+static int read_stdin(struct cni_req *r, struct cni_fail *f)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return fail(f, CNI_E_INTERNAL, "out of memory", "stdin: malloc failed");
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap >= CNI_STDIN_MAX) {
+				free(buf);
+				return fail(f, CNI_E_DECODE, "network configuration too large",
+					    "stdin: more than %u bytes", CNI_STDIN_MAX);
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return fail(f, CNI_E_INTERNAL, "out of memory", "stdin: realloc");
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(0, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int er = errno;
+			free(buf);
+			return fail(f, CNI_E_INTERNAL, "cannot read stdin", "stdin: read: %s",
+				    strerror(er));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	r->text = buf;
+	r->len = len;
+	return 0;
+}
+
+/* Parse stdin as JSON into r->doc (code 6 on failure). */
+static int parse_json(struct cni_req *r, struct cni_fail *f)
+{
+	struct err e = { 0 };
+	int rc = json_parse(&r->doc, r->text, r->len, NULL, 0, 0, &e);
+	if (rc < 0 && rc != -ENOSPC)
+		return fail(f, CNI_E_DECODE, "invalid network configuration JSON", "stdin: %s",
+			    e.msg);
+	r->tok = calloc(r->doc.n ? r->doc.n : 1, sizeof(*r->tok));
+	if (!r->tok)
+		return fail(f, CNI_E_INTERNAL, "out of memory", "stdin: tokens");
+	rc = json_parse(&r->doc, r->text, r->len, r->tok, r->doc.n, 0, &e);
+	if (rc < 0)
+		return fail(f, CNI_E_DECODE, "invalid network configuration JSON", "stdin: %s",
+			    e.msg);
+	if (json_type(&r->doc, 0) != JSON_OBJECT)
+		return fail(f, CNI_E_DECODE, "invalid network configuration JSON",
+			    "stdin: the configuration is not a JSON object");
+	return 0;
+}
+
+/* String member k of the config into buf; 1 found, 0 absent, -1 failure (f filled). */
+static int conf_str(struct cni_req *r, const char *k, char *buf, size_t cap, struct cni_fail *f)
+{
+	int t = json_get(&r->doc, 0, k);
+	if (t < 0)
+		return 0;
+	if (json_type(&r->doc, t) != JSON_STRING || json_str(&r->doc, t, buf, cap) < 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "%s: must be a string of at most %zu bytes", k, cap - 1);
+	return 1;
+}
+
+static int conf_uint(struct cni_req *r, const char *k, uint64_t max, uint64_t *out,
+		     struct cni_fail *f)
+{
+	int t = json_get(&r->doc, 0, k);
+	if (t < 0)
+		return 0;
+	if (json_uint64(&r->doc, t, out) < 0 || *out > max)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "%s: must be an integer 0..%llu", k, (unsigned long long)max);
+	return 1;
+}
+
+static int conf_pools(struct cni_req *r, const char *k, int family, struct cni_fail *f)
+{
+	int t = json_get(&r->doc, 0, k);
+	if (t < 0)
+		return 0;
+	if (json_type(&r->doc, t) != JSON_ARRAY)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "%s: must be an array of CIDR strings", k);
+	struct json_iter it;
+	int kk, v;
+	json_iter_init(&it, &r->doc, t);
+	while (json_iter_next(&it, &kk, &v)) {
+		char s[64];
+		struct err e = { 0 };
+		if (json_type(&r->doc, v) != JSON_STRING || json_str(&r->doc, v, s, sizeof(s)) < 0)
+			return fail(f, CNI_E_CONFIG, "invalid network configuration",
+				    "%s: every entry must be a CIDR string", k);
+		if (r->n_pools == CNI_POOLS_MAX)
+			return fail(f, CNI_E_CONFIG, "invalid network configuration",
+				    "%s: more than %d pools", k, CNI_POOLS_MAX);
+		struct ipam_cidr *c = &r->pools[r->n_pools];
+		if (ipam_cidr_parse(c, s, &e) < 0)
+			return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s: %s", k,
+				    e.msg);
+		if (family && c->a.family != family)
+			return fail(f, CNI_E_CONFIG, "invalid network configuration",
+				    "%s: %s is not an IPv%d pool", k, s, family == AF_INET ? 4 : 6);
+		r->families |= c->a.family == AF_INET ? IPAM_V4 : IPAM_V6;
+		r->n_pools++;
+	}
+	return 0;
+}
+
+static const char *const conf_keys[] = {
+	"cniVersion", "name", "type", "datastore", "state_dir", "ipv4_pools", "ipv6_pools",
+	"pools", "mtu", "log_file", "log_level", "policy_setup_timeout_seconds", "kubeconfig",
+	"prevResult", "runtimeConfig", "capabilities", "args", "dns",
+	"cni.dev/valid-attachments", "cni.dev/attachments",
+};
+
+/* Parse and validate the whole network configuration. Only cniVersion for VERSION. */
+static int parse_conf(struct cni_req *r, bool full, struct cni_fail *f)
+{
+	if (read_stdin(r, f) < 0)
+		return -1;
+	if (!full && r->len == 0)
+		return 0; /* VERSION without a configuration */
+	if (parse_json(r, f) < 0)
+		return -1;
+	char v[16];
+	int rc = conf_str(r, "cniVersion", v, sizeof(v), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		if (!full)
+			return 0;
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "cniVersion: missing");
+	}
+	r->vidx = -1;
+	for (int i = 0; i < CNI_NVERSIONS; i++)
+		if (strcmp(v, cni_versions[i]) == 0)
+			r->vidx = i;
+	if (r->vidx < 0)
+		return fail(f, CNI_E_VERSION, "incompatible CNI version",
+			    "cniVersion %s is not supported (0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)", v);
+	snprintf(r->version, sizeof(r->version), "%s", v);
+	if (!full)
+		return 0;
+
+	/* unknown keys, all named */
+	char unknown[256] = "";
+	struct json_iter it;
+	int k, val;
+	json_iter_init(&it, &r->doc, 0);
+	while (json_iter_next(&it, &k, &val)) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++)
+			if (json_str_eq(&r->doc, k, conf_keys[i], strlen(conf_keys[i])))
+				ok = true;
+		if (!ok) {
+			char kn[64];
+			if (json_str(&r->doc, k, kn, sizeof(kn)) < 0)
+				snprintf(kn, sizeof(kn), "(long key)");
+			size_t ul = strlen(unknown);
+			snprintf(unknown + ul, sizeof(unknown) - ul, "%s%s", ul ? ", " : "", kn);
+		}
+	}
+	if (unknown[0])
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "unknown field(s): %s", unknown);
+
+	rc = conf_str(r, "name", r->name, sizeof(r->name), f);
+	if (rc <= 0)
+		return rc < 0 ? -1
+			      : fail(f, CNI_E_CONFIG, "invalid network configuration",
+				     "name: missing");
+	if (!r->name[0])
+		return fail(f, CNI_E_CONFIG, "invalid network configuration", "name: empty");
+	char s[64];
+	rc = conf_str(r, "type", s, sizeof(s), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && strcmp(s, "kvnet") != 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "type: '%s' is not kvnet", s);
+	rc = conf_str(r, "datastore", s, sizeof(s), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && strcmp(s, "kubernetes") == 0)
+		return fail(f, CNI_E_CONFIG, "datastore not supported yet",
+			    "datastore: 'kubernetes' is not supported yet; use 'file'");
+	if (rc == 1 && strcmp(s, "file") != 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "datastore: '%s' is neither file nor kubernetes", s);
+	char kc[4096];
+	if (conf_str(r, "kubeconfig", kc, sizeof(kc), f) < 0)
+		return -1;
+	rc = conf_str(r, "state_dir", r->state_dir, sizeof(r->state_dir), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		snprintf(r->state_dir, sizeof(r->state_dir), "%s", CNI_DEFAULT_STATE);
+	if (r->state_dir[0] != '/')
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "state_dir: '%s' is not an absolute path", r->state_dir);
+	if (conf_pools(r, "ipv4_pools", AF_INET, f) < 0 ||
+	    conf_pools(r, "ipv6_pools", AF_INET6, f) < 0 || conf_pools(r, "pools", 0, f) < 0)
+		return -1;
+	if (r->n_pools == 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "no pools: set ipv4_pools, ipv6_pools or pools");
+	uint64_t u;
+	rc = conf_uint(r, "mtu", 65535, &u, f);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && u != 0 && u < 68)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "mtu: %llu is below 68", (unsigned long long)u);
+	r->mtu = rc == 1 ? (uint32_t)u : 0;
+	if (conf_uint(r, "policy_setup_timeout_seconds", 3600, &u, f) < 0)
+		return -1;
+	enum log_level lvl = LOG_LVL_INFO;
+	rc = conf_str(r, "log_level", s, sizeof(s), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !log_level_parse(s, &lvl))
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "log_level: '%s' is not error, warn, info or debug", s);
+	r->log.level = lvl;
+	char lf[4096];
+	rc = conf_str(r, "log_file", lf, sizeof(lf), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (lf[0] != '/')
+			return fail(f, CNI_E_CONFIG, "invalid network configuration",
+				    "log_file: '%s' is not an absolute path", lf);
+		int lr = log_open(&r->log, lf);
+		if (lr < 0)
+			return fail(f, CNI_E_CONFIG, "invalid network configuration",
+				    "log_file %s: open: %s", lf, strerror(-lr));
+	}
+	r->prev = json_get(&r->doc, 0, "prevResult");
+	if (r->prev >= 0 && json_type(&r->doc, r->prev) != JSON_OBJECT)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "prevResult: must be an object");
+	r->attach = json_get(&r->doc, 0, "cni.dev/valid-attachments");
+	if (r->attach < 0)
+		r->attach = json_get(&r->doc, 0, "cni.dev/attachments");
+	if (r->attach >= 0 && json_type(&r->doc, r->attach) != JSON_ARRAY)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "cni.dev/valid-attachments: must be an array");
+	return 0;
+}
+
+/* Environment checks per command. */
+static int check_env(struct cni_req *r, bool need_netns, struct cni_fail *f)
+{
+	if (!r->cid)
+		return fail(f, CNI_E_ENV, "missing environment", "CNI_CONTAINERID is not set");
+	if (!cid_valid(r->cid))
+		return fail(f, CNI_E_ENV, "invalid environment",
+			    "CNI_CONTAINERID '%s' must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ "
+			    "(at most %d bytes)", r->cid, IPAM_CID_MAX);
+	if (need_netns && !r->netns)
+		return fail(f, CNI_E_ENV, "missing environment", "CNI_NETNS is not set");
+	if (!r->ifname)
+		return fail(f, CNI_E_ENV, "missing environment", "CNI_IFNAME is not set");
+	if (!ifname_valid(r->ifname))
+		return fail(f, CNI_E_ENV, "invalid environment",
+			    "CNI_IFNAME '%s': at most 15 bytes, no '/', ':' or whitespace", r->ifname);
+	return 0;
+}
+
+/* ---- IPAM --------------------------------------------------------------------------- */
+
+/* One IPAM operation's parameters and results. */
+struct cni_ipam {
+	const struct cni_req *r;	       /* request */
+	char handle[IPAM_NAME_MAX + 1];	       /* handle id */
+	char node[IPAM_NAME_MAX + 1];	       /* node name */
+	struct ipam_addr ip[IPAM_HANDLE_IPS_MAX]; /* allocated */
+	unsigned n;			       /* count */
+	bool existed;			       /* the handle held addresses before ADD */
+	unsigned released;		       /* GC: handles released */
+};
+
+static void node_name(char *out)
+{
+	char h[256] = "";
+	if (gethostname(h, sizeof(h) - 1) < 0 || !h[0])
+		snprintf(h, sizeof(h), "localhost");
+	ipam_name_map(h, out);
+}
+
+/* Make sure every configured pool exists in st (added with the default block size). */
+static int sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e)
+{
+	for (unsigned i = 0; i < r->n_pools; i++) {
+		bool have = false;
+		for (unsigned j = 0; j < st->n_pools; j++)
+			if (st->pools[j].cidr.prefix == r->pools[i].prefix &&
+			    ipam_addr_eq(&st->pools[j].cidr.a, &r->pools[i].a))
+				have = true;
+		if (have)
+			continue;
+		char name[IPAM_NAME_MAX + 1];
+		ipam_block_name(&r->pools[i], name, sizeof(name));
+		int rc = ipam_pool_add(st, name, &r->pools[i], 0, NULL, 0, e);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int op_alloc(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct cni_ipam *c = arg;
+	int rc = sync_pools(st, c->r, e);
+	if (rc < 0)
+		return rc;
+	c->existed = ipam_handle_find(st, c->handle) != NULL;
+	struct ipam_attrs a;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.pod, sizeof(a.pod), "%s", c->r->pod_name);
+	snprintf(a.ns, sizeof(a.ns), "%s", c->r->pod_ns);
+	snprintf(a.node, sizeof(a.node), "%s", c->node);
+	snprintf(a.ifname, sizeof(a.ifname), "%s", c->r->ifname);
+	snprintf(a.container_id, sizeof(a.container_id), "%s", c->r->cid);
+	return ipam_alloc(st, c->handle, c->node, c->r->families, &a, c->ip, &c->n, e);
+}
+
+static int op_release(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct cni_ipam *c = arg;
+	int rc = ipam_release_handle(st, c->handle, true, e);
+	if (rc == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	return rc;
+}
+
+/* GC: release each handle of this network whose (containerID, ifname) is not listed. */
+static int op_gc(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct cni_ipam *c = arg;
+	const struct cni_req *r = c->r;
+	c->released = 0;
+	for (unsigned b = 0; b < st->n_blocks; b++) {
+		for (unsigned i = 0; i < st->blocks[b].size; i++) {
+			const struct ipam_attrs *a = st->blocks[b].slot[i];
+			if (!a || !a->container_id[0])
+				continue;
+			char h[IPAM_NAME_MAX + 1];
+			if (ipam_handle_pod(h, r->name, a->container_id, NULL) < 0 ||
+			    strcmp(h, a->handle) != 0)
+				continue; /* another network's or a VM's allocation */
+			bool valid = false;
+			struct json_iter it;
+			int k, v;
+			json_iter_init(&it, &r->doc, r->attach);
+			while (json_iter_next(&it, &k, &v)) {
+				int ci = json_get(&r->doc, v, "containerID");
+				int ii = json_get(&r->doc, v, "ifname");
+				if (ci >= 0 && ii >= 0 &&
+				    json_str_eq(&r->doc, ci, a->container_id,
+						strlen(a->container_id)) &&
+				    json_str_eq(&r->doc, ii, a->ifname, strlen(a->ifname)))
+					valid = true;
+			}
+			if (valid)
+				continue;
+			snprintf(c->handle, sizeof(c->handle), "%s", h);
+			int rc = ipam_release_handle(st, c->handle, true, e);
+			if (rc < 0)
+				return rc;
+			c->released++;
+			i = (unsigned)-1; /* the slot array changed: rescan this block */
+		}
+	}
+	return 0;
+}
+
+static int ds_open(struct ipam_ds_file *df, const struct cni_req *r, struct cni_fail *f)
+{
+	struct err e = { 0 };
+	if (ipam_ds_file_open(df, r->state_dir, &e) < 0)
+		return fail(f, CNI_E_TRYLATER, "datastore unavailable", "file datastore: %s",
+			    e.msg);
+	return 0;
+}
+
+static int ipam_run(const struct cni_req *r, ipam_ds_fn fn, struct cni_ipam *c,
+		    struct cni_fail *f)
+{
+	struct ipam_ds_file df;
+	if (ds_open(&df, r, f) < 0)
+		return -1;
+	struct ipam_ds ds = ipam_ds_file(&df);
+	struct err e = { 0 };
+	int rc = ipam_ds_update(&ds, fn, c, &e);
+	ipam_ds_file_close(&df);
+	if (rc == 0)
+		return 0;
+	switch (-rc) {
+	case ENOSPC:
+		return fail(f, CNI_E_INTERNAL, "no free address", "ipam: %s", e.msg);
+	case EINVAL:
+	case EEXIST:
+		return fail(f, CNI_E_CONFIG, "invalid network configuration", "ipam: %s", e.msg);
+	case EAGAIN:
+	case EIO:
+	case EACCES:
+	case EROFS:
+		return fail(f, CNI_E_TRYLATER, "datastore unavailable", "ipam: %s", e.msg);
+	}
+	return fail(f, CNI_E_INTERNAL, "ipam failed", "ipam: %s", e.msg);
+}
+
+/* ---- data plane --------------------------------------------------------------------- */
+
+/* Host veth name: "kv" + 11 hex digits of SHA-256(namespace \n pod \n ifname), or of the
+ * container ID when the pod name is unknown. */
+static void host_ifname(const struct cni_req *r, char *out)
+{
+	br_sha256_context ctx;
+	uint8_t h[32];
+	br_sha256_init(&ctx);
+	if (r->pod_name[0]) {
+		br_sha256_update(&ctx, r->pod_ns, strlen(r->pod_ns));
+		br_sha256_update(&ctx, "\n", 1);
+		br_sha256_update(&ctx, r->pod_name, strlen(r->pod_name));
+	} else {
+		br_sha256_update(&ctx, r->cid, strlen(r->cid));
+	}
+	br_sha256_update(&ctx, "\n", 1);
+	br_sha256_update(&ctx, r->ifname, strlen(r->ifname));
+	br_sha256_out(&ctx, h);
+	char hex[23];
+	for (int i = 0; i < 11; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	snprintf(out, LINK_NAMESZ, "kv%.11s", hex);
+}
+
+static struct addr_ip to_addr(const struct ipam_addr *a)
+{
+	struct addr_ip o;
+	memset(&o, 0, sizeof(o));
+	o.family = a->family;
+	memcpy(o.b, a->b, 16);
+	return o;
+}
+
+static int host_sysctl(const char *host, const char *what, const char *v, struct err *e)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "%s.%s.%s", what[0] == '4' ? "net.ipv4.conf" : "net.ipv6.conf",
+		 host, what + 2);
+	return netns_sysctl_write(-1, name, v, e);
+}
+
+/* Everything ADD builds, so that a failure can undo it. */
+struct cni_plumb {
+	char host[LINK_NAMESZ]; /* host veth name */
+	int host_idx;		/* its ifindex */
+	int pod_idx;		/* pod interface ifindex */
+	uint8_t pod_mac[6];	/* pod interface MAC */
+	bool created;		/* the veth exists */
+};
+
+static int plumb(const struct cni_req *r, struct nl_sock *hs, struct nl_sock *ps, int nsfd,
+		 const struct cni_ipam *c, struct cni_plumb *p, struct err *e)
+{
+	struct link_info li;
+	int rc = link_get(hs, p->host, &li, e);
+	if (rc == 0) /* left over by a crashed ADD of the same pod: replace it */
+		link_del(hs, li.index, NULL);
+	err_clear(e);
+	struct link_veth v = {
+		.name = p->host,
+		.peer = r->ifname,
+		.peer_netns_fd = nsfd,
+		.mac = cni_host_mac,
+		.peer_mac = NULL,
+		.mtu = r->mtu,
+	};
+	if ((rc = link_add_veth(hs, &v, e)) < 0)
+		return rc;
+	p->created = true;
+	if ((rc = link_index(hs, p->host, &p->host_idx, e)) < 0)
+		return rc;
+	if ((rc = host_sysctl(p->host, "4.proxy_arp", "1", e)) < 0 ||
+	    (rc = host_sysctl(p->host, "4.forwarding", "1", e)) < 0 ||
+	    (rc = host_sysctl(p->host, "6.accept_dad", "0", e)) < 0)
+		return rc;
+	bool v6 = false;
+	for (unsigned i = 0; i < c->n; i++)
+		v6 |= c->ip[i].family == AF_INET6;
+	struct addr_ip gw6, gw4;
+	addr_parse(CNI_GW6, &gw6);
+	addr_parse(CNI_GW4, &gw4);
+	if (v6) {
+		char cur[16];
+		if (netns_sysctl_read(-1, "net.ipv6.conf.all.forwarding", cur, sizeof(cur), e) < 0)
+			return -EIO;
+		if (strcmp(cur, "1") != 0 &&
+		    (rc = netns_sysctl_write(-1, "net.ipv6.conf.all.forwarding", "1", e)) < 0)
+			return rc;
+		rc = addr_add(hs, p->host_idx, &gw6, 64, IFA_F_NODAD, e);
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
+		err_clear(e);
+	}
+	if ((rc = link_set_up(hs, p->host_idx, true, e)) < 0)
+		return rc;
+
+	/* pod side */
+	if ((rc = link_get(ps, r->ifname, &li, e)) < 0)
+		return rc;
+	p->pod_idx = li.index;
+	memcpy(p->pod_mac, li.mac, 6);
+	char sc[128];
+	snprintf(sc, sizeof(sc), "net.ipv6.conf.%s.accept_dad", r->ifname);
+	if (v6 && (rc = netns_sysctl_write(nsfd, sc, "0", e)) < 0)
+		return rc;
+	if ((rc = link_set_up(ps, p->pod_idx, true, e)) < 0)
+		return rc;
+	for (unsigned i = 0; i < c->n; i++) {
+		struct addr_ip a = to_addr(&c->ip[i]);
+		bool is6 = a.family == AF_INET6;
+		if ((rc = addr_add(ps, p->pod_idx, &a, is6 ? 128 : 32, is6 ? IFA_F_NODAD : 0, e)) < 0)
+			return rc;
+	}
+	for (unsigned i = 0; i < c->n; i++) {
+		bool is6 = c->ip[i].family == AF_INET6;
+		struct rt_route d;
+		memset(&d, 0, sizeof(d));
+		d.dst.family = is6 ? AF_INET6 : AF_INET;
+		d.gw = is6 ? gw6 : gw4;
+		d.oif = p->pod_idx;
+		d.onlink = true;
+		if (!is6 && (rc = neigh_add(ps, p->pod_idx, &gw4, cni_host_mac, e)) < 0)
+			return rc;
+		if ((rc = rt_add(ps, &d, e)) < 0 && rc != -EEXIST)
+			return rc;
+		err_clear(e);
+		/* host route */
+		struct rt_route h;
+		memset(&h, 0, sizeof(h));
+		h.dst = to_addr(&c->ip[i]);
+		h.dst_len = is6 ? 128 : 32;
+		h.oif = p->host_idx;
+		h.metric = 1024;
+		h.protocol = RT_PROTO_KVNET;
+		h.scope = RT_SCOPE_LINK;
+		if (is6)
+			h.scope = RT_SCOPE_UNIVERSE;
+		if ((rc = rt_replace(hs, &h, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void put_result(struct json_w *w, const struct cni_req *r, const struct cni_ipam *c,
+		       const struct cni_plumb *p)
+{
+	char buf[64];
+	json_w_obj_begin(w);
+	json_w_kstr(w, "cniVersion", r->version);
+	json_w_key(w, "interfaces");
+	json_w_arr_begin(w);
+	json_w_obj_begin(w);
+	json_w_kstr(w, "name", p->host);
+	json_w_kstr(w, "mac", "ee:ee:ee:ee:ee:ee");
+	json_w_obj_end(w);
+	json_w_obj_begin(w);
+	json_w_kstr(w, "name", r->ifname);
+	snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", p->pod_mac[0], p->pod_mac[1],
+		 p->pod_mac[2], p->pod_mac[3], p->pod_mac[4], p->pod_mac[5]);
+	json_w_kstr(w, "mac", buf);
+	if (r->mtu && r->vidx >= 3)
+		json_w_kint(w, "mtu", r->mtu);
+	json_w_kstr(w, "sandbox", r->netns);
+	json_w_obj_end(w);
+	json_w_arr_end(w);
+	json_w_key(w, "ips");
+	json_w_arr_begin(w);
+	bool v4 = false, v6 = false;
+	for (unsigned i = 0; i < c->n; i++) {
+		bool is6 = c->ip[i].family == AF_INET6;
+		v4 |= !is6;
+		v6 |= is6;
+		json_w_obj_begin(w);
+		if (r->vidx < 3)
+			json_w_kstr(w, "version", is6 ? "6" : "4");
+		char a[64];
+		ipam_addr_str(&c->ip[i], a, sizeof(a));
+		snprintf(buf, sizeof(buf), "%s/%d", a, is6 ? 128 : 32);
+		json_w_kstr(w, "address", buf);
+		json_w_kstr(w, "gateway", is6 ? CNI_GW6 : CNI_GW4);
+		json_w_kint(w, "interface", 1);
+		json_w_obj_end(w);
+	}
+	json_w_arr_end(w);
+	json_w_key(w, "routes");
+	json_w_arr_begin(w);
+	if (v4) {
+		json_w_obj_begin(w);
+		json_w_kstr(w, "dst", "0.0.0.0/0");
+		json_w_kstr(w, "gw", CNI_GW4);
+		json_w_obj_end(w);
+	}
+	if (v6) {
+		json_w_obj_begin(w);
+		json_w_kstr(w, "dst", "::/0");
+		json_w_kstr(w, "gw", CNI_GW6);
+		json_w_obj_end(w);
+	}
+	json_w_arr_end(w);
+	json_w_key(w, "dns");
+	json_w_obj_begin(w);
+	json_w_obj_end(w);
+	json_w_obj_end(w);
+}
+
+static int open_pod(const struct cni_req *r, int *nsfd, struct nl_sock **ps, struct cni_fail *f)
+{
+	struct err e = { 0 };
+	*nsfd = netns_open(r->netns, &e);
+	if (*nsfd < 0)
+		return fail(f, CNI_E_ENV, "invalid network namespace", "CNI_NETNS %s: %s", r->netns,
+			    e.msg);
+	if (nl_open_in_netns(ps, NETLINK_ROUTE, r->netns, &e) < 0) {
+		close(*nsfd);
+		*nsfd = -1;
+		return fail(f, CNI_E_ENV, "invalid network namespace", "CNI_NETNS %s: %s", r->netns,
+			    e.msg);
+	}
+	return 0;
+}
+
+static int do_add(struct cni_req *r, struct cni_fail *f)
+{
+	if (check_env(r, true, f) < 0)
+		return -1;
+	struct cni_ipam c;
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	struct err e = { 0 };
+	if (ipam_handle_pod(c.handle, r->name, r->cid, &e) < 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
+	node_name(c.node);
+
+	int nsfd = -1;
+	struct nl_sock *ps = NULL, *hs = NULL;
+	if (open_pod(r, &nsfd, &ps, f) < 0)
+		return -1;
+	int ret = -1;
+	struct link_info li;
+	if (link_get(ps, r->ifname, &li, &e) == 0) {
+		fail(f, CNI_E_ENV, "interface already exists",
+		     "interface %s already exists in %s", r->ifname, r->netns);
+		goto out;
+	}
+	if (nl_open(&hs, NETLINK_ROUTE, &e) < 0) {
+		fail(f, CNI_E_INTERNAL, "netlink unavailable", "%s", e.msg);
+		goto out;
+	}
+	if (ipam_run(r, op_alloc, &c, f) < 0)
+		goto out;
+	struct cni_plumb p;
+	memset(&p, 0, sizeof(p));
+	host_ifname(r, p.host);
+	err_clear(&e);
+	if (plumb(r, hs, ps, nsfd, &c, &p, &e) < 0) {
+		fail(f, CNI_E_INTERNAL, "cannot set up the pod interface", "%s", e.msg);
+		if (p.created && link_get(hs, p.host, &li, NULL) == 0)
+			link_del(hs, li.index, NULL);
+		struct cni_fail f2;
+		if (!c.existed && ipam_run(r, op_release, &c, &f2) < 0)
+			log_errorx(&r->log, "undo: %s", f2.det);
+		goto out;
+	}
+	struct json_w w;
+	json_w_init_grow(&w, 65536);
+	put_result(&w, r, &c, &p);
+	ret = print_json(&w);
+	json_w_free(&w);
+	log_msg(&r->log, LOG_LVL_INFO, "ADD %s %s: %s handle %s", r->cid, r->ifname, p.host,
+		c.handle);
+out:
+	if (hs)
+		nl_close(hs);
+	if (ps)
+		nl_close(ps);
+	if (nsfd >= 0)
+		close(nsfd);
+	return ret;
+}
+
+static int do_del(struct cni_req *r, struct cni_fail *f)
+{
+	if (check_env(r, false, f) < 0)
+		return -1;
+	struct cni_ipam c;
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	struct err e = { 0 };
+	if (ipam_handle_pod(c.handle, r->name, r->cid, &e) < 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
+	/* pod side (takes the host end with it); the netns may be gone */
+	struct link_info li;
+	if (r->netns) {
+		struct nl_sock *ps = NULL;
+		if (nl_open_in_netns(&ps, NETLINK_ROUTE, r->netns, &e) == 0) {
+			if (link_get(ps, r->ifname, &li, &e) == 0 && li.kind[0] &&
+			    strcmp(li.kind, "veth") == 0)
+				link_del(ps, li.index, NULL);
+			nl_close(ps);
+		}
+	}
+	char host[LINK_NAMESZ];
+	host_ifname(r, host);
+	struct nl_sock *hs = NULL;
+	if (nl_open(&hs, NETLINK_ROUTE, &e) == 0) {
+		if (link_get(hs, host, &li, &e) == 0)
+			link_del(hs, li.index, NULL);
+		nl_close(hs);
+	}
+	if (ipam_run(r, op_release, &c, f) < 0)
+		return -1;
+	log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: released %s", r->cid, r->ifname, c.handle);
+	return 0;
+}
+
+/* What CHECK looks for in a route dump. */
+struct find_rt {
+	struct addr_ip dst; /* destination */
+	uint8_t len;	    /* prefix length */
+	struct addr_ip gw;  /* gateway (family 0 = any) */
+	int type;	    /* route type; -1 = any */
+	bool found;	    /* seen */
+};
+
+static int find_rt_cb(const struct rt_route *rt, void *arg, struct err *e)
+{
+	(void)e;
+	struct find_rt *q = arg;
+	if (rt->dst_len == q->len && (q->len == 0 || addr_eq(&rt->dst, &q->dst)) &&
+	    (q->gw.family == 0 || addr_eq(&rt->gw, &q->gw)) && (q->type < 0 || rt->type == q->type))
+		q->found = true;
+	return 0;
+}
+
+static int has_route(struct nl_sock *s, uint32_t table, uint8_t proto, int oif,
+		     struct find_rt *q, struct err *e)
+{
+	struct rt_filter fl = { .family = q->dst.family, .protocol = proto, .table = table,
+				.oif = oif };
+	for (int t = 0; t < 3; t++) {
+		q->found = false;
+		int rc = rt_dump(s, &fl, find_rt_cb, q, e);
+		if (rc != -EINTR)
+			return rc;
+	}
+	return -EINTR;
+}
+
+static int do_check(struct cni_req *r, struct cni_fail *f)
+{
+	if (check_env(r, true, f) < 0)
+		return -1;
+	if (r->vidx < 2)
+		return fail(f, CNI_E_VERSION, "incompatible CNI version",
+			    "CHECK needs cniVersion 0.4.0 or later, got %s", r->version);
+	if (r->prev < 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "CHECK needs prevResult");
+	struct cni_ipam c;
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	struct err e = { 0 };
+	if (ipam_handle_pod(c.handle, r->name, r->cid, &e) < 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
+	struct ipam_ds_file df;
+	if (ds_open(&df, r, f) < 0)
+		return -1;
+	struct ipam_ds ds = ipam_ds_file(&df);
+	struct ipam_state st;
+	int rc = ipam_ds_read(&ds, &st, &e);
+	ipam_ds_file_close(&df);
+	if (rc < 0) {
+		ipam_state_free(&st);
+		return fail(f, CNI_E_TRYLATER, "datastore unavailable", "ipam: %s", e.msg);
+	}
+	const struct ipam_handle *h = ipam_handle_find(&st, c.handle);
+	if (h) {
+		c.n = h->n;
+		memcpy(c.ip, h->ip, sizeof(c.ip));
+	}
+	ipam_state_free(&st);
+	if (!h)
+		return fail(f, CNI_E_INTERNAL, "check failed", "ipam: no addresses held by %s",
+			    c.handle);
+
+	/* prevResult ips must be exactly what IPAM holds */
+	int ips = json_get(&r->doc, r->prev, "ips");
+	unsigned seen = 0;
+	struct json_iter it;
+	int k, v;
+	json_iter_init(&it, &r->doc, ips);
+	while (json_iter_next(&it, &k, &v)) {
+		char s[80];
+		int at = json_get(&r->doc, v, "address");
+		struct addr_ip a;
+		uint8_t plen;
+		if (at < 0 || json_str(&r->doc, at, s, sizeof(s)) < 0 ||
+		    !addr_parse_prefix(s, &a, &plen))
+			return fail(f, CNI_E_CONFIG, "invalid network configuration",
+				    "prevResult.ips: an entry has no valid address");
+		bool held = false;
+		for (unsigned i = 0; i < c.n; i++) {
+			struct addr_ip b = to_addr(&c.ip[i]);
+			held |= addr_eq(&a, &b);
+		}
+		if (!held)
+			return fail(f, CNI_E_INTERNAL, "check failed",
+				    "prevResult address %s is not held by %s", s, c.handle);
+		seen++;
+	}
+	if (seen != c.n)
+		return fail(f, CNI_E_INTERNAL, "check failed",
+			    "prevResult lists %u addresses, IPAM holds %u for %s", seen, c.n,
+			    c.handle);
+
+	int nsfd = -1;
+	struct nl_sock *ps = NULL, *hs = NULL;
+	if (open_pod(r, &nsfd, &ps, f) < 0)
+		return -1;
+	int ret = -1;
+	struct link_info li;
+	char host[LINK_NAMESZ];
+	host_ifname(r, host);
+	int host_idx = 0;
+	if (link_get(ps, r->ifname, &li, &e) < 0) {
+		fail(f, CNI_E_INTERNAL, "check failed", "interface %s missing in %s", r->ifname,
+		     r->netns);
+		goto out;
+	}
+	int pod_idx = li.index;
+	if (nl_open(&hs, NETLINK_ROUTE, &e) < 0 || link_index(hs, host, &host_idx, &e) < 0) {
+		fail(f, CNI_E_INTERNAL, "check failed", "host interface %s: %s", host, e.msg);
+		goto out;
+	}
+	for (unsigned i = 0; i < c.n; i++) {
+		char s[64];
+		ipam_addr_str(&c.ip[i], s, sizeof(s));
+		bool is6 = c.ip[i].family == AF_INET6;
+		struct find_rt q;
+		memset(&q, 0, sizeof(q));
+		q.dst = to_addr(&c.ip[i]);
+		q.len = is6 ? 128 : 32;
+		q.type = RTN_LOCAL;
+		if (has_route(ps, RT_TABLE_LOCAL, 0, pod_idx, &q, &e) < 0 || !q.found) {
+			fail(f, CNI_E_INTERNAL, "check failed", "address %s missing on %s in %s", s,
+			     r->ifname, r->netns);
+			goto out;
+		}
+		memset(&q, 0, sizeof(q));
+		q.dst.family = is6 ? AF_INET6 : AF_INET;
+		q.len = 0;
+		addr_parse(is6 ? CNI_GW6 : CNI_GW4, &q.gw);
+		q.type = -1;
+		if (has_route(ps, RT_TABLE_MAIN, 0, pod_idx, &q, &e) < 0 || !q.found) {
+			fail(f, CNI_E_INTERNAL, "check failed",
+			     "default route via %s missing on %s in %s", is6 ? CNI_GW6 : CNI_GW4,
+			     r->ifname, r->netns);
+			goto out;
+		}
+		memset(&q, 0, sizeof(q));
+		q.dst = to_addr(&c.ip[i]);
+		q.len = is6 ? 128 : 32;
+		q.type = -1;
+		if (has_route(hs, RT_TABLE_MAIN, RT_PROTO_KVNET, host_idx, &q, &e) < 0 || !q.found) {
+			fail(f, CNI_E_INTERNAL, "check failed",
+			     "host route %s/%d dev %s proto 75 is missing", s, is6 ? 128 : 32, host);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (hs)
+		nl_close(hs);
+	if (ps)
+		nl_close(ps);
+	if (nsfd >= 0)
+		close(nsfd);
+	return ret;
+}
+
+static int do_status(struct cni_req *r, struct cni_fail *f)
+{
+	if (r->vidx < 4)
+		return fail(f, CNI_E_VERSION, "incompatible CNI version",
+			    "STATUS needs cniVersion 1.1.0, got %s", r->version);
+	struct ipam_ds_file df;
+	struct err e = { 0 };
+	if (ipam_ds_file_open(&df, r->state_dir, &e) < 0)
+		return fail(f, CNI_E_UNAVAILABLE, "datastore unavailable", "file datastore: %s",
+			    e.msg);
+	struct ipam_ds ds = ipam_ds_file(&df);
+	struct ipam_state st;
+	int rc = ipam_ds_read(&ds, &st, &e);
+	ipam_state_free(&st);
+	ipam_ds_file_close(&df);
+	if (rc < 0)
+		return fail(f, CNI_E_UNAVAILABLE, "datastore unavailable", "file datastore: %s",
+			    e.msg);
+	return 0;
+}
+
+static int do_gc(struct cni_req *r, struct cni_fail *f)
+{
+	if (r->vidx < 4)
+		return fail(f, CNI_E_VERSION, "incompatible CNI version",
+			    "GC needs cniVersion 1.1.0, got %s", r->version);
+	if (r->attach < 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "GC needs cni.dev/valid-attachments");
+	struct cni_ipam c;
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	if (ipam_run(r, op_gc, &c, f) < 0)
+		return -1;
+	log_msg(&r->log, LOG_LVL_INFO, "GC: released %u handles", c.released);
+	return 0;
+}
+
+static int do_version(struct cni_req *r)
+{
+	struct json_w w;
+	json_w_init_grow(&w, 4096);
+	json_w_obj_begin(&w);
+	json_w_kstr(&w, "cniVersion", r->version[0] ? r->version : "1.1.0");
+	json_w_key(&w, "supportedVersions");
+	json_w_arr_begin(&w);
+	for (int i = 0; i < CNI_NVERSIONS; i++)
+		json_w_str(&w, cni_versions[i]);
+	json_w_arr_end(&w);
+	json_w_obj_end(&w);
+	int rc = print_json(&w);
+	json_w_free(&w);
+	return rc;
+}
 
 int cmd_cni(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	fprintf(stderr, "kvnet cni: not implemented yet\n");
-	return 1;
+	struct cni_req r;
+	memset(&r, 0, sizeof(r));
+	r.prev = r.attach = -1;
+	log_init(&r.log, "cni", LOG_LVL_INFO);
+	r.command = env("CNI_COMMAND");
+	r.cid = env("CNI_CONTAINERID");
+	r.netns = env("CNI_NETNS");
+	r.ifname = env("CNI_IFNAME");
+	struct cni_fail f = { 0 };
+	int rc = -1;
+	if (!r.command) {
+		fail(&f, CNI_E_ENV, "missing environment", "CNI_COMMAND is not set");
+		goto out;
+	}
+	if (strcmp(r.command, "VERSION") == 0) {
+		if (parse_conf(&r, false, &f) < 0 && f.code != CNI_E_VERSION)
+			goto out;
+		r.version[0] = 0;
+		rc = do_version(&r);
+		goto out;
+	}
+	bool add = strcmp(r.command, "ADD") == 0, del = strcmp(r.command, "DEL") == 0,
+	     chk = strcmp(r.command, "CHECK") == 0, sts = strcmp(r.command, "STATUS") == 0,
+	     gc = strcmp(r.command, "GC") == 0;
+	if (!add && !del && !chk && !sts && !gc) {
+		fail(&f, CNI_E_ENV, "invalid environment",
+		     "CNI_COMMAND '%s' is not ADD, DEL, CHECK, STATUS, GC or VERSION", r.command);
+		goto out;
+	}
+	if (parse_conf(&r, true, &f) < 0 || parse_args(&r, env("CNI_ARGS"), &f) < 0)
+		goto out;
+	if (add)
+		rc = do_add(&r, &f);
+	else if (del)
+		rc = do_del(&r, &f);
+	else if (chk)
+		rc = do_check(&r, &f);
+	else if (sts)
+		rc = do_status(&r, &f);
+	else
+		rc = do_gc(&r, &f);
+out:
+	if (rc < 0)
+		emit_error(&r, &f);
+	log_close(&r.log);
+	free(r.tok);
+	free(r.text);
+	return rc < 0 ? 1 : 0;
 }
