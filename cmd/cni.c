@@ -102,6 +102,7 @@ struct cni_req {
 	struct json_tok *tok;		/* its tokens (owned) */
 	int prev;			/* prevResult token or -1 */
 	int attach;			/* GC attachment array token or -1 */
+	char log_file[4096];		/* log_file ("" = stderr) */
 	struct log log;			/* log_file / log_level */
 };
 
@@ -362,11 +363,10 @@ static const char *const conf_keys[] = {
 	"cni.dev/valid-attachments", "cni.dev/attachments",
 };
 
-/* Parse and validate the whole network configuration. Only cniVersion for VERSION. */
+/* Parse and validate the network configuration in r->text (the whole of it, or only
+ * cniVersion when !full, for VERSION). 0, or -1 with f filled. No I/O. */
 static int parse_conf(struct cni_req *r, bool full, struct cni_fail *f)
 {
-	if (read_stdin(r, f) < 0)
-		return -1;
 	if (!full && r->len == 0)
 		return 0; /* VERSION without a configuration */
 	if (parse_json(r, f) < 0)
@@ -472,19 +472,12 @@ static int parse_conf(struct cni_req *r, bool full, struct cni_fail *f)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "log_level: '%s' is not error, warn, info or debug", s);
 	r->log.level = lvl;
-	char lf[4096];
-	rc = conf_str(r, "log_file", lf, sizeof(lf), f);
+	rc = conf_str(r, "log_file", r->log_file, sizeof(r->log_file), f);
 	if (rc < 0)
 		return -1;
-	if (rc == 1) {
-		if (lf[0] != '/')
-			return fail(f, CNI_E_CONFIG, "invalid network configuration",
-				    "log_file: '%s' is not an absolute path", lf);
-		int lr = log_open(&r->log, lf);
-		if (lr < 0)
-			return fail(f, CNI_E_CONFIG, "invalid network configuration",
-				    "log_file %s: open: %s", lf, strerror(-lr));
-	}
+	if (rc == 1 && r->log_file[0] != '/')
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "log_file: '%s' is not an absolute path", r->log_file);
 	r->prev = json_get(&r->doc, 0, "prevResult");
 	if (r->prev >= 0 && json_type(&r->doc, r->prev) != JSON_OBJECT)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration",
@@ -1218,7 +1211,9 @@ int cmd_cni(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(r.command, "VERSION") == 0) {
-		if (parse_conf(&r, false, &f) < 0 && f.code != CNI_E_VERSION)
+		if (read_stdin(&r, &f) < 0)
+		goto out;
+	if (parse_conf(&r, false, &f) < 0 && f.code != CNI_E_VERSION)
 			goto out;
 		r.version[0] = 0;
 		rc = do_version(&r);
@@ -1232,8 +1227,17 @@ int cmd_cni(int argc, char **argv)
 		     "CNI_COMMAND '%s' is not ADD, DEL, CHECK, STATUS, GC or VERSION", r.command);
 		goto out;
 	}
-	if (parse_conf(&r, true, &f) < 0 || parse_args(&r, env("CNI_ARGS"), &f) < 0)
+	if (read_stdin(&r, &f) < 0 || parse_conf(&r, true, &f) < 0 ||
+	    parse_args(&r, env("CNI_ARGS"), &f) < 0)
 		goto out;
+	if (r.log_file[0]) {
+		int lr = log_open(&r.log, r.log_file);
+		if (lr < 0) {
+			fail(&f, CNI_E_CONFIG, "invalid network configuration",
+			     "log_file %s: open: %s", r.log_file, strerror(-lr));
+			goto out;
+		}
+	}
 	if (add)
 		rc = do_add(&r, &f);
 	else if (del)
