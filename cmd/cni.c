@@ -817,7 +817,7 @@ static void put_result(struct json_w *w, const struct cni_req *r, const struct c
 	snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", p->pod_mac[0], p->pod_mac[1],
 		 p->pod_mac[2], p->pod_mac[3], p->pod_mac[4], p->pod_mac[5]);
 	json_w_kstr(w, "mac", buf);
-	if (r->mtu && r->vidx >= 3)
+	if (r->mtu && r->vidx >= 4) /* interface mtu is new in spec 1.1.0 */
 		json_w_kint(w, "mtu", r->mtu);
 	json_w_kstr(w, "sandbox", r->netns);
 	json_w_obj_end(w);

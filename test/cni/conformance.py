@@ -124,6 +124,11 @@ def main():
     open(blocker, "w").close()
     r = t.cni("STATUS", t.conf(os.path.join(blocker, "sub")), host)
     err_is(r, 50, "STATUS code 50 when the datastore is unusable")
+    pd = t.netns("dsgone")
+    r = t.cni("ADD", t.conf(os.path.join(blocker, "sub")), host, cid="dsgone",
+              netns_path="/run/netns/" + pd)
+    err_is(r, 11, "ADD with an unusable datastore is code 11", "datastore")
+    ok(t.ipj(pd, "link", "show", "eth0") == [], "ADD with an unusable datastore created nothing")
     r = t.cni("STATUS", t.conf(state, "1.0.0"), host)
     err_is(r, 1, "STATUS with cniVersion 1.0.0 is code 1")
 
@@ -229,7 +234,7 @@ def main():
 
     # accepted optional keys, log file, single-stack v4
     logf = os.path.join(state, "cni.log")
-    c4 = t.conf(t.tmpdir(), "1.0.0", mtu=1400, log_file=logf, log_level="debug",
+    c4 = t.conf(t.tmpdir(), "1.1.0", mtu=1400, log_file=logf, log_level="debug",
                 policy_setup_timeout_seconds=30, ipv6_pools=[])
     r = t.cni("ADD", c4, host, cid="v4only", netns_path=pp,
               args="K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_UID=u;K8S_POD_INFRA_CONTAINER_ID=x")
