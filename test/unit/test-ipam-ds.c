@@ -174,6 +174,110 @@ static void test_journal_replayed(void)
 	rmstate();
 }
 
+/* fn that, the first time, rewrites a record file behind the datastore's back (as a
+ * writer ignoring the lock would): the commit must see the version moved. */
+struct sneaky {
+	int calls;   /* times fn ran */
+	struct op o; /* the allocation */
+};
+
+static int fn_sneaky(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct sneaky *s = arg;
+	if (s->calls++ == 0) {
+		int rc;
+		free(t_sh(&rc,
+			  "cd '%s' && printf '%%s' '{\"cidr\":\"198.18.8.0/26\",\"affinity\":"
+			  "\"node-b\",\"used\":1,\"allocations\":[{\"ip\":\"198.18.8.1\","
+			  "\"handle\":\"other\"}]}' > block/v4-198-18-8-0-26.json && "
+			  "printf '%%s' '{\"ips\":[\"198.18.8.1\"]}' > handle/other.json",
+			  g_dir));
+	}
+	return fn_alloc(st, &s->o, e);
+}
+
+static void test_file_cas_conflict_retried(void)
+{
+	struct ipam_ds_file f;
+	struct ipam_ds ds;
+	struct err e = {0};
+	T_EQ(setup(&f, &ds), 0);
+	struct sneaky s = {.o = {.handle = "h1", .node = "node-a"}};
+	T_EQ(ipam_ds_update(&ds, fn_sneaky, &s, &e), 0);
+	T_EQ(s.calls, 2); /* -ESTALE once, then a fresh load */
+	/* the retry loaded the block another writer created and kept it */
+	T_STREQ(s.o.n ? ipam_addr_str(&s.o.got[0], (char[64]){0}, 64) : "",
+		"198.18.8.64"); /* node-b owns .0/26 */
+	struct ipam_state st;
+	T_EQ(ipam_ds_read(&ds, &st, &e), 0);
+	T_CHECK(ipam_handle_find(&st, "other") != NULL);
+	T_CHECK(ipam_handle_find(&st, "h1") != NULL);
+	T_EQ(ipam_check(&st, &e), 0);
+	ipam_state_free(&st);
+	ipam_ds_file_close(&f);
+	rmstate();
+}
+
+/* A datastore whose commit conflicts a given number of times: the retry bound. */
+struct flaky {
+	int conflicts; /* commits still to refuse with -ESTALE */
+	int commits;   /* commits attempted */
+	int loads;     /* loads done */
+};
+
+static int flaky_begin(void *ctx, struct err *e)
+{
+	(void)ctx;
+	(void)e;
+	return 0;
+}
+
+static int flaky_load(void *ctx, struct ipam_state *st, struct err *e)
+{
+	struct flaky *f = ctx;
+	f->loads++;
+	const char *p4 = "{\"cidr\":\"198.18.9.0/24\"}";
+	const char *p6 = "{\"cidr\":\"2001:db8:9::/112\"}";
+	int r = ipam_state_load(st, IPAM_POOL, "p4", "7", p4, strlen(p4), e);
+	return r ? r : ipam_state_load(st, IPAM_POOL, "p6", "8", p6, strlen(p6), e);
+}
+
+static int flaky_commit(void *ctx, const struct ipam_change *c, unsigned n, struct err *e)
+{
+	struct flaky *f = ctx;
+	(void)c;
+	(void)n;
+	f->commits++;
+	if (f->conflicts-- > 0)
+		return err_setx(e, ESTALE, "conflict");
+	return 0;
+}
+
+static void flaky_end(void *ctx)
+{
+	(void)ctx;
+}
+
+static void test_update_retry_bound(void)
+{
+	static const struct ipam_ds_ops ops = {.name = "flaky",
+					       .begin = flaky_begin,
+					       .load = flaky_load,
+					       .commit = flaky_commit,
+					       .end = flaky_end};
+	struct flaky fl = {.conflicts = 3};
+	struct ipam_ds ds = {.ops = &ops, .ctx = &fl};
+	struct op o = {.handle = "h", .node = "n"};
+	struct err e = {0};
+	T_EQ(ipam_ds_update(&ds, fn_alloc, &o, &e), 0);
+	T_EQ(fl.commits, 4);
+	T_EQ(fl.loads, 4);
+	fl = (struct flaky){.conflicts = 1000};
+	T_EQ(ipam_ds_update(&ds, fn_alloc, &o, &e), -EAGAIN);
+	T_EQ(fl.commits, IPAM_DS_TRIES);
+	T_CHECK(strstr(e.msg, "flaky datastore") != NULL);
+}
+
 #define PROCS 8
 #define PER_PROC 25
 
@@ -314,6 +418,8 @@ int main(void)
 	T_RUN(test_update_and_read);
 	T_RUN(test_corrupt_record_named);
 	T_RUN(test_journal_replayed);
+	T_RUN(test_file_cas_conflict_retried);
+	T_RUN(test_update_retry_bound);
 	T_RUN(test_concurrent_processes);
 	T_RUN(test_sigkill_during_commits);
 	return t_done();
