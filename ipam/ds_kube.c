@@ -95,14 +95,14 @@ static int load_one(struct ipam_state *st, enum ipam_kind k, const char *name, c
 	return r;
 }
 
-/* Load the items of one LIST page; *cont gets metadata.continue ("" when last). */
-static int load_page(struct ipam_state *st, enum ipam_kind k, const struct kube_resp *resp,
-		     char *cont, struct err *e)
+int ipam_ds_kube_load_page(struct ipam_state *st, enum ipam_kind k, const char *body, size_t len,
+			   char *cont, size_t cont_cap, struct err *e)
 {
 	const char *plural = kind_res[k]->plural;
 	struct json_doc d;
 	struct json_tok *tok;
-	int r = parse(&d, resp->body, resp->len, &tok, e);
+	cont[0] = 0;
+	int r = parse(&d, body, len, &tok, e);
 	if (r) {
 		err_prefix(e, "ipam kubernetes datastore: list %s: bad answer", plural);
 		goto out;
@@ -115,9 +115,8 @@ static int load_page(struct ipam_state *st, enum ipam_kind k, const struct kube_
 			     plural);
 		goto out;
 	}
-	cont[0] = 0;
 	int ct = json_find(&d, 0, "metadata", "continue", NULL);
-	if (ct >= 0 && json_type(&d, ct) == JSON_STRING && json_str(&d, ct, cont, CONT_MAX)) {
+	if (ct >= 0 && json_type(&d, ct) == JSON_STRING && json_str(&d, ct, cont, cont_cap)) {
 		r = err_setx(e, EPROTO, "ipam kubernetes datastore: list %s: bad continue token",
 			     plural);
 		goto out;
@@ -183,7 +182,8 @@ static int kube_load_kind(struct ipam_ds_kube *k, enum ipam_kind kind, struct ip
 		if (r)
 			r = api_err(r, e, "list", kind_res[kind]->plural, "");
 		else
-			r = load_page(st, kind, &resp, cont, e);
+			r = ipam_ds_kube_load_page(st, kind, resp.body, resp.len, cont, CONT_MAX,
+						   e);
 		kube_resp_free(&resp);
 	} while (!r && cont[0]);
 	free(cont);

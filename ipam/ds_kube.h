@@ -57,4 +57,12 @@ void ipam_ds_kube_init(struct ipam_ds_kube *k, struct kube_client *c);
 /* The datastore view of k (k must outlive it). */
 struct ipam_ds ipam_ds_kube(struct ipam_ds_kube *k);
 
+/* Load one LIST answer body of records of `kind` into st (what load does per page; no
+ * I/O, exposed for the fuzzer): every item needs metadata.name, metadata.resourceVersion
+ * and a spec that is a valid record (-EUCLEAN naming the object otherwise); the answer
+ * must be JSON with an items array or null (-EINVAL / -EPROTO). cont (cont_cap bytes)
+ * gets metadata.continue, "" on the last page. */
+int ipam_ds_kube_load_page(struct ipam_state *st, enum ipam_kind kind, const char *body, size_t len,
+			   char *cont, size_t cont_cap, struct err *e);
+
 #endif

@@ -178,6 +178,29 @@ class DsKube(unittest.TestCase):
               % (c["total"], c["verbs"]), flush=True)
         self.assertEqual(c["verbs"], {"list": 3, "create": 2})
 
+    def test_paged_load(self):
+        self.ok("pool", "p4", "198.18.0.0/24")
+        self.ok("pool", "p4b", "198.18.4.0/24")
+        self.ok("alloc", "h", "node-a", "5", "v4")
+        self.ok("alloc", "k", "node-b", "1", "v4")
+        self.api.counters(reset=True)
+        # page size 2: 2 pools = 1 page (the server may say there is no more),
+        # 2 blocks, 6 handles = 3 pages; the whole state arrives
+        p = subprocess.run([TOOL, "--kubeconfig", self.kc, "--page", "2", "check"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("ok pools=2 blocks=2 handles=6 allocations=6", p.stdout)
+        c = self.api.counters()
+        lists = c["paths"]
+        self.assertGreaterEqual(lists["GET " + G + "ipamhandles"], 3)
+        self.assertGreaterEqual(lists["GET " + G + "ipamblocks"], 1)
+        # an allocation through paged loads sees every record (no address twice)
+        p = subprocess.run([TOOL, "--kubeconfig", self.kc, "--page", "1", "alloc", "m",
+                            "node-a", "1", "v4"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout.split()[1], "198.18.0.6")
+        self.check_consistent({"h-%d" % i for i in range(5)} | {"k-0", "m-0"})
+
     def stall_first_block_put(self):
         self.api.fault(action="stall", ms=3000, count=1, method="PUT", path="/ipamblocks/")
 

@@ -2,7 +2,7 @@
  * from the command line, so test/integration/test_ds_kube.py can check what kvnet really
  * wrote with an independent client.
  *
- *   ipam-kube --kubeconfig FILE [--timeout-ms N] [--retries N] CMD ARGS...
+ *   ipam-kube --kubeconfig FILE [--timeout-ms N] [--retries N] [--page N] CMD ARGS...
  *
  * CMD:  pool NAME CIDR [BLOCK_PREFIX]          add a pool
  *       alloc PREFIX NODE COUNT v4|v6|dual      COUNT updates, handles PREFIX-0..COUNT-1;
@@ -13,6 +13,7 @@
  *       check                                   load + ipam_check; prints a summary
  * --retries N: an update that ends in -EAGAIN (the datastore loop ran out of conflict
  * tries) is run again up to N times, as a container runtime does on CNI code 11.
+ * --page N: LIST page size of the datastore (default IPAM_DS_KUBE_PAGE).
  * Last line on success: "stats requests=N updates=N again=N". Failures print
  * "ERR errno=NAME msg=..." and exit 1; usage errors exit 2.
  */
@@ -121,15 +122,16 @@ static int run_op(struct ipam_state *st, void *arg, struct err *e)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ipam-kube --kubeconfig FILE [--timeout-ms N] [--retries N] "
-			"pool|alloc|release|owner|clear|check ARGS...\n");
+	fprintf(stderr,
+		"usage: ipam-kube --kubeconfig FILE [--timeout-ms N] [--retries N] [--page N] "
+		"pool|alloc|release|owner|clear|check ARGS...\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	const char *kc = NULL;
-	int timeout_ms = 3000, retries = 0, i = 1;
+	int timeout_ms = 3000, retries = 0, page = 0, i = 1;
 	for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
 		if (!strcmp(argv[i], "--kubeconfig"))
 			kc = argv[i + 1];
@@ -137,6 +139,8 @@ int main(int argc, char **argv)
 			timeout_ms = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--retries"))
 			retries = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--page"))
+			page = atoi(argv[i + 1]);
 		else
 			return usage();
 	}
@@ -170,6 +174,7 @@ int main(int argc, char **argv)
 	}
 	struct ipam_ds_kube dk;
 	ipam_ds_kube_init(&dk, c);
+	dk.page = (unsigned)page;
 	struct ipam_ds ds = ipam_ds_kube(&dk);
 	unsigned updates = 0, again = 0;
 	srand((unsigned)getpid());
