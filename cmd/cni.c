@@ -1,4 +1,4 @@
-/* cni role — the CNI plugin (spec 1.1) for ordinary pods with the `file` datastore.
+/* cni role — the CNI plugin (spec 1.1) for ordinary pods, `file` or `kubernetes` datastore.
  *
  * Called by the container runtime as /opt/cni/bin/kvnet with CNI_COMMAND set, the
  * network configuration on stdin and the result (or an error object) on stdout:
@@ -13,11 +13,13 @@
  *   VERSION  the five supported versions
  *
  * Configuration keys (unknown keys are code 7): cniVersion, name, type ("kvnet"),
- * datastore ("file"; "kubernetes" is not supported yet), state_dir (absolute; default
+ * datastore ("file", default, or "kubernetes": ipam/ds_kube over the API server named by
+ * kubeconfig, a path; "" = KUBECONFIG, ~/.kube/config, in-cluster; API server
+ * unreachable = code 11, or 50 for STATUS), state_dir (absolute; default
  * /var/lib/kvnet/ipam), ipv4_pools / ipv6_pools / pools (CIDR lists; pool record name =
  * block-style name of the CIDR), mtu (68..65535, 0 = kernel default), log_file
  * (absolute), log_level, policy_setup_timeout_seconds (0..3600, accepted for the agent),
- * kubeconfig (string, for the kubernetes datastore), plus what runtimes inject:
+ * kubeconfig, plus what runtimes inject:
  * prevResult, runtimeConfig, capabilities, args, dns, cni.dev/valid-attachments,
  * cni.dev/attachments.
  *
@@ -32,8 +34,11 @@
 
 #include "ipam/ds.h"
 #include "ipam/ds_file.h"
+#include "ipam/ds_kube.h"
 #include "ipam/ipam.h"
+#include "kube/client.h"
 #include "kube/json.h"
+#include "kube/kubeconfig.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "net/addr.h"
@@ -58,10 +63,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #define CNI_STDIN_MAX (1u << 20)  /* largest accepted network configuration */
 #define CNI_POOLS_MAX 8		  /* pools per configuration */
 #define CNI_ATTACH_MAX 4096	  /* GC attachments */
 #define CNI_DEFAULT_STATE "/var/lib/kvnet/ipam"
+#define CNI_KUBE_TIMEOUT_MS 10000 /* API server I/O timeout (kubernetes datastore) */
 #define CNI_GW4 "169.254.1.1"
 #define CNI_GW6 "fe80::ecee:eeff:feee:eeee"
 
@@ -92,6 +100,9 @@ struct cni_req {
 	int vidx;			/* index in cni_versions */
 	char name[IPAM_NAME_MAX + 1];	/* network name */
 	char state_dir[4096];		/* file datastore directory */
+	bool kube;			/* datastore is "kubernetes" */
+	char kubeconfig[4096];		/* its kubeconfig path ("" = KUBECONFIG, ~/.kube,
+					 * in-cluster) */
 	unsigned n_pools;		/* configured pools */
 	struct ipam_cidr pools[CNI_POOLS_MAX]; /* them */
 	unsigned families;		/* IPAM_V4 | IPAM_V6 present in pools */
@@ -431,14 +442,11 @@ static int parse_conf(struct cni_req *r, bool full, struct cni_fail *f)
 	rc = conf_str(r, "datastore", s, sizeof(s), f);
 	if (rc < 0)
 		return -1;
-	if (rc == 1 && strcmp(s, "kubernetes") == 0)
-		return fail(f, CNI_E_CONFIG, "datastore not supported yet",
-			    "datastore: 'kubernetes' is not supported yet; use 'file'");
-	if (rc == 1 && strcmp(s, "file") != 0)
+	r->kube = rc == 1 && strcmp(s, "kubernetes") == 0;
+	if (rc == 1 && !r->kube && strcmp(s, "file") != 0)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "datastore: '%s' is neither file nor kubernetes", s);
-	char kc[4096];
-	if (conf_str(r, "kubeconfig", kc, sizeof(kc), f) < 0)
+	if (conf_str(r, "kubeconfig", r->kubeconfig, sizeof(r->kubeconfig), f) < 0)
 		return -1;
 	rc = conf_str(r, "state_dir", r->state_dir, sizeof(r->state_dir), f);
 	if (rc < 0)
@@ -620,25 +628,69 @@ static int op_gc(struct ipam_state *st, void *arg, struct err *e)
 	return 0;
 }
 
-static int ds_open(struct ipam_ds_file *df, const struct cni_req *r, struct cni_fail *f)
+/* The IPAM datastore a request uses: the file one or the kubernetes one. */
+struct cni_store {
+	struct ipam_ds_file df;	/* file datastore (when !kube) */
+	struct kcfg *kc;	/* resolved kubeconfig (kube; owned) */
+	struct kube_client *c;	/* API client (kube; owned) */
+	struct ipam_ds_kube dk;	/* kubernetes datastore over c */
+	struct ipam_ds ds;	/* the view of whichever is open */
+	bool kube;		/* which */
+};
+
+/* Open the datastore r names into s (close with store_close). Failure is CNI code
+ * `code` (11 for ADD/DEL/CHECK/GC, 50 for STATUS). No I/O to the API server yet: the
+ * kube client connects on its first call. */
+static int store_open(struct cni_store *s, const struct cni_req *r, int code,
+		      struct cni_fail *f)
 {
 	struct err e = { 0 };
-	if (ipam_ds_file_open(df, r->state_dir, &e) < 0)
-		return fail(f, CNI_E_TRYLATER, "datastore unavailable", "file datastore: %s",
+	memset(s, 0, sizeof(*s));
+	s->kube = r->kube;
+	if (!r->kube) {
+		if (ipam_ds_file_open(&s->df, r->state_dir, &e) < 0)
+			return fail(f, code, "datastore unavailable", "file datastore: %s",
+				    e.msg);
+		s->ds = ipam_ds_file(&s->df);
+		return 0;
+	}
+	struct kcfg_opts ko = { .kubeconfig = r->kubeconfig, .envp = environ };
+	if (kcfg_load(&s->kc, &ko, &e) < 0)
+		return fail(f, code, "datastore unavailable", "kubernetes datastore: %s",
 			    e.msg);
+	s->c = kube_client_from_kcfg(s->kc, CNI_KUBE_TIMEOUT_MS, &e);
+	if (!s->c) {
+		kcfg_free(s->kc);
+		s->kc = NULL;
+		return fail(f, code, "datastore unavailable", "kubernetes datastore: %s",
+			    e.msg);
+	}
+	ipam_ds_kube_init(&s->dk, s->c);
+	s->ds = ipam_ds_kube(&s->dk);
 	return 0;
+}
+
+static void store_close(struct cni_store *s)
+{
+	if (!s->kube) {
+		ipam_ds_file_close(&s->df);
+		return;
+	}
+	kube_client_free(s->c);
+	kcfg_free(s->kc);
+	s->c = NULL;
+	s->kc = NULL;
 }
 
 static int ipam_run(const struct cni_req *r, ipam_ds_fn fn, struct cni_ipam *c,
 		    struct cni_fail *f)
 {
-	struct ipam_ds_file df;
-	if (ds_open(&df, r, f) < 0)
+	struct cni_store cs;
+	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
-	struct ipam_ds ds = ipam_ds_file(&df);
 	struct err e = { 0 };
-	int rc = ipam_ds_update(&ds, fn, c, &e);
-	ipam_ds_file_close(&df);
+	int rc = ipam_ds_update(&cs.ds, fn, c, &e);
+	store_close(&cs);
 	if (rc == 0)
 		return 0;
 	switch (-rc) {
@@ -1021,13 +1073,12 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 	struct err e = { 0 };
 	if (ipam_handle_pod(c.handle, r->name, r->cid, &e) < 0)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
-	struct ipam_ds_file df;
-	if (ds_open(&df, r, f) < 0)
+	struct cni_store cs;
+	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
-	struct ipam_ds ds = ipam_ds_file(&df);
 	struct ipam_state st;
-	int rc = ipam_ds_read(&ds, &st, &e);
-	ipam_ds_file_close(&df);
+	int rc = ipam_ds_read(&cs.ds, &st, &e);
+	store_close(&cs);
 	if (rc < 0) {
 		ipam_state_free(&st);
 		return fail(f, CNI_E_TRYLATER, "datastore unavailable", "ipam: %s", e.msg);
@@ -1142,19 +1193,17 @@ static int do_status(struct cni_req *r, struct cni_fail *f)
 	if (r->vidx < 4)
 		return fail(f, CNI_E_VERSION, "incompatible CNI version",
 			    "STATUS needs cniVersion 1.1.0, got %s", r->version);
-	struct ipam_ds_file df;
+	struct cni_store cs;
 	struct err e = { 0 };
-	if (ipam_ds_file_open(&df, r->state_dir, &e) < 0)
-		return fail(f, CNI_E_UNAVAILABLE, "datastore unavailable", "file datastore: %s",
-			    e.msg);
-	struct ipam_ds ds = ipam_ds_file(&df);
+	if (store_open(&cs, r, CNI_E_UNAVAILABLE, f) < 0)
+		return -1;
 	struct ipam_state st;
-	int rc = ipam_ds_read(&ds, &st, &e);
+	int rc = ipam_ds_read(&cs.ds, &st, &e);
 	ipam_state_free(&st);
-	ipam_ds_file_close(&df);
+	store_close(&cs);
 	if (rc < 0)
-		return fail(f, CNI_E_UNAVAILABLE, "datastore unavailable", "file datastore: %s",
-			    e.msg);
+		return fail(f, CNI_E_UNAVAILABLE, "datastore unavailable", "%s datastore: %s",
+			    r->kube ? "kubernetes" : "file", e.msg);
 	return 0;
 }
 

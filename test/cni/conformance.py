@@ -200,8 +200,9 @@ def main():
     del cc["name"]
     r = t.cni("ADD", cc, host, cid="e1", netns_path=pp)
     err_is(r, 7, "missing name is code 7", "name")
-    r = t.cni("ADD", dict(c, datastore="kubernetes"), host, cid="e1", netns_path=pp)
-    err_is(r, 7, "kubernetes datastore is code 7 'not supported yet'", "not supported yet")
+    r = t.cni("ADD", dict(c, datastore="kubernetes", kubeconfig="/nonexistent/kc"), host,
+              cid="e1", netns_path=pp)
+    err_is(r, 11, "kubernetes datastore with a missing kubeconfig is code 11", "kubeconfig")
     for k, v, word in (("type", "ptp", "type"), ("datastore", "etcd", "datastore"),
                        ("state_dir", "rel/dir", "state_dir"), ("mtu", 20, "mtu"),
                        ("mtu", "big", "mtu"), ("ipv4_pools", ["2001:db8::/112"], "ipv4_pools"),

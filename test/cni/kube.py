@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""dist/kvnet as a CNI plugin with `datastore: kubernetes`, against the test API server
+(test/kubeapi) with kvnet's CRDs (dist/crds): STATUS, ADD/DEL of an ordinary pod create and
+remove the kvnet.io records (read back with the python client, the data plane with
+`ip -j`), API calls per ADD/DEL (server counters), a failing or stopped API server gives
+code 11 (STATUS: 50) and creates nothing.
+
+The plugin runs inside a node namespace kvt-<pid>-node; the API server listens in the root
+namespace on 198.19.255.1, reached over a veth pair (198.19.255.0/30)."""
+import glob
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "kubeapi"))
+sys.dont_write_bytecode = True
+import _cnilib as t  # noqa: E402
+import client  # noqa: E402
+import yaml  # noqa: E402
+
+ok = t.ok
+G = "/apis/kvnet.io/v1/"
+API_IP = "198.19.255.1"
+NODE_IP = "198.19.255.2"
+
+
+def items(api, res):
+    st, obj = api.get(G + res)
+    return obj.get("items", []) if st == 200 and obj else None
+
+
+def host_links(host):
+    return sorted(l["ifname"] for l in t.ipj(host, "link", "show")
+                  if l["ifname"] not in ("lo", "kvtapi"))
+
+
+def main():
+    host = t.netns("node")
+    vroot = "kvt-%d-ka" % t.PID
+    subprocess.run(["ip", "link", "add", vroot, "type", "veth", "peer", "name", "kvtapi",
+                    "netns", host], check=True)
+    subprocess.run(["ip", "addr", "add", API_IP + "/30", "dev", vroot], check=True)
+    subprocess.run(["ip", "link", "set", vroot, "up"], check=True)
+    subprocess.run(["ip", "-n", host, "addr", "add", NODE_IP + "/30", "dev", "kvtapi"],
+                   check=True)
+    subprocess.run(["ip", "-n", host, "link", "set", "kvtapi", "up"], check=True)
+    subprocess.run(["ip", "-n", host, "link", "set", "lo", "up"], check=True)
+
+    api = client.KubeAPI(listen=API_IP + ":0")
+    try:
+        run(api, host)
+    finally:
+        api.stop()
+    t.finish()
+
+
+def run(api, host):
+    for f in sorted(glob.glob(os.path.join(t.ROOT, "dist", "crds", "*.yaml"))):
+        with open(f) as fp:
+            r = api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                         yaml.safe_load(fp))
+        ok(r.status == 201, "CRD %s created" % os.path.basename(f), r.raw)
+    kc = api.write_kubeconfig(os.path.join(t.tmpdir(), "kubeconfig"))
+    c = t.conf("/nonexistent-kvnet-state", "1.1.0", name="kubenet", datastore="kubernetes",
+               kubeconfig=kc)
+    del c["state_dir"]
+
+    r = t.cni("STATUS", c, host)
+    ok(r.rc == 0, "STATUS with a reachable API server is 0", r)
+
+    pod = t.netns("poda")
+    args = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a"
+    api.counters(reset=True)
+    r = t.cni("ADD", c, host, cid="cid-a", netns_path="/run/netns/" + pod, args=args)
+    n_add = api.counters()
+    ok(r.rc == 0 and r.json and len(r.json["ips"]) == 2, "ADD ordinary pod (dual-stack)", r)
+    if not r.json:
+        return
+    added = r.json
+    ips = [x["address"].split("/")[0] for x in r.json["ips"]]
+    hs = items(api, "ipamhandles")
+    ok(hs is not None and len(hs) == 1 and hs[0]["metadata"]["name"].startswith("kubenet")
+       and all(ip in str(hs[0]["spec"]) for ip in ips),
+       "ADD created one IPAMHandle naming both addresses %s" % ips, hs)
+    bs = items(api, "ipamblocks")
+    ok(bs is not None and len(bs) == 2, "ADD created one IPAMBlock per family", bs)
+    ps = items(api, "ippools")
+    ok(ps is not None and len(ps) == 2, "ADD created the two IPPools", ps)
+    rts = t.ipj(host, "route", "show", ips[0] if ":" not in ips[0] else ips[1])
+    ok(len(rts) == 1 and rts[0]["dev"].startswith("kv"), "host route to the pod's v4", rts)
+    print("# API calls for the first ADD (ordinary pod): %s" % n_add)
+
+    r = t.cni("CHECK", dict(c, prevResult=added), host, cid="cid-a",
+              netns_path="/run/netns/" + pod, args=args)
+    ok(r.rc == 0, "CHECK against the kubernetes datastore", r)
+
+    api.counters(reset=True)
+    r = t.cni("DEL", c, host, cid="cid-a", netns_path="/run/netns/" + pod, args=args)
+    n_del = api.counters()
+    ok(r.rc == 0, "DEL", r)
+    hs = items(api, "ipamhandles")
+    ok(hs == [], "DEL removed the IPAMHandle", hs)
+    bs = items(api, "ipamblocks") or []
+    ok(not any(ip in str(b["spec"]) for b in bs for ip in ips),
+       "no block still names the released addresses", bs)
+    ok(host_links(host) == [], "DEL left no veth on the node", host_links(host))
+    print("# API calls for DEL: %s" % n_del)
+    r = t.cni("DEL", c, host, cid="cid-a", netns_path="/run/netns/" + pod, args=args)
+    ok(r.rc == 0, "second DEL succeeds", r)
+
+    # The API server failing: code 11, nothing created.
+    before = {k: len(items(api, k)) for k in ("ipamhandles", "ipamblocks", "ippools")}
+    api.fault(action="error", code=503, count=100, path="/ipamblocks")
+    r = t.cni("ADD", c, host, cid="cid-b", netns_path="/run/netns/" + pod, args=args)
+    ok(r.rc != 0 and r.json and r.json.get("code") == 11,
+       "ADD with the API server answering 503 is code 11", r)
+    api.clear_faults()
+    after = {k: len(items(api, k)) for k in ("ipamhandles", "ipamblocks", "ippools")}
+    ok(after == before and host_links(host) == [], "failed ADD created nothing",
+       (before, after, host_links(host)))
+
+    bad = dict(c, kubeconfig="/nonexistent/kubeconfig")
+    r = t.cni("ADD", bad, host, cid="cid-b", netns_path="/run/netns/" + pod, args=args)
+    ok(r.rc != 0 and r.json and r.json.get("code") == 11 and "kubeconfig" in r.out,
+       "ADD with a missing kubeconfig is code 11 naming it", r)
+
+    api.stop()
+    r = t.cni("ADD", c, host, cid="cid-b", netns_path="/run/netns/" + pod, args=args)
+    ok(r.rc != 0 and r.json and r.json.get("code") == 11,
+       "ADD with the API server down is code 11", r)
+    ok(host_links(host) == [], "ADD with the API server down created no veth",
+       host_links(host))
+    r = t.cni("STATUS", c, host)
+    ok(r.rc != 0 and r.json and r.json.get("code") == 50,
+       "STATUS with the API server down is code 50", r)
+    r = t.cni("DEL", c, host, cid="cid-b", netns_path="/run/netns/" + pod, args=args)
+    ok(r.rc != 0 and r.json and r.json.get("code") == 11,
+       "DEL with the API server down is code 11 (the runtime retries)", r)
+
+
+if __name__ == "__main__":
+    main()
