@@ -23,6 +23,22 @@
  * prevResult, runtimeConfig, capabilities, args, dns, cni.dev/valid-attachments,
  * cni.dev/attachments.
  *
+ * VM pods (kubernetes datastore only; with the file datastore every pod is ordinary):
+ * with K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS, ADD and DEL GET the pod. A pod with
+ * the kubevirt.io/domain annotation and a controller ownerReference to a kubevirt.io/v1
+ * VirtualMachineInstance is a VM pod: the VMI is fetched and its uid must equal the
+ * reference's, and the annotation must name it, else ADD fails (a forged or stale
+ * reference never gets a VM's IP). A VM pod uses handle "<network>.vmi.<ns>.<vm>":
+ *   ADD      same addresses as before (restart, eviction) and the pod takes the active
+ *            owner slot; a migration target (label kubevirt.io/migrationJobUID) needs the
+ *            addresses to exist, takes the alternate slot and gets no host route (dark)
+ *   DEL      empties the slot this pod holds (precondition: its uid); releases the
+ *            addresses only when both slots are empty and the VM is gone or being deleted
+ *            (a standalone VMI: the VMI); a VM restart recreates the VMI, which keeps them
+ * A pod that is not found is treated as ordinary. Not yet: CHECK and GC of VM pods (CHECK
+ * looks for the ordinary handle; GC leaves VM handles alone), IPAMConfig
+ * kubeVirtVMAddressPersistence, waiting for the agent's policy confirmation on a target.
+ *
  * The node name recorded in IPAM is the host name (gethostname), mapped to an object name.
  *
  * Host side: net.ipv4.conf.kvX.{proxy_arp,forwarding}=1, accept_dad=0, and when the pod
@@ -39,6 +55,7 @@
 #include "kube/client.h"
 #include "kube/json.h"
 #include "kube/kubeconfig.h"
+#include "kube/types.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "net/addr.h"
@@ -521,6 +538,8 @@ static int check_env(struct cni_req *r, bool need_netns, struct cni_fail *f)
 /* ---- IPAM --------------------------------------------------------------------------- */
 
 /* One IPAM operation's parameters and results. */
+struct cni_vm;
+
 struct cni_ipam {
 	const struct cni_req *r;	       /* request */
 	char handle[IPAM_NAME_MAX + 1];	       /* handle id */
@@ -529,6 +548,7 @@ struct cni_ipam {
 	unsigned n;			       /* count */
 	bool existed;			       /* the handle held addresses before ADD */
 	unsigned released;		       /* GC: handles released */
+	const struct cni_vm *vm;	       /* VM pod identity, or NULL (ordinary pod) */
 };
 
 static void node_name(char *out)
@@ -682,15 +702,19 @@ static void store_close(struct cni_store *s)
 	s->kc = NULL;
 }
 
-static int ipam_run(const struct cni_req *r, ipam_ds_fn fn, struct cni_ipam *c,
-		    struct cni_fail *f)
+/* One IPAM update: fn over the datastore; over `open` when given (an open kube store,
+ * reusing its connection), else over one opened and closed here. */
+static int ipam_run(const struct cni_req *r, struct cni_store *open, ipam_ds_fn fn,
+		    struct cni_ipam *c, struct cni_fail *f)
 {
-	struct cni_store cs;
-	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
+	struct cni_store own;
+	struct cni_store *cs = open ? open : &own;
+	if (!open && store_open(&own, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
 	struct err e = { 0 };
-	int rc = ipam_ds_update(&cs.ds, fn, c, &e);
-	store_close(&cs);
+	int rc = ipam_ds_update(&cs->ds, fn, c, &e);
+	if (!open)
+		store_close(&own);
 	if (rc == 0)
 		return 0;
 	switch (-rc) {
@@ -706,6 +730,288 @@ static int ipam_run(const struct cni_req *r, ipam_ds_fn fn, struct cni_ipam *c,
 		return fail(f, CNI_E_TRYLATER, "datastore unavailable", "ipam: %s", e.msg);
 	}
 	return fail(f, CNI_E_INTERNAL, "ipam failed", "ipam: %s", e.msg);
+}
+
+/* ---- VM pods (kubernetes datastore) ------------------------------------------------- */
+
+#define CNI_VM_TOKENS 4096 /* JSON tokens for one pod / VMI / VM object */
+
+/* Who a pod is, as far as IPAM cares: a VM pod (verified against its VMI) or not. */
+struct cni_vm {
+	bool is_vm;			  /* a virt-launcher pod of a verified VMI */
+	bool target;			  /* it is a migration target */
+	bool release;			  /* DEL: the VM (or standalone VMI) is deleted or
+					   * being deleted: free the IPs once unowned */
+	char vm[IPAM_NAME_MAX + 1];	  /* VM / VMI name (kubevirt.io/domain) */
+	char pod_uid[IPAM_UID_MAX + 1];	  /* the pod's uid */
+	char vmi_uid[IPAM_UID_MAX + 1];	  /* the VMI's uid */
+	char vm_uid[IPAM_UID_MAX + 1];	  /* the owning VM's uid ("" standalone VMI) */
+	char vmim_uid[IPAM_UID_MAX + 1];  /* kubevirt.io/migrationJobUID of a target */
+};
+
+/* A fetched object: the response, its tokens and an arena for its strings. */
+struct cni_obj {
+	struct kube_resp resp;		       /* the answer (body owned) */
+	struct json_doc doc;		       /* parsed body */
+	struct json_tok tok[CNI_VM_TOKENS];    /* its tokens */
+	char mem[16384];		       /* arena memory */
+	struct kube_arena a;		       /* arena over mem */
+};
+
+/* GET one object into o. 0, -ENOENT (404), or -1 with f filled (code 11: the API server
+ * could not be asked or gave an unusable answer). */
+static int get_obj(struct kube_client *kc, const struct kube_res *res, const char *ns,
+		   const char *name, struct cni_obj *o, struct cni_fail *f)
+{
+	struct err e = { 0 };
+	memset(&o->resp, 0, sizeof(o->resp));
+	int rc = kube_get(kc, res, ns, name, &o->resp, &e);
+	if (rc == -ENOENT) {
+		kube_resp_free(&o->resp);
+		return -ENOENT;
+	}
+	if (rc < 0) {
+		kube_resp_free(&o->resp);
+		return fail(f, CNI_E_TRYLATER, "API server unavailable", "%s", e.msg);
+	}
+	if (json_parse(&o->doc, o->resp.body, o->resp.len, o->tok, CNI_VM_TOKENS, 0, &e) < 0) {
+		fail(f, CNI_E_TRYLATER, "bad API answer", "GET %s %s/%s: %s", res->plural, ns,
+		     name, e.msg);
+		kube_resp_free(&o->resp);
+		return -1;
+	}
+	kube_arena_init(&o->a, o->mem, sizeof(o->mem));
+	return 0;
+}
+
+/* Copy s into a uid/name field; false when it does not fit. */
+static bool cpy(char *dst, size_t cap, const char *s)
+{
+	return s && (size_t)snprintf(dst, cap, "%s", s) < cap;
+}
+
+/* Decide whether the pod of r is a VM pod (design.md pillar 1): it carries the
+ * kubevirt.io/domain annotation and a controller ownerReference to a kubevirt.io/v1
+ * VirtualMachineInstance. Then the VMI is fetched and its uid must equal the reference's;
+ * anything else fails ADD (a forged or stale reference never gets the VM's IP). A pod
+ * that does not exist or is no VM pod is ordinary (vm->is_vm false). For DEL (del true)
+ * a mismatch is not an error, and vm->release says whether the VM is gone or being
+ * deleted (standalone VMI: the VMI). API calls: GET pod, GET VMI; DEL adds GET VM. */
+static int vm_resolve(struct kube_client *kc, const struct cni_req *r, bool del,
+		      struct cni_vm *vm, struct cni_fail *f)
+{
+	memset(vm, 0, sizeof(*vm));
+	if (!r->pod_ns[0] || !r->pod_name[0])
+		return 0;
+	struct err e = { 0 };
+	struct cni_obj *o = calloc(1, sizeof(*o));
+	if (!o)
+		return fail(f, CNI_E_INTERNAL, "out of memory", "pod %s/%s", r->pod_ns,
+			    r->pod_name);
+	int ret = -1;
+	int rc = get_obj(kc, &kube_res_pods, r->pod_ns, r->pod_name, o, f);
+	if (rc == -ENOENT) {
+		free(o);
+		return 0;
+	}
+	if (rc < 0) {
+		free(o);
+		return -1;
+	}
+	struct kube_pod pod;
+	struct kube_owner_ref ref;
+	if (kube_pod_view(&o->doc, 0, &pod, &o->a, &e) < 0) {
+		fail(f, CNI_E_TRYLATER, "bad API answer", "pod %s/%s: %s", r->pod_ns,
+		     r->pod_name, e.msg);
+		goto out;
+	}
+	const char *dom = kube_annotation(&pod.meta, "kubevirt.io/domain", &o->a);
+	rc = kube_controller_ref(&pod.meta, &ref, &o->a, &e);
+	if (rc == -EINVAL) {
+		fail(f, CNI_E_INTERNAL, "invalid pod", "pod %s/%s: %s", r->pod_ns, r->pod_name,
+		     e.msg);
+		goto out;
+	}
+	if (!dom || rc < 0 || !ref.kind || strcmp(ref.kind, "VirtualMachineInstance") != 0 ||
+	    !ref.api_version || strcmp(ref.api_version, "kubevirt.io/v1") != 0) {
+		ret = 0; /* an ordinary pod */
+		goto out;
+	}
+	if (!ref.name || strcmp(dom, ref.name) != 0) {
+		fail(f, CNI_E_INTERNAL, "VM pod rejected",
+		     "pod %s/%s: annotation kubevirt.io/domain '%s' does not name its controller "
+		     "VirtualMachineInstance '%s'", r->pod_ns, r->pod_name, dom,
+		     ref.name ? ref.name : "");
+		goto out;
+	}
+	const char *mig = kube_label(&pod.meta, "kubevirt.io/migrationJobUID", &o->a);
+	if (!cpy(vm->vm, sizeof(vm->vm), dom) || !cpy(vm->pod_uid, sizeof(vm->pod_uid),
+						       pod.meta.uid) ||
+	    !cpy(vm->vmi_uid, sizeof(vm->vmi_uid), ref.uid) ||
+	    (mig && !cpy(vm->vmim_uid, sizeof(vm->vmim_uid), mig)) || !vm->pod_uid[0] ||
+	    !vm->vmi_uid[0]) {
+		fail(f, CNI_E_INTERNAL, "VM pod rejected",
+		     "pod %s/%s: missing or oversized uid, VMI reference or migration label",
+		     r->pod_ns, r->pod_name);
+		goto out;
+	}
+	vm->target = mig != NULL;
+	kube_resp_free(&o->resp);
+
+	rc = get_obj(kc, &kube_res_vmis, r->pod_ns, vm->vm, o, f);
+	if (rc == -1)
+		goto out_nofree;
+	struct kube_vmi vmi;
+	if (rc == 0 && kube_vmi_view(&o->doc, 0, &vmi, &o->a, &e) < 0) {
+		fail(f, CNI_E_TRYLATER, "bad API answer", "VMI %s/%s: %s", r->pod_ns, vm->vm,
+		     e.msg);
+		goto out;
+	}
+	bool same = rc == 0 && vmi.meta.uid && strcmp(vmi.meta.uid, vm->vmi_uid) == 0;
+	if (!del) {
+		if (rc == -ENOENT) {
+			fail(f, CNI_E_INTERNAL, "VM pod rejected",
+			     "pod %s/%s: its VirtualMachineInstance %s/%s does not exist",
+			     r->pod_ns, r->pod_name, r->pod_ns, vm->vm);
+			goto out_nofree;
+		}
+		if (!same) {
+			fail(f, CNI_E_INTERNAL, "VM pod rejected",
+			     "pod %s/%s: ownerReference names VirtualMachineInstance %s uid %s, "
+			     "but %s/%s has uid %s (forged or stale reference)", r->pod_ns,
+			     r->pod_name, vm->vm, vm->vmi_uid, r->pod_ns, vm->vm,
+			     vmi.meta.uid ? vmi.meta.uid : "(none)");
+			goto out;
+		}
+	}
+	bool vm_owned = false, vmi_deleting = rc == 0 && vmi.meta.deletion_timestamp;
+	if (rc == 0) {
+		struct kube_owner_ref vref;
+		if (kube_controller_ref(&vmi.meta, &vref, &o->a, NULL) == 0 && vref.kind &&
+		    strcmp(vref.kind, "VirtualMachine") == 0) {
+			vm_owned = true;
+			cpy(vm->vm_uid, sizeof(vm->vm_uid), vref.uid);
+		}
+		kube_resp_free(&o->resp);
+	}
+	vm->is_vm = true;
+	ret = 0;
+	if (!del)
+		goto out_nofree;
+	if (rc == 0 && same && !vm_owned) { /* standalone VMI */
+		vm->release = vmi_deleting;
+		goto out_nofree;
+	}
+	/* VM-owned (or the VMI is gone or replaced): the VM decides; a VM restart deletes
+	 * and recreates the VMI, which must keep the IPs. */
+	rc = get_obj(kc, &kube_res_vms, r->pod_ns, vm->vm, o, f);
+	if (rc == -ENOENT) {
+		vm->release = true;
+		goto out_nofree;
+	}
+	if (rc < 0) {
+		ret = -1;
+		goto out_nofree;
+	}
+	struct kube_meta vmm;
+	if (kube_meta_view(&o->doc, 0, &vmm, &o->a, &e) < 0) {
+		ret = fail(f, CNI_E_TRYLATER, "bad API answer", "VM %s/%s: %s", r->pod_ns,
+			   vm->vm, e.msg);
+		goto out;
+	}
+	vm->release = vmm.deletion_timestamp != NULL ||
+		      (vm->vm_uid[0] && vmm.uid && strcmp(vmm.uid, vm->vm_uid) != 0);
+out:
+	kube_resp_free(&o->resp);
+out_nofree:
+	free(o);
+	return ret;
+}
+
+/* The uid held in slot `which` of handle h ("" when empty). */
+static const char *slot_uid(const struct ipam_state *st, const struct ipam_handle *h,
+			    enum ipam_slot which)
+{
+	const struct ipam_attrs *a = h->n ? ipam_lookup_ip(st, &h->ip[0]) : NULL;
+	if (!a)
+		return "";
+	switch (which) {
+	case IPAM_ACTIVE:
+		return a->active.uid;
+	case IPAM_ALTERNATE:
+		return a->alternate.uid;
+	}
+	return "";
+}
+
+/* ADD of a VM pod: allocate (or keep) the VM's addresses and take the active slot; a
+ * migration target needs existing addresses and takes the alternate slot. The slot's
+ * previous holder (a dead pod of a restart, a failed earlier target) is replaced under
+ * a precondition on its uid, so two racing ADDs cannot both win. */
+static int op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct cni_ipam *c = arg;
+	const struct cni_vm *vm = c->vm;
+	int rc = sync_pools(st, c->r, e);
+	if (rc < 0)
+		return rc;
+	const struct ipam_handle *h = ipam_handle_find(st, c->handle);
+	c->existed = h != NULL;
+	if (vm->target && !h)
+		return err_set(e, ENXIO, "migration target %s/%s: VM %s has no addresses yet "
+			       "(handle %s)", c->r->pod_ns, c->r->pod_name, vm->vm, c->handle);
+	struct ipam_attrs a;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.pod, sizeof(a.pod), "%s", c->r->pod_name);
+	snprintf(a.ns, sizeof(a.ns), "%s", c->r->pod_ns);
+	snprintf(a.node, sizeof(a.node), "%s", c->node);
+	snprintf(a.ifname, sizeof(a.ifname), "%s", c->r->ifname);
+	snprintf(a.container_id, sizeof(a.container_id), "%s", c->r->cid);
+	snprintf(a.vmi_name, sizeof(a.vmi_name), "%s", vm->vm);
+	snprintf(a.vmi_uid, sizeof(a.vmi_uid), "%s", vm->vmi_uid);
+	snprintf(a.vm_uid, sizeof(a.vm_uid), "%s", vm->vm_uid);
+	rc = ipam_alloc(st, c->handle, c->node, c->r->families, &a, c->ip, &c->n, e);
+	if (rc < 0)
+		return rc;
+	h = ipam_handle_find(st, c->handle);
+	if (!h)
+		return err_set(e, EUCLEAN, "handle %s: missing after allocation", c->handle);
+	enum ipam_slot which = vm->target ? IPAM_ALTERNATE : IPAM_ACTIVE;
+	char held[IPAM_UID_MAX + 1];
+	snprintf(held, sizeof(held), "%s", slot_uid(st, h, which));
+	struct ipam_owner o;
+	memset(&o, 0, sizeof(o));
+	snprintf(o.ns, sizeof(o.ns), "%s", c->r->pod_ns);
+	snprintf(o.name, sizeof(o.name), "%s", c->r->pod_name);
+	snprintf(o.uid, sizeof(o.uid), "%s", vm->pod_uid);
+	snprintf(o.node, sizeof(o.node), "%s", c->node);
+	return ipam_owner_set(st, c->handle, which, &o, held[0] ? held : NULL, e);
+}
+
+/* DEL of a VM pod: empty the slot this pod holds (precondition: still this pod), and
+ * release the addresses when the VM is going away and both slots are empty. */
+static int op_vm_release(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct cni_ipam *c = arg;
+	const struct cni_vm *vm = c->vm;
+	const struct ipam_handle *h = ipam_handle_find(st, c->handle);
+	if (!h)
+		return 0;
+	static const enum ipam_slot slots[] = { IPAM_ACTIVE, IPAM_ALTERNATE };
+	for (unsigned i = 0; i < 2; i++) {
+		if (strcmp(slot_uid(st, h, slots[i]), vm->pod_uid) != 0)
+			continue;
+		int rc = ipam_owner_clear(st, c->handle, slots[i], vm->pod_uid, e);
+		if (rc < 0)
+			return rc;
+	}
+	h = ipam_handle_find(st, c->handle);
+	if (vm->release && h && !slot_uid(st, h, IPAM_ACTIVE)[0] &&
+	    !slot_uid(st, h, IPAM_ALTERNATE)[0]) {
+		c->released = 1;
+		return ipam_release_handle(st, c->handle, false, e);
+	}
+	return 0;
 }
 
 /* ---- data plane --------------------------------------------------------------------- */
@@ -757,6 +1063,7 @@ struct cni_plumb {
 	int pod_idx;		/* pod interface ifindex */
 	uint8_t pod_mac[6];	/* pod interface MAC */
 	bool created;		/* the veth exists */
+	bool dark;		/* no host route (a VM's migration target) */
 };
 
 static int plumb(const struct cni_req *r, struct nl_sock *hs, struct nl_sock *ps, int nsfd,
@@ -835,6 +1142,8 @@ static int plumb(const struct cni_req *r, struct nl_sock *hs, struct nl_sock *ps
 		if ((rc = rt_add(ps, &d, e)) < 0 && rc != -EEXIST)
 			return rc;
 		err_clear(e);
+		if (p->dark)
+			continue;
 		/* host route */
 		struct rt_route h;
 		memset(&h, 0, sizeof(h));
@@ -947,6 +1256,25 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 	if (open_pod(r, &nsfd, &ps, f) < 0)
 		return -1;
 	int ret = -1;
+	struct cni_store cs;
+	bool cs_open = false;
+	struct cni_vm vm;
+	memset(&vm, 0, sizeof(vm));
+	if (r->kube) {
+		if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
+			goto out;
+		cs_open = true;
+		if (vm_resolve(cs.c, r, false, &vm, f) < 0)
+			goto out;
+		if (vm.is_vm) {
+			if (ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
+				fail(f, CNI_E_CONFIG, "invalid network configuration", "%s",
+				     e.msg);
+				goto out;
+			}
+			c.vm = &vm;
+		}
+	}
 	struct link_info li;
 	if (link_get(ps, r->ifname, &li, &e) == 0) {
 		fail(f, CNI_E_ENV, "interface already exists",
@@ -957,10 +1285,11 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 		fail(f, CNI_E_INTERNAL, "netlink unavailable", "%s", e.msg);
 		goto out;
 	}
-	if (ipam_run(r, op_alloc, &c, f) < 0)
+	if (ipam_run(r, cs_open ? &cs : NULL, c.vm ? op_vm_alloc : op_alloc, &c, f) < 0)
 		goto out;
 	struct cni_plumb p;
 	memset(&p, 0, sizeof(p));
+	p.dark = vm.is_vm && vm.target;
 	host_ifname(r, p.host);
 	err_clear(&e);
 	if (plumb(r, hs, ps, nsfd, &c, &p, &e) < 0) {
@@ -968,7 +1297,8 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 		if (p.created && link_get(hs, p.host, &li, NULL) == 0)
 			link_del(hs, li.index, NULL);
 		struct cni_fail f2;
-		if (!c.existed && ipam_run(r, op_release, &c, &f2) < 0)
+		if (!c.existed &&
+		    ipam_run(r, cs_open ? &cs : NULL, op_release, &c, &f2) < 0)
 			log_errorx(&r->log, "undo: %s", f2.det);
 		goto out;
 	}
@@ -977,9 +1307,11 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 	put_result(&w, r, &c, &p);
 	ret = print_json(&w);
 	json_w_free(&w);
-	log_msg(&r->log, LOG_LVL_INFO, "ADD %s %s: %s handle %s", r->cid, r->ifname, p.host,
-		c.handle);
+	log_msg(&r->log, LOG_LVL_INFO, "ADD %s %s: %s handle %s%s", r->cid, r->ifname, p.host,
+		c.handle, p.dark ? " (migration target, dark)" : "");
 out:
+	if (cs_open)
+		store_close(&cs);
 	if (hs)
 		nl_close(hs);
 	if (ps)
@@ -1018,10 +1350,39 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 			link_del(hs, li.index, NULL);
 		nl_close(hs);
 	}
-	if (ipam_run(r, op_release, &c, f) < 0)
+	if (!r->kube) {
+		if (ipam_run(r, NULL, op_release, &c, f) < 0)
+			return -1;
+		log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: released %s", r->cid, r->ifname,
+			c.handle);
+		return 0;
+	}
+	struct cni_store cs;
+	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
-	log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: released %s", r->cid, r->ifname, c.handle);
-	return 0;
+	struct cni_vm vm;
+	int ret = -1;
+	if (vm_resolve(cs.c, r, true, &vm, f) < 0)
+		goto out;
+	if (vm.is_vm) {
+		if (ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
+			fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
+			goto out;
+		}
+		c.vm = &vm;
+	}
+	if (ipam_run(r, &cs, c.vm ? op_vm_release : op_release, &c, f) < 0)
+		goto out;
+	if (c.vm)
+		log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: VM pod left %s%s", r->cid, r->ifname,
+			c.handle, c.released ? ", released" : "");
+	else
+		log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: released %s", r->cid, r->ifname,
+			c.handle);
+	ret = 0;
+out:
+	store_close(&cs);
+	return ret;
 }
 
 /* What CHECK looks for in a route dump. */
@@ -1218,7 +1579,7 @@ static int do_gc(struct cni_req *r, struct cni_fail *f)
 	struct cni_ipam c;
 	memset(&c, 0, sizeof(c));
 	c.r = r;
-	if (ipam_run(r, op_gc, &c, f) < 0)
+	if (ipam_run(r, NULL, op_gc, &c, f) < 0)
 		return -1;
 	log_msg(&r->log, LOG_LVL_INFO, "GC: released %u handles", c.released);
 	return 0;

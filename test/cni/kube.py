@@ -36,7 +36,9 @@ def host_links(host):
                   if l["ifname"] not in ("lo", "kvtapi"))
 
 
-def main():
+def setup():
+    """Node namespace + veth to the root namespace + a started API server with kvnet's
+    CRDs; returns (host, api, kubeconfig path). The caller stops api."""
     host = t.netns("node")
     vroot = "kvt-%d-ka" % t.PID
     subprocess.run(["ip", "link", "add", vroot, "type", "veth", "peer", "name", "kvtapi",
@@ -47,22 +49,26 @@ def main():
                    check=True)
     subprocess.run(["ip", "-n", host, "link", "set", "kvtapi", "up"], check=True)
     subprocess.run(["ip", "-n", host, "link", "set", "lo", "up"], check=True)
-
     api = client.KubeAPI(listen=API_IP + ":0")
-    try:
-        run(api, host)
-    finally:
-        api.stop()
-    t.finish()
-
-
-def run(api, host):
     for f in sorted(glob.glob(os.path.join(t.ROOT, "dist", "crds", "*.yaml"))):
         with open(f) as fp:
             r = api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                          yaml.safe_load(fp))
         ok(r.status == 201, "CRD %s created" % os.path.basename(f), r.raw)
     kc = api.write_kubeconfig(os.path.join(t.tmpdir(), "kubeconfig"))
+    return host, api, kc
+
+
+def main():
+    host, api, kc = setup()
+    try:
+        run(api, host, kc)
+    finally:
+        api.stop()
+    t.finish()
+
+
+def run(api, host, kc):
     c = t.conf("/nonexistent-kvnet-state", "1.1.0", name="kubenet", datastore="kubernetes",
                kubeconfig=kc)
     del c["state_dir"]
