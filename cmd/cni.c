@@ -35,8 +35,9 @@
  *   DEL      empties the slot this pod holds (precondition: its uid); releases the
  *            addresses only when both slots are empty and the VM is gone or being deleted
  *            (a standalone VMI: the VMI); a VM restart recreates the VMI, which keeps them
- * A pod that is not found is treated as ordinary. Not yet: CHECK and GC of VM pods (CHECK
- * looks for the ordinary handle; GC leaves VM handles alone), IPAMConfig
+ *   CHECK    checks the VM's handle; a migration target must have no host route
+ * A pod that is not found is treated as ordinary. Not yet: GC of VM handles (GC leaves
+ * them alone; a slot of a pod deleted before its DEL stays set), IPAMConfig
  * kubeVirtVMAddressPersistence, waiting for the agent's policy confirmation on a target.
  *
  * The node name recorded in IPAM is the host name (gethostname), mapped to an object name.
@@ -1437,6 +1438,16 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 	struct cni_store cs;
 	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
+	struct cni_vm vm;
+	memset(&vm, 0, sizeof(vm));
+	if (r->kube && vm_resolve(cs.c, r, false, &vm, f) < 0) {
+		store_close(&cs);
+		return -1;
+	}
+	if (vm.is_vm && ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
+		store_close(&cs);
+		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
+	}
 	struct ipam_state st;
 	int rc = ipam_ds_read(&cs.ds, &st, &e);
 	store_close(&cs);
@@ -1532,9 +1543,19 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 		q.dst = to_addr(&c.ip[i]);
 		q.len = is6 ? 128 : 32;
 		q.type = -1;
-		if (has_route(hs, RT_TABLE_MAIN, RT_PROTO_KVNET, host_idx, &q, &e) < 0 || !q.found) {
+		if (has_route(hs, RT_TABLE_MAIN, RT_PROTO_KVNET, host_idx, &q, &e) < 0) {
+			fail(f, CNI_E_INTERNAL, "check failed", "host routes: %s", e.msg);
+			goto out;
+		}
+		if (!q.found && !vm.target) {
 			fail(f, CNI_E_INTERNAL, "check failed",
 			     "host route %s/%d dev %s proto 75 is missing", s, is6 ? 128 : 32, host);
+			goto out;
+		}
+		if (q.found && vm.target) {
+			fail(f, CNI_E_INTERNAL, "check failed",
+			     "host route %s/%d dev %s exists, but a migration target stays dark", s,
+			     is6 ? 128 : 32, host);
 			goto out;
 		}
 	}

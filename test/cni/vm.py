@@ -4,13 +4,15 @@ the fixture objects (test/data/fixtures/vm-a.*: VM, VMI, source and migration-ta
 virt-launcher pods): the VM's handle <network>.vmi.<ns>.<vm> keeps its addresses across a
 restart; a migration target gets the same addresses, the alternate owner slot and no host
 route (`ip -j route`); DEL of source then target empties only each pod's own slot; the VM's
-deletion releases; a forged ownerReference uid, a domain annotation that does not name the
+deletion releases; CHECK uses the VM handle and requires a target to stay dark; a forged
+ownerReference uid, a domain annotation that does not name the
 controller VMI, a missing VMI and a target of a VM without addresses are rejected and
 create nothing. Prints the API calls of a VM pod ADD (server counters)."""
 import copy
 import glob
 import json
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -142,6 +144,7 @@ def run(api, host, kc):
     ok(owners(api) == (RST["metadata"]["uid"], ""), "restarted pod is the active owner",
        owners(api))
     rst_if = r.json["interfaces"][0]["name"] if r.json else ""
+    rst_res = r.json
 
     # Migration target: same addresses, alternate slot, no host route.
     ns3 = t.netns("tgt")
@@ -150,6 +153,7 @@ def run(api, host, kc):
        == sorted(x["address"] for x in first["ips"]), "migration target gets the same addresses",
        r)
     tgt_if = r.json["interfaces"][0]["name"] if r.json else "none"
+    tgt_res = r.json
     ok(owners(api) == (RST["metadata"]["uid"], tgt_uid),
        "target is the alternate owner, the running pod stays active", owners(api))
     rts = [x for x in t.ipj(host, "route", "show") + t.ipj(host, "-6", "route", "show")
@@ -161,6 +165,22 @@ def run(api, host, kc):
     addrs = {a["local"] for l in t.ipj(ns3, "addr", "show", "dev", "eth0")
              for a in l["addr_info"] if a["scope"] == "global"}
     ok(v4(first) in addrs, "the target pod has the VM's address inside", addrs)
+
+    r = t.cni("CHECK", dict(c, prevResult=rst_res), host, cid="cid-rst",
+              netns_path="/run/netns/" + ns2, args=args(RST))
+    ok(r.rc == 0, "CHECK of the running VM pod (VM handle, host route)", r)
+    r = t.cni("CHECK", dict(c, prevResult=tgt_res), host, cid="cid-tgt",
+              netns_path="/run/netns/" + ns3, args=args(TGT))
+    ok(r.rc == 0, "CHECK of the dark migration target", r)
+    v4net = v4(first) + "/32"
+    subprocess.run(["ip", "-n", host, "route", "add", v4net, "dev", tgt_if, "proto", "75",
+                    "metric", "2000"], check=True)
+    r = t.cni("CHECK", dict(c, prevResult=tgt_res), host, cid="cid-tgt",
+              netns_path="/run/netns/" + ns3, args=args(TGT))
+    ok(r.rc != 0 and r.json and "dark" in r.json.get("details", ""),
+       "CHECK of a target that got a host route fails", r)
+    subprocess.run(["ip", "-n", host, "route", "del", v4net, "dev", tgt_if, "proto", "75",
+                    "metric", "2000"], check=True)
 
     # DEL of source then target: each empties only its own slot.
     r = dele(RST, "cid-rst", ns2)
