@@ -552,6 +552,17 @@ struct cni_ipam {
 	const struct cni_vm *vm;	       /* VM pod identity, or NULL (ordinary pod) */
 };
 
+/* Start an IPAM request for an ordinary pod: the handle "<network>.<containerID>". */
+static int ipam_req_init(struct cni_ipam *c, const struct cni_req *r, struct cni_fail *f)
+{
+	struct err e = { 0 };
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	if (ipam_handle_pod(c->handle, r->name, r->cid, &e) < 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
+	return 0;
+}
+
 static void node_name(char *out)
 {
 	char h[256] = "";
@@ -1224,6 +1235,17 @@ static void put_result(struct json_w *w, const struct cni_req *r, const struct c
 	json_w_obj_end(w);
 }
 
+/* Undo open_pod() (and close the host-side socket, if one was opened). */
+static void close_pod(int nsfd, struct nl_sock *ps, struct nl_sock *hs)
+{
+	if (hs)
+		nl_close(hs);
+	if (ps)
+		nl_close(ps);
+	if (nsfd >= 0)
+		close(nsfd);
+}
+
 static int open_pod(const struct cni_req *r, int *nsfd, struct nl_sock **ps, struct cni_fail *f)
 {
 	struct err e = { 0 };
@@ -1245,11 +1267,9 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 	if (check_env(r, true, f) < 0)
 		return -1;
 	struct cni_ipam c;
-	memset(&c, 0, sizeof(c));
-	c.r = r;
+	if (ipam_req_init(&c, r, f) < 0)
+		return -1;
 	struct err e = { 0 };
-	if (ipam_handle_pod(c.handle, r->name, r->cid, &e) < 0)
-		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
 	node_name(c.node);
 
 	int nsfd = -1;
@@ -1313,12 +1333,7 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 out:
 	if (cs_open)
 		store_close(&cs);
-	if (hs)
-		nl_close(hs);
-	if (ps)
-		nl_close(ps);
-	if (nsfd >= 0)
-		close(nsfd);
+	close_pod(nsfd, ps, hs);
 	return ret;
 }
 
@@ -1327,11 +1342,9 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 	if (check_env(r, false, f) < 0)
 		return -1;
 	struct cni_ipam c;
-	memset(&c, 0, sizeof(c));
-	c.r = r;
+	if (ipam_req_init(&c, r, f) < 0)
+		return -1;
 	struct err e = { 0 };
-	if (ipam_handle_pod(c.handle, r->name, r->cid, &e) < 0)
-		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
 	/* pod side (takes the host end with it); the netns may be gone */
 	struct link_info li;
 	if (r->netns) {
@@ -1430,11 +1443,9 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "CHECK needs prevResult");
 	struct cni_ipam c;
-	memset(&c, 0, sizeof(c));
-	c.r = r;
+	if (ipam_req_init(&c, r, f) < 0)
+		return -1;
 	struct err e = { 0 };
-	if (ipam_handle_pod(c.handle, r->name, r->cid, &e) < 0)
-		return fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
 	struct cni_store cs;
 	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
@@ -1561,12 +1572,7 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 	}
 	ret = 0;
 out:
-	if (hs)
-		nl_close(hs);
-	if (ps)
-		nl_close(ps);
-	if (nsfd >= 0)
-		close(nsfd);
+	close_pod(nsfd, ps, hs);
 	return ret;
 }
 
