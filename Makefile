@@ -69,7 +69,7 @@ MUSL_TESTLIB_OBJ := $(patsubst %.c,build/musl/%.o,$(LIB_SRC) $(COMPAT_SRC) $(TES
 
 # --- fuzz: clang + libFuzzer -------------------------------------------------------------
 FUZZ_CC ?= clang
-FUZZ_CFLAGS := $(filter-out -Werror,$(BASE_CFLAGS)) -O1 -g \
+FUZZ_CFLAGS := $(filter-out -Werror -Wno-format-truncation,$(BASE_CFLAGS)) -O1 -g \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzzobj/%.o,$(LIB_SRC))
 FUZZ_BIN := $(patsubst test/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
