@@ -690,6 +690,10 @@ static int store_open(struct cni_store *s, const struct cni_req *r, int code,
 	if (kcfg_load(&s->kc, &ko, &e) < 0)
 		return fail(f, code, "datastore unavailable", "kubernetes datastore: %s",
 			    e.msg);
+	if (s->kc->insecure)
+		log_msg(&r->log, LOG_LVL_WARN,
+			"cni: %s: insecure-skip-tls-verify is set: the API server's certificate "
+			"is NOT verified", s->kc->source);
 	s->c = kube_client_from_kcfg(s->kc, CNI_KUBE_TIMEOUT_MS, &e);
 	if (!s->c) {
 		kcfg_free(s->kc);

@@ -8,6 +8,7 @@ code 11 (STATUS: 50) and creates nothing.
 The plugin runs inside a node namespace kvt-<pid>-node; the API server listens in the root
 namespace on 198.19.255.1, reached over a veth pair (198.19.255.0/30)."""
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -75,6 +76,23 @@ def run(api, host, kc):
 
     r = t.cni("STATUS", c, host)
     ok(r.rc == 0, "STATUS with a reachable API server is 0", r)
+
+    # insecure-skip-tls-verify is honoured only when set, and then logged loudly
+    with open(kc) as fp:
+        kcj = json.load(fp)
+    cl = kcj["clusters"][0]["cluster"]
+    del cl["certificate-authority"]
+    cl["insecure-skip-tls-verify"] = True
+    ikc = os.path.join(t.tmpdir(), "kubeconfig-insecure")
+    with open(ikc, "w") as fp:
+        json.dump(kcj, fp)
+    ilog = os.path.join(t.tmpdir(), "insecure.log")
+    ic = dict(c, kubeconfig=ikc, log_file=ilog)
+    r = t.cni("STATUS", ic, host)
+    with open(ilog) as fp:
+        logged = fp.read()
+    ok(r.rc == 0 and "insecure-skip-tls-verify is set" in logged and "level=warn" in logged,
+       "insecure-skip-tls-verify works only when set and is logged as a warning", logged)
 
     pod = t.netns("poda")
     args = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a"
