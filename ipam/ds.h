@@ -1,14 +1,14 @@
 /* ipam datastore — the interface both datastores implement, and the update loop.
  *
- * A datastore stores records (ipam.h: pool, block, handle), each a JSON object under a
- * kind and a name, with an opaque version that changes on every write. One IPAM
+ * A datastore stores records (ipam.h: pool, block, handle, config), each a JSON object
+ * under a kind and a name, with an opaque version that changes on every write. One IPAM
  * operation is one update:
  *
  *   begin   take whatever exclusion the store has (file: flock on DIR/lock; kubernetes:
  *           nothing)
  *   load    read every record with its version into a fresh ipam_state
- *           (ipam_state_load(); kubernetes: LIST of IPPools, IPAMBlocks, IPAMHandles in
- *           group kvnet.io, version = metadata.resourceVersion)
+ *           (ipam_state_load(); kubernetes: LIST of IPPools, IPAMBlocks, IPAMHandles,
+ *           IPAMConfigs in group kvnet.io, version = metadata.resourceVersion)
  *   fn      the caller's pure operation on the state (ipam_alloc(), owner calls, ...)
  *   commit  write ipam_state_diff(): each change names the version it expects, "" for a
  *           create. A record whose version moved is a conflict: commit returns -ESTALE

@@ -18,13 +18,14 @@
 #define JOURNAL "journal.json"
 #define FILE_MAX (8u << 20) /* largest record or journal file read */
 
-static const char *const kind_dir[4] = {NULL, "pool", "block", "handle"};
+static const char *const kind_dir[IPAM_KIND_LAST + 1] = {NULL, "pool", "block", "handle",
+							  "config"};
 
 int ipam_ds_file_open(struct ipam_ds_file *f, const char *dir, struct err *e)
 {
 	memset(f, 0, sizeof(*f));
 	f->dirfd = f->lockfd = -1;
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k <= IPAM_KIND_LAST; k++)
 		f->kindfd[k] = -1;
 	if (strlen(dir) >= sizeof(f->dir))
 		return err_setx(e, ENAMETOOLONG, "ipam file datastore %.64s: path too long", dir);
@@ -34,7 +35,7 @@ int ipam_ds_file_open(struct ipam_ds_file *f, const char *dir, struct err *e)
 	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f->dirfd < 0)
 		return err_set(e, errno, "ipam file datastore %s: open", dir);
-	for (int k = IPAM_POOL; k <= IPAM_HANDLE; k++) {
+	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST; k++) {
 		if (mkdirat(f->dirfd, kind_dir[k], 0700) && errno != EEXIST)
 			goto fail;
 		f->kindfd[k] = openat(f->dirfd, kind_dir[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -58,13 +59,13 @@ void ipam_ds_file_close(struct ipam_ds_file *f)
 {
 	if (f->lockfd >= 0)
 		close(f->lockfd);
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k <= IPAM_KIND_LAST; k++)
 		if (f->kindfd[k] >= 0)
 			close(f->kindfd[k]);
 	if (f->dirfd >= 0)
 		close(f->dirfd);
 	f->dirfd = f->lockfd = -1;
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k <= IPAM_KIND_LAST; k++)
 		f->kindfd[k] = -1;
 }
 
@@ -171,7 +172,7 @@ static int write_at(int dirfd, const char *name, const char *data, size_t len)
 
 static int kind_of(const char *s, enum ipam_kind *k)
 {
-	for (int i = IPAM_POOL; i <= IPAM_HANDLE; i++)
+	for (int i = IPAM_POOL; i <= IPAM_KIND_LAST; i++)
 		if (!strcmp(s, kind_dir[i])) {
 			*k = (enum ipam_kind)i;
 			return 0;
@@ -279,7 +280,7 @@ static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, s
 		return err_prefix(e, "ipam file datastore %s/" JOURNAL, f->dir);
 	if (r)
 		return r;
-	for (int k = IPAM_POOL; k <= IPAM_HANDLE; k++)
+	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST; k++)
 		if (fsync(f->kindfd[k]))
 			return err_set(e, errno, "ipam file datastore %s/%s: fsync", f->dir,
 				       kind_dir[k]);
@@ -304,7 +305,7 @@ static int recover(struct ipam_ds_file *f, struct err *e)
 		return err_set(e, -r, "ipam file datastore %s/" JOURNAL ": read", f->dir);
 	}
 	unlinkat(f->dirfd, "." JOURNAL ".tmp", 0);
-	for (int k = IPAM_POOL; k <= IPAM_HANDLE; k++) {
+	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST; k++) {
 		int fd = dup(f->kindfd[k]);
 		DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
 		if (!dp) {
@@ -395,7 +396,7 @@ static int file_load(void *ctx, struct ipam_state *st, struct err *e)
 {
 	struct ipam_ds_file *f = ctx;
 	int r = 0;
-	for (int k = IPAM_POOL; k <= IPAM_HANDLE && !r; k++)
+	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST && !r; k++)
 		r = load_kind(f, (enum ipam_kind)k, st, e);
 	return r;
 }

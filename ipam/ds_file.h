@@ -5,6 +5,7 @@
  *   DIR/pool/NAME.json        one file per record, the JSON of ipam.h
  *   DIR/block/NAME.json
  *   DIR/handle/NAME.json
+ *   DIR/config/default.json   the IPAMConfig singleton (absent = defaults)
  *
  * A commit writes the journal (every change in full) to a temporary file, fsyncs it and
  * renames it into place (then fsyncs DIR): that rename is the commit point. Then each
@@ -27,7 +28,8 @@ struct err;
 struct ipam_ds_file {
 	char dir[PATH_MAX]; /* the state directory */
 	int dirfd;	    /* it, open O_DIRECTORY */
-	int kindfd[4];	    /* DIR/pool, DIR/block, DIR/handle by enum ipam_kind; [0] unused */
+	int kindfd[IPAM_KIND_LAST + 1]; /* DIR/pool, block, handle, config by enum ipam_kind;
+					 * [0] unused */
 	int lockfd;	    /* DIR/lock */
 	bool locked;	    /* between begin and end */
 };

@@ -12,9 +12,10 @@
 #define OBJ_MAX (8u << 20) /* largest object body written */
 #define CONT_MAX 4096	   /* largest continue token accepted */
 
-static const struct kube_res *const kind_res[4] = {NULL, &kube_res_ippools, &kube_res_ipamblocks,
-						   &kube_res_ipamhandles};
-static const char *const kind_obj[4] = {NULL, "IPPool", "IPAMBlock", "IPAMHandle"};
+static const struct kube_res *const kind_res[IPAM_KIND_LAST + 1] = {
+    NULL, &kube_res_ippools, &kube_res_ipamblocks, &kube_res_ipamhandles, &kube_res_ipamconfigs};
+static const char *const kind_obj[IPAM_KIND_LAST + 1] = {NULL, "IPPool", "IPAMBlock", "IPAMHandle",
+							 "IPAMConfig"};
 
 void ipam_ds_kube_init(struct ipam_ds_kube *k, struct kube_client *c)
 {
@@ -190,6 +191,48 @@ static int kube_load_kind(struct ipam_ds_kube *k, enum ipam_kind kind, struct ip
 	return r;
 }
 
+int ipam_ds_kube_config(struct ipam_ds_kube *k, struct ipam_config *out, struct err *e)
+{
+	struct kube_resp resp = {0};
+	struct json_doc d;
+	struct json_tok *tok = NULL;
+	struct ipam_state st;
+	ipam_state_init(&st);
+	int r = kube_get(k->c, &kube_res_ipamconfigs, NULL, IPAM_CONFIG_NAME, &resp, e);
+	if (r == -ENOENT) {
+		err_clear(e);
+		r = 0; /* no record: the defaults */
+	} else if (r) {
+		r = api_err(r, e, "get", "ipamconfigs", IPAM_CONFIG_NAME);
+	} else if (parse(&d, resp.body, resp.len, &tok, e)) {
+		r = err_setx(e, EUCLEAN,
+			     "ipam kubernetes datastore: get ipamconfigs " IPAM_CONFIG_NAME
+			     ": bad answer");
+	} else {
+		int sp = json_get(&d, 0, "spec");
+		size_t sl;
+		const char *spec = sp >= 0 && json_type(&d, sp) == JSON_OBJECT
+				       ? json_raw(&d, sp, &sl)
+				       : NULL;
+		if (!spec)
+			r = err_setx(e, EUCLEAN,
+				     "ipam kubernetes datastore: ipamconfigs " IPAM_CONFIG_NAME
+				     ": no spec object");
+		else if ((r = ipam_state_load(&st, IPAM_CONFIG, IPAM_CONFIG_NAME, "", spec, sl,
+					      e))) {
+			r = r == -ENOMEM ? r : -EUCLEAN;
+			if (e && r == -EUCLEAN)
+				e->code = EUCLEAN;
+			err_prefix(e, "ipam kubernetes datastore: ipamconfigs: bad spec");
+		}
+	}
+	ipam_config_get(&st, out);
+	ipam_state_free(&st);
+	free(tok);
+	kube_resp_free(&resp);
+	return r;
+}
+
 static int kube_begin(void *ctx, struct err *e)
 {
 	(void)ctx;
@@ -207,7 +250,7 @@ static int kube_load(void *ctx, struct ipam_state *st, struct err *e)
 	struct ipam_ds_kube *k = ctx;
 	k->st = st; /* the commit of this update undoes with the loaded records */
 	int r = 0;
-	for (int kind = IPAM_POOL; kind <= IPAM_HANDLE && !r; kind++)
+	for (int kind = IPAM_POOL; kind <= IPAM_KIND_LAST && !r; kind++)
 		r = kube_load_kind(ctx, (enum ipam_kind)kind, st, e);
 	return r;
 }

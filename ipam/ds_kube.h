@@ -3,13 +3,15 @@
  *   pool   -> IPPool      /apis/kvnet.io/v1/ippools/NAME
  *   block  -> IPAMBlock   /apis/kvnet.io/v1/ipamblocks/NAME
  *   handle -> IPAMHandle  /apis/kvnet.io/v1/ipamhandles/NAME
+ *   config -> IPAMConfig  /apis/kvnet.io/v1/ipamconfigs/default   (the singleton)
  *
  * Each object is {"apiVersion":"kvnet.io/v1","kind":K,"metadata":{"name":NAME},
  * "spec":RECORD} with RECORD the JSON of ipam.h; the record's version is the object's
  * metadata.resourceVersion (CRD manifests: dist/crds/).
  *
  *   begin   nothing (the API server is the arbiter; no lock)
- *   load    LIST ippools, ipamblocks, ipamhandles, IPAM_DS_KUBE_PAGE objects per page
+ *   load    LIST ippools, ipamblocks, ipamhandles, ipamconfigs, IPAM_DS_KUBE_PAGE objects
+ *           per page
  *           (following metadata.continue). Each spec is parsed strictly and kept in
  *           canonical form (ipam_rec_write), so the diff sees only real changes whatever
  *           key order or spacing the server returns.
@@ -56,6 +58,11 @@ struct ipam_ds_kube {
 void ipam_ds_kube_init(struct ipam_ds_kube *k, struct kube_client *c);
 /* The datastore view of k (k must outlive it). */
 struct ipam_ds ipam_ds_kube(struct ipam_ds_kube *k);
+
+/* The effective IPAMConfig without a full load: GET ipamconfigs/default (one API call;
+ * 404 = no record = the defaults). out is always filled (defaults on error). 0, -EAGAIN
+ * when the API server is unavailable, -EUCLEAN for a record that is not valid. */
+int ipam_ds_kube_config(struct ipam_ds_kube *k, struct ipam_config *out, struct err *e);
 
 /* Load one LIST answer body of records of `kind` into st (what load does per page; no
  * I/O, exposed for the fuzzer): every item needs metadata.name, metadata.resourceVersion

@@ -264,6 +264,57 @@ void ipam_state_free(struct ipam_state *st)
 	memset(st, 0, sizeof(*st));
 }
 
+bool ipam_config_get(const struct ipam_state *st, struct ipam_config *out)
+{
+	if (st->has_config) {
+		*out = st->config;
+		return true;
+	}
+	out->vm_persistence = IPAM_PERSIST_ENABLED;
+	return false;
+}
+
+int ipam_config_set(struct ipam_state *st, const struct ipam_config *c, struct err *e)
+{
+	switch (c->vm_persistence) {
+	case IPAM_PERSIST_ENABLED:
+	case IPAM_PERSIST_DISABLED:
+		st->config = *c;
+		st->has_config = true;
+		return 0;
+	}
+	return err_setx(e, EINVAL, "config: kubeVirtVMAddressPersistence: invalid value %d",
+			(int)c->vm_persistence);
+}
+
+void ipam_config_clear(struct ipam_state *st)
+{
+	st->has_config = false;
+	memset(&st->config, 0, sizeof(st->config));
+}
+
+const char *ipam_persist_name(enum ipam_persist p)
+{
+	switch (p) {
+	case IPAM_PERSIST_ENABLED:
+		return "Enabled";
+	case IPAM_PERSIST_DISABLED:
+		return "Disabled";
+	}
+	return "?";
+}
+
+bool ipam_persist_parse(const char *s, enum ipam_persist *out)
+{
+	if (!strcmp(s, "Enabled"))
+		*out = IPAM_PERSIST_ENABLED;
+	else if (!strcmp(s, "Disabled"))
+		*out = IPAM_PERSIST_DISABLED;
+	else
+		return false;
+	return true;
+}
+
 /* Make room for one more element of size sz in *arr (n used, *cap allocated). */
 static int grow(void **arr, unsigned n, unsigned *cap, size_t sz)
 {

@@ -1,12 +1,15 @@
 /* ipam — the VM-aware address allocator: records and operations, pure (no I/O).
  *
- * Three kinds of record, each one datastore object (kubernetes: one CRD object whose
+ * Four kinds of record, each one datastore object (kubernetes: one CRD object whose
  * `spec` is the JSON below; file: one file in the state directory):
  *
  *   pool    name -> {"cidr":"198.18.0.0/22","blockSize":26,"reserved":["198.18.0.9"]}
  *   block   name -> {"cidr":"198.18.0.64/26","affinity":"node-a"|null,"used":2,
  *                    "allocations":[{"ip":"198.18.0.65","handle":"...", attributes...}]}
  *   handle  name -> {"ips":["198.18.0.65","2001:db8::41"]}   (name = the handle id)
+ *   config  "default" -> {"kubeVirtVMAddressPersistence":"Enabled"|"Disabled"}
+ *           (the cluster-wide singleton IPAMConfig; absent record or field = Enabled;
+ *           any other name is refused)
  *
  * A node allocates from blocks affine to it, claims the lowest free block of a pool when
  * those are full, and borrows a free address from any block (any affinity) when no pool
@@ -57,7 +60,13 @@ struct json_w;
 
 enum ipam_family { IPAM_V4 = 1, IPAM_V6 = 2 }; /* bit mask in requests */
 
-enum ipam_kind { IPAM_POOL = 1, IPAM_BLOCK, IPAM_HANDLE };
+enum ipam_kind { IPAM_POOL = 1, IPAM_BLOCK, IPAM_HANDLE, IPAM_CONFIG };
+#define IPAM_KIND_LAST IPAM_CONFIG /* kinds are 1..IPAM_KIND_LAST */
+
+#define IPAM_CONFIG_NAME "default" /* the one IPAMConfig record */
+
+/* IPAMConfig spec.kubeVirtVMAddressPersistence. */
+enum ipam_persist { IPAM_PERSIST_ENABLED = 1, IPAM_PERSIST_DISABLED };
 
 enum ipam_slot { IPAM_ACTIVE = 1, IPAM_ALTERNATE };
 
@@ -124,7 +133,14 @@ struct ipam_loaded {
 	size_t len;			    /* its length */
 };
 
+/* The IPAMConfig record. */
+struct ipam_config {
+	enum ipam_persist vm_persistence; /* VM pods keep their IP (handle on the VM) */
+};
+
 struct ipam_state {
+	bool has_config;	     /* an IPAMConfig record exists */
+	struct ipam_config config;   /* it (meaningful when has_config) */
 	struct ipam_pool *pools;     /* pools; owned array */
 	unsigned n_pools, cap_pools; /* used / allocated */
 	struct ipam_block *blocks;   /* blocks; owned array */
@@ -234,6 +250,20 @@ const struct ipam_handle *ipam_handle_find(const struct ipam_state *st, const ch
  * with e naming the first problem. */
 int ipam_check(const struct ipam_state *st, struct err *e);
 
+/* --- cluster configuration (IPAMConfig) ---------------------------------------------- */
+
+/* The effective configuration: the record's when there is one, else the defaults
+ * (persistence Enabled). Returns whether a record exists. */
+bool ipam_config_get(const struct ipam_state *st, struct ipam_config *out);
+/* Create or replace the record (written by the next commit). -EINVAL for an invalid
+ * value. */
+int ipam_config_set(struct ipam_state *st, const struct ipam_config *c, struct err *e);
+/* Remove the record (back to the defaults; deleted by the next commit). */
+void ipam_config_clear(struct ipam_state *st);
+/* "Enabled" / "Disabled"; parse is case-sensitive as in the CRD (false when neither). */
+const char *ipam_persist_name(enum ipam_persist p);
+bool ipam_persist_parse(const char *s, enum ipam_persist *out);
+
 /* --- records -------------------------------------------------------------------------- */
 
 /* Write record `name` of `kind` as JSON (one object). 0 or -ENOENT (no such record) or
@@ -251,7 +281,7 @@ int ipam_state_load(struct ipam_state *st, enum ipam_kind kind, const char *name
 int ipam_state_diff(const struct ipam_state *st, struct ipam_change **out, unsigned *n,
 		    struct err *e);
 void ipam_changes_free(struct ipam_change *c, unsigned n);
-/* "pool", "block", "handle". */
+/* "pool", "block", "handle", "config". */
 const char *ipam_kind_name(enum ipam_kind k);
 
 #endif

@@ -22,6 +22,8 @@ const char *ipam_kind_name(enum ipam_kind k)
 		return "block";
 	case IPAM_HANDLE:
 		return "handle";
+	case IPAM_CONFIG:
+		return "config";
 	}
 	return "?";
 }
@@ -144,6 +146,14 @@ int ipam_rec_write(const struct ipam_state *st, enum ipam_kind kind, const char 
 			return json_w_finish(w, e);
 		}
 		break;
+	case IPAM_CONFIG:
+		if (!st->has_config || strcmp(name, IPAM_CONFIG_NAME))
+			break;
+		json_w_obj_begin(w);
+		json_w_kstr(w, "kubeVirtVMAddressPersistence",
+			    ipam_persist_name(st->config.vm_persistence));
+		json_w_obj_end(w);
+		return json_w_finish(w, e);
 	}
 	return err_setx(e, ENOENT, "%s %.64s: no such record", ipam_kind_name(kind), name);
 }
@@ -449,6 +459,33 @@ static int parse_handle(struct ipam_state *st, const char *name, const struct js
 	return 0;
 }
 
+static int parse_config(struct ipam_state *st, const char *name, const struct json_doc *d,
+			const char *what, struct err *e)
+{
+	static const char *const keys[] = {"kubeVirtVMAddressPersistence"};
+	int v[1];
+	if (strcmp(name, IPAM_CONFIG_NAME))
+		return err_setx(e, EINVAL,
+				"%s: the IPAMConfig is a singleton named \"" IPAM_CONFIG_NAME "\"",
+				what);
+	int r = obj_fields(d, 0, keys, 1, v, what, e);
+	if (r)
+		return r;
+	if (st->has_config)
+		return err_setx(e, EEXIST, "%s: recorded twice", what);
+	struct ipam_config c = {.vm_persistence = IPAM_PERSIST_ENABLED};
+	if (v[0] >= 0) {
+		char s[16];
+		if (json_type(d, v[0]) != JSON_STRING || json_str(d, v[0], s, sizeof(s)) ||
+		    !ipam_persist_parse(s, &c.vm_persistence))
+			return err_setx(e, EINVAL,
+					"%s: field \"kubeVirtVMAddressPersistence\": not "
+					"\"Enabled\" or \"Disabled\"",
+					what);
+	}
+	return ipam_config_set(st, &c, e);
+}
+
 static int grow_loaded(struct ipam_state *st)
 {
 	if (st->n_loaded < st->cap_loaded)
@@ -497,6 +534,9 @@ int ipam_state_load(struct ipam_state *st, enum ipam_kind kind, const char *name
 		break;
 	case IPAM_HANDLE:
 		r = parse_handle(st, name, &d, what, e);
+		break;
+	case IPAM_CONFIG:
+		r = parse_config(st, name, &d, what, e);
 		break;
 	}
 	if (r)
@@ -599,6 +639,8 @@ static bool rec_present(const struct ipam_state *st, enum ipam_kind kind, const 
 		return false;
 	case IPAM_HANDLE:
 		return ipam_handle_find(st, name) != NULL;
+	case IPAM_CONFIG:
+		return st->has_config && !strcmp(name, IPAM_CONFIG_NAME);
 	}
 	return false;
 }
@@ -611,7 +653,8 @@ int ipam_state_diff(const struct ipam_state *st, struct ipam_change **out, unsig
 	*out = NULL;
 	*n = 0;
 	/* Order for a datastore without multi-object transactions (kubernetes): blocks
-	 * first (an allocation there is the truth), then handles, pools, deletions. */
+	 * first (an allocation there is the truth), then handles, pools, the config,
+	 * deletions. */
 	for (unsigned i = 0; i < st->n_blocks && !r; i++) {
 		char name[64];
 		ipam_block_name(&st->blocks[i].cidr, name, sizeof(name));
@@ -640,6 +683,8 @@ int ipam_state_diff(const struct ipam_state *st, struct ipam_change **out, unsig
 		r = diff_rec(st, out, n, &cap, IPAM_HANDLE, st->handles[i].id, e);
 	for (unsigned i = 0; i < st->n_pools && !r; i++)
 		r = diff_rec(st, out, n, &cap, IPAM_POOL, st->pools[i].name, e);
+	if (!r && st->has_config)
+		r = diff_rec(st, out, n, &cap, IPAM_CONFIG, IPAM_CONFIG_NAME, e);
 	for (unsigned i = 0; i < st->n_loaded && !r; i++) {
 		const struct ipam_loaded *l = &st->loaded[i];
 		if (!rec_present(st, l->kind, l->name) &&

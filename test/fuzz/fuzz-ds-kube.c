@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct err e;
 	char cont[256];
 	ipam_state_init(&st);
-	for (int k = 0; k < 3; k++) {
-		int kind = 1 + (data[0] + k) % 3;
+	for (int k = 0; k < IPAM_KIND_LAST; k++) {
+		int kind = 1 + (data[0] + k) % IPAM_KIND_LAST;
 		ipam_ds_kube_load_page(&st, (enum ipam_kind)kind, (const char *)data + 1, size - 1,
 				       cont, sizeof(cont), &e);
 	}

@@ -12,7 +12,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const names[] = {"p4", "v4-198-18-0-0-26", "h"};
+static const char *const names[] = {"p4", "v4-198-18-0-0-26", "h", "default"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a fixed pool so blocks can be valid, then the input as a record */
 	const char *pool = "{\"cidr\":\"198.18.0.0/24\",\"blockSize\":26,\"reserved\":[]}";
 	ipam_state_load(&st, IPAM_POOL, "fixed", "1", pool, strlen(pool), &e);
-	for (int k = 0; k < 3; k++) {
-		int kind = 1 + (data[0] + k) % 3;
+	for (int k = 0; k < IPAM_KIND_LAST; k++) {
+		int kind = 1 + (data[0] + k) % IPAM_KIND_LAST;
 		ipam_state_load(&st, (enum ipam_kind)kind, names[kind - 1], "v", txt, len, &e);
 	}
 	ipam_check(&st, &e);

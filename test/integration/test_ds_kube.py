@@ -98,7 +98,8 @@ class DsKube(unittest.TestCase):
     def test_crds_applied(self):
         r = self.api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
         names = {o["metadata"]["name"]: o for o in r.json["items"]}
-        for n in ("ippools.kvnet.io", "ipamblocks.kvnet.io", "ipamhandles.kvnet.io"):
+        for n in ("ippools.kvnet.io", "ipamblocks.kvnet.io", "ipamhandles.kvnet.io",
+                  "ipamconfigs.kvnet.io"):
             self.assertIn(n, names)
             self.assertEqual(names[n]["spec"]["scope"], "Cluster")
 
@@ -168,7 +169,7 @@ class DsKube(unittest.TestCase):
         c = self.api.counters()
         stats = dict(kv.split("=") for kv in out[-1].split()[1:])
         self.assertEqual(int(stats["requests"]), c["total"])  # the client counts the same
-        self.assertEqual(c["verbs"], {"list": 30, "update": 10, "create": 10})
+        self.assertEqual(c["verbs"], {"list": 40, "update": 10, "create": 10})
         print("# API calls per allocation (block already claimed): %.1f (%s)"
               % (c["total"] / 10, c["verbs"]), flush=True)
         self.api.counters(reset=True)
@@ -176,7 +177,54 @@ class DsKube(unittest.TestCase):
         c = self.api.counters()
         print("# API calls for an allocation that claims a block: %d (%s)"
               % (c["total"], c["verbs"]), flush=True)
-        self.assertEqual(c["verbs"], {"list": 3, "create": 2})
+        self.assertEqual(c["verbs"], {"list": 4, "create": 2})
+
+    def test_ipamconfig(self):
+        """The IPAMConfig singleton: absent = Enabled; written as IPAMConfig "default" by an
+        update, changed, read back by one GET, removed; a bad or misnamed object is named."""
+        self.assertIn("config=none", self.ok("check")[0])
+        self.assertEqual(self.ok("getconfig")[0], "kubeVirtVMAddressPersistence=Enabled")
+        self.ok("config", "Disabled")
+        objs = self.items("ipamconfigs")
+        self.assertEqual(list(objs), ["default"])
+        self.assertEqual(objs["default"]["kind"], "IPAMConfig")
+        self.assertEqual(objs["default"]["spec"], {"kubeVirtVMAddressPersistence": "Disabled"})
+        self.assertIn("config=Disabled", self.ok("check")[0])
+        self.api.counters(reset=True)
+        self.assertEqual(self.ok("getconfig")[0], "kubeVirtVMAddressPersistence=Disabled")
+        self.assertEqual(self.api.counters()["total"], 1)
+        rv = self.state_rv()
+        self.ok("config", "Disabled")  # unchanged: nothing written
+        self.assertEqual(self.state_rv(), rv)
+        self.ok("config", "Enabled")
+        self.assertEqual(self.items("ipamconfigs")["default"]["spec"],
+                         {"kubeVirtVMAddressPersistence": "Enabled"})
+        self.ok("config", "none")
+        self.assertEqual(self.items("ipamconfigs"), {})
+        # written by someone else with an empty spec: the default (Enabled)
+        r = self.api.post(G + "ipamconfigs", {"apiVersion": "kvnet.io/v1", "kind": "IPAMConfig",
+                                              "metadata": {"name": "default"}, "spec": {}})
+        self.assertEqual(r.status, 201, r.raw)
+        self.assertIn("config=Enabled", self.ok("check")[0])
+        self.assertEqual(self.ok("getconfig")[0], "kubeVirtVMAddressPersistence=Enabled")
+        # a bad value is named, by the load and by the GET
+        r = self.api.get(G + "ipamconfigs/default")
+        obj = r.json
+        obj["spec"] = {"kubeVirtVMAddressPersistence": "Sometimes"}
+        r = self.api.put(G + "ipamconfigs/default", obj)
+        self.assertEqual(r.status, 200, r.raw)
+        for cmd in ("check", "getconfig"):
+            rc, out, _ = self.run_tool(cmd)
+            self.assertEqual(rc, 1)
+            self.assertIn("ERR errno=EUCLEAN", out)
+            self.assertIn("kubeVirtVMAddressPersistence", out)
+        self.api.delete(G + "ipamconfigs/default")
+        r = self.api.post(G + "ipamconfigs", {"apiVersion": "kvnet.io/v1", "kind": "IPAMConfig",
+                                              "metadata": {"name": "other"}, "spec": {}})
+        self.assertEqual(r.status, 201, r.raw)
+        rc, out, _ = self.run_tool("check")
+        self.assertIn("ERR errno=EUCLEAN", out)
+        self.assertIn("singleton", out)
 
     def test_paged_load(self):
         self.ok("pool", "p4", "198.18.0.0/24")
@@ -233,7 +281,8 @@ class DsKube(unittest.TestCase):
         self.assertNotEqual(got["slow-0"], fast["fast-0"])
         c = self.api.counters()
         # slow: load, PUT (409), load again, PUT, POST handle; fast: load, PUT, POST
-        self.assertEqual(c["verbs"], {"list": 9, "update": 3, "create": 2})
+        # (a load is 4 LISTs: pools, blocks, handles, configs)
+        self.assertEqual(c["verbs"], {"list": 12, "update": 3, "create": 2})
         self.check_consistent({"warm-0", "slow-0", "fast-0"})
 
     def test_same_handle_concurrently_one_address(self):

@@ -117,6 +117,16 @@ static int run_op(struct ipam_state *st, void *arg, struct err *e)
 	}
 	if (!strcmp(o->cmd, "clear"))
 		return ipam_owner_clear(st, o->handle, slot_of(o->argv[1]), o->argv[2], e);
+	if (!strcmp(o->cmd, "config")) {
+		struct ipam_config c;
+		if (!strcmp(o->argv[0], "none")) {
+			ipam_config_clear(st);
+			return 0;
+		}
+		if (!ipam_persist_parse(o->argv[0], &c.vm_persistence))
+			return err_setx(e, EINVAL, "config: Enabled, Disabled or none");
+		return ipam_config_set(st, &c, e);
+	}
 	return err_setx(e, EINVAL, "unknown command %s", o->cmd);
 }
 
@@ -124,7 +134,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: ipam-kube --kubeconfig FILE [--timeout-ms N] [--retries N] [--page N] "
-		"pool|alloc|release|owner|clear|check ARGS...\n");
+		"pool|alloc|release|owner|clear|check|config|getconfig ARGS...\n");
 	return 2;
 }
 
@@ -151,7 +161,8 @@ int main(int argc, char **argv)
 		const char *cmd;
 		int min, max;
 	} shape[] = {{"pool", 2, 3},  {"alloc", 4, 4}, {"release", 1, 1},
-		     {"owner", 5, 6}, {"clear", 3, 3}, {"check", 0, 0}};
+		     {"owner", 5, 6}, {"clear", 3, 3}, {"check", 0, 0},
+		     {"config", 1, 1}, {"getconfig", 0, 0}};
 	bool known = false;
 	for (size_t k = 0; k < sizeof(shape) / sizeof(shape[0]); k++)
 		if (!strcmp(o.cmd, shape[k].cmd)) {
@@ -179,7 +190,13 @@ int main(int argc, char **argv)
 	unsigned updates = 0, again = 0;
 	srand((unsigned)getpid());
 
-	if (!strcmp(o.cmd, "check")) {
+	if (!strcmp(o.cmd, "getconfig")) {
+		struct ipam_config cf;
+		r = ipam_ds_kube_config(&dk, &cf, &e);
+		if (!r)
+			printf("kubeVirtVMAddressPersistence=%s\n",
+			       ipam_persist_name(cf.vm_persistence));
+	} else if (!strcmp(o.cmd, "check")) {
 		struct ipam_state st;
 		r = ipam_ds_read(&ds, &st, &e);
 		if (!r)
@@ -189,8 +206,11 @@ int main(int argc, char **argv)
 			for (unsigned b = 0; b < st.n_blocks; b++)
 				for (unsigned s = 0; s < st.blocks[b].size; s++)
 					allocs += st.blocks[b].slot[s] != NULL;
-			printf("ok pools=%u blocks=%u handles=%u allocations=%u\n", st.n_pools,
-			       st.n_blocks, st.n_handles, allocs);
+			struct ipam_config cf;
+			bool rec = ipam_config_get(&st, &cf);
+			printf("ok pools=%u blocks=%u handles=%u allocations=%u config=%s\n",
+			       st.n_pools, st.n_blocks, st.n_handles, allocs,
+			       rec ? ipam_persist_name(cf.vm_persistence) : "none");
 		}
 		ipam_state_free(&st);
 	} else {

@@ -109,6 +109,55 @@ static void test_update_and_read(void)
 	rmstate();
 }
 
+static int fn_config(struct ipam_state *st, void *arg, struct err *e)
+{
+	if (!arg) {
+		ipam_config_clear(st);
+		return 0;
+	}
+	return ipam_config_set(st, arg, e);
+}
+
+/* The IPAMConfig record in the file datastore: DIR/config/default.json, the same JSON
+ * as the kubernetes spec, read back, changed, removed; a bad one is named. */
+static void test_config_record(void)
+{
+	struct ipam_ds_file f;
+	struct ipam_ds ds;
+	struct err e = {0};
+	T_EQ(setup(&f, &ds), 0);
+	struct ipam_config c = {.vm_persistence = IPAM_PERSIST_DISABLED};
+	T_EQ(ipam_ds_update(&ds, fn_config, &c, &e), 0);
+	int rc;
+	char *out = t_sh(&rc, "python3 -c 'import json,sys; print(json.load(open(sys.argv[1])))' "
+			      "'%s/config/default.json'",
+			 g_dir);
+	T_EQ(rc, 0);
+	T_STREQ(out, "{'kubeVirtVMAddressPersistence': 'Disabled'}\n");
+	free(out);
+	struct ipam_state st;
+	struct ipam_config got;
+	T_EQ(ipam_ds_read(&ds, &st, &e), 0);
+	T_CHECK(ipam_config_get(&st, &got));
+	T_EQ(got.vm_persistence, IPAM_PERSIST_DISABLED);
+	ipam_state_free(&st);
+	T_EQ(ipam_ds_update(&ds, fn_config, NULL, &e), 0);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/config/default.json", g_dir);
+	T_EQ(access(path, F_OK), -1);
+	T_EQ(ipam_ds_read(&ds, &st, &e), 0);
+	T_CHECK(!ipam_config_get(&st, &got));
+	T_EQ(got.vm_persistence, IPAM_PERSIST_ENABLED);
+	ipam_state_free(&st);
+	/* written by hand with a wrong value: every read names the file */
+	free(t_sh(&rc, "echo '{\"kubeVirtVMAddressPersistence\":\"Off\"}' > '%s'", path));
+	T_EQ(ipam_ds_read(&ds, &st, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "config/default.json") && strstr(e.msg, "kubeVirtVMAddress"));
+	ipam_state_free(&st);
+	ipam_ds_file_close(&f);
+	rmstate();
+}
+
 static void test_corrupt_record_named(void)
 {
 	struct ipam_ds_file f;
@@ -416,6 +465,7 @@ static void test_sigkill_during_commits(void)
 int main(void)
 {
 	T_RUN(test_update_and_read);
+	T_RUN(test_config_record);
 	T_RUN(test_corrupt_record_named);
 	T_RUN(test_journal_replayed);
 	T_RUN(test_file_cas_conflict_retried);

@@ -567,6 +567,12 @@ static void test_json_strict(void)
 	    {IPAM_HANDLE, "h", "{\"ips\":[]}", "no address"},
 	    {IPAM_HANDLE, "h", "{\"ips\":[\"198.18.0.1\",\"x\"]}", "not an IPv4"},
 	    {IPAM_HANDLE, "h", "{\"ips\":\"198.18.0.1\"}", "not an array"},
+	    {IPAM_CONFIG, "default", "{\"kubeVirtVMAddressPersistence\":\"enabled\"}",
+	     "not \"Enabled\" or \"Disabled\""},
+	    {IPAM_CONFIG, "default", "{\"kubeVirtVMAddressPersistence\":true}", "not \"Enabled\""},
+	    {IPAM_CONFIG, "default", "{\"persistence\":\"Enabled\"}", "unknown field"},
+	    {IPAM_CONFIG, "other", "{}", "singleton named \"default\""},
+	    {IPAM_CONFIG, "default", "[]", "not a JSON object"},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		struct ipam_state st;
@@ -587,6 +593,80 @@ static void test_json_strict(void)
 	ipam_state_free(&st);
 }
 
+/* The IPAMConfig singleton: defaults without a record, load (absent field = Enabled),
+ * canonical write, and the diff creates, updates and deletes config/default. */
+static void test_config_record(void)
+{
+	struct ipam_state st;
+	struct ipam_config c = {0};
+	struct err e = {0};
+	ipam_state_init(&st);
+	T_CHECK(!ipam_config_get(&st, &c));
+	T_EQ(c.vm_persistence, IPAM_PERSIST_ENABLED);
+	T_EQ(ipam_state_load(&st, IPAM_CONFIG, "default", "7", "{}", 2, &e), 0);
+	T_CHECK(ipam_config_get(&st, &c));
+	T_EQ(c.vm_persistence, IPAM_PERSIST_ENABLED);
+	T_EQ(ipam_state_load(&st, IPAM_CONFIG, "default", "7", "{}", 2, &e), -EEXIST);
+	/* loaded "{}" is not the canonical text: the diff rewrites it in full */
+	struct ipam_change *ch;
+	unsigned n;
+	T_EQ(ipam_state_diff(&st, &ch, &n, &e), 0);
+	T_EQ(n, 1);
+	if (n == 1) {
+		T_EQ(ch[0].kind, IPAM_CONFIG);
+		T_STREQ(ch[0].name, "default");
+		T_STREQ(ch[0].version, "7");
+		T_STREQ(ch[0].json, "{\"kubeVirtVMAddressPersistence\":\"Enabled\"}");
+	}
+	ipam_changes_free(ch, n);
+	ipam_state_free(&st);
+
+	ipam_state_init(&st);
+	const char *dis = "{\"kubeVirtVMAddressPersistence\":\"Disabled\"}";
+	T_EQ(ipam_state_load(&st, IPAM_CONFIG, "default", "3", dis, strlen(dis), &e), 0);
+	T_CHECK(ipam_config_get(&st, &c));
+	T_EQ(c.vm_persistence, IPAM_PERSIST_DISABLED);
+	T_EQ(ipam_state_diff(&st, &ch, &n, &e), 0);
+	T_EQ(n, 0); /* unchanged */
+	ipam_changes_free(ch, n);
+	c.vm_persistence = IPAM_PERSIST_ENABLED;
+	T_EQ(ipam_config_set(&st, &c, &e), 0);
+	T_EQ(ipam_state_diff(&st, &ch, &n, &e), 0);
+	T_EQ(n, 1);
+	if (n == 1)
+		T_STREQ(ch[0].json, "{\"kubeVirtVMAddressPersistence\":\"Enabled\"}");
+	ipam_changes_free(ch, n);
+	c.vm_persistence = (enum ipam_persist)9;
+	T_EQ(ipam_config_set(&st, &c, &e), -EINVAL);
+	ipam_config_clear(&st);
+	T_EQ(ipam_state_diff(&st, &ch, &n, &e), 0);
+	T_EQ(n, 1);
+	if (n == 1) {
+		T_EQ(ch[0].kind, IPAM_CONFIG);
+		T_CHECK(ch[0].json == NULL); /* delete */
+		T_STREQ(ch[0].version, "3");
+	}
+	ipam_changes_free(ch, n);
+	ipam_state_free(&st);
+
+	/* a new record is a create */
+	ipam_state_init(&st);
+	c.vm_persistence = IPAM_PERSIST_DISABLED;
+	T_EQ(ipam_config_set(&st, &c, &e), 0);
+	T_EQ(ipam_state_diff(&st, &ch, &n, &e), 0);
+	T_EQ(n, 1);
+	if (n == 1) {
+		T_STREQ(ch[0].version, "");
+		T_STREQ(ch[0].json, dis);
+	}
+	ipam_changes_free(ch, n);
+	ipam_state_free(&st);
+	T_STREQ(ipam_kind_name(IPAM_CONFIG), "config");
+	enum ipam_persist p;
+	T_CHECK(ipam_persist_parse("Disabled", &p) && p == IPAM_PERSIST_DISABLED);
+	T_CHECK(!ipam_persist_parse("disabled", &p));
+}
+
 int main(void)
 {
 	T_RUN(test_affinity_and_claim);
@@ -601,5 +681,6 @@ int main(void)
 	T_RUN(test_handle_hash_suffix);
 	T_RUN(test_json_round_trip);
 	T_RUN(test_json_strict);
+	T_RUN(test_config_record);
 	return t_done();
 }
