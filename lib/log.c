@@ -86,7 +86,16 @@ static size_t put_escaped(char *buf, size_t off, size_t cap, const char *s)
 	return off;
 }
 
+static void log_write_fields(const struct log *l, enum log_level level, const char *text,
+			     const char *fields);
+
 static void log_write(const struct log *l, enum log_level level, const char *text)
+{
+	log_write_fields(l, level, text, NULL);
+}
+
+static void log_write_fields(const struct log *l, enum log_level level, const char *text,
+			     const char *fields)
 {
 	char line[2048];
 	struct timespec ts;
@@ -101,6 +110,10 @@ static void log_write(const struct log *l, enum log_level level, const char *tex
 		off = sizeof(line) - 1;
 	off = put_escaped(line, off, sizeof(line) - 2, text);
 	line[off++] = '"';
+	for (const char *f = fields; f && *f && off + 2 < sizeof(line); f++) {
+		unsigned char c = (unsigned char)*f;
+		line[off++] = c < 0x20 || c == 0x7f ? ' ' : (char)c; /* one line, always */
+	}
 	line[off++] = '\n';
 	/* One write(2) per line so concurrent writers do not interleave mid-line. */
 	ssize_t w = write(l->fd, line, off);
@@ -191,4 +204,17 @@ void log_err(const struct log *l, enum log_level level, const struct err *e)
 	if (!e || !e->code)
 		return;
 	log_msg(l, level, "%s", e->msg);
+}
+
+void log_fields(const struct log *l, enum log_level level, const char *msg, const char *fmt, ...)
+{
+	if (level > l->level)
+		return;
+	char fields[1024];
+	fields[0] = ' ';
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(fields + 1, sizeof(fields) - 1, fmt, ap);
+	va_end(ap);
+	log_write_fields(l, level, msg, fields);
 }

@@ -43,6 +43,13 @@ void log_msg(const struct log *l, enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_vmsg(const struct log *l, enum log_level level, const char *fmt, va_list ap);
 
+/* A message with logfmt fields after it, for lines other programs parse:
+ *   ts=... level=info role=agent msg="migration live" vmi=default/vm-a latency_us=87
+ * msg is quoted and escaped as usual; fmt gives the fields, written as they are after one
+ * space (the caller quotes values that may hold spaces; control bytes become spaces). */
+void log_fields(const struct log *l, enum log_level level, const char *msg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* log_warn/log_error append ": strerror(errno)"; the x variants do not. */
 void log_error(const struct log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_errorx(const struct log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -59,6 +59,20 @@ static void test_escaping(void)
 	T_EQ(strchr(out, '\n') - out + 1, (long)strlen(out));
 }
 
+static void emit_fields(struct log *l)
+{
+	log_fields(l, LOG_LVL_INFO, "migration \"live\"", "vmi=%s latency_us=%d bad=\x01x", "default/vm-a", 87);
+	log_fields(l, LOG_LVL_DEBUG, "dropped", "x=%d", 1);
+}
+
+static void test_fields(void)
+{
+	char *out = capture(emit_fields, LOG_LVL_INFO);
+	T_CHECK(out && strstr(out, " level=info role=agent msg=\"migration \\\"live\\\"\" "
+				   "vmi=default/vm-a latency_us=87 bad= x\n"));
+	T_CHECK(out && !strstr(out, "dropped"));
+}
+
 static void test_levels(void)
 {
 	char *out = capture(emit_debug, LOG_LVL_INFO);
@@ -128,6 +142,7 @@ int main(void)
 	T_RUN(test_logfmt_line);
 	T_RUN(test_escaping);
 	T_RUN(test_levels);
+	T_RUN(test_fields);
 	T_RUN(test_log_open_file);
 	T_RUN(test_err_chain);
 	T_RUN(test_err_long_message_is_cut_not_overflowed);
