@@ -1,0 +1,485 @@
+"""kubevirt — a simulated KubeVirt over the lab's test API server (python3 stdlib only).
+
+It does what virt-controller, virt-handler and the kubelet do to the API and to the pod
+network, in the same order and with the same object shapes as the real ones
+(test/data/fixtures, ../shared/reference/kubevirt.md):
+
+  create_vm     VirtualMachine, its VirtualMachineInstance (controller-owned by the VM),
+                the virt-launcher pod (generateName, controller ownerReference to the VMI
+                with its UID, kubevirt.io/domain, labels copied), CNI ADD on the node, the
+                "guest" (echo.py vm) in the pod's namespace, pod Running, VMI Running
+  stop_vm       guest off, pod Succeeded, CNI DEL, pod deleted (grace 0, as the kubelet),
+                VMI deleted; restart_vm = stop_vm + a new VMI (new UID) and pod
+  evict         the VM is shut down and started again on another node (no live migration)
+  migrate       a VirtualMachineInstanceMigration through its phases:
+                  Pending -> Scheduling (target pod created, label kubevirt.io/migrationJobUID,
+                  CNI ADD on the target node while the VM is live on the source) ->
+                  Scheduled -> PreparingTarget -> TargetReady -> Running (memory copy) ->
+                  cut-over: the source guest pauses, the target guest resumes and announces
+                  itself (arping -U / RARP / unsolicited NA), the VMI's migrationState gets
+                  targetNodeDomainReadyTimestamp and the target pod the annotation
+                  kubevirt.io/migration-target-ready-timestamp -> Succeeded (migrationState
+                  completed, VMI nodeName = target, source pod Succeeded, its CNI DEL, pod
+                  deleted); or Failed (target pod Failed, its CNI DEL, the source keeps it)
+                Hooks let a scenario act at any phase (restart an agent, the API server...).
+"""
+
+import copy
+import datetime
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+
+import lab as L
+
+FIX = os.path.join(L.ROOT, "test", "data", "fixtures")
+
+
+def _fixture(name):
+    with open(os.path.join(FIX, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def rfc3339(t=None):
+    t = time.time() if t is None else t
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339_micro(t=None):
+    t = time.time() if t is None else t
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Pod:
+    """A pod that exists in the API and (after ADD) has a network namespace."""
+
+    def __init__(self, obj, node):
+        md = obj["metadata"]
+        self.obj = obj
+        self.name = md["name"]
+        self.namespace = md["namespace"]
+        self.uid = md["uid"]
+        self.node = node
+        self.cid = L.rand_cid()
+        self.ns = None
+        self.result = None
+        self.ip4 = self.ip6 = None
+        self.host_if = None
+        self.guest = None
+        self.events = None
+
+    def __repr__(self):
+        return "Pod(%s on %s)" % (self.name, self.node.name)
+
+
+class VM:
+    def __init__(self, name, namespace):
+        self.name = name
+        self.namespace = namespace
+        self.vm_uid = None
+        self.vmi = None      # the VMI object as last written
+        self.pod = None      # the pod running the VM
+        self.ip4 = self.ip6 = None
+
+    @property
+    def node(self):
+        return self.pod.node if self.pod else None
+
+    def __repr__(self):
+        return "VM(%s on %s)" % (self.name, self.node.name if self.node else "-")
+
+
+class Migration:
+    """What happened during one migration, with wall-clock (CLOCK_REALTIME) times."""
+
+    def __init__(self, vm, src, tgt):
+        self.vm = vm
+        self.src = src          # source Pod
+        self.tgt = tgt          # target Pod
+        self.name = None
+        self.uid = None
+        self.t = {}             # event -> time
+        self.phases = []        # [(phase, time)]
+        self.announce = {}      # kind -> kernel timestamp of the frame on the wire
+        self.outcome = None     # "Succeeded" | "Failed"
+
+    @property
+    def t_announce(self):
+        ts = [t for t in self.announce.values() if t]
+        return min(ts) if ts else None
+
+
+class KubeVirt:
+    def __init__(self, lab, namespace="default"):
+        self.lab = lab
+        self.api = lab.api
+        self.namespace = namespace
+        self.say = lab.say
+
+    # ---- API helpers --------------------------------------------------------------------
+
+    def _ok(self, r, what, codes=(200, 201)):
+        if r.status not in codes:
+            raise RuntimeError("kubevirt: %s: %s %s" % (what, r.status, r.raw[:300]))
+        return r.json
+
+    def _path(self, kind, name=""):
+        base = {"vm": L.KV % self.namespace + "virtualmachines",
+                "vmi": L.KV % self.namespace + "virtualmachineinstances",
+                "vmim": L.KV % self.namespace + "virtualmachineinstancemigrations",
+                "pod": L.PODS % self.namespace}[kind]
+        return base + ("/" + name if name else "")
+
+    def _patch_vmi(self, vm, patch):
+        vm.vmi = self._ok(self.api.patch(self._path("vmi", vm.name), patch), "patch VMI")
+        return vm.vmi
+
+    def _pod_status(self, pod, phase, extra=None):
+        st = {"phase": phase}
+        if pod.ip4 or pod.ip6:
+            ips = [x for x in (pod.ip4, pod.ip6) if x]
+            st.update({"podIP": ips[0], "podIPs": [{"ip": x} for x in ips],
+                       "hostIP": pod.node.ip4})
+        st.update(extra or {})
+        self._ok(self.api.patch(self._path("pod", pod.name) + "/status", {"status": st}),
+                 "pod %s status" % pod.name)
+
+    # ---- objects ------------------------------------------------------------------------
+
+    def _vm_obj(self, name):
+        vm = _fixture("vm-a.vm.json")
+        md = vm["metadata"]
+        md.pop("uid"), md.pop("resourceVersion")
+        md["name"] = name
+        md["namespace"] = self.namespace
+        tl = vm["spec"]["template"]["metadata"]["labels"]
+        tl["kubevirt.io/vm"] = name
+        return vm
+
+    def _vmi_obj(self, vm, node):
+        vmi = _fixture("vm-a.vmi.json")
+        md = vmi["metadata"]
+        md.pop("uid"), md.pop("resourceVersion")
+        md["name"] = vm.name
+        md["namespace"] = self.namespace
+        md["labels"] = {"kubevirt.io/vm": vm.name, "app": "lab", "kubevirt.io/nodeName": node.name}
+        md["ownerReferences"][0].update({"name": vm.name, "uid": vm.vm_uid})
+        vmi["status"] = {"phase": "Scheduling", "migrationMethod": "LiveMigration",
+                         "conditions": [{"type": "LiveMigratable", "status": "True"}]}
+        return vmi
+
+    def _pod_obj(self, vm, node, migration=None):
+        p = _fixture("vm-a.target-pod.json" if migration else "vm-a.source-pod.json")
+        md = p["metadata"]
+        for k in ("uid", "resourceVersion", "name"):
+            md.pop(k, None)
+        md["generateName"] = "virt-launcher-%s-" % vm.name
+        md["namespace"] = self.namespace
+        vmi_uid = vm.vmi["metadata"]["uid"]
+        md["labels"].update({"kubevirt.io/created-by": vmi_uid, "vm.kubevirt.io/name": vm.name,
+                             "vmi.kubevirt.io/id": vm.name, "kubevirt.io/vm": vm.name,
+                             "app": "lab"})
+        md["labels"].pop("kubevirt.io/nodeName", None)
+        md["annotations"]["kubevirt.io/domain"] = vm.name
+        md["ownerReferences"][0].update({"name": vm.name, "uid": vmi_uid})
+        if migration:
+            md["labels"]["kubevirt.io/migrationJobUID"] = migration.uid
+            md["annotations"]["kubevirt.io/migrationJobName"] = migration.name
+        p["spec"]["hostname"] = vm.name
+        p["spec"]["nodeName"] = node.name
+        p.pop("status", None)
+        return p
+
+    # ---- pods and the CNI ------------------------------------------------------------------
+
+    def _create_pod(self, obj, node):
+        made = self._ok(self.api.post(L.PODS % self.namespace, obj), "create pod")
+        return Pod(made, node)
+
+    def pod_add(self, pod):
+        """Sandbox + CNI ADD on the pod's node, as the runtime does."""
+        pod.ns = self.lab.new_pod_ns()
+        rc, res, err = self.lab.cni("ADD", pod.node, pod)
+        if rc != 0 or not res:
+            raise RuntimeError("kubevirt: CNI ADD %s on %s: exit %d: %s %s"
+                               % (pod.name, pod.node.name, rc, res, err.strip()))
+        pod.result = res
+        for ip in res.get("ips", []):
+            a = ip["address"].split("/")[0]
+            if ":" in a:
+                pod.ip6 = a
+            else:
+                pod.ip4 = a
+        pod.host_if = res["interfaces"][0]["name"]
+        return res
+
+    def pod_del(self, pod):
+        rc, res, err = self.lab.cni("DEL", pod.node, pod)
+        if rc != 0:
+            raise RuntimeError("kubevirt: CNI DEL %s on %s: exit %d: %s %s"
+                               % (pod.name, pod.node.name, rc, res, err.strip()))
+        if pod.ns:
+            L.sh("ip", "netns", "del", pod.ns, check=False)
+            pod.ns = None
+
+    def guest_start(self, pod, vm, standby=False, announce="garp"):
+        pod.events = os.path.join(self.lab.dir, "guest-%s.events" % pod.name)
+        cmd = ["ip", "netns", "exec", pod.ns, sys.executable, L.ECHO, "vm",
+               "--name", "%s@%s" % (vm.name, pod.node.name), "--ip4", pod.ip4 or "",
+               "--ip6", pod.ip6 or "", "--events", pod.events, "--announce", announce]
+        if standby:
+            cmd.append("--standby")
+        pod.guest = L.Proc(cmd, pod.events + ".log")
+        self.guest_wait(pod, "ready")
+
+    def guest_events(self, pod):
+        out = []
+        try:
+            with open(pod.events, encoding="utf-8") as f:
+                for line in f:
+                    out.append(json.loads(line))
+        except (OSError, ValueError):
+            pass
+        return out
+
+    def guest_wait(self, pod, ev, count=1, timeout=10.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            evs = [e for e in self.guest_events(pod) if e["ev"] == ev]
+            if len(evs) >= count:
+                return evs[count - 1]
+            if pod.guest is None or not pod.guest.alive():
+                break
+            time.sleep(0.005)
+        raise RuntimeError("kubevirt: guest in %s: no %r event: %s"
+                           % (pod.name, ev, pod.guest.log(10) if pod.guest else ""))
+
+    def guest_stop(self, pod):
+        if pod.guest is not None:
+            pod.guest.stop()
+            pod.guest = None
+
+    def ordinary_pod(self, name, node):
+        """A plain pod (a client) on node, with its network."""
+        obj = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": self.namespace, "labels": {"app": "client"}},
+               "spec": {"nodeName": node.name, "containers": [{"name": "c", "image": "busybox"}]}}
+        pod = Pod(self._ok(self.api.post(L.PODS % self.namespace, obj), "create pod"), node)
+        self.pod_add(pod)
+        self._pod_status(pod, "Running")
+        return pod
+
+    # ---- VM life cycle ------------------------------------------------------------------------
+
+    def create_vm(self, name, node_name, announce="garp"):
+        vm = VM(name, self.namespace)
+        node = self.lab.nodes[node_name]
+        made = self._ok(self.api.post(self._path("vm"), self._vm_obj(name)), "create VM")
+        vm.vm_uid = made["metadata"]["uid"]
+        self.start_vmi(vm, node, announce)
+        return vm
+
+    def start_vmi(self, vm, node, announce="garp"):
+        vm.vmi = self._ok(self.api.post(self._path("vmi"), self._vmi_obj(vm, node)),
+                          "create VMI")
+        pod = self._create_pod(self._pod_obj(vm, node), node)
+        self.pod_add(pod)
+        self.guest_start(pod, vm, announce=announce)
+        self._pod_status(pod, "Running")
+        vm.pod = pod
+        vm.ip4, vm.ip6 = pod.ip4, pod.ip6
+        self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/nodeName": node.name}},
+                             "status": {"phase": "Running", "nodeName": node.name,
+                                        "activePods": {pod.uid: node.name},
+                                        "interfaces": [self._iface(pod)],
+                                        "conditions": [{"type": "LiveMigratable",
+                                                        "status": "True"},
+                                                       {"type": "Ready", "status": "True"}]}})
+        return pod
+
+    def _iface(self, pod):
+        ips = [x for x in (pod.ip4, pod.ip6) if x]
+        return {"name": "default", "interfaceName": "eth0", "ipAddress": ips[0] if ips else "",
+                "ipAddresses": ips, "podInterfaceName": "eth0", "infoSource": "domain",
+                "queueCount": 1, "linkState": "up"}
+
+    def _finish_pod(self, pod, phase="Succeeded"):
+        """The pod's containers are done: status, CNI DEL, kubelet deletes it (grace 0)."""
+        self.guest_stop(pod)
+        self._pod_status(pod, phase)
+        self.pod_del(pod)
+        r = self.api.delete(self._path("pod", pod.name), {"gracePeriodSeconds": 0})
+        self._ok(r, "delete pod %s" % pod.name, (200, 404))
+
+    def stop_vm(self, vm, delete_vm=False):
+        """The VM stops (guest off, launcher pod done, VMI gone); with delete_vm the
+        VirtualMachine is deleted first, as `virtctl delete`/kubectl delete vm do."""
+        if delete_vm:
+            self._ok(self.api.delete(self._path("vm", vm.name)), "delete VM", (200, 202))
+        if vm.pod:
+            self._finish_pod(vm.pod)
+            vm.pod = None
+        self._ok(self.api.delete(self._path("vmi", vm.name)), "delete VMI", (200, 202))
+        vmi = self.api.get(self._path("vmi", vm.name))
+        if vmi.status == 200:  # finalizers: KubeVirt removes its own
+            self.api.patch(self._path("vmi", vm.name), {"metadata": {"finalizers": None}})
+
+    def restart_vm(self, vm, node_name=None):
+        """VM restart: a new VMI (new UID) and launcher pod, on the same node or another
+        (an eviction without live migration)."""
+        node = self.lab.nodes[node_name] if node_name else vm.node
+        self.stop_vm(vm)
+        return self.start_vmi(vm, node)
+
+    # ---- live migration -----------------------------------------------------------------------
+
+    def _vmim_phase(self, m, phase):
+        p = self._path("vmim", m.name) + "/status"
+        cur = self._ok(self.api.get(self._path("vmim", m.name)), "get VMIM")
+        st = dict(cur.get("status") or {})
+        st["phase"] = phase
+        t = time.time()
+        st["phaseTransitionTimestamps"] = list(st.get("phaseTransitionTimestamps") or []) + [
+            {"phase": phase, "phaseTransitionTimestamp": rfc3339(t)}]
+        st["migrationState"] = {"sourceNode": m.src.node.name, "targetNode": m.tgt.node.name
+                                if m.tgt else "", "mode": "PreCopy"}
+        if m.tgt:
+            st["migrationState"]["targetPod"] = m.tgt.name
+        cur["status"] = st
+        self._ok(self.api.put(p, cur), "VMIM status %s" % phase)
+        m.phases.append((phase, t))
+        m.t[phase] = t
+
+    def _migration_state(self, m, **kw):
+        ms = {"migrationUid": m.uid, "sourceNode": m.src.node.name, "sourcePod": m.src.name,
+              "mode": "PreCopy", "migrationNetworkType": "Pod", "completed": False,
+              "failed": False, "startTimestamp": rfc3339(m.t.get("Running")),
+              "sourceState": {"node": m.src.node.name, "pod": m.src.name,
+                              "migrationUID": m.uid}}
+        if m.tgt:
+            ms.update({"targetNode": m.tgt.node.name, "targetPod": m.tgt.name,
+                       "targetNodeAddress": m.tgt.node.ip4})
+            ms["targetState"] = {"node": m.tgt.node.name, "pod": m.tgt.name,
+                                 "nodeAddress": m.tgt.node.ip4}
+        ms.update(kw)
+        return ms
+
+    def migrate(self, vm, target_node, announce="garp", fail_at=None, hooks=None,
+                copy_seconds=0.3, settle=None):
+        """Live-migrate vm to target_node. announce: comma list for the target guest
+        (garp, rarp, na) or "none" (lost: only the annotation tells). fail_at: a phase
+        after which the migration fails ("TargetReady" or "Running"). hooks: {point:
+        fn(migration)} with points "Scheduling", "Scheduled", "TargetReady", "Running",
+        "cutover" (after the announcement, before the annotation), "annotated",
+        "Succeeded". settle(m): called after the cut-over and before Succeeded (e.g. wait
+        for the routes). Returns the Migration."""
+        hooks = hooks or {}
+        node = self.lab.nodes[target_node]
+        src = vm.pod
+        m = Migration(vm, src, None)
+        vmim = _fixture("vm-a.vmim.json")
+        vmim["metadata"] = {"generateName": "kubevirt-migrate-vm-", "namespace": self.namespace,
+                            "labels": {"kubevirt.io/vmi-name": vm.name},
+                            "finalizers": ["kubevirt.io/migrationJobFinalize"]}
+        vmim["spec"] = {"vmiName": vm.name}
+        vmim.pop("status")
+        made = self._ok(self.api.post(self._path("vmim"), vmim), "create VMIM")
+        m.name, m.uid = made["metadata"]["name"], made["metadata"]["uid"]
+        m.t["created"] = time.time()
+        self._vmim_phase(m, "Pending")
+
+        def hook(point):
+            if point in hooks:
+                hooks[point](m)
+
+        # Scheduling: the target pod, and its CNI ADD while the VM runs on the source
+        m.tgt = self._create_pod(self._pod_obj(vm, node, migration=m), node)
+        self._vmim_phase(m, "Scheduling")
+        self._patch_vmi(vm, {"metadata": {"labels": {
+            "kubevirt.io/migrationTargetNodeName": node.name}},
+            "status": {"activePods": {src.uid: src.node.name, m.tgt.uid: node.name},
+                       "migrationState": self._migration_state(m)}})
+        hook("Scheduling")
+        m.t["target_add_start"] = time.time()
+        self.pod_add(m.tgt)
+        m.t["target_add_done"] = time.time()
+        self.guest_start(m.tgt, vm, standby=True, announce=announce)
+        self._pod_status(m.tgt, "Running")
+        self._vmim_phase(m, "Scheduled")
+        hook("Scheduled")
+        self._vmim_phase(m, "PreparingTarget")
+        self._vmim_phase(m, "TargetReady")
+        hook("TargetReady")
+        if fail_at == "TargetReady":
+            return self._fail(vm, m)
+        self._vmim_phase(m, "Running")
+        self._patch_vmi(vm, {"status": {"migrationState": self._migration_state(m)}})
+        hook("Running")
+        time.sleep(copy_seconds)  # the memory copy; the guest runs on the source meanwhile
+        if fail_at == "Running":
+            return self._fail(vm, m)
+
+        # cut-over: the guest pauses on the source and resumes on the target
+        src.guest.send(signal.SIGUSR1)
+        m.t["paused"] = self.guest_wait(src, "paused")["t"]
+        m.tgt.guest.send(signal.SIGUSR2)
+        m.t["resumed"] = self.guest_wait(m.tgt, "resumed")["t"]
+        kinds = [k for k in announce.split(",") if k and k != "none"]
+        for i, k in enumerate(kinds, 1):
+            ev = self.guest_wait(m.tgt, "announced", count=i)
+            m.announce[ev["kind"]] = ev["t"] if ev.get("seen") else None
+        hook("cutover")
+        t_ready = time.time()
+        m.t["target_ready_annotation"] = t_ready
+        self._ok(self.api.patch(self._path("pod", m.tgt.name), {"metadata": {"annotations": {
+            "kubevirt.io/migration-target-ready-timestamp": rfc3339(t_ready)}}}),
+            "annotate target pod")
+        self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/nodeName": node.name}},
+                             "status": {"nodeName": node.name,
+                                        "migrationState": self._migration_state(
+                                            m, targetNodeDomainDetected=True,
+                                            targetNodeDomainReadyTimestamp=rfc3339(t_ready))}})
+        hook("annotated")
+        if settle:
+            settle(m)
+
+        # done: VMIM Succeeded, the source pod ends and its network goes
+        self._vmim_phase(m, "Succeeded")
+        m.t["end"] = time.time()
+        self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/migrationTargetNodeName": None}},
+                             "status": {"activePods": {src.uid: None, m.tgt.uid: node.name},
+                                        "interfaces": [self._iface(m.tgt)],
+                                        "migrationState": self._migration_state(
+                                            m, targetNodeDomainDetected=True,
+                                            targetNodeDomainReadyTimestamp=rfc3339(t_ready),
+                                            endTimestamp=rfc3339(m.t["end"]), completed=True)}})
+        hook("Succeeded")
+        self._finish_pod(src)
+        m.t["source_deleted"] = time.time()
+        self._vmim_done(m)
+        vm.pod = m.tgt
+        m.outcome = "Succeeded"
+        return m
+
+    def _fail(self, vm, m):
+        self._vmim_phase(m, "Failed")
+        m.t["end"] = time.time()
+        self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/migrationTargetNodeName": None}},
+                             "status": {"activePods": {m.tgt.uid: None, vm.pod.uid: vm.node.name},
+                                        "migrationState": self._migration_state(
+                                            m, endTimestamp=rfc3339(m.t["end"]), failed=True,
+                                            completed=True)}})
+        self._finish_pod(m.tgt, "Failed")
+        self._vmim_done(m)
+        m.outcome = "Failed"
+        return m
+
+    def _vmim_done(self, m):
+        """virt-controller removes its finalizer once the migration is over (the VMIM
+        object itself stays until someone deletes it; we leave it, as KubeVirt does)."""
+        self.api.patch(self._path("vmim", m.name), {"metadata": {"finalizers": None}})
