@@ -158,11 +158,12 @@ bench:
 	$(Q)$(MAKE) --no-print-directory dist/kvnet unit
 	$(Q)test/bench/run
 
-# The main job (README): the live-migration demo needs the agent (issue #5). Until it
-# exists this says so and fails, rather than pretending.
+# The main job (README): a 3-node lab on this machine, a VM live-migrated there and back
+# under 1 kHz traffic, a timeline and the blackout (test/lab/demo.py; root; cleans up).
 demo:
-	@echo "make demo: the live-migration demo needs the kvnet agent, which is not built yet (issue #5)" >&2
-	@exit 1
+	$(Q)./build.sh --deps build test
+	$(Q)$(MAKE) --no-print-directory dist/kvnet
+	$(Q)python3 test/lab/demo.py $(DEMO_ARGS)
 
 golden-update: dist/kvnet
 	$(Q)test/golden/run --update

@@ -162,6 +162,11 @@ def vm_main(a):
     signal.signal(signal.SIGUSR1, on_pause)
     signal.signal(signal.SIGUSR2, on_resume)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # select() is restarted after a signal handler (PEP 475): a wakeup pipe ends it at once
+    wr, ww = os.pipe()
+    os.set_blocking(wr, False)
+    os.set_blocking(ww, False)
+    signal.set_wakeup_fd(ww)
     _ev(a.events, ev="ready", active=state["active"])
     while True:
         while state["cmd"]:
@@ -175,9 +180,15 @@ def vm_main(a):
                 for k in kinds:
                     announce("eth0", k, a.ip4, a.ip6, a.events)
         try:
-            r, _, _ = select.select(socks, [], [], 1.0)
+            r, _, _ = select.select(socks + [wr], [], [], 1.0)
         except InterruptedError:
             continue
+        if wr in r:
+            try:
+                os.read(wr, 512)
+            except BlockingIOError:
+                pass
+            r.remove(wr)
         for s in r:
             try:
                 data, addr = s.recvfrom(2048)

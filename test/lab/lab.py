@@ -33,6 +33,7 @@ import atexit
 import ctypes
 import datetime
 import glob
+import itertools
 import json
 import os
 import secrets
@@ -258,7 +259,7 @@ class Lab:
         self.nodes = {}
         self.api = None
         self.pods = []
-        self.seq = 0
+        self.seq = itertools.count(1)  # names of pod namespaces and streams (thread-safe)
         self.orig_ns = None
         self.fab = "kvt-%d-fab" % PID
         self.apins = "kvt-%d-api" % PID
@@ -323,6 +324,11 @@ class Lab:
                 raise RuntimeError("lab: node %s: create failed: %s" % (node.name, st))
             node.monitor = Proc(node.prefix() + ["ip", "-ts", "monitor", "route"],
                                 os.path.join(node.dir, "routes.log"))
+        self.blocks_log = os.path.join(self.dir, "ipamblocks.jsonl")
+        self.blockwatch = Proc([sys.executable, os.path.join(HERE, "kwatch.py"), "--kubeconfig",
+                                self.nodes[self.node_names[0]].kubeconfig, "--path",
+                                G + "ipamblocks", "--out", self.blocks_log],
+                               self.blocks_log + ".log")
         if self.want_agents:
             for node in self.nodes.values():
                 self.start_agent(node)
@@ -381,6 +387,14 @@ class Lab:
             if r.status != 201:
                 raise RuntimeError("lab: CRD %s: %s %s" % (f, r.status, r.raw[:200]))
 
+    def api_stop(self):
+        """Stop the API server (its state file keeps the objects, as etcd would)."""
+        self.api.stop()
+
+    def api_start(self):
+        """Start it again on the same address with the same credentials."""
+        self.api.start()
+
     # ---- agents ------------------------------------------------------------------------
 
     def agent_config(self, node):
@@ -403,11 +417,16 @@ ipv6_pools = %(p6)s
 [migration]
 convergence_seconds = %(conv)d
 
+[network]
+cross_node = direct
+
 [agent]
 listen = 127.0.0.1:9746
 socket = %(sock)s
+endpoints_dir = %(eps)s
 %(extra)s""" % {"node": node.name, "log": node.agent_log, "kc": node.kubeconfig,
                 "p4": POOL4, "p6": POOL6, "conv": self.convergence, "sock": node.agent_sock,
+                "eps": os.path.join(node.dir, "endpoints"),
                 "extra": self.agent_conf_extra}
 
     def start_agent(self, node):
@@ -482,8 +501,7 @@ socket = %(sock)s
         return p.returncode, out, p.stderr
 
     def new_pod_ns(self):
-        self.seq += 1
-        ns = "kvt-%d-p%d" % (PID, self.seq)
+        ns = "kvt-%d-p%d" % (PID, next(self.seq))
         self._netns(ns)
         return ns
 
@@ -506,6 +524,39 @@ socket = %(sock)s
                     ip = a.get("ip") or a.get("address") or a.get("addr") or ""
                     out[ip] = ((a.get("activeOwner") or {}).get("uid", ""),
                                (a.get("alternateOwner") or {}).get("uid", ""))
+        return out
+
+    def owner_history(self, namespace, vm, since=0.0):
+        """[(t, {ip: active owner uid})]: every change of the VM's active owners as the
+        block watch (kwatch.py, outside kvnet) saw it arrive."""
+        h = self.handle_name(namespace, vm)
+        blocks = {}
+        out = []
+        last = None
+        try:
+            with open(self.blocks_log, encoding="utf-8") as f:
+                lines = f.readlines()
+        except OSError:
+            return out
+        for line in lines:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            name = ev["object"]["metadata"]["name"]
+            if ev["type"] == "DELETED":
+                blocks.pop(name, None)
+            else:
+                blocks[name] = ev["object"]
+            cur = {}
+            for b in blocks.values():
+                for a in _allocs(b.get("spec")):
+                    if a.get("handle") == h:
+                        cur[a.get("ip")] = (a.get("activeOwner") or {}).get("uid", "")
+            if cur != last:
+                if ev["t"] >= since:
+                    out.append((ev["t"], cur))
+                last = cur
         return out
 
     def block_of(self, ip):
@@ -541,8 +592,7 @@ socket = %(sock)s
     def stream(self, src, to, tag):
         """A 1 kHz UDP echo stream to `to` from src: a Pod (its netns) or "api" (the API
         host). Returns a Stream; stop() gives the result."""
-        out = os.path.join(self.dir, "stream-%s-%d.json" % (tag, self.seq))
-        self.seq += 1
+        out = os.path.join(self.dir, "stream-%d.json" % next(self.seq))
         ready = out + ".ready"
         cmd = [sys.executable, ECHO, "stream", "--to", to, "--out", out, "--id", tag,
                "--ready", ready]
@@ -585,6 +635,18 @@ class StreamResult:
     @property
     def sent(self):
         return len(self.send)
+
+    def window(self, t0, t1):
+        """The part of the stream sent in [t0, t1), renumbered from 0."""
+        idx = [i for i, t in enumerate(self.send) if t0 <= t < t1]
+        d = {"to": self.to, "send": [self.send[i] for i in idx],
+             "reply": {str(k): list(self.reply[i]) for k, i in enumerate(idx)
+                       if i in self.reply}}
+        return StreamResult(d, self.tag)
+
+    def cutover_summary(self):
+        """(sent, answered)."""
+        return len(self.send), len(self.reply)
 
     def lost(self):
         return [i for i in range(len(self.send)) if i not in self.reply]
