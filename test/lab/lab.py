@@ -310,8 +310,10 @@ class Lab:
         self.say("test API server on https://%s:6443" % API4)
         self.api = client.KubeAPI(listen=API4 + ":6443", hosts=[API4],
                                   workdir=os.path.join(self.dir, "api"),
-                                  args=["--state", os.path.join(self.dir, "api-state.json")])
-        r.add(self.api.stop)
+                                  args=["--state", os.path.join(self.dir, "api-state.json")],
+                                  start=False)
+        r.add(self.api.stop)  # before start(): an interrupted start is cleaned up too
+        self.api.start()
         self._crds()
         for node in self.nodes.values():
             self.api.write_kubeconfig(node.kubeconfig)

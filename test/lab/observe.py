@@ -3,6 +3,7 @@ where each node forwards them (`ip -j route get`), kvnet's routes (`ip -j route`
 IPAM owners (through the API), route changes (`ip -ts monitor route`), the IPAM owner
 changes (a watch of the blocks) and the echo streams; and the timeline of a migration."""
 
+import datetime
 import time
 
 import lab as L
@@ -112,12 +113,48 @@ def timeline(lab, m, results=(), until=None):
             ev.append((t, "IPAM active owner -> %s (seen by a watch)" % ", ".join(
                 sorted({who.get(u, u or "none") for u in own.values()}))))
         prev = own
+    for t, node, f in agent_migration_lines(lab, vm, t0, until):
+        extra = ", ".join("%s %s" % (k, f[k]) for k in ("trigger", "latency_us", "metric",
+                                                         "outcome") if k in f)
+        ev.append((t, "%s agent: %s%s" % (node, f.get("msg", "?"),
+                                          " (%s)" % extra if extra else "")))
     for r in results:
         c = r.cutover(guest_name(vm, m.src), guest_name(vm, m.tgt), m.t_announce)
         if c.get("first_tgt_t"):
             ev.append((c["first_tgt_t"], "stream %s: first echo answered on %s" % (
                 r.tag, m.tgt.node.name)))
     return sorted(ev)
+
+
+def _ts(v):
+    """A log timestamp: unix seconds (S.UUUUUU) or RFC 3339 UTC (2026-...Z)."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return datetime.datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def agent_migration_lines(lab, vm, since, until=None):
+    """[(t, node, fields)]: the agents' "migration ..." log lines about vm (logfmt fields
+    of agent/migrate.h), at route_ts when the line has one (the kernel's ack of the
+    route), else at the line's ts."""
+    out = []
+    key = "%s/%s" % (vm.namespace, vm.name)
+    for n in lab.nodes.values():
+        for f in lab.agent_lines(n):
+            msg = f.get("msg", "")
+            if not isinstance(msg, str) or not msg.startswith("migration") or f.get("vmi") != key:
+                continue
+            t = _ts(f.get("route_ts")) or _ts(f.get("ts"))
+            if t is None or t < since or (until is not None and t > until):
+                continue
+            out.append((t, n.name, f))
+    return out
 
 
 def guest_name(vm, pod):
