@@ -46,7 +46,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-KVNET = os.path.join(ROOT, "dist", "kvnet")
+KVNET = os.environ.get("KVT_KVNET") or os.path.join(ROOT, "dist", "kvnet")  # KVT_KVNET: another build
 ECHO = os.path.join(HERE, "echo.py")
 sys.path.insert(0, os.path.join(ROOT, "test", "kubeapi"))
 import client  # noqa: E402  (test/kubeapi/client.py)
@@ -479,6 +479,8 @@ endpoints_dir = %(eps)s
              "datastore": "kubernetes", "kubeconfig": node.kubeconfig,
              "ipv4_pools": [POOL4], "ipv6_pools": [POOL6], "log_file": node.cni_log,
              "log_level": "debug"}
+        if self.want_agents:
+            c["agent_socket"] = node.agent_sock  # one agent per node, one socket each
         return c
 
     def cni(self, command, node, pod, prev=None):

@@ -11,6 +11,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
+import observe as O  # noqa: E402
 import labtap as T  # noqa: E402
 from kubevirt import KubeVirt  # noqa: E402
 
@@ -42,6 +43,14 @@ def check_owner(lab, vm, what):
     own = lab.owners(vm.namespace, vm.name)
     ok(own.get(vm.ip4) == (vm.pod.uid, "") and own.get(vm.ip6) == (vm.pod.uid, ""),
        "%s: IPAM active owner of both addresses is %s, no alternate" % (what, vm.pod.name), own)
+
+
+def check_forwarding(lab, vm, what):
+    """With agents: every node forwards the VM's addresses towards its node (direct
+    mode: the block route or a /32 via that node; `ip -j route get`)."""
+    okc, bad = O.wait_converged(lab, vm, vm.pod)
+    ok(okc, "%s: every node forwards %s and %s to %s" % (what, vm.ip4, vm.ip6, vm.node.name),
+       bad)
 
 
 def echo_check(lab, client, vm, what, ms=300):
@@ -76,6 +85,7 @@ def main():
         check_owner(lab, vm, "create")
         echo_check(lab, cl["node-a"], vm, "create")
         if agents:
+            check_forwarding(lab, vm, "create")
             echo_check(lab, cl["node-c"], vm, "create")
             echo_check(lab, "api", vm, "create")
         first = (vm.ip4, vm.ip6)
@@ -102,6 +112,7 @@ def main():
         own = lab.owners(vm.namespace, vm.name)
         echo_check(lab, cl["node-b"], vm, "eviction")
         if agents:
+            check_forwarding(lab, vm, "eviction")
             echo_check(lab, cl["node-c"], vm, "eviction")
             echo_check(lab, cl["node-a"], vm, "eviction")
             echo_check(lab, "api", vm, "eviction")
