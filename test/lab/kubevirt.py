@@ -255,7 +255,7 @@ class KubeVirt:
                 return evs[count - 1]
             if pod.guest is None or not pod.guest.alive():
                 break
-            time.sleep(0.005)
+            time.sleep(0.001)
         raise RuntimeError("kubevirt: guest in %s: no %r event: %s"
                            % (pod.name, ev, pod.guest.log(10) if pod.guest else ""))
 
