@@ -49,12 +49,6 @@ def rfc3339(t=None):
         "%Y-%m-%dT%H:%M:%SZ")
 
 
-def rfc3339_micro(t=None):
-    t = time.time() if t is None else t
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class Pod:
     """A pod that exists in the API and (after ADD) has a network namespace."""
 

@@ -186,9 +186,6 @@ class Proc:
         reaper().drop(self.entry)
         return self.p.returncode
 
-    def kill(self):
-        return self.stop(signal.SIGKILL)
-
     def log(self, tail=None):
         try:
             with open(self.log_path, encoding="utf-8", errors="replace") as f:
@@ -241,9 +238,6 @@ class Node:
         if dst is not None:
             out = [r for r in out if r.get("dst") in (dst, dst + "/32", dst + "/128")]
         return out
-
-    def kvnet_routes(self):
-        return [r for r in self.routes() if str(r.get("protocol")) in (str(ROUTE_PROTO), "kvnet")]
 
 
 class Lab:
@@ -379,8 +373,8 @@ class Lab:
         sh("ip", "-n", ns, "link", "set", "fab0", "up")
 
     def _crds(self):
-        """kvnet's CRDs from dist/crds (YAML; JSON-converted by a tiny reader of their
-        plain subset would be a parser of our own: python3-yaml reads them)."""
+        """Apply kvnet's CRDs from dist/crds (YAML manifests, read with python3-yaml: the
+        one non-stdlib module the lab uses, a Debian package build.sh installs)."""
         import yaml  # python3-yaml, installed by build.sh (test group)
         for f in sorted(glob.glob(os.path.join(ROOT, "dist", "crds", "*.yaml"))):
             with open(f, encoding="utf-8") as fp:
@@ -461,7 +455,7 @@ endpoints_dir = %(eps)s
         raise RuntimeError("lab: agent on %s not ready after %.0f s: %s" % (
             node.name, timeout, node.agent.log(20)))
 
-    def agent_lines(self, node, since=0.0):
+    def agent_lines(self, node):
         """The agent's logfmt lines as dicts (the log file)."""
         out = []
         try:
@@ -562,15 +556,6 @@ endpoints_dir = %(eps)s
                     out.append((ev["t"], cur))
                 last = cur
         return out
-
-    def block_of(self, ip):
-        """(block name, affinity node) of the block holding ip."""
-        st, obj = self.api.get(G + "ipamblocks")
-        for b in obj.get("items", []):
-            for a in _allocs(b.get("spec")):
-                if (a.get("ip") or a.get("address") or a.get("addr")) == ip:
-                    return b["metadata"]["name"], b["spec"].get("affinity", b["spec"].get("node"))
-        return None, None
 
     def route_events(self, node, since=0.0):
         """[(t, line)] from the node's `ip -ts monitor route` (an independent observer)."""
