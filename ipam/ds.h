@@ -12,7 +12,9 @@
  *   fn      the caller's pure operation on the state (ipam_alloc(), owner calls, ...)
  *   commit  write ipam_state_diff(): each change names the version it expects, "" for a
  *           create. A record whose version moved is a conflict: commit returns -ESTALE
- *           and the whole update is retried from begin, at most IPAM_DS_TRIES times.
+ *           and the whole update is retried from begin, at most IPAM_DS_TRIES times,
+ *           after an exponential backoff with jitter (struct ipam_ds_backoff), so that
+ *           writers that collided do not collide again in lock step.
  *   end     release the exclusion.
  *
  * File datastore: under the flock nothing else writes, so conflicts do not happen
@@ -32,9 +34,26 @@
 
 #include "ipam/ipam.h"
 
+#include <stdint.h>
+
 struct err;
 
-#define IPAM_DS_TRIES 8 /* updates retried on -ESTALE before giving up */
+#define IPAM_DS_TRIES 8		     /* updates retried on -ESTALE before giving up */
+#define IPAM_DS_BACKOFF_BASE_US 1000 /* default first backoff ceiling */
+#define IPAM_DS_BACKOFF_MAX_US 64000 /* default largest backoff ceiling */
+
+/* Backoff between conflicting tries: before try t+1 (t >= 1 conflicts so far) the update
+ * waits a uniformly random time in [c/2, c], c = min(max_us, base_us << (t-1)) ("equal
+ * jitter": never zero, never in lock step). The random numbers come from a xorshift
+ * generator whose state is seed, so a test that sets seed gets the same delays every
+ * run, and with a sleep callback it waits for nothing. */
+struct ipam_ds_backoff {
+	unsigned base_us; /* first ceiling (0 = IPAM_DS_BACKOFF_BASE_US) */
+	unsigned max_us;  /* largest ceiling (0 = IPAM_DS_BACKOFF_MAX_US) */
+	uint64_t seed;	  /* generator state; 0 = seeded from the pid and the clock */
+	void (*sleep)(void *arg, unsigned us); /* NULL = nanosleep */
+	void *sleep_arg;		       /* its argument */
+};
 
 struct ipam_ds_ops {
 	const char *name; /* "file", "kubernetes" */
@@ -49,8 +68,9 @@ struct ipam_ds_ops {
 };
 
 struct ipam_ds {
-	const struct ipam_ds_ops *ops; /* implementation */
-	void *ctx;		       /* its state (not owned) */
+	const struct ipam_ds_ops *ops;	 /* implementation */
+	void *ctx;			 /* its state (not owned) */
+	struct ipam_ds_backoff *backoff; /* between conflicting tries; NULL = defaults */
 };
 
 /* The operation an update runs: edit st, return 0 to commit or -errno to abort (nothing
@@ -58,8 +78,13 @@ struct ipam_ds {
 typedef int (*ipam_ds_fn)(struct ipam_state *st, void *arg, struct err *e);
 
 /* Run fn as one update (begin, load, fn, commit, end), retrying on -ESTALE up to
- * IPAM_DS_TRIES times (then -EAGAIN). fn's error is returned as is. */
+ * IPAM_DS_TRIES times with backoff between tries (then -EAGAIN). fn's error is
+ * returned as is. */
 int ipam_ds_update(const struct ipam_ds *ds, ipam_ds_fn fn, void *arg, struct err *e);
+
+/* The delay before the try after `conflicts` conflicts (>= 1), advancing b->seed (which
+ * must not be 0 here). Pure. */
+unsigned ipam_ds_backoff_us(struct ipam_ds_backoff *b, unsigned conflicts);
 
 /* Load the whole state read-only (begin, load, end) into st (initialised here; the
  * caller frees it with ipam_state_free() even on error). */

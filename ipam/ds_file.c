@@ -12,11 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JOURNAL "journal.json"
-#define FILE_MAX (8u << 20) /* largest record or journal file read */
+#define LOG_NAME "ipam.log"
+#define LOG_TMP ".ipam.log.tmp"
+#define OLD_JOURNAL "journal.json"
+#define FILE_MAX (64u << 20)	 /* largest log (or old-layout record) file read */
+#define LOG_SPARE_MIN (512u << 10) /* preallocated room for frames after a snapshot */
+
+/* One record as stored: kind, name, JSON and its version. */
+struct ipam_file_rec {
+	enum ipam_kind kind;		    /* record kind */
+	char name[IPAM_NAME_MAX + 1];	    /* record name */
+	char ver[IPAM_VERSION_MAX + 1];	    /* version (hash of data) */
+	char *data;			    /* record JSON; owned */
+	size_t len;			    /* its length */
+};
 
 static const char *const kind_dir[IPAM_KIND_LAST + 1] = {NULL, "pool", "block", "handle",
 							  "config"};
@@ -24,9 +37,7 @@ static const char *const kind_dir[IPAM_KIND_LAST + 1] = {NULL, "pool", "block", 
 int ipam_ds_file_open(struct ipam_ds_file *f, const char *dir, struct err *e)
 {
 	memset(f, 0, sizeof(*f));
-	f->dirfd = f->lockfd = -1;
-	for (int k = 0; k <= IPAM_KIND_LAST; k++)
-		f->kindfd[k] = -1;
+	f->dirfd = f->lockfd = f->logfd = -1;
 	if (strlen(dir) >= sizeof(f->dir))
 		return err_setx(e, ENAMETOOLONG, "ipam file datastore %.64s: path too long", dir);
 	strcpy(f->dir, dir);
@@ -35,13 +46,6 @@ int ipam_ds_file_open(struct ipam_ds_file *f, const char *dir, struct err *e)
 	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f->dirfd < 0)
 		return err_set(e, errno, "ipam file datastore %s: open", dir);
-	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST; k++) {
-		if (mkdirat(f->dirfd, kind_dir[k], 0700) && errno != EEXIST)
-			goto fail;
-		f->kindfd[k] = openat(f->dirfd, kind_dir[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (f->kindfd[k] < 0)
-			goto fail;
-	}
 	f->lockfd = openat(f->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (f->lockfd < 0) {
 		int r = err_set(e, errno, "ipam file datastore %s/lock: open", dir);
@@ -49,56 +53,49 @@ int ipam_ds_file_open(struct ipam_ds_file *f, const char *dir, struct err *e)
 		return r;
 	}
 	return 0;
-fail:;
-	int r = err_set(e, errno, "ipam file datastore %s: create record directories", dir);
-	ipam_ds_file_close(f);
-	return r;
+}
+
+static void recs_free(struct ipam_ds_file *f)
+{
+	for (unsigned i = 0; i < f->n_rec; i++)
+		free(f->rec[i].data);
+	free(f->rec);
+	f->rec = NULL;
+	f->n_rec = f->cap_rec = 0;
 }
 
 void ipam_ds_file_close(struct ipam_ds_file *f)
 {
+	if (f->logfd >= 0)
+		close(f->logfd);
 	if (f->lockfd >= 0)
 		close(f->lockfd);
-	for (int k = 0; k <= IPAM_KIND_LAST; k++)
-		if (f->kindfd[k] >= 0)
-			close(f->kindfd[k]);
 	if (f->dirfd >= 0)
 		close(f->dirfd);
-	f->dirfd = f->lockfd = -1;
-	for (int k = 0; k <= IPAM_KIND_LAST; k++)
-		f->kindfd[k] = -1;
+	f->dirfd = f->lockfd = f->logfd = -1;
+	recs_free(f);
 }
 
-/* Read file `name` in dirfd into a malloc'd NUL-terminated buffer. -ENOENT if absent. */
-static int read_at(int dirfd, const char *name, char **out, size_t *len)
+/* Read all of fd into a malloc'd NUL-terminated buffer (at most FILE_MAX bytes). */
+static int read_fd(int fd, char **out, size_t *len)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
 	struct stat sb;
-	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > FILE_MAX) {
-		int r = S_ISREG(sb.st_mode) ? -EFBIG : -EINVAL;
-		close(fd);
-		return r;
-	}
+	if (fstat(fd, &sb))
+		return -errno;
+	if (!S_ISREG(sb.st_mode))
+		return -EINVAL;
+	if ((size_t)sb.st_size > FILE_MAX)
+		return -EFBIG;
 	size_t cap = (size_t)sb.st_size + 1, n = 0;
 	char *buf = malloc(cap);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
-	}
 	for (;;) {
 		if (n + 1 >= cap) {
-			if (cap > FILE_MAX) {
-				free(buf);
-				close(fd);
-				return -EFBIG;
-			}
-			char *nb = realloc(buf, cap * 2);
+			char *nb = cap > FILE_MAX ? NULL : realloc(buf, cap * 2);
 			if (!nb) {
 				free(buf);
-				close(fd);
-				return -ENOMEM;
+				return cap > FILE_MAX ? -EFBIG : -ENOMEM;
 			}
 			buf = nb;
 			cap *= 2;
@@ -109,18 +106,27 @@ static int read_at(int dirfd, const char *name, char **out, size_t *len)
 		if (r < 0) {
 			int er = -errno;
 			free(buf);
-			close(fd);
 			return er;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
 	buf[n] = 0;
 	*out = buf;
 	*len = n;
 	return 0;
+}
+
+/* Read file `name` in dirfd. -ENOENT if absent. */
+static int read_at(int dirfd, const char *name, char **out, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	int r = read_fd(fd, out, len);
+	close(fd);
+	return r;
 }
 
 static void version_of(const char *data, size_t len, char *out)
@@ -132,42 +138,6 @@ static void version_of(const char *data, size_t len, char *out)
 	br_sha256_out(&c, h);
 	for (int i = 0; i < 8; i++)
 		snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
-
-/* Write data to dirfd/name atomically: temp file, fsync, rename (directory not synced). */
-static int write_at(int dirfd, const char *name, const char *data, size_t len)
-{
-	char tmp[IPAM_NAME_MAX + 32];
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t r = write(fd, data + off, len - off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int er = -errno;
-			close(fd);
-			unlinkat(dirfd, tmp, 0);
-			return er;
-		}
-		off += (size_t)r;
-	}
-	if (fsync(fd)) {
-		int er = -errno;
-		close(fd);
-		unlinkat(dirfd, tmp, 0);
-		return er;
-	}
-	close(fd);
-	if (renameat(dirfd, tmp, dirfd, name)) {
-		int er = -errno;
-		unlinkat(dirfd, tmp, 0);
-		return er;
-	}
-	return 0;
 }
 
 static int kind_of(const char *s, enum ipam_kind *k)
@@ -251,78 +221,250 @@ out:
 	return r;
 }
 
-/* journal_apply()'s callback: write or remove one record file. */
-static int apply_one(void *arg, enum ipam_kind k, const char *name, const char *data, size_t len,
+/* --- log frames ------------------------------------------------------------------------ */
+
+static void frame_sum(const char *hdr, const char *payload, size_t len, char *out)
+{
+	unsigned char h[32];
+	br_sha256_context c;
+	br_sha256_init(&c);
+	br_sha256_update(&c, hdr, 31);
+	br_sha256_update(&c, payload, len);
+	br_sha256_out(&c, h);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 8; i++) {
+		out[2 * i] = hex[h[i] >> 4];
+		out[2 * i + 1] = hex[h[i] & 15];
+	}
+}
+
+void ipam_log_header(char *hdr, uint64_t seq, const char *payload, size_t len)
+{
+	char tmp[IPAM_LOG_HDR + 1];
+	snprintf(tmp, sizeof(tmp), "KVL1 %016llx %08x ", (unsigned long long)seq, (unsigned)len);
+	frame_sum(tmp, payload, len, tmp + 31);
+	tmp[47] = '\n';
+	memcpy(hdr, tmp, IPAM_LOG_HDR);
+}
+
+/* Parse n lowercase hex digits. */
+static bool hex_field(const char *s, unsigned n, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned i = 0; i < n; i++) {
+		char c = s[i];
+		unsigned d;
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else
+			return false;
+		*v = *v << 4 | d;
+	}
+	return true;
+}
+
+/* The frame at buf[0..avail): its seq and payload length when complete and valid. */
+static bool frame_ok(const char *buf, size_t avail, uint64_t *seq, size_t *plen)
+{
+	uint64_t s, l;
+	if (avail < IPAM_LOG_HDR + 1 || memcmp(buf, "KVL1 ", 5) || buf[21] != ' ' ||
+	    buf[30] != ' ' || buf[47] != '\n' || !hex_field(buf + 5, 16, &s) ||
+	    !hex_field(buf + 22, 8, &l) || l > avail - IPAM_LOG_HDR - 1 ||
+	    buf[IPAM_LOG_HDR + l] != '\n' || memchr(buf + IPAM_LOG_HDR, '\n', l))
+		return false;
+	char sum[16];
+	frame_sum(buf, buf + IPAM_LOG_HDR, l, sum);
+	if (memcmp(sum, buf + 31, 16))
+		return false;
+	*seq = s;
+	*plen = l;
+	return true;
+}
+
+int ipam_log_walk(const char *buf, size_t len, ipam_log_fn fn, void *arg, struct ipam_log_pos *pos,
+		  struct err *e)
+{
+	memset(pos, 0, sizeof(*pos));
+	size_t off = 0;
+	for (;;) {
+		uint64_t seq;
+		size_t pl;
+		if (!frame_ok(buf + off, len - off, &seq, &pl) ||
+		    (pos->frames && seq != pos->seq + 1))
+			break;
+		int r = fn(arg, buf + off + IPAM_LOG_HDR, pl, e);
+		if (r)
+			return r;
+		off += IPAM_LOG_HDR + pl + 1;
+		pos->end = off;
+		pos->seq = seq;
+		pos->frames++;
+	}
+	if (pos->frames == 0 && len > 0 && buf[0] != 0)
+		return err_setx(e, EUCLEAN, "log: corrupt: the first frame is not valid");
+	return 0;
+}
+
+/* --- the record table ------------------------------------------------------------------ */
+
+static int rec_cmp(enum ipam_kind k, const char *name, const struct ipam_file_rec *r)
+{
+	if (k != r->kind)
+		return k < r->kind ? -1 : 1;
+	return strcmp(name, r->name);
+}
+
+/* Index of (k, name), or -(insertion point) - 1. */
+static long rec_find(const struct ipam_ds_file *f, enum ipam_kind k, const char *name)
+{
+	long lo = 0, hi = (long)f->n_rec;
+	while (lo < hi) {
+		long mid = (lo + hi) / 2;
+		int c = rec_cmp(k, name, &f->rec[mid]);
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -lo - 1;
+}
+
+/* Put (data != NULL, copied) or delete one record. */
+static int rec_apply(void *arg, enum ipam_kind k, const char *name, const char *data, size_t len,
 		     struct err *e)
 {
 	struct ipam_ds_file *f = arg;
-	char fn[IPAM_NAME_MAX + 8];
-	snprintf(fn, sizeof(fn), "%s.json", name);
+	long i = rec_find(f, k, name);
 	if (!data) {
-		if (unlinkat(f->kindfd[k], fn, 0) && errno != ENOENT)
-			return err_set(e, errno, "ipam file datastore %s/%s/%s: unlink", f->dir,
-				       kind_dir[k], fn);
+		if (i >= 0) {
+			free(f->rec[i].data);
+			memmove(&f->rec[i], &f->rec[i + 1],
+				(f->n_rec - (size_t)i - 1) * sizeof(*f->rec));
+			f->n_rec--;
+		}
 		return 0;
 	}
-	int r = write_at(f->kindfd[k], fn, data, len);
-	if (r)
-		return err_set(e, -r, "ipam file datastore %s/%s/%s: write", f->dir, kind_dir[k],
-			       fn);
-	return 0;
-}
-
-/* Apply the journal text (validated completely before anything is touched), then
- * fsync the record directories. */
-static int journal_apply(struct ipam_ds_file *f, const char *text, size_t len, struct err *e)
-{
-	int r = ipam_journal_walk(text, len, apply_one, f, e);
-	if (r == -EUCLEAN)
-		return err_prefix(e, "ipam file datastore %s/" JOURNAL, f->dir);
-	if (r)
-		return r;
-	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST; k++)
-		if (fsync(f->kindfd[k]))
-			return err_set(e, errno, "ipam file datastore %s/%s: fsync", f->dir,
-				       kind_dir[k]);
-	return 0;
-}
-
-/* Under the lock: finish a commit a crash interrupted, drop stray temporary files. */
-static int recover(struct ipam_ds_file *f, struct err *e)
-{
-	char *text;
-	size_t len;
-	int r = read_at(f->dirfd, JOURNAL, &text, &len);
-	if (r == 0) {
-		r = journal_apply(f, text, len, e);
-		free(text);
-		if (r)
-			return r;
-		if (unlinkat(f->dirfd, JOURNAL, 0) || fsync(f->dirfd))
-			return err_set(e, errno, "ipam file datastore %s/" JOURNAL ": remove",
-				       f->dir);
-	} else if (r != -ENOENT) {
-		return err_set(e, -r, "ipam file datastore %s/" JOURNAL ": read", f->dir);
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return err_set(e, ENOMEM, "ipam file datastore: %s %s", kind_dir[k], name);
+	memcpy(copy, data, len);
+	copy[len] = 0;
+	if (i < 0) {
+		if (f->n_rec == f->cap_rec) {
+			unsigned nc = f->cap_rec ? f->cap_rec * 2 : 64;
+			struct ipam_file_rec *nr = realloc(f->rec, nc * sizeof(*nr));
+			if (!nr) {
+				free(copy);
+				return err_set(e, ENOMEM, "ipam file datastore: records");
+			}
+			f->rec = nr;
+			f->cap_rec = nc;
+		}
+		i = -i - 1;
+		memmove(&f->rec[i + 1], &f->rec[i], (f->n_rec - (size_t)i) * sizeof(*f->rec));
+		f->n_rec++;
+		f->rec[i].kind = k;
+		snprintf(f->rec[i].name, sizeof(f->rec[i].name), "%s", name);
+	} else {
+		free(f->rec[i].data);
 	}
-	unlinkat(f->dirfd, "." JOURNAL ".tmp", 0);
-	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST; k++) {
-		int fd = dup(f->kindfd[k]);
-		DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
-		if (!dp) {
-			if (fd >= 0)
-				close(fd);
+	f->rec[i].data = copy;
+	f->rec[i].len = len;
+	version_of(copy, len, f->rec[i].ver);
+	return 0;
+}
+
+static int frame_apply(void *arg, const char *payload, size_t len, struct err *e)
+{
+	return ipam_journal_walk(payload, len, rec_apply, arg, e);
+}
+
+/* --- older layout (one file per record) ------------------------------------------------ */
+
+/* No ipam.log yet: take the records of DIR/{pool,block,handle}/NAME.json and replay
+ * DIR/journal.json over them, when they exist. */
+static int load_old(struct ipam_ds_file *f, struct err *e)
+{
+	int r = 0;
+	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST && !r; k++) {
+		int fd = openat(f->dirfd, kind_dir[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
 			return err_set(e, errno, "ipam file datastore %s/%s: open", f->dir,
 				       kind_dir[k]);
 		}
-		rewinddir(dp);
+		int dfd = dup(fd);
+		DIR *dp = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!dp) {
+			if (dfd >= 0)
+				close(dfd);
+			close(fd);
+			return err_set(e, errno, "ipam file datastore %s/%s: open", f->dir,
+				       kind_dir[k]);
+		}
 		struct dirent *de;
-		while ((de = readdir(dp)))
-			if (de->d_name[0] == '.' && strcmp(de->d_name, ".") &&
-			    strcmp(de->d_name, ".."))
-				unlinkat(f->kindfd[k], de->d_name, 0);
+		while (!r && (de = readdir(dp))) {
+			const char *n = de->d_name;
+			size_t l = strlen(n);
+			if (n[0] == '.')
+				continue;
+			char name[IPAM_NAME_MAX + 1];
+			if (l < 6 || strcmp(n + l - 5, ".json") || l - 5 > IPAM_NAME_MAX) {
+				r = err_setx(e, EUCLEAN,
+					     "ipam file datastore %s/%s/%.64s: not a record file name",
+					     f->dir, kind_dir[k], n);
+				break;
+			}
+			memcpy(name, n, l - 5);
+			name[l - 5] = 0;
+			if (!ipam_name_valid(name)) {
+				r = err_setx(e, EINVAL, "ipam file datastore %s/%s/%s: bad name",
+					     f->dir, kind_dir[k], n);
+				break;
+			}
+			char *text;
+			size_t len;
+			r = read_at(fd, n, &text, &len);
+			if (r) {
+				err_set(e, -r, "ipam file datastore %s/%s/%s: read", f->dir,
+					kind_dir[k], n);
+				break;
+			}
+			r = rec_apply(f, (enum ipam_kind)k, name, text, len, e);
+			free(text);
+		}
 		closedir(dp);
+		close(fd);
 	}
-	return 0;
+	if (r)
+		return r;
+	char *text;
+	size_t len;
+	r = read_at(f->dirfd, OLD_JOURNAL, &text, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return err_set(e, -r, "ipam file datastore %s/" OLD_JOURNAL ": read", f->dir);
+	r = ipam_journal_walk(text, len, rec_apply, f, e);
+	free(text);
+	if (r == -EUCLEAN)
+		err_prefix(e, "ipam file datastore %s/" OLD_JOURNAL, f->dir);
+	return r;
+}
+
+/* --- datastore operations -------------------------------------------------------------- */
+
+static void log_close(struct ipam_ds_file *f)
+{
+	if (f->logfd >= 0)
+		close(f->logfd);
+	f->logfd = -1;
+	recs_free(f);
 }
 
 static int file_begin(void *ctx, struct err *e)
@@ -332,141 +474,290 @@ static int file_begin(void *ctx, struct err *e)
 		if (errno != EINTR)
 			return err_set(e, errno, "ipam file datastore %s/lock: flock", f->dir);
 	f->locked = true;
-	int r = recover(f, e);
-	if (r) {
+	/* a compaction that died before its rename */
+	if (unlinkat(f->dirfd, LOG_TMP, 0) && errno != ENOENT) {
+		int r = err_set(e, errno, "ipam file datastore %s/" LOG_TMP ": remove", f->dir);
 		flock(f->lockfd, LOCK_UN);
 		f->locked = false;
+		return r;
 	}
-	return r;
+	return 0;
 }
 
 static void file_end(void *ctx)
 {
 	struct ipam_ds_file *f = ctx;
+	log_close(f);
 	if (f->locked)
 		flock(f->lockfd, LOCK_UN);
 	f->locked = false;
 }
 
-static int load_kind(struct ipam_ds_file *f, enum ipam_kind k, struct ipam_state *st, struct err *e)
+/* Read the log (or the older layout) into f's record table. */
+static int log_read(struct ipam_ds_file *f, struct err *e)
 {
-	int fd = dup(f->kindfd[k]);
-	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dp) {
-		if (fd >= 0)
-			close(fd);
-		return err_set(e, errno, "ipam file datastore %s/%s: open", f->dir, kind_dir[k]);
+	log_close(f);
+	f->seq = 0;
+	f->tail = f->size = 0;
+	f->frames = 0;
+	memset(f->probe, 0, sizeof(f->probe));
+	f->logfd = openat(f->dirfd, LOG_NAME, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (f->logfd < 0) {
+		if (errno != ENOENT)
+			return err_set(e, errno, "ipam file datastore %s/" LOG_NAME ": open", f->dir);
+		return load_old(f, e);
 	}
-	rewinddir(dp);
-	int r = 0;
-	struct dirent *de;
-	while (!r && (de = readdir(dp))) {
-		const char *n = de->d_name;
-		size_t l = strlen(n);
-		if (n[0] == '.')
-			continue;
-		char name[IPAM_NAME_MAX + 1], ver[IPAM_VERSION_MAX + 1];
-		if (l < 6 || strcmp(n + l - 5, ".json") || l - 5 > IPAM_NAME_MAX) {
-			r = err_setx(e, EUCLEAN,
-				     "ipam file datastore %s/%s/%.64s: not a record file name",
-				     f->dir, kind_dir[k], n);
-			break;
-		}
-		memcpy(name, n, l - 5);
-		name[l - 5] = 0;
-		char *text;
-		size_t len;
-		r = read_at(f->kindfd[k], n, &text, &len);
-		if (r) {
-			err_set(e, -r, "ipam file datastore %s/%s/%s: read", f->dir, kind_dir[k],
-				n);
-			break;
-		}
-		version_of(text, len, ver);
-		r = ipam_state_load(st, k, name, ver, text, len, e);
-		free(text);
-		if (r)
-			err_prefix(e, "ipam file datastore %s/%s/%s", f->dir, kind_dir[k], n);
+	/* mapped, not read: only the frames' pages are touched, not the zeros after them */
+	struct stat sb;
+	if (fstat(f->logfd, &sb))
+		return err_set(e, errno, "ipam file datastore %s/" LOG_NAME ": stat", f->dir);
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > FILE_MAX)
+		return err_setx(e, EFBIG, "ipam file datastore %s/" LOG_NAME
+				": not a regular file of at most %u bytes", f->dir, FILE_MAX);
+	size_t len = (size_t)sb.st_size;
+	const char *buf = "";
+	if (len) {
+		void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, f->logfd, 0);
+		if (m == MAP_FAILED)
+			return err_set(e, errno, "ipam file datastore %s/" LOG_NAME ": mmap", f->dir);
+		buf = m;
 	}
-	closedir(dp);
-	return r;
+	struct ipam_log_pos pos;
+	int r = ipam_log_walk(buf, len, frame_apply, f, &pos, e);
+	if (!r && pos.end < len) /* what follows the log now, to see writes behind the lock */
+		memcpy(f->probe, buf + pos.end,
+		       len - pos.end < sizeof(f->probe) ? len - pos.end : sizeof(f->probe));
+	if (len)
+		munmap((void *)buf, len);
+	if (r == -EUCLEAN)
+		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir);
+	if (r)
+		return r;
+	f->seq = pos.seq;
+	f->tail = pos.end;
+	f->size = len;
+	f->frames = pos.frames;
+	return 0;
 }
 
 static int file_load(void *ctx, struct ipam_state *st, struct err *e)
 {
 	struct ipam_ds_file *f = ctx;
-	int r = 0;
-	for (int k = IPAM_POOL; k <= IPAM_KIND_LAST && !r; k++)
-		r = load_kind(f, (enum ipam_kind)k, st, e);
+	int r = log_read(f, e);
+	for (unsigned i = 0; !r && i < f->n_rec; i++) {
+		struct ipam_file_rec *rc = &f->rec[i];
+		r = ipam_state_load(st, rc->kind, rc->name, rc->ver, rc->data, rc->len, e);
+		if (r)
+			err_prefix(e, "ipam file datastore %s/%s", f->dir,
+				   f->logfd >= 0 ? LOG_NAME : kind_dir[rc->kind]);
+	}
 	return r;
+}
+
+static void step(struct ipam_ds_file *f, enum ipam_file_step s)
+{
+	if (f->crash_hook)
+		f->crash_hook(f->crash_arg, s);
+}
+
+static int write_all(int fd, const char *data, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t r = pwrite(fd, data, len, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		data += r;
+		len -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+/* Change list text for n changes, or (c NULL) for every record in f's table. */
+static int payload(const struct ipam_ds_file *f, const struct ipam_change *c, unsigned n,
+		   struct json_w *w, struct err *e)
+{
+	json_w_init_grow(w, FILE_MAX);
+	json_w_obj_begin(w);
+	json_w_key(w, "changes");
+	json_w_arr_begin(w);
+	unsigned cnt = c ? n : f->n_rec;
+	for (unsigned i = 0; i < cnt; i++) {
+		enum ipam_kind k = c ? c[i].kind : f->rec[i].kind;
+		json_w_obj_begin(w);
+		json_w_kstr(w, "kind", kind_dir[k]);
+		json_w_kstr(w, "name", c ? c[i].name : f->rec[i].name);
+		json_w_key(w, "data");
+		if (c && !c[i].json)
+			json_w_null(w);
+		else if (c)
+			json_w_strn(w, c[i].json, c[i].len);
+		else
+			json_w_strn(w, f->rec[i].data, f->rec[i].len);
+		json_w_obj_end(w);
+	}
+	json_w_arr_end(w);
+	json_w_obj_end(w);
+	return json_w_finish(w, e);
+}
+
+/* The frame (header, payload, newline) for payload w with seq: malloc'd into *out. */
+static int frame_build(const struct json_w *w, uint64_t seq, char **out, size_t *len)
+{
+	size_t n = IPAM_LOG_HDR + w->len + 1;
+	char *b = malloc(n);
+	if (!b)
+		return -ENOMEM;
+	ipam_log_header(b, seq, w->buf, w->len);
+	memcpy(b + IPAM_LOG_HDR, w->buf, w->len);
+	b[n - 1] = '\n';
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+/* Write the whole state (f's table, changes applied) as a new log file. */
+static int compact(struct ipam_ds_file *f, struct err *e)
+{
+	struct json_w w;
+	int r = payload(f, NULL, 0, &w, e);
+	if (r) {
+		json_w_free(&w);
+		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir);
+	}
+	char *frame = NULL, *zero = NULL;
+	size_t flen = 0;
+	const char *what = "frame";
+	int fd = -1;
+	if ((r = frame_build(&w, f->seq + 1, &frame, &flen)))
+		goto out;
+	size_t spare = 2 * flen > LOG_SPARE_MIN ? 2 * flen : LOG_SPARE_MIN;
+	size_t size = (flen + spare + 4095) & ~(size_t)4095;
+	what = "create";
+	zero = calloc(1, size - flen);
+	if (!zero) {
+		r = -ENOMEM;
+		goto out;
+	}
+	step(f, IPAM_FILE_SNAP_WRITE);
+	fd = openat(f->dirfd, LOG_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	what = "write";
+	if ((r = write_all(fd, frame, flen, 0)) || (r = write_all(fd, zero, size - flen, flen)))
+		goto out;
+	step(f, IPAM_FILE_SNAP_SYNC);
+	what = "fsync";
+	f->syncs++;
+	if (fsync(fd)) {
+		r = -errno;
+		goto out;
+	}
+	step(f, IPAM_FILE_SNAP_RENAME);
+	what = "rename";
+	if (renameat(f->dirfd, LOG_TMP, f->dirfd, LOG_NAME)) {
+		r = -errno;
+		goto out;
+	}
+	step(f, IPAM_FILE_SNAP_DIR_SYNC);
+	what = "fsync directory";
+	f->syncs++;
+	if (fsync(f->dirfd)) {
+		r = -errno;
+		goto out;
+	}
+	if (f->logfd >= 0)
+		close(f->logfd);
+	f->logfd = fd;
+	fd = -1;
+	f->seq++;
+	f->tail = flen;
+	f->size = size;
+	f->frames = 1;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlinkat(f->dirfd, LOG_TMP, 0);
+	}
+	free(zero);
+	free(frame);
+	json_w_free(&w);
+	if (r)
+		return err_set(e, -r, "ipam file datastore %s/" LOG_NAME ": compact: %s", f->dir,
+			       what);
+	return 0;
 }
 
 static int file_commit(void *ctx, const struct ipam_change *c, unsigned n, struct err *e)
 {
 	struct ipam_ds_file *f = ctx;
-	char fn[IPAM_NAME_MAX + 8], ver[IPAM_VERSION_MAX + 1];
 	/* compare-and-swap check (the lock makes a mismatch a bug, but say so) */
 	for (unsigned i = 0; i < n; i++) {
-		char *text;
-		size_t len;
 		if (!ipam_name_valid(c[i].name))
 			return err_setx(e, EINVAL, "ipam file datastore: %s %.64s: bad name",
 					ipam_kind_name(c[i].kind), c[i].name);
-		snprintf(fn, sizeof(fn), "%s.json", c[i].name);
-		int r = read_at(f->kindfd[c[i].kind], fn, &text, &len);
-		if (r == -ENOENT) {
-			ver[0] = 0;
-		} else if (r) {
-			return err_set(e, -r, "ipam file datastore %s/%s/%s: read", f->dir,
-				       kind_dir[c[i].kind], fn);
-		} else {
-			version_of(text, len, ver);
-			free(text);
-		}
+		long at = rec_find(f, c[i].kind, c[i].name);
+		const char *ver = at >= 0 ? f->rec[at].ver : "";
 		if (strcmp(ver, c[i].version))
 			return err_setx(e, ESTALE,
-					"ipam file datastore %s/%s/%s: changed since read (version "
+					"ipam file datastore %s: %s %s: changed since read (version "
 					"%s, expected %s)",
-					f->dir, kind_dir[c[i].kind], fn, ver[0] ? ver : "none",
+					f->dir, kind_dir[c[i].kind], c[i].name, ver[0] ? ver : "none",
 					c[i].version[0] ? c[i].version : "none");
 	}
+	/* and nobody wrote behind the lock since load: the tail is still free */
+	if (f->logfd >= 0) {
+		char probe[sizeof(f->probe)] = {0};
+		struct stat sb;
+		ssize_t got = pread(f->logfd, probe, sizeof(probe), (off_t)f->tail);
+		if (got < 0 || fstat(f->logfd, &sb) || sb.st_nlink == 0 ||
+		    (size_t)sb.st_size != f->size || memcmp(probe, f->probe, sizeof(probe)))
+			return err_setx(e, ESTALE,
+					"ipam file datastore %s/" LOG_NAME ": written since read",
+					f->dir);
+	}
 	struct json_w w;
-	json_w_init_grow(&w, FILE_MAX);
-	json_w_obj_begin(&w);
-	json_w_key(&w, "changes");
-	json_w_arr_begin(&w);
-	for (unsigned i = 0; i < n; i++) {
-		json_w_obj_begin(&w);
-		json_w_kstr(&w, "kind", kind_dir[c[i].kind]);
-		json_w_kstr(&w, "name", c[i].name);
-		json_w_key(&w, "data");
-		if (c[i].json)
-			json_w_strn(&w, c[i].json, c[i].len);
-		else
-			json_w_null(&w);
-		json_w_obj_end(&w);
-	}
-	json_w_arr_end(&w);
-	json_w_obj_end(&w);
-	int r = json_w_finish(&w, e);
+	int r = payload(f, c, n, &w, e);
 	if (r) {
 		json_w_free(&w);
-		return err_prefix(e, "ipam file datastore %s/" JOURNAL, f->dir);
+		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir);
 	}
-	r = write_at(f->dirfd, JOURNAL, w.buf, w.len);
-	if (!r && fsync(f->dirfd))
-		r = -errno;
-	if (r) {
+	char *frame = NULL;
+	size_t flen = 0;
+	if ((r = frame_build(&w, f->seq + 1, &frame, &flen))) {
 		json_w_free(&w);
-		return err_set(e, -r, "ipam file datastore %s/" JOURNAL ": write", f->dir);
+		return err_set(e, -r, "ipam file datastore %s/" LOG_NAME ": frame", f->dir);
 	}
-	/* committed: from here a crash is finished by the next begin */
-	r = journal_apply(f, w.buf, w.len, e);
 	json_w_free(&w);
+	if (f->logfd < 0 || f->frames >= IPAM_FILE_FRAMES_MAX || f->tail + flen > f->size) {
+		free(frame);
+		for (unsigned i = 0; i < n; i++)
+			if ((r = rec_apply(f, c[i].kind, c[i].name, c[i].json, c[i].len, e)))
+				return r;
+		return compact(f, e);
+	}
+	step(f, IPAM_FILE_APPEND);
+	const char *what = "write";
+	r = write_all(f->logfd, frame, flen, (off_t)f->tail);
+	if (!r) {
+		step(f, IPAM_FILE_APPEND_SYNC);
+		what = "fdatasync";
+		f->syncs++;
+		if (fdatasync(f->logfd))
+			r = -errno;
+	}
+	if (!r) {
+		f->seq++;
+		f->tail += flen;
+		f->frames++;
+	}
+	free(frame);
 	if (r)
-		return r;
-	if (unlinkat(f->dirfd, JOURNAL, 0) || fsync(f->dirfd))
-		return err_set(e, errno, "ipam file datastore %s/" JOURNAL ": remove", f->dir);
+		return err_set(e, -r, "ipam file datastore %s/" LOG_NAME ": %s", f->dir, what);
 	return 0;
 }
 

@@ -65,6 +65,13 @@ def ok(cond, name, diag=None):
     return cond
 
 
+def handles(state_dir):
+    """Handle records in a file datastore, read with the independent log reader."""
+    p = subprocess.run([os.path.join(ROOT, "test", "lib", "ipam-log.py"), state_dir, "dump"],
+                       capture_output=True, text=True, check=True)
+    return sorted(json.loads(p.stdout)["handle"])
+
+
 def conf(state_dir, version="1.1.0", name="kvt", **extra):
     c = {"cniVersion": version, "name": name, "type": "kvnet", "datastore": "file",
          "state_dir": state_dir, "ipv4_pools": ["198.18.0.0/24"],

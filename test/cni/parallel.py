@@ -50,15 +50,14 @@ def main():
                 if a["scope"] == "global":
                     seen.add("%s/%d" % (a["local"], a["prefixlen"]))
     ok(seen == set(ips), "the pods' eth0 addresses (ip -j) are exactly the results")
-    hdir = os.path.join(state, "handle")
-    ok(len(os.listdir(hdir)) == N, "%d handle records in the file datastore" % N)
+    ok(len(t.handles(state)) == N, "%d handle records in the file datastore" % N)
     procs = [spawn("DEL", c, host, i, nss[i]) for i in range(N)]
     rcs = [p.wait() for p in procs]
     for p in procs:
         p.stdout.close()
         p.stderr.close()
     ok(rcs == [0] * N, "%d parallel DELs all succeed" % N, rcs)
-    ok([f for f in os.listdir(hdir) if f.endswith(".json")] == [], "no handle left")
+    ok(t.handles(state) == [], "no handle left")
     ok(t.ipj(host, "link", "show", "type", "veth") == []
        and t.ipj(host, "route", "show", "proto", "75") == [], "no veth or host route left")
     t.finish()

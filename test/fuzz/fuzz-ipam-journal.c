@@ -20,7 +20,7 @@ static int cb(void *arg, enum ipam_kind kind, const char *name, const char *data
 {
 	struct seen *s = arg;
 	s->calls++;
-	if (kind < IPAM_POOL || kind > IPAM_HANDLE || !ipam_name_valid(name))
+	if (kind < IPAM_POOL || kind > IPAM_KIND_LAST || !ipam_name_valid(name))
 		abort();
 	if (data)
 		ipam_state_load(&s->st, kind, name, "", data, len, e);
