@@ -79,6 +79,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -88,6 +89,7 @@ extern char **environ;
 #define CNI_ATTACH_MAX 4096	  /* GC attachments */
 #define CNI_DEFAULT_STATE "/var/lib/kvnet/ipam"
 #define CNI_KUBE_TIMEOUT_MS 10000 /* API server I/O timeout (kubernetes datastore) */
+#define CNI_KUBE_LOCKDIR "/run/kvnet" /* node-local lock of kubernetes IPAM updates */
 #define CNI_GW4 "169.254.1.1"
 #define CNI_GW6 "fe80::ecee:eeff:feee:eeee"
 
@@ -702,6 +704,12 @@ static int store_open(struct cni_store *s, const struct cni_req *r, int code,
 			    e.msg);
 	}
 	ipam_ds_kube_init(&s->dk, s->c);
+	/* this node's CNI calls take turns on their block instead of colliding on it */
+	if ((mkdir(CNI_KUBE_LOCKDIR, 0700) < 0 && errno != EEXIST) ||
+	    ipam_ds_kube_lock(&s->dk, CNI_KUBE_LOCKDIR "/ipam.lock", &e) < 0)
+		log_msg(&r->log, LOG_LVL_WARN, "cni: %s: no node-local IPAM lock (%s)",
+			CNI_KUBE_LOCKDIR, e.msg[0] ? e.msg : strerror(errno));
+	err_clear(&e);
 	s->ds = ipam_ds_kube(&s->dk);
 	return 0;
 }
@@ -712,11 +720,15 @@ static void store_close(struct cni_store *s)
 		ipam_ds_file_close(&s->df);
 		return;
 	}
+	ipam_ds_kube_fini(&s->dk);
 	kube_client_free(s->c);
 	kcfg_free(s->kc);
 	s->c = NULL;
 	s->kc = NULL;
 }
+
+static int op_vm_alloc(struct ipam_state *st, void *arg, struct err *e);
+static int op_vm_release(struct ipam_state *st, void *arg, struct err *e);
 
 /* One IPAM update: fn over the datastore; over `open` when given (an open kube store,
  * reusing its connection), else over one opened and closed here. */
@@ -728,7 +740,12 @@ static int ipam_run(const struct cni_req *r, struct cni_store *open, ipam_ds_fn 
 	if (!open && store_open(&own, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
 	struct err e = { 0 };
-	int rc = ipam_ds_update(&cs->ds, fn, c, &e);
+	/* operations on this pod's handle alone load only it (kubernetes: a GET, not a
+	 * LIST of every handle); anything else loads everything */
+	struct ipam_ds_scope one = { .handle = c->handle };
+	bool scoped = fn == op_alloc || fn == op_release || fn == op_vm_alloc ||
+		      fn == op_vm_release;
+	int rc = ipam_ds_update_scoped(&cs->ds, scoped ? &one : NULL, fn, c, &e);
 	if (!open)
 		store_close(&own);
 	if (rc == 0)

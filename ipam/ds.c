@@ -47,6 +47,12 @@ static void backoff_sleep(struct ipam_ds_backoff *b, unsigned conflicts)
 
 int ipam_ds_update(const struct ipam_ds *ds, ipam_ds_fn fn, void *arg, struct err *e)
 {
+	return ipam_ds_update_scoped(ds, NULL, fn, arg, e);
+}
+
+int ipam_ds_update_scoped(const struct ipam_ds *ds, const struct ipam_ds_scope *scope,
+			  ipam_ds_fn fn, void *arg, struct err *e)
+{
 	struct ipam_ds_backoff dflt = {0};
 	struct ipam_ds_backoff *bo = ds->backoff ? ds->backoff : &dflt;
 	for (unsigned t = 0; t < IPAM_DS_TRIES; t++) {
@@ -59,7 +65,7 @@ int ipam_ds_update(const struct ipam_ds *ds, ipam_ds_fn fn, void *arg, struct er
 		int r = ds->ops->begin(ds->ctx, e);
 		if (r)
 			return r;
-		r = ds->ops->load(ds->ctx, &st, e);
+		r = ds->ops->load(ds->ctx, scope, &st, e);
 		if (!r)
 			r = fn(&st, arg, e);
 		if (!r)
@@ -82,7 +88,7 @@ int ipam_ds_read(const struct ipam_ds *ds, struct ipam_state *st, struct err *e)
 	int r = ds->ops->begin(ds->ctx, e);
 	if (r)
 		return r;
-	r = ds->ops->load(ds->ctx, st, e);
+	r = ds->ops->load(ds->ctx, NULL, st, e);
 	ds->ops->end(ds->ctx);
 	return r;
 }

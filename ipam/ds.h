@@ -39,8 +39,8 @@
 struct err;
 
 #define IPAM_DS_TRIES 8		     /* updates retried on -ESTALE before giving up */
-#define IPAM_DS_BACKOFF_BASE_US 1000 /* default first backoff ceiling */
-#define IPAM_DS_BACKOFF_MAX_US 64000 /* default largest backoff ceiling */
+#define IPAM_DS_BACKOFF_BASE_US 4000	/* default first backoff ceiling */
+#define IPAM_DS_BACKOFF_MAX_US 256000 /* default largest backoff ceiling */
 
 /* Backoff between conflicting tries: before try t+1 (t >= 1 conflicts so far) the update
  * waits a uniformly random time in [c/2, c], c = min(max_us, base_us << (t-1)) ("equal
@@ -55,12 +55,22 @@ struct ipam_ds_backoff {
 	void *sleep_arg;		       /* its argument */
 };
 
+/* What an update touches, so a store can load less (kubernetes: GET one handle instead
+ * of LISTing them all). An operation with a scope must not read or change any other
+ * handle (ipam_check() over such a state would see allocations without handles). */
+struct ipam_ds_scope {
+	const char *handle; /* the only handle the operation reads or changes */
+};
+
 struct ipam_ds_ops {
 	const char *name; /* "file", "kubernetes" */
 	/* Take the store's exclusion (may block). 0 or -errno. */
 	int (*begin)(void *ctx, struct err *e);
-	/* Load every record into st (fresh, initialised) with ipam_state_load(). */
-	int (*load)(void *ctx, struct ipam_state *st, struct err *e);
+	/* Load the records into st (fresh, initialised) with ipam_state_load(): every one,
+	 * or with a scope at least every pool and block, the config and the scope's handle
+	 * (a store may load more). */
+	int (*load)(void *ctx, const struct ipam_ds_scope *scope, struct ipam_state *st,
+		    struct err *e);
 	/* Apply the n changes, checking each expected version; -ESTALE on a conflict. */
 	int (*commit)(void *ctx, const struct ipam_change *c, unsigned n, struct err *e);
 	/* Release the exclusion. Never fails. */
@@ -81,6 +91,10 @@ typedef int (*ipam_ds_fn)(struct ipam_state *st, void *arg, struct err *e);
  * IPAM_DS_TRIES times with backoff between tries (then -EAGAIN). fn's error is
  * returned as is. */
 int ipam_ds_update(const struct ipam_ds *ds, ipam_ds_fn fn, void *arg, struct err *e);
+
+/* The same as ipam_ds_update(), loading only what scope names (NULL = everything). */
+int ipam_ds_update_scoped(const struct ipam_ds *ds, const struct ipam_ds_scope *scope,
+			  ipam_ds_fn fn, void *arg, struct err *e);
 
 /* The delay before the try after `conflicts` conflicts (>= 1), advancing b->seed (which
  * must not be 0 here). Pure. */

@@ -540,9 +540,11 @@ static int log_read(struct ipam_ds_file *f, struct err *e)
 	return 0;
 }
 
-static int file_load(void *ctx, struct ipam_state *st, struct err *e)
+static int file_load(void *ctx, const struct ipam_ds_scope *scope, struct ipam_state *st,
+		     struct err *e)
 {
 	struct ipam_ds_file *f = ctx;
+	(void)scope; /* one read of one file either way */
 	int r = log_read(f, e);
 	for (unsigned i = 0; !r && i < f->n_rec; i++) {
 		struct ipam_file_rec *rc = &f->rec[i];

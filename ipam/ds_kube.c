@@ -6,8 +6,11 @@
 #include "lib/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #define OBJ_MAX (8u << 20) /* largest object body written */
 #define CONT_MAX 4096	   /* largest continue token accepted */
@@ -22,6 +25,25 @@ void ipam_ds_kube_init(struct ipam_ds_kube *k, struct kube_client *c)
 	k->c = c;
 	k->page = 0;
 	k->st = NULL;
+	k->lockfd = -1;
+}
+
+int ipam_ds_kube_lock(struct ipam_ds_kube *k, const char *path, struct err *e)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return err_set(e, errno, "ipam kubernetes datastore: lock file %s: open", path);
+	if (k->lockfd >= 0)
+		close(k->lockfd);
+	k->lockfd = fd;
+	return 0;
+}
+
+void ipam_ds_kube_fini(struct ipam_ds_kube *k)
+{
+	if (k->lockfd >= 0)
+		close(k->lockfd);
+	k->lockfd = -1;
 }
 
 /* The API server could not be reached or could not serve now: try again later. */
@@ -96,6 +118,67 @@ static int load_one(struct ipam_state *st, enum ipam_kind k, const char *name, c
 	return r;
 }
 
+/* Load object token v of d (metadata.name, metadata.resourceVersion, spec). */
+static int load_item(struct ipam_state *st, enum ipam_kind k, const struct json_doc *d, int v,
+		     struct err *e)
+{
+	const char *plural = kind_res[k]->plural;
+	char name[IPAM_NAME_MAX + 1], ver[IPAM_VERSION_MAX + 1];
+	int nt = json_find(d, v, "metadata", "name", NULL);
+	int vt = json_find(d, v, "metadata", "resourceVersion", NULL);
+	int sp = json_get(d, v, "spec");
+	if (nt < 0 || json_str(d, nt, name, sizeof(name)) || !ipam_name_valid(name))
+		return err_setx(e, EUCLEAN,
+				"ipam kubernetes datastore: list %s: an item has no valid "
+				"metadata.name",
+				plural);
+	if (vt < 0 || json_str(d, vt, ver, sizeof(ver)) || !ver[0])
+		return err_setx(e, EUCLEAN,
+				"ipam kubernetes datastore: %s %s: no metadata.resourceVersion",
+				plural, name);
+	if (sp < 0 || json_type(d, sp) != JSON_OBJECT)
+		return err_setx(e, EUCLEAN, "ipam kubernetes datastore: %s %s: no spec object",
+				plural, name);
+	size_t sl;
+	const char *s = json_raw(d, sp, &sl);
+	int r = load_one(st, k, name, ver, s, sl, e);
+	if (r) {
+		if (r != -ENOMEM && e)
+			e->code = EUCLEAN;
+		if (r != -ENOMEM)
+			r = -EUCLEAN;
+		err_prefix(e, "ipam kubernetes datastore: %s %s: bad spec", plural, name);
+	}
+	return r;
+}
+
+int ipam_ds_kube_load_obj(struct ipam_state *st, enum ipam_kind k, const char *name,
+			  const char *body, size_t len, struct err *e)
+{
+	struct json_doc d;
+	struct json_tok *tok;
+	char got[IPAM_NAME_MAX + 1];
+	int r = parse(&d, body, len, &tok, e);
+	if (r) {
+		err_prefix(e, "ipam kubernetes datastore: get %s %s: bad answer",
+			   kind_res[k]->plural, name);
+	} else if (json_type(&d, 0) != JSON_OBJECT) {
+		r = err_setx(e, EPROTO, "ipam kubernetes datastore: get %s %s: not an object",
+			     kind_res[k]->plural, name);
+	} else {
+		int nt = json_find(&d, 0, "metadata", "name", NULL);
+		if (nt >= 0 && (json_str(&d, nt, got, sizeof(got)) || strcmp(got, name)))
+			r = err_setx(e, EPROTO,
+				     "ipam kubernetes datastore: get %s %s: the answer is "
+				     "another object",
+				     kind_res[k]->plural, name);
+		else
+			r = load_item(st, k, &d, 0, e);
+	}
+	free(tok);
+	return r;
+}
+
 int ipam_ds_kube_load_page(struct ipam_state *st, enum ipam_kind k, const char *body, size_t len,
 			   char *cont, size_t cont_cap, struct err *e)
 {
@@ -125,42 +208,9 @@ int ipam_ds_kube_load_page(struct ipam_state *st, enum ipam_kind k, const char *
 	struct json_iter it;
 	int kt, v;
 	json_iter_init(&it, &d, items);
-	while (items >= 0 && json_iter_next(&it, &kt, &v)) {
-		char name[IPAM_NAME_MAX + 1], ver[IPAM_VERSION_MAX + 1];
-		int nt = json_find(&d, v, "metadata", "name", NULL);
-		int vt = json_find(&d, v, "metadata", "resourceVersion", NULL);
-		int sp = json_get(&d, v, "spec");
-		if (nt < 0 || json_str(&d, nt, name, sizeof(name)) || !ipam_name_valid(name)) {
-			r = err_setx(e, EUCLEAN,
-				     "ipam kubernetes datastore: list %s: an item has no valid "
-				     "metadata.name",
-				     plural);
+	while (items >= 0 && json_iter_next(&it, &kt, &v))
+		if ((r = load_item(st, k, &d, v, e)))
 			goto out;
-		}
-		if (vt < 0 || json_str(&d, vt, ver, sizeof(ver)) || !ver[0]) {
-			r = err_setx(
-			    e, EUCLEAN,
-			    "ipam kubernetes datastore: %s %s: no metadata.resourceVersion", plural,
-			    name);
-			goto out;
-		}
-		if (sp < 0 || json_type(&d, sp) != JSON_OBJECT) {
-			r = err_setx(e, EUCLEAN, "ipam kubernetes datastore: %s %s: no spec object",
-				     plural, name);
-			goto out;
-		}
-		size_t sl;
-		const char *s = json_raw(&d, sp, &sl);
-		r = load_one(st, k, name, ver, s, sl, e);
-		if (r) {
-			if (r != -ENOMEM && e)
-				e->code = EUCLEAN;
-			if (r != -ENOMEM)
-				r = -EUCLEAN;
-			err_prefix(e, "ipam kubernetes datastore: %s %s: bad spec", plural, name);
-			goto out;
-		}
-	}
 	r = 0;
 out:
 	free(tok);
@@ -235,23 +285,55 @@ int ipam_ds_kube_config(struct ipam_ds_kube *k, struct ipam_config *out, struct 
 
 static int kube_begin(void *ctx, struct err *e)
 {
-	(void)ctx;
-	(void)e;
+	struct ipam_ds_kube *k = ctx;
+	while (k->lockfd >= 0 && flock(k->lockfd, LOCK_EX))
+		if (errno != EINTR)
+			return err_set(e, errno, "ipam kubernetes datastore: lock file: flock");
 	return 0;
 }
 
 static void kube_end(void *ctx)
 {
-	(void)ctx;
+	struct ipam_ds_kube *k = ctx;
+	if (k->lockfd >= 0)
+		flock(k->lockfd, LOCK_UN);
 }
 
-static int kube_load(void *ctx, struct ipam_state *st, struct err *e)
+/* GET one object into st; absent is not an error. */
+static int kube_load_one(struct ipam_ds_kube *k, enum ipam_kind kind, const char *name,
+			 struct ipam_state *st, struct err *e)
+{
+	if (!ipam_name_valid(name))
+		return err_setx(e, EINVAL, "ipam kubernetes datastore: %s %.64s: bad name",
+				ipam_kind_name(kind), name);
+	struct kube_resp resp = {0};
+	int r = kube_get(k->c, kind_res[kind], NULL, name, &resp, e);
+	if (r == -ENOENT) {
+		err_clear(e);
+		r = 0;
+	} else if (r) {
+		r = api_err(r, e, "get", kind_res[kind]->plural, name);
+	} else {
+		r = ipam_ds_kube_load_obj(st, kind, name, resp.body, resp.len, e);
+	}
+	kube_resp_free(&resp);
+	return r;
+}
+
+static int kube_load(void *ctx, const struct ipam_ds_scope *scope, struct ipam_state *st,
+		     struct err *e)
 {
 	struct ipam_ds_kube *k = ctx;
 	k->st = st; /* the commit of this update undoes with the loaded records */
 	int r = 0;
-	for (int kind = IPAM_POOL; kind <= IPAM_KIND_LAST && !r; kind++)
-		r = kube_load_kind(ctx, (enum ipam_kind)kind, st, e);
+	for (int kind = IPAM_POOL; kind <= IPAM_KIND_LAST && !r; kind++) {
+		if (kind == IPAM_HANDLE && scope && scope->handle)
+			r = kube_load_one(k, IPAM_HANDLE, scope->handle, st, e);
+		else if (kind == IPAM_CONFIG && scope && scope->handle)
+			r = kube_load_one(k, IPAM_CONFIG, IPAM_CONFIG_NAME, st, e);
+		else
+			r = kube_load_kind(ctx, (enum ipam_kind)kind, st, e);
+	}
 	return r;
 }
 

@@ -9,10 +9,13 @@
  * "spec":RECORD} with RECORD the JSON of ipam.h; the record's version is the object's
  * metadata.resourceVersion (CRD manifests: dist/crds/).
  *
- *   begin   nothing (the API server is the arbiter; no lock)
+ *   begin   flock the node-local lock file when one is set (ipam_ds_kube_lock): the
+ *           CNI calls of one node then take turns instead of colliding on their node's
+ *           block and retrying; across nodes the API server's CAS is the arbiter
  *   load    LIST ippools, ipamblocks, ipamhandles, ipamconfigs, IPAM_DS_KUBE_PAGE objects
- *           per page
- *           (following metadata.continue). Each spec is parsed strictly and kept in
+ *           per page (following metadata.continue); an update scoped to one handle GETs
+ *           that handle and ipamconfigs/default instead of LISTing them (404 = it does
+ *           not exist). Each spec is parsed strictly and kept in
  *           canonical form (ipam_rec_write), so the diff sees only real changes whatever
  *           key order or spacing the server returns.
  *   commit  one compare-and-swap per change, in the order ipam_state_diff() gives:
@@ -52,10 +55,16 @@ struct ipam_ds_kube {
 	unsigned page;		     /* LIST page size; 0 = IPAM_DS_KUBE_PAGE */
 	const struct ipam_state *st; /* the state the last load filled (not owned): its
 				      * loaded records are what a failed commit restores */
+	int lockfd;		     /* node-local lock file, or -1 (none) */
 };
 
 /* Set up k over client c (which must outlive k). No I/O. */
 void ipam_ds_kube_init(struct ipam_ds_kube *k, struct kube_client *c);
+/* Serialise this node's updates with flock on path (created 0600 if missing; its
+ * directory must exist). 0 or -errno with e (k then works without the lock). */
+int ipam_ds_kube_lock(struct ipam_ds_kube *k, const char *path, struct err *e);
+/* Release what ipam_ds_kube_lock() opened. No I/O to the API server. */
+void ipam_ds_kube_fini(struct ipam_ds_kube *k);
 /* The datastore view of k (k must outlive it). */
 struct ipam_ds ipam_ds_kube(struct ipam_ds_kube *k);
 
@@ -71,5 +80,10 @@ int ipam_ds_kube_config(struct ipam_ds_kube *k, struct ipam_config *out, struct 
  * gets metadata.continue, "" on the last page. */
 int ipam_ds_kube_load_page(struct ipam_state *st, enum ipam_kind kind, const char *body, size_t len,
 			   char *cont, size_t cont_cap, struct err *e);
+
+/* Load one GET answer body (an object named name) of `kind` into st, with the same
+ * checks as a LIST item; an answer naming another object is -EPROTO. No I/O. */
+int ipam_ds_kube_load_obj(struct ipam_state *st, enum ipam_kind kind, const char *name,
+			  const char *body, size_t len, struct err *e);
 
 #endif

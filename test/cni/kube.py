@@ -115,6 +115,11 @@ def run(api, host, kc):
     rts = t.ipj(host, "route", "show", ips[0] if ":" not in ips[0] else ips[1])
     ok(len(rts) == 1 and rts[0]["dev"].startswith("kv"), "host route to the pod's v4", rts)
     print("# API calls for the first ADD (ordinary pod): %s" % n_add)
+    ok(n_add["total"] == 10 and n_add["verbs"].get("list") == 2
+       and n_add["paths"].get("GET " + G + "ipamhandles/kubenet.cid-a") == 1
+       and "GET " + G + "ipamhandles" not in n_add["paths"],
+       "ADD: 10 API calls; LISTs pools and blocks only, GETs its handle and the config",
+       n_add)
 
     r = t.cni("CHECK", dict(c, prevResult=added), host, cid="cid-a",
               netns_path="/run/netns/" + pod, args=args)
@@ -131,8 +136,40 @@ def run(api, host, kc):
        "no block still names the released addresses", bs)
     ok(host_links(host) == [], "DEL left no veth on the node", host_links(host))
     print("# API calls for DEL: %s" % n_del)
+    ok(n_del["total"] == 8 and n_del["verbs"].get("list") == 2
+       and "GET " + G + "ipamhandles" not in n_del["paths"],
+       "DEL: 8 API calls; no LIST of every handle", n_del)
     r = t.cni("DEL", c, host, cid="cid-a", netns_path="/run/netns/" + pod, args=args)
     ok(r.rc == 0, "second DEL succeeds", r)
+
+    # 8 ADDs at once on one node: the node-local lock makes them take turns, so no
+    # compare-and-swap conflicts (no retried requests) and 8 distinct address pairs
+    pods = [t.netns("par%d" % i) for i in range(8)]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_IFNAME": "eth0",
+           "CNI_ARGS": "", "CNI_PATH": "/opt/cni/bin"}
+    api.counters(reset=True)
+
+    def spawn(cmd, i):
+        e = dict(env, CNI_COMMAND=cmd, CNI_CONTAINERID="cid-p%d" % i,
+                 CNI_NETNS="/run/netns/" + pods[i])
+        return subprocess.Popen(["ip", "netns", "exec", host, t.KVNET], env=e, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    procs = [spawn("ADD", i) for i in range(8)]
+    outs = [p.communicate(json.dumps(c)) for p in procs]
+    n_par = api.counters()
+    got = []
+    for (out, _), p in zip(outs, procs):
+        got += [x["address"] for x in json.loads(out).get("ips", [])] if p.returncode == 0 else []
+    ok(all(p.returncode == 0 for p in procs) and len(got) == 16 and len(set(got)) == 16,
+       "8 parallel ADDs on one node: 16 distinct addresses", outs)
+    ok(n_par["total"] == 8 * 7 and n_par["verbs"] == {"list": 16, "get": 16, "update": 16,
+                                                       "create": 8},
+       "8 parallel ADDs: 7 API calls each, no conflict retried", n_par)
+    procs = [spawn("DEL", i) for i in range(8)]
+    outs = [p.communicate(json.dumps(c)) for p in procs]
+    ok(all(p.returncode == 0 for p in procs) and items(api, "ipamhandles") == [],
+       "8 parallel DELs release everything", outs)
 
     # The API server failing: code 11, nothing created.
     before = {k: len(items(api, k)) for k in ("ipamhandles", "ipamblocks", "ippools")}

@@ -1,4 +1,5 @@
-/* Unit tests of the kubernetes datastore's LIST answer reader (ipam_ds_kube_load_page);
+/* Unit tests of the kubernetes datastore's LIST and GET answer readers
+ * (ipam_ds_kube_load_page, ipam_ds_kube_load_obj);
  * the I/O side is tested against the test API server in
  * test/integration/test_ds_kube.py. */
 #include "ipam/ds_kube.h"
@@ -45,6 +46,37 @@ static void test_records_and_versions(void)
 	ipam_state_free(&st);
 }
 
+static void test_get_answer(void)
+{
+	struct ipam_state st;
+	struct err e = {0};
+	ipam_state_init(&st);
+	const char *h = "{\"kind\":\"IPAMHandle\",\"metadata\":{\"name\":\"net.c1\","
+			"\"resourceVersion\":\"42\"},\"spec\":{\"ips\":[\"198.18.0.5\"]}}";
+	T_EQ(ipam_ds_kube_load_obj(&st, IPAM_HANDLE, "net.c1", h, strlen(h), &e), 0);
+	T_EQ(st.n_handles, 1);
+	T_STREQ(st.loaded[0].version, "42");
+	/* the answer must be the object asked for */
+	T_EQ(ipam_ds_kube_load_obj(&st, IPAM_HANDLE, "net.c2", h, strlen(h), &e), -EPROTO);
+	T_CHECK(strstr(e.msg, "get ipamhandles net.c2: the answer is another object") != NULL);
+	const char *bad[] = {
+	    "[1]",
+	    "{\"metadata\":{\"name\":\"net.c3\"},\"spec\":{\"ips\":[]}}",
+	    "{\"metadata\":{\"name\":\"net.c3\",\"resourceVersion\":\"1\"},\"spec\":3}",
+	    "{\"metadata\":{\"name\":\"net.c3\",\"resourceVersion\":\"1\"},"
+	    "\"spec\":{\"ips\":[\"nope\"]}}",
+	    "{\"metadata\":",
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e.msg[0] = 0;
+		int r = ipam_ds_kube_load_obj(&st, IPAM_HANDLE, "net.c3", bad[i], strlen(bad[i]), &e);
+		T_CHECK(r == -EPROTO || r == -EUCLEAN || r == -EINVAL);
+		T_CHECK(strstr(e.msg, "ipam kubernetes datastore") != NULL);
+	}
+	T_EQ(st.n_handles, 1);
+	ipam_state_free(&st);
+}
+
 static void test_bad_answers_named(void)
 {
 	static const struct {
@@ -88,6 +120,7 @@ static void test_bad_answers_named(void)
 int main(void)
 {
 	T_RUN(test_records_and_versions);
+	T_RUN(test_get_answer);
 	T_RUN(test_bad_answers_named);
 	return t_done();
 }

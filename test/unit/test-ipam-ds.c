@@ -303,8 +303,10 @@ static int flaky_begin(void *ctx, struct err *e)
 	return 0;
 }
 
-static int flaky_load(void *ctx, struct ipam_state *st, struct err *e)
+static int flaky_load(void *ctx, const struct ipam_ds_scope *scope, struct ipam_state *st,
+		      struct err *e)
 {
+	(void)scope;
 	struct flaky *f = ctx;
 	f->loads++;
 	const char *p4 = "{\"cidr\":\"198.18.9.0/24\"}";
@@ -671,8 +673,10 @@ static void test_torn_last_frame(void)
 		return;
 	}
 	int wrong = 0, tried = 0;
+	size_t flen = t1 - t0;
 	for (int kind = 0; kind < 3; kind++)
-		for (size_t k = 0; k < t1 - t0; k++) {
+		/* every byte of the header and of the last 64, every 7th in between */
+		for (size_t k = 0; k < flen; k += (k < 64 || k + 64 >= flen) ? 1 : 7) {
 			memcpy(torn, full, len);
 			if (kind == 0) /* only the first k bytes reached the disk */
 				memset(torn + t0 + k, 0, t1 - t0 - k);
@@ -689,8 +693,7 @@ static void test_torn_last_frame(void)
 			}
 		}
 	T_EQ(wrong, 0);
-	t_note("%d torn versions of a %zu-byte frame all read as the old state", tried,
-	       t1 - t0);
+	t_note("%d torn versions of a %zu-byte frame all read as the old state", tried, flen);
 	/* after a torn frame (garbage after it), the next update writes over it */
 	memcpy(torn, full, len);
 	memset(torn + t0 + (t1 - t0) / 2, 0xa5, t1 - t0 - (t1 - t0) / 2);
@@ -721,7 +724,7 @@ static void test_one_sync_per_commit(void)
 	T_EQ(setup(&f, &ds), 0);
 	T_EQ(f.syncs, 2); /* the first commit creates the log: file and directory */
 	int more = 0;
-	for (int i = 0; i < 3 * IPAM_FILE_FRAMES_MAX; i++) {
+	for (int i = 0; i < 2 * IPAM_FILE_FRAMES_MAX + 2; i++) {
 		char h[32];
 		snprintf(h, sizeof(h), "h%d", i);
 		struct op o = {.handle = h, .node = "node-a"};
@@ -734,7 +737,7 @@ static void test_one_sync_per_commit(void)
 	}
 	T_CHECK(more >= 2 && more <= 6);
 	t_note("%d commits: %d compactions, the rest one fdatasync each",
-	       3 * IPAM_FILE_FRAMES_MAX, more);
+	       2 * IPAM_FILE_FRAMES_MAX + 2, more);
 	/* a read makes no sync, an aborted update none either */
 	unsigned s0 = f.syncs;
 	struct ipam_state st;
