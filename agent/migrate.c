@@ -1,6 +1,11 @@
 /* migrate — the migration state x event table and the pure step function. */
 #include "agent/migrate.h"
 
+#include "ipam/ipam.h"
+#include "lib/err.h"
+
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -209,6 +214,56 @@ enum mig_event mig_owner_event(const struct mig_ep *ep, const char *active_uid,
 	if (active_node && active_node[0] && self && strcmp(active_node, self) != 0)
 		return MIG_EV_OWNER_REMOTE;
 	return MIG_N_EVENTS;
+}
+
+int mig_owner_swap(struct ipam_state *st, const struct mig_ep *ep, bool take, bool *changed,
+		   struct err *e)
+{
+	const struct ipam_attrs *at = NULL;
+	*changed = false;
+	for (unsigned i = 0; i < ep->n_ip && i < MIG_IPS_MAX && !at; i++) {
+		struct ipam_addr ia;
+		memset(&ia, 0, sizeof(ia));
+		ia.family = ep->ip[i].family;
+		memcpy(ia.b, ep->ip[i].b, sizeof(ia.b));
+		at = ipam_lookup_ip(st, &ia);
+	}
+	if (!at)
+		return err_setx(e, ENOENT, "pod %s/%s: no allocation holds its addresses", ep->ns,
+				ep->pod);
+	if (!ep->pod_uid[0])
+		return err_setx(e, EINVAL, "pod %s/%s: uid not known", ep->ns, ep->pod);
+	/* copies: the owner calls below rewrite the allocation at points to */
+	char handle[IPAM_NAME_MAX + 1];
+	snprintf(handle, sizeof(handle), "%s", at->handle);
+	struct ipam_owner act = at->active, alt = at->alternate;
+	if (take && strcmp(act.uid, ep->pod_uid) == 0)
+		return 0; /* already active */
+	if (!take && strcmp(act.uid, ep->pod_uid) != 0)
+		return 0; /* not active (any more): nothing to give back */
+	const struct ipam_owner *me = take ? &alt : &act;
+	const struct ipam_owner *other = take ? &act : &alt;
+	if (strcmp(me->uid, ep->pod_uid) != 0)
+		return err_setx(e, EBUSY, "handle %s: pod %s/%s is not the %s owner (%s holds it)",
+				handle, ep->ns, ep->pod, take ? "alternate" : "active",
+				me->uid[0] ? me->name : "nobody");
+	if (!take && !other->uid[0])
+		return err_setx(e, ENOENT, "handle %s: no alternate owner to give the VM back to",
+				handle);
+	/* the new active owner first, under the precondition on who holds the slot now */
+	int rc = ipam_owner_set(st, handle, IPAM_ACTIVE, take ? me : other,
+				take ? (other->uid[0] ? other->uid : NULL) : ep->pod_uid, e);
+	if (rc < 0)
+		return rc;
+	if (take && other->uid[0])
+		rc = ipam_owner_set(st, handle, IPAM_ALTERNATE, other, ep->pod_uid, e);
+	else if (take)
+		rc = ipam_owner_clear(st, handle, IPAM_ALTERNATE, ep->pod_uid, e);
+	else
+		rc = ipam_owner_set(st, handle, IPAM_ALTERNATE, me, other->uid, e);
+	if (rc == 0)
+		*changed = true;
+	return rc;
 }
 
 const char *mig_state_name(enum mig_state s)

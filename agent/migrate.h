@@ -214,6 +214,19 @@ bool mig_announce_match(const struct mig_ep *ep, int ifindex, const struct addr_
 enum mig_event mig_owner_event(const struct mig_ep *ep, const char *active_uid,
 			       const char *active_node, const char *self);
 
+/* The owner compare-and-swap of MIG_A_OWNER_TAKE / _RECLAIM (take) and _RETURN (!take),
+ * as an ipam_ds_fn body (pure: edits st). The VM's handle is the one holding ep's first
+ * allocated address. take: ep's pod must hold the ALTERNATE slot; it becomes active and
+ * the previous active owner (the source) becomes the alternate (or the slot is emptied
+ * when there was none). !take: ep's pod must hold the ACTIVE slot and the alternate must
+ * hold a pod; the two swap. Already done (take: ep active; !take: ep not active) is 0
+ * with *changed false. -ENOENT: no allocation holds ep's addresses, or nobody to give
+ * back to; -EBUSY: ep's pod does not hold the slot it would leave (e names who does). */
+struct ipam_state;
+struct err;
+int mig_owner_swap(struct ipam_state *st, const struct mig_ep *ep, bool take, bool *changed,
+		   struct err *e);
+
 /* Names for logs and metrics: "base", "target", "live", "timewait", "source", "retired";
  * "target_pod", "announce", "ready_annotation", "vmim_succeeded", "vmim_failed",
  * "pod_ended", "pod_deleted", "owner_local", "owner_remote", "timer"; action names;

@@ -3,9 +3,12 @@
  * abort, a second migration during TimeWait, agent restart), announcement matching and
  * owner events. */
 #include "agent/migrate.h"
+#include "ipam/ipam.h"
+#include "lib/err.h"
 #include "test/lib/t.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -433,6 +436,137 @@ static void test_owner_event(void)
 	T_EQ(mig_owner_event(&ep, "uid-b", "", "node-a"), MIG_N_EVENTS);
 }
 
+/* A VM with v4+v6 addresses, source pod active on node-a, target alternate on node-b. */
+#define HANDLE "vmnet.vmi.default.vm-a"
+static void owner_of(struct ipam_owner *o, const char *name, const char *uid, const char *node)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->ns, sizeof(o->ns), "default");
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	snprintf(o->uid, sizeof(o->uid), "%s", uid);
+	snprintf(o->node, sizeof(o->node), "%s", node);
+}
+
+static void vm_state(struct ipam_state *st, struct mig_ep *tgt, struct mig_ep *src,
+		     bool with_target)
+{
+	struct err e;
+	struct ipam_cidr c4, c6;
+	ipam_state_init(st);
+	T_EQ(ipam_cidr_parse(&c4, "198.18.0.0/24", &e), 0);
+	T_EQ(ipam_cidr_parse(&c6, "2001:db8:4b76::/112", &e), 0);
+	T_EQ(ipam_pool_add(st, "p4", &c4, 0, NULL, 0, &e), 0);
+	T_EQ(ipam_pool_add(st, "p6", &c6, 0, NULL, 0, &e), 0);
+	struct ipam_attrs at;
+	memset(&at, 0, sizeof(at));
+	struct ipam_addr out[IPAM_HANDLE_IPS_MAX];
+	unsigned n = 0;
+	T_EQ(ipam_alloc(st, HANDLE, "node-a", IPAM_V4 | IPAM_V6, &at, out, &n, &e), 0);
+	T_EQ(n, 2);
+	struct ipam_owner o;
+	owner_of(&o, "virt-launcher-vm-a-src", "uid-src", "node-a");
+	T_EQ(ipam_owner_set(st, HANDLE, IPAM_ACTIVE, &o, NULL, &e), 0);
+	if (with_target) {
+		owner_of(&o, "virt-launcher-vm-a-tgt", "uid-tgt", "node-b");
+		T_EQ(ipam_owner_set(st, HANDLE, IPAM_ALTERNATE, &o, NULL, &e), 0);
+	}
+	struct mig_ep *eps[2] = { tgt, src };
+	const char *uids[2] = { "uid-tgt", "uid-src" };
+	const char *pods[2] = { "virt-launcher-vm-a-tgt", "virt-launcher-vm-a-src" };
+	for (unsigned k = 0; k < 2; k++) {
+		mig_ep_init(eps[k]);
+		snprintf(eps[k]->ns, sizeof(eps[k]->ns), "default");
+		snprintf(eps[k]->pod, sizeof(eps[k]->pod), "%s", pods[k]);
+		snprintf(eps[k]->pod_uid, sizeof(eps[k]->pod_uid), "%s", uids[k]);
+		eps[k]->n_ip = n;
+		for (unsigned i = 0; i < n; i++) {
+			eps[k]->ip[i].family = out[i].family;
+			memcpy(eps[k]->ip[i].b, out[i].b, 16);
+		}
+	}
+}
+
+static const char *slot(const struct ipam_state *st, const struct mig_ep *ep, unsigned i,
+			enum ipam_slot which)
+{
+	struct ipam_addr a;
+	memset(&a, 0, sizeof(a));
+	a.family = ep->ip[i].family;
+	memcpy(a.b, ep->ip[i].b, 16);
+	const struct ipam_attrs *at = ipam_lookup_ip(st, &a);
+	if (!at)
+		return "(none)";
+	return which == IPAM_ACTIVE ? at->active.uid : at->alternate.uid;
+}
+
+static void test_owner_take_and_return(void)
+{
+	struct ipam_state st;
+	struct mig_ep tgt, src;
+	struct err e;
+	bool ch = true;
+	vm_state(&st, &tgt, &src, true);
+	T_EQ(mig_owner_swap(&st, &tgt, true, &ch, &e), 0);
+	T_CHECK(ch);
+	for (unsigned i = 0; i < 2; i++) { /* both families, one handle */
+		T_STREQ(slot(&st, &tgt, i, IPAM_ACTIVE), "uid-tgt");
+		T_STREQ(slot(&st, &tgt, i, IPAM_ALTERNATE), "uid-src");
+	}
+	T_CHECK(ipam_check(&st, &e) == 0);
+	/* again: already done, nothing changes */
+	T_EQ(mig_owner_swap(&st, &tgt, true, &ch, &e), 0);
+	T_CHECK(!ch);
+	/* failed after the cut-over: the target gives it back */
+	T_EQ(mig_owner_swap(&st, &tgt, false, &ch, &e), 0);
+	T_CHECK(ch);
+	T_STREQ(slot(&st, &tgt, 0, IPAM_ACTIVE), "uid-src");
+	T_STREQ(slot(&st, &tgt, 0, IPAM_ALTERNATE), "uid-tgt");
+	T_EQ(mig_owner_swap(&st, &tgt, false, &ch, &e), 0); /* not active: no-op */
+	T_CHECK(!ch);
+	/* the source reclaiming after the target took it: the same swap from its side */
+	T_EQ(mig_owner_swap(&st, &tgt, true, &ch, &e), 0);
+	T_EQ(mig_owner_swap(&st, &src, true, &ch, &e), 0);
+	T_CHECK(ch);
+	T_STREQ(slot(&st, &src, 1, IPAM_ACTIVE), "uid-src");
+	T_STREQ(slot(&st, &src, 1, IPAM_ALTERNATE), "uid-tgt");
+	ipam_state_free(&st);
+}
+
+static void test_owner_preconditions(void)
+{
+	struct ipam_state st;
+	struct mig_ep tgt, src;
+	struct err e;
+	bool ch = true;
+	vm_state(&st, &tgt, &src, false);
+	/* a target that is not the alternate owner (another target replaced it) */
+	T_EQ(mig_owner_swap(&st, &tgt, true, &ch, &e), -EBUSY);
+	T_CHECK(!ch);
+	T_CHECK(strstr(e.msg, "not the alternate owner") != NULL);
+	T_STREQ(slot(&st, &src, 0, IPAM_ACTIVE), "uid-src"); /* untouched */
+	/* nobody to give back to */
+	T_EQ(mig_owner_swap(&st, &src, false, &ch, &e), -ENOENT);
+	T_CHECK(strstr(e.msg, "no alternate owner") != NULL);
+	/* the source pod is gone (DEL emptied active): the target takes an empty slot */
+	T_EQ(ipam_owner_clear(&st, HANDLE, IPAM_ACTIVE, "uid-src", &e), 0);
+	struct ipam_owner o;
+	owner_of(&o, "virt-launcher-vm-a-tgt", "uid-tgt", "node-b");
+	T_EQ(ipam_owner_set(&st, HANDLE, IPAM_ALTERNATE, &o, NULL, &e), 0);
+	T_EQ(mig_owner_swap(&st, &tgt, true, &ch, &e), 0);
+	T_CHECK(ch);
+	T_STREQ(slot(&st, &tgt, 0, IPAM_ACTIVE), "uid-tgt");
+	T_STREQ(slot(&st, &tgt, 0, IPAM_ALTERNATE), "");
+	/* addresses nobody holds; a pod without uid */
+	struct mig_ep stray = tgt;
+	stray.ip[0] = ip_of("198.18.9.9");
+	stray.n_ip = 1;
+	T_EQ(mig_owner_swap(&st, &stray, true, &ch, &e), -ENOENT);
+	stray = tgt;
+	stray.pod_uid[0] = '\0';
+	T_EQ(mig_owner_swap(&st, &stray, true, &ch, &e), -EINVAL);
+	ipam_state_free(&st);
+}
+
 int main(void)
 {
 	T_RUN(test_every_cell);
@@ -447,5 +581,7 @@ int main(void)
 	T_RUN(test_restart_mid_migration);
 	T_RUN(test_announce_match);
 	T_RUN(test_owner_event);
+	T_RUN(test_owner_take_and_return);
+	T_RUN(test_owner_preconditions);
 	return t_done();
 }
