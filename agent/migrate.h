@@ -41,6 +41,8 @@
  *   from=STATE to=STATE event=EVENT   mig_state_name(), mig_event_name()
  *   ip=ADDR[,ADDR]              the endpoint's addresses
  *   ifname=kvXXXXXXXXXXX        the host veth
+ *   event_ts=S.UUUUUU           time of the event (unix seconds; for an announcement the
+ *                               frame's kernel timestamp)
  *   trigger=announcement|annotation|succeeded|owner   what made it live (mig_trigger_name)
  *   announce_ts=S.UUUUUU        kernel timestamp of the announcement frame (unix seconds)
  *   route_ts=S.UUUUUU           when the kernel acked the RTM_NEWROUTE (unix seconds)
