@@ -211,8 +211,8 @@ def agent_built():
 
 
 def agent_handover():
-    """Whether the agent drives the live-migration hand-over: until agent/migrate.c is
-    wired in, `kvnet agent --help` says "live-migration hand-over: not implemented yet"."""
+    """Whether the agent may drive the live-migration hand-over (static check: the help
+    does not deny it). Lab.agents_migrate() is the runtime check."""
     h = _agent_help()
     return agent_built() and h is not None and "hand-over: not implemented" not in h
 
@@ -466,6 +466,20 @@ endpoints_dir = %(eps)s
             time.sleep(0.2)
         raise RuntimeError("lab: agent on %s not ready after %.0f s: %s" % (
             node.name, timeout, node.agent.log(20)))
+
+    def agent_metrics(self, node):
+        """The agent's /metrics text ("" when it does not answer)."""
+        code = ("import urllib.request\n"
+                "print(urllib.request.urlopen('http://127.0.0.1:9746/metrics',timeout=2)"
+                ".read().decode())\n")
+        p = node.run("python3", "-c", code, check=False)
+        return p.stdout if p.returncode == 0 else ""
+
+    def agents_migrate(self):
+        """Whether the running agents carry the live-migration hand-over: they export
+        kvnet_migrations_total (agent/mignode.c) only then."""
+        return bool(self.nodes) and all("kvnet_migrations_total" in self.agent_metrics(n)
+                                        for n in self.nodes.values())
 
     def agent_lines(self, node):
         """The agent's logfmt lines as dicts (the log file)."""
