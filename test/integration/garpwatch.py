@@ -186,6 +186,28 @@ def test_read_garbage(pcap):
        r.stderr)
 
 
+def test_golden_file():
+    """A checked-in capture: 11 frames (announcements, ordinary ARP, a solicited NA, an NA
+    with hop limit 64, an NS, a tagged GARP, an NA whose option names another MAC); the
+    text and JSON outputs are golden (test/data/pcap/announcements.{txt,jsonl})."""
+    data = os.path.join(ROOT, "test", "data", "pcap")
+    src = os.path.join(data, "announcements.pcap")
+    for args, golden in (([], "announcements.txt"), (["--json"], "announcements.jsonl")):
+        r = kvnet(B, "-r", src, *args)
+        with open(os.path.join(data, golden)) as f:
+            want = f.read()
+        ok(r.returncode == 0 and r.stdout == want, "golden: -r %s" % golden,
+           r.stdout + r.stderr)
+    # -r with -w keeps only the announcements, and tcpdump agrees on what they are
+    out = os.path.join(TMP, "filtered.pcap")
+    r = kvnet(B, "-r", src, "-w", out)
+    t = subprocess.run(["tcpdump", "-r", out, "-nn"], capture_output=True, text=True)
+    lines = t.stdout.splitlines()
+    ok(r.returncode == 0 and len(lines) == 7 and "who-has 198.18.0.9" not in t.stdout
+       and "solicitation" not in t.stdout, "-r -w: the 7 announcements, read by tcpdump",
+       t.stdout + t.stderr)
+
+
 def test_announce():
     pcap = os.path.join(TMP, "a.pcap")
     sh(B, "ip neigh replace 198.18.1.1 lladdr %s dev b0 nud permanent && "
@@ -280,6 +302,7 @@ def main():
     setup()
     pcap = test_watch_json_and_pcap()
     test_read_garbage(pcap)
+    test_golden_file()
     test_announce()
     test_sigint()
     test_usage()

@@ -320,6 +320,31 @@ static void test_outgoing(void)
 	T_EQ(wait_event(out, &ev, NULL, 3000), 1);
 	T_STREQ(ipstr(&ev), "198.18.1.2");
 	expect_none(in);
+
+	/* frames B sends itself carry their VLAN tag in the data (nothing strips it on the
+	 * way out): the filter's tagged path, seen by the PKT_F_OUTGOING socket */
+	T_CHECK(sh_in(B, "/usr/bin/python3 test/lib/frames.py b0 garp ip=198.18.1.2 vlan=7 "
+			 "mac=02:00:00:00:00:07 && "
+			 "/usr/bin/python3 test/lib/frames.py b0 arp ip=198.18.1.2 target=198.18.1.1 "
+			 "vlan=7 && "
+			 "/usr/bin/python3 test/lib/frames.py b0 na ip=2001:db8:1::2 flags=0x60 vlan=7 && "
+			 "/usr/bin/python3 test/lib/frames.py b0 na ip=2001:db8:1::2 vlan=8 "
+			 "mac=02:00:00:00:00:08"));
+	struct pkt_frame f;
+	T_EQ(wait_event(out, &ev, &f, 3000), 1);
+	T_STREQ(macstr(ev.mac), "02:00:00:00:00:07");
+	T_CHECK(ev.has_vlan);
+	T_EQ(ev.vlan, 7);
+	T_EQ(f.data[12], 0x81);
+	T_EQ(wait_event(out, &ev, NULL, 3000), 1);
+	T_EQ(ev.kind, ANN_NA);
+	T_EQ(ev.vlan, 8);
+	expect_none(out);
+	expect_none(in);
+	struct pkt_stats st;
+	T_EQ(pkt_stats(out, &st, &e), 0);
+	T_EQ(st.events, 3);
+	T_EQ(st.ignored, 0); /* the tagged ARP request and solicited NA stayed in the kernel */
 	pkt_close(in);
 	pkt_close(out);
 }
