@@ -1,14 +1,15 @@
 /* garp-latency — the figure "frame arrival (kernel timestamp) -> event delivered to
  * userspace" for net/packet, run by test/bench/bench-garp.
  *
- *   garp-latency NS_A NS_B N     (built and run by test/bench/bench-garp)
+ *   garp-latency NS_A NS_B N [send-only]   (built and run by test/bench/bench-garp)
  *
  * Two namespaces (made by the script) joined by a veth pair a0 (NS_A) - b0 (NS_B). A sender thread in A sends N gratuitous ARPs
  * (plus one ordinary ARP request after each, which the kernel filter must drop), one
  * per millisecond, from a plain AF_PACKET socket; the main thread in B waits in
  * epoll_wait on a pkt_open socket and, for each event, takes CLOCK_REALTIME right after
  * pkt_next returned and subtracts the event's kernel receive timestamp. Prints p50,
- * p99 and max in microseconds. Asserts nothing about time. */
+ * p99 and max in microseconds. Asserts nothing about time. With send-only it only sends
+ * (for the peer, measured alone on the same traffic). */
 #include "lib/err.h"
 #include "net/announce.h"
 #include "net/netns.h"
@@ -71,13 +72,19 @@ static int cmp_ll(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4 || atoi(argv[3]) <= 0) {
-		fprintf(stderr, "usage: garp-latency NS_A NS_B N\n");
+	if (argc < 4 || argc > 5 || atoi(argv[3]) <= 0 ||
+	    (argc == 5 && strcmp(argv[4], "send-only") != 0)) {
+		fprintf(stderr, "usage: garp-latency NS_A NS_B N [send-only]\n");
 		return 2;
 	}
 	const char *A = argv[1], *B = argv[2];
 	int n = atoi(argv[3]);
 	struct err e = {0};
+	if (argc == 5) {
+		struct sender only = {.ns = A, .n = n};
+		send_main(&only);
+		return only.rc == 0 ? 0 : 1;
+	}
 	struct netns_saved saved;
 	if (netns_enter_path(&saved, B, &e) < 0)
 		return 1;
