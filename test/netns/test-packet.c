@@ -298,6 +298,20 @@ static void test_all_interfaces(void)
 	T_STREQ(ipstr(&ev), "198.18.2.51");
 	expect_none(one);
 	expect_none(all);
+
+	/* an interface created after the socket was opened (a new pod's veth) is covered */
+	T_CHECK(sh_in(B, "ip link add b9 type veth peer name a9"));
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "ip link set a9 netns %s && ip link set b9 up", A);
+	T_CHECK(sh_in(B, cmd));
+	T_CHECK(sh_in(A, "ip link set a9 up"));
+	int b9 = ip_index(B, "b9");
+	T_CHECK(frames("a9 garp ip=198.18.9.1 mac=02:00:00:00:00:91"));
+	T_EQ(wait_event(all, &ev, NULL, 3000), 1);
+	T_EQ(ev.ifindex, b9);
+	T_STREQ(ev.ifname, "b9");
+	T_STREQ(ipstr(&ev), "198.18.9.1");
+	T_CHECK(sh_in(B, "ip link del b9"));
 	pkt_close(all);
 	pkt_close(one);
 }
