@@ -552,6 +552,9 @@ struct cni_ipam {
 	bool existed;			       /* the handle held addresses before ADD */
 	unsigned released;		       /* GC: handles released */
 	const struct cni_vm *vm;	       /* VM pod identity, or NULL (ordinary pod) */
+	uint8_t mac[6];			       /* VM pods: MAC recorded for the VM (ipamctl
+						* reserve/import); the pod's eth0 gets it */
+	bool has_mac;			       /* mac is set */
 };
 
 /* Start an IPAM request for an ordinary pod: the handle "<network>.<containerID>". */
@@ -1009,6 +1012,10 @@ static int op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
 	h = ipam_handle_find(st, c->handle);
 	if (!h)
 		return err_set(e, EUCLEAN, "handle %s: missing after allocation", c->handle);
+	for (unsigned i = 0; i < h->n && !c->has_mac; i++) {
+		const struct ipam_attrs *ra = ipam_lookup_ip(st, &h->ip[i]);
+		c->has_mac = ra && ra->mac[0] && ipam_mac_parse(ra->mac, c->mac, NULL, NULL) == 0;
+	}
 	enum ipam_slot which = vm->target ? IPAM_ALTERNATE : IPAM_ACTIVE;
 	char held[IPAM_UID_MAX + 1];
 	snprintf(held, sizeof(held), "%s", slot_uid(st, h, which));
@@ -1112,7 +1119,7 @@ static int plumb(const struct cni_req *r, struct nl_sock *hs, struct nl_sock *ps
 		.peer = r->ifname,
 		.peer_netns_fd = nsfd,
 		.mac = cni_host_mac,
-		.peer_mac = NULL,
+		.peer_mac = c->has_mac ? c->mac : NULL,
 		.mtu = r->mtu,
 	};
 	if ((rc = link_add_veth(hs, &v, e)) < 0)

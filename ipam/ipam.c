@@ -45,6 +45,39 @@ bool ipam_addr_eq(const struct ipam_addr *a, const struct ipam_addr *b)
 	return a->family == b->family && memcmp(a->b, b->b, 16) == 0;
 }
 
+int ipam_mac_parse(const char *s, uint8_t out[6], char *canon, struct err *e)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t m[6];
+	if (strlen(s) != 17)
+		goto bad;
+	for (unsigned i = 0; i < 6; i++) {
+		unsigned v = 0;
+		for (unsigned k = 0; k < 2; k++) {
+			char c = s[3 * i + k];
+			const char *p = c ? strchr(hex, c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c)
+					  : NULL;
+			if (!p)
+				goto bad;
+			v = v * 16 + (unsigned)(p - hex);
+		}
+		if (i < 5 && s[3 * i + 2] != ':')
+			goto bad;
+		m[i] = (uint8_t)v;
+	}
+	if (m[0] & 1)
+		return err_setx(e, EINVAL, "MAC \"%s\": a multicast address (group bit set)", s);
+	if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
+		return err_setx(e, EINVAL, "MAC \"%s\": all zeros", s);
+	memcpy(out, m, 6);
+	if (canon)
+		snprintf(canon, IPAM_MAC_STR, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+			 m[3], m[4], m[5]);
+	return 0;
+bad:
+	return err_setx(e, EINVAL, "MAC \"%.32s\": not six hex pairs separated by ':'", s);
+}
+
 static bool bit(const struct ipam_addr *a, unsigned i)
 {
 	return (a->b[i / 8] >> (7 - i % 8)) & 1;

@@ -57,6 +57,7 @@ struct json_w;
 #define IPAM_RESERVED_MAX 64	  /* explicit reservations per pool */
 #define IPAM_VERSION_MAX 64	  /* datastore version text (resourceVersion, file hash) */
 #define IPAM_HASH_HEX 10	  /* hex digits of SHA-256 in a shortened handle id */
+#define IPAM_MAC_STR 18		  /* "aa:bb:cc:dd:ee:ff" + NUL */
 
 enum ipam_family { IPAM_V4 = 1, IPAM_V6 = 2 }; /* bit mask in requests */
 
@@ -98,6 +99,8 @@ struct ipam_attrs {
 	char vmi_uid[IPAM_UID_MAX + 1];	     /* VM pods: VMI uid */
 	char vm_uid[IPAM_UID_MAX + 1];	     /* VM pods: owning VM uid ("" standalone VMI) */
 	char vmim_uid[IPAM_UID_MAX + 1];     /* VM pods: migration uid when a target */
+	char mac[IPAM_MAC_STR];		     /* MAC the pod interface must get (ipamctl
+					      * reserve/import), lower-case; "" = any */
 	struct ipam_owner active;	     /* pod running the VM */
 	struct ipam_owner alternate;	     /* migration target pod */
 };
@@ -168,6 +171,10 @@ int ipam_addr_parse(struct ipam_addr *a, const char *s, struct err *e);
 /* Format into buf (at least 46 bytes). Returns buf. */
 const char *ipam_addr_str(const struct ipam_addr *a, char *buf, size_t cap);
 bool ipam_addr_eq(const struct ipam_addr *a, const struct ipam_addr *b);
+/* Parse a MAC "aa:bb:cc:dd:ee:ff" (either case) into out; canon (IPAM_MAC_STR bytes, may
+ * be NULL) gets the lower-case form. A multicast MAC (group bit) or all zeros is refused:
+ * an interface cannot use it. 0 or -EINVAL with e. */
+int ipam_mac_parse(const char *s, uint8_t out[6], char *canon, struct err *e);
 /* Parse "198.18.0.0/24": host bits must be zero. 0 or -EINVAL. */
 int ipam_cidr_parse(struct ipam_cidr *c, const char *s, struct err *e);
 const char *ipam_cidr_str(const struct ipam_cidr *c, char *buf, size_t cap);

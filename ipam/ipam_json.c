@@ -70,6 +70,7 @@ static void w_alloc(struct json_w *w, const struct ipam_addr *ip, const struct i
 	w_opt(w, "vmiUID", a->vmi_uid);
 	w_opt(w, "vmUID", a->vm_uid);
 	w_opt(w, "vmimUID", a->vmim_uid);
+	w_opt(w, "mac", a->mac);
 	w_owner(w, "activeOwner", &a->active);
 	w_owner(w, "alternateOwner", &a->alternate);
 	json_w_obj_end(w);
@@ -295,9 +296,9 @@ static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok, 
 	static const char *const keys[] = {
 	    "ip",      "handle",      "pod",	       "namespace", "node",
 	    "ifname",  "containerID", "vmiName",       "vmiUID",    "vmUID",
-	    "vmimUID", "activeOwner", "alternateOwner"};
-	int v[13];
-	int r = obj_fields(d, tok, keys, 13, v, what, e);
+	    "vmimUID", "activeOwner", "alternateOwner", "mac"};
+	int v[14];
+	int r = obj_fields(d, tok, keys, 14, v, what, e);
 	if (r)
 		return r;
 	if (v[0] < 0)
@@ -344,6 +345,11 @@ static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok, 
 		r = get_owner(d, v[11], &at->active, what, e);
 	if (!r)
 		r = get_owner(d, v[12], &at->alternate, what, e);
+	if (!r)
+		r = get_str(d, v[13], "mac", false, at->mac, sizeof(at->mac), what, e);
+	uint8_t mb[6];
+	if (!r && at->mac[0] && ipam_mac_parse(at->mac, mb, at->mac, e))
+		r = err_prefix(e, "%s: allocation %s", what, as);
 	if (r) {
 		free(at);
 		return r;
