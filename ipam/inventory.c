@@ -409,8 +409,10 @@ int ipam_inv_apply(struct ipam_state *st, const struct ipam_inv *v, unsigned *ap
 		snprintf(at.vmi_name, sizeof(at.vmi_name), "%s", r->vm);
 		snprintf(at.mac, sizeof(at.mac), "%s", r->mac);
 		int rc = ipam_reserve_ip(st, r->handle, &r->ip, &at, e);
-		if (rc)
-			return err_prefix(e, "line %u", r->line);
+		if (rc) {
+			err_prefix(e, "line %u", r->line);
+			return rc;
+		}
 		struct ipam_attrs *a = slot_of(st, &r->ip);
 		if (a && r->mac[0])
 			snprintf(a->mac, sizeof(a->mac), "%s", r->mac);

@@ -91,8 +91,11 @@ int ipam_cidr_parse(struct ipam_cidr *c, const char *s, struct err *e)
 		return err_setx(e, EINVAL, "cidr \"%.64s\": expected ADDRESS/PREFIX", s);
 	memcpy(buf, s, (size_t)(slash - s));
 	buf[slash - s] = 0;
-	if (ipam_addr_parse(&c->a, buf, e))
-		return err_prefix(e, "cidr \"%.64s\"", s);
+	int r = ipam_addr_parse(&c->a, buf, e);
+	if (r) {
+		err_prefix(e, "cidr \"%.64s\"", s);
+		return r; /* not err_prefix's value: that is 0 when e is NULL */
+	}
 	const char *p = slash + 1;
 	unsigned v = 0;
 	if (!*p || strlen(p) > 3 || (p[0] == '0' && p[1]))

@@ -369,7 +369,7 @@ int ipam_handle_unlink(struct ipam_state *st, const char *id, const struct ipam_
 		}
 	if (!found)
 		return -ENOENT;
-	if (h->n == 0)
+	if (!a || h->n == 0)
 		st->handles[h - st->handles] = st->handles[--st->n_handles];
 	return 0;
 }
@@ -844,8 +844,10 @@ int ipam_report_parse(struct ipam_report *r, const char *text, size_t len, struc
 	ipam_report_init(r);
 	struct json_doc d;
 	int rc = json_parse(&d, text, len, NULL, 0, 0, e);
-	if (rc && rc != -ENOSPC)
-		return err_prefix(e, "report");
+	if (rc && rc != -ENOSPC) {
+		err_prefix(e, "report");
+		return rc;
+	}
 	struct json_tok *tok = calloc(d.n ? d.n : 1, sizeof(*tok));
 	if (!tok)
 		return err_set(e, ENOMEM, "report");

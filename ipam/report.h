@@ -202,8 +202,9 @@ bool ipam_problem_current(const struct ipam_report *now, const struct ipam_probl
  * IPAM_R_NONE, else 0. */
 int ipam_report_repair(struct ipam_state *st, const struct ipam_problem *p, struct err *e);
 
-/* Add address a to handle id (creating the handle) / drop it (an empty handle goes).
- * Exposed for repairs; 0, -E2BIG (handle full), -ENOMEM, -ENOENT (drop: not listed). */
+/* Add address a to handle id (creating the handle) / drop it (an empty handle goes; a NULL
+ * drops the whole handle record, the allocations stay). Exposed for repairs; 0, -E2BIG
+ * (handle full), -ENOMEM, -EINVAL (bad id), -ENOENT (drop: not listed). */
 int ipam_handle_link(struct ipam_state *st, const char *id, const struct ipam_addr *a);
 int ipam_handle_unlink(struct ipam_state *st, const char *id, const struct ipam_addr *a);
 
