@@ -1047,16 +1047,28 @@ static int show_borrowed(struct ctl *x, const struct ipam_state *st)
 	return 0;
 }
 
-/* The IPAMConfig record is not in this tree yet: the configuration shown is kvnet.conf's. */
+/* The IPAMConfig record (cluster-wide; absent = Enabled) and the grace period in use. */
 static int show_configuration(struct ctl *x)
 {
-	const char *pers = x->conf.ipam.kubevirt_ip_persistence == CONF_ENABLED ? "Enabled" : "Disabled";
+	if (open_store(x) < 0)
+		return 1;
+	struct ipam_state st;
+	if (read_state(x, &st) < 0) {
+		ipam_state_free(&st);
+		return 1;
+	}
+	struct ipam_config c;
+	bool rec = ipam_config_get(&st, &c);
+	ipam_state_free(&st);
+	const char *pers = ipam_persist_name(c.vm_persistence);
 	char g[16];
 	snprintf(g, sizeof(g), "%u", x->vm_grace);
 	if (x->out == OUT_JSON) {
 		struct json_w w;
 		json_head(&w, "IPAMConfiguration");
-		w_kstr(&w, "kubeVirtIPPersistence", pers);
+		w_kstr(&w, "kubeVirtVMAddressPersistence", pers);
+		json_w_key(&w, "ipamConfigRecord");
+		json_w_bool(&w, rec);
 		w_kuint(&w, "vmGraceSeconds", x->vm_grace);
 		w_kstr(&w, "datastore", x->kube ? "kubernetes" : "file");
 		json_w_obj_end(&w);
@@ -1064,7 +1076,7 @@ static int show_configuration(struct ctl *x)
 	}
 	struct tbl t = {.ncols = 2};
 	tbl_row(&t, "PROPERTY", "VALUE");
-	tbl_row(&t, "KubeVirtIPPersistence", pers);
+	tbl_row(&t, "KubeVirtVMAddressPersistence", rec ? pers : "Enabled (default: no IPAMConfig)");
 	tbl_row(&t, "VMGraceSeconds", g);
 	tbl_row(&t, "Datastore", x->kube ? "kubernetes" : "file");
 	tbl_print(&t);
@@ -1838,20 +1850,55 @@ static int cmd_pool(struct ctl *x, int argc, char **argv)
 
 /* ---- configure ----------------------------------------------------------------------- */
 
+struct cfg_arg {
+	enum ipam_persist want; /* the value asked */
+	bool changed;		/* the record changed */
+	bool had;		/* a record existed */
+	enum ipam_persist was;	/* its (or the default) value before */
+};
+
+static int op_configure(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct cfg_arg *ca = arg;
+	struct ipam_config c;
+	ca->had = ipam_config_get(st, &c);
+	ca->was = c.vm_persistence;
+	ca->changed = !ca->had || c.vm_persistence != ca->want;
+	if (!ca->changed)
+		return 0;
+	c.vm_persistence = ca->want;
+	return ipam_config_set(st, &c, e);
+}
+
 static int cmd_configure(struct ctl *x)
 {
+	struct cfg_arg ca = {0};
 	if (!x->persistence) {
 		errx_("configure: --kubevirt-ip-persistence=Enabled|Disabled is required");
 		return 2;
 	}
-	if (strcmp(x->persistence, "Enabled") && strcmp(x->persistence, "Disabled")) {
+	if (!ipam_persist_parse(x->persistence, &ca.want)) {
 		errx_("configure: --kubevirt-ip-persistence: '%s' is neither Enabled nor Disabled",
 		      x->persistence);
 		return 2;
 	}
-	errx_("configure: the IPAMConfig record is not in this build yet; set [ipam] "
-	      "kubevirt_ip_persistence in kvnet.conf instead");
-	return 1;
+	if (open_store(x) < 0)
+		return 1;
+	struct err e = {0};
+	if (ipam_ds_update(&x->ds, op_configure, &ca, &e) < 0) {
+		errx_("configure: %s", e.msg);
+		return 1;
+	}
+	struct acts a = {0};
+	act_add(&a, ca.changed ? "configured" : "unchanged", NULL, NULL,
+		"kubeVirtVMAddressPersistence %s%s%s", ipam_persist_name(ca.want),
+		ca.changed ? " (was " : "",
+		ca.changed ? (ca.had ? ipam_persist_name(ca.was) : "Enabled by default)") : "");
+	if (ca.changed && ca.had)
+		strncat(a.v[0].detail, ")", sizeof(a.v[0].detail) - strlen(a.v[0].detail) - 1);
+	int rc = print_acts(x, "configure", &a);
+	free(a.v);
+	return rc ? 1 : 0;
 }
 
 /* ---- options ------------------------------------------------------------------------- */

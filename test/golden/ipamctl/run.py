@@ -130,6 +130,11 @@ SEQUENCE = [
     ("pool-delete-none", ["pool", "delete", "198.18.8.0/24"]),
     ("pool-list-after", ["pool", "list", "-o", "wide"]),
     ("configure-bad", ["configure", "--kubevirt-ip-persistence=Maybe"]),
+    ("configure-disable", ["configure", "--kubevirt-ip-persistence=Disabled"]),
+    ("configure-again", ["configure", "--kubevirt-ip-persistence", "Disabled"]),
+    ("show-configuration-after", ["show", "--configuration"]),
+    ("configure-enable-json", ["configure", "--kubevirt-ip-persistence=Enabled", "-o", "json"]),
+    ("show-configuration-after-json", ["show", "--configuration", "-o", "json"]),
 ]
 
 
