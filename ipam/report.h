@@ -160,8 +160,8 @@ struct ipam_check_opts {
 	const struct ipam_live *live; /* API view; NULL or !known = leaks not judged */
 	int64_t now;		      /* current time, seconds (same clock as handle_age) */
 	uint32_t vm_grace;	      /* [ipam] vm_grace_seconds */
-	/* Creation time (seconds) of handle id, or -1 when unknown (then it counts as old).
-	 * NULL: every handle is old. */
+	/* Creation time (seconds) of handle id, or -1 when unknown (then it counts as old;
+	 * the file datastore keeps no times). NULL: every handle is old. */
 	int64_t (*handle_time)(void *user, const char *id);
 	void *user; /* passed to handle_time */
 };
