@@ -148,8 +148,10 @@ def agent_migration_lines(lab, vm, since, until=None):
     for n in lab.nodes.values():
         for f in lab.agent_lines(n):
             msg = f.get("msg", "")
-            if not isinstance(msg, str) or not msg.startswith("migration") or f.get("vmi") != key:
-                continue
+            if (not isinstance(msg, str) or not msg.startswith("migration")
+                    or f.get("vmi") != key or f.get("level") == "debug"
+                    or msg == "migration event ignored"):
+                continue  # repeats and events without effect: not transitions
             t = _ts(f.get("route_ts")) or _ts(f.get("ts"))
             if t is None or t < since or (until is not None and t > until):
                 continue

@@ -137,7 +137,14 @@ def main():
             lab.start_agent(m.tgt.node)
             lab.wait_agent_ready(m.tgt.node)
 
-        run.go("node-a", "agent restart", hooks={"TargetReady": restart_target_agent})
+        def restart_transit_agent(m):  # node-c forwards both streams: it must drop nothing
+            c = lab.nodes["node-c"]
+            lab.stop_agent(c)
+            lab.start_agent(c)
+            lab.wait_agent_ready(c)
+
+        run.go("node-a", "agent restart", hooks={"Scheduled": restart_transit_agent,
+                                                 "TargetReady": restart_target_agent})
         run.check("agent restarted during a migration")
 
         api_gap = {}
