@@ -271,6 +271,27 @@ def test_sigint():
        r.stdout + r.stderr)
 
 
+def test_outgoing_and_several_interfaces():
+    # --outgoing: B's own announcement shows up; two -i sockets (b0 and lo) both watched
+    w = start_watch("-i", "lo", "-i", "b0", "--outgoing", "--count", "2")
+    r = kvnet(B, "--announce", "-i", "b0", "--ip", "198.18.1.2", "--mac", "02:4b:56:00:00:31")
+    frames("garp ip=198.18.1.32 mac=02:00:00:00:00:32")
+    try:
+        out, err = w.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        out, err = w.communicate()
+    lines = out.splitlines()
+    ok(r.returncode == 0 and w.returncode == 0 and len(lines) == 2 and
+       " b0 garp 198.18.1.2 02:4b:56:00:00:31 op=request" in lines[0] and
+       " b0 garp 198.18.1.32 02:00:00:00:00:32 op=request" in lines[1],
+       "--outgoing with -i lo -i b0: own and received announcements", out + err)
+    r = kvnet(B, "-i", "b0", "-w", "/nonexistent-dir/x.pcap")
+    ok(r.returncode == 1 and
+       "pcap /nonexistent-dir/x.pcap: open: No such file or directory" in r.stderr,
+       "-w into a missing directory: exit 1, said why", r.stderr)
+
+
 def test_usage():
     cases = [
         (["--bogus"], "unknown option --bogus"),
@@ -305,6 +326,7 @@ def main():
     test_golden_file()
     test_announce()
     test_sigint()
+    test_outgoing_and_several_interfaces()
     test_usage()
     return 1 if failures else 0
 
