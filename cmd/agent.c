@@ -1,12 +1,201 @@
-/* agent role: not built yet. Exits non-zero with a clear message, never a fake success. */
+/* agent role — the node daemon (agent/agent.h).
+ *
+ *   kvnet agent [-c FILE] [-n]
+ *
+ * -c FILE  configuration (default /etc/kvnet/kvnet.conf; a missing default file means
+ *          the built-in defaults, a missing -c FILE is an error); KVNET_* overrides apply
+ * -n       check the configuration, print the node name and the effective [agent] keys,
+ *          exit
+ *
+ * Node name: [kubernetes] node_name, else $NODE_NAME, else the host name (mapped to an
+ * object name like the CNI plugin does).
+ *
+ * Signals: SIGTERM / SIGINT stop the agent cleanly (socket removed, routes left as they
+ * are: a restart drops no traffic); SIGHUP re-reads the configuration (log level and file,
+ * resync interval, metrics, cross-node mode). Exit status 0 after a signal, 1 when the
+ * agent cannot start, 2 for usage errors.
+ */
 #include "cmd/cmd.h"
 
+#include "agent/agent.h"
+#include "conf/conf.h"
+#include "ipam/ipam.h"
+#include "lib/err.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* The role's process state. */
+struct agent_cmd {
+	const char *path;    /* configuration file */
+	bool path_given;     /* -c was given (a missing file is then an error) */
+	struct log log;	     /* the logger */
+	struct agent *agent; /* the daemon */
+	int status;	     /* exit status */
+};
+
+static int load_conf(struct agent_cmd *c, struct conf *out, struct err *e)
+{
+	return conf_load(out, c->path, !c->path_given, environ, e);
+}
+
+static int open_log(struct agent_cmd *c, const struct conf *cf)
+{
+	log_close(&c->log);
+	log_init(&c->log, "agent", cf->log.level);
+	if (cf->log.file[0]) {
+		int rc = log_open(&c->log, cf->log.file);
+		if (rc < 0) {
+			log_errorx(&c->log, "agent: log file %s: open: %s", cf->log.file,
+				   strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void node_name(const struct conf *cf, char *out)
+{
+	char h[256] = "";
+	const char *env = getenv("NODE_NAME");
+	if (cf->kubernetes.node_name[0])
+		snprintf(h, sizeof(h), "%s", cf->kubernetes.node_name);
+	else if (env && *env)
+		snprintf(h, sizeof(h), "%s", env);
+	else if (gethostname(h, sizeof(h) - 1) < 0 || !h[0])
+		snprintf(h, sizeof(h), "localhost");
+	ipam_name_map(h, out);
+}
+
+static void on_term(struct ev_loop *loop, struct ev_signal *sig, int signo,
+		    const struct signalfd_siginfo *si, void *user)
+{
+	(void)sig;
+	(void)si;
+	struct agent_cmd *c = user;
+	log_info(&c->log, "agent: %s: stopping (routes are left in place)",
+		 signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	c->status = 0;
+	ev_stop(loop);
+}
+
+static void on_hup(struct ev_loop *loop, struct ev_signal *sig, int signo,
+		   const struct signalfd_siginfo *si, void *user)
+{
+	(void)loop;
+	(void)sig;
+	(void)signo;
+	(void)si;
+	struct agent_cmd *c = user;
+	struct conf cf;
+	struct err e = { 0 };
+	if (load_conf(c, &cf, &e) < 0) {
+		log_errorx(&c->log, "agent: SIGHUP: configuration not reloaded: %s", e.msg);
+		return;
+	}
+	open_log(c, &cf);
+	if (agent_reload(c->agent, &cf, &e) < 0) {
+		log_err(&c->log, LOG_LVL_ERROR, &e);
+		return;
+	}
+	log_info(&c->log, "agent: SIGHUP: configuration reloaded (log level %s)",
+		 log_level_name(cf.log.level));
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kvnet agent [-c FILE] [-n]\n");
+}
 
 int cmd_agent(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "kvnet agent: not implemented yet\n");
-	return 1;
+	struct agent_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.path = CONF_DEFAULT_PATH;
+	c.status = 1;
+	log_init(&c.log, "agent", LOG_LVL_INFO);
+	bool check = false;
+	int opt;
+	optind = 1;
+	while ((opt = getopt(argc, argv, "c:nh")) != -1) {
+		switch (opt) {
+		case 'c':
+			c.path = optarg;
+			c.path_given = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	struct conf cf;
+	struct err e = { 0 };
+	if (load_conf(&c, &cf, &e) < 0) {
+		fprintf(stderr, "kvnet agent: %s\n", e.msg);
+		return 1;
+	}
+	char node[IPAM_NAME_MAX + 1];
+	node_name(&cf, node);
+	if (check) {
+		char la[64];
+		inet_ntop(cf.agent.listen.family, cf.agent.listen.addr, la, sizeof(la));
+		printf("node = %s\ndatastore = %s\nlisten = %s%s%s:%u\nsocket = %s\n"
+		       "endpoints_dir = %s\nresync_seconds = %u\ncross_node = %s\n",
+		       node, cf.datastore.type == CONF_DATASTORE_KUBERNETES ? "kubernetes" : "file",
+		       cf.agent.listen.family == AF_INET6 ? "[" : "", la,
+		       cf.agent.listen.family == AF_INET6 ? "]" : "", cf.agent.listen.port,
+		       cf.agent.socket, cf.agent.endpoints_dir, cf.agent.resync_seconds,
+		       cf.network.cross_node == CONF_CROSS_DIRECT ? "direct" : "none");
+		return 0;
+	}
+	if (open_log(&c, &cf) < 0)
+		return 1;
+	c.agent = agent_new(&cf, node, &c.log, &e);
+	if (!c.agent) {
+		log_err(&c.log, LOG_LVL_ERROR, &e);
+		log_close(&c.log);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct ev_loop *loop = agent_loop(c.agent);
+	if (ev_signal_add(loop, SIGTERM, on_term, &c, NULL, NULL, &e) < 0 ||
+	    ev_signal_add(loop, SIGINT, on_term, &c, NULL, NULL, &e) < 0 ||
+	    ev_signal_add(loop, SIGHUP, on_hup, &c, NULL, NULL, &e) < 0) {
+		log_err(&c.log, LOG_LVL_ERROR, &e);
+		goto out;
+	}
+	log_info(&c.log, "agent: kvnet %s starting on node %s (config %s)", KVNET_VERSION, node,
+		 c.path);
+	if (agent_start(c.agent, &e) < 0) {
+		log_err(&c.log, LOG_LVL_ERROR, &e);
+		goto out;
+	}
+	if (ev_run(loop, &e) < 0) {
+		log_err(&c.log, LOG_LVL_ERROR, &e);
+		c.status = 1;
+	}
+out:
+	agent_free(c.agent);
+	log_close(&c.log);
+	return c.status;
 }

@@ -44,6 +44,7 @@ struct conf_key {
 static const char *const datastore_names[] = { "file", "kubernetes", NULL };
 static const char *const switch_names[] = { "disabled", "enabled", NULL };
 static const char *const action_names[] = { "fail", "continue", NULL };
+static const char *const cross_names[] = { "none", "direct", NULL };
 
 #define F(field) offsetof(struct conf, field)
 
@@ -92,6 +93,11 @@ static const struct conf_key conf_schema[] = {
 	  4294967295u, NULL, false,
 	  "Metric of a migrated VM's route during convergence (must be below\n"
 	  "route_metric, so it wins)." },
+	{ "network", "cross_node", CONF_T_ENUM, F(network.cross_node), "direct", 0, 0,
+	  cross_names, false,
+	  "How the agent reaches pods on other nodes: direct (nodes share one L2\n"
+	  "segment: each remote block via its node's InternalIP, moved /32s via the\n"
+	  "node of their active owner) or none (only local routes)." },
 	{ "migration", "convergence_seconds", CONF_T_DURATION, F(migration.convergence_seconds),
 	  "30", 1, 3600, NULL, false,
 	  "After a live migration, how long the target's route keeps migration_metric." },
@@ -111,6 +117,13 @@ static const struct conf_key conf_schema[] = {
 	  "HTTP address for /healthz, /readyz and /metrics: IPV4:PORT or [IPV6]:PORT." },
 	{ "agent", "socket", CONF_T_PATH, F(agent.socket), "/run/kvnet/agent.sock", 0, 0, NULL,
 	  false, "Unix socket the CNI plugin and ipamctl use to talk to the agent." },
+	{ "agent", "endpoints_dir", CONF_T_PATH, F(agent.endpoints_dir), "/run/kvnet/endpoints", 0,
+	  0, NULL, false,
+	  "Where the agent keeps one file per registered endpoint, so a restarted\n"
+	  "agent knows them at once (tmpfs: pods do not survive a reboot either)." },
+	{ "agent", "resync_seconds", CONF_T_DURATION, F(agent.resync_seconds), "30", 1, 3600,
+	  NULL, false,
+	  "Reconcile the routes at least this often, even without any change." },
 };
 
 #undef F
@@ -570,6 +583,7 @@ static void outf(struct out *o, const char *fmt, ...)
 _Static_assert(sizeof(enum conf_datastore) == sizeof(unsigned), "enum size");
 _Static_assert(sizeof(enum conf_switch) == sizeof(unsigned), "enum size");
 _Static_assert(sizeof(enum conf_timeout_action) == sizeof(unsigned), "enum size");
+_Static_assert(sizeof(enum conf_cross_node) == sizeof(unsigned), "enum size");
 
 static void format_value(struct out *o, const struct conf *c, const struct conf_key *k);
 

@@ -81,6 +81,11 @@ enum conf_switch {
 	CONF_ENABLED,   /* "enabled" */
 };
 
+enum conf_cross_node {
+	CONF_CROSS_NONE,    /* "none": the agent routes local endpoints only */
+	CONF_CROSS_DIRECT,  /* "direct": remote blocks via their node (shared L2 segment) */
+};
+
 enum conf_timeout_action {
 	CONF_TIMEOUT_FAIL,      /* "fail": the CNI ADD fails (closed) */
 	CONF_TIMEOUT_CONTINUE,  /* "continue": the CNI ADD goes on without confirmation */
@@ -116,6 +121,7 @@ struct conf {
 		uint32_t route_protocol;      /* [network] route_protocol, 1..255 */
 		uint32_t route_metric;        /* [network] route_metric */
 		uint32_t migration_metric;    /* [network] migration_metric, < route_metric */
+		enum conf_cross_node cross_node; /* [network] cross_node */
 	} network;
 	struct {
 		uint32_t convergence_seconds; /* [migration] convergence_seconds */
@@ -128,6 +134,8 @@ struct conf {
 	struct {
 		struct conf_hostport listen;  /* [agent] listen: health, readiness, metrics */
 		char socket[CONF_STR_MAX];    /* [agent] socket (absolute path) */
+		char endpoints_dir[CONF_STR_MAX]; /* [agent] endpoints_dir (absolute path) */
+		uint32_t resync_seconds;      /* [agent] resync_seconds, 1..3600 */
 	} agent;
 };
 

@@ -1,0 +1,76 @@
+/* proto — the line protocol between the CNI plugin and the agent, over the agent's unix
+ * socket ([agent] socket, SOCK_STREAM).
+ *
+ * One JSON object per line (LF-terminated, at most AGENT_PROTO_LINE_MAX bytes with the
+ * LF), strict JSON (kube/json.h), unknown keys refused. The client sends requests; the
+ * agent answers each with one or two lines.
+ *
+ *   request                                                        answers
+ *   {"op":"add","container_id":C,"ifname":I,"veth":V,"ips":[...],   {"status":"registered"}
+ *    "namespace":N,"pod":P,"uid":U,"handle":H,"vm":M,"target":B,    then, if "wait":true,
+ *    "wait":B}                                                      {"status":"programmed"}
+ *   {"op":"del","container_id":C,"ifname":I}                       {"status":"deleted"}
+ *                                                                  (also when unknown)
+ *   {"op":"ping"}                                                  {"status":"pong"}
+ *   any request that cannot be served                             {"status":"error",
+ *                                                                   "error":"why"}
+ *
+ * add: container_id, ifname, veth and ips (1..4 IPv4/IPv6 literals) are required;
+ * namespace, pod, uid, handle, vm (strings) and target, wait (booleans) are optional.
+ * A second add for the same (container_id, ifname) replaces the first. "programmed"
+ * means the agent holds the endpoint and its routes are in the desired state (a dark
+ * migration target: no route, detection armed). The agent never closes a connection
+ * while an answer is owed; the client decides how long it waits.
+ *
+ * The same add line is what the agent keeps per endpoint in [agent] endpoints_dir.
+ */
+#ifndef KVNET_AGENT_PROTO_H
+#define KVNET_AGENT_PROTO_H
+
+#include "agent/desired.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct err;
+
+#define AGENT_PROTO_LINE_MAX 4096
+
+enum agent_op {
+	AGENT_OP_ADD,  /* register an endpoint */
+	AGENT_OP_DEL,  /* unregister one */
+	AGENT_OP_PING, /* liveness */
+};
+
+struct agent_req {
+	enum agent_op op;   /* what is asked */
+	bool wait;	    /* add: also answer "programmed" */
+	struct agent_ep ep; /* add: the endpoint (ifindex 0, adopted false); del: cid and
+			     * ifname only */
+};
+
+enum agent_status {
+	AGENT_ST_REGISTERED, /* add accepted */
+	AGENT_ST_PROGRAMMED, /* add's endpoint fully programmed */
+	AGENT_ST_DELETED,    /* del done */
+	AGENT_ST_PONG,	     /* ping answered */
+	AGENT_ST_ERROR,	     /* request refused; see error */
+};
+
+struct agent_resp {
+	enum agent_status status; /* the answer */
+	char error[256];	  /* AGENT_ST_ERROR: why */
+};
+
+/* Parse one request line (without or with its LF). 0, or -EINVAL with e naming the
+ * field ("agent request: ips[1]: not an IP address"). Pure; fuzzed. */
+int agent_req_parse(const char *line, size_t len, struct agent_req *out, struct err *e);
+/* Write r as one line with its LF into buf[0..cap), NUL-terminated. Returns the length
+ * (without NUL), or -ENOSPC / -EINVAL (a field that is not valid UTF-8). */
+long agent_req_format(const struct agent_req *r, char *buf, size_t cap);
+
+/* Parse / write one answer line, as above. */
+int agent_resp_parse(const char *line, size_t len, struct agent_resp *out, struct err *e);
+long agent_resp_format(const struct agent_resp *r, char *buf, size_t cap);
+
+#endif
