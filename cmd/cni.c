@@ -18,8 +18,13 @@
  * unreachable = code 11, or 50 for STATUS), state_dir (absolute; default
  * /var/lib/kvnet/ipam), ipv4_pools / ipv6_pools / pools (CIDR lists; pool record name =
  * block-style name of the CIDR), mtu (68..65535, 0 = kernel default), log_file
- * (absolute), log_level, policy_setup_timeout_seconds (0..3600, accepted for the agent),
- * kubeconfig, plus what runtimes inject:
+ * (absolute), log_level, kubeconfig, and for the node agent (agent/proto.h):
+ * agent_socket (absolute; default /run/kvnet/agent.sock), policy_setup_timeout_seconds
+ * (0..3600) and policy_timeout_action ("fail", default, or "continue"). After a
+ * successful ADD the endpoint is registered with the agent; with a timeout > 0 the ADD
+ * waits that long for the agent's "programmed" and then fails (code 11) or, with
+ * "continue", succeeds with a warning. Without a timeout an absent agent is no error
+ * (the plugin works alone). DEL unregisters (best effort). Plus what runtimes inject:
  * prevResult, runtimeConfig, capabilities, args, dns, cni.dev/valid-attachments,
  * cni.dev/attachments.
  *
@@ -49,6 +54,7 @@
  */
 #include "cmd/cmd.h"
 
+#include "agent/client.h"
 #include "ipam/ds.h"
 #include "ipam/ds_file.h"
 #include "ipam/ds_kube.h"
@@ -116,6 +122,7 @@ struct cni_req {
 	const char *ifname;		/* CNI_IFNAME or NULL */
 	char pod_ns[IPAM_NS_MAX + 1];	/* K8S_POD_NAMESPACE or "" */
 	char pod_name[IPAM_NAME_MAX + 1]; /* K8S_POD_NAME or "" */
+	char pod_uid[IPAM_UID_MAX + 1];	/* K8S_POD_UID or "" */
 	char version[16];		/* cniVersion of the config ("" before parsing) */
 	int vidx;			/* index in cni_versions */
 	char name[IPAM_NAME_MAX + 1];	/* network name */
@@ -127,6 +134,9 @@ struct cni_req {
 	struct ipam_cidr pools[CNI_POOLS_MAX]; /* them */
 	unsigned families;		/* IPAM_V4 | IPAM_V6 present in pools */
 	uint32_t mtu;			/* 0 = default */
+	uint32_t policy_timeout;	/* policy_setup_timeout_seconds; 0 = do not wait */
+	bool policy_continue;		/* policy_timeout_action "continue" */
+	char agent_socket[108];		/* agent_socket */
 	char *text;			/* stdin (owned) */
 	size_t len;			/* its length */
 	struct json_doc doc;		/* parsed stdin */
@@ -255,6 +265,8 @@ static int parse_args(struct cni_req *r, const char *args, struct cni_fail *f)
 						    "CNI_ARGS: K8S_POD_NAME longer than %d",
 						    IPAM_NAME_MAX);
 				snprintf(r->pod_name, sizeof(r->pod_name), "%s", v);
+			} else if (strcmp(kv, "K8S_POD_UID") == 0) {
+				snprintf(r->pod_uid, sizeof(r->pod_uid), "%.*s", IPAM_UID_MAX, v);
 			} else if (strcmp(kv, "IgnoreUnknown") != 0 &&
 				   strcmp(kv, "K8S_POD_INFRA_CONTAINER_ID") != 0 &&
 				   strcmp(kv, "K8S_POD_UID") != 0 && !unknown) {
@@ -390,6 +402,7 @@ static int conf_pools(struct cni_req *r, const char *k, int family, struct cni_f
 static const char *const conf_keys[] = {
 	"cniVersion", "name", "type", "datastore", "state_dir", "ipv4_pools", "ipv6_pools",
 	"pools", "mtu", "log_file", "log_level", "policy_setup_timeout_seconds", "kubeconfig",
+	"agent_socket", "policy_timeout_action",
 	"prevResult", "runtimeConfig", "capabilities", "args", "dns",
 	"cni.dev/valid-attachments", "cni.dev/attachments",
 };
@@ -490,8 +503,24 @@ static int parse_conf(struct cni_req *r, bool full, struct cni_fail *f)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "mtu: %llu is below 68", (unsigned long long)u);
 	r->mtu = rc == 1 ? (uint32_t)u : 0;
-	if (conf_uint(r, "policy_setup_timeout_seconds", 3600, &u, f) < 0)
+	if ((rc = conf_uint(r, "policy_setup_timeout_seconds", 3600, &u, f)) < 0)
 		return -1;
+	r->policy_timeout = rc == 1 ? (uint32_t)u : 0;
+	rc = conf_str(r, "policy_timeout_action", s, sizeof(s), f);
+	if (rc < 0)
+		return -1;
+	r->policy_continue = rc == 1 && strcmp(s, "continue") == 0;
+	if (rc == 1 && !r->policy_continue && strcmp(s, "fail") != 0)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "policy_timeout_action: '%s' is neither fail nor continue", s);
+	rc = conf_str(r, "agent_socket", r->agent_socket, sizeof(r->agent_socket), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		snprintf(r->agent_socket, sizeof(r->agent_socket), "/run/kvnet/agent.sock");
+	if (r->agent_socket[0] != '/')
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "agent_socket: '%s' is not an absolute path", r->agent_socket);
 	enum log_level lvl = LOG_LVL_INFO;
 	rc = conf_str(r, "log_level", s, sizeof(s), f);
 	if (rc < 0)
@@ -1290,6 +1319,57 @@ static int open_pod(const struct cni_req *r, int *nsfd, struct nl_sock **ps, str
 	return 0;
 }
 
+/* Register the endpoint with the node agent; with policy_setup_timeout_seconds > 0 wait
+ * that long for "programmed", then fail or (policy_timeout_action continue) warn. No
+ * timeout: an absent agent is fine (the plugin works alone). */
+static int agent_register(const struct cni_req *r, const struct cni_ipam *c,
+			  const struct cni_plumb *p, const struct cni_vm *vm, struct cni_fail *f)
+{
+	struct agent_ep ep;
+	memset(&ep, 0, sizeof(ep));
+	snprintf(ep.cid, sizeof(ep.cid), "%s", r->cid);
+	snprintf(ep.ifname, sizeof(ep.ifname), "%s", r->ifname);
+	snprintf(ep.ns, sizeof(ep.ns), "%s", r->pod_ns);
+	snprintf(ep.pod, sizeof(ep.pod), "%s", r->pod_name);
+	snprintf(ep.uid, sizeof(ep.uid), "%s", vm->is_vm ? vm->pod_uid : r->pod_uid);
+	snprintf(ep.veth, sizeof(ep.veth), "%s", p->host);
+	snprintf(ep.handle, sizeof(ep.handle), "%s", c->handle);
+	if (vm->is_vm)
+		snprintf(ep.vm, sizeof(ep.vm), "%s", vm->vm);
+	ep.target = p->dark;
+	for (unsigned i = 0; i < c->n && ep.n_ip < AGENT_EP_IPS_MAX; i++)
+		ep.ip[ep.n_ip++] = to_addr(&c->ip[i]);
+	unsigned ms = r->policy_timeout * 1000u;
+	struct agent_client ac;
+	struct err e = { 0 };
+	int rc = agent_client_open(&ac, r->agent_socket, &e);
+	bool reached = rc == 0;
+	if (rc == 0) {
+		rc = agent_client_add(&ac, &ep, ms > 0, ms, &e);
+		agent_client_close(&ac);
+	}
+	if (rc == 0)
+		return 0;
+	if (ms == 0) {
+		if (rc != -ENOENT && rc != -ECONNREFUSED)
+			log_msg(&r->log, LOG_LVL_WARN, "ADD %s %s: %s (not waiting: "
+				"policy_setup_timeout_seconds is 0)", r->cid, r->ifname, e.msg);
+		return 0;
+	}
+	if (r->policy_continue) {
+		log_msg(&r->log, LOG_LVL_WARN, "ADD %s %s: %s; continuing without the agent's "
+			"confirmation (policy_timeout_action continue)", r->cid, r->ifname, e.msg);
+		return 0;
+	}
+	if (reached && agent_client_open(&ac, r->agent_socket, NULL) == 0) {
+		agent_client_del(&ac, r->cid, r->ifname, 1000, NULL); /* the ADD is undone */
+		agent_client_close(&ac);
+	}
+	return fail(f, CNI_E_TRYLATER, "endpoint not programmed by the kvnet agent",
+		    "%s (policy_setup_timeout_seconds %u, policy_timeout_action fail)", e.msg,
+		    r->policy_timeout);
+}
+
 static int do_add(struct cni_req *r, struct cni_fail *f)
 {
 	if (check_env(r, true, f) < 0)
@@ -1341,8 +1421,10 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 	p.dark = vm.is_vm && vm.target;
 	host_ifname(r, p.host);
 	err_clear(&e);
-	if (plumb(r, hs, ps, nsfd, &c, &p, &e) < 0) {
+	bool plumbed = plumb(r, hs, ps, nsfd, &c, &p, &e) == 0;
+	if (!plumbed)
 		fail(f, CNI_E_INTERNAL, "cannot set up the pod interface", "%s", e.msg);
+	if (!plumbed || agent_register(r, &c, &p, &vm, f) < 0) {
 		if (p.created && link_get(hs, p.host, &li, NULL) == 0)
 			link_del(hs, li.index, NULL);
 		struct cni_fail f2;
@@ -1383,6 +1465,12 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 				link_del(ps, li.index, NULL);
 			nl_close(ps);
 		}
+	}
+	struct agent_client ac; /* unregister from the agent, best effort */
+	if (agent_client_open(&ac, r->agent_socket, NULL) == 0) {
+		if (agent_client_del(&ac, r->cid, r->ifname, 2000, &e) < 0)
+			log_msg(&r->log, LOG_LVL_WARN, "DEL %s %s: %s", r->cid, r->ifname, e.msg);
+		agent_client_close(&ac);
 	}
 	char host[LINK_NAMESZ];
 	host_ifname(r, host);

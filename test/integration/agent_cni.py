@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""dist/kvnet as a CNI plugin talking to the running agent over its unix socket:
+
+  - ADD with policy_setup_timeout_seconds against a running agent: registered, waits for
+    "programmed", succeeds; the agent keeps the endpoint (file, metrics) and its route
+  - DEL unregisters it (file gone)
+  - no agent + timeout: fails with CNI code 11 and a clear message, leaves nothing behind;
+    with policy_timeout_action continue: succeeds with a warning
+  - no agent, no timeout: works alone, no warning
+  - an agent that cannot program (API server unreachable, never synced): the ADD fails
+    after the timeout ("not programmed within")
+Runs in a private namespace (agentlib.enter_netns); pods are namespaces kvt-<pid>-...."""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "cni"))
+import agentlib as al  # noqa: E402
+
+ok = al.ok
+
+
+def main():
+    al.enter_netns()
+    import _cnilib as t  # after enter_netns: its namespaces are made from inside
+    try:
+        run(t)
+    finally:
+        t.cleanup()
+    al.finish()
+
+
+def host_veths():
+    return sorted(l["ifname"] for l in al.ipj("link", "show") if l["ifname"].startswith("kv"))
+
+
+def run(t):
+    state = al.tmpdir()
+    ag = al.Agent()
+    ag.start()
+    ok(ag.wait_ready(), "agent (file datastore) ready", ag.logtext())
+    args = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a;K8S_POD_UID=uid-a"
+    c = t.conf(state, "1.1.0", name="agnet", agent_socket=ag.sock,
+               policy_setup_timeout_seconds=5)
+    pa = t.netns("poda")
+    r = t.cni("ADD", c, None, cid="cid-a", netns_path="/run/netns/" + pa, args=args)
+    ok(r.rc == 0 and r.json and len(r.json["ips"]) == 2,
+       "ADD with policy_setup_timeout_seconds=5 and a running agent succeeds", r)
+    epf = os.path.join(ag.eps, "cid-a_eth0.json")
+    ep = json.load(open(epf)) if os.path.exists(epf) else {}
+    ips = [x["address"].split("/")[0] for x in (r.json or {}).get("ips", [])]
+    ok(ep.get("uid") == "uid-a" and ep.get("pod") == "pod-a" and sorted(ep.get("ips", []))
+       == sorted(ips) and ep.get("veth", "").startswith("kv"),
+       "the agent keeps the endpoint (pod, uid, veth, both IPs)", ep)
+    ok(ag.metric("kvnet_agent_endpoints") == 1 and
+       ag.metric("kvnet_agent_cni_requests_total", 'op="add"') == 1,
+       "agent metrics: 1 endpoint, 1 add")
+    rts = al.routes()
+    ok(all(any(x[0] == ip and x[2] == ep.get("veth") for x in rts) for ip in ips),
+       "the pod's host routes are in place (proto 75)", rts)
+    r = t.cni("DEL", c, None, cid="cid-a", netns_path="/run/netns/" + pa, args=args)
+    ok(r.rc == 0 and not os.path.exists(epf) and
+       al.wait_for(lambda: ag.metric("kvnet_agent_endpoints") == 0, timeout=5),
+       "DEL unregisters the endpoint", r)
+    rc = ag.stop()
+    ok(rc == 0 and not os.path.exists(ag.sock), "agent stopped, socket removed")
+
+    # ---- no agent -------------------------------------------------------------------
+    before = host_veths()
+    pb = t.netns("podb")
+    nosock = os.path.join(al.tmpdir(), "no-agent.sock")
+    c2 = t.conf(state, "1.1.0", name="agnet", agent_socket=nosock,
+                policy_setup_timeout_seconds=2)
+    r = t.cni("ADD", c2, None, cid="cid-b", netns_path="/run/netns/" + pb, args=args)
+    j = r.json or {}
+    ok(r.rc != 0 and j.get("code") == 11 and
+       "not programmed by the kvnet agent" in j.get("msg", "") and
+       nosock in j.get("details", "") and "policy_timeout_action fail" in j.get("details", ""),
+       "no agent + timeout: CNI error 11 naming the socket and the action", r)
+    ok(host_veths() == before and not al.ipj("-n", pb, "addr", "show", "eth0"),
+       "the failed ADD left no veth behind", host_veths())
+    r = t.cni("ADD", dict(c2, policy_timeout_action="continue"), None, cid="cid-b",
+              netns_path="/run/netns/" + pb, args=args)
+    ok(r.rc == 0 and "level=warn" in r.err and
+       "continuing without the agent's confirmation" in r.err,
+       "no agent + timeout + continue: success with a warning", r)
+    t.cni("DEL", c2, None, cid="cid-b", netns_path="/run/netns/" + pb, args=args)
+    r = t.cni("ADD", dict(c2, policy_setup_timeout_seconds=0), None, cid="cid-b",
+              netns_path="/run/netns/" + pb, args=args)
+    ok(r.rc == 0 and "level=warn" not in r.err,
+       "no agent, no timeout: the plugin works alone, silently", r)
+    r = t.cni("DEL", dict(c2, policy_setup_timeout_seconds=0), None, cid="cid-b",
+              netns_path="/run/netns/" + pb, args=args)
+    ok(r.rc == 0, "DEL without an agent", r)
+    r = t.cni("ADD", dict(c2, policy_timeout_action="maybe"), None, cid="cid-b",
+              netns_path="/run/netns/" + pb, args=args)
+    ok(r.rc != 0 and (r.json or {}).get("code") == 7, "bad policy_timeout_action: code 7", r)
+
+    # ---- an agent that never gets to "programmed" ------------------------------------
+    d = al.tmpdir()
+    kc = os.path.join(d, "kubeconfig")
+    with open(kc, "w") as f:  # an API server that is not there
+        json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "x",
+                   "clusters": [{"name": "x", "cluster": {
+                       "server": "http://127.0.0.1:%d" % al.free_port()}}],
+                   "users": [{"name": "x", "user": {"token": "t"}}],
+                   "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]},
+                  f)
+    stuck = al.Agent(d=d)
+    with open(stuck.conf) as f:
+        text = f.read().replace("type = file", "type = kubernetes").replace(
+            "kubeconfig = \n", "kubeconfig = %s\n" % kc)
+    with open(stuck.conf, "w") as f:
+        f.write(text)
+    stuck.start()
+    up = al.wait_for(lambda: stuck.get("/healthz")[0] == 200, timeout=10)
+    ok(up and stuck.get("/readyz")[0] == 503, "agent without its API server: live, not ready",
+       stuck.logtext())
+    c3 = t.conf(state, "1.1.0", name="agnet", agent_socket=stuck.sock,
+                policy_setup_timeout_seconds=1)
+    pc = t.netns("podc")
+    r = t.cni("ADD", c3, None, cid="cid-c", netns_path="/run/netns/" + pc, args=args)
+    j = r.json or {}
+    ok(r.rc != 0 and j.get("code") == 11 and "not programmed within 1000 ms" in
+       j.get("details", ""), "agent never programs: ADD fails after the timeout", r)
+    st, body = stuck.get("/readyz")
+    ok(st == 503 and "informer pods not synced" in body, "/readyz says why (%s)"
+       % body.strip())
+    stuck.stop()
+
+
+if __name__ == "__main__":
+    main()
