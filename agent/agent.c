@@ -120,6 +120,26 @@ struct kube_client *agent_kube(struct agent *a) { return a->kube; }
 struct agent_metrics *agent_metrics(struct agent *a) { return a->metrics; }
 bool agent_ready(const struct agent *a) { return a->synced_all && a->reconciled; }
 
+bool agent_obj_get(const struct agent *a, enum agent_kind kind, const char *ns,
+		   const char *name, struct kube_obj *out)
+{
+	if ((unsigned)kind >= AGENT_K_COUNT || !a->inf[kind].inf)
+		return false;
+	return kube_informer_get(a->inf[kind].inf, ns, name, out);
+}
+
+void agent_obj_each(const struct agent *a, enum agent_kind kind,
+		    void (*fn)(void *user, const struct kube_obj *obj), void *user)
+{
+	if ((unsigned)kind < AGENT_K_COUNT && a->inf[kind].inf)
+		kube_informer_each(a->inf[kind].inf, fn, user);
+}
+
+bool agent_obj_synced(const struct agent *a, enum agent_kind kind)
+{
+	return (unsigned)kind < AGENT_K_COUNT && a->inf[kind].synced;
+}
+
 void agent_set_hooks(struct agent *a, const struct agent_hooks *h, void *user)
 {
 	if (h) {
@@ -280,6 +300,15 @@ static void ep_remove(struct agent *a, struct agent_ep *ep)
 		a->eps[i] = a->eps[--a->n_eps];
 		return;
 	}
+}
+
+int agent_ep_set_target(struct agent *a, struct agent_ep *ep, bool target, struct err *e)
+{
+	if (ep->target == target)
+		return 0;
+	ep->target = target;
+	agent_reconcile_soon(a);
+	return ep->adopted ? 0 : ep_save(a, ep, e);
 }
 
 /* Load every endpoint file of endpoints_dir. */
@@ -827,8 +856,18 @@ static void inf_synced(void *user)
 static void inf_error(void *user, const struct err *e)
 {
 	struct inf_ctx *c = user;
-	log_msg(c->a->log, LOG_LVL_WARN, "agent: informer %s: %s (retrying)", kind_names[c->kind],
+	struct agent *a = c->a;
+	log_msg(a->log, LOG_LVL_WARN, "agent: informer %s: %s (retrying)", kind_names[c->kind],
 		e->msg);
+	/* A resource the API server does not serve (404: KubeVirt or kvnet's CRDs not
+	 * installed) has no objects: count it as synced, empty, so the node still gets
+	 * its routes; the informer keeps retrying and fills the store once it is served. */
+	bool optional = c->kind != AGENT_K_POD && c->kind != AGENT_K_NODE;
+	if (!c->synced && optional && e->code == ENOENT) {
+		log_warnx(a->log, "agent: informer %s: the API server does not serve it: "
+				  "treated as empty until it does", kind_names[c->kind]);
+		inf_synced(c);
+	}
 }
 
 static const struct kube_informer_ops inf_ops = {
@@ -912,7 +951,7 @@ static void conn_flush(struct aconn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev_io_modify(c->io, EPOLLIN | EPOLLOUT, NULL);
+			ev_io_modify(c->io, c->close_after ? EPOLLOUT : EPOLLIN | EPOLLOUT, NULL);
 			return;
 		}
 		if (n < 0) {
@@ -1143,12 +1182,19 @@ static void conn_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t rev
 	(void)loop;
 	(void)io;
 	struct aconn *c = user;
+	if (revents & EPOLLERR) {
+		conn_close(c);
+		return;
+	}
 	if (revents & EPOLLOUT) {
 		conn_flush(c);
 		return; /* c may be gone */
 	}
-	if (c->close_after)
+	if (c->close_after) { /* only the answer is left to write */
+		if (revents & EPOLLHUP)
+			conn_close(c);
 		return;
+	}
 	ssize_t n = recv(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, MSG_DONTWAIT);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;

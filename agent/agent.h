@@ -102,6 +102,17 @@ struct agent_metrics *agent_metrics(struct agent *a);
 /* True once ready (what /readyz says). */
 bool agent_ready(const struct agent *a);
 
+/* The informer stores (kubernetes datastore; false / nothing with the file datastore or
+ * before the informers exist): object `kind` by namespace ("" or NULL cluster-scoped) and
+ * name, and a walk over all of them. Views are valid until the loop runs the informer
+ * again (copy what you keep). */
+bool agent_obj_get(const struct agent *a, enum agent_kind kind, const char *ns,
+		   const char *name, struct kube_obj *out);
+void agent_obj_each(const struct agent *a, enum agent_kind kind,
+		    void (*fn)(void *user, const struct kube_obj *obj), void *user);
+/* True once informer `kind` has synced (always true with the file datastore). */
+bool agent_obj_synced(const struct agent *a, enum agent_kind kind);
+
 /* Install the migration code's hooks (one set; a second call replaces the first). */
 void agent_set_hooks(struct agent *a, const struct agent_hooks *h, void *user);
 
@@ -113,6 +124,12 @@ struct agent_ep *agent_ep_find_ip(struct agent *a, const struct addr_ip *ip);
 /* Number of endpoints and endpoint number i (0..n-1; order changes on add/remove). */
 unsigned agent_ep_count(const struct agent *a);
 struct agent_ep *agent_ep_at(struct agent *a, unsigned i);
+
+/* Mark the endpoint a dark migration target (true) or an ordinary one (false: the VM
+ * runs here now, desired.h rule 2 routes it), keep that in its endpoint file and
+ * schedule a reconcile. 0 or -errno with e (the file could not be written; the flag is
+ * changed anyway). */
+int agent_ep_set_target(struct agent *a, struct agent_ep *ep, bool target, struct err *e);
 
 /* "Programmed" gates: a CNI ADD waiting for confirmation is answered once the
  * endpoint's routes are in their desired state and no gate bit is set. The migration

@@ -235,7 +235,8 @@ def main():
     # accepted optional keys, log file, single-stack v4
     logf = os.path.join(state, "cni.log")
     c4 = t.conf(t.tmpdir(), "1.1.0", mtu=1400, log_file=logf, log_level="debug",
-                policy_setup_timeout_seconds=30, ipv6_pools=[])
+                policy_setup_timeout_seconds=30, policy_timeout_action="continue",
+                ipv6_pools=[])  # no agent here: continue (with a warning) instead of failing
     r = t.cni("ADD", c4, host, cid="v4only", netns_path=pp,
               args="K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_UID=u;K8S_POD_INFRA_CONTAINER_ID=x")
     j = r.json or {}
