@@ -370,8 +370,11 @@ static int linkmap_cb(const struct link_info *li, void *arg, struct err *e)
 }
 
 /* Adopt kvnet /32 (/128) routes at the normal metric on a kv* veth no endpoint names:
- * they become endpoints (adopted), so the first reconcile keeps them. */
-static void eps_adopt_routes(struct agent *a)
+ * they become endpoints (adopted), so a reconcile keeps them. At start these are pods
+ * set up while no agent ran; later, pods whose CNI ADD could not register (an agent
+ * restart in between, a plugin configured with another agent_socket): a live kv* veth
+ * with a route is a pod, and deleting its route would cut it off. */
+static void eps_adopt_routes(struct agent *a, bool warn)
 {
 	struct rt_route *cur = NULL;
 	unsigned n = 0;
@@ -407,8 +410,10 @@ static void eps_adopt_routes(struct agent *a)
 		snprintf(ep.ifname, sizeof(ep.ifname), "-");
 		struct agent_ep *have = agent_ep_find(a, ep.cid, ep.ifname);
 		if (have) {
-			if (have->n_ip < AGENT_EP_IPS_MAX)
+			if (have->n_ip < AGENT_EP_IPS_MAX) {
 				have->ip[have->n_ip++] = r->dst;
+				adopted++;
+			}
 			continue;
 		}
 		snprintf(ep.veth, sizeof(ep.veth), "%s", name);
@@ -419,8 +424,9 @@ static void eps_adopt_routes(struct agent *a)
 			adopted++;
 	}
 	if (adopted)
-		log_info(a->log, "agent: adopted %u unregistered endpoints from existing routes",
-			 adopted);
+		log_msg(a->log, warn ? LOG_LVL_WARN : LOG_LVL_INFO,
+			"agent: adopted %u unregistered pod addresses from existing routes%s", adopted,
+			warn ? " (their CNI ADD did not reach this agent: check agent_socket)" : "");
 	free(m);
 	free(cur);
 }
@@ -630,6 +636,7 @@ int agent_reconcile_now(struct agent *a, struct err *e)
 {
 	if (a->kube_mode && !a->synced_all)
 		return err_setx(e, EAGAIN, "agent: reconcile: informers not synced yet");
+	eps_adopt_routes(a, true);
 	resolve_ifindex(a);
 	struct world_mem m;
 	memset(&m, 0, sizeof(m));
@@ -1438,7 +1445,7 @@ int agent_start(struct agent *a, struct err *e)
 	if ((rc = http_listen(a, e)) < 0 || (rc = sock_listen(a, e)) < 0)
 		return rc;
 	eps_load(a);
-	eps_adopt_routes(a);
+	eps_adopt_routes(a, false);
 	if (a->kube_mode) {
 		if ((rc = informers_start(a, e)) < 0)
 			return rc;

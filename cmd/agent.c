@@ -115,9 +115,6 @@ static void on_hup(struct ev_loop *loop, struct ev_signal *sig, int signo,
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kvnet agent [-c FILE] [-n]\n");
-	/* test/lab and make demo read this line: keep it true (remove it once
-	 * agent/migrate.c drives the hand-over from the agent's hooks) */
-	fprintf(f, "live-migration hand-over: not implemented yet\n");
 }
 
 int cmd_agent(int argc, char **argv)

@@ -177,7 +177,16 @@ def run(api):
     back = al.wait_for(lambda: any(r[0] == "198.18.0.64/26" for r in al.routes()))
     ok(back, "SIGHUP again: direct routes back", al.routes())
 
+    # ---- a pod whose CNI ADD did not reach the agent keeps its route ---------------------
+    rt("198.18.0.8/32", "dev", "kvtep3", "proto", "75", "metric", "1024", "scope", "link")
+    time.sleep(2.5)  # resyncs
+    ok(any(r[0] == "198.18.0.8" and r[2] == "kvtep3" for r in al.routes()) and
+       "check agent_socket" in ag.logtext(),
+       "an unregistered pod route on a live kv* veth is adopted, not removed (warning)",
+       al.routes())
+
     # ---- a block moves away / an endpoint is removed via the socket -------------------
+    al.sh("ip", "link", "del", "kvtep1")  # the CNI plugin's DEL removes the veth first
     ans = ag.call({"op": "del", "container_id": "c1", "ifname": "eth0"})
     ok(ans == [{"status": "deleted"}], "socket DEL answered", ans)
     gone = al.wait_for(lambda: not any(r[0] == "198.18.0.5" for r in al.routes()))
