@@ -1303,6 +1303,32 @@ static void close_pod(int nsfd, struct nl_sock *ps, struct nl_sock *hs)
 		close(nsfd);
 }
 
+/* Success, the result written and logged: exit now. What is left is freeing the heap
+ * and closing descriptors; exit does that at once, while freeing piece by piece costs
+ * an munmap and a TLB flush per heap group (musl hands empty groups back to the
+ * kernel): 0.4-1 ms of a ~4 ms ADD on the benchmark machine, and the runtime waits for
+ * the exit. Only ADD and DEL, only on success; every other path cleans up. */
+static _Noreturn void exit_done(struct cni_req *r)
+{
+	log_close(&r->log);
+	_exit(0);
+}
+
+/* netns_run() job: a netlink socket opened inside the namespace it runs in. */
+static int open_sock_fn(void *arg, struct err *e)
+{
+	return nl_open(arg, NETLINK_ROUTE, e);
+}
+
+/* A netlink socket in namespace nsfd. The plugin is single-threaded, so it enters the
+ * namespace itself and comes back (no helper thread to create). A failed return leaves
+ * this thread in the pod's namespace: the caller must stop (it gets the error). */
+static int open_sock_in(int nsfd, struct nl_sock **out, struct err *e)
+{
+	*out = NULL;
+	return netns_run(nsfd, open_sock_fn, out, e);
+}
+
 static int open_pod(const struct cni_req *r, int *nsfd, struct nl_sock **ps, struct cni_fail *f)
 {
 	struct err e = { 0 };
@@ -1310,7 +1336,10 @@ static int open_pod(const struct cni_req *r, int *nsfd, struct nl_sock **ps, str
 	if (*nsfd < 0)
 		return fail(f, CNI_E_ENV, "invalid network namespace", "CNI_NETNS %s: %s", r->netns,
 			    e.msg);
-	if (nl_open_in_netns(ps, NETLINK_ROUTE, r->netns, &e) < 0) {
+	if (open_sock_in(*nsfd, ps, &e) < 0) {
+		if (*ps)
+			nl_close(*ps);
+		*ps = NULL;
 		close(*nsfd);
 		*nsfd = -1;
 		return fail(f, CNI_E_ENV, "invalid network namespace", "CNI_NETNS %s: %s", r->netns,
@@ -1440,6 +1469,8 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 	json_w_free(&w);
 	log_msg(&r->log, LOG_LVL_INFO, "ADD %s %s: %s handle %s%s", r->cid, r->ifname, p.host,
 		c.handle, p.dark ? " (migration target, dark)" : "");
+	if (ret == 0)
+		exit_done(r);
 out:
 	if (cs_open)
 		store_close(&cs);
@@ -1459,12 +1490,20 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 	struct link_info li;
 	if (r->netns) {
 		struct nl_sock *ps = NULL;
-		if (nl_open_in_netns(&ps, NETLINK_ROUTE, r->netns, &e) == 0) {
+		int nsfd = netns_open(r->netns, &e);
+		int rc = nsfd >= 0 ? open_sock_in(nsfd, &ps, &e) : nsfd;
+		if (nsfd >= 0)
+			close(nsfd);
+		if (rc == 0) {
 			if (link_get(ps, r->ifname, &li, &e) == 0 && li.kind[0] &&
 			    strcmp(li.kind, "veth") == 0)
 				link_del(ps, li.index, NULL);
+		} else if (ps) { /* opened, but could not come back: stranded, stop */
 			nl_close(ps);
+			return fail(f, CNI_E_INTERNAL, "network namespace", "%s", e.msg);
 		}
+		if (ps)
+			nl_close(ps);
 	}
 	struct agent_client ac; /* unregister from the agent, best effort */
 	if (agent_client_open(&ac, r->agent_socket, NULL) == 0) {
@@ -1485,7 +1524,7 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 			return -1;
 		log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: released %s", r->cid, r->ifname,
 			c.handle);
-		return 0;
+		exit_done(r);
 	}
 	struct cni_store cs;
 	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
@@ -1509,7 +1548,7 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 	else
 		log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: released %s", r->cid, r->ifname,
 			c.handle);
-	ret = 0;
+	exit_done(r);
 out:
 	store_close(&cs);
 	return ret;

@@ -7,8 +7,9 @@
  *       for i in 0..N-1, on namespaces /run/netns/PREFIX-{k,p,f}I made by the caller:
  *       kvnet ADD, ptp ADD, `ip link add` of a veth pair into the f namespace; then
  *       kvnet DEL, ptp DEL, `ip link del` of that veth (the kernel floor); the order of
- *       the three rotates every cycle. Prints "OP US" lines (OP: kvnet-add, ref-add,
- *       floor-add, kvnet-del, ref-del, floor-del).
+ *       the three rotates every cycle. Prints "OP US CPU" lines (OP: kvnet-add, ref-add,
+ *       floor-add, kvnet-del, ref-del, floor-del; US wall time, CPU the user+system time
+ *       of the process and the children it waited for, from wait4).
  *   cni-bench loop HOSTNS PLUGIN CONF REFDIR CMD PREFIX FROM TO
  *       runs PLUGIN with CNI_COMMAND=CMD for i in FROM..TO-1 (container ID PREFIX-I,
  *       netns /run/netns/PREFIX-I), one after the other; prints "ip ADDR" for every
@@ -22,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static char g_out[256]; /* test code: result file of the last call */
+static long long g_cpu;	/* test code: CPU microseconds of the last call */
 
 static long long now_us(void)
 {
@@ -43,6 +46,7 @@ static int run(char *const argv[], char *const env[], const char *conf, long lon
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, conf ? conf : "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, g_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	static char *const noenv[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	long long t0 = now_us();
 	pid_t pid;
@@ -53,9 +57,13 @@ static int run(char *const argv[], char *const env[], const char *conf, long lon
 		return -1;
 	}
 	int ws = 0;
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	while (wait4(pid, &ws, 0, &ru) < 0 && errno == EINTR)
 		;
 	*us = now_us() - t0;
+	g_cpu = (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+		ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
 
@@ -140,7 +148,7 @@ static int mode_seq(char **a)
 				}
 				if (r)
 					return 1;
-				printf("%s %lld\n", op, us);
+				printf("%s %lld %lld\n", op, us, g_cpu);
 			}
 		}
 		fflush(stdout);
