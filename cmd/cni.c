@@ -1469,9 +1469,9 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 	json_w_free(&w);
 	log_msg(&r->log, LOG_LVL_INFO, "ADD %s %s: %s handle %s%s", r->cid, r->ifname, p.host,
 		c.handle, p.dark ? " (migration target, dark)" : "");
+out:
 	if (ret == 0)
 		exit_done(r);
-out:
 	if (cs_open)
 		store_close(&cs);
 	close_pod(nsfd, ps, hs);
@@ -1548,8 +1548,10 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 	else
 		log_msg(&r->log, LOG_LVL_INFO, "DEL %s %s: released %s", r->cid, r->ifname,
 			c.handle);
-	exit_done(r);
+	ret = 0;
 out:
+	if (ret == 0)
+		exit_done(r);
 	store_close(&cs);
 	return ret;
 }
