@@ -1157,9 +1157,6 @@ static int cmd_check(struct ctl *x)
 		ipam_state_free(&st);
 		return 1;
 	}
-	unsigned na = 0;
-	for (unsigned i = 0; i < st.n_blocks; i++)
-		na += st.blocks[i].used;
 	if (!quiet)
 		printf("Loaded IPAM state: %u pools, %u blocks, %u handles\n", st.n_pools,
 		       st.n_blocks, st.n_handles);
@@ -1185,7 +1182,6 @@ static int cmd_check(struct ctl *x)
 	int rc = 1;
 	if (load_htimes(x, &ht) < 0 || run_check(x, &st, &r, &ht) < 0)
 		goto out;
-	(void)na;
 	if (!quiet) {
 		printf("Checked %u allocations (%u reserved for VMs, %u of gone VMs within the "
 		       "grace period)\n", r.allocations, r.reservations, r.within_grace);
@@ -1538,9 +1534,8 @@ static int op_inventory(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct inv_arg *ia = arg;
 	/* validate on this (fresh) state: someone may have taken an address meanwhile */
-	for (unsigned i = 0; i < ia->inv->n; i++) {
+	for (unsigned i = 0; i < ia->inv->n; i++)
 		ia->inv->rows[i].in_place = false;
-	}
 	unsigned before = ia->inv->n_errs_total;
 	if (ipam_inv_validate(ia->inv, st, e) < 0)
 		return -ENOMEM;
@@ -1567,7 +1562,7 @@ static void print_inv_errs(const char *what, const struct ipam_inv *v)
 			v->n_errs_total - v->n_errs);
 }
 
-static int inv_json(struct ctl *x, const char *cmd, const struct ipam_inv *v, unsigned applied,
+static int inv_json(const char *cmd, const struct ipam_inv *v, unsigned applied,
 		    unsigned in_place, bool done)
 {
 	struct json_w w;
@@ -1588,7 +1583,6 @@ static int inv_json(struct ctl *x, const char *cmd, const struct ipam_inv *v, un
 	}
 	json_w_arr_end(&w);
 	json_w_obj_end(&w);
-	(void)x;
 	return emit_json(&w);
 }
 
@@ -1617,7 +1611,7 @@ static int run_inventory(struct ctl *x, const char *cmd, const char *what, struc
 	bool problems = v->n_errs_total > 0;
 	if (problems && !x->partial) {
 		if (x->out == OUT_JSON)
-			inv_json(x, cmd, v, 0, in_place, false);
+			inv_json(cmd, v, 0, in_place, false);
 		print_inv_errs(what, v);
 		if (strcmp(cmd, "reserve"))
 			errx_("%s: %u problem%s found; nothing applied", cmd, v->n_errs_total,
@@ -1635,7 +1629,7 @@ static int run_inventory(struct ctl *x, const char *cmd, const char *what, struc
 	for (unsigned i = 0; i < v->n; i++)
 		in_place += v->rows[i].in_place;
 	if (x->out == OUT_JSON) {
-		inv_json(x, cmd, v, ia.applied, in_place, true);
+		inv_json(cmd, v, ia.applied, in_place, true);
 		print_inv_errs(what, v);
 		return v->n_errs_total ? 1 : 0;
 	}
