@@ -52,7 +52,7 @@ def main():
         link = L.ipj(c.pod.ns, "link", "show", "dev", "eth0")
         print("# vm-c's launcher pod eth0 (ip -j link): mac %s, addresses %s %s\n"
               % (link[0]["address"], c.ip4, c.ip6))
-        kv.ordinary_pod("client", lab.nodes["node-c"])
+        client = kv.ordinary_pod("client", lab.nodes["node-c"])
         ctl(lab, "show")
         ctl(lab, "show", "--blocks", "-o", "wide")
 
@@ -72,11 +72,11 @@ def main():
         leak = kv.ordinary_pod("crashed", lab.nodes["node-c"])
         lab.api.delete(L.PODS % "default" + "/" + leak.name, {"gracePeriodSeconds": 0})
         st, hs = lab.api.get("/apis/kvnet.io/v1/ipamhandles")
-        client = [h["metadata"]["name"] for h in hs["items"]
-                  if ".vmi." not in h["metadata"]["name"]]
-        print("# pod %s deleted without CNI DEL; IPAMHandle %s deleted by hand\n"
-              % (leak.name, client[0]))
-        lab.api.delete("/apis/kvnet.io/v1/ipamhandles/" + client[0])
+        lost = [h["metadata"]["name"] for h in hs["items"]
+                if client.ip4 in h["spec"].get("ips", [])]
+        print("# pod %s deleted without CNI DEL; IPAMHandle %s of the live pod %s deleted by "
+              "hand\n" % (leak.name, lost[0], client.name))
+        lab.api.delete("/apis/kvnet.io/v1/ipamhandles/" + lost[0])
         report = os.path.join(tempfile.mkdtemp(prefix="kvt-demo-"), "report.json")
         ctl(lab, "check", "-o", report)
         print("$ cat report.json")
