@@ -57,10 +57,11 @@ def report(lab, vm, m, t_ann, results, until):
         c = r.cutover(O.guest_name(vm, m.src), O.guest_name(vm, m.tgt), m.t_announce)
         b = c.get("blackout_ms")
         worst = max(worst, b or 0.0)
-        print("  %-26s lost %3d echoes in the hand-over (%d after the announcement), "
+        print("  %-22s lost %3d echoes in the hand-over (%d after the announcement), "
               "%d elsewhere; blackout %s ms" % (
                   r.tag + ":", c["lost_window"], c.get("lost_after_announce", 0),
-                  c["lost_outside"], "%.1f" % b if b is not None else "n/a"))
+                  c["lost_outside"], "%.1f-%.1f" % (c["blackout_lo_ms"], b)
+                  if b is not None else "n/a"))
     return worst
 
 
@@ -124,7 +125,8 @@ def main():
         allres = [r.cutover_summary() for r in results]
         say("VM addresses unchanged: %s, %s; echoes sent %d, answered %d" % (
             vm.ip4, vm.ip6, sum(x[0] for x in allres), sum(x[1] for x in allres)))
-        say("blackout per migration (worst stream, from the announcement): %s ms" %
+        say("blackout per migration (worst stream, from the announcement to the first echo "
+            "the target answered): %s ms" %
             ", ".join("%.1f" % w for w in worst))
         ok = all(r[2] for r in runs)
     say("lab removed (namespaces, links, processes, files); %.0f s in all" % (time.time() - t_start))

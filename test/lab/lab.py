@@ -702,7 +702,9 @@ class StreamResult:
         source answer and the first target answer), lost_total, lost_window, lost_outside,
         last_src / first_tgt (send times), blackout_ms (from t_announce to the send of the
         first echo the target answered; 0 when it answered one sent earlier, i.e. the
-        route was there before the announcement reached it), lost_after_announce."""
+        route was there before the announcement reached it), blackout_lo_ms (from
+        t_announce to the send of the last echo lost after it: the blackout's lower bound;
+        the two differ by the stream's send gap there), lost_after_announce."""
         who = self.who()
         names = [w for _, _, w in who]
         order_ok = (names in ([src_name, tgt_name], [tgt_name], [src_name])
@@ -723,6 +725,11 @@ class StreamResult:
             res["blackout_ms"] = max(0.0, (self.send[first_tgt] - t_announce) * 1000)
             res["lost_after_announce"] = len([i for i in inside if self.send[i] >= t_announce])
             res["lost_before_announce"] = len(inside) - res["lost_after_announce"]
+            # the blackout lies between the last echo lost after the announcement and the
+            # first the target answered: the lower bound shows how fine the stream was
+            after = [i for i in inside if self.send[i] >= t_announce]
+            res["blackout_lo_ms"] = ((self.send[max(after)] - t_announce) * 1000
+                                     if after else 0.0)
         return res
 
 
