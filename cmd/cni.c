@@ -8,8 +8,9 @@
  *   DEL      remove the veth and release the handle; succeeds when anything is already gone
  *   CHECK    verify addresses, default routes and host routes against prevResult
  *   STATUS   0 when the datastore can be read, code 50 otherwise
- *   GC       release every address of this network whose (containerID, ifname) is not in
- *            cni.dev/valid-attachments (or cni.dev/attachments)
+ *   GC       release every address of this network allocated on this node whose
+ *            (containerID, ifname) is not in cni.dev/valid-attachments (or
+ *            cni.dev/attachments); VM handles: see below
  *   VERSION  the five supported versions
  *
  * Configuration keys (unknown keys are code 7): cniVersion, name, type ("kvnet"),
@@ -41,9 +42,28 @@
  *            addresses only when both slots are empty and the VM is gone or being deleted
  *            (a standalone VMI: the VMI); a VM restart recreates the VMI, which keeps them
  *   CHECK    checks the VM's handle; a migration target must have no host route
- * A pod that is not found is treated as ordinary. Not yet: GC of VM handles (GC leaves
- * them alone; a slot of a pod deleted before its DEL stays set), IPAMConfig
- * kubeVirtVMAddressPersistence, waiting for the agent's policy confirmation on a target.
+ *   GC       never frees a VM's addresses for a missing attachment while the VM exists;
+ *            empties the owner slots of this node whose (containerID, ifname) the runtime
+ *            no longer lists, and frees the handle when both slots are empty and the VM
+ *            (standalone VMI: the VMI) is gone, being deleted or replaced (one GET each)
+ * A pod that is not found is treated as ordinary. Owner slots record the pod's node,
+ * container ID and ifname (for GC).
+ *
+ * IPAMConfig (the kvnet.io record "default", ipam.h): kubeVirtVMAddressPersistence
+ * Disabled makes a VM pod an ordinary pod (handle by container ID, no VMI GET) and
+ * rejects the ADD of a migration target; read with one GET once a pod looks like a VM
+ * pod, and checked again inside the IPAM update (a change in between is code 11). The
+ * record is the cluster's one source of truth; kvnet.conf's [ipam]
+ * kubevirt_ip_persistence is only the value `ipamctl configure` writes when asked to
+ * create the record, so all nodes always agree.
+ *
+ * Capability io.kubernetes.cri.pod-annotations (declare it in the conflist's
+ * "capabilities"): when runtimeConfig carries the pod's annotations and
+ * kubevirt.io/domain is not among them, the pod is ordinary without any pod GET; with
+ * the annotation the pod is verified as above. The value must be an object of strings
+ * (code 7 otherwise).
+ *
+ * Not yet: waiting for the agent's policy confirmation on a migration target.
  *
  * The node name recorded in IPAM is the host name (gethostname), mapped to an object name.
  *
@@ -98,6 +118,9 @@ extern char **environ;
 #define CNI_KUBE_LOCKDIR "/run/kvnet" /* node-local lock of kubernetes IPAM updates */
 #define CNI_GW4 "169.254.1.1"
 #define CNI_GW6 "fe80::ecee:eeff:feee:eeee"
+#define CNI_CAP_ANNOTATIONS "io.kubernetes.cri.pod-annotations" /* runtimeConfig key */
+#define CNI_ANN_DOMAIN "kubevirt.io/domain"			/* VM pod annotation */
+#define CNI_LBL_MIGRATION "kubevirt.io/migrationJobUID"		/* target pod label */
 
 /* CNI error codes (spec and Go library). */
 enum {
@@ -143,6 +166,8 @@ struct cni_req {
 	struct json_tok *tok;		/* its tokens (owned) */
 	int prev;			/* prevResult token or -1 */
 	int attach;			/* GC attachment array token or -1 */
+	int annots;			/* runtimeConfig io.kubernetes.cri.pod-annotations
+					 * (an object of strings) token, or -1 */
 	char log_file[4096];		/* log_file ("" = stderr) */
 	struct log log;			/* log_file / log_level */
 };
@@ -539,6 +564,24 @@ static int parse_conf(struct cni_req *r, bool full, struct cni_fail *f)
 	if (r->prev >= 0 && json_type(&r->doc, r->prev) != JSON_OBJECT)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "prevResult: must be an object");
+	r->annots = -1;
+	int rt = json_get(&r->doc, 0, "runtimeConfig");
+	if (rt >= 0 && json_type(&r->doc, rt) != JSON_OBJECT)
+		return fail(f, CNI_E_CONFIG, "invalid network configuration",
+			    "runtimeConfig: must be an object");
+	if (rt >= 0)
+		r->annots = json_get(&r->doc, rt, CNI_CAP_ANNOTATIONS);
+	if (r->annots >= 0) {
+		if (json_type(&r->doc, r->annots) != JSON_OBJECT)
+			return fail(f, CNI_E_CONFIG, "invalid network configuration",
+				    "runtimeConfig." CNI_CAP_ANNOTATIONS ": must be an object");
+		json_iter_init(&it, &r->doc, r->annots);
+		while (json_iter_next(&it, &k, &val))
+			if (json_type(&r->doc, val) != JSON_STRING)
+				return fail(f, CNI_E_CONFIG, "invalid network configuration",
+					    "runtimeConfig." CNI_CAP_ANNOTATIONS
+					    ": every value must be a string");
+	}
 	r->attach = json_get(&r->doc, 0, "cni.dev/valid-attachments");
 	if (r->attach < 0)
 		r->attach = json_get(&r->doc, 0, "cni.dev/attachments");
@@ -584,6 +627,8 @@ struct cni_ipam {
 	uint8_t mac[6];			       /* VM pods: MAC recorded for the VM (ipamctl
 						* reserve/import); the pod's eth0 gets it */
 	bool has_mac;			       /* mac is set */
+	bool persist_off;		       /* a VM pod made ordinary by the IPAMConfig */
+	struct cni_gc *gc;		       /* GC: what do_gc() found out, or NULL */
 };
 
 /* Start an IPAM request for an ordinary pod: the handle "<network>.<containerID>". */
@@ -625,10 +670,25 @@ static int sync_pools(struct ipam_state *st, const struct cni_req *r, struct err
 	return 0;
 }
 
+/* The IPAMConfig in the loaded state must still say what vm_resolve() saw (it read the
+ * record before this update): -EAGAIN (try again) when it changed in between. */
+static int persist_still(const struct ipam_state *st, bool off, struct err *e)
+{
+	struct ipam_config cfg;
+	ipam_config_get(st, &cfg);
+	if ((cfg.vm_persistence == IPAM_PERSIST_DISABLED) == off)
+		return 0;
+	return err_setx(e, EAGAIN, "IPAMConfig %s: kubeVirtVMAddressPersistence changed to %s "
+			"during this ADD", IPAM_CONFIG_NAME, ipam_persist_name(cfg.vm_persistence));
+}
+
 static int op_alloc(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct cni_ipam *c = arg;
-	int rc = sync_pools(st, c->r, e);
+	int rc = c->persist_off ? persist_still(st, true, e) : 0;
+	if (rc < 0)
+		return rc;
+	rc = sync_pools(st, c->r, e);
 	if (rc < 0)
 		return rc;
 	c->existed = ipam_handle_find(st, c->handle) != NULL;
@@ -653,37 +713,103 @@ static int op_release(struct ipam_state *st, void *arg, struct err *e)
 	return rc;
 }
 
-/* GC: release each handle of this network whose (containerID, ifname) is not listed. */
+/* Is (cid, ifname) in the GC request's valid attachments? */
+static bool attached(const struct cni_req *r, const char *cid, const char *ifname)
+{
+	struct json_iter it;
+	int k, v;
+	json_iter_init(&it, &r->doc, r->attach);
+	while (json_iter_next(&it, &k, &v)) {
+		int ci = json_get(&r->doc, v, "containerID");
+		int ii = json_get(&r->doc, v, "ifname");
+		if (ci >= 0 && ii >= 0 && json_str_eq(&r->doc, ci, cid, strlen(cid)) &&
+		    json_str_eq(&r->doc, ii, ifname, strlen(ifname)))
+			return true;
+	}
+	return false;
+}
+
+/* A VM handle of this network: the allocation's handle is "<network>.vmi.<ns>.<vm>". */
+static bool gc_vm_alloc(const struct cni_req *r, const struct ipam_attrs *a)
+{
+	char h[IPAM_NAME_MAX + 1];
+	return a->vmi_name[0] && a->ns[0] &&
+	       ipam_handle_vm(h, r->name, a->ns, a->vmi_name, NULL) == 0 && !strcmp(h, a->handle);
+}
+
+/* An owner slot GC empties: held by a pod on this node whose attachment the runtime no
+ * longer lists. Slots of other nodes are their runtimes' business; a slot without a
+ * recorded container ID cannot be matched and is left alone. */
+static bool gc_slot_stale(const struct cni_ipam *c, const struct ipam_owner *o)
+{
+	return o->uid[0] && o->cid[0] && o->ifname[0] && !strcmp(o->node, c->node) &&
+	       !attached(c->r, o->cid, o->ifname);
+}
+
+/* GC state: VM handles whose VM (or standalone VMI) is gone, found before the update. */
+struct cni_gc {
+	char (*gone)[IPAM_NAME_MAX + 1]; /* handle ids; malloc'd */
+	unsigned n_gone, cap_gone;	 /* used / allocated */
+	unsigned cleared;		 /* owner slots emptied */
+};
+
+static bool gc_is_gone(const struct cni_gc *g, const char *handle)
+{
+	for (unsigned i = 0; g && i < g->n_gone; i++)
+		if (!strcmp(g->gone[i], handle))
+			return true;
+	return false;
+}
+
+/* GC (runs on every node, with that node's runtime's attachments):
+ *   ordinary pods  release each handle of this network allocated on this node whose
+ *                  (containerID, ifname) is not listed
+ *   VM handles     never released for a missing attachment while the VM exists; owner
+ *                  slots of this node whose attachment is not listed are emptied (with a
+ *                  precondition on the uid), and a handle is released when both slots are
+ *                  empty and do_gc() found its VM (standalone VMI: the VMI) gone */
 static int op_gc(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct cni_ipam *c = arg;
+	struct cni_gc *g = c->gc;
 	const struct cni_req *r = c->r;
 	c->released = 0;
+	if (g)
+		g->cleared = 0;
 	for (unsigned b = 0; b < st->n_blocks; b++) {
 		for (unsigned i = 0; i < st->blocks[b].size; i++) {
 			const struct ipam_attrs *a = st->blocks[b].slot[i];
-			if (!a || !a->container_id[0])
+			if (!a)
 				continue;
-			char h[IPAM_NAME_MAX + 1];
-			if (ipam_handle_pod(h, r->name, a->container_id, NULL) < 0 ||
-			    strcmp(h, a->handle) != 0)
-				continue; /* another network's or a VM's allocation */
-			bool valid = false;
-			struct json_iter it;
-			int k, v;
-			json_iter_init(&it, &r->doc, r->attach);
-			while (json_iter_next(&it, &k, &v)) {
-				int ci = json_get(&r->doc, v, "containerID");
-				int ii = json_get(&r->doc, v, "ifname");
-				if (ci >= 0 && ii >= 0 &&
-				    json_str_eq(&r->doc, ci, a->container_id,
-						strlen(a->container_id)) &&
-				    json_str_eq(&r->doc, ii, a->ifname, strlen(a->ifname)))
-					valid = true;
+			if (gc_vm_alloc(r, a)) {
+				static const enum ipam_slot slots[] = { IPAM_ACTIVE, IPAM_ALTERNATE };
+				for (unsigned s = 0; s < 2; s++) {
+					const struct ipam_owner *o =
+					    slots[s] == IPAM_ACTIVE ? &a->active : &a->alternate;
+					if (!gc_slot_stale(c, o))
+						continue;
+					char uid[IPAM_UID_MAX + 1];
+					snprintf(uid, sizeof(uid), "%s", o->uid);
+					int rc = ipam_owner_clear(st, a->handle, slots[s], uid, e);
+					if (rc < 0)
+						return rc;
+					if (g)
+						g->cleared++;
+				}
+				if (a->active.uid[0] || a->alternate.uid[0] ||
+				    !gc_is_gone(g, a->handle))
+					continue;
+				snprintf(c->handle, sizeof(c->handle), "%s", a->handle);
+			} else {
+				char h[IPAM_NAME_MAX + 1];
+				if (!a->container_id[0] || strcmp(a->node, c->node) != 0 ||
+				    ipam_handle_pod(h, r->name, a->container_id, NULL) < 0 ||
+				    strcmp(h, a->handle) != 0)
+					continue; /* another node's or another network's */
+				if (attached(r, a->container_id, a->ifname))
+					continue;
+				snprintf(c->handle, sizeof(c->handle), "%s", h);
 			}
-			if (valid)
-				continue;
-			snprintf(c->handle, sizeof(c->handle), "%s", h);
 			int rc = ipam_release_handle(st, c->handle, true, e);
 			if (rc < 0)
 				return rc;
@@ -812,6 +938,8 @@ struct cni_vm {
 	char vmi_uid[IPAM_UID_MAX + 1];	  /* the VMI's uid */
 	char vm_uid[IPAM_UID_MAX + 1];	  /* the owning VM's uid ("" standalone VMI) */
 	char vmim_uid[IPAM_UID_MAX + 1];  /* kubevirt.io/migrationJobUID of a target */
+	bool persist_off;		  /* a VM pod treated as ordinary: the IPAMConfig
+					   * says kubeVirtVMAddressPersistence Disabled */
 };
 
 /* A fetched object: the response, its tokens and an arena for its strings. */
@@ -855,19 +983,50 @@ static bool cpy(char *dst, size_t cap, const char *s)
 	return s && (size_t)snprintf(dst, cap, "%s", s) < cap;
 }
 
+/* True when the runtime passed the pod's annotations (capability
+ * io.kubernetes.cri.pod-annotations) and kubevirt.io/domain is not among them: the pod
+ * is certainly no VM pod, no API call needed. */
+static bool annots_say_ordinary(const struct cni_req *r)
+{
+	return r->annots >= 0 && json_get(&r->doc, r->annots, CNI_ANN_DOMAIN) < 0;
+}
+
+/* The IPAMConfig's persistence setting, for a pod that looks like a VM pod: *off set
+ * when Disabled. -1 with f filled when it cannot be read. API calls: one GET. */
+static int persist_disabled(struct cni_store *cs, const struct cni_req *r, bool *off,
+			    struct cni_fail *f)
+{
+	struct err e = { 0 };
+	struct ipam_config cfg;
+	int rc = ipam_ds_kube_config(&cs->dk, &cfg, &e);
+	if (rc == -EAGAIN)
+		return fail(f, CNI_E_TRYLATER, "API server unavailable", "pod %s/%s: %s",
+			    r->pod_ns, r->pod_name, e.msg);
+	if (rc < 0)
+		return fail(f, CNI_E_CONFIG, "invalid IPAMConfig", "pod %s/%s: %s", r->pod_ns,
+			    r->pod_name, e.msg);
+	*off = cfg.vm_persistence == IPAM_PERSIST_DISABLED;
+	return 0;
+}
+
 /* Decide whether the pod of r is a VM pod (design.md pillar 1): it carries the
  * kubevirt.io/domain annotation and a controller ownerReference to a kubevirt.io/v1
  * VirtualMachineInstance. Then the VMI is fetched and its uid must equal the reference's;
  * anything else fails ADD (a forged or stale reference never gets the VM's IP). A pod
  * that does not exist or is no VM pod is ordinary (vm->is_vm false). For DEL (del true)
  * a mismatch is not an error, and vm->release says whether the VM is gone or being
- * deleted (standalone VMI: the VMI). API calls: GET pod, GET VMI; DEL adds GET VM. */
-static int vm_resolve(struct kube_client *kc, const struct cni_req *r, bool del,
+ * deleted (standalone VMI: the VMI). When the IPAMConfig says
+ * kubeVirtVMAddressPersistence Disabled, a VM pod is ordinary (vm->persist_off) and the
+ * ADD of a migration target fails. API calls: none when the runtime's pod annotations
+ * lack kubevirt.io/domain; else GET pod, and for a VM pod GET IPAMConfig, GET VMI; DEL
+ * adds GET VM. */
+static int vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 		      struct cni_vm *vm, struct cni_fail *f)
 {
 	memset(vm, 0, sizeof(*vm));
-	if (!r->pod_ns[0] || !r->pod_name[0])
+	if (!r->pod_ns[0] || !r->pod_name[0] || annots_say_ordinary(r))
 		return 0;
+	struct kube_client *kc = cs->c;
 	struct err e = { 0 };
 	struct cni_obj *o = calloc(1, sizeof(*o));
 	if (!o)
@@ -890,7 +1049,7 @@ static int vm_resolve(struct kube_client *kc, const struct cni_req *r, bool del,
 		     r->pod_name, e.msg);
 		goto out;
 	}
-	const char *dom = kube_annotation(&pod.meta, "kubevirt.io/domain", &o->a);
+	const char *dom = kube_annotation(&pod.meta, CNI_ANN_DOMAIN, &o->a);
 	rc = kube_controller_ref(&pod.meta, &ref, &o->a, &e);
 	if (rc == -EINVAL) {
 		fail(f, CNI_E_INTERNAL, "invalid pod", "pod %s/%s: %s", r->pod_ns, r->pod_name,
@@ -902,6 +1061,24 @@ static int vm_resolve(struct kube_client *kc, const struct cni_req *r, bool del,
 		ret = 0; /* an ordinary pod */
 		goto out;
 	}
+	const char *mig = kube_label(&pod.meta, CNI_LBL_MIGRATION, &o->a);
+	bool off = false;
+	if (persist_disabled(cs, r, &off, f) < 0)
+		goto out;
+	if (off) {
+		if (mig && !del) {
+			fail(f, CNI_E_INTERNAL, "migration target rejected",
+			     "pod %s/%s: migration target (label " CNI_LBL_MIGRATION
+			     ") of VM %s, but IPAMConfig " IPAM_CONFIG_NAME
+			     " sets kubeVirtVMAddressPersistence: Disabled, so the VM has no "
+			     "address to move (enable it or migrate without kvnet)",
+			     r->pod_ns, r->pod_name, dom);
+			goto out;
+		}
+		vm->persist_off = true; /* an ordinary pod: handle by container ID */
+		ret = 0;
+		goto out;
+	}
 	if (!ref.name || strcmp(dom, ref.name) != 0) {
 		fail(f, CNI_E_INTERNAL, "VM pod rejected",
 		     "pod %s/%s: annotation kubevirt.io/domain '%s' does not name its controller "
@@ -909,7 +1086,7 @@ static int vm_resolve(struct kube_client *kc, const struct cni_req *r, bool del,
 		     ref.name ? ref.name : "");
 		goto out;
 	}
-	const char *mig = kube_label(&pod.meta, "kubevirt.io/migrationJobUID", &o->a);
+
 	if (!cpy(vm->vm, sizeof(vm->vm), dom) || !cpy(vm->pod_uid, sizeof(vm->pod_uid),
 						       pod.meta.uid) ||
 	    !cpy(vm->vmi_uid, sizeof(vm->vmi_uid), ref.uid) ||
@@ -1017,7 +1194,10 @@ static int op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct cni_ipam *c = arg;
 	const struct cni_vm *vm = c->vm;
-	int rc = sync_pools(st, c->r, e);
+	int rc = persist_still(st, false, e);
+	if (rc < 0)
+		return rc;
+	rc = sync_pools(st, c->r, e);
 	if (rc < 0)
 		return rc;
 	const struct ipam_handle *h = ipam_handle_find(st, c->handle);
@@ -1054,6 +1234,8 @@ static int op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
 	snprintf(o.name, sizeof(o.name), "%s", c->r->pod_name);
 	snprintf(o.uid, sizeof(o.uid), "%s", vm->pod_uid);
 	snprintf(o.node, sizeof(o.node), "%s", c->node);
+	snprintf(o.cid, sizeof(o.cid), "%s", c->r->cid);
+	snprintf(o.ifname, sizeof(o.ifname), "%s", c->r->ifname);
 	return ipam_owner_set(st, c->handle, which, &o, held[0] ? held : NULL, e);
 }
 
@@ -1422,8 +1604,9 @@ static int do_add(struct cni_req *r, struct cni_fail *f)
 		if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 			goto out;
 		cs_open = true;
-		if (vm_resolve(cs.c, r, false, &vm, f) < 0)
+		if (vm_resolve(&cs, r, false, &vm, f) < 0)
 			goto out;
+		c.persist_off = vm.persist_off;
 		if (vm.is_vm) {
 			if (ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
 				fail(f, CNI_E_CONFIG, "invalid network configuration", "%s",
@@ -1531,7 +1714,7 @@ static int do_del(struct cni_req *r, struct cni_fail *f)
 		return -1;
 	struct cni_vm vm;
 	int ret = -1;
-	if (vm_resolve(cs.c, r, true, &vm, f) < 0)
+	if (vm_resolve(&cs, r, true, &vm, f) < 0)
 		goto out;
 	if (vm.is_vm) {
 		if (ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
@@ -1608,7 +1791,7 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 		return -1;
 	struct cni_vm vm;
 	memset(&vm, 0, sizeof(vm));
-	if (r->kube && vm_resolve(cs.c, r, false, &vm, f) < 0) {
+	if (r->kube && vm_resolve(&cs, r, false, &vm, f) < 0) {
 		store_close(&cs);
 		return -1;
 	}
@@ -1752,6 +1935,79 @@ static int do_status(struct cni_req *r, struct cni_fail *f)
 	return 0;
 }
 
+/* Is the VM (standalone VMI: the VMI) of a VM handle's allocation gone or being deleted
+ * (or replaced by another object of the same name)? As DEL decides. API calls: one GET. */
+static int gc_vm_gone(struct kube_client *kc, const struct ipam_attrs *a, bool *gone,
+		      struct cni_fail *f)
+{
+	struct cni_obj *o = calloc(1, sizeof(*o));
+	if (!o)
+		return fail(f, CNI_E_INTERNAL, "out of memory", "GC: VM %s/%s", a->ns,
+			    a->vmi_name);
+	bool standalone = !a->vm_uid[0];
+	int rc = get_obj(kc, standalone ? &kube_res_vmis : &kube_res_vms, a->ns, a->vmi_name, o,
+			 f);
+	*gone = rc == -ENOENT;
+	if (rc == 0) {
+		struct err e = { 0 };
+		struct kube_meta m;
+		if (kube_meta_view(&o->doc, 0, &m, &o->a, &e) < 0)
+			rc = fail(f, CNI_E_TRYLATER, "bad API answer", "%s %s/%s: %s",
+				  standalone ? "VMI" : "VM", a->ns, a->vmi_name, e.msg);
+		else
+			*gone = m.deletion_timestamp != NULL ||
+				(m.uid && strcmp(m.uid, standalone ? a->vmi_uid : a->vm_uid) != 0);
+		kube_resp_free(&o->resp);
+	}
+	free(o);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* GC with the kubernetes datastore, before the update: the VM handles of this network
+ * whose slots would all be empty after GC, and whose VM is gone, go to g->gone. */
+static int gc_find_gone(struct cni_store *cs, struct cni_ipam *c, struct cni_gc *g,
+			struct cni_fail *f)
+{
+	struct ipam_state st;
+	struct err e = { 0 };
+	int ret = 0;
+	if (ipam_ds_read(&cs->ds, &st, &e) < 0) {
+		ipam_state_free(&st);
+		return fail(f, CNI_E_TRYLATER, "datastore unavailable", "ipam: %s", e.msg);
+	}
+	for (unsigned b = 0; b < st.n_blocks && !ret; b++) {
+		for (unsigned i = 0; i < st.blocks[b].size && !ret; i++) {
+			const struct ipam_attrs *a = st.blocks[b].slot[i];
+			if (!a || !gc_vm_alloc(c->r, a) || gc_is_gone(g, a->handle))
+				continue;
+			if ((a->active.uid[0] && !gc_slot_stale(c, &a->active)) ||
+			    (a->alternate.uid[0] && !gc_slot_stale(c, &a->alternate)))
+				continue; /* a pod still runs the VM */
+			bool gone = false;
+			if (gc_vm_gone(cs->c, a, &gone, f) < 0) {
+				ret = -1;
+				break;
+			}
+			if (!gone)
+				continue;
+			if (g->n_gone == g->cap_gone) {
+				unsigned nc = g->cap_gone ? g->cap_gone * 2 : 16;
+				void *ng = nc < (1u << 20) ? realloc(g->gone, nc * sizeof(*g->gone))
+							   : NULL;
+				if (!ng) {
+					ret = fail(f, CNI_E_INTERNAL, "out of memory", "GC");
+					break;
+				}
+				g->gone = ng;
+				g->cap_gone = nc;
+			}
+			snprintf(g->gone[g->n_gone++], sizeof(*g->gone), "%s", a->handle);
+		}
+	}
+	ipam_state_free(&st);
+	return ret;
+}
+
 static int do_gc(struct cni_req *r, struct cni_fail *f)
 {
 	if (r->vidx < 4)
@@ -1761,12 +2017,27 @@ static int do_gc(struct cni_req *r, struct cni_fail *f)
 		return fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "GC needs cni.dev/valid-attachments");
 	struct cni_ipam c;
+	struct cni_gc g;
 	memset(&c, 0, sizeof(c));
+	memset(&g, 0, sizeof(g));
 	c.r = r;
-	if (ipam_run(r, NULL, op_gc, &c, f) < 0)
+	c.gc = &g;
+	node_name(c.node);
+	struct cni_store cs;
+	if (store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 		return -1;
-	log_msg(&r->log, LOG_LVL_INFO, "GC: released %u handles", c.released);
-	return 0;
+	int ret = -1;
+	if (r->kube && gc_find_gone(&cs, &c, &g, f) < 0)
+		goto out;
+	if (ipam_run(r, &cs, op_gc, &c, f) < 0)
+		goto out;
+	log_msg(&r->log, LOG_LVL_INFO, "GC: released %u handles, emptied %u owner slots",
+		c.released, g.cleared);
+	ret = 0;
+out:
+	store_close(&cs);
+	free(g.gone);
+	return ret;
 }
 
 static int do_version(struct cni_req *r)
@@ -1792,7 +2063,7 @@ int cmd_cni(int argc, char **argv)
 	(void)argv;
 	struct cni_req r;
 	memset(&r, 0, sizeof(r));
-	r.prev = r.attach = -1;
+	r.prev = r.attach = r.annots = -1;
 	log_init(&r.log, "cni", LOG_LVL_INFO);
 	r.command = env("CNI_COMMAND");
 	r.cid = env("CNI_CONTAINERID");

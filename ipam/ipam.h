@@ -86,6 +86,9 @@ struct ipam_owner {
 	char name[IPAM_NAME_MAX + 1]; /* pod name */
 	char uid[IPAM_UID_MAX + 1];   /* pod uid; "" = the slot is empty */
 	char node[IPAM_NAME_MAX + 1]; /* node the pod runs on */
+	char cid[IPAM_CID_MAX + 1];   /* its container ID ("" unknown): CNI GC matches the
+				       * slot against the runtime's valid attachments */
+	char ifname[IPAM_IFNAME_MAX + 1]; /* its interface ("" unknown) */
 };
 
 struct ipam_attrs {

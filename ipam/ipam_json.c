@@ -52,6 +52,8 @@ static void w_owner(struct json_w *w, const char *k, const struct ipam_owner *o)
 	json_w_kstr(w, "name", o->name);
 	json_w_kstr(w, "uid", o->uid);
 	json_w_kstr(w, "node", o->node);
+	w_opt(w, "containerID", o->cid);
+	w_opt(w, "ifname", o->ifname);
 	json_w_obj_end(w);
 }
 
@@ -241,12 +243,13 @@ static int get_cidr(const struct json_doc *d, int tok, struct ipam_cidr *c, cons
 static int get_owner(const struct json_doc *d, int tok, struct ipam_owner *o, const char *what,
 		     struct err *e)
 {
-	static const char *const keys[] = {"namespace", "name", "uid", "node"};
-	int v[4];
+	static const char *const keys[] = {"namespace", "name", "uid", "node", "containerID",
+					   "ifname"};
+	int v[6];
 	memset(o, 0, sizeof(*o));
 	if (tok < 0)
 		return 0;
-	int r = obj_fields(d, tok, keys, 4, v, what, e);
+	int r = obj_fields(d, tok, keys, 6, v, what, e);
 	if (!r)
 		r = get_str(d, v[0], keys[0], true, o->ns, sizeof(o->ns), what, e);
 	if (!r)
@@ -255,6 +258,10 @@ static int get_owner(const struct json_doc *d, int tok, struct ipam_owner *o, co
 		r = get_str(d, v[2], keys[2], true, o->uid, sizeof(o->uid), what, e);
 	if (!r)
 		r = get_str(d, v[3], keys[3], false, o->node, sizeof(o->node), what, e);
+	if (!r)
+		r = get_str(d, v[4], keys[4], false, o->cid, sizeof(o->cid), what, e);
+	if (!r)
+		r = get_str(d, v[5], keys[5], false, o->ifname, sizeof(o->ifname), what, e);
 	return r;
 }
 

@@ -95,8 +95,10 @@ class Res:
 
 
 def cni(command, config, host_ns, cid="c1", netns_path=None, ifname="eth0", args=None,
-        raw=None, env_over=None, role=False):
-    """Run kvnet inside host_ns like a runtime; env values None are passed as empty."""
+        raw=None, env_over=None, role=False, node=None):
+    """Run kvnet inside host_ns like a runtime; env values None are passed as empty.
+    node: run it in its own UTS namespace with that host name (the plugin's node name),
+    to simulate several nodes on one machine."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command,
            "CNI_CONTAINERID": cid or "", "CNI_NETNS": netns_path or "",
            "CNI_IFNAME": ifname or "", "CNI_ARGS": args or "", "CNI_PATH": "/opt/cni/bin"}
@@ -106,6 +108,8 @@ def cni(command, config, host_ns, cid="c1", netns_path=None, ifname="eth0", args
     cmd = ["ip", "netns", "exec", host_ns, KVNET] if host_ns else [KVNET]
     if role:
         cmd.append("cni")
+    if node:
+        cmd = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', node] + cmd
     p = subprocess.run(cmd, input=data, capture_output=True, text=True, env=env, timeout=60)
     return Res(p)
 
