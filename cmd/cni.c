@@ -689,7 +689,7 @@ static int op_alloc(struct ipam_state *st, void *arg, struct err *e)
 	if (rc < 0)
 		return rc;
 	rc = sync_pools(st, c->r, e);
-	if (rc < 0)
+	if (rc < 0 || (rc = ipam_handle_mend(st, c->handle, e)) < 0)
 		return rc;
 	c->existed = ipam_handle_find(st, c->handle) != NULL;
 	struct ipam_attrs a;
@@ -705,7 +705,10 @@ static int op_alloc(struct ipam_state *st, void *arg, struct err *e)
 static int op_release(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct cni_ipam *c = arg;
-	int rc = ipam_release_handle(st, c->handle, true, e);
+	int rc = ipam_handle_mend(st, c->handle, e); /* strays of a torn commit go too */
+	if (rc < 0)
+		return rc;
+	rc = ipam_release_handle(st, c->handle, true, e);
 	if (rc == -ENOENT) {
 		err_clear(e);
 		return 0;
@@ -751,6 +754,7 @@ struct cni_gc {
 	char (*gone)[IPAM_NAME_MAX + 1]; /* handle ids; malloc'd */
 	unsigned n_gone, cap_gone;	 /* used / allocated */
 	unsigned cleared;		 /* owner slots emptied */
+	unsigned mended;		 /* torn-commit repairs (ipam_handle_mend) */
 };
 
 static bool gc_is_gone(const struct cni_gc *g, const char *handle)
@@ -775,7 +779,33 @@ static int op_gc(struct ipam_state *st, void *arg, struct err *e)
 	const struct cni_req *r = c->r;
 	c->released = 0;
 	if (g)
-		g->cleared = 0;
+		g->cleared = g->mended = 0;
+	/* first repair torn commits (ipam_handle_mend) of every handle named anywhere */
+	for (unsigned i = st->n_handles; i-- > 0;) { /* mend may swap-remove handle i */
+		if (i >= st->n_handles)
+			continue;
+		char id[IPAM_NAME_MAX + 1];
+		snprintf(id, sizeof(id), "%s", st->handles[i].id);
+		int rc = ipam_handle_mend(st, id, e);
+		if (rc < 0)
+			return rc;
+		if (g)
+			g->mended += (unsigned)rc;
+	}
+	for (unsigned b = 0; b < st->n_blocks; b++) {
+		for (unsigned i = 0; i < st->blocks[b].size; i++) {
+			const struct ipam_attrs *a = st->blocks[b].slot[i];
+			if (!a || ipam_handle_find(st, a->handle))
+				continue;
+			char id[IPAM_NAME_MAX + 1];
+			snprintf(id, sizeof(id), "%s", a->handle);
+			int rc = ipam_handle_mend(st, id, e); /* adopts it: handle created */
+			if (rc < 0)
+				return rc;
+			if (g)
+				g->mended += (unsigned)rc;
+		}
+	}
 	for (unsigned b = 0; b < st->n_blocks; b++) {
 		for (unsigned i = 0; i < st->blocks[b].size; i++) {
 			const struct ipam_attrs *a = st->blocks[b].slot[i];
@@ -1198,7 +1228,7 @@ static int op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
 	if (rc < 0)
 		return rc;
 	rc = sync_pools(st, c->r, e);
-	if (rc < 0)
+	if (rc < 0 || (rc = ipam_handle_mend(st, c->handle, e)) < 0)
 		return rc;
 	const struct ipam_handle *h = ipam_handle_find(st, c->handle);
 	c->existed = h != NULL;
@@ -1245,6 +1275,9 @@ static int op_vm_release(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct cni_ipam *c = arg;
 	const struct cni_vm *vm = c->vm;
+	int rc = ipam_handle_mend(st, c->handle, e);
+	if (rc < 0)
+		return rc;
 	const struct ipam_handle *h = ipam_handle_find(st, c->handle);
 	if (!h)
 		return 0;
@@ -1252,7 +1285,7 @@ static int op_vm_release(struct ipam_state *st, void *arg, struct err *e)
 	for (unsigned i = 0; i < 2; i++) {
 		if (strcmp(slot_uid(st, h, slots[i]), vm->pod_uid) != 0)
 			continue;
-		int rc = ipam_owner_clear(st, c->handle, slots[i], vm->pod_uid, e);
+		rc = ipam_owner_clear(st, c->handle, slots[i], vm->pod_uid, e);
 		if (rc < 0)
 			return rc;
 	}
@@ -2031,8 +2064,9 @@ static int do_gc(struct cni_req *r, struct cni_fail *f)
 		goto out;
 	if (ipam_run(r, &cs, op_gc, &c, f) < 0)
 		goto out;
-	log_msg(&r->log, LOG_LVL_INFO, "GC: released %u handles, emptied %u owner slots",
-		c.released, g.cleared);
+	log_msg(&r->log, LOG_LVL_INFO,
+		"GC: released %u handles, emptied %u owner slots, %u torn-record repairs",
+		c.released, g.cleared, g.mended);
 	ret = 0;
 out:
 	store_close(&cs);

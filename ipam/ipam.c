@@ -851,13 +851,79 @@ int ipam_release_handle(struct ipam_state *st, const char *handle, bool force, s
 	struct ipam_addr ips[IPAM_HANDLE_IPS_MAX];
 	unsigned n = h->n;
 	memcpy(ips, h->ip, n * sizeof(*ips));
-	for (unsigned i = 0; i < n; i++)
-		ipam_release_ip(st, &ips[i], NULL);
+	for (unsigned i = 0; i < n; i++) {
+		/* only what is allocated to this handle: never another handle's address */
+		const struct ipam_attrs *a = ipam_lookup_ip(st, &ips[i]);
+		if (a && !strcmp(a->handle, handle))
+			ipam_release_ip(st, &ips[i], NULL);
+	}
 	/* a handle whose addresses were not all in blocks (inconsistent) goes too */
 	h = handle_get(st, handle);
 	if (h)
 		st->handles[h - st->handles] = st->handles[--st->n_handles];
 	return 0;
+}
+
+int ipam_handle_mend(struct ipam_state *st, const char *handle, struct err *e)
+{
+	int fixes = 0;
+	struct ipam_handle *h = handle_get(st, handle);
+	/* 1. listed addresses that no block allocates to this handle */
+	for (unsigned i = 0; h && i < h->n;) {
+		const struct ipam_attrs *a = ipam_lookup_ip(st, &h->ip[i]);
+		if (a && !strcmp(a->handle, handle)) {
+			i++;
+			continue;
+		}
+		h->ip[i] = h->ip[--h->n];
+		fixes++;
+	}
+	if (h && h->n == 0) {
+		st->handles[h - st->handles] = st->handles[--st->n_handles];
+		h = NULL;
+	}
+	/* 2. allocations naming this handle that it does not list */
+	for (unsigned b = 0; b < st->n_blocks; b++) {
+		struct ipam_block *bl = &st->blocks[b];
+		for (unsigned o = 0; o < bl->size; o++) {
+			if (!bl->slot[o] || strcmp(bl->slot[o]->handle, handle))
+				continue;
+			struct ipam_addr ip = addr_add(&bl->cidr.a, o);
+			bool listed = false, fam = false;
+			for (unsigned i = 0; h && i < h->n; i++) {
+				listed |= ipam_addr_eq(&h->ip[i], &ip);
+				fam |= h->ip[i].family == ip.family;
+			}
+			if (listed)
+				continue;
+			fixes++;
+			if (!fam && (!h || h->n < IPAM_HANDLE_IPS_MAX)) {
+				if (handle_add_ip(st, handle, &ip))
+					return err_set(e, ENOMEM, "handle %.64s: mend", handle);
+				h = handle_get(st, handle);
+				continue;
+			}
+			free(bl->slot[o]);
+			bl->slot[o] = NULL;
+			if (bl->used)
+				bl->used--;
+		}
+	}
+	/* 3. owner slots that differ between the handle's addresses */
+	h = handle_get(st, handle);
+	for (enum ipam_slot s = IPAM_ACTIVE; h && h->n > 1 && s <= IPAM_ALTERNATE; s++) {
+		struct ipam_owner *o[IPAM_HANDLE_IPS_MAX];
+		int r = handle_owners(st, h, s, o, e);
+		if (r)
+			return r;
+		for (unsigned i = 1; i < h->n; i++) {
+			if (!strcmp(o[i]->uid, o[0]->uid))
+				continue;
+			*o[i] = *o[0];
+			fixes++;
+		}
+	}
+	return fixes;
 }
 
 int ipam_check(const struct ipam_state *st, struct err *e)

@@ -242,13 +242,29 @@ int ipam_owner_set(struct ipam_state *st, const char *handle, enum ipam_slot whi
 int ipam_owner_clear(struct ipam_state *st, const char *handle, enum ipam_slot which,
 		     const char *expect_uid, struct err *e);
 
-/* Release all addresses of handle and the handle. Unless force, refused with -EBUSY
+/* Release all addresses of handle (those a block allocates to it: never another
+ * handle's) and the handle. Unless force, refused with -EBUSY
  * while an owner slot is set (a VM's IP is freed only when both slots are empty).
  * -ENOENT unknown handle. */
 int ipam_release_handle(struct ipam_state *st, const char *handle, bool force, struct err *e);
 /* Release one address (and drop it from its handle; an empty handle is deleted).
  * -ENOENT when it is not allocated. */
 int ipam_release_ip(struct ipam_state *st, const struct ipam_addr *a, struct err *e);
+
+/* Repair one handle's records after a torn commit. The kubernetes datastore writes
+ * blocks and handles as separate objects; a crash or a failed undo between them leaves
+ * them disagreeing (the file datastore's journal never does). Rules:
+ *   - an address the handle lists that no block allocates to it is dropped from the
+ *     handle (a release that freed the block but died before deleting the handle);
+ *   - an allocation naming the handle that the handle does not list is adopted when the
+ *     handle holds no address of that family (an allocation that died before writing
+ *     the handle: the handle is created), else released (a stray of a failed undo);
+ *   - an owner slot that differs between the handle's addresses is set to the first
+ *     address's value (a slot change written to one block only).
+ * Every datastore write is a compare-and-swap on what was loaded, so mending a record a
+ * concurrent writer is still completing conflicts instead of losing data. Returns the
+ * number of fixes (0 = the handle was consistent) or -ENOMEM. */
+int ipam_handle_mend(struct ipam_state *st, const char *handle, struct err *e);
 
 /* Look-ups: attributes of an allocated address, or NULL; a handle, or NULL. */
 const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struct ipam_addr *a);

@@ -48,7 +48,7 @@ def owners(api, handle):
         for a in b["spec"]["allocations"]:
             if a["handle"] == handle:
                 return a.get("activeOwner") or {}, a.get("alternateOwner") or {}
-    return None
+    return {}, {}
 
 
 def main():

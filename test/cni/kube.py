@@ -6,7 +6,9 @@ remove the kvnet.io records (read back with the python client, the data plane wi
 code 11 (STATUS: 50) and creates nothing.
 
 The plugin runs inside a node namespace kvt-<pid>-node; the API server listens in the root
-namespace on 198.19.255.1, reached over a veth pair (198.19.255.0/30)."""
+namespace on an address of a /28 in 198.19.0.0/16 chosen by this test's pid (so that two
+test runs on one machine never share an address), reached over a veth pair (the first /30
+of that /28; net(k) gives the k-th /30 for more nodes)."""
 import glob
 import json
 import os
@@ -23,8 +25,17 @@ import yaml  # noqa: E402
 
 ok = t.ok
 G = "/apis/kvnet.io/v1/"
-API_IP = "198.19.255.1"
-NODE_IP = "198.19.255.2"
+_BASE = (198 << 24) | (19 << 16) | (((t.PID // 16) % 256) << 8) | ((t.PID % 16) * 16)
+
+
+def net(k):
+    """(root side, node side) addresses of the k-th /30 (k 0..3) of this run's /28."""
+    a = _BASE + 4 * k
+    return tuple("%d.%d.%d.%d" % (x >> 24, (x >> 16) & 255, (x >> 8) & 255, x & 255)
+                 for x in (a + 1, a + 2))
+
+
+API_IP, NODE_IP = net(0)
 
 
 def items(api, res):

@@ -148,7 +148,6 @@ static void test_v6_and_dual_stack(void)
 	}
 	T_EQ(rc, -ENOSPC);
 	T_EQ(count, 63);
-	T_CHECK(ipam_lookup_ip(&st, &(struct ipam_addr){0}) == NULL);
 	struct ipam_addr last = A("2001:db8:0:1::3f");
 	T_CHECK(ipam_lookup_ip(&st, &last) != NULL);
 	/* all or nothing: v4 free but v6 exhausted, the v4 address is not kept */
@@ -593,6 +592,96 @@ static void test_json_strict(void)
 	ipam_state_free(&st);
 }
 
+/* The block slot holding allocated address text a, or NULL when it is free (test
+ * access to the block). */
+static struct ipam_attrs **slot_of(struct ipam_state *st, const char *txt)
+{
+	struct ipam_addr a;
+	ipam_addr_parse(&a, txt, NULL);
+	const struct ipam_attrs *at = ipam_lookup_ip(st, &a);
+	for (unsigned b = 0; at && b < st->n_blocks; b++)
+		for (unsigned o = 0; o < st->blocks[b].size; o++)
+			if (st->blocks[b].slot[o] == at)
+				return &st->blocks[b].slot[o];
+	return NULL;
+}
+
+/* Torn commits (kubernetes datastore: blocks and handles written separately) are
+ * repaired by ipam_handle_mend(), and a torn handle never frees another's address. */
+static void test_handle_mend(void)
+{
+	struct ipam_state st;
+	struct err e = {0};
+	ipam_state_init(&st);
+	T_EQ(pool(&st, "p4", "198.18.4.0/24", 0, NULL, NULL), 0);
+	T_EQ(pool(&st, "p6", "2001:db8:4::/120", 0, NULL, NULL), 0);
+	/* 1. the block freed the v4, the handle still lists it (a release that died) */
+	T_STREQ(alloc(&st, "h1", "node-a", IPAM_V4 | IPAM_V6, NULL), "198.18.4.1");
+	struct ipam_attrs **sl = slot_of(&st, "198.18.4.1");
+	T_CHECK(sl != NULL);
+	if (!sl)
+		return;
+	free(*sl);
+	*sl = NULL;
+	st.blocks[0].used--;
+	T_CHECK(ipam_check(&st, NULL) < 0);
+	/* ... and meanwhile another handle got that address: releasing h1 must not free it */
+	T_STREQ(alloc(&st, "h2", "node-a", IPAM_V4, NULL), "198.18.4.1");
+	T_EQ(ipam_release_handle(&st, "h1", true, &e), 0);
+	T_CHECK(slot_of(&st, "198.18.4.1") != NULL);
+	T_STREQ((*slot_of(&st, "198.18.4.1"))->handle, "h2");
+	T_EQ(ipam_check(&st, &e), 0);
+	/* again, mended instead of released: h3 drops the address h2 holds */
+	T_STREQ(alloc(&st, "h3", "node-a", IPAM_V4 | IPAM_V6, NULL), "198.18.4.2");
+	sl = slot_of(&st, "198.18.4.2");
+	free(*sl);
+	*sl = NULL;
+	st.blocks[0].used--;
+	T_STREQ(alloc(&st, "h2b", "node-a", IPAM_V4, NULL), "198.18.4.2");
+	T_EQ(ipam_handle_mend(&st, "h3", &e), 1);
+	const struct ipam_handle *h = ipam_handle_find(&st, "h3");
+	T_CHECK(h && h->n == 1 && h->ip[0].family == AF_INET6);
+	T_EQ(ipam_check(&st, &e), 0);
+	T_EQ(ipam_handle_mend(&st, "h3", &e), 0);
+	/* 2. an allocation whose handle was never written: adopted */
+	T_STREQ(alloc(&st, "h4", "node-a", IPAM_V4, NULL), "198.18.4.3");
+	for (unsigned i = 0; i < st.n_handles; i++)
+		if (!strcmp(st.handles[i].id, "h4"))
+			st.handles[i] = st.handles[--st.n_handles];
+	T_CHECK(ipam_handle_find(&st, "h4") == NULL);
+	T_EQ(ipam_handle_mend(&st, "h4", &e), 1);
+	h = ipam_handle_find(&st, "h4");
+	T_CHECK(h && h->n == 1 && !strcmp(S(&h->ip[0]), "198.18.4.3"));
+	T_EQ(ipam_check(&st, &e), 0);
+	/* 3. a second v4 naming h4 (a failed undo's stray): released */
+	T_STREQ(alloc(&st, "tmp", "node-a", IPAM_V4, NULL), "198.18.4.4");
+	snprintf((*slot_of(&st, "198.18.4.4"))->handle, IPAM_NAME_MAX + 1, "h4");
+	for (unsigned i = 0; i < st.n_handles; i++)
+		if (!strcmp(st.handles[i].id, "tmp"))
+			st.handles[i] = st.handles[--st.n_handles];
+	unsigned used = st.blocks[0].used;
+	T_EQ(ipam_handle_mend(&st, "h4", &e), 1);
+	T_CHECK(slot_of(&st, "198.18.4.4") == NULL);
+	T_EQ(st.blocks[0].used, used - 1);
+	T_EQ(ipam_check(&st, &e), 0);
+	/* 4. owner slots that differ between v4 and v6 (written to one block only) */
+	struct ipam_addr out[4];
+	unsigned n;
+	T_EQ(ipam_alloc(&st, "h5", "node-a", IPAM_V4 | IPAM_V6, NULL, out, &n, NULL), 0);
+	struct ipam_owner a = owner("pod-a", "uid-a", "node-a");
+	struct ipam_owner b = owner("pod-b", "uid-b", "node-b");
+	T_EQ(ipam_owner_set(&st, "h5", IPAM_ACTIVE, &a, NULL, NULL), 0);
+	((struct ipam_attrs *)ipam_lookup_ip(&st, &out[1]))->active = b;
+	T_EQ(ipam_owner_set(&st, "h5", IPAM_ACTIVE, &b, "uid-a", &e), -EBUSY);
+	T_EQ(ipam_handle_mend(&st, "h5", &e), 1);
+	T_STREQ(ipam_lookup_ip(&st, &out[1])->active.uid, "uid-a");
+	T_EQ(ipam_owner_set(&st, "h5", IPAM_ACTIVE, &b, "uid-a", &e), 0);
+	T_EQ(ipam_handle_mend(&st, "h5", &e), 0);
+	T_EQ(ipam_handle_mend(&st, "nothing", &e), 0);
+	T_EQ(ipam_check(&st, &e), 0);
+	ipam_state_free(&st);
+}
+
 /* The IPAMConfig singleton: defaults without a record, load (absent field = Enabled),
  * canonical write, and the diff creates, updates and deletes config/default. */
 static void test_config_record(void)
@@ -682,5 +771,6 @@ int main(void)
 	T_RUN(test_json_round_trip);
 	T_RUN(test_json_strict);
 	T_RUN(test_config_record);
+	T_RUN(test_handle_mend);
 	return t_done();
 }
