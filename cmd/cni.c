@@ -53,9 +53,9 @@
  * Disabled makes a VM pod an ordinary pod (handle by container ID, no VMI GET) and
  * rejects the ADD of a migration target; read with one GET once a pod looks like a VM
  * pod, and checked again inside the IPAM update (a change in between is code 11). The
- * record is the cluster's one source of truth; kvnet.conf's [ipam]
- * kubevirt_ip_persistence is only the value `ipamctl configure` writes when asked to
- * create the record, so all nodes always agree.
+ * record is the cluster's one source of truth (absent = Enabled), so all nodes agree;
+ * kvnet.conf's [ipam] kubevirt_ip_persistence is not read here (`ipamctl configure`
+ * writes the record).
  *
  * Capability io.kubernetes.cri.pod-annotations (declare it in the conflist's
  * "capabilities"): when runtimeConfig carries the pod's annotations and

@@ -196,10 +196,17 @@ def crash_loop(label, conf, host, read_state, handle_of, pod_args=lambda i: "", 
         run("DEL", conf, host, "cal", cal, pod_args(0))
         adds.append(t1 - t0)
         dels.append(time.monotonic() - t1)
-    tadd, tdel = statistics.median(adds), statistics.median(dels)
     t.netns_del(cal)
-    print("# %s: median ADD %.1f ms, DEL %.1f ms; kill i of %d at a random point of slice i "
-          "of 0..1.2 x that (stratified)" % (label, tadd * 1000, tdel * 1000, ITER))
+    print("# %s: median ADD %.1f ms, DEL %.1f ms at the start; kill i of %d at a random point "
+          "of slice i of 0..1.2 x the median of the last 5 whole runs (stratified)"
+          % (label, statistics.median(adds) * 1000, statistics.median(dels) * 1000, ITER))
+
+    def timed(command, cid, podns, a):
+        """A whole run, its duration kept for the kill window (the load changes)."""
+        t0 = time.monotonic()
+        rc, out = run(command, conf, host, cid, podns, a)
+        (adds if command == "ADD" else dels).append(time.monotonic() - t0)
+        return rc, out
     counts = {}
     problems = []
     pods = []
@@ -208,6 +215,7 @@ def crash_loop(label, conf, host, read_state, handle_of, pod_args=lambda i: "", 
         cid = "crash-%d" % i
         podns = t.netns("c%d" % i)
         pods.append((cid, podns, pod_args(i)))
+        tadd = statistics.median(adds[-5:])
         delay = tadd * 1.2 * (i + rnd.random()) / ITER
         was = killed("ADD", conf, host, cid, podns, delay, pod_args(i))
         problems += check_kill()
@@ -222,19 +230,20 @@ def crash_loop(label, conf, host, read_state, handle_of, pod_args=lambda i: "", 
             rc, out = run("DEL", conf, host, cid, podns, pod_args(i))
             if rc:
                 problems.append("DEL after killed ADD %s: %s" % (cid, out))
-        rc, out = run("ADD", conf, host, cid, podns, pod_args(i)) if was else (0, "")
+        rc, out = timed("ADD", cid, podns, pod_args(i)) if was else (0, "")
         if rc:
             problems.append("ADD again after killed ADD %s: %s" % (cid, out))
         # now kill a DEL of this pod at a random point, then DEL again, then ADD again
+        tdel = statistics.median(dels[-5:])
         delay = tdel * 1.2 * (((i * 7) % ITER) + rnd.random()) / ITER
         was = killed("DEL", conf, host, cid, podns, delay, pod_args(i))
         problems += check_kill()
         what = "DEL killed" if was else "DEL finished first"
         counts[what] = counts.get(what, 0) + 1
-        rc, out = run("DEL", conf, host, cid, podns, pod_args(i))
+        rc, out = timed("DEL", cid, podns, pod_args(i))
         if rc:
             problems.append("DEL again %s: %s" % (cid, out))
-        rc, out = run("ADD", conf, host, cid, podns, pod_args(i))
+        rc, out = timed("ADD", cid, podns, pod_args(i))
         if rc:
             problems.append("ADD after DEL %s: %s" % (cid, out))
         # the pod's own records are whole again after its calls
