@@ -650,7 +650,9 @@ int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsi
 	if (!(families & (IPAM_V4 | IPAM_V6)))
 		return err_setx(e, EINVAL, "handle %s: allocate: no address family asked", handle);
 	const struct ipam_handle *h = handle_get(st, handle);
-	if (h) {
+	for (unsigned i = 0; h && i < h->n; i++) /* the families it holds are done */
+		families &= ~(unsigned)(h->ip[i].family == AF_INET ? IPAM_V4 : IPAM_V6);
+	if (h && !families) {
 		memcpy(out, h->ip, h->n * sizeof(*out));
 		*n_out = h->n;
 		return 0;
@@ -673,8 +675,11 @@ int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsi
 			ipam_release_ip(st, &got[i], NULL);
 		return r;
 	}
-	memcpy(out, got, n * sizeof(*out));
-	*n_out = n;
+	h = handle_get(st, handle); /* the handle's addresses: kept ones and the new */
+	if (!h)
+		return err_setx(e, EUCLEAN, "handle %s: allocate: handle missing", handle);
+	memcpy(out, h->ip, h->n * sizeof(*out));
+	*n_out = h->n;
 	return 0;
 }
 

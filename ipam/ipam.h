@@ -218,7 +218,9 @@ bool ipam_pool_reserves(const struct ipam_pool *p, const struct ipam_addr *a);
 
 /* Allocate one address per family in `families` (IPAM_V4|IPAM_V6) for handle, on node,
  * with attrs (attrs->handle is overwritten with handle). If the handle already holds
- * addresses, they are returned unchanged and nothing is allocated (idempotent).
+ * addresses, they are returned unchanged (idempotent); only a requested family it holds
+ * no address of is allocated (a handle left with one family by a torn commit, or a
+ * reservation of one family on a dual-stack network).
  * Otherwise all or nothing: -ENOSPC when a family is exhausted, -ENOENT when no pool of
  * a requested family exists. out gets up to IPAM_HANDLE_IPS_MAX addresses, *n_out
  * their count. */

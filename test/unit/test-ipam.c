@@ -679,6 +679,14 @@ static void test_handle_mend(void)
 	T_EQ(ipam_handle_mend(&st, "h5", &e), 0);
 	T_EQ(ipam_handle_mend(&st, "nothing", &e), 0);
 	T_EQ(ipam_check(&st, &e), 0);
+	/* 5. h3 was left with its v6 only: allocating v4+v6 keeps the v6, adds a v4 */
+	struct ipam_addr v6 = ipam_handle_find(&st, "h3")->ip[0];
+	T_EQ(ipam_alloc(&st, "h3", "node-a", IPAM_V4 | IPAM_V6, NULL, out, &n, &e), 0);
+	T_EQ(n, 2);
+	T_CHECK(ipam_addr_eq(&out[0], &v6) && out[1].family == AF_INET);
+	T_EQ(ipam_alloc(&st, "h3", "node-a", IPAM_V4 | IPAM_V6, NULL, out, &n, &e), 0);
+	T_EQ(n, 2); /* and again: nothing new */
+	T_EQ(ipam_check(&st, &e), 0);
 	ipam_state_free(&st);
 }
 
