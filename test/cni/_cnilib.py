@@ -1,6 +1,7 @@
 """Shared helpers for the black-box CNI tests: run dist/kvnet as a runtime would, TAP
 output, namespaces named kvt-<pid>-... removed on every exit path."""
 import atexit
+import hashlib
 import json
 import os
 import shutil
@@ -117,6 +118,53 @@ def cni(command, config, host_ns, cid="c1", netns_path=None, ifname="eth0", args
 def ipj(ns, *args):
     p = subprocess.run(["ip", "-n", ns, "-j"] + list(args), capture_output=True, text=True)
     return json.loads(p.stdout) if p.stdout.strip() else []
+
+
+def file_records(state_dir):
+    """The file datastore's records, read independently of kvnet (ipam/ds_file.h):
+    frames "KVL1 <seq 16 hex> <len 8 hex> <sum 16 hex>\n<payload>\n" in DIR/ipam.log,
+    sum = first 16 hex digits of SHA-256(header bytes 0..30 + payload), seq counting up
+    by one; the log ends at the first frame that is not complete and valid. Returns
+    ({kind: {name: record dict}}, problems) where problems lists payloads or records
+    that do not parse as JSON (a half-written record)."""
+    recs = {"pool": {}, "block": {}, "handle": {}, "config": {}}
+    probs = []
+    try:
+        with open(os.path.join(state_dir, "ipam.log"), "rb") as f:
+            buf = f.read()
+    except FileNotFoundError:
+        return recs, probs
+    off, prev = 0, None
+    while True:
+        h = buf[off:off + 48]
+        if (len(h) < 48 or h[:5] != b"KVL1 " or h[21:22] != b" " or h[30:31] != b" "
+                or h[47:48] != b"\n"):
+            break
+        try:
+            seq, ln = int(h[5:21], 16), int(h[22:30], 16)
+        except ValueError:
+            break
+        payload = buf[off + 48:off + 48 + ln]
+        if (len(payload) != ln or buf[off + 48 + ln:off + 49 + ln] != b"\n"
+                or hashlib.sha256(h[:31] + payload).hexdigest()[:16].encode() != h[31:47]
+                or (prev is not None and seq != prev + 1)):
+            break
+        prev = seq
+        try:
+            changes = json.loads(payload)["changes"]
+        except (ValueError, KeyError) as ex:
+            probs.append("frame %d: %s" % (seq, ex))
+            break
+        for c in changes:
+            if c["data"] is None:
+                recs.setdefault(c["kind"], {}).pop(c["name"], None)
+                continue
+            try:
+                recs.setdefault(c["kind"], {})[c["name"]] = json.loads(c["data"])
+            except ValueError as ex:
+                probs.append("%s %s: %s" % (c["kind"], c["name"], ex))
+        off += 48 + ln + 1
+    return recs, probs
 
 
 def finish():

@@ -117,8 +117,8 @@ def run(pm, d, node):
     rts = t.ipj(node, "route", "show", ip_a)
     ok(len(rts) == 1 and rts[0]["dev"].startswith("kv") and rts[0].get("metric") == 1024,
        "the node has the host route to A via a kv veth, metric 1024 (ip -j)", rts)
-    handles = os.listdir(os.path.join(d, "state", "handle"))
-    ok(handles == ["%s.%s.json" % (NET, cid_a)],
+    handles = sorted(t.file_records(os.path.join(d, "state"))[0]["handle"])
+    ok(handles == ["%s.%s" % (NET, cid_a)],
        "the kvnet handle is named after podman's container ID", handles)
     rc, out, err = pm("run", "--rm", "--name", "kvt-b", "--network", NET, "--rootfs",
                       os.path.join(d, "rootfs"), "/bin/sh", "-c",
@@ -127,8 +127,8 @@ def run(pm, d, node):
        "container B (another kvnet address) pings A", (out, err))
     rc, out, err = pm("rm", "-f", "-t", "0", "kvt-a")
     ok(rc == 0, "podman rm -f A", err)
-    ok(os.listdir(os.path.join(d, "state", "handle")) == [] and t.ipj(node, "route", "show",
-                                                                      "proto", "75") == []
+    ok(t.file_records(os.path.join(d, "state"))[0]["handle"] == {}
+       and t.ipj(node, "route", "show", "proto", "75") == []
        and t.ipj(node, "link", "show", "type", "veth") == [],
        "podman's DEL released the address and removed veth and route")
 

@@ -152,16 +152,11 @@ def pods_for(hosts, vm_pods=()):
 
 def file_records(state):
     def rd():
-        allocs, hn, listed = [], set(), set()
-        for f in glob.glob(os.path.join(state, "block", "*.json")):
-            with open(f) as fp:
-                for a in json.load(fp)["allocations"]:
-                    allocs.append((a["ip"], a["handle"], a.get("node")))
-        for f in glob.glob(os.path.join(state, "handle", "*.json")):
-            hn.add(os.path.basename(f)[:-5])
-            with open(f) as fp:
-                listed |= set(json.load(fp)["ips"])
-        return allocs, hn, listed
+        recs, _ = t.file_records(state)
+        allocs = [(a["ip"], a["handle"], a.get("node")) for b in recs["block"].values()
+                  for a in b["allocations"]]
+        listed = {ip for h in recs["handle"].values() for ip in h["ips"]}
+        return allocs, set(recs["handle"]), listed
     return rd
 
 

@@ -93,8 +93,8 @@ def run(api, host, kc):
     ok(r.rc == 0 and r.json and len(r.json["ips"]) == 2, "Disabled: the VM pod's ADD works", r)
     ok(handles(api) == [NET + ".cid-off"],
        "Disabled: the VM pod got an ordinary handle <network>.<containerID>", handles(api))
-    ok(gets(calls, "virtualmachineinstances") == 0 and gets(calls, "ipamconfigs/default") == 1,
-       "Disabled: no VMI GET, one IPAMConfig GET", calls["paths"])
+    ok(gets(calls, "virtualmachineinstances") == 0 and gets(calls, "ipamconfigs/default") >= 1,
+       "Disabled: no VMI GET (the IPAMConfig is read first)", calls["paths"])
     print("# API calls for a VM pod ADD with persistence Disabled: %d %s"
           % (calls["total"], calls["verbs"]))
     tns = t.netns("t1")
