@@ -57,7 +57,7 @@ static const struct conf_key conf_schema[] = {
 	  false,
 	  "Where IPAM state lives: file (state_dir, one node) or kubernetes\n"
 	  "(kvnet.io custom resources through the API server, many nodes)." },
-	{ "datastore", "state_dir", CONF_T_PATH, F(datastore.state_dir), "/var/lib/kvnet", 0, 0,
+	{ "datastore", "state_dir", CONF_T_PATH, F(datastore.state_dir), "/var/lib/kvnet/ipam", 0, 0,
 	  NULL, false, "State directory of the file datastore (locked with flock)." },
 	{ "kubernetes", "kubeconfig", CONF_T_PATH, F(kubernetes.kubeconfig), "", 0, 0, NULL, true,
 	  "Kubeconfig file; empty: the in-cluster service account, else $KUBECONFIG." },

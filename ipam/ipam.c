@@ -383,12 +383,12 @@ int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cid
 	if (block_prefix == 0)
 		block_prefix = cidr->a.family == AF_INET ? 26 : 122;
 	unsigned bits = addr_bits(&cidr->a);
-	if (block_prefix < cidr->prefix || block_prefix > bits || (bits - block_prefix) > 10 ||
-	    block_prefix - cidr->prefix > 48)
+	if (block_prefix < cidr->prefix || block_prefix > bits || (bits - block_prefix) > 10)
 		return err_setx(e, EINVAL,
-				"pool %s: block size /%u does not fit pool %s (at most %u "
-				"addresses per block, 2^48 blocks)",
-				name, block_prefix, cs, IPAM_BLOCK_ADDRS_MAX);
+				"pool %s: block size /%u does not fit pool %s (want /%u../%u: "
+				"at most %u addresses per block)",
+				name, block_prefix, cs, cidr->prefix > bits - 10 ? cidr->prefix : bits - 10,
+				bits, IPAM_BLOCK_ADDRS_MAX);
 	if (n_reserved > IPAM_RESERVED_MAX)
 		return err_setx(e, EINVAL, "pool %s: more than %d reserved addresses", name,
 				IPAM_RESERVED_MAX);
@@ -517,7 +517,10 @@ static struct ipam_block *claim_block(struct ipam_state *st, const struct ipam_p
 				      const char *node, bool *nomem)
 {
 	unsigned bits = addr_bits(&p->cidr.a);
-	uint64_t nblocks = (uint64_t)1 << (p->block_prefix - p->cidr.prefix);
+	/* An IPv6 /48 in /122 blocks has 2^74 of them: saturate, the loop below stops long
+	 * before (blocks are claimed one by one). */
+	unsigned span = p->block_prefix - p->cidr.prefix;
+	uint64_t nblocks = span >= 64 ? UINT64_MAX : (uint64_t)1 << span;
 	uint64_t step = (uint64_t)1 << (bits - p->block_prefix);
 	/* Existing blocks of this pool are at most n_blocks, so one of the first
 	 * n_blocks + 1 candidates is free if any is. */

@@ -44,7 +44,7 @@ static void test_defaults(void)
 	T_EQ(c.log.level, LOG_LVL_INFO);
 	T_STREQ(c.log.file, "");
 	T_EQ(c.datastore.type, CONF_DATASTORE_FILE);
-	T_STREQ(c.datastore.state_dir, "/var/lib/kvnet");
+	T_STREQ(c.datastore.state_dir, "/var/lib/kvnet/ipam");
 	T_STREQ(c.kubernetes.kubeconfig, "");
 	T_EQ(c.ipam.ipv4_pools.n, 1);
 	T_EQ(c.ipam.ipv4_pools.v[0].family, AF_INET);

@@ -304,6 +304,32 @@ static void test_reserve_and_release_ip(void)
 	ipam_state_free(&st);
 }
 
+/* The pools people use for IPv6: a /48 (2^74 blocks of /122) and a /64. Blocks are
+ * claimed one at a time from the start of the pool, on each node; nothing enumerates. */
+static void test_v6_large_pools(void)
+{
+	struct ipam_state st;
+	ipam_state_init(&st);
+	T_EQ(pool(&st, "p48", "2001:db8:4b76::/48", 0, NULL, NULL), 0);
+	T_EQ(pool(&st, "p64", "2001:db8:4b77::/64", 120, NULL, NULL), 0);
+	T_EQ(pool(&st, "p32", "2001:db8::/32", 0, NULL, NULL), -EEXIST); /* overlaps both */
+	int rc = 0;
+	T_STREQ(alloc(&st, "a1", "node-a", IPAM_V6, &rc), "2001:db8:4b76::1");
+	T_STREQ(alloc(&st, "b1", "node-b", IPAM_V6, &rc), "2001:db8:4b76::40"); /* only the pool's ::0 is kept */
+	T_STREQ(alloc(&st, "a2", "node-a", IPAM_V6, &rc), "2001:db8:4b76::2");
+	char h[32];
+	for (int i = 0; i < 70 && rc == 0; i++) { /* fill node-a's block, claim the next */
+		snprintf(h, sizeof(h), "fill-%d", i);
+		alloc(&st, h, "node-a", IPAM_V6, &rc);
+	}
+	T_EQ(rc, 0);
+	T_EQ(st.n_blocks, 3);
+	T_STREQ(S(&st.blocks[2].cidr.a), "2001:db8:4b76::80");
+	T_EQ(st.blocks[2].cidr.prefix, 122);
+	T_EQ(ipam_check(&st, NULL), 0);
+	ipam_state_free(&st);
+}
+
 static void test_pool_config_errors(void)
 {
 	struct ipam_state st;
@@ -769,6 +795,7 @@ int main(void)
 	T_RUN(test_affinity_and_claim);
 	T_RUN(test_borrow_and_exhaustion_v4);
 	T_RUN(test_v6_and_dual_stack);
+	T_RUN(test_v6_large_pools);
 	T_RUN(test_idempotent_per_handle);
 	T_RUN(test_owners_preconditions);
 	T_RUN(test_reserve_and_release_ip);
