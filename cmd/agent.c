@@ -18,6 +18,7 @@
 #include "cmd/cmd.h"
 
 #include "agent/agent.h"
+#include "agent/mignode.h"
 #include "conf/conf.h"
 #include "ipam/ipam.h"
 #include "lib/err.h"
@@ -41,6 +42,7 @@ struct agent_cmd {
 	bool path_given;     /* -c was given (a missing file is then an error) */
 	struct log log;	     /* the logger */
 	struct agent *agent; /* the daemon */
+	struct mignode *mig; /* its migration hand-over (agent/mignode.h) */
 	int status;	     /* exit status */
 };
 
@@ -176,6 +178,13 @@ int cmd_agent(int argc, char **argv)
 		log_close(&c.log);
 		return 1;
 	}
+	c.mig = mignode_new(c.agent, NULL, &e);
+	if (!c.mig) {
+		log_err(&c.log, LOG_LVL_ERROR, &e);
+		agent_free(c.agent);
+		log_close(&c.log);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	struct ev_loop *loop = agent_loop(c.agent);
 	if (ev_signal_add(loop, SIGTERM, on_term, &c, NULL, NULL, &e) < 0 ||
@@ -195,6 +204,7 @@ int cmd_agent(int argc, char **argv)
 		c.status = 1;
 	}
 out:
+	mignode_free(c.mig);
 	agent_free(c.agent);
 	log_close(&c.log);
 	return c.status;

@@ -184,8 +184,8 @@ def scenario_failed_after_live(lab, kv, vm):
        lab.owners(vm.namespace, vm.name))
     ok(want_metric(vm, src, 1024), "failed: node-a routes via the source veth at 1024 again",
        metrics_of(vm.ip4, vm.ip6, src))
-    tgt_routes = [r for r in nb.kvnet_routes() if r.get("dst", "").split("/")[0]
-                  in (vm.ip4, vm.ip6) and r.get("dev", "").startswith("kv")]
+    tgt_routes = [r for ip in (vm.ip4, vm.ip6) for r in nb.routes(ip)
+                  if str(r.get("protocol")) in ("75", "kvnet") and r.get("dev", "").startswith("kv")]
     ok(tgt_routes == [], "failed: node-b has no host route for the VM", tgt_routes)
     fl = mig_lines(lab, nb, seen.get("tgt"), "migration failed")
     ok(fl and fl[0].get("outcome") == "failed", "failed: log msg=\"migration failed\" "

@@ -1,0 +1,1122 @@
+/* mignode — the node's migration machines: agent hooks and capture in, actions out. */
+#include "agent/mignode.h"
+
+#include "agent/agent.h"
+#include "agent/metrics.h"
+#include "conf/conf.h"
+#include "ipam/ds.h"
+#include "ipam/ds_file.h"
+#include "ipam/ds_kube.h"
+#include "ipam/ipam.h"
+#include "kube/informer.h"
+#include "kube/json.h"
+#include "kube/types.h"
+#include "lib/err.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "net/announce.h"
+#include "net/packet.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define ANNOTATION_READY "kubevirt.io/migration-target-ready-timestamp"
+#define LABEL_MIGRATION "kubevirt.io/migrationJobUID"
+
+struct mignode;
+
+/* One machine and what the node keeps beside it. */
+struct mn_ep {
+	struct mig_ep m;		  /* the machine (agent/migrate.h) */
+	struct mignode *node;		  /* the node it belongs to */
+	struct agent_ep *aep;		  /* the agent's endpoint (valid until ep_removed) */
+	char cid[IPAM_CID_MAX + 1];	  /* its key: container id ... */
+	char cifname[IPAM_IFNAME_MAX + 1]; /* ... and interface in the pod */
+	struct ev_timer *timer;		  /* convergence timer (created on first use) */
+	bool armed;			  /* announcements on its veth count */
+	bool forget;			  /* MIG_A_FORGET ran: free after the step */
+	struct ev_timer *retry;		  /* owner CAS retry timer (created on first use) */
+	enum mig_act_kind pend;		  /* the owner action being retried ... */
+	bool pending;			  /* ... when true */
+	unsigned attempts;		  /* tries of the pending action so far */
+	uint64_t backoff_ms;		  /* delay before the next try */
+	char remote_node[IPAM_NAME_MAX + 1]; /* where the active owner went (logs) */
+	struct addr_ip announced;	  /* the address the triggering frame named (family 0:
+					   * none, e.g. a RARP): its route goes in first */
+};
+
+/* The last IPAMBlock / IPAMHandle objects the informers delivered, for the owner swap's
+ * fast path (no LIST: the records come from here, the writes are still compare-and-swap
+ * on their resourceVersion, and a conflict falls back to the full update). */
+struct mn_rec {
+	enum ipam_kind kind;	      /* IPAM_BLOCK or IPAM_HANDLE */
+	char name[IPAM_NAME_MAX + 1]; /* object name */
+	char *json;		      /* the whole object; owned */
+	size_t len;		      /* its length */
+};
+
+struct mignode {
+	struct agent *a;	      /* the agent (not owned) */
+	struct ipam_ds *ds;	      /* datastore given by the caller, or NULL */
+	struct ipam_ds_kube dsk;      /* the kubernetes datastore over the agent's client */
+	struct pkt_sock *cap;	      /* capture socket, NULL when detection is off */
+	struct ev_io *cap_io;	      /* its watcher */
+	struct mn_ep **eps;	      /* machines; owned */
+	unsigned n, cap_eps;	      /* used / allocated */
+	unsigned stepping;	      /* > 0 while feed() runs (frees are deferred) */
+	struct mn_rec *recs;	      /* cached IPAM objects; owned */
+	unsigned n_recs, cap_recs;    /* used / allocated */
+	struct agent_metric *m_swap;  /* kvnet_migration_owner_swaps_total{path} */
+	struct agent_metric *m_out;   /* kvnet_migrations_total{outcome} */
+	struct agent_metric *m_lat;   /* kvnet_migration_announce_to_route_seconds */
+	struct agent_metric *m_state; /* kvnet_migration_endpoints{state} */
+	struct agent_metric *m_ann;   /* kvnet_migration_announcements_total{match} */
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* "S.UUUUUU" (unix seconds with microseconds) into buf. */
+static const char *fmt_ts(uint64_t ns, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%llu.%06llu", (unsigned long long)(ns / 1000000000u),
+		 (unsigned long long)(ns % 1000000000u / 1000u));
+	return buf;
+}
+
+static void ips_fmt(const struct mig_ep *m, char *buf, size_t cap)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < m->n_ip && i < MIG_IPS_MAX && off < cap; i++) {
+		char a[ADDR_STRLEN];
+		off += (size_t)snprintf(buf + off, cap - off, "%s%s", i ? "," : "",
+					addr_fmt(&m->ip[i], a));
+	}
+	if (!buf[0])
+		snprintf(buf, cap, "-");
+}
+
+static struct mig_params params(const struct mignode *n)
+{
+	const struct conf *c = agent_conf(n->a);
+	struct mig_params p = {
+		.route_metric = c->network.route_metric,
+		.migration_metric = c->network.migration_metric,
+		.convergence_ms = (uint64_t)c->migration.convergence_seconds * 1000u,
+	};
+	return p;
+}
+
+static void update_gauges(struct mignode *n)
+{
+	if (!n->m_state)
+		return;
+	for (unsigned s = 0; s < MIG_N_STATES; s++)
+		agent_metric_set(n->m_state, mig_state_name(s), mignode_count(n, s));
+}
+
+/* ---- owner compare-and-swap -------------------------------------------------------- */
+
+static const char *quotable(struct err *e);
+
+struct cas_arg {
+	const struct mig_ep *m; /* the endpoint */
+	bool take;		/* true: alternate -> active; false: active -> alternate */
+	bool changed;		/* out: the slots were swapped */
+};
+
+static int op_swap(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct cas_arg *c = arg;
+	return mig_owner_swap(st, c->m, c->take, &c->changed, e);
+}
+
+static void rec_put(struct mignode *n, enum ipam_kind kind, const struct kube_obj *old,
+		    const struct kube_obj *obj)
+{
+	const char *name = obj ? obj->name : old ? old->name : NULL;
+	if (!name)
+		return;
+	struct mn_rec *r = NULL;
+	for (unsigned i = 0; i < n->n_recs && !r; i++)
+		if (n->recs[i].kind == kind && strcmp(n->recs[i].name, name) == 0)
+			r = &n->recs[i];
+	if (!obj) {
+		if (r) {
+			free(r->json);
+			*r = n->recs[--n->n_recs];
+		}
+		return;
+	}
+	char *copy = malloc(obj->len + 1);
+	if (!copy)
+		return; /* the fast path will miss it and fall back */
+	memcpy(copy, obj->json, obj->len);
+	copy[obj->len] = '\0';
+	if (!r) {
+		if (n->n_recs == n->cap_recs) {
+			unsigned nc = n->cap_recs ? 2 * n->cap_recs : 16;
+			struct mn_rec *nr = realloc(n->recs, nc * sizeof(*nr));
+			if (!nr) {
+				free(copy);
+				return;
+			}
+			n->recs = nr;
+			n->cap_recs = nc;
+		}
+		r = &n->recs[n->n_recs++];
+		memset(r, 0, sizeof(*r));
+		r->kind = kind;
+		snprintf(r->name, sizeof(r->name), "%s", name);
+	}
+	free(r->json);
+	r->json = copy;
+	r->len = obj->len;
+}
+
+/* Load the cached records of kind that `want` accepts into st, as one LIST page. */
+static int rec_load(struct mignode *n, struct ipam_state *st, enum ipam_kind kind,
+		    bool (*want)(const struct mn_rec *r, const void *arg), const void *arg,
+		    unsigned *loaded, struct err *e)
+{
+	size_t cap = 16, len = 0;
+	for (unsigned i = 0; i < n->n_recs; i++)
+		cap += n->recs[i].len + 1;
+	char *body = malloc(cap);
+	if (!body)
+		return err_set(e, ENOMEM, "migration: owner swap");
+	len += (size_t)snprintf(body, cap, "{\"items\":[");
+	*loaded = 0;
+	for (unsigned i = 0; i < n->n_recs; i++) {
+		const struct mn_rec *r = &n->recs[i];
+		if (r->kind != kind || !want(r, arg))
+			continue;
+		if (*loaded)
+			body[len++] = ',';
+		memcpy(body + len, r->json, r->len);
+		len += r->len;
+		(*loaded)++;
+	}
+	body[len++] = ']';
+	body[len++] = '}';
+	char cont[16];
+	int rc = ipam_ds_kube_load_page(st, kind, body, len, cont, sizeof(cont), e);
+	free(body);
+	return rc;
+}
+
+/* A block that may hold one of the endpoint's addresses (its text names one). */
+static bool want_block(const struct mn_rec *r, const void *arg)
+{
+	const struct mig_ep *m = arg;
+	for (unsigned i = 0; i < m->n_ip; i++) {
+		char a[ADDR_STRLEN + 2], q[ADDR_STRLEN + 4];
+		snprintf(q, sizeof(q), "\"%s\"", addr_fmt(&m->ip[i], a));
+		if (strstr(r->json, q))
+			return true;
+	}
+	return false;
+}
+
+static bool want_handle(const struct mn_rec *r, const void *arg)
+{
+	return strcmp(r->name, (const char *)arg) == 0;
+}
+
+/* The owner swap from the informers' copies: one compare-and-swap PUT per changed block,
+ * no LIST. Any failure (a record missing or stale here, a conflict) returns < 0 and the
+ * caller does the full update, which is authoritative. */
+static int owner_swap_fast(struct mignode *n, struct ipam_ds_kube *k, struct cas_arg *arg,
+			   struct err *e)
+{
+	struct ipam_state st;
+	ipam_state_init(&st);
+	struct ipam_change *ch = NULL;
+	unsigned n_ch = 0, loaded = 0;
+	int rc = rec_load(n, &st, IPAM_BLOCK, want_block, arg->m, &loaded, e);
+	if (rc == 0 && !loaded)
+		rc = err_setx(e, ENOENT, "migration: owner swap: no cached block");
+	const struct ipam_attrs *at = NULL;
+	for (unsigned i = 0; rc == 0 && i < arg->m->n_ip && !at; i++) {
+		struct ipam_addr ia;
+		memset(&ia, 0, sizeof(ia));
+		ia.family = arg->m->ip[i].family;
+		memcpy(ia.b, arg->m->ip[i].b, sizeof(ia.b));
+		at = ipam_lookup_ip(&st, &ia);
+	}
+	if (rc == 0 && !at)
+		rc = err_setx(e, ENOENT, "migration: owner swap: address not in cached blocks");
+	if (rc == 0) {
+		char handle[IPAM_NAME_MAX + 1];
+		snprintf(handle, sizeof(handle), "%s", at->handle);
+		rc = rec_load(n, &st, IPAM_HANDLE, want_handle, handle, &loaded, e);
+		if (rc == 0 && loaded != 1)
+			rc = err_setx(e, ENOENT, "migration: owner swap: handle %s not cached", handle);
+	}
+	if (rc == 0)
+		rc = mig_owner_swap(&st, arg->m, arg->take, &arg->changed, e);
+	if (rc == 0)
+		rc = ipam_state_diff(&st, &ch, &n_ch, e);
+	if (rc == 0 && n_ch) {
+		k->st = &st; /* what a failed commit restores */
+		rc = ipam_ds_kube(k).ops->commit(k, ch, n_ch, e);
+		k->st = NULL;
+	}
+	if (rc < 0)
+		arg->changed = false;
+	ipam_changes_free(ch, n_ch);
+	ipam_state_free(&st);
+	return rc;
+}
+
+static int owner_swap(struct mignode *n, const struct mig_ep *m, bool take, bool *changed,
+		      struct err *e)
+{
+	struct cas_arg arg = { .m = m, .take = take };
+	const struct conf *c = agent_conf(n->a);
+	int rc;
+	*changed = false;
+	if (n->ds) {
+		rc = ipam_ds_update(n->ds, op_swap, &arg, e);
+	} else if (c->datastore.type == CONF_DATASTORE_KUBERNETES) {
+		/* the agent's client exists only once the agent has started */
+		if (!agent_kube(n->a))
+			return err_setx(e, ENOTCONN, "migration: owner swap: no API client");
+		ipam_ds_kube_init(&n->dsk, agent_kube(n->a));
+		struct err fe;
+		err_clear(&fe);
+		rc = owner_swap_fast(n, &n->dsk, &arg, &fe);
+		if (rc == 0) {
+			if (n->m_swap)
+				agent_metric_add(n->m_swap, "fast", 1);
+		} else {
+			log_fields(agent_log(n->a), LOG_LVL_DEBUG, "migration owner swap: full update",
+				   "pod=%s/%s reason=\"%s\"", m->ns, m->pod, quotable(&fe));
+			struct ipam_ds ds = ipam_ds_kube(&n->dsk);
+			rc = ipam_ds_update(&ds, op_swap, &arg, e);
+			if (n->m_swap)
+				agent_metric_add(n->m_swap, "full", 1);
+		}
+	} else {
+		struct ipam_ds_file f;
+		rc = ipam_ds_file_open(&f, c->datastore.state_dir, e);
+		if (rc == 0) {
+			struct ipam_ds ds = ipam_ds_file(&f);
+			rc = ipam_ds_update(&ds, op_swap, &arg, e);
+			ipam_ds_file_close(&f);
+		}
+	}
+	*changed = arg.changed;
+	return rc;
+}
+
+/* ---- actions ---------------------------------------------------------------------- */
+
+static void on_timer(struct ev_loop *loop, struct ev_timer *t, void *user);
+static void on_retry(struct ev_loop *loop, struct ev_timer *t, void *user);
+
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 5000
+
+/* Errors that say the datastore is not reachable now (the API server restarting, ...):
+ * the owner swap is tried again later. Anything else (someone else holds the slot, the
+ * addresses are gone) will not get better by waiting. */
+static bool transient(int rc)
+{
+	return rc != -EBUSY && rc != -ENOENT && rc != -EINVAL && rc != -ENOMEM;
+}
+
+/* Is the pending owner action still what the machine's state wants? */
+static bool still_wanted(const struct mn_ep *x)
+{
+	switch (x->pend) {
+	case MIG_A_OWNER_TAKE:
+		return x->m.state == MIG_LIVE || x->m.state == MIG_TIMEWAIT ||
+		       x->m.state == MIG_BASE;
+	case MIG_A_OWNER_RECLAIM:
+		return x->m.state == MIG_BASE;
+	case MIG_A_OWNER_RETURN:
+		return x->m.state == MIG_RETIRED;
+	case MIG_A_ARM:
+	case MIG_A_DISARM:
+	case MIG_A_ROUTE_MIGRATE:
+	case MIG_A_ROUTE_NORMAL:
+	case MIG_A_ROUTE_DEL:
+	case MIG_A_TIMER_START:
+	case MIG_A_TIMER_STOP:
+	case MIG_A_FORGET:
+		return false;
+	}
+	return false;
+}
+
+static void retry_later(struct mignode *n, struct mn_ep *x, enum mig_act_kind kind)
+{
+	struct err e;
+	if (!x->pending || x->pend != kind) {
+		x->attempts = 1;
+		x->backoff_ms = RETRY_FIRST_MS;
+	}
+	x->pend = kind;
+	x->pending = true;
+	if (!x->retry && ev_timer_add(agent_loop(n->a), x->backoff_ms, 0, on_retry, x, NULL,
+				      &x->retry, &e) < 0) {
+		x->pending = false;
+		log_err(agent_log(n->a), LOG_LVL_WARN, &e);
+		return;
+	}
+	ev_timer_arm(x->retry, x->backoff_ms, 0);
+	x->backoff_ms = x->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : x->backoff_ms * 2;
+}
+static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts);
+
+/* What carrying out one step's actions found, for its log line. */
+struct done {
+	uint64_t route_ns;   /* ack of the last RTM_NEWROUTE of ROUTE_MIGRATE, 0 none */
+	uint32_t metric;     /* metric installed, 0 none */
+	bool owner_changed;  /* a CAS swapped the owners */
+	uint64_t owner_us;   /* time the owner CAS took (microseconds), 0 none */
+	int failures;	     /* actions that failed (each logged) */
+};
+
+static void routes_clear(struct mignode *n, struct mn_ep *x)
+{
+	for (unsigned i = 0; i < x->m.n_ip; i++)
+		agent_override_clear(n->a, &x->m.ip[i]);
+}
+
+/* An error text fit for a quoted logfmt value (double quotes become single). */
+static const char *quotable(struct err *e)
+{
+	if (!e || !e->code)
+		return "unknown";
+	for (char *p = e->msg; *p; p++)
+		if (*p == '"' || *p == '\\')
+			*p = '\'';
+	return e->msg;
+}
+
+static void act_fail(struct mignode *n, struct mn_ep *x, const char *what, struct err *e,
+		     struct done *d)
+{
+	d->failures++;
+	log_fields(agent_log(n->a), LOG_LVL_WARN, "migration action failed",
+		   "vmi=%s/%s pod=%s action=%s error=\"%s\"", x->m.ns, x->m.vmi, x->m.pod, what,
+		   quotable(e));
+}
+
+static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_action *act,
+		       struct done *d)
+{
+	struct err e;
+	err_clear(&e);
+	switch (act->kind) {
+	case MIG_A_ARM:
+		x->armed = n->cap != NULL;
+		if (x->aep)
+			agent_ep_gate_clear(n->a, x->aep, MIGNODE_GATE_ARMED);
+		return;
+	case MIG_A_DISARM:
+		x->armed = false;
+		if (x->aep)
+			agent_ep_gate_clear(n->a, x->aep, MIGNODE_GATE_ARMED);
+		return;
+	case MIG_A_ROUTE_MIGRATE:
+		if (!x->aep || x->aep->ifindex <= 0) {
+			err_setx(&e, ENODEV, "pod %s/%s: host veth %s not known", x->m.ns, x->m.pod,
+				 x->m.ifname);
+			act_fail(n, x, mig_act_name(act->kind), &e, d);
+			return;
+		}
+		/* the announced address first: its ack ends the measured latency */
+		unsigned first = 0;
+		for (unsigned i = 0; i < x->m.n_ip; i++)
+			if (addr_eq(&x->m.ip[i], &x->announced))
+				first = i;
+		for (unsigned k = 0; k < x->m.n_ip; k++) {
+			unsigned i = k == 0 ? first : (k <= first ? k - 1 : k);
+			struct agent_override o;
+			memset(&o, 0, sizeof(o));
+			o.ip = x->m.ip[i];
+			o.kind = AGENT_OVR_DEV;
+			o.ifindex = x->aep->ifindex;
+			o.metric = act->metric;
+			if (agent_override_apply(n->a, &o, &e) < 0)
+				act_fail(n, x, mig_act_name(act->kind), &e, d);
+			else if (!d->route_ns)
+				d->route_ns = now_ns();
+		}
+		d->metric = act->metric;
+		return;
+	case MIG_A_ROUTE_NORMAL:
+		/* no longer a dark target: the agent's own rule routes it at route_metric, also
+		 * after an agent restart (the flag is kept in the endpoint's file) */
+		if (x->aep && x->aep->target && agent_ep_set_target(n->a, x->aep, false, &e) < 0)
+			act_fail(n, x, mig_act_name(act->kind), &e, d);
+		routes_clear(n, x);
+		agent_reconcile_soon(n->a);
+		d->metric = act->metric;
+		return;
+	case MIG_A_ROUTE_DEL:
+		/* a target stays dark by the agent's rule; a source's /32 is dropped by it once
+		 * the owner is remote (and routed to the owner's node in direct mode) */
+		routes_clear(n, x);
+		agent_reconcile_soon(n->a);
+		return;
+	case MIG_A_OWNER_TAKE:
+	case MIG_A_OWNER_RECLAIM:
+	case MIG_A_OWNER_RETURN: {
+		bool changed = false;
+		x->pending = false; /* a new owner action replaces a pending one */
+		if (x->retry)
+			ev_timer_disarm(x->retry);
+		uint64_t t0 = mono_us();
+		int rc = owner_swap(n, &x->m, act->kind != MIG_A_OWNER_RETURN, &changed, &e);
+		d->owner_us = mono_us() - t0;
+		if (rc < 0) {
+			act_fail(n, x, mig_act_name(act->kind), &e, d);
+			if (transient(rc))
+				retry_later(n, x, act->kind);
+		}
+		d->owner_changed = d->owner_changed || changed;
+		return;
+	}
+	case MIG_A_TIMER_START:
+		if (!x->timer && ev_timer_add(agent_loop(n->a), act->ms, 0, on_timer, x, NULL,
+					      &x->timer, &e) < 0) {
+			act_fail(n, x, mig_act_name(act->kind), &e, d);
+			return;
+		}
+		ev_timer_arm(x->timer, act->ms, 0);
+		return;
+	case MIG_A_TIMER_STOP:
+		if (x->timer)
+			ev_timer_disarm(x->timer);
+		return;
+	case MIG_A_FORGET:
+		routes_clear(n, x);
+		if (x->aep)
+			agent_ep_gate_clear(n->a, x->aep, MIGNODE_GATE_ARMED);
+		x->forget = true;
+		return;
+	}
+}
+
+static void log_step(struct mignode *n, const struct mn_ep *x, const struct mig_result *r,
+		     const struct done *d)
+{
+	struct log *l = agent_log(n->a);
+	const struct mig_ep *m = &x->m;
+	char ips[4 * ADDR_STRLEN], extra[256], a[32], b[32];
+	ips_fmt(m, ips, sizeof(ips));
+	size_t off = 0;
+	extra[0] = '\0';
+	if (r->to != r->from && (r->to == MIG_LIVE || (r->from == MIG_TARGET &&
+						       r->to == MIG_TIMEWAIT)))
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " trigger=%s",
+					mig_trigger_name(m->trigger));
+	if (d->route_ns && m->trigger == MIG_TRIG_ANNOUNCEMENT && m->announce_ns &&
+	    off < sizeof(extra)) {
+		uint64_t lat = d->route_ns > m->announce_ns ? d->route_ns - m->announce_ns : 0;
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off,
+					" announce_ts=%s route_ts=%s latency_us=%llu",
+					fmt_ts(m->announce_ns, a, sizeof(a)),
+					fmt_ts(d->route_ns, b, sizeof(b)),
+					(unsigned long long)(lat / 1000u));
+	} else if (d->route_ns && off < sizeof(extra)) {
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " route_ts=%s",
+					fmt_ts(d->route_ns, b, sizeof(b)));
+	}
+	if (d->metric && off < sizeof(extra))
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " metric=%u", d->metric);
+	if (r->outcome != MIG_OUT_NONE && off < sizeof(extra))
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " outcome=%s",
+					mig_outcome_name(r->outcome));
+	if (d->owner_us && off < sizeof(extra))
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " owner=%s owner_us=%llu",
+					d->owner_changed ? "swapped" : "unchanged",
+					(unsigned long long)d->owner_us);
+	if (r->event == MIG_EV_OWNER_REMOTE && x->remote_node[0] && off < sizeof(extra))
+		snprintf(extra + off, sizeof(extra) - off, " active_node=%s", x->remote_node);
+	log_fields(l, r->msg ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+		   r->msg ? r->msg : "migration endpoint forgotten",
+		   "vmi=%s/%s pod=%s from=%s to=%s event=%s ip=%s ifname=%s event_ts=%s%s", m->ns, m->vmi,
+		   m->pod, mig_state_name(r->from), mig_state_name(r->to),
+		   mig_event_name(r->event), ips, m->ifname[0] ? m->ifname : "-",
+		   fmt_ts(m->since_ns, a, sizeof(a)), extra);
+}
+
+static void free_ep(struct mn_ep *x)
+{
+	if (x->timer)
+		ev_timer_del(x->timer);
+	if (x->retry)
+		ev_timer_del(x->retry);
+	free(x);
+}
+
+/* Free the machines that were forgotten (outside any step). */
+static void sweep(struct mignode *n)
+{
+	if (n->stepping)
+		return;
+	unsigned j = 0;
+	for (unsigned i = 0; i < n->n; i++) {
+		if (n->eps[i]->forget)
+			free_ep(n->eps[i]);
+		else
+			n->eps[j++] = n->eps[i];
+	}
+	n->n = j;
+}
+
+/* One event into one machine: step, carry out, count, log. */
+static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts)
+{
+	struct mignode *n = x->node;
+	if (x->forget)
+		return;
+	struct mig_params p = params(n);
+	struct mig_ev ev = { .kind = kind, .ts_ns = ts };
+	struct mig_result r;
+	mig_step(&x->m, &p, &ev, &r);
+	switch (r.kind) {
+	case MIG_CELL_INVALID:
+		log_fields(agent_log(n->a), LOG_LVL_WARN, "migration event ignored",
+			   "vmi=%s/%s pod=%s state=%s event=%s reason=invalid", x->m.ns, x->m.vmi,
+			   x->m.pod, mig_state_name(r.from), mig_event_name(r.event));
+		return;
+	case MIG_CELL_NOOP:
+		log_fields(agent_log(n->a), LOG_LVL_DEBUG, "migration event ignored",
+			   "vmi=%s/%s pod=%s state=%s event=%s reason=expected", x->m.ns, x->m.vmi,
+			   x->m.pod, mig_state_name(r.from), mig_event_name(r.event));
+		return;
+	case MIG_CELL_MOVE:
+		break;
+	}
+	n->stepping++;
+	struct done d;
+	memset(&d, 0, sizeof(d));
+	for (unsigned i = 0; i < r.n; i++)
+		run_action(n, x, &r.act[i], &d);
+	if (r.outcome != MIG_OUT_NONE && n->m_out)
+		agent_metric_add(n->m_out, mig_outcome_name(r.outcome), 1);
+	if (d.route_ns && x->m.trigger == MIG_TRIG_ANNOUNCEMENT && x->m.announce_ns &&
+	    d.route_ns >= x->m.announce_ns && n->m_lat)
+		agent_metric_observe(n->m_lat, (double)(d.route_ns - x->m.announce_ns) / 1e9);
+	log_step(n, x, &r, &d);
+	n->stepping--;
+	update_gauges(n);
+}
+
+static void on_timer(struct ev_loop *loop, struct ev_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct mn_ep *x = user;
+	struct mignode *n = x->node;
+	feed(x, MIG_EV_TIMER, now_ns());
+	sweep(n);
+}
+
+static void on_retry(struct ev_loop *loop, struct ev_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct mn_ep *x = user;
+	struct mignode *n = x->node;
+	if (x->forget || !x->pending)
+		return;
+	if (!still_wanted(x)) {
+		x->pending = false;
+		return;
+	}
+	struct err e;
+	err_clear(&e);
+	bool changed = false;
+	x->attempts++;
+	int rc = owner_swap(n, &x->m, x->pend != MIG_A_OWNER_RETURN, &changed, &e);
+	struct log *l = agent_log(n->a);
+	if (rc == 0) {
+		x->pending = false;
+		log_fields(l, LOG_LVL_INFO, "migration owner swapped",
+			   "vmi=%s/%s pod=%s action=%s attempts=%u owner=%s", x->m.ns, x->m.vmi,
+			   x->m.pod, mig_act_name(x->pend), x->attempts,
+			   changed ? "swapped" : "unchanged");
+		return;
+	}
+	log_fields(l, LOG_LVL_WARN, "migration action failed",
+		   "vmi=%s/%s pod=%s action=%s attempts=%u error=\"%s\"", x->m.ns, x->m.vmi,
+		   x->m.pod, mig_act_name(x->pend), x->attempts, quotable(&e));
+	if (transient(rc))
+		retry_later(n, x, x->pend);
+	else
+		x->pending = false;
+}
+
+/* ---- machines ---------------------------------------------------------------------- */
+
+static struct mn_ep *find_key(struct mignode *n, const char *cid, const char *ifname)
+{
+	for (unsigned i = 0; i < n->n; i++)
+		if (!n->eps[i]->forget && strcmp(n->eps[i]->cid, cid) == 0 &&
+		    strcmp(n->eps[i]->cifname, ifname) == 0)
+			return n->eps[i];
+	return NULL;
+}
+
+static void copy_identity(struct mn_ep *x, const struct agent_ep *aep)
+{
+	snprintf(x->m.ns, sizeof(x->m.ns), "%s", aep->ns);
+	snprintf(x->m.pod, sizeof(x->m.pod), "%s", aep->pod);
+	if (aep->uid[0])
+		snprintf(x->m.pod_uid, sizeof(x->m.pod_uid), "%s", aep->uid);
+	snprintf(x->m.vmi, sizeof(x->m.vmi), "%s", aep->vm);
+	snprintf(x->m.ifname, sizeof(x->m.ifname), "%s", aep->veth);
+	x->m.ifindex = aep->ifindex;
+	x->m.n_ip = 0;
+	for (unsigned i = 0; i < aep->n_ip && i < MIG_IPS_MAX; i++)
+		x->m.ip[x->m.n_ip++] = aep->ip[i];
+}
+
+static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, bool from_disk)
+{
+	(void)from_disk;
+	struct mignode *n = user;
+	if (!aep->vm[0])
+		return;
+	struct mn_ep *x = find_key(n, aep->cid, aep->ifname);
+	if (!x) {
+		if (n->n == n->cap_eps) {
+			unsigned nc = n->cap_eps ? 2 * n->cap_eps : 16;
+			struct mn_ep **ne = realloc(n->eps, nc * sizeof(*ne));
+			if (!ne) {
+				log_warnx(agent_log(a), "migration: endpoint %s/%s: out of memory",
+					  aep->ns, aep->pod);
+				return;
+			}
+			n->eps = ne;
+			n->cap_eps = nc;
+		}
+		x = calloc(1, sizeof(*x));
+		if (!x) {
+			log_warnx(agent_log(a), "migration: endpoint %s/%s: out of memory", aep->ns,
+				  aep->pod);
+			return;
+		}
+		mig_ep_init(&x->m);
+		x->node = n;
+		snprintf(x->cid, sizeof(x->cid), "%s", aep->cid);
+		snprintf(x->cifname, sizeof(x->cifname), "%s", aep->ifname);
+		n->eps[n->n++] = x;
+	}
+	x->aep = aep;
+	copy_identity(x, aep);
+	if (aep->target && x->m.state == MIG_BASE) {
+		/* the CNI ADD waiting for "programmed" is answered once detection is armed */
+		agent_ep_gate_set(a, aep, MIGNODE_GATE_ARMED);
+		feed(x, MIG_EV_TARGET_POD, now_ns());
+	}
+	update_gauges(n);
+	sweep(n);
+}
+
+static void hook_ep_removed(void *user, struct agent *a, struct agent_ep *aep)
+{
+	(void)a;
+	struct mignode *n = user;
+	struct mn_ep *x = find_key(n, aep->cid, aep->ifname);
+	if (!x)
+		return;
+	feed(x, MIG_EV_POD_DELETED, now_ns());
+	x->aep = NULL;
+	x->forget = true; /* whatever the table said: the agent's endpoint is gone */
+	sweep(n);
+	update_gauges(n);
+}
+
+/* Parse obj into doc with malloc'd tokens (*tok; free() it). 0 or -errno. */
+static int parse_obj(const struct kube_obj *obj, struct json_doc *d, struct json_tok **tok)
+{
+	*tok = NULL;
+	int rc = json_parse(d, obj->json, obj->len, NULL, 0, 0, NULL);
+	if (rc != -ENOSPC && rc != 0)
+		return rc;
+	unsigned need = d->n ? d->n : 1;
+	*tok = calloc(need, sizeof(**tok));
+	if (!*tok)
+		return -ENOMEM;
+	return json_parse(d, obj->json, obj->len, *tok, need, 0, NULL);
+}
+
+static bool pod_matches(const struct mn_ep *x, const struct kube_obj *o)
+{
+	if (strcmp(x->m.ns, o->ns) != 0 || strcmp(x->m.pod, o->name) != 0)
+		return false;
+	return !x->m.pod_uid[0] || !o->uid || !o->uid[0] || strcmp(x->m.pod_uid, o->uid) == 0;
+}
+
+static void on_pod(struct mignode *n, const struct kube_obj *old, const struct kube_obj *obj)
+{
+	const struct kube_obj *o = obj ? obj : old;
+	if (!o)
+		return;
+	for (unsigned i = 0; i < n->n; i++) {
+		struct mn_ep *x = n->eps[i];
+		if (x->forget || !pod_matches(x, o))
+			continue;
+		if (!x->m.pod_uid[0] && o->uid)
+			snprintf(x->m.pod_uid, sizeof(x->m.pod_uid), "%s", o->uid);
+		if (!obj) {
+			feed(x, MIG_EV_POD_DELETED, now_ns());
+			continue;
+		}
+		struct json_doc d;
+		struct json_tok *tok;
+		char mem[8192];
+		struct kube_arena ar;
+		struct kube_pod pod;
+		kube_arena_init(&ar, mem, sizeof(mem));
+		if (parse_obj(obj, &d, &tok) < 0 || kube_pod_view(&d, 0, &pod, &ar, NULL) < 0) {
+			free(tok);
+			continue;
+		}
+		const char *mig = kube_label(&pod.meta, LABEL_MIGRATION, &ar);
+		if (mig)
+			snprintf(x->m.vmim_uid, sizeof(x->m.vmim_uid), "%s", mig);
+		bool ready = kube_has_annotation(&pod.meta, ANNOTATION_READY);
+		bool ended = pod.meta.deletion_timestamp ||
+			     (pod.phase && (strcmp(pod.phase, "Succeeded") == 0 ||
+					    strcmp(pod.phase, "Failed") == 0));
+		free(tok);
+		if (ready)
+			feed(x, MIG_EV_READY_ANNOTATION, now_ns());
+		if (ended)
+			feed(x, MIG_EV_POD_ENDED, now_ns());
+	}
+}
+
+static bool phase_final(const char *p)
+{
+	return p && (strcmp(p, "Succeeded") == 0 || strcmp(p, "Failed") == 0);
+}
+
+/* The VMIM's phase (into buf), vmi name, namespace and uid; false when unreadable. */
+static bool vmim_read(const struct kube_obj *o, char *phase, size_t pcap, char *vmi, size_t vcap)
+{
+	struct json_doc d;
+	struct json_tok *tok;
+	char mem[8192];
+	struct kube_arena ar;
+	struct kube_vmim v;
+	kube_arena_init(&ar, mem, sizeof(mem));
+	bool ok = parse_obj(o, &d, &tok) == 0 && kube_vmim_view(&d, 0, &v, &ar, NULL) == 0;
+	if (ok) {
+		snprintf(phase, pcap, "%s", v.phase ? v.phase : "");
+		snprintf(vmi, vcap, "%s", v.vmi_name ? v.vmi_name : "");
+	}
+	free(tok);
+	return ok;
+}
+
+static void on_vmim(struct mignode *n, const struct kube_obj *old, const struct kube_obj *obj)
+{
+	char phase[64], vmi[IPAM_NAME_MAX + 1], ophase[64] = "", ovmi[IPAM_NAME_MAX + 1];
+	const struct kube_obj *o = obj ? obj : old;
+	if (!o || !vmim_read(o, phase, sizeof(phase), vmi, sizeof(vmi)))
+		return;
+	if (old && obj && !vmim_read(old, ophase, sizeof(ophase), ovmi, sizeof(ovmi)))
+		ophase[0] = '\0';
+	enum mig_event ev;
+	if (!obj) {
+		if (phase_final(phase))
+			return; /* a finished migration's object cleaned up */
+		ev = MIG_EV_VMIM_FAILED; /* deleted unfinished: aborted by the user */
+	} else if (strcmp(phase, ophase) == 0) {
+		return;
+	} else if (strcmp(phase, "Succeeded") == 0) {
+		ev = MIG_EV_VMIM_SUCCEEDED;
+	} else if (strcmp(phase, "Failed") == 0) {
+		ev = MIG_EV_VMIM_FAILED;
+	} else {
+		return;
+	}
+	for (unsigned i = 0; i < n->n; i++) {
+		struct mn_ep *x = n->eps[i];
+		if (x->forget || strcmp(x->m.ns, o->ns) != 0 || strcmp(x->m.vmi, vmi) != 0)
+			continue;
+		/* a target (or live target) listens only to its own migration */
+		bool is_target = x->m.state == MIG_TARGET || x->m.state == MIG_LIVE;
+		if (is_target && (!o->uid || strcmp(x->m.vmim_uid, o->uid) != 0))
+			continue;
+		if (!obj && !is_target)
+			continue;
+		feed(x, ev, now_ns());
+	}
+}
+
+static void on_block(struct mignode *n, const struct kube_obj *obj)
+{
+	if (!obj || !n->n)
+		return;
+	struct json_doc d;
+	struct json_tok *tok;
+	if (parse_obj(obj, &d, &tok) < 0) {
+		free(tok);
+		return;
+	}
+	int spec = json_get(&d, 0, "spec");
+	size_t len = 0;
+	const char *raw = spec >= 0 ? json_raw(&d, spec, &len) : NULL;
+	struct ipam_state st;
+	ipam_state_init(&st);
+	struct err e;
+	if (!raw || ipam_state_load(&st, IPAM_BLOCK, obj->name, obj->rv ? obj->rv : "", raw, len,
+				    &e) < 0) {
+		free(tok);
+		ipam_state_free(&st);
+		return;
+	}
+	free(tok);
+	const char *self = agent_node(n->a);
+	for (unsigned i = 0; i < n->n; i++) {
+		struct mn_ep *x = n->eps[i];
+		if (x->forget)
+			continue;
+		for (unsigned k = 0; k < x->m.n_ip; k++) {
+			struct ipam_addr ia;
+			memset(&ia, 0, sizeof(ia));
+			ia.family = x->m.ip[k].family;
+			memcpy(ia.b, x->m.ip[k].b, sizeof(ia.b));
+			const struct ipam_attrs *at = ipam_lookup_ip(&st, &ia);
+			if (!at)
+				continue;
+			enum mig_event ev = mig_owner_event(&x->m, at->active.uid, at->active.node,
+							    self);
+			if (ev == MIG_N_EVENTS)
+				break;
+			if (ev == MIG_EV_OWNER_REMOTE)
+				snprintf(x->remote_node, sizeof(x->remote_node), "%s",
+					 at->active.node);
+			feed(x, ev, now_ns());
+			break;
+		}
+	}
+	ipam_state_free(&st);
+}
+
+static void on_vmi(struct mignode *n, const struct kube_obj *obj)
+{
+	if (!obj)
+		return;
+	struct json_doc d;
+	struct json_tok *tok;
+	char mem[16384];
+	struct kube_arena ar;
+	struct kube_vmi v;
+	kube_arena_init(&ar, mem, sizeof(mem));
+	if (parse_obj(obj, &d, &tok) < 0 || kube_vmi_view(&d, 0, &v, &ar, NULL) < 0) {
+		free(tok);
+		return;
+	}
+	for (unsigned i = 0; i < n->n; i++) {
+		struct mn_ep *x = n->eps[i];
+		if (x->forget || strcmp(x->m.ns, obj->ns) != 0 || strcmp(x->m.vmi, obj->name) != 0)
+			continue;
+		/* the interface carrying one of the endpoint's addresses, else the only one */
+		const char *mac = v.n_ifaces == 1 ? v.ifaces[0].mac : NULL;
+		for (unsigned f = 0; f < v.n_ifaces; f++) {
+			struct addr_ip ip;
+			if (v.ifaces[f].ip && addr_parse(v.ifaces[f].ip, &ip))
+				for (unsigned k = 0; k < x->m.n_ip; k++)
+					if (addr_eq(&ip, &x->m.ip[k]))
+						mac = v.ifaces[f].mac;
+		}
+		if (mac && ann_mac_parse(mac, x->m.mac))
+			x->m.has_mac = true;
+	}
+	free(tok);
+}
+
+static void hook_object(void *user, struct agent *a, enum agent_kind kind,
+			const struct kube_obj *old, const struct kube_obj *obj)
+{
+	(void)a;
+	struct mignode *n = user;
+	switch (kind) {
+	case AGENT_K_POD:
+		on_pod(n, old, obj);
+		break;
+	case AGENT_K_VMIM:
+		on_vmim(n, old, obj);
+		break;
+	case AGENT_K_BLOCK:
+		rec_put(n, IPAM_BLOCK, old, obj);
+		on_block(n, obj);
+		break;
+	case AGENT_K_VMI:
+		on_vmi(n, obj);
+		break;
+	case AGENT_K_HANDLE:
+		rec_put(n, IPAM_HANDLE, old, obj);
+		break;
+	case AGENT_K_NODE:
+	case AGENT_K_COUNT:
+		break;
+	}
+	sweep(n);
+}
+
+/* ---- announcements ------------------------------------------------------------------ */
+
+bool mignode_announce(struct mignode *n, const struct ann_event *ev)
+{
+	struct addr_ip none;
+	memset(&none, 0, sizeof(none));
+	const struct addr_ip *ip = ev->kind == ANN_RARP ? &none : &ev->ip;
+	uint64_t ts = (uint64_t)ev->ts.tv_sec * 1000000000u + (uint64_t)ev->ts.tv_nsec;
+	bool hit = false;
+	for (unsigned i = 0; i < n->n; i++) {
+		struct mn_ep *x = n->eps[i];
+		if (x->forget || !x->armed)
+			continue;
+		if (x->aep)
+			x->m.ifindex = x->aep->ifindex; /* the agent resolves it after the ADD */
+		if (!mig_announce_match(&x->m, ev->ifindex, ip, ev->mac))
+			continue;
+		hit = true;
+		x->announced = *ip;
+		feed(x, MIG_EV_ANNOUNCE, ts);
+		memset(&x->announced, 0, sizeof(x->announced));
+	}
+	if (n->m_ann)
+		agent_metric_add(n->m_ann, hit ? "armed" : "ignored", 1);
+	sweep(n);
+	return hit;
+}
+
+static void on_capture(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents,
+		       void *user)
+{
+	(void)loop;
+	(void)io;
+	(void)fd;
+	(void)revents;
+	struct mignode *n = user;
+	struct ann_event ev;
+	struct err e;
+	int rc;
+	/* bounded, so a flood cannot starve the loop */
+	for (unsigned i = 0; i < 64 && (rc = pkt_next(n->cap, &ev, NULL, &e)) == 1; i++)
+		mignode_announce(n, &ev);
+}
+
+/* ---- life cycle --------------------------------------------------------------------- */
+
+struct mignode *mignode_new(struct agent *a, struct ipam_ds *ds, struct err *e)
+{
+	struct mignode *n = calloc(1, sizeof(*n));
+	if (!n) {
+		err_set(e, ENOMEM, "migration");
+		return NULL;
+	}
+	n->a = a;
+	n->ds = ds;
+	struct agent_metrics *reg = agent_metrics(a);
+	static const double bounds[] = { 25e-6,	 50e-6,	 75e-6,	 100e-6, 150e-6, 200e-6,
+					 250e-6, 500e-6, 1e-3,	 2.5e-3, 10e-3,	 100e-3 };
+	if (reg) {
+		n->m_out = agent_metric_new(reg, "kvnet_migrations_total",
+					    "Live migrations handled on this node as the target, "
+					    "by outcome.",
+					    AGENT_M_COUNTER, "outcome");
+		n->m_lat = agent_metric_histogram(
+			reg, "kvnet_migration_announce_to_route_seconds",
+			"Kernel timestamp of the VM's announcement to the ack of its route.",
+			bounds, sizeof(bounds) / sizeof(bounds[0]));
+		n->m_state = agent_metric_new(reg, "kvnet_migration_endpoints",
+					      "Local VM endpoints by migration state.",
+					      AGENT_M_GAUGE, "state");
+		n->m_ann = agent_metric_new(reg, "kvnet_migration_announcements_total",
+					    "Announcements captured, by whether an armed target "
+					    "matched.",
+					    AGENT_M_COUNTER, "match");
+		n->m_swap = agent_metric_new(reg, "kvnet_migration_owner_swaps_total",
+					     "Owner compare-and-swaps (kubernetes datastore), by "
+					     "path: fast (from the informers' copies) or full.",
+					     AGENT_M_COUNTER, "path");
+		if (!n->m_out || !n->m_lat || !n->m_state || !n->m_ann || !n->m_swap) {
+			err_setx(e, EEXIST, "migration: metrics: cannot register (taken?)");
+			goto fail;
+		}
+		for (unsigned o = MIG_OUT_SUCCEEDED; o < MIG_N_OUTCOMES; o++)
+			agent_metric_add(n->m_out, mig_outcome_name(o), 0);
+	}
+	if (agent_conf(a)->migration.announce_detection) {
+		n->cap = pkt_open(0, 0, e);
+		if (!n->cap) {
+			err_prefix(e, "migration: announcement capture");
+			goto fail;
+		}
+		if (ev_io_add(agent_loop(a), pkt_fd(n->cap), EPOLLIN, on_capture, n, NULL,
+			      &n->cap_io, e) < 0)
+			goto fail;
+	}
+	update_gauges(n);
+	struct agent_hooks h = {
+		.ep_added = hook_ep_added,
+		.ep_removed = hook_ep_removed,
+		.object = hook_object,
+		.reconciled = NULL,
+	};
+	agent_set_hooks(a, &h, n);
+	return n;
+fail:
+	pkt_close(n->cap);
+	free(n);
+	return NULL;
+}
+
+void mignode_free(struct mignode *n)
+{
+	if (!n)
+		return;
+	struct agent_hooks none;
+	memset(&none, 0, sizeof(none));
+	agent_set_hooks(n->a, &none, NULL);
+	if (n->cap_io)
+		ev_io_del(n->cap_io);
+	pkt_close(n->cap);
+	for (unsigned i = 0; i < n->n; i++)
+		free_ep(n->eps[i]);
+	free(n->eps);
+	for (unsigned i = 0; i < n->n_recs; i++)
+		free(n->recs[i].json);
+	free(n->recs);
+	free(n);
+}
+
+unsigned mignode_count(const struct mignode *n, enum mig_state s)
+{
+	unsigned c = 0;
+	for (unsigned i = 0; i < n->n; i++)
+		if (!n->eps[i]->forget && n->eps[i]->m.state == s)
+			c++;
+	return c;
+}
