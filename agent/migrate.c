@@ -233,37 +233,49 @@ int mig_owner_swap(struct ipam_state *st, const struct mig_ep *ep, bool take, bo
 				ep->pod);
 	if (!ep->pod_uid[0])
 		return err_setx(e, EINVAL, "pod %s/%s: uid not known", ep->ns, ep->pod);
-	/* copies: the owner calls below rewrite the allocation at points to */
-	char handle[IPAM_NAME_MAX + 1];
-	snprintf(handle, sizeof(handle), "%s", at->handle);
-	struct ipam_owner act = at->active, alt = at->alternate;
-	if (take && strcmp(act.uid, ep->pod_uid) == 0)
-		return 0; /* already active */
-	if (!take && strcmp(act.uid, ep->pod_uid) != 0)
-		return 0; /* not active (any more): nothing to give back */
-	const struct ipam_owner *me = take ? &alt : &act;
-	const struct ipam_owner *other = take ? &act : &alt;
-	if (strcmp(me->uid, ep->pod_uid) != 0)
-		return err_setx(e, EBUSY, "handle %s: pod %s/%s is not the %s owner (%s holds it)",
-				handle, ep->ns, ep->pod, take ? "alternate" : "active",
-				me->uid[0] ? me->name : "nobody");
-	if (!take && !other->uid[0])
-		return err_setx(e, ENOENT, "handle %s: no alternate owner to give the VM back to",
-				handle);
-	/* the new active owner first, under the precondition on who holds the slot now */
-	int rc = ipam_owner_set(st, handle, IPAM_ACTIVE, take ? me : other,
-				take ? (other->uid[0] ? other->uid : NULL) : ep->pod_uid, e);
-	if (rc < 0)
-		return rc;
-	if (take && other->uid[0])
-		rc = ipam_owner_set(st, handle, IPAM_ALTERNATE, other, ep->pod_uid, e);
-	else if (take)
-		rc = ipam_owner_clear(st, handle, IPAM_ALTERNATE, ep->pod_uid, e);
-	else
-		rc = ipam_owner_set(st, handle, IPAM_ALTERNATE, me, other->uid, e);
-	if (rc == 0)
+	const struct ipam_handle *h = ipam_handle_find(st, at->handle);
+	if (!h)
+		return err_setx(e, ENOENT, "handle %s: not found", at->handle);
+	/* Every address of the handle on its own: the blocks are separate objects, so a
+	 * write that failed half way can leave the addresses with different owners, and
+	 * this is what repairs them. Check all first, then change (all or nothing). */
+	struct ipam_owner act[IPAM_HANDLE_IPS_MAX], alt[IPAM_HANDLE_IPS_MAX];
+	bool swap[IPAM_HANDLE_IPS_MAX];
+	for (unsigned i = 0; i < h->n && i < IPAM_HANDLE_IPS_MAX; i++) {
+		const struct ipam_attrs *a = ipam_lookup_ip(st, &h->ip[i]);
+		char buf[64];
+		if (!a)
+			return err_setx(e, ENOENT, "handle %s: address %s not allocated", h->id,
+					ipam_addr_str(&h->ip[i], buf, sizeof(buf)));
+		act[i] = a->active;
+		alt[i] = a->alternate;
+		bool me_act = strcmp(a->active.uid, ep->pod_uid) == 0;
+		bool me_alt = strcmp(a->alternate.uid, ep->pod_uid) == 0;
+		if (take) {
+			swap[i] = !me_act;
+			if (!me_act && !me_alt)
+				return err_setx(e, EBUSY, "handle %s: pod %s/%s is not the alternate "
+						"owner (%s holds it)", h->id, ep->ns, ep->pod,
+						a->alternate.uid[0] ? a->alternate.name : "nobody");
+		} else {
+			swap[i] = me_act; /* not active (any more): nothing to give back */
+			if (me_act && !a->alternate.uid[0])
+				return err_setx(e, ENOENT, "handle %s: no alternate owner to give "
+						"the VM back to", h->id);
+		}
+	}
+	for (unsigned i = 0; i < h->n && i < IPAM_HANDLE_IPS_MAX; i++) {
+		if (!swap[i])
+			continue;
+		int rc = ipam_owner_put(st, &h->ip[i], IPAM_ACTIVE, &alt[i], e);
+		if (rc == 0)
+			rc = ipam_owner_put(st, &h->ip[i], IPAM_ALTERNATE,
+					    act[i].uid[0] ? &act[i] : NULL, e);
+		if (rc < 0)
+			return rc;
 		*changed = true;
-	return rc;
+	}
+	return 0;
 }
 
 const char *mig_state_name(enum mig_state s)

@@ -218,11 +218,13 @@ enum mig_event mig_owner_event(const struct mig_ep *ep, const char *active_uid,
 
 /* The owner compare-and-swap of MIG_A_OWNER_TAKE / _RECLAIM (take) and _RETURN (!take),
  * as an ipam_ds_fn body (pure: edits st). The VM's handle is the one holding ep's first
- * allocated address. take: ep's pod must hold the ALTERNATE slot; it becomes active and
- * the previous active owner (the source) becomes the alternate (or the slot is emptied
- * when there was none). !take: ep's pod must hold the ACTIVE slot and the alternate must
- * hold a pod; the two swap. Already done (take: ep active; !take: ep not active) is 0
- * with *changed false. -ENOENT: no allocation holds ep's addresses, or nobody to give
+ * allocated address; every address of the handle is checked and swapped on its own
+ * (blocks are separate objects: a half-done earlier write can leave them different, and
+ * this repairs them), all or nothing. take: where ep's pod holds the ALTERNATE slot it
+ * becomes active and the previous active owner (the source) the alternate (or the slot
+ * is emptied when there was none). !take: where ep's pod holds the ACTIVE slot the
+ * alternate must hold a pod; the two swap. Addresses already done (take: ep active;
+ * !take: ep not active) are left alone; all done is 0 with *changed false. -ENOENT: no allocation holds ep's addresses, or nobody to give
  * back to; -EBUSY: ep's pod does not hold the slot it would leave (e names who does). */
 struct ipam_state;
 struct err;

@@ -489,6 +489,26 @@ const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struc
 	return b->slot[addr_off(&b->cidr.a, a)];
 }
 
+int ipam_owner_put(struct ipam_state *st, const struct ipam_addr *a, enum ipam_slot which,
+		   const struct ipam_owner *o, struct err *e)
+{
+	struct ipam_block *b = block_of(st, a);
+	struct ipam_attrs *at = b ? b->slot[addr_off(&b->cidr.a, a)] : NULL;
+	char buf[64];
+	if (!at)
+		return err_setx(e, ENOENT, "address %s: not allocated",
+				ipam_addr_str(a, buf, sizeof(buf)));
+	struct ipam_owner *slot = which == IPAM_ACTIVE ? &at->active : &at->alternate;
+	if (o && (!o->uid[0] || !o->ns[0] || !o->name[0]))
+		return err_setx(e, EINVAL, "address %s: owner needs a pod namespace, name and uid",
+				ipam_addr_str(a, buf, sizeof(buf)));
+	if (o)
+		*slot = *o;
+	else
+		memset(slot, 0, sizeof(*slot));
+	return 0;
+}
+
 /* Pool that holds block b. */
 static const struct ipam_pool *block_pool(const struct ipam_state *st, const struct ipam_block *b)
 {

@@ -244,6 +244,13 @@ int ipam_owner_set(struct ipam_state *st, const char *handle, enum ipam_slot whi
 int ipam_owner_clear(struct ipam_state *st, const char *handle, enum ipam_slot which,
 		     const char *expect_uid, struct err *e);
 
+/* Put owner o (NULL = empty the slot) in slot `which` of the one allocated address a,
+ * without a precondition: for a caller that checked every address itself (the migration
+ * hand-over repairing owners that differ between a handle's addresses after a partial
+ * write). o needs ns, name and uid (-EINVAL); -ENOENT when a is not allocated. */
+int ipam_owner_put(struct ipam_state *st, const struct ipam_addr *a, enum ipam_slot which,
+		   const struct ipam_owner *o, struct err *e);
+
 /* Release all addresses of handle (those a block allocates to it: never another
  * handle's) and the handle. Unless force, refused with -EBUSY
  * while an owner slot is set (a VM's IP is freed only when both slots are empty).

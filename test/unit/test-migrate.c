@@ -567,6 +567,57 @@ static void test_owner_preconditions(void)
 	ipam_state_free(&st);
 }
 
+/* A half-done earlier swap (the v4 block written, the v6 block not) is repaired. */
+static void test_owner_mixed_repair(void)
+{
+	struct ipam_state st;
+	struct mig_ep tgt, src;
+	struct err e;
+	bool ch = false;
+	vm_state(&st, &tgt, &src, true);
+	struct ipam_addr a4;
+	memset(&a4, 0, sizeof(a4));
+	a4.family = tgt.ip[0].family;
+	memcpy(a4.b, tgt.ip[0].b, 16);
+	struct ipam_owner o;
+	owner_of(&o, "virt-launcher-vm-a-tgt", "uid-tgt", "node-b");
+	T_EQ(ipam_owner_put(&st, &a4, IPAM_ACTIVE, &o, &e), 0);
+	owner_of(&o, "virt-launcher-vm-a-src", "uid-src", "node-a");
+	T_EQ(ipam_owner_put(&st, &a4, IPAM_ALTERNATE, &o, &e), 0);
+	T_STREQ(slot(&st, &tgt, 0, IPAM_ACTIVE), "uid-tgt");
+	T_STREQ(slot(&st, &tgt, 1, IPAM_ACTIVE), "uid-src");
+	/* the handle-wide call cannot fix this ... */
+	T_EQ(ipam_owner_set(&st, HANDLE, IPAM_ACTIVE, &o, "uid-src", &e), -EBUSY);
+	/* ... the per-address swap can */
+	T_EQ(mig_owner_swap(&st, &tgt, true, &ch, &e), 0);
+	T_CHECK(ch);
+	for (unsigned i = 0; i < 2; i++) {
+		T_STREQ(slot(&st, &tgt, i, IPAM_ACTIVE), "uid-tgt");
+		T_STREQ(slot(&st, &tgt, i, IPAM_ALTERNATE), "uid-src");
+	}
+	/* and the same for a give-back that stopped half way */
+	owner_of(&o, "virt-launcher-vm-a-src", "uid-src", "node-a");
+	T_EQ(ipam_owner_put(&st, &a4, IPAM_ACTIVE, &o, &e), 0);
+	owner_of(&o, "virt-launcher-vm-a-tgt", "uid-tgt", "node-b");
+	T_EQ(ipam_owner_put(&st, &a4, IPAM_ALTERNATE, &o, &e), 0);
+	T_EQ(mig_owner_swap(&st, &tgt, false, &ch, &e), 0);
+	T_CHECK(ch);
+	for (unsigned i = 0; i < 2; i++) {
+		T_STREQ(slot(&st, &tgt, i, IPAM_ACTIVE), "uid-src");
+		T_STREQ(slot(&st, &tgt, i, IPAM_ALTERNATE), "uid-tgt");
+	}
+	/* ipam_owner_put: empty a slot; a bad owner; an address nobody holds */
+	T_EQ(ipam_owner_put(&st, &a4, IPAM_ALTERNATE, NULL, &e), 0);
+	T_STREQ(slot(&st, &tgt, 0, IPAM_ALTERNATE), "");
+	memset(&o, 0, sizeof(o));
+	T_EQ(ipam_owner_put(&st, &a4, IPAM_ACTIVE, &o, &e), -EINVAL);
+	struct ipam_addr none;
+	T_EQ(ipam_addr_parse(&none, "198.18.0.200", &e), 0);
+	T_EQ(ipam_owner_put(&st, &none, IPAM_ACTIVE, NULL, &e), -ENOENT);
+	T_CHECK(ipam_check(&st, &e) == 0);
+	ipam_state_free(&st);
+}
+
 int main(void)
 {
 	T_RUN(test_every_cell);
@@ -583,5 +634,6 @@ int main(void)
 	T_RUN(test_owner_event);
 	T_RUN(test_owner_take_and_return);
 	T_RUN(test_owner_preconditions);
+	T_RUN(test_owner_mixed_repair);
 	return t_done();
 }
