@@ -449,6 +449,21 @@ static struct ipam_block *block_of(const struct ipam_state *st, const struct ipa
 	return NULL;
 }
 
+const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ipam_addr *a)
+{
+	return pool_of(st, a);
+}
+
+const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ipam_addr *a)
+{
+	return block_of(st, a);
+}
+
+struct ipam_addr ipam_block_addr(const struct ipam_block *b, unsigned ord)
+{
+	return addr_add(&b->cidr.a, ord);
+}
+
 /* Append a new empty block c with affinity node; returns it or NULL (ENOMEM). */
 static struct ipam_block *block_new(struct ipam_state *st, const struct ipam_cidr *c,
 				    const char *node)

@@ -204,6 +204,12 @@ void ipam_block_name(const struct ipam_cidr *c, char *out, size_t cap);
 
 /* --- state ---------------------------------------------------------------------------- */
 
+/* The pool holding address a (NULL: none) and the block (NULL: none claimed). */
+const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ipam_addr *a);
+const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ipam_addr *a);
+/* Address number ord of block b. */
+struct ipam_addr ipam_block_addr(const struct ipam_block *b, unsigned ord);
+
 void ipam_state_init(struct ipam_state *st);
 void ipam_state_free(struct ipam_state *st);
 

@@ -166,34 +166,6 @@ static unsigned bits_of(const struct ipam_addr *a)
 	return a->family == AF_INET ? 32 : 128;
 }
 
-struct ipam_addr ipam_block_addr(const struct ipam_block *b, unsigned ord)
-{
-	struct ipam_addr a = b->cidr.a;
-	unsigned carry = ord;
-	for (int k = bits_of(&a) / 8 - 1; k >= 0 && carry; k--) {
-		unsigned v = a.b[k] + (carry & 0xff);
-		a.b[k] = (uint8_t)v;
-		carry = (carry >> 8) + (v >> 8);
-	}
-	return a;
-}
-
-const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ipam_addr *a)
-{
-	for (unsigned i = 0; i < st->n_pools; i++)
-		if (ipam_cidr_contains(&st->pools[i].cidr, a))
-			return &st->pools[i];
-	return NULL;
-}
-
-const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ipam_addr *a)
-{
-	for (unsigned i = 0; i < st->n_blocks; i++)
-		if (ipam_cidr_contains(&st->blocks[i].cidr, a))
-			return &st->blocks[i];
-	return NULL;
-}
-
 const char *ipam_alloc_node(const struct ipam_attrs *a)
 {
 	return a->active.uid[0] && a->active.node[0] ? a->active.node : a->node;

@@ -112,11 +112,6 @@ void ipam_pool_usage(const struct ipam_state *st, unsigned i, struct ipam_pool_u
 const char *ipam_u128_str(unsigned __int128 v, char *buf, size_t cap);
 /* Percentage of part in whole, rounded down, 0 when whole is 0. */
 unsigned ipam_percent(unsigned __int128 part, unsigned __int128 whole);
-/* The pool holding address a (NULL: none) and the block (NULL: none claimed). */
-const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ipam_addr *a);
-const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ipam_addr *a);
-/* Address number ord of block b. */
-struct ipam_addr ipam_block_addr(const struct ipam_block *b, unsigned ord);
 /* The node an allocation is used on: the active owner's node, else the recorded node. */
 const char *ipam_alloc_node(const struct ipam_attrs *a);
 
