@@ -894,7 +894,7 @@ static int informers_start(struct agent *a, struct err *e)
 	};
 	int rc = kcfg_load(&a->kc, &ko, e);
 	if (rc < 0)
-		return err_prefix(e, "agent: kubernetes");
+		return err_prefix(e, "agent: kubernetes"), rc;
 	if (a->kc->insecure)
 		log_warnx(a->log, "agent: %s: insecure-skip-tls-verify is set: the API server's "
 				  "certificate is NOT verified", a->kc->source);
@@ -920,7 +920,7 @@ static int informers_start(struct agent *a, struct err *e)
 	}
 	for (int k = 0; k < AGENT_K_COUNT; k++)
 		if ((rc = kube_informer_start(a->inf[k].inf, e)) < 0)
-			return err_prefix(e, "agent: informer %s", kind_names[k]);
+			return err_prefix(e, "agent: informer %s", kind_names[k]), rc;
 	log_info(a->log, "agent: watching the API server (%s) for node %s", a->kc->source,
 		 a->node);
 	return 0;

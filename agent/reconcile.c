@@ -73,7 +73,7 @@ int agent_reconcile(struct nl_sock *s, uint8_t protocol, const struct rt_route *
 	unsigned ncur = 0;
 	int rc = agent_routes_dump(s, protocol, &cur, &ncur, e);
 	if (rc < 0)
-		return err_prefix(e, "agent: reconcile: dump");
+		return err_prefix(e, "agent: reconcile: dump"), rc;
 	bool *keep = calloc(ncur ? ncur : 1, sizeof(*keep));
 	if (!keep) {
 		free(cur);

@@ -606,7 +606,7 @@ static int set_key(struct conf *c, size_t idx, const char *v, struct err *e)
 				     o.len, k->name, CONF_LINE_MAX);
 	}
 	if (r < 0)
-		return err_prefix(e, "[%s] %s", k->section, k->name);
+		return err_prefix(e, "[%s] %s", k->section, k->name), r;
 	*c = tmp;
 	return 0;
 }
@@ -628,7 +628,7 @@ int conf_defaults(struct conf *c, struct err *e)
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		int r = set_key(c, i, conf_schema[i].def, e);
 		if (r < 0)
-			return err_prefix(e, "built-in default");
+			return err_prefix(e, "built-in default"), r;
 	}
 	return 0;
 }
@@ -820,7 +820,7 @@ int conf_apply_env(struct conf *c, char *const *envp, struct err *e)
 					conf_schema[idx].section, conf_schema[idx].name);
 		int r = set_key(&copy, (size_t)idx, val, e);
 		if (r < 0)
-			return err_prefix(e, "environment %s", var);
+			return err_prefix(e, "environment %s", var), r;
 	}
 	*c = copy;
 	return 0;

@@ -530,7 +530,7 @@ static int log_read(struct ipam_ds_file *f, struct err *e)
 	if (len)
 		munmap((void *)buf, len);
 	if (r == -EUCLEAN)
-		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir);
+		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir), r;
 	if (r)
 		return r;
 	f->seq = pos.seq;
@@ -627,7 +627,7 @@ static int compact(struct ipam_ds_file *f, struct err *e)
 	int r = payload(f, NULL, 0, &w, e);
 	if (r) {
 		json_w_free(&w);
-		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir);
+		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir), r;
 	}
 	char *frame = NULL, *zero = NULL;
 	size_t flen = 0;
@@ -726,7 +726,7 @@ static int file_commit(void *ctx, const struct ipam_change *c, unsigned n, struc
 	int r = payload(f, c, n, &w, e);
 	if (r) {
 		json_w_free(&w);
-		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir);
+		return err_prefix(e, "ipam file datastore %s/" LOG_NAME, f->dir), r;
 	}
 	char *frame = NULL;
 	size_t flen = 0;

@@ -223,7 +223,7 @@ static int get_addr(const struct json_doc *d, int tok, struct ipam_addr *a, cons
 	if (json_type(d, tok) != JSON_STRING || json_str(d, tok, s, sizeof(s)))
 		return err_setx(e, EINVAL, "%s: address: not an address string", what);
 	if (ipam_addr_parse(a, s, e))
-		return err_prefix(e, "%s", what);
+		return err_prefix(e, "%s", what), -EINVAL;
 	return 0;
 }
 
@@ -236,7 +236,7 @@ static int get_cidr(const struct json_doc *d, int tok, struct ipam_cidr *c, cons
 	if (json_type(d, tok) != JSON_STRING || json_str(d, tok, s, sizeof(s)))
 		return err_setx(e, EINVAL, "%s: field \"cidr\": not a CIDR string", what);
 	if (ipam_cidr_parse(c, s, e))
-		return err_prefix(e, "%s", what);
+		return err_prefix(e, "%s", what), -EINVAL;
 	return 0;
 }
 
@@ -529,7 +529,7 @@ int ipam_state_load(struct ipam_state *st, enum ipam_kind kind, const char *name
 	struct json_doc d;
 	int r = json_parse(&d, json, len, NULL, 0, 0, e);
 	if (r != -ENOSPC && r != 0)
-		return err_prefix(e, "%s", what);
+		return err_prefix(e, "%s", what), r;
 	struct json_tok *tok = calloc(d.n ? d.n : 1, sizeof(*tok));
 	if (!tok)
 		return err_set(e, ENOMEM, "%s", what);

@@ -573,7 +573,7 @@ static int read_token(const char *path, char **out, struct err *e)
 	*out = NULL;
 	int r = file_read(path, KCFG_TOKEN_MAX, &buf, &len, e);
 	if (r < 0)
-		return err_prefix(e, "token file");
+		return err_prefix(e, "token file"), r;
 	size_t a = 0, b = len;
 	while (a < b && strchr(" \t\r\n", buf[a]))
 		a++;
@@ -623,7 +623,7 @@ static int load_blob(const char *data, const char *file, const char *key, uint8_
 	char *buf;
 	int r = file_read(file, KCFG_FILE_MAX, &buf, len, e);
 	if (r < 0)
-		return err_prefix(e, "%s", key);
+		return err_prefix(e, "%s", key), r;
 	*out = (uint8_t *)buf;
 	return 0;
 }
@@ -646,7 +646,7 @@ static int build_tls(struct kcfg *k, const struct ent *cl, const struct ent *us,
 	k->insecure = cl->insecure;
 	tls_config_set_insecure(k->tls, cl->insecure);
 	if (cl->v[F_TLS_NAME] && (r = tls_config_set_server_name(k->tls, cl->v[F_TLS_NAME], e)))
-		return err_prefix(e, "%s", cw);
+		return err_prefix(e, "%s", cw), r;
 	if (has_ca) {
 		uint8_t *buf = NULL;
 		size_t len = 0;
@@ -658,12 +658,12 @@ static int build_tls(struct kcfg *k, const struct ent *cl, const struct ent *us,
 		free(buf);
 		free(label);
 		if (r < 0)
-			return err_prefix(e, "%s", cw);
+			return err_prefix(e, "%s", cw), r;
 	} else if (!cl->insecure && strcmp(k->scheme, "https") == 0) {
 		r = tls_config_add_ca_file(k->tls, system_ca, e);
 		if (r < 0)
 			return err_prefix(e, "%s: no certificate-authority given and the system "
-					     "CA bundle is unusable", cw);
+					     "CA bundle is unusable", cw), r;
 	}
 	if (!us)
 		return 0;
@@ -894,7 +894,7 @@ static int load_paths(struct doc *d, const char *list, bool must_exist, struct e
 			}
 			if (r < 0) {
 				free(path);
-				return err_prefix(e, "kubeconfig");
+				return err_prefix(e, "kubeconfig"), r;
 			}
 			char **nf = realloc(d->files, (d->nfiles + 1) * sizeof(*nf));
 			if (!nf) {

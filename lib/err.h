@@ -26,7 +26,8 @@ int err_setx(struct err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Put "prefix: " in front of the recorded message (adds the object a lower layer did
- * not know about). Returns -e->code, or 0 when e is NULL or holds no error. */
+ * not know about). Returns -e->code, or 0 when e is NULL or holds no error: so a caller
+ * that may get e == NULL returns its own code, `return err_prefix(e, "..."), rc;`. */
 int err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Forget any recorded error. */

@@ -40,7 +40,7 @@ int link_parse(const struct nl_msgv *m, struct link_info *out, struct err *e)
 		return err_setx(e, EBADMSG, "link: message type %u is not RTM_NEWLINK", m->type);
 	int rc = nl_msg_parse(m, &ifi, sizeof(ifi), link_pol, IFLA_MAX, tb, e);
 	if (rc < 0)
-		return err_prefix(e, "link");
+		return err_prefix(e, "link"), rc;
 	const char *name = nl_attr_str(&tb[IFLA_IFNAME]);
 	if (!name || !*name || strlen(name) >= LINK_NAMESZ)
 		return err_setx(e, EBADMSG, "link %d: missing or overlong IFLA_IFNAME",
@@ -58,7 +58,7 @@ int link_parse(const struct nl_msgv *m, struct link_info *out, struct err *e)
 		rc = nl_attr_parse(tb[IFLA_LINKINFO].p, tb[IFLA_LINKINFO].len, linkinfo_pol,
 				   IFLA_INFO_MAX, li, e);
 		if (rc < 0)
-			return err_prefix(e, "link %s: IFLA_LINKINFO", out->name);
+			return err_prefix(e, "link %s: IFLA_LINKINFO", out->name), rc;
 		const char *kind = nl_attr_str(&li[IFLA_INFO_KIND]);
 		if (kind)
 			snprintf(out->kind, sizeof(out->kind), "%s", kind);
@@ -162,7 +162,7 @@ int link_add_veth(struct nl_sock *s, const struct link_veth *v, struct err *e)
 	if (rc == 0)
 		rc = check_name(v->peer, e);
 	if (rc < 0)
-		return err_prefix(e, "veth %s", v->name ? v->name : "");
+		return err_prefix(e, "veth %s", v->name ? v->name : ""), rc;
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
 	nl_put_fam(&m, &ifi, sizeof(ifi));
 	nl_put_str(&m, IFLA_IFNAME, v->name);
@@ -199,7 +199,7 @@ int link_add_bridge(struct nl_sock *s, const char *name, struct err *e)
 	size_t info;
 	int rc = check_name(name, e);
 	if (rc < 0)
-		return err_prefix(e, "bridge");
+		return err_prefix(e, "bridge"), rc;
 	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
 	nl_put_fam(&m, &ifi, sizeof(ifi));
 	nl_put_str(&m, IFLA_IFNAME, name);
@@ -252,10 +252,10 @@ int link_add_tap(struct nl_sock *s, const struct link_tap *t, struct err *e)
 {
 	int rc = check_name(t->name, e);
 	if (rc < 0)
-		return err_prefix(e, "tap");
+		return err_prefix(e, "tap"), rc;
 	int nsfd = nl_netns_fd(s, e);
 	if (nsfd < 0)
-		return err_prefix(e, "tap %s: create", t->name);
+		return err_prefix(e, "tap %s: create", t->name), nsfd;
 	rc = nl_run_in_netns(nsfd, tap_create, (void *)t, e);
 	close(nsfd);
 	if (rc < 0)
@@ -293,7 +293,7 @@ int link_rename(struct nl_sock *s, int ifindex, const char *name, struct err *e)
 	struct nl_msg m;
 	int rc = check_name(name, e);
 	if (rc < 0)
-		return err_prefix(e, "link %d: rename", ifindex);
+		return err_prefix(e, "link %d: rename", ifindex), rc;
 	set_begin(&m, buf, sizeof(buf), ifindex, 0, 0);
 	nl_put_str(&m, IFLA_IFNAME, name);
 	return set_finish(s, &m, ifindex, "rename", e);
@@ -344,7 +344,7 @@ int link_set_netns(struct nl_sock *s, int ifindex, int nsfd, const char *name, s
 	if (nsfd < 0)
 		return err_setx(e, EBADF, "link %d: move to namespace: no namespace fd", ifindex);
 	if (name && check_name(name, e) < 0)
-		return err_prefix(e, "link %d: move to namespace", ifindex);
+		return err_prefix(e, "link %d: move to namespace", ifindex), -EINVAL;
 	set_begin(&m, buf, sizeof(buf), ifindex, 0, 0);
 	nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)nsfd);
 	if (name)

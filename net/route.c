@@ -42,7 +42,7 @@ int rt_parse(const struct nl_msgv *m, struct rt_route *out, struct err *e)
 		return err_setx(e, EBADMSG, "route: message type %u is not RTM_NEWROUTE", m->type);
 	int rc = nl_msg_parse(m, &rtm, sizeof(rtm), rt_pol, RTA_MAX, tb, e);
 	if (rc < 0)
-		return err_prefix(e, "route");
+		return err_prefix(e, "route"), rc;
 	if (rtm.rtm_family != AF_INET && rtm.rtm_family != AF_INET6)
 		return err_setx(e, EAFNOSUPPORT, "route: family %u", rtm.rtm_family);
 	unsigned max = rtm.rtm_family == AF_INET ? 32 : 128;
