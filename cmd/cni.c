@@ -765,6 +765,20 @@ static bool gc_is_gone(const struct cni_gc *g, const char *handle)
 	return false;
 }
 
+/* ipam_handle_mend() on a copy of handle (mend may move the record it points into),
+ * counting repairs in g (may be NULL). 0 or -errno. */
+static int gc_mend(struct ipam_state *st, const char *handle, struct cni_gc *g, struct err *e)
+{
+	char id[IPAM_NAME_MAX + 1];
+	snprintf(id, sizeof(id), "%s", handle);
+	int rc = ipam_handle_mend(st, id, e);
+	if (rc < 0)
+		return rc;
+	if (g)
+		g->mended += (unsigned)rc;
+	return 0;
+}
+
 /* GC (runs on every node, with that node's runtime's attachments):
  *   ordinary pods  release each handle of this network allocated on this node whose
  *                  (containerID, ifname) is not listed
@@ -784,26 +798,18 @@ static int op_gc(struct ipam_state *st, void *arg, struct err *e)
 	for (unsigned i = st->n_handles; i-- > 0;) { /* mend may swap-remove handle i */
 		if (i >= st->n_handles)
 			continue;
-		char id[IPAM_NAME_MAX + 1];
-		snprintf(id, sizeof(id), "%s", st->handles[i].id);
-		int rc = ipam_handle_mend(st, id, e);
+		int rc = gc_mend(st, st->handles[i].id, g, e);
 		if (rc < 0)
 			return rc;
-		if (g)
-			g->mended += (unsigned)rc;
 	}
 	for (unsigned b = 0; b < st->n_blocks; b++) {
 		for (unsigned i = 0; i < st->blocks[b].size; i++) {
 			const struct ipam_attrs *a = st->blocks[b].slot[i];
 			if (!a || ipam_handle_find(st, a->handle))
 				continue;
-			char id[IPAM_NAME_MAX + 1];
-			snprintf(id, sizeof(id), "%s", a->handle);
-			int rc = ipam_handle_mend(st, id, e); /* adopts it: handle created */
+			int rc = gc_mend(st, a->handle, g, e); /* adopts it: handle created */
 			if (rc < 0)
 				return rc;
-			if (g)
-				g->mended += (unsigned)rc;
 		}
 	}
 	for (unsigned b = 0; b < st->n_blocks; b++) {
