@@ -695,6 +695,8 @@ static void copy_identity(struct mn_ep *x, const struct agent_ep *aep)
 		x->m.ip[x->m.n_ip++] = aep->ip[i];
 }
 
+static void on_vmi(struct mignode *n, const struct kube_obj *obj);
+
 static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, bool from_disk)
 {
 	(void)from_disk;
@@ -728,6 +730,9 @@ static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, boo
 	}
 	x->aep = aep;
 	copy_identity(x, aep);
+	struct kube_obj vmi;
+	if (!x->m.has_mac && x->m.vmi[0] && agent_obj_get(a, AGENT_K_VMI, x->m.ns, x->m.vmi, &vmi))
+		on_vmi(n, &vmi); /* the guest's MAC (RARP matching) when the VMI came first */
 	if (aep->target && x->m.state == MIG_BASE) {
 		/* the CNI ADD waiting for "programmed" is answered once detection is armed */
 		agent_ep_gate_set(a, aep, MIGNODE_GATE_ARMED);
