@@ -93,8 +93,9 @@ def _capture_wait(s, kind, ip4, ip6, timeout=2.0):
     return None
 
 
-def _send_rarp(ifname):
-    mac = _mac(ifname)
+def _send_rarp(ifname, guest_mac=None):
+    """QEMU's self-announce: RARP with the guest's MAC (kept across a migration)."""
+    mac = bytes.fromhex(guest_mac.replace(":", "")) if guest_mac else _mac(ifname)
     frame = (b"\xff" * 6 + mac + struct.pack("!H", 0x8035)
              + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 3) + mac + b"\0" * 4 + mac + b"\0" * 4)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -120,7 +121,7 @@ def _send_na(ifname, ip6):
         s.close()
 
 
-def announce(ifname, kind, ip4, ip6, events):
+def announce(ifname, kind, ip4, ip6, events, guest_mac=None):
     cap = _capture_open(ifname)
     try:
         if kind == "garp":
@@ -130,7 +131,7 @@ def announce(ifname, kind, ip4, ip6, events):
                 _ev(events, ev="error", kind=kind, msg=p.stderr.strip())
                 return
         elif kind == "rarp":
-            _send_rarp(ifname)
+            _send_rarp(ifname, guest_mac)
         elif kind == "na":
             _send_na(ifname, ip6)
         t = _capture_wait(cap, kind, ip4, ip6)
@@ -178,7 +179,7 @@ def vm_main(a):
                 state["active"] = True
                 _ev(a.events, ev="resumed")
                 for k in kinds:
-                    announce("eth0", k, a.ip4, a.ip6, a.events)
+                    announce("eth0", k, a.ip4, a.ip6, a.events, a.mac or None)
         try:
             r, _, _ = select.select(socks + [wr], [], [], 1.0)
         except InterruptedError:
@@ -277,6 +278,7 @@ def main():
     v.add_argument("--events", required=True)
     v.add_argument("--standby", action="store_true")
     v.add_argument("--announce", default="garp")
+    v.add_argument("--mac", default="")
     st = sub.add_parser("stream")
     st.add_argument("--to", required=True)
     st.add_argument("--out", required=True)

@@ -63,6 +63,7 @@ class Pod:
         self.ns = None
         self.result = None
         self.ip4 = self.ip6 = None
+        self.mac = None      # eth0 MAC from the CNI result
         self.host_if = None
         self.guest = None
         self.events = None
@@ -79,6 +80,7 @@ class VM:
         self.vmi = None      # the VMI object as last written
         self.pod = None      # the pod running the VM
         self.ip4 = self.ip6 = None
+        self.mac = None      # the guest's MAC: kept across pods, as a real guest keeps it
 
     @property
     def node(self):
@@ -210,6 +212,7 @@ class KubeVirt:
             else:
                 pod.ip4 = a
         pod.host_if = res["interfaces"][0]["name"]
+        pod.mac = next((i.get("mac") for i in res["interfaces"] if i.get("sandbox")), None)
         return res
 
     def pod_del(self, pod):
@@ -226,6 +229,9 @@ class KubeVirt:
         cmd = ["ip", "netns", "exec", pod.ns, sys.executable, L.ECHO, "vm",
                "--name", "%s@%s" % (vm.name, pod.node.name), "--ip4", pod.ip4 or "",
                "--ip6", pod.ip6 or "", "--events", pod.events, "--announce", announce]
+        vm.mac = vm.mac or pod.mac
+        if vm.mac:
+            cmd += ["--mac", vm.mac]
         if standby:
             cmd.append("--standby")
         pod.guest = L.Proc(cmd, pod.events + ".log")
@@ -290,15 +296,16 @@ class KubeVirt:
         self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/nodeName": node.name}},
                              "status": {"phase": "Running", "nodeName": node.name,
                                         "activePods": {pod.uid: node.name},
-                                        "interfaces": [self._iface(pod)],
+                                        "interfaces": [self._iface(pod, vm)],
                                         "conditions": [{"type": "LiveMigratable",
                                                         "status": "True"},
                                                        {"type": "Ready", "status": "True"}]}})
         return pod
 
-    def _iface(self, pod):
+    def _iface(self, pod, vm):
         ips = [x for x in (pod.ip4, pod.ip6) if x]
-        return {"name": "default", "interfaceName": "eth0", "ipAddress": ips[0] if ips else "",
+        return {"name": "default", "interfaceName": "eth0", "mac": vm.mac or "",
+                "ipAddress": ips[0] if ips else "",
                 "ipAddresses": ips, "podInterfaceName": "eth0", "infoSource": "domain",
                 "queueCount": 1, "linkState": "up"}
 
@@ -447,7 +454,7 @@ class KubeVirt:
         m.t["end"] = time.time()
         self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/migrationTargetNodeName": None}},
                              "status": {"activePods": {src.uid: None, m.tgt.uid: node.name},
-                                        "interfaces": [self._iface(m.tgt)],
+                                        "interfaces": [self._iface(m.tgt, vm)],
                                         "migrationState": self._migration_state(
                                             m, targetNodeDomainDetected=True,
                                             targetNodeDomainReadyTimestamp=rfc3339(t_ready),

@@ -51,8 +51,13 @@ class Run:
         self.m, self.res, self.src = m, res, src
         return m
 
-    def check(self, what, failed=False):
+    def check(self, what, failed=False, trigger=None):
         lab, vm, m = self.lab, self.vm, self.m
+        if trigger:  # what made the target's agent switch: the frame, not the annotation
+            live = [f for _, n, f in O.agent_migration_lines(lab, vm, m.t_announce - 1.0)
+                    if n == m.tgt.node.name and f.get("msg") == "migration live"]
+            ok(bool(live) and live[0].get("trigger") == trigger,
+               "%s: the target's agent went live on trigger=%s" % (what, trigger), live)
         ips = (vm.ip4, vm.ip6)
         want_pod = m.src if failed else m.tgt
         ok(m.outcome == ("Failed" if failed else "Succeeded"), "%s: VMIM %s" % (what, m.outcome))
@@ -97,7 +102,8 @@ class Run:
 
 
 def main():
-    names = ("A -> B", "B -> A", "failed migration", "announcement lost",
+    names = ("A -> B", "B -> A", "failed migration", "announcement lost", "RARP only",
+             "unsolicited NA only",
              "agent restarted during a migration", "API server restarted during a migration",
              "two VMs at once")
     if not L.agent_built():
@@ -131,6 +137,13 @@ def main():
 
         run.go("node-b", "announcement lost", announce="none")
         run.check("announcement lost")
+
+        # QEMU's self-announce only (RARP, keyed by the MAC), then an IPv6 guest's
+        # unsolicited NA only: each alone must move the VM's v4 and v6 routes
+        run.go("node-a", "RARP only", announce="rarp")
+        run.check("RARP only", trigger="announcement")
+        run.go("node-b", "unsolicited NA only", announce="na")
+        run.check("unsolicited NA only", trigger="announcement")
 
         def restart_target_agent(m):
             lab.stop_agent(m.tgt.node)
