@@ -7,7 +7,7 @@
 #include "agent/reconcile.h"
 #include "kube/client.h"
 #include "kube/informer.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/kubeconfig.h"
 #include "kube/types.h"
 #include "lib/err.h"
@@ -169,11 +169,11 @@ struct agent_ep *agent_ep_find(struct agent *a, const char *cid, const char *ifn
 	return NULL;
 }
 
-struct agent_ep *agent_ep_find_ip(struct agent *a, const struct addr_ip *ip)
+struct agent_ep *agent_ep_find_ip(struct agent *a, const struct ip_addr *ip)
 {
 	for (unsigned i = 0; i < a->n_eps; i++)
 		for (unsigned k = 0; k < a->eps[i]->ep.n_ip; k++)
-			if (addr_eq(&a->eps[i]->ep.ip[k], ip))
+			if (ip_eq(&a->eps[i]->ep.ip[k], ip))
 				return &a->eps[i]->ep;
 	return NULL;
 }
@@ -534,11 +534,11 @@ static void node_cb(void *user, const struct kube_obj *o)
 		memset(an, 0, sizeof(*an));
 		an->name = wm_str(m, n.meta.name);
 		for (unsigned i = 0; i < n.n_addrs; i++) {
-			struct addr_ip ip;
+			struct ip_addr ip;
 			if (!n.addrs[i].type || strcmp(n.addrs[i].type, "InternalIP") != 0 ||
-			    !n.addrs[i].address || !addr_parse(n.addrs[i].address, &ip))
+			    !n.addrs[i].address || !ip_parse(n.addrs[i].address, &ip))
 				continue;
-			struct addr_ip *slot = ip.family == AF_INET6 ? &an->v6 : &an->v4;
+			struct ip_addr *slot = ip.family == AF_INET6 ? &an->v6 : &an->v4;
 			if (!slot->family)
 				*slot = ip;
 		}
@@ -548,12 +548,9 @@ static void node_cb(void *user, const struct kube_obj *o)
 }
 
 /* The i-th address of block c. */
-static struct addr_ip nth_addr(const struct ipam_cidr *c, unsigned i)
+static struct ip_addr nth_addr(const struct ipam_cidr *c, unsigned i)
 {
-	struct addr_ip a;
-	memset(&a, 0, sizeof(a));
-	a.family = c->a.family;
-	memcpy(a.b, c->a.b, 16);
+	struct ip_addr a = c->a;
 	int last = a.family == AF_INET6 ? 15 : 3;
 	unsigned carry = i;
 	for (int k = last; k >= 0 && carry; k--) {
@@ -589,8 +586,7 @@ static void block_cb(void *user, const struct kube_obj *o)
 			break;
 		struct agent_block *ab = &m->blocks[m->n_blocks++];
 		memset(ab, 0, sizeof(*ab));
-		ab->net.family = bl->cidr.a.family;
-		memcpy(ab->net.b, bl->cidr.a.b, 16);
+		ab->net = bl->cidr.a;
 		ab->len = bl->cidr.prefix;
 		ab->node = wm_str(m, bl->affinity);
 		for (unsigned i = 0; i < bl->size; i++) {
@@ -724,10 +720,10 @@ void agent_reconcile_soon(struct agent *a)
 /* ---- overrides ---------------------------------------------------------------------- */
 
 const struct agent_override *agent_override_get(const struct agent *a,
-						const struct addr_ip *ip)
+						const struct ip_addr *ip)
 {
 	for (unsigned i = 0; i < a->n_ovr; i++)
-		if (addr_eq(&a->ovr[i].ip, ip))
+		if (ip_eq(&a->ovr[i].ip, ip))
 			return &a->ovr[i];
 	return NULL;
 }
@@ -788,10 +784,10 @@ int agent_override_apply(struct agent *a, const struct agent_override *o, struct
 	return rc;
 }
 
-void agent_override_clear(struct agent *a, const struct addr_ip *ip)
+void agent_override_clear(struct agent *a, const struct ip_addr *ip)
 {
 	for (unsigned i = 0; i < a->n_ovr; i++) {
-		if (!addr_eq(&a->ovr[i].ip, ip))
+		if (!ip_eq(&a->ovr[i].ip, ip))
 			continue;
 		a->ovr[i] = a->ovr[--a->n_ovr];
 		agent_reconcile_soon(a);
@@ -1086,9 +1082,9 @@ static void cni_request(struct aconn *c, const char *line, size_t len)
 	}
 	char ips[128] = "";
 	for (unsigned i = 0; i < ep->n_ip; i++) {
-		char s[ADDR_STRLEN];
+		char s[IP_STRLEN];
 		size_t l = strlen(ips);
-		snprintf(ips + l, sizeof(ips) - l, "%s%s", i ? "," : "", addr_fmt(&ep->ip[i], s));
+		snprintf(ips + l, sizeof(ips) - l, "%s%s", i ? "," : "", ip_fmt(&ep->ip[i], s));
 	}
 	log_info(a->log, "agent: ADD endpoint %s %s (%s/%s) veth %s ips %s%s", ep->cid,
 		 ep->ifname, ep->ns[0] ? ep->ns : "-", ep->pod[0] ? ep->pod : "-", ep->veth, ips,
@@ -1294,10 +1290,10 @@ static int http_listen(struct agent *a, struct err *e)
 		s4->sin_port = htons(hp->port);
 		sl = sizeof(*s4);
 	}
-	char as[ADDR_STRLEN];
-	struct addr_ip ip = { .family = (uint8_t)hp->family };
+	char as[IP_STRLEN];
+	struct ip_addr ip = { .family = (uint8_t)hp->family };
 	memcpy(ip.b, hp->addr, 16);
-	addr_fmt(&ip, as);
+	ip_fmt(&ip, as);
 	int fd = socket(hp->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_set(e, errno, "agent: listen %s port %u: socket", as, hp->port);

@@ -120,7 +120,7 @@ void agent_set_hooks(struct agent *a, const struct agent_hooks *h, void *user);
 
 /* Endpoint by (container id, ifname), or by one of its addresses; NULL if none. */
 struct agent_ep *agent_ep_find(struct agent *a, const char *cid, const char *ifname);
-struct agent_ep *agent_ep_find_ip(struct agent *a, const struct addr_ip *ip);
+struct agent_ep *agent_ep_find_ip(struct agent *a, const struct ip_addr *ip);
 /* Number of endpoints and endpoint number i (0..n-1; order changes on add/remove). */
 unsigned agent_ep_count(const struct agent *a);
 struct agent_ep *agent_ep_at(struct agent *a, unsigned i);
@@ -148,10 +148,10 @@ int agent_override_set(struct agent *a, const struct agent_override *o, struct e
  * override made stale, e.g. the same /32 at another metric). DEV and VIA only. */
 int agent_override_apply(struct agent *a, const struct agent_override *o, struct err *e);
 /* Forget the override for ip (no-op if none) and schedule a reconcile. */
-void agent_override_clear(struct agent *a, const struct addr_ip *ip);
+void agent_override_clear(struct agent *a, const struct ip_addr *ip);
 /* The override for ip, or NULL. */
 const struct agent_override *agent_override_get(const struct agent *a,
-						const struct addr_ip *ip);
+						const struct ip_addr *ip);
 
 /* Reconcile on the next loop iteration (coalesces many calls into one). */
 void agent_reconcile_soon(struct agent *a);

@@ -16,13 +16,13 @@ struct rtv {
 	int err;	    /* sticky -ENOMEM */
 };
 
-static unsigned full_len(const struct addr_ip *ip)
+static unsigned full_len(const struct ip_addr *ip)
 {
 	return ip->family == AF_INET6 ? 128 : 32;
 }
 
 /* Does prefix net/len contain ip? */
-static bool contains(const struct addr_ip *net, unsigned len, const struct addr_ip *ip)
+static bool contains(const struct ip_addr *net, unsigned len, const struct ip_addr *ip)
 {
 	if (net->family != ip->family || len > full_len(ip))
 		return false;
@@ -67,7 +67,7 @@ bool agent_route_same(const struct rt_route *want, const struct rt_route *have)
 	    (have->type ? have->type : RTN_UNICAST))
 		return false;
 	if (want->gw.family != have->gw.family ||
-	    (want->gw.family && !addr_eq(&want->gw, &have->gw)))
+	    (want->gw.family && !ip_eq(&want->gw, &have->gw)))
 		return false;
 	if (want->oif && want->oif != have->oif)
 		return false;
@@ -116,7 +116,7 @@ static bool is_self(const struct agent_world *w, const char *node)
 }
 
 /* The route dst/len via node `name` (family of dst); false when there is none. */
-static bool via_node(const struct agent_world *w, const char *name, const struct addr_ip *dst,
+static bool via_node(const struct agent_world *w, const char *name, const struct ip_addr *dst,
 		     uint8_t len, struct rt_route *r)
 {
 	if (is_self(w, name))
@@ -124,7 +124,7 @@ static bool via_node(const struct agent_world *w, const char *name, const struct
 	const struct agent_node *n = node_find(w, name);
 	if (!n)
 		return false;
-	const struct addr_ip *gw = dst->family == AF_INET6 ? &n->v6 : &n->v4;
+	const struct ip_addr *gw = dst->family == AF_INET6 ? &n->v6 : &n->v4;
 	if (gw->family != dst->family)
 		return false;
 	memset(r, 0, sizeof(*r));
@@ -137,7 +137,7 @@ static bool via_node(const struct agent_world *w, const char *name, const struct
 	return true;
 }
 
-static void dev_route(const struct agent_world *w, const struct addr_ip *ip, int ifindex,
+static void dev_route(const struct agent_world *w, const struct ip_addr *ip, int ifindex,
 		      uint32_t metric, struct rt_route *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -151,25 +151,25 @@ static void dev_route(const struct agent_world *w, const struct addr_ip *ip, int
 }
 
 static const struct agent_override *ovr_find(const struct agent_world *w,
-					     const struct addr_ip *ip)
+					     const struct ip_addr *ip)
 {
 	for (unsigned i = 0; i < w->n_ovr; i++)
-		if (addr_eq(&w->ovr[i].ip, ip))
+		if (ip_eq(&w->ovr[i].ip, ip))
 			return &w->ovr[i];
 	return NULL;
 }
 
 static const struct agent_owner *owner_find(const struct agent_world *w,
-					    const struct addr_ip *ip)
+					    const struct ip_addr *ip)
 {
 	for (unsigned i = 0; i < w->n_owners; i++)
-		if (addr_eq(&w->owners[i].ip, ip))
+		if (ip_eq(&w->owners[i].ip, ip))
 			return &w->owners[i];
 	return NULL;
 }
 
 /* The most specific block holding ip, or NULL. */
-static const struct agent_block *block_of(const struct agent_world *w, const struct addr_ip *ip)
+static const struct agent_block *block_of(const struct agent_world *w, const struct ip_addr *ip)
 {
 	const struct agent_block *best = NULL;
 	for (unsigned i = 0; i < w->n_blocks; i++) {
@@ -213,7 +213,7 @@ int agent_desired(const struct agent_world *w, struct rt_route **out, unsigned *
 		if (ep->target || ep->ifindex <= 0)
 			continue;
 		for (unsigned k = 0; k < ep->n_ip && k < AGENT_EP_IPS_MAX; k++) {
-			const struct addr_ip *ip = &ep->ip[k];
+			const struct ip_addr *ip = &ep->ip[k];
 			if ((ip->family != AF_INET && ip->family != AF_INET6) || ovr_find(w, ip))
 				continue;
 			const struct agent_owner *ow = owner_find(w, ip);

@@ -51,27 +51,27 @@ struct agent_ep {
 	bool adopted;			    /* reconstructed from an existing route at start,
 					     * not registered by the CNI plugin */
 	unsigned n_ip;			    /* addresses in ip[] */
-	struct addr_ip ip[AGENT_EP_IPS_MAX]; /* the pod's addresses */
+	struct ip_addr ip[AGENT_EP_IPS_MAX]; /* the pod's addresses */
 	int ifindex;			    /* veth ifindex, resolved by the agent; 0 = absent */
 };
 
 /* One node and its InternalIP per family (family 0 = unknown). */
 struct agent_node {
 	const char *name;  /* object name */
-	struct addr_ip v4; /* IPv4 InternalIP */
-	struct addr_ip v6; /* IPv6 InternalIP */
+	struct ip_addr v4; /* IPv4 InternalIP */
+	struct ip_addr v6; /* IPv6 InternalIP */
 };
 
 /* One IPAM block. */
 struct agent_block {
-	struct addr_ip net; /* network address */
+	struct ip_addr net; /* network address */
 	uint8_t len;	    /* prefix length */
 	const char *node;   /* affine node ("" none) */
 };
 
 /* The active owner of one allocated address (IPAMBlock slot). */
 struct agent_owner {
-	struct addr_ip ip; /* the address */
+	struct ip_addr ip; /* the address */
 	const char *node;  /* active owner's node, else the allocating node */
 	const char *uid;   /* active owner's pod uid ("" for ordinary pods) */
 };
@@ -84,7 +84,7 @@ enum agent_ovr_kind {
 
 /* A route for one address that the migration code imposes over rules 2 and 3. */
 struct agent_override {
-	struct addr_ip ip;	  /* the address */
+	struct ip_addr ip;	  /* the address */
 	enum agent_ovr_kind kind; /* what to do */
 	int ifindex;		  /* DEV: interface */
 	uint32_t metric;	  /* DEV: metric (0 = the world's metric) */

@@ -9,7 +9,7 @@
 #include "ipam/ds_kube.h"
 #include "ipam/ipam.h"
 #include "kube/informer.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/types.h"
 #include "lib/err.h"
 #include "lib/evloop.h"
@@ -45,7 +45,7 @@ struct mn_ep {
 	unsigned attempts;		  /* tries of the pending action so far */
 	uint64_t backoff_ms;		  /* delay before the next try */
 	char remote_node[IPAM_NAME_MAX + 1]; /* where the active owner went (logs) */
-	struct addr_ip announced;	  /* the address the triggering frame named (family 0:
+	struct ip_addr announced;	  /* the address the triggering frame named (family 0:
 					   * none, e.g. a RARP): its route goes in first */
 };
 
@@ -104,9 +104,9 @@ static void ips_fmt(const struct mig_ep *m, char *buf, size_t cap)
 	size_t off = 0;
 	buf[0] = '\0';
 	for (unsigned i = 0; i < m->n_ip && i < MIG_IPS_MAX && off < cap; i++) {
-		char a[ADDR_STRLEN];
+		char a[IP_STRLEN];
 		off += (size_t)snprintf(buf + off, cap - off, "%s%s", i ? "," : "",
-					addr_fmt(&m->ip[i], a));
+					ip_fmt(&m->ip[i], a));
 	}
 	if (!buf[0])
 		snprintf(buf, cap, "-");
@@ -226,8 +226,8 @@ static bool want_block(const struct mn_rec *r, const void *arg)
 {
 	const struct mig_ep *m = arg;
 	for (unsigned i = 0; i < m->n_ip; i++) {
-		char a[ADDR_STRLEN + 2], q[ADDR_STRLEN + 4];
-		snprintf(q, sizeof(q), "\"%s\"", addr_fmt(&m->ip[i], a));
+		char a[IP_STRLEN + 2], q[IP_STRLEN + 4];
+		snprintf(q, sizeof(q), "\"%s\"", ip_fmt(&m->ip[i], a));
 		if (strstr(r->json, q))
 			return true;
 	}
@@ -254,7 +254,7 @@ static int owner_swap_fast(struct mignode *n, struct ipam_ds_kube *k, struct cas
 		rc = err_setx(e, ENOENT, "migration: owner swap: no cached block");
 	const struct ipam_attrs *at = NULL;
 	for (unsigned i = 0; rc == 0 && i < arg->m->n_ip && !at; i++) {
-		struct ipam_addr ia;
+		struct ip_addr ia;
 		memset(&ia, 0, sizeof(ia));
 		ia.family = arg->m->ip[i].family;
 		memcpy(ia.b, arg->m->ip[i].b, sizeof(ia.b));
@@ -447,7 +447,7 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 		/* the announced address first: its ack ends the measured latency */
 		unsigned first = 0;
 		for (unsigned i = 0; i < x->m.n_ip; i++)
-			if (addr_eq(&x->m.ip[i], &x->announced))
+			if (ip_eq(&x->m.ip[i], &x->announced))
 				first = i;
 		for (unsigned k = 0; k < x->m.n_ip; k++) {
 			unsigned i = k == 0 ? first : (k <= first ? k - 1 : k);
@@ -523,7 +523,7 @@ static void log_step(struct mignode *n, const struct mn_ep *x, const struct mig_
 {
 	struct log *l = agent_log(n->a);
 	const struct mig_ep *m = &x->m;
-	char ips[4 * ADDR_STRLEN], extra[256], a[32], b[32];
+	char ips[4 * IP_STRLEN], extra[256], a[32], b[32];
 	ips_fmt(m, ips, sizeof(ips));
 	size_t off = 0;
 	extra[0] = '\0';
@@ -905,7 +905,7 @@ static void on_block(struct mignode *n, const struct kube_obj *obj)
 		if (x->forget)
 			continue;
 		for (unsigned k = 0; k < x->m.n_ip; k++) {
-			struct ipam_addr ia;
+			struct ip_addr ia;
 			memset(&ia, 0, sizeof(ia));
 			ia.family = x->m.ip[k].family;
 			memcpy(ia.b, x->m.ip[k].b, sizeof(ia.b));
@@ -947,10 +947,10 @@ static void on_vmi(struct mignode *n, const struct kube_obj *obj)
 		/* the interface carrying one of the endpoint's addresses, else the only one */
 		const char *mac = v.n_ifaces == 1 ? v.ifaces[0].mac : NULL;
 		for (unsigned f = 0; f < v.n_ifaces; f++) {
-			struct addr_ip ip;
-			if (v.ifaces[f].ip && addr_parse(v.ifaces[f].ip, &ip))
+			struct ip_addr ip;
+			if (v.ifaces[f].ip && ip_parse(v.ifaces[f].ip, &ip))
 				for (unsigned k = 0; k < x->m.n_ip; k++)
-					if (addr_eq(&ip, &x->m.ip[k]))
+					if (ip_eq(&ip, &x->m.ip[k]))
 						mac = v.ifaces[f].mac;
 		}
 		if (mac && ann_mac_parse(mac, x->m.mac))
@@ -992,9 +992,9 @@ static void hook_object(void *user, struct agent *a, enum agent_kind kind,
 
 bool mignode_announce(struct mignode *n, const struct ann_event *ev)
 {
-	struct addr_ip none;
+	struct ip_addr none;
 	memset(&none, 0, sizeof(none));
-	const struct addr_ip *ip = ev->kind == ANN_RARP ? &none : &ev->ip;
+	const struct ip_addr *ip = ev->kind == ANN_RARP ? &none : &ev->ip;
 	uint64_t ts = (uint64_t)ev->ts.tv_sec * 1000000000u + (uint64_t)ev->ts.tv_nsec;
 	bool hit = false;
 	for (unsigned i = 0; i < n->n; i++) {

@@ -191,14 +191,14 @@ void mig_step(struct mig_ep *ep, const struct mig_params *p, const struct mig_ev
 	ep->since_ns = ev->ts_ns;
 }
 
-bool mig_announce_match(const struct mig_ep *ep, int ifindex, const struct addr_ip *ip,
+bool mig_announce_match(const struct mig_ep *ep, int ifindex, const struct ip_addr *ip,
 			const uint8_t *mac)
 {
 	if (ifindex <= 0 || ep->ifindex != ifindex)
 		return false;
 	if (ip && (ip->family == AF_INET || ip->family == AF_INET6)) {
 		for (unsigned i = 0; i < ep->n_ip && i < MIG_IPS_MAX; i++)
-			if (addr_eq(&ep->ip[i], ip))
+			if (ip_eq(&ep->ip[i], ip))
 				return true;
 	}
 	return mac && ep->has_mac && memcmp(mac, ep->mac, 6) == 0;
@@ -222,7 +222,7 @@ int mig_owner_swap(struct ipam_state *st, const struct mig_ep *ep, bool take, bo
 	const struct ipam_attrs *at = NULL;
 	*changed = false;
 	for (unsigned i = 0; i < ep->n_ip && i < MIG_IPS_MAX && !at; i++) {
-		struct ipam_addr ia;
+		struct ip_addr ia;
 		memset(&ia, 0, sizeof(ia));
 		ia.family = ep->ip[i].family;
 		memcpy(ia.b, ep->ip[i].b, sizeof(ia.b));

@@ -157,7 +157,7 @@ struct mig_ep {
 	char ifname[16];		   /* host veth name */
 	int ifindex;			   /* host veth ifindex; 0 = not known yet */
 	unsigned n_ip;			   /* addresses in ip[] */
-	struct addr_ip ip[MIG_IPS_MAX];	   /* the VM's addresses */
+	struct ip_addr ip[MIG_IPS_MAX];	   /* the VM's addresses */
 	bool has_mac;			   /* mac[] is known */
 	uint8_t mac[6];			   /* the VM's MAC (RARP carries only that) */
 	enum mig_trigger trigger;	   /* what made it live (MIG_TRIG_NONE before) */
@@ -206,7 +206,7 @@ void mig_step(struct mig_ep *ep, const struct mig_params *p, const struct mig_ev
 /* True when an announcement seen on ifindex for ip (family 0 = none: a RARP) or mac
  * (NULL = none) belongs to ep: the interface must be ep's veth, and the IP one of ep's
  * addresses or the MAC ep's MAC. */
-bool mig_announce_match(const struct mig_ep *ep, int ifindex, const struct addr_ip *ip,
+bool mig_announce_match(const struct mig_ep *ep, int ifindex, const struct ip_addr *ip,
 			const uint8_t *mac);
 
 /* Which owner event the VM's active owner (uid, node) means for ep on node `self`:

@@ -1,7 +1,7 @@
 /* proto — CNI <-> agent line protocol (see proto.h). */
 #include "agent/proto.h"
 
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 
 #include <errno.h>
@@ -162,11 +162,11 @@ int agent_req_parse(const char *line, size_t len, struct agent_req *out, struct 
 					AGENT_EP_IPS_MAX);
 		char s[64];
 		if (json_type(&d, v) != JSON_STRING || json_str(&d, v, s, sizeof(s)) < 0 ||
-		    !addr_parse(s, &ep->ip[ep->n_ip]))
+		    !ip_parse(s, &ep->ip[ep->n_ip]))
 			return err_setx(e, EINVAL, "%s: ips[%u]: not an IP address", what,
 					ep->n_ip);
 		for (unsigned i = 0; i < ep->n_ip; i++)
-			if (addr_eq(&ep->ip[i], &ep->ip[ep->n_ip]))
+			if (ip_eq(&ep->ip[i], &ep->ip[ep->n_ip]))
 				return err_setx(e, EINVAL, "%s: ips[%u]: listed twice", what,
 						ep->n_ip);
 		ep->n_ip++;
@@ -208,8 +208,8 @@ long agent_req_format(const struct agent_req *r, char *buf, size_t cap)
 		json_w_key(&w, "ips");
 		json_w_arr_begin(&w);
 		for (unsigned i = 0; i < ep->n_ip && i < AGENT_EP_IPS_MAX; i++) {
-			char s[ADDR_STRLEN];
-			json_w_str(&w, addr_fmt(&ep->ip[i], s));
+			char s[IP_STRLEN];
+			json_w_str(&w, ip_fmt(&ep->ip[i], s));
 		}
 		json_w_arr_end(&w);
 		if (ep->ns[0])

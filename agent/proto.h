@@ -2,7 +2,7 @@
  * socket ([agent] socket, SOCK_STREAM).
  *
  * One JSON object per line (LF-terminated, at most AGENT_PROTO_LINE_MAX bytes with the
- * LF), strict JSON (kube/json.h), unknown keys refused. The client sends requests; the
+ * LF), strict JSON (lib/json.h), unknown keys refused. The client sends requests; the
  * agent answers each with one or two lines.
  *
  *   request                                                        answers

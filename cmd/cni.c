@@ -80,7 +80,7 @@
 #include "ipam/ds_kube.h"
 #include "ipam/ipam.h"
 #include "kube/client.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/kubeconfig.h"
 #include "kube/types.h"
 #include "lib/err.h"
@@ -619,7 +619,7 @@ struct cni_ipam {
 	const struct cni_req *r;	       /* request */
 	char handle[IPAM_NAME_MAX + 1];	       /* handle id */
 	char node[IPAM_NAME_MAX + 1];	       /* node name */
-	struct ipam_addr ip[IPAM_HANDLE_IPS_MAX]; /* allocated */
+	struct ip_addr ip[IPAM_HANDLE_IPS_MAX]; /* allocated */
 	unsigned n;			       /* count */
 	bool existed;			       /* the handle held addresses before ADD */
 	unsigned released;		       /* GC: handles released */
@@ -657,7 +657,7 @@ static int sync_pools(struct ipam_state *st, const struct cni_req *r, struct err
 		bool have = false;
 		for (unsigned j = 0; j < st->n_pools; j++)
 			if (st->pools[j].cidr.prefix == r->pools[i].prefix &&
-			    ipam_addr_eq(&st->pools[j].cidr.a, &r->pools[i].a))
+			    ip_eq(&st->pools[j].cidr.a, &r->pools[i].a))
 				have = true;
 		if (have)
 			continue;
@@ -1329,15 +1329,6 @@ static void host_ifname(const struct cni_req *r, char *out)
 	snprintf(out, LINK_NAMESZ, "kv%.11s", hex);
 }
 
-static struct addr_ip to_addr(const struct ipam_addr *a)
-{
-	struct addr_ip o;
-	memset(&o, 0, sizeof(o));
-	o.family = a->family;
-	memcpy(o.b, a->b, 16);
-	return o;
-}
-
 static int host_sysctl(const char *host, const char *what, const char *v, struct err *e)
 {
 	char name[128];
@@ -1384,9 +1375,9 @@ static int plumb(const struct cni_req *r, struct nl_sock *hs, struct nl_sock *ps
 	bool v6 = false;
 	for (unsigned i = 0; i < c->n; i++)
 		v6 |= c->ip[i].family == AF_INET6;
-	struct addr_ip gw6, gw4;
-	addr_parse(CNI_GW6, &gw6);
-	addr_parse(CNI_GW4, &gw4);
+	struct ip_addr gw6, gw4;
+	ip_parse(CNI_GW6, &gw6);
+	ip_parse(CNI_GW4, &gw4);
 	if (v6) {
 		char cur[16];
 		if (netns_sysctl_read(-1, "net.ipv6.conf.all.forwarding", cur, sizeof(cur), e) < 0)
@@ -1414,7 +1405,7 @@ static int plumb(const struct cni_req *r, struct nl_sock *hs, struct nl_sock *ps
 	if ((rc = link_set_up(ps, p->pod_idx, true, e)) < 0)
 		return rc;
 	for (unsigned i = 0; i < c->n; i++) {
-		struct addr_ip a = to_addr(&c->ip[i]);
+		struct ip_addr a = c->ip[i];
 		bool is6 = a.family == AF_INET6;
 		if ((rc = addr_add(ps, p->pod_idx, &a, is6 ? 128 : 32, is6 ? IFA_F_NODAD : 0, e)) < 0)
 			return rc;
@@ -1437,7 +1428,7 @@ static int plumb(const struct cni_req *r, struct nl_sock *hs, struct nl_sock *ps
 		/* host route */
 		struct rt_route h;
 		memset(&h, 0, sizeof(h));
-		h.dst = to_addr(&c->ip[i]);
+		h.dst = c->ip[i];
 		h.dst_len = is6 ? 128 : 32;
 		h.oif = p->host_idx;
 		h.metric = 1024;
@@ -1588,7 +1579,7 @@ static int agent_register(const struct cni_req *r, const struct cni_ipam *c,
 		snprintf(ep.vm, sizeof(ep.vm), "%s", vm->vm);
 	ep.target = p->dark;
 	for (unsigned i = 0; i < c->n && ep.n_ip < AGENT_EP_IPS_MAX; i++)
-		ep.ip[ep.n_ip++] = to_addr(&c->ip[i]);
+		ep.ip[ep.n_ip++] = c->ip[i];
 	unsigned ms = r->policy_timeout * 1000u;
 	struct agent_client ac;
 	struct err e = { 0 };
@@ -1780,9 +1771,9 @@ out:
 
 /* What CHECK looks for in a route dump. */
 struct find_rt {
-	struct addr_ip dst; /* destination */
+	struct ip_addr dst; /* destination */
 	uint8_t len;	    /* prefix length */
-	struct addr_ip gw;  /* gateway (family 0 = any) */
+	struct ip_addr gw;  /* gateway (family 0 = any) */
 	int type;	    /* route type; -1 = any */
 	bool found;	    /* seen */
 };
@@ -1791,8 +1782,8 @@ static int find_rt_cb(const struct rt_route *rt, void *arg, struct err *e)
 {
 	(void)e;
 	struct find_rt *q = arg;
-	if (rt->dst_len == q->len && (q->len == 0 || addr_eq(&rt->dst, &q->dst)) &&
-	    (q->gw.family == 0 || addr_eq(&rt->gw, &q->gw)) && (q->type < 0 || rt->type == q->type))
+	if (rt->dst_len == q->len && (q->len == 0 || ip_eq(&rt->dst, &q->dst)) &&
+	    (q->gw.family == 0 || ip_eq(&rt->gw, &q->gw)) && (q->type < 0 || rt->type == q->type))
 		q->found = true;
 	return 0;
 }
@@ -1864,16 +1855,16 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 	while (json_iter_next(&it, &k, &v)) {
 		char s[80];
 		int at = json_get(&r->doc, v, "address");
-		struct addr_ip a;
+		struct ip_addr a;
 		uint8_t plen;
 		if (at < 0 || json_str(&r->doc, at, s, sizeof(s)) < 0 ||
-		    !addr_parse_prefix(s, &a, &plen))
+		    !ip_parse_prefix(s, &a, &plen))
 			return fail(f, CNI_E_CONFIG, "invalid network configuration",
 				    "prevResult.ips: an entry has no valid address");
 		bool held = false;
 		for (unsigned i = 0; i < c.n; i++) {
-			struct addr_ip b = to_addr(&c.ip[i]);
-			held |= addr_eq(&a, &b);
+			struct ip_addr b = c.ip[i];
+			held |= ip_eq(&a, &b);
 		}
 		if (!held)
 			return fail(f, CNI_E_INTERNAL, "check failed",
@@ -1910,7 +1901,7 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 		bool is6 = c.ip[i].family == AF_INET6;
 		struct find_rt q;
 		memset(&q, 0, sizeof(q));
-		q.dst = to_addr(&c.ip[i]);
+		q.dst = c.ip[i];
 		q.len = is6 ? 128 : 32;
 		q.type = RTN_LOCAL;
 		if (has_route(ps, RT_TABLE_LOCAL, 0, pod_idx, &q, &e) < 0 || !q.found) {
@@ -1921,7 +1912,7 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 		memset(&q, 0, sizeof(q));
 		q.dst.family = is6 ? AF_INET6 : AF_INET;
 		q.len = 0;
-		addr_parse(is6 ? CNI_GW6 : CNI_GW4, &q.gw);
+		ip_parse(is6 ? CNI_GW6 : CNI_GW4, &q.gw);
 		q.type = -1;
 		if (has_route(ps, RT_TABLE_MAIN, 0, pod_idx, &q, &e) < 0 || !q.found) {
 			fail(f, CNI_E_INTERNAL, "check failed",
@@ -1930,7 +1921,7 @@ static int do_check(struct cni_req *r, struct cni_fail *f)
 			goto out;
 		}
 		memset(&q, 0, sizeof(q));
-		q.dst = to_addr(&c.ip[i]);
+		q.dst = c.ip[i];
 		q.len = is6 ? 128 : 32;
 		q.type = -1;
 		if (has_route(hs, RT_TABLE_MAIN, RT_PROTO_KVNET, host_idx, &q, &e) < 0) {

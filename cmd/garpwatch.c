@@ -159,12 +159,12 @@ static const char *op_name(const struct ann_event *ev)
 
 static void print_event(const struct gw *g, const struct ann_event *ev)
 {
-	char t[64], ip[ADDR_STRLEN], mac[18], src[18];
+	char t[64], ip[IP_STRLEN], mac[18], src[18];
 	fmt_time(&ev->ts, t, sizeof(t));
 	ann_mac_fmt(ev->mac, mac);
 	ann_mac_fmt(ev->src_mac, src);
 	if (ev->ip.family)
-		addr_fmt(&ev->ip, ip);
+		ip_fmt(&ev->ip, ip);
 	if (g->json) {
 		printf("{\"time\":\"%s\",\"ts_ns\":%lld,\"ifindex\":%d,\"ifname\":", t,
 		       (long long)ev->ts.tv_sec * 1000000000LL + ev->ts.tv_nsec, ev->ifindex);
@@ -383,7 +383,7 @@ static int announce(struct gw *g)
 	struct err e = {0};
 	struct pkt_announce a = {.kind = ANN_RARP};
 	uint8_t mac[6];
-	char ipbuf[ADDR_STRLEN], macbuf[18];
+	char ipbuf[IP_STRLEN], macbuf[18];
 
 	if (g->nif != 1)
 		return usage_error("--announce needs exactly one -i IFACE");
@@ -391,7 +391,7 @@ static int announce(struct gw *g)
 		return usage_error("--announce needs --ip IP (or --rarp)");
 	if (g->rarp && (g->ip || g->reply))
 		return usage_error("--rarp takes no --ip and no --reply");
-	if (g->ip && !addr_parse(g->ip, &a.ip))
+	if (g->ip && !ip_parse(g->ip, &a.ip))
 		return usage_error("--ip: '%s' is not an IPv4 or IPv6 address", g->ip);
 	if (g->mac && !ann_mac_parse(g->mac, mac))
 		return usage_error("--mac: '%s' is not a MAC like 02:00:00:00:00:01", g->mac);
@@ -429,7 +429,7 @@ static int announce(struct gw *g)
 		}
 		printf("sent %s%s %s %s on %s\n", ann_kind_name(a.kind),
 		       a.kind == ANN_GARP ? (a.arp_reply ? " reply" : " request") : "",
-		       a.kind == ANN_RARP ? "-" : addr_fmt(&a.ip, ipbuf), ann_mac_fmt(mac, macbuf),
+		       a.kind == ANN_RARP ? "-" : ip_fmt(&a.ip, ipbuf), ann_mac_fmt(mac, macbuf),
 		       g->ifnames[0]);
 		fflush(stdout);
 	}

@@ -33,7 +33,7 @@
 #include "ipam/ipam.h"
 #include "ipam/report.h"
 #include "kube/client.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/kubeconfig.h"
 #include "kube/types.h"
 #include "lib/err.h"
@@ -736,7 +736,7 @@ static int show_blocks(struct ctl *x, const struct ipam_state *st)
 		/* free = allocatable: size minus allocations minus pool-reserved addresses */
 		unsigned res = 0;
 		for (unsigned k = 0; p && k < b->size; k++) {
-			struct ipam_addr a = ipam_block_addr(b, k);
+			struct ip_addr a = ipam_block_addr(b, k);
 			res += !b->slot[k] && ipam_pool_reserves(p, &a);
 		}
 		unsigned cap = b->size - res;
@@ -820,7 +820,7 @@ static void w_attrs(struct json_w *w, const struct ipam_attrs *a)
 
 static int show_ip(struct ctl *x, const struct ipam_state *st)
 {
-	struct ipam_addr a;
+	struct ip_addr a;
 	struct err e = {0};
 	if (ipam_addr_parse(&a, x->ip, &e) < 0) {
 		errx_("show --ip: %s", e.msg);
@@ -943,7 +943,7 @@ static int show_vm(struct ctl *x, const struct ipam_state *st)
 				continue;
 			found++;
 			char as[64], o1[600], o2[600], why[256];
-			struct ipam_addr ad = ipam_block_addr(b, k);
+			struct ip_addr ad = ipam_block_addr(b, k);
 			ipam_addr_str(&ad, as, sizeof(as));
 			enum ipam_owner_state os = ipam_owner_judge(&x->live, a, why, sizeof(why));
 			const char *state = os == IPAM_OWNER_RESERVED ? "reserved" : "in use";
@@ -1012,7 +1012,7 @@ static int show_borrowed(struct ctl *x, const struct ipam_state *st)
 				continue;
 			n++;
 			char as[64], cs[64];
-			struct ipam_addr ad = ipam_block_addr(b, k);
+			struct ip_addr ad = ipam_block_addr(b, k);
 			ipam_addr_str(&ad, as, sizeof(as));
 			ipam_cidr_str(&b->cidr, cs, sizeof(cs));
 			if (x->out == OUT_JSON) {
@@ -1337,7 +1337,7 @@ static int op_release_ip(struct ipam_state *st, void *arg, struct err *e)
 	struct rel_arg *ra = arg;
 	struct ctl *x = ra->x;
 	acts_reset(&ra->acts);
-	struct ipam_addr a;
+	struct ip_addr a;
 	if (ipam_addr_parse(&a, x->ip, e) < 0)
 		return -EINVAL;
 	char as[64], why[256];
@@ -1369,7 +1369,7 @@ static int op_release_handle(struct ipam_state *st, void *arg, struct err *e)
 	const struct ipam_handle *h = ipam_handle_find(st, x->handle);
 	if (!h)
 		return err_setx(e, ENOENT, "release handle %s: no such handle", x->handle);
-	struct ipam_addr ips[IPAM_HANDLE_IPS_MAX];
+	struct ip_addr ips[IPAM_HANDLE_IPS_MAX];
 	unsigned n = h->n;
 	memcpy(ips, h->ip, n * sizeof(*ips));
 	char why[256], as[64];
@@ -1471,7 +1471,7 @@ static int cmd_release(struct ctl *x)
 	ipam_report_init(&old);
 	struct err e = {0};
 	if (x->ip) {
-		struct ipam_addr a;
+		struct ip_addr a;
 		if (ipam_addr_parse(&a, x->ip, &e) < 0) {
 			errx_("release --ip: %s", e.msg);
 			return 2;
@@ -1718,7 +1718,7 @@ static int op_pool_add(struct ipam_state *st, void *arg, struct err *e)
 	struct pool_arg *pa = arg;
 	for (unsigned i = 0; i < st->n_pools; i++)
 		if (st->pools[i].cidr.prefix == pa->cidr.prefix &&
-		    ipam_addr_eq(&st->pools[i].cidr.a, &pa->cidr.a)) {
+		    ip_eq(&st->pools[i].cidr.a, &pa->cidr.a)) {
 			pa->existed = true;
 			if (pa->block && pa->block != st->pools[i].block_prefix)
 				return err_setx(e, EEXIST, "pool %s exists with block size /%u",

@@ -1,7 +1,7 @@
 /* ipam file datastore; see ds_file.h. */
 #include "ipam/ds_file.h"
 
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 
 #include <bearssl.h>

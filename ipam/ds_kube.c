@@ -2,7 +2,7 @@
 #include "ipam/ds_kube.h"
 
 #include "kube/client.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 
 #include <errno.h>

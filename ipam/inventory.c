@@ -129,7 +129,7 @@ int ipam_inv_add(struct ipam_inv *v, unsigned line, const char *ns, const char *
 		const struct ipam_inv_row *o = &v->rows[i];
 		if (o->bad)
 			continue;
-		if (ipam_addr_eq(&o->ip, &r.ip)) {
+		if (ip_eq(&o->ip, &r.ip)) {
 			rc = problem(v, line, "ip %s: also on line %u",
 				     ipam_addr_str(&r.ip, as, sizeof(as)), o->line);
 			r.bad = true;
@@ -316,7 +316,7 @@ void ipam_inv_sort_errs(struct ipam_inv *v)
 	}
 }
 
-static const struct ipam_pool *pool_of(const struct ipam_state *st, const struct ipam_addr *a)
+static const struct ipam_pool *pool_of(const struct ipam_state *st, const struct ip_addr *a)
 {
 	for (unsigned i = 0; i < st->n_pools; i++)
 		if (ipam_cidr_contains(&st->pools[i].cidr, a))
@@ -324,7 +324,7 @@ static const struct ipam_pool *pool_of(const struct ipam_state *st, const struct
 	return NULL;
 }
 
-static struct ipam_attrs *slot_of(const struct ipam_state *st, const struct ipam_addr *a)
+static struct ipam_attrs *slot_of(const struct ipam_state *st, const struct ip_addr *a)
 {
 	for (unsigned i = 0; i < st->n_blocks; i++) {
 		const struct ipam_block *b = &st->blocks[i];
@@ -379,7 +379,7 @@ int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct er
 		}
 		const struct ipam_handle *h = ipam_handle_find(st, r->handle);
 		for (unsigned k = 0; h && k < h->n && !r->bad; k++) {
-			if (h->ip[k].family != r->ip.family || ipam_addr_eq(&h->ip[k], &r->ip))
+			if (h->ip[k].family != r->ip.family || ip_eq(&h->ip[k], &r->ip))
 				continue;
 			rc = problem(v, r->line, "vm %s/%s: already holds %s (handle %s)", r->ns,
 				     r->vm, ipam_addr_str(&h->ip[k], hs, sizeof(hs)), r->handle);

@@ -40,7 +40,7 @@ struct ipam_inv_row {
 	unsigned line;			   /* line number in the file (1 = header) */
 	char ns[IPAM_NS_MAX + 1];	   /* namespace */
 	char vm[IPAM_NAME_MAX + 1];	   /* VM name */
-	struct ipam_addr ip;		   /* address */
+	struct ip_addr ip;		   /* address */
 	char mac[IPAM_MAC_STR];		   /* lower-case MAC or "" */
 	char network[IPAM_NAME_MAX + 1];   /* network name (default filled in) */
 	char handle[IPAM_NAME_MAX + 1];	   /* the VM's handle <network>.vmi.<ns>.<vm> */

@@ -13,12 +13,12 @@
 
 /* --- addresses ------------------------------------------------------------------------ */
 
-static unsigned addr_bits(const struct ipam_addr *a)
+static unsigned addr_bits(const struct ip_addr *a)
 {
 	return a->family == AF_INET ? 32 : 128;
 }
 
-int ipam_addr_parse(struct ipam_addr *a, const char *s, struct err *e)
+int ipam_addr_parse(struct ip_addr *a, const char *s, struct err *e)
 {
 	memset(a, 0, sizeof(*a));
 	if (strchr(s, ':')) {
@@ -33,16 +33,11 @@ int ipam_addr_parse(struct ipam_addr *a, const char *s, struct err *e)
 	return err_setx(e, EINVAL, "address \"%.64s\": not an IPv4 or IPv6 address", s);
 }
 
-const char *ipam_addr_str(const struct ipam_addr *a, char *buf, size_t cap)
+const char *ipam_addr_str(const struct ip_addr *a, char *buf, size_t cap)
 {
 	if (!inet_ntop(a->family == AF_INET ? AF_INET : AF_INET6, a->b, buf, (socklen_t)cap))
 		snprintf(buf, cap, "?");
 	return buf;
-}
-
-bool ipam_addr_eq(const struct ipam_addr *a, const struct ipam_addr *b)
-{
-	return a->family == b->family && memcmp(a->b, b->b, 16) == 0;
 }
 
 int ipam_mac_parse(const char *s, uint8_t out[6], char *canon, struct err *e)
@@ -78,7 +73,7 @@ bad:
 	return err_setx(e, EINVAL, "MAC \"%.32s\": not six hex pairs separated by ':'", s);
 }
 
-static bool bit(const struct ipam_addr *a, unsigned i)
+static bool bit(const struct ip_addr *a, unsigned i)
 {
 	return (a->b[i / 8] >> (7 - i % 8)) & 1;
 }
@@ -121,7 +116,7 @@ const char *ipam_cidr_str(const struct ipam_cidr *c, char *buf, size_t cap)
 	return buf;
 }
 
-bool ipam_cidr_contains(const struct ipam_cidr *c, const struct ipam_addr *a)
+bool ipam_cidr_contains(const struct ipam_cidr *c, const struct ip_addr *a)
 {
 	if (a->family != c->a.family)
 		return false;
@@ -132,9 +127,9 @@ bool ipam_cidr_contains(const struct ipam_cidr *c, const struct ipam_addr *a)
 }
 
 /* Address `off` places after base (no wrap beyond the address width is asked for). */
-static struct ipam_addr addr_add(const struct ipam_addr *base, uint64_t off)
+static struct ip_addr addr_add(const struct ip_addr *base, uint64_t off)
 {
-	struct ipam_addr r = *base;
+	struct ip_addr r = *base;
 	int last = r.family == AF_INET ? 3 : 15;
 	for (int i = last; i >= 0 && off; i--) {
 		uint64_t s = r.b[i] + (off & 0xff);
@@ -145,7 +140,7 @@ static struct ipam_addr addr_add(const struct ipam_addr *base, uint64_t off)
 }
 
 /* Offset of a from base (a >= base, difference below 2^64). */
-static uint64_t addr_off(const struct ipam_addr *base, const struct ipam_addr *a)
+static uint64_t addr_off(const struct ip_addr *base, const struct ip_addr *a)
 {
 	uint64_t d = 0;
 	int last = a->family == AF_INET ? 3 : 15;
@@ -159,9 +154,9 @@ static uint64_t addr_off(const struct ipam_addr *base, const struct ipam_addr *a
 }
 
 /* Last address of c. */
-static struct ipam_addr cidr_last(const struct ipam_cidr *c)
+static struct ip_addr cidr_last(const struct ipam_cidr *c)
 {
-	struct ipam_addr r = c->a;
+	struct ip_addr r = c->a;
 	for (unsigned i = c->prefix; i < addr_bits(&r); i++)
 		r.b[i / 8] |= (uint8_t)(1u << (7 - i % 8));
 	return r;
@@ -373,7 +368,7 @@ static bool cidr_overlap(const struct ipam_cidr *a, const struct ipam_cidr *b)
 }
 
 int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cidr *cidr,
-		  unsigned block_prefix, const struct ipam_addr *reserved, unsigned n_reserved,
+		  unsigned block_prefix, const struct ip_addr *reserved, unsigned n_reserved,
 		  struct err *e)
 {
 	char cs[64];
@@ -418,22 +413,22 @@ int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cid
 	return 0;
 }
 
-bool ipam_pool_reserves(const struct ipam_pool *p, const struct ipam_addr *a)
+bool ipam_pool_reserves(const struct ipam_pool *p, const struct ip_addr *a)
 {
-	if (ipam_addr_eq(a, &p->cidr.a))
+	if (ip_eq(a, &p->cidr.a))
 		return true;
 	if (a->family == AF_INET) {
-		struct ipam_addr last = cidr_last(&p->cidr);
-		if (ipam_addr_eq(a, &last))
+		struct ip_addr last = cidr_last(&p->cidr);
+		if (ip_eq(a, &last))
 			return true;
 	}
 	for (unsigned i = 0; i < p->n_reserved; i++)
-		if (ipam_addr_eq(a, &p->reserved[i]))
+		if (ip_eq(a, &p->reserved[i]))
 			return true;
 	return false;
 }
 
-static struct ipam_pool *pool_of(const struct ipam_state *st, const struct ipam_addr *a)
+static struct ipam_pool *pool_of(const struct ipam_state *st, const struct ip_addr *a)
 {
 	for (unsigned i = 0; i < st->n_pools; i++)
 		if (ipam_cidr_contains(&st->pools[i].cidr, a))
@@ -441,7 +436,7 @@ static struct ipam_pool *pool_of(const struct ipam_state *st, const struct ipam_
 	return NULL;
 }
 
-static struct ipam_block *block_of(const struct ipam_state *st, const struct ipam_addr *a)
+static struct ipam_block *block_of(const struct ipam_state *st, const struct ip_addr *a)
 {
 	for (unsigned i = 0; i < st->n_blocks; i++)
 		if (ipam_cidr_contains(&st->blocks[i].cidr, a))
@@ -449,17 +444,17 @@ static struct ipam_block *block_of(const struct ipam_state *st, const struct ipa
 	return NULL;
 }
 
-const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ipam_addr *a)
+const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ip_addr *a)
 {
 	return pool_of(st, a);
 }
 
-const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ipam_addr *a)
+const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ip_addr *a)
 {
 	return block_of(st, a);
 }
 
-struct ipam_addr ipam_block_addr(const struct ipam_block *b, unsigned ord)
+struct ip_addr ipam_block_addr(const struct ipam_block *b, unsigned ord)
 {
 	return addr_add(&b->cidr.a, ord);
 }
@@ -496,7 +491,7 @@ const struct ipam_handle *ipam_handle_find(const struct ipam_state *st, const ch
 	return handle_get(st, id);
 }
 
-const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struct ipam_addr *a)
+const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struct ip_addr *a)
 {
 	struct ipam_block *b = block_of(st, a);
 	if (!b)
@@ -504,7 +499,7 @@ const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struc
 	return b->slot[addr_off(&b->cidr.a, a)];
 }
 
-int ipam_owner_put(struct ipam_state *st, const struct ipam_addr *a, enum ipam_slot which,
+int ipam_owner_put(struct ipam_state *st, const struct ip_addr *a, enum ipam_slot which,
 		   const struct ipam_owner *o, struct err *e)
 {
 	struct ipam_block *b = block_of(st, a);
@@ -539,7 +534,7 @@ static long block_free_ord(const struct ipam_state *st, const struct ipam_block 
 	for (unsigned i = 0; i < b->size; i++) {
 		if (b->slot[i])
 			continue;
-		struct ipam_addr a = addr_add(&b->cidr.a, i);
+		struct ip_addr a = addr_add(&b->cidr.a, i);
 		if (!ipam_pool_reserves(p, &a))
 			return i;
 	}
@@ -575,7 +570,7 @@ static struct ipam_block *claim_block(struct ipam_state *st, const struct ipam_p
 	return NULL;
 }
 
-static int handle_add_ip(struct ipam_state *st, const char *id, const struct ipam_addr *a)
+static int handle_add_ip(struct ipam_state *st, const char *id, const struct ip_addr *a)
 {
 	struct ipam_handle *h = handle_get(st, id);
 	if (!h) {
@@ -592,10 +587,10 @@ static int handle_add_ip(struct ipam_state *st, const char *id, const struct ipa
 	return 0;
 }
 
-static void handle_del_ip(struct ipam_state *st, struct ipam_handle *h, const struct ipam_addr *a)
+static void handle_del_ip(struct ipam_state *st, struct ipam_handle *h, const struct ip_addr *a)
 {
 	for (unsigned i = 0; i < h->n; i++)
-		if (ipam_addr_eq(&h->ip[i], a)) {
+		if (ip_eq(&h->ip[i], a)) {
 			h->ip[i] = h->ip[--h->n];
 			break;
 		}
@@ -607,7 +602,7 @@ static void handle_del_ip(struct ipam_state *st, struct ipam_handle *h, const st
 
 /* Take ordinal ord of block b for handle. */
 static int slot_take(struct ipam_state *st, struct ipam_block *b, unsigned ord, const char *handle,
-		     const char *node, const struct ipam_attrs *attrs, struct ipam_addr *out)
+		     const char *node, const struct ipam_attrs *attrs, struct ip_addr *out)
 {
 	struct ipam_attrs *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -630,7 +625,7 @@ static int slot_take(struct ipam_state *st, struct ipam_block *b, unsigned ord, 
 
 /* Allocate one address of family fam (AF_*) for handle. */
 static int alloc_one(struct ipam_state *st, int fam, const char *handle, const char *node,
-		     const struct ipam_attrs *attrs, struct ipam_addr *out, struct err *e)
+		     const struct ipam_attrs *attrs, struct ip_addr *out, struct err *e)
 {
 	const char *fs = fam == AF_INET ? "IPv4" : "IPv6";
 	bool any_pool = false;
@@ -677,7 +672,7 @@ static int alloc_one(struct ipam_state *st, int fam, const char *handle, const c
 }
 
 int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsigned families,
-	       const struct ipam_attrs *attrs, struct ipam_addr *out, unsigned *n_out,
+	       const struct ipam_attrs *attrs, struct ip_addr *out, unsigned *n_out,
 	       struct err *e)
 {
 	*n_out = 0;
@@ -695,7 +690,7 @@ int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsi
 		*n_out = h->n;
 		return 0;
 	}
-	struct ipam_addr got[2];
+	struct ip_addr got[2];
 	unsigned n = 0;
 	int r = 0;
 	if (families & IPAM_V4) {
@@ -721,7 +716,7 @@ int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsi
 	return 0;
 }
 
-int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ipam_addr *a,
+int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ip_addr *a,
 		    const struct ipam_attrs *attrs, struct err *e)
 {
 	char as[INET6_ADDRSTRLEN];
@@ -755,7 +750,7 @@ int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ipam
 	if (h && h->n >= IPAM_HANDLE_IPS_MAX)
 		return err_setx(e, E2BIG, "handle %s: reserve %s: already holds %d addresses",
 				handle, as, IPAM_HANDLE_IPS_MAX);
-	struct ipam_addr out;
+	struct ip_addr out;
 	int r = slot_take(st, b, ord, handle, attrs ? attrs->node : NULL, attrs, &out);
 	if (r)
 		return err_set(e, -r, "address %s: reserve", as);
@@ -853,7 +848,7 @@ int ipam_owner_clear(struct ipam_state *st, const char *handle, enum ipam_slot w
 	return 0;
 }
 
-int ipam_release_ip(struct ipam_state *st, const struct ipam_addr *a, struct err *e)
+int ipam_release_ip(struct ipam_state *st, const struct ip_addr *a, struct err *e)
 {
 	char as[INET6_ADDRSTRLEN];
 	struct ipam_block *b = block_of(st, a);
@@ -891,7 +886,7 @@ int ipam_release_handle(struct ipam_state *st, const char *handle, bool force, s
 							o[i]->uid);
 		}
 	}
-	struct ipam_addr ips[IPAM_HANDLE_IPS_MAX];
+	struct ip_addr ips[IPAM_HANDLE_IPS_MAX];
 	unsigned n = h->n;
 	memcpy(ips, h->ip, n * sizeof(*ips));
 	for (unsigned i = 0; i < n; i++) {
@@ -931,10 +926,10 @@ int ipam_handle_mend(struct ipam_state *st, const char *handle, struct err *e)
 		for (unsigned o = 0; o < bl->size; o++) {
 			if (!bl->slot[o] || strcmp(bl->slot[o]->handle, handle))
 				continue;
-			struct ipam_addr ip = addr_add(&bl->cidr.a, o);
+			struct ip_addr ip = addr_add(&bl->cidr.a, o);
 			bool listed = false, fam = false;
 			for (unsigned i = 0; h && i < h->n; i++) {
-				listed |= ipam_addr_eq(&h->ip[i], &ip);
+				listed |= ip_eq(&h->ip[i], &ip);
 				fam |= h->ip[i].family == ip.family;
 			}
 			if (listed)
@@ -990,7 +985,7 @@ int ipam_check(const struct ipam_state *st, struct err *e)
 			if (!a)
 				continue;
 			used++;
-			struct ipam_addr ad = addr_add(&b->cidr.a, o);
+			struct ip_addr ad = addr_add(&b->cidr.a, o);
 			ipam_addr_str(&ad, as, sizeof(as));
 			if (ipam_pool_reserves(p, &ad))
 				return err_setx(e, EUCLEAN, "address %s: reserved but allocated",
@@ -998,7 +993,7 @@ int ipam_check(const struct ipam_state *st, struct err *e)
 			const struct ipam_handle *h = handle_get(st, a->handle);
 			bool listed = false;
 			for (unsigned j = 0; h && j < h->n; j++)
-				listed |= ipam_addr_eq(&h->ip[j], &ad);
+				listed |= ip_eq(&h->ip[j], &ad);
 			if (!listed)
 				return err_setx(
 				    e, EUCLEAN,
@@ -1025,7 +1020,7 @@ int ipam_check(const struct ipam_state *st, struct err *e)
 						"handle %s: lists %s, which is allocated to %s",
 						h->id, as, a ? a->handle : "nobody");
 			for (unsigned k = j + 1; k < h->n; k++)
-				if (ipam_addr_eq(&h->ip[j], &h->ip[k]))
+				if (ip_eq(&h->ip[j], &h->ip[k]))
 					return err_setx(e, EUCLEAN, "handle %s: lists %s twice",
 							h->id, as);
 		}

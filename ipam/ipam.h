@@ -42,6 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/ip.h"
+
 struct err;
 struct json_w;
 
@@ -71,13 +73,9 @@ enum ipam_persist { IPAM_PERSIST_ENABLED = 1, IPAM_PERSIST_DISABLED };
 
 enum ipam_slot { IPAM_ACTIVE = 1, IPAM_ALTERNATE };
 
-struct ipam_addr {
-	uint8_t family; /* AF_INET or AF_INET6 */
-	uint8_t b[16];	/* address, network order; v4 in b[0..4), rest zero */
-};
 
 struct ipam_cidr {
-	struct ipam_addr a; /* network address (host bits zero) */
+	struct ip_addr a; /* network address (host bits zero) */
 	uint8_t prefix;	    /* prefix length */
 };
 
@@ -113,7 +111,7 @@ struct ipam_pool {
 	struct ipam_cidr cidr;			      /* the pool */
 	uint8_t block_prefix;			      /* block size as a prefix length */
 	unsigned n_reserved;			      /* entries in reserved[] */
-	struct ipam_addr reserved[IPAM_RESERVED_MAX]; /* explicitly reserved addresses */
+	struct ip_addr reserved[IPAM_RESERVED_MAX]; /* explicitly reserved addresses */
 };
 
 struct ipam_block {
@@ -127,7 +125,7 @@ struct ipam_block {
 struct ipam_handle {
 	char id[IPAM_NAME_MAX + 1];		  /* handle id (= record name) */
 	unsigned n;				  /* addresses held */
-	struct ipam_addr ip[IPAM_HANDLE_IPS_MAX]; /* them */
+	struct ip_addr ip[IPAM_HANDLE_IPS_MAX]; /* them */
 };
 
 /* A record as it was loaded, kept to tell what changed (ipam_state_diff()). */
@@ -170,10 +168,9 @@ struct ipam_change {
 /* --- addresses ------------------------------------------------------------------------ */
 
 /* Parse "198.18.0.1" / "2001:db8::1". 0 or -EINVAL. */
-int ipam_addr_parse(struct ipam_addr *a, const char *s, struct err *e);
+int ipam_addr_parse(struct ip_addr *a, const char *s, struct err *e);
 /* Format into buf (at least 46 bytes). Returns buf. */
-const char *ipam_addr_str(const struct ipam_addr *a, char *buf, size_t cap);
-bool ipam_addr_eq(const struct ipam_addr *a, const struct ipam_addr *b);
+const char *ipam_addr_str(const struct ip_addr *a, char *buf, size_t cap);
 /* Parse a MAC "aa:bb:cc:dd:ee:ff" (either case) into out; canon (IPAM_MAC_STR bytes, may
  * be NULL) gets the lower-case form. A multicast MAC (group bit) or all zeros is refused:
  * an interface cannot use it. 0 or -EINVAL with e. */
@@ -181,7 +178,7 @@ int ipam_mac_parse(const char *s, uint8_t out[6], char *canon, struct err *e);
 /* Parse "198.18.0.0/24": host bits must be zero. 0 or -EINVAL. */
 int ipam_cidr_parse(struct ipam_cidr *c, const char *s, struct err *e);
 const char *ipam_cidr_str(const struct ipam_cidr *c, char *buf, size_t cap);
-bool ipam_cidr_contains(const struct ipam_cidr *c, const struct ipam_addr *a);
+bool ipam_cidr_contains(const struct ipam_cidr *c, const struct ip_addr *a);
 
 /* --- names ---------------------------------------------------------------------------- */
 
@@ -205,10 +202,10 @@ void ipam_block_name(const struct ipam_cidr *c, char *out, size_t cap);
 /* --- state ---------------------------------------------------------------------------- */
 
 /* The pool holding address a (NULL: none) and the block (NULL: none claimed). */
-const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ipam_addr *a);
-const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ipam_addr *a);
+const struct ipam_pool *ipam_pool_of(const struct ipam_state *st, const struct ip_addr *a);
+const struct ipam_block *ipam_block_of(const struct ipam_state *st, const struct ip_addr *a);
 /* Address number ord of block b. */
-struct ipam_addr ipam_block_addr(const struct ipam_block *b, unsigned ord);
+struct ip_addr ipam_block_addr(const struct ipam_block *b, unsigned ord);
 
 void ipam_state_init(struct ipam_state *st);
 void ipam_state_free(struct ipam_state *st);
@@ -217,10 +214,10 @@ void ipam_state_free(struct ipam_state *st);
  * the pool's prefix and give at most IPAM_BLOCK_ADDRS_MAX addresses. Pools may not
  * overlap. -EINVAL / -EEXIST with e. */
 int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cidr *cidr,
-		  unsigned block_prefix, const struct ipam_addr *reserved, unsigned n_reserved,
+		  unsigned block_prefix, const struct ip_addr *reserved, unsigned n_reserved,
 		  struct err *e);
 /* True when a is never handed out by pool p (see the header comment). */
-bool ipam_pool_reserves(const struct ipam_pool *p, const struct ipam_addr *a);
+bool ipam_pool_reserves(const struct ipam_pool *p, const struct ip_addr *a);
 
 /* Allocate one address per family in `families` (IPAM_V4|IPAM_V6) for handle, on node,
  * with attrs (attrs->handle is overwritten with handle). If the handle already holds
@@ -231,12 +228,12 @@ bool ipam_pool_reserves(const struct ipam_pool *p, const struct ipam_addr *a);
  * a requested family exists. out gets up to IPAM_HANDLE_IPS_MAX addresses, *n_out
  * their count. */
 int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsigned families,
-	       const struct ipam_attrs *attrs, struct ipam_addr *out, unsigned *n_out,
+	       const struct ipam_attrs *attrs, struct ip_addr *out, unsigned *n_out,
 	       struct err *e);
 /* Give the specific address a to handle (ipamctl reserve/import): a must be inside a
  * pool (-EADDRNOTAVAIL), not reserved by it (-EADDRNOTAVAIL), and free (-EEXIST naming
  * the holding handle). Allocating the same address to the same handle again is 0. */
-int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ipam_addr *a,
+int ipam_reserve_ip(struct ipam_state *st, const char *handle, const struct ip_addr *a,
 		    const struct ipam_attrs *attrs, struct err *e);
 
 /* Put owner o in slot `which` of every address of handle, only if the slot is empty or
@@ -254,7 +251,7 @@ int ipam_owner_clear(struct ipam_state *st, const char *handle, enum ipam_slot w
  * without a precondition: for a caller that checked every address itself (the migration
  * hand-over repairing owners that differ between a handle's addresses after a partial
  * write). o needs ns, name and uid (-EINVAL); -ENOENT when a is not allocated. */
-int ipam_owner_put(struct ipam_state *st, const struct ipam_addr *a, enum ipam_slot which,
+int ipam_owner_put(struct ipam_state *st, const struct ip_addr *a, enum ipam_slot which,
 		   const struct ipam_owner *o, struct err *e);
 
 /* Release all addresses of handle (those a block allocates to it: never another
@@ -264,7 +261,7 @@ int ipam_owner_put(struct ipam_state *st, const struct ipam_addr *a, enum ipam_s
 int ipam_release_handle(struct ipam_state *st, const char *handle, bool force, struct err *e);
 /* Release one address (and drop it from its handle; an empty handle is deleted).
  * -ENOENT when it is not allocated. */
-int ipam_release_ip(struct ipam_state *st, const struct ipam_addr *a, struct err *e);
+int ipam_release_ip(struct ipam_state *st, const struct ip_addr *a, struct err *e);
 
 /* Repair one handle's records after a torn commit. The kubernetes datastore writes
  * blocks and handles as separate objects; a crash or a failed undo between them leaves
@@ -282,7 +279,7 @@ int ipam_release_ip(struct ipam_state *st, const struct ipam_addr *a, struct err
 int ipam_handle_mend(struct ipam_state *st, const char *handle, struct err *e);
 
 /* Look-ups: attributes of an allocated address, or NULL; a handle, or NULL. */
-const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struct ipam_addr *a);
+const struct ipam_attrs *ipam_lookup_ip(const struct ipam_state *st, const struct ip_addr *a);
 const struct ipam_handle *ipam_handle_find(const struct ipam_state *st, const char *id);
 
 /* Consistency: blocks inside pools, aligned and disjoint; stored counts equal contents;

@@ -1,7 +1,7 @@
 /* ipam records as JSON (the CRD specs and the file datastore's files); see ipam.h. */
 #include "ipam/ipam.h"
 
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 
 #include <arpa/inet.h>
@@ -30,7 +30,7 @@ const char *ipam_kind_name(enum ipam_kind k)
 
 /* --- writing -------------------------------------------------------------------------- */
 
-static void w_addr(struct json_w *w, const struct ipam_addr *a)
+static void w_addr(struct json_w *w, const struct ip_addr *a)
 {
 	char s[INET6_ADDRSTRLEN];
 	json_w_str(w, ipam_addr_str(a, s, sizeof(s)));
@@ -57,7 +57,7 @@ static void w_owner(struct json_w *w, const char *k, const struct ipam_owner *o)
 	json_w_obj_end(w);
 }
 
-static void w_alloc(struct json_w *w, const struct ipam_addr *ip, const struct ipam_attrs *a)
+static void w_alloc(struct json_w *w, const struct ip_addr *ip, const struct ipam_attrs *a)
 {
 	json_w_obj_begin(w);
 	json_w_key(w, "ip");
@@ -119,7 +119,7 @@ int ipam_rec_write(const struct ipam_state *st, enum ipam_kind kind, const char 
 			for (unsigned o = 0; o < b->size; o++) {
 				if (!b->slot[o])
 					continue;
-				struct ipam_addr a = b->cidr.a;
+				struct ip_addr a = b->cidr.a;
 				/* ordinal o after the base; blocks are at most 1024 long */
 				unsigned carry = o;
 				for (int k = a.family == AF_INET ? 3 : 15; k >= 0 && carry; k--) {
@@ -216,7 +216,7 @@ static int get_str(const struct json_doc *d, int tok, const char *key, bool requ
 	return 0;
 }
 
-static int get_addr(const struct json_doc *d, int tok, struct ipam_addr *a, const char *what,
+static int get_addr(const struct json_doc *d, int tok, struct ip_addr *a, const char *what,
 		    struct err *e)
 {
 	char s[64];
@@ -277,7 +277,7 @@ static int parse_pool(struct ipam_state *st, const char *name, const struct json
 	int64_t bs = 0;
 	if (v[1] >= 0 && (json_int64(d, v[1], &bs) || bs < 1 || bs > 128))
 		return err_setx(e, EINVAL, "%s: field \"blockSize\": not a prefix length", what);
-	struct ipam_addr res[IPAM_RESERVED_MAX];
+	struct ip_addr res[IPAM_RESERVED_MAX];
 	unsigned n = 0;
 	if (v[2] >= 0) {
 		if (json_type(d, v[2]) != JSON_ARRAY)
@@ -310,7 +310,7 @@ static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok, 
 		return r;
 	if (v[0] < 0)
 		return err_setx(e, EINVAL, "%s: allocation without \"ip\"", what);
-	struct ipam_addr a;
+	struct ip_addr a;
 	if ((r = get_addr(d, v[0], &a, what, e)))
 		return r;
 	char as[INET6_ADDRSTRLEN];

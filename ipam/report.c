@@ -1,7 +1,7 @@
 /* ipam report: usage, ownership, cross-checks, report JSON, repairs; see report.h. */
 #include "ipam/report.h"
 
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 
 #include <arpa/inet.h>
@@ -161,7 +161,7 @@ const char *ipam_owner_state_name(enum ipam_owner_state s)
 
 /* --- usage ---------------------------------------------------------------------------- */
 
-static unsigned bits_of(const struct ipam_addr *a)
+static unsigned bits_of(const struct ip_addr *a)
 {
 	return a->family == AF_INET ? 32 : 128;
 }
@@ -187,17 +187,17 @@ void ipam_pool_usage(const struct ipam_state *st, unsigned i, struct ipam_pool_u
 	unsigned res = 1;
 	if (p->cidr.a.family == AF_INET && size > 1)
 		res++;
-	struct ipam_addr last = p->cidr.a;
+	struct ip_addr last = p->cidr.a;
 	for (unsigned b = p->cidr.prefix; b < bits_of(&last); b++)
 		last.b[b / 8] |= (uint8_t)(1u << (7 - b % 8));
 	for (unsigned k = 0; k < p->n_reserved; k++) {
-		const struct ipam_addr *r = &p->reserved[k];
-		if (!ipam_cidr_contains(&p->cidr, r) || ipam_addr_eq(r, &p->cidr.a) ||
-		    (p->cidr.a.family == AF_INET && ipam_addr_eq(r, &last)))
+		const struct ip_addr *r = &p->reserved[k];
+		if (!ipam_cidr_contains(&p->cidr, r) || ip_eq(r, &p->cidr.a) ||
+		    (p->cidr.a.family == AF_INET && ip_eq(r, &last)))
 			continue;
 		bool dup = false;
 		for (unsigned j = 0; j < k; j++)
-			dup |= ipam_addr_eq(r, &p->reserved[j]);
+			dup |= ip_eq(r, &p->reserved[j]);
 		res += !dup;
 	}
 	u->n_reserved_addrs = res;
@@ -258,12 +258,12 @@ int ipam_pool_delete(struct ipam_state *st, const struct ipam_cidr *c, struct er
 	unsigned pi;
 	for (pi = 0; pi < st->n_pools; pi++)
 		if (st->pools[pi].cidr.prefix == c->prefix &&
-		    ipam_addr_eq(&st->pools[pi].cidr.a, &c->a))
+		    ip_eq(&st->pools[pi].cidr.a, &c->a))
 			break;
 	if (pi == st->n_pools)
 		return err_setx(e, ENOENT, "pool %s: delete: no such pool", cs);
 	unsigned used = 0;
-	struct ipam_addr one;
+	struct ip_addr one;
 	const char *holder = NULL;
 	for (unsigned b = 0; b < st->n_blocks; b++) {
 		const struct ipam_block *bl = &st->blocks[b];
@@ -305,7 +305,7 @@ static struct ipam_handle *handle_get(struct ipam_state *st, const char *id)
 	return NULL;
 }
 
-int ipam_handle_link(struct ipam_state *st, const char *id, const struct ipam_addr *a)
+int ipam_handle_link(struct ipam_state *st, const char *id, const struct ip_addr *a)
 {
 	if (!ipam_name_valid(id))
 		return -EINVAL;
@@ -319,7 +319,7 @@ int ipam_handle_link(struct ipam_state *st, const char *id, const struct ipam_ad
 		snprintf(h->id, sizeof(h->id), "%s", id);
 	}
 	for (unsigned i = 0; i < h->n; i++)
-		if (ipam_addr_eq(&h->ip[i], a))
+		if (ip_eq(&h->ip[i], a))
 			return 0;
 	if (h->n >= IPAM_HANDLE_IPS_MAX)
 		return -E2BIG;
@@ -327,14 +327,14 @@ int ipam_handle_link(struct ipam_state *st, const char *id, const struct ipam_ad
 	return 0;
 }
 
-int ipam_handle_unlink(struct ipam_state *st, const char *id, const struct ipam_addr *a)
+int ipam_handle_unlink(struct ipam_state *st, const char *id, const struct ip_addr *a)
 {
 	struct ipam_handle *h = handle_get(st, id);
 	if (!h)
 		return -ENOENT;
 	bool found = !a;
 	for (unsigned i = 0; a && i < h->n; i++)
-		if (ipam_addr_eq(&h->ip[i], a)) {
+		if (ip_eq(&h->ip[i], a)) {
 			h->ip[i] = h->ip[--h->n];
 			found = true;
 			break;
@@ -405,10 +405,10 @@ static struct ipam_problem *add_problem(struct ipam_report *r, enum ipam_problem
 	return p;
 }
 
-static bool handle_lists(const struct ipam_handle *h, const struct ipam_addr *a)
+static bool handle_lists(const struct ipam_handle *h, const struct ip_addr *a)
 {
 	for (unsigned i = 0; h && i < h->n; i++)
-		if (ipam_addr_eq(&h->ip[i], a))
+		if (ip_eq(&h->ip[i], a))
 			return true;
 	return false;
 }
@@ -421,7 +421,7 @@ static const struct ipam_handle *handle_find_c(const struct ipam_state *st, cons
 	return NULL;
 }
 
-static int addr_cmp(const struct ipam_addr *a, const struct ipam_addr *b)
+static int addr_cmp(const struct ip_addr *a, const struct ip_addr *b)
 {
 	if (a->family != b->family)
 		return a->family == AF_INET ? -1 : 1;
@@ -455,7 +455,7 @@ static int check_alloc(const struct ipam_state *st, const struct ipam_check_opts
 		       struct ipam_report *r, const struct ipam_block *b, unsigned ord)
 {
 	const struct ipam_attrs *a = b->slot[ord];
-	struct ipam_addr ad = ipam_block_addr(b, ord);
+	struct ip_addr ad = ipam_block_addr(b, ord);
 	char as[INET6_ADDRSTRLEN], why[IPAM_REPORT_DETAIL - 64];
 	ipam_addr_str(&ad, as, sizeof(as));
 	const struct ipam_live *live = o ? o->live : NULL;
@@ -593,12 +593,12 @@ int ipam_report_check(const struct ipam_state *st, const struct ipam_check_opts 
 		if (p1->done)
 			continue;
 		for (unsigned k = 0; k < p1->n_ips; k++) {
-			const struct ipam_addr *ip = &p1->ips[k];
+			const struct ip_addr *ip = &p1->ips[k];
 			bool seen_before = false;
 			for (unsigned j = 0; j < i && !seen_before; j++) {
 				const struct ipam_live_pod *q = &live->pods[j];
 				for (unsigned m = 0; !q->done && m < q->n_ips; m++)
-					seen_before |= ipam_addr_eq(&q->ips[m], ip);
+					seen_before |= ip_eq(&q->ips[m], ip);
 			}
 			if (seen_before)
 				continue;
@@ -611,7 +611,7 @@ int ipam_report_check(const struct ipam_state *st, const struct ipam_check_opts 
 				const struct ipam_live_pod *q = &live->pods[j];
 				bool has = false;
 				for (unsigned m = 0; !q->done && m < q->n_ips; m++)
-					has |= ipam_addr_eq(&q->ips[m], ip);
+					has |= ip_eq(&q->ips[m], ip);
 				if (!has)
 					continue;
 				holders++;
@@ -862,10 +862,10 @@ static bool same_problem(const struct ipam_problem *a, const struct ipam_problem
 	if (a->kind != b->kind || a->has_ip != b->has_ip || a->has_block != b->has_block ||
 	    strcmp(a->handle, b->handle))
 		return false;
-	if (a->has_ip && !ipam_addr_eq(&a->ip, &b->ip))
+	if (a->has_ip && !ip_eq(&a->ip, &b->ip))
 		return false;
 	if (a->has_block && (a->block.prefix != b->block.prefix ||
-			     !ipam_addr_eq(&a->block.a, &b->block.a)))
+			     !ip_eq(&a->block.a, &b->block.a)))
 		return false;
 	return true;
 }
@@ -909,7 +909,7 @@ int ipam_report_repair(struct ipam_state *st, const struct ipam_problem *p, stru
 	case IPAM_R_RECOUNT:
 		for (unsigned i = 0; i < st->n_blocks; i++) {
 			struct ipam_block *b = &st->blocks[i];
-			if (b->cidr.prefix != p->block.prefix || !ipam_addr_eq(&b->cidr.a, &p->block.a))
+			if (b->cidr.prefix != p->block.prefix || !ip_eq(&b->cidr.a, &p->block.a))
 				continue;
 			unsigned used = 0;
 			for (unsigned k = 0; k < b->size; k++)

@@ -53,7 +53,7 @@ struct ipam_live_pod {
 	char node[IPAM_NAME_MAX + 1];		    /* spec.nodeName ("" unscheduled) */
 	bool done;				    /* phase Succeeded/Failed: not alive */
 	unsigned n_ips;				    /* entries in ips[] */
-	struct ipam_addr ips[IPAM_HANDLE_IPS_MAX]; /* status.podIPs */
+	struct ip_addr ips[IPAM_HANDLE_IPS_MAX]; /* status.podIPs */
 };
 
 struct ipam_live_obj {
@@ -143,7 +143,7 @@ struct ipam_problem {
 	enum ipam_problem_kind kind;	   /* what */
 	enum ipam_repair repair;	   /* how ipam_report_repair() fixes it */
 	bool has_ip;			   /* ip is set */
-	struct ipam_addr ip;		   /* the address concerned */
+	struct ip_addr ip;		   /* the address concerned */
 	char handle[IPAM_NAME_MAX + 1];	   /* the handle concerned, or "" */
 	bool has_block;			   /* block is set */
 	struct ipam_cidr block;		   /* the block concerned */
@@ -200,7 +200,7 @@ int ipam_report_repair(struct ipam_state *st, const struct ipam_problem *p, stru
 /* Add address a to handle id (creating the handle) / drop it (an empty handle goes; a NULL
  * drops the whole handle record, the allocations stay). Exposed for repairs; 0, -E2BIG
  * (handle full), -ENOMEM, -EINVAL (bad id), -ENOENT (drop: not listed). */
-int ipam_handle_link(struct ipam_state *st, const char *id, const struct ipam_addr *a);
-int ipam_handle_unlink(struct ipam_state *st, const char *id, const struct ipam_addr *a);
+int ipam_handle_link(struct ipam_state *st, const char *id, const struct ip_addr *a);
+int ipam_handle_unlink(struct ipam_state *st, const char *id, const struct ip_addr *a);
 
 #endif

@@ -3,7 +3,7 @@
 #include "kube/conn.h"
 #include "kube/http.h"
 #include "kube/kubeconfig.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/tls.h"
 #include "kube/watch.h"
 #include "lib/err.h"

@@ -1,7 +1,7 @@
 /* informer — list + watch into a local store; see informer.h. */
 #include "kube/informer.h"
 #include "kube/client.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 #include "lib/evloop.h"
 

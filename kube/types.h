@@ -16,7 +16,7 @@
 #ifndef KVNET_KUBE_TYPES_H
 #define KVNET_KUBE_TYPES_H
 
-#include "kube/json.h"
+#include "lib/json.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,7 +14,7 @@
 #ifndef KVNET_KUBE_WATCH_H
 #define KVNET_KUBE_WATCH_H
 
-#include "kube/json.h"
+#include "lib/json.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -249,7 +249,7 @@ static int build_arp(uint8_t *buf, size_t cap, uint16_t ethertype, uint16_t op,
 	return wcur_ok(&w) ? (int)w.off : -ENOSPC;
 }
 
-int ann_build_garp(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct addr_ip *ip,
+int ann_build_garp(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct ip_addr *ip,
 		   bool reply)
 {
 	static const uint8_t zero[6];
@@ -265,7 +265,7 @@ int ann_build_rarp(uint8_t *buf, size_t cap, const uint8_t mac[6])
 	return build_arp(buf, cap, ANN_ETH_P_RARP, 3, mac, zero, mac, zero);
 }
 
-int ann_build_na(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct addr_ip *ip)
+int ann_build_na(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct ip_addr *ip)
 {
 	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
 	static const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};

@@ -71,7 +71,7 @@ struct ann_event {
 	uint8_t na_flags;	  /* NA: ANN_NA_* bits as sent; 0 otherwise */
 	uint8_t mac[6];		  /* the announced hardware address (see above) */
 	uint8_t src_mac[6];	  /* the Ethernet source address of the frame */
-	struct addr_ip ip;	  /* announced IP; family 0 for RARP */
+	struct ip_addr ip;	  /* announced IP; family 0 for RARP */
 	bool has_vlan;		  /* the frame carried a VLAN tag */
 	uint16_t vlan;		  /* its VLAN id (12 bits) when has_vlan */
 	struct timespec ts;	  /* kernel receive time (CLOCK_REALTIME) or the pcap time */
@@ -93,14 +93,14 @@ int ann_parse(const uint8_t *frame, size_t len, struct ann_event *ev, struct err
  * broadcast, sender IP == target IP; reply = false gives op 1 with target hw 0,
  * reply = true op 2 with target hw = mac. Padded to the 60-byte Ethernet minimum.
  * Returns the frame length, or -EINVAL (not IPv4) / -ENOSPC (cap too small). */
-int ann_build_garp(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct addr_ip *ip,
+int ann_build_garp(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct ip_addr *ip,
 		   bool reply);
 
 /* Build an unsolicited neighbour advertisement for ip (AF_INET6) from mac into buf:
  * Ethernet 33:33:00:00:00:01, IPv6 from ip to ff02::1, hop limit 255, flags Override
  * only, target ip, target link-layer address option = mac, checksum filled. Returns the
  * frame length (86), or -EINVAL (not IPv6) / -ENOSPC. */
-int ann_build_na(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct addr_ip *ip);
+int ann_build_na(uint8_t *buf, size_t cap, const uint8_t mac[6], const struct ip_addr *ip);
 
 /* Build a RARP request-reverse (op 3) for mac (sender hw = target hw = mac, IPs 0.0.0.0,
  * Ethernet broadcast), like QEMU's self-announce. Padded to 60 bytes. Returns the frame

@@ -224,7 +224,7 @@ static int tap_create(void *arg, struct err *e)
 		return err_set(e, errno, "open /dev/net/tun");
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, t->name, strlen(t->name) + 1);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL;
+	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL); /* IFF_TUN_EXCL is 0x8000: the sign bit of the short */
 	if (t->multi_queue)
 		ifr.ifr_flags |= IFF_MULTI_QUEUE;
 	if (t->vnet_hdr)

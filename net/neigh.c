@@ -12,11 +12,11 @@
 #define NEIGH_MSG_BUF 128
 
 static int neigh_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifindex,
-		     const struct addr_ip *ip, const uint8_t *mac, bool proxy, struct err *e)
+		     const struct ip_addr *ip, const uint8_t *mac, bool proxy, struct err *e)
 {
 	uint8_t buf[NEIGH_MSG_BUF];
 	struct nl_msg m;
-	size_t alen = addr_len(ip);
+	size_t alen = ip_len(ip);
 	if (!alen)
 		return err_setx(e, EAFNOSUPPORT, "not an IPv4 or IPv6 address");
 	if (ifindex <= 0)
@@ -35,41 +35,41 @@ static int neigh_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifind
 	return nl_request(s, &m, NULL, NULL, e);
 }
 
-int neigh_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, const uint8_t mac[6],
+int neigh_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, const uint8_t mac[6],
 	      struct err *e)
 {
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	int rc =
 	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, mac, false, e);
 	if (rc < 0)
-		err_prefix(e, "neighbour %s dev %d: add permanent", addr_fmt(ip, a), ifindex);
+		err_prefix(e, "neighbour %s dev %d: add permanent", ip_fmt(ip, a), ifindex);
 	return rc;
 }
 
-int neigh_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct err *e)
+int neigh_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e)
 {
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	int rc = neigh_msg(s, RTM_DELNEIGH, 0, ifindex, ip, NULL, false, e);
 	if (rc < 0)
-		err_prefix(e, "neighbour %s dev %d: delete", addr_fmt(ip, a), ifindex);
+		err_prefix(e, "neighbour %s dev %d: delete", ip_fmt(ip, a), ifindex);
 	return rc;
 }
 
-int neigh_proxy_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct err *e)
+int neigh_proxy_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e)
 {
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	int rc =
 	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, NULL, true, e);
 	if (rc < 0)
-		err_prefix(e, "proxy neighbour %s dev %d: add", addr_fmt(ip, a), ifindex);
+		err_prefix(e, "proxy neighbour %s dev %d: add", ip_fmt(ip, a), ifindex);
 	return rc;
 }
 
-int neigh_proxy_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct err *e)
+int neigh_proxy_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e)
 {
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	int rc = neigh_msg(s, RTM_DELNEIGH, 0, ifindex, ip, NULL, true, e);
 	if (rc < 0)
-		err_prefix(e, "proxy neighbour %s dev %d: delete", addr_fmt(ip, a), ifindex);
+		err_prefix(e, "proxy neighbour %s dev %d: delete", ip_fmt(ip, a), ifindex);
 	return rc;
 }

@@ -21,16 +21,16 @@ struct err;
 struct nl_sock;
 
 /* Add or replace a permanent entry ip -> mac (6 bytes) on interface ifindex. */
-int neigh_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, const uint8_t mac[6],
+int neigh_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, const uint8_t mac[6],
 	      struct err *e);
 
 /* Delete the entry for ip on ifindex. Absent: -ENOENT. */
-int neigh_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct err *e);
+int neigh_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e);
 
 /* Add (or keep) a proxy entry for ip on ifindex. */
-int neigh_proxy_add(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct err *e);
+int neigh_proxy_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e);
 
 /* Delete the proxy entry for ip on ifindex. Absent: -ENOENT. */
-int neigh_proxy_del(struct nl_sock *s, int ifindex, const struct addr_ip *ip, struct err *e);
+int neigh_proxy_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e);
 
 #endif

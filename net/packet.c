@@ -306,13 +306,13 @@ int pkt_announce_send(const struct pkt_announce *a, struct err *e)
 	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	static const uint8_t all_nodes[6] = {0x33, 0x33, 0, 0, 0, 1};
 	uint8_t frame[ANN_FRAME_MAX], mac[6];
-	char what[ADDR_STRLEN + 8];
+	char what[IP_STRLEN + 8];
 	int len = -EINVAL, rc;
 
 	if (a->kind == ANN_RARP)
 		snprintf(what, sizeof(what), "rarp");
 	else
-		addr_fmt(&a->ip, what);
+		ip_fmt(&a->ip, what);
 	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_set(e, errno, "announce %s dev %d: socket", what, a->ifindex);

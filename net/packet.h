@@ -89,7 +89,7 @@ void pkt_close(struct pkt_sock *s);
 struct pkt_announce {
 	int ifindex;	    /* interface to send on (in the calling thread's namespace) */
 	enum ann_kind kind; /* ANN_GARP (ip must be IPv4), ANN_NA (IPv6) or ANN_RARP */
-	struct addr_ip ip;  /* the address announced; ignored for ANN_RARP */
+	struct ip_addr ip;  /* the address announced; ignored for ANN_RARP */
 	const uint8_t *mac; /* 6 bytes to announce; NULL = the interface's own MAC */
 	bool arp_reply;	    /* ANN_GARP: send the reply form (op 2) instead of a request */
 };

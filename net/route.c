@@ -18,15 +18,15 @@ static const struct nl_pol rt_pol[RTA_MAX + 1] = {
 
 const char *rt_fmt(const struct rt_route *r, char *buf)
 {
-	return addr_fmt_prefix(&r->dst, r->dst_len, buf);
+	return ip_fmt_prefix(&r->dst, r->dst_len, buf);
 }
 
 /* Copy an address attribute of the route's family; false if absent or the wrong size. */
-static bool get_addr(const struct nl_attr *a, uint8_t family, struct addr_ip *out)
+static bool get_addr(const struct nl_attr *a, uint8_t family, struct ip_addr *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->family = family;
-	if (!nl_attr_bytes(a, out->b, addr_len(out))) {
+	if (!nl_attr_bytes(a, out->b, ip_len(out))) {
 		memset(out, 0, sizeof(*out));
 		return false;
 	}
@@ -73,7 +73,7 @@ static int rt_msg(struct nl_sock *s, uint16_t type, uint16_t flags, const struct
 {
 	uint8_t buf[RT_MSG_BUF];
 	struct nl_msg m;
-	size_t alen = addr_len(&r->dst);
+	size_t alen = ip_len(&r->dst);
 	if (!alen)
 		return err_setx(e, EAFNOSUPPORT, "destination is not IPv4 or IPv6");
 	if (r->dst_len > alen * 8)
@@ -106,7 +106,7 @@ static int rt_msg(struct nl_sock *s, uint16_t type, uint16_t flags, const struct
 
 int rt_add(struct nl_sock *s, const struct rt_route *r, struct err *e)
 {
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	int rc = rt_msg(s, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, r, e);
 	if (rc < 0)
 		err_prefix(e, "route %s: add", rt_fmt(r, a));
@@ -115,7 +115,7 @@ int rt_add(struct nl_sock *s, const struct rt_route *r, struct err *e)
 
 int rt_replace(struct nl_sock *s, const struct rt_route *r, struct err *e)
 {
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	int rc = rt_msg(s, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, e);
 	if (rc < 0)
 		err_prefix(e, "route %s: replace", rt_fmt(r, a));
@@ -124,7 +124,7 @@ int rt_replace(struct nl_sock *s, const struct rt_route *r, struct err *e)
 
 int rt_del(struct nl_sock *s, const struct rt_route *r, struct err *e)
 {
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	int rc = rt_msg(s, RTM_DELROUTE, 0, r, e);
 	if (rc == -ESRCH) /* the kernel's "No such process" says less than this */
 		err_setx(e, ESRCH, "no such route");

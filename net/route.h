@@ -29,9 +29,9 @@ struct nl_msgv;
 
 /* One route. Zero-initialised = scope universe, main table, no gateway, no metric. */
 struct rt_route {
-	struct addr_ip dst; /* destination network; its family is the route's family */
+	struct ip_addr dst; /* destination network; its family is the route's family */
 	uint8_t dst_len;    /* prefix length */
-	struct addr_ip gw;  /* gateway (same family as dst), family 0 = none */
+	struct ip_addr gw;  /* gateway (same family as dst), family 0 = none */
 	int oif;	    /* output interface ifindex; 0 = none */
 	uint32_t table;	    /* routing table id; 0 = main (RT_TABLE_MAIN, 254) */
 	uint32_t metric;    /* RTA_PRIORITY; 0 = none (IPv6: the kernel picks 1024) */
@@ -73,7 +73,7 @@ int rt_dump(struct nl_sock *s, const struct rt_filter *f,
 	    int (*fn)(const struct rt_route *r, void *arg, struct err *e), void *arg,
 	    struct err *e);
 
-/* Format "198.18.0.5/32" (the destination) into buf (ADDR_STRLEN). */
+/* Format "198.18.0.5/32" (the destination) into buf (IP_STRLEN). */
 const char *rt_fmt(const struct rt_route *r, char *buf);
 
 #endif

@@ -50,7 +50,7 @@ static void *send_main(void *arg)
 	memset(sll.sll_addr, 0xff, 6);
 	for (int i = 0; i < s->n && fd >= 0; i++) {
 		uint8_t f[ANN_FRAME_MAX];
-		struct addr_ip ip = {.family = AF_INET, .b = {198, 18, 3, (uint8_t)(i % 250 + 1)}};
+		struct ip_addr ip = {.family = AF_INET, .b = {198, 18, 3, (uint8_t)(i % 250 + 1)}};
 		int len = ann_build_garp(f, sizeof(f), mac, &ip, false);
 		sendto(fd, f, (size_t)len, 0, (struct sockaddr *)&sll, sizeof(sll));
 		f[41] ^= 0x80; /* an ordinary request: target differs */

@@ -6,7 +6,7 @@
  *
  *   json-bench FILE ROUNDS
  */
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/types.h"
 #include "kube/watch.h"
 #include "lib/err.h"

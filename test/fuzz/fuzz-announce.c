@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ann_event ev;
 	struct err e;
-	char buf[ADDR_STRLEN], mb[18];
+	char buf[IP_STRLEN], mb[18];
 	int rc = ann_parse(data, size, &ev, &e);
 	if (rc == 0) {
 		/* what the parser promises about an event */
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		if (ev.has_vlan ? ev.vlan > 4095 : ev.vlan != 0)
 			__builtin_trap();
-		addr_fmt(&ev.ip, buf);
+		ip_fmt(&ev.ip, buf);
 		ann_mac_fmt(ev.mac, mb);
 		(void)ann_kind_name(ev.kind);
 	} else if ((rc != -ENOMSG && rc != -EBADMSG) || strlen(e.msg) == 0) {

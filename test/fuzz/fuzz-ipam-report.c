@@ -2,7 +2,7 @@
  * refused or gives problems whose repair has what it needs; writing them back and reading
  * that again gives the same problems (round trip), and repairs never break the state. */
 #include "ipam/report.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 
 #include <stdint.h>
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ipam_state_init(&st);
 		ipam_cidr_parse(&c4, "198.18.0.0/24", NULL);
 		ipam_pool_add(&st, "p4", &c4, 0, NULL, 0, NULL);
-		struct ipam_addr a;
+		struct ip_addr a;
 		ipam_addr_parse(&a, "198.18.0.5", NULL);
 		ipam_reserve_ip(&st, "h.one", &a, NULL, NULL);
 		for (unsigned i = 0; i < r.n; i++)

@@ -3,7 +3,7 @@
  * ipam_check() without a crash, write back as JSON that loads again to the same text,
  * and survive an allocation, a diff and a release. The first byte picks the order. */
 #include "ipam/ipam.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 
 #include <stdint.h>
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		json_w_free(&w);
 	}
-	struct ipam_addr out[IPAM_HANDLE_IPS_MAX];
+	struct ip_addr out[IPAM_HANDLE_IPS_MAX];
 	unsigned n;
 	ipam_alloc(&st, "fz", "node-a", IPAM_V4 | IPAM_V6, NULL, out, &n, &e);
 	struct ipam_change *c;

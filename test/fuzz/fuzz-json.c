@@ -1,7 +1,7 @@
-/* libFuzzer target for kube/json: tokenizer (with an -ENOSPC retry), string decoding,
+/* libFuzzer target for lib/json: tokenizer (with an -ENOSPC retry), string decoding,
  * number getters, path lookups, the writer's re-encoding (which must parse back to the
  * same token count), and the kube/types views over whatever parsed. */
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/types.h"
 
 #include <errno.h>

@@ -56,14 +56,14 @@ static int cb(const struct nl_msgv *m, void *arg, struct err *e)
 	struct nl_msgv as = *m;
 	struct link_info li;
 	struct rt_route rt;
-	char buf[ADDR_STRLEN];
+	char buf[IP_STRLEN];
 	as.type = RTM_NEWLINK;
 	if (link_parse(&as, &li, e) == 0 && strlen(li.name) >= LINK_NAMESZ)
 		__builtin_trap();
 	as.type = RTM_NEWROUTE;
 	if (rt_parse(&as, &rt, e) == 0) {
 		rt_fmt(&rt, buf);
-		addr_fmt(&rt.gw, buf);
+		ip_fmt(&rt.gw, buf);
 	}
 	return m->flags & 0x8000 ? -1 : 0;
 }

@@ -19,37 +19,37 @@ static int IDX; /* ifindex of kv0 in A */
 
 static void test_parse_and_format(void)
 {
-	struct addr_ip ip;
+	struct ip_addr ip;
 	uint8_t plen;
-	char buf[ADDR_STRLEN];
-	T_CHECK(addr_parse("198.18.0.1", &ip));
+	char buf[IP_STRLEN];
+	T_CHECK(ip_parse("198.18.0.1", &ip));
 	T_EQ(ip.family, AF_INET);
-	T_STREQ(addr_fmt(&ip, buf), "198.18.0.1");
-	T_CHECK(addr_parse_prefix("2001:db8::1/64", &ip, &plen));
+	T_STREQ(ip_fmt(&ip, buf), "198.18.0.1");
+	T_CHECK(ip_parse_prefix("2001:db8::1/64", &ip, &plen));
 	T_EQ(ip.family, AF_INET6);
 	T_EQ(plen, 64);
-	T_STREQ(addr_fmt_prefix(&ip, plen, buf), "2001:db8::1/64");
-	T_CHECK(addr_parse_prefix("198.18.0.1", &ip, &plen) && plen == 32);
-	T_CHECK(!addr_parse_prefix("198.18.0.1/33", &ip, &plen));
-	T_CHECK(!addr_parse_prefix("2001:db8::1/129", &ip, &plen));
-	T_CHECK(!addr_parse_prefix("198.18.0.1/", &ip, &plen));
-	T_CHECK(!addr_parse_prefix("198.18.0.1/2x", &ip, &plen));
-	T_CHECK(!addr_parse("198.18.0", &ip));
+	T_STREQ(ip_fmt_prefix(&ip, plen, buf), "2001:db8::1/64");
+	T_CHECK(ip_parse_prefix("198.18.0.1", &ip, &plen) && plen == 32);
+	T_CHECK(!ip_parse_prefix("198.18.0.1/33", &ip, &plen));
+	T_CHECK(!ip_parse_prefix("2001:db8::1/129", &ip, &plen));
+	T_CHECK(!ip_parse_prefix("198.18.0.1/", &ip, &plen));
+	T_CHECK(!ip_parse_prefix("198.18.0.1/2x", &ip, &plen));
+	T_CHECK(!ip_parse("198.18.0", &ip));
 	T_EQ(ip.family, 0);
-	T_STREQ(addr_fmt(&ip, buf), "?");
+	T_STREQ(ip_fmt(&ip, buf), "?");
 }
 
 static void test_add_del_v4(void)
 {
 	struct err e = {0};
-	struct addr_ip ip;
-	addr_parse("198.18.0.1", &ip);
+	struct ip_addr ip;
+	ip_parse("198.18.0.1", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 24, 0, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-4 addr show dev kv0",
 			   "[(a['local'], a['prefixlen']) for a in d[0]['addr_info']]",
 			   "[('198.18.0.1', 24)]"));
 	/* a second /32 on the same link */
-	addr_parse("198.18.0.9", &ip);
+	ip_parse("198.18.0.9", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 32, 0, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-4 addr show dev kv0", "len(d[0]['addr_info'])", "2"));
 	/* again: EEXIST with the object named */
@@ -66,22 +66,22 @@ static void test_add_del_v4(void)
 static void test_add_v6_nodad(void)
 {
 	struct err e = {0};
-	struct addr_ip ip;
-	addr_parse("2001:db8::1", &ip);
+	struct ip_addr ip;
+	ip_parse("2001:db8::1", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 64, IFA_F_NODAD, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-6 addr show dev kv0 scope global",
 			   "[(a['local'], a['prefixlen'], a.get('nodad'), a.get('tentative')) "
 			   "for a in d[0]['addr_info']]",
 			   "[('2001:db8::1', 64, True, None)]"));
 	/* without NODAD on an up link the address starts tentative (DAD runs) */
-	addr_parse("2001:db8::2", &ip);
+	ip_parse("2001:db8::2", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 128, 0, &e), 0);
 	T_CHECK(
 	    tns_ipj_is(A, "-6 addr show dev kv0 scope global",
 		       "[a.get('nodad') for a in d[0]['addr_info'] if a['local'] == '2001:db8::2']",
 		       "[None]"));
 	T_EQ(addr_del(SA, IDX, &ip, 128, &e), 0);
-	addr_parse("2001:db8::1", &ip);
+	ip_parse("2001:db8::1", &ip);
 	T_EQ(addr_del(SA, IDX, &ip, 64, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-6 addr show dev kv0 scope global",
 			   "[a for x in d for a in x.get('addr_info', [])]", "[]"));
@@ -90,9 +90,9 @@ static void test_add_v6_nodad(void)
 static void test_bad_input(void)
 {
 	struct err e = {0};
-	struct addr_ip ip = {0};
+	struct ip_addr ip = {0};
 	T_EQ(addr_add(SA, IDX, &ip, 24, 0, &e), -EAFNOSUPPORT);
-	addr_parse("198.18.0.7", &ip);
+	ip_parse("198.18.0.7", &ip);
 	T_EQ(addr_add(SA, IDX, &ip, 40, 0, &e), -EINVAL);
 	T_EQ(addr_add(SA, 0, &ip, 32, 0, &e), -EINVAL);
 	T_EQ(addr_add(SA, 9999, &ip, 32, 0, &e), -ENODEV);

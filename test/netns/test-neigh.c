@@ -17,10 +17,10 @@ static const char *A;
 static struct nl_sock *SA;
 static int IDX; /* ifindex of kv0 */
 
-static struct addr_ip ip(const char *s)
+static struct ip_addr ip(const char *s)
 {
-	struct addr_ip a;
-	T_CHECK(addr_parse(s, &a));
+	struct ip_addr a;
+	T_CHECK(ip_parse(s, &a));
 	return a;
 }
 
@@ -31,7 +31,7 @@ static void test_permanent_v4(void)
 {
 	struct err e = {0};
 	const uint8_t mac[6] = {0x02, 0x4b, 0x56, 0, 0, 5};
-	struct addr_ip a = ip("198.18.0.5");
+	struct ip_addr a = ip("198.18.0.5");
 	T_EQ(neigh_add(SA, IDX, &a, mac, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-4 neigh show dev kv0", NEIGH,
 			   "[('198.18.0.5', '02:4b:56:00:00:05', ['PERMANENT'])]"));
@@ -51,7 +51,7 @@ static void test_permanent_v6(void)
 {
 	struct err e = {0};
 	const uint8_t mac[6] = {0x02, 0x4b, 0x56, 0, 0, 7};
-	struct addr_ip a = ip("2001:db8::7");
+	struct ip_addr a = ip("2001:db8::7");
 	T_EQ(neigh_add(SA, IDX, &a, mac, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-6 neigh show dev kv0",
 			   "[x for x in " NEIGH " if x[2] != ['NOARP']]",
@@ -64,7 +64,7 @@ static void test_permanent_v6(void)
 static void test_proxy_v4_v6(void)
 {
 	struct err e = {0};
-	struct addr_ip a4 = ip("198.18.0.9"), a6 = ip("2001:db8::9");
+	struct ip_addr a4 = ip("198.18.0.9"), a6 = ip("2001:db8::9");
 	T_EQ(neigh_proxy_add(SA, IDX, &a4, &e), 0);
 	T_EQ(neigh_proxy_add(SA, IDX, &a6, &e), 0);
 	T_CHECK(tns_ipj_is(A, "-4 neigh show proxy", PROXY, "[('198.18.0.9', 'kv0')]"));
@@ -84,10 +84,10 @@ static void test_proxy_v4_v6(void)
 static void test_bad_input(void)
 {
 	struct err e = {0};
-	struct addr_ip none = {0};
+	struct ip_addr none = {0};
 	const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
 	T_EQ(neigh_add(SA, IDX, &none, mac, &e), -EAFNOSUPPORT);
-	struct addr_ip a = ip("198.18.0.5");
+	struct ip_addr a = ip("198.18.0.5");
 	T_EQ(neigh_add(SA, 0, &a, mac, &e), -EINVAL);
 	T_EQ(neigh_add(SA, 9999, &a, mac, &e), -ENODEV);
 	t_note("%s", e.msg);

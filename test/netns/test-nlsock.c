@@ -79,7 +79,7 @@ static void test_multi_datagram_dump(void)
 	struct err e = {0};
 	struct rt_route r;
 	memset(&r, 0, sizeof(r));
-	addr_parse("198.18.0.0", &r.dst);
+	ip_parse("198.18.0.0", &r.dst);
 	r.dst_len = 32;
 	r.oif = IDX;
 	r.scope = RT_SCOPE_LINK;

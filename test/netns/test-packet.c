@@ -102,8 +102,8 @@ static int wait_event(struct pkt_sock *s, struct ann_event *ev, struct pkt_frame
 
 static const char *ipstr(const struct ann_event *ev)
 {
-	static char buf[ADDR_STRLEN];
-	return addr_fmt(&ev->ip, buf);
+	static char buf[IP_STRLEN];
+	return ip_fmt(&ev->ip, buf);
 }
 
 static const char *macstr(const uint8_t *m)
@@ -328,7 +328,7 @@ static void test_outgoing(void)
 		return;
 	}
 	struct pkt_announce a = {.ifindex = B0, .kind = ANN_GARP};
-	T_CHECK(addr_parse("198.18.1.2", &a.ip));
+	T_CHECK(ip_parse("198.18.1.2", &a.ip));
 	T_EQ(send_in_b(&a, &e), 0);
 	struct ann_event ev;
 	T_EQ(wait_event(out, &ev, NULL, 3000), 1);
@@ -393,13 +393,13 @@ static void test_sender_seen_by_tcpdump_and_kernel(void)
 		    "rm -f /tmp/kvt-%d.pcap; (timeout 10 tcpdump -i a0 -nn -U -c 4 -w /tmp/kvt-%d.pcap "
 		    "'arp or rarp or icmp6[0] == 136' >/dev/null 2>&1 &); sleep 1",
 		    (int)getpid(), (int)getpid()));
-	T_CHECK(addr_parse("198.18.1.2", &a.ip));
+	T_CHECK(ip_parse("198.18.1.2", &a.ip));
 	a.mac = mac;
 	T_EQ(send_in_b(&a, &e), 0);
 	a.arp_reply = true;
 	T_EQ(send_in_b(&a, &e), 0);
 	a.kind = ANN_NA;
-	T_CHECK(addr_parse("2001:db8:1::2", &a.ip));
+	T_CHECK(ip_parse("2001:db8:1::2", &a.ip));
 	T_EQ(send_in_b(&a, &e), 0);
 	a.kind = ANN_RARP;
 	a.mac = NULL; /* b0's own MAC */
@@ -459,7 +459,7 @@ static void test_errors(void)
 	T_STREQ(e.msg, "capture dev 99999: bind: No such device");
 
 	struct pkt_announce a = {.ifindex = 99999, .kind = ANN_GARP};
-	T_CHECK(addr_parse("198.18.1.2", &a.ip));
+	T_CHECK(ip_parse("198.18.1.2", &a.ip));
 	T_EQ(send_in_b(&a, &e), -ENODEV);
 	T_STREQ(e.msg, "announce 198.18.1.2: dev 99999: name: No such device");
 	a.ifindex = B0;

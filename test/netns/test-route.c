@@ -32,9 +32,9 @@ static struct rt_route route(const char *dst, const char *gw)
 {
 	struct rt_route r;
 	memset(&r, 0, sizeof(r));
-	T_CHECK(addr_parse_prefix(dst, &r.dst, &r.dst_len));
+	T_CHECK(ip_parse_prefix(dst, &r.dst, &r.dst_len));
 	if (gw)
-		T_CHECK(addr_parse(gw, &r.gw));
+		T_CHECK(ip_parse(gw, &r.gw));
 	return r;
 }
 
@@ -216,7 +216,7 @@ struct got {
 static int collect(const struct rt_route *r, void *arg, struct err *e)
 {
 	struct got *g = arg;
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	size_t off = strlen(g->s);
 	(void)e;
 	snprintf(g->s + off, sizeof(g->s) - off, "%s%s:%u:%u", g->n ? " " : "", rt_fmt(r, a),
@@ -296,13 +296,13 @@ static void test_bad_input(void)
 int main(void)
 {
 	struct err e = {0};
-	struct addr_ip a4, a6;
+	struct ip_addr a4, a6;
 	A = tns_new("route");
 	SA = A ? tns_sock(A) : NULL;
 	struct link_veth v = {.name = "kv0", .peer = "kv1", .peer_netns_fd = -1};
 	int peer = 0;
-	addr_parse("198.18.0.1", &a4);
-	addr_parse("2001:db8::1", &a6);
+	ip_parse("198.18.0.1", &a4);
+	ip_parse("2001:db8::1", &a6);
 	if (!SA || link_add_veth(SA, &v, &e) < 0 || link_index(SA, "kv0", &IDX, &e) < 0 ||
 	    link_index(SA, "kv1", &peer, &e) < 0 || link_set_up(SA, IDX, true, &e) < 0 ||
 	    link_set_up(SA, peer, true, &e) < 0 || addr_add(SA, IDX, &a4, 24, 0, &e) < 0 ||

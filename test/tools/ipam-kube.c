@@ -38,7 +38,7 @@ struct op {
 	char **argv;				   /* its arguments */
 	int argc;				   /* their count */
 	const char *handle;			   /* handle operated on */
-	struct ipam_addr out[IPAM_HANDLE_IPS_MAX]; /* alloc: the addresses */
+	struct ip_addr out[IPAM_HANDLE_IPS_MAX]; /* alloc: the addresses */
 	unsigned n_out;				   /* alloc: their count */
 	unsigned families;			   /* alloc: IPAM_V4|IPAM_V6 */
 	const char *node;			   /* alloc: node */

@@ -19,7 +19,7 @@
  */
 #include "kube/client.h"
 #include "kube/informer.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/kubeconfig.h"
 #include "kube/tls.h"
 #include "lib/err.h"

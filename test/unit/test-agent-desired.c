@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static struct addr_ip ip(const char *s)
+static struct ip_addr ip(const char *s)
 {
-	struct addr_ip a;
-	if (!addr_parse(s, &a))
+	struct ip_addr a;
+	if (!ip_parse(s, &a))
 		abort();
 	return a;
 }
@@ -45,17 +45,17 @@ static const struct agent_node nodes[] = {
 static const struct rt_route *find(const struct rt_route *v, unsigned n, const char *dst,
 				   unsigned len, uint32_t metric)
 {
-	struct addr_ip d = ip(dst);
+	struct ip_addr d = ip(dst);
 	for (unsigned i = 0; i < n; i++)
-		if (addr_eq(&v[i].dst, &d) && v[i].dst_len == len && v[i].metric == metric)
+		if (ip_eq(&v[i].dst, &d) && v[i].dst_len == len && v[i].metric == metric)
 			return &v[i];
 	return NULL;
 }
 
 static bool is_via(const struct rt_route *r, const char *gw)
 {
-	struct addr_ip g = ip(gw);
-	return r && r->gw.family && addr_eq(&r->gw, &g) && r->oif == 0 &&
+	struct ip_addr g = ip(gw);
+	return r && r->gw.family && ip_eq(&r->gw, &g) && r->oif == 0 &&
 	       r->scope == RT_SCOPE_UNIVERSE && r->protocol == 75;
 }
 

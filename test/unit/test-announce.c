@@ -77,12 +77,12 @@ static void test_garp_request(void)
 {
 	struct ann_event ev;
 	struct err e = {0};
-	char buf[ADDR_STRLEN], mb[18];
+	char buf[IP_STRLEN], mb[18];
 	T_EQ(parse(GARP_REQ, sizeof(GARP_REQ), &ev, &e), 0);
 	T_EQ(ev.kind, ANN_GARP);
 	T_STREQ(ann_kind_name(ev.kind), "garp");
 	T_EQ(ev.op, 1);
-	T_STREQ(addr_fmt(&ev.ip, buf), "198.18.0.1");
+	T_STREQ(ip_fmt(&ev.ip, buf), "198.18.0.1");
 	T_STREQ(ann_mac_fmt(ev.mac, mb), "02:00:00:00:00:01");
 	T_MEMEQ(ev.src_mac, MAC1, 6);
 	T_CHECK(!ev.has_vlan);
@@ -173,14 +173,14 @@ static void test_vlan_tagged(void)
 {
 	uint8_t f[64];
 	struct ann_event ev;
-	char buf[ADDR_STRLEN];
+	char buf[IP_STRLEN];
 	memcpy(f, GARP_REQ, 12);
 	f[12] = 0x81, f[13] = 0x00, f[14] = 0x20, f[15] = 0x64; /* PCP 1, VID 100 */
 	memcpy(f + 16, GARP_REQ + 12, 48);
 	T_EQ(parse(f, sizeof(f), &ev, NULL), 0);
 	T_CHECK(ev.has_vlan);
 	T_EQ(ev.vlan, 100);
-	T_STREQ(addr_fmt(&ev.ip, buf), "198.18.0.1");
+	T_STREQ(ip_fmt(&ev.ip, buf), "198.18.0.1");
 	f[12] = 0x88, f[13] = 0xa8; /* 802.1ad */
 	T_EQ(parse(f, sizeof(f), &ev, NULL), 0);
 	T_EQ(ev.vlan, 100);
@@ -231,12 +231,12 @@ static void test_na(void)
 {
 	struct ann_event ev;
 	struct err e = {0};
-	char buf[ADDR_STRLEN], mb[18];
+	char buf[IP_STRLEN], mb[18];
 	T_EQ(parse(NA, sizeof(NA), &ev, &e), 0);
 	T_EQ(ev.kind, ANN_NA);
 	T_STREQ(ann_kind_name(ev.kind), "na");
 	T_EQ(ev.na_flags, ANN_NA_OVERRIDE);
-	T_STREQ(addr_fmt(&ev.ip, buf), "2001:db8::1");
+	T_STREQ(ip_fmt(&ev.ip, buf), "2001:db8::1");
 	T_STREQ(ann_mac_fmt(ev.mac, mb), "02:00:00:00:00:01");
 
 	/* TLLA differs from the Ethernet source: the option wins */
@@ -364,10 +364,10 @@ static void test_na_malformed(void)
 static void test_builders(void)
 {
 	uint8_t f[ANN_FRAME_MAX];
-	struct addr_ip ip4, ip6;
+	struct ip_addr ip4, ip6;
 	struct ann_event ev;
-	T_CHECK(addr_parse("198.18.0.1", &ip4));
-	T_CHECK(addr_parse("2001:db8::1", &ip6));
+	T_CHECK(ip_parse("198.18.0.1", &ip4));
+	T_CHECK(ip_parse("2001:db8::1", &ip6));
 
 	T_EQ(ann_build_garp(f, sizeof(f), MAC1, &ip4, false), 60);
 	T_MEMEQ(f, GARP_REQ, 60);

@@ -39,7 +39,7 @@ static void rmstate(void)
 struct op {
 	const char *handle;			   /* handle to allocate */
 	const char *node;			   /* on this node */
-	struct ipam_addr got[IPAM_HANDLE_IPS_MAX]; /* result */
+	struct ip_addr got[IPAM_HANDLE_IPS_MAX]; /* result */
 	unsigned n;				   /* addresses got */
 };
 
@@ -84,7 +84,7 @@ static void test_update_and_read(void)
 	T_EQ(o.n, 2);
 	struct op again = {.handle = "net1.vmi.default.vm1", .node = "node-b"};
 	T_EQ(ipam_ds_update(&ds, fn_alloc, &again, &e), 0);
-	T_CHECK(ipam_addr_eq(&o.got[0], &again.got[0]) && ipam_addr_eq(&o.got[1], &again.got[1]));
+	T_CHECK(ip_eq(&o.got[0], &again.got[0]) && ip_eq(&o.got[1], &again.got[1]));
 	struct ipam_state st;
 	T_EQ(ipam_ds_read(&ds, &st, &e), 0);
 	T_EQ(st.n_pools, 2);

@@ -118,7 +118,7 @@ static void test_validate_apply_idempotent(void)
 {
 	struct ipam_state st;
 	pools(&st);
-	struct ipam_addr held;
+	struct ip_addr held;
 	ipam_addr_parse(&held, "198.18.0.20", NULL);
 	struct ipam_attrs pa;
 	memset(&pa, 0, sizeof(pa));
@@ -146,7 +146,7 @@ static void test_validate_apply_idempotent(void)
 	T_EQ(ipam_inv_apply(&st, &v, &applied, NULL), 0);
 	T_EQ(applied, 3);
 	T_EQ(ipam_check(&st, NULL), 0);
-	struct ipam_addr a;
+	struct ip_addr a;
 	ipam_addr_parse(&a, "198.18.0.10", NULL);
 	const struct ipam_attrs *at = ipam_lookup_ip(&st, &a);
 	T_CHECK(at && !strcmp(at->mac, "02:00:00:00:00:0a") && !strcmp(at->vmi_name, "vm-a") &&

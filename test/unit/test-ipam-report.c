@@ -2,7 +2,7 @@
  * each problem kind of check with an API view, the VM grace period, the report JSON round
  * trip, and repairs after which check finds nothing. */
 #include "ipam/report.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 #include "test/lib/t.h"
 
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct ipam_addr ip(const char *s)
+static struct ip_addr ip(const char *s)
 {
-	struct ipam_addr a;
+	struct ip_addr a;
 	ipam_addr_parse(&a, s, NULL);
 	return a;
 }
@@ -35,7 +35,7 @@ static void pod_alloc(struct ipam_state *st, const char *a, const char *handle, 
 	snprintf(at.ns, sizeof(at.ns), "default");
 	snprintf(at.node, sizeof(at.node), "node-a");
 	snprintf(at.container_id, sizeof(at.container_id), "c-%s", pod);
-	struct ipam_addr x = ip(a);
+	struct ip_addr x = ip(a);
 	T_EQ(ipam_reserve_ip(st, handle, &x, &at, NULL), 0);
 }
 
@@ -54,7 +54,7 @@ static void vm_alloc(struct ipam_state *st, const char *a, const char *vm, const
 		snprintf(at.active.node, sizeof(at.active.node), "node-b");
 	}
 	ipam_handle_vm(h, "kvnet", "default", vm, NULL);
-	struct ipam_addr x = ip(a);
+	struct ip_addr x = ip(a);
 	T_EQ(ipam_reserve_ip(st, h, &x, &at, NULL), 0);
 }
 
@@ -179,7 +179,7 @@ static void planted(struct ipam_state *st, struct ipam_live *l)
 	pod_alloc(st, "198.18.0.7", "kvnet.d", "d");	    /* handle lost, pod gone */
 	T_EQ(ipam_handle_unlink(st, "kvnet.c", NULL), 0);
 	T_EQ(ipam_handle_unlink(st, "kvnet.d", NULL), 0);
-	struct ipam_addr stale = ip("198.18.0.50");
+	struct ip_addr stale = ip("198.18.0.50");
 	T_EQ(ipam_handle_link(st, "kvnet.stale", &stale), 0);
 	st->blocks[0].used += 3;
 	live_pod(l, "a", "uid-a", "198.18.0.2");
@@ -254,7 +254,7 @@ static void test_check_finds_each_kind_and_repairs(void)
 	/* the pod alive again keeps its address; the lost handle came back */
 	const struct ipam_handle *h = ipam_handle_find(&st, "kvnet.c");
 	T_CHECK(h && h->n == 1);
-	struct ipam_addr a3 = ip("198.18.0.3");
+	struct ip_addr a3 = ip("198.18.0.3");
 	T_CHECK(ipam_lookup_ip(&st, &a3) == NULL);
 	/* a second repair of the same problem finds nothing to do */
 	T_EQ(ipam_report_repair(&st, &back.p[0], NULL), -ENOENT);

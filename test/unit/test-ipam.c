@@ -2,7 +2,7 @@
  * idempotence, owners with preconditions, release rules, v4/v6, exhaustion), handle
  * naming with the hash suffix (checked against sha256sum), JSON records and diffs. */
 #include "ipam/ipam.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 #include "test/lib/t.h"
 
@@ -12,15 +12,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static struct ipam_addr A(const char *s) {
-	struct ipam_addr a;
+static struct ip_addr A(const char *s) {
+	struct ip_addr a;
 	if (ipam_addr_parse(&a, s, NULL))
 		memset(&a, 0xee, sizeof(a));
 	return a;
 }
 
 static const char *
-S(const struct ipam_addr *a)
+S(const struct ip_addr *a)
 {
 	static char buf[8][64]; /* test code: a few rotating buffers */
 	static int k;
@@ -32,7 +32,7 @@ static int pool(struct ipam_state *st, const char *name, const char *cidr, unsig
 		const char *res1, const char *res2)
 {
 	struct ipam_cidr c;
-	struct ipam_addr r[2];
+	struct ip_addr r[2];
 	unsigned n = 0;
 	if (ipam_cidr_parse(&c, cidr, NULL))
 		return -EINVAL;
@@ -47,7 +47,7 @@ static int pool(struct ipam_state *st, const char *name, const char *cidr, unsig
 static const char *alloc(struct ipam_state *st, const char *h, const char *node, unsigned fam,
 			 int *rc)
 {
-	struct ipam_addr out[IPAM_HANDLE_IPS_MAX];
+	struct ip_addr out[IPAM_HANDLE_IPS_MAX];
 	unsigned n = 0;
 	struct err e = {0};
 	int r = ipam_alloc(st, h, node, fam, NULL, out, &n, &e);
@@ -97,7 +97,7 @@ static void test_borrow_and_exhaustion_v4(void)
 		const char *s = alloc(&st, h, "node-a", IPAM_V4, &rc);
 		if (rc)
 			break;
-		struct ipam_addr a = A(s);
+		struct ip_addr a = A(s);
 		T_CHECK(a.b[0] == 198 && a.b[1] == 18 && a.b[2] == 1 && a.b[3] < 128);
 		T_CHECK(!seen[a.b[3]]);
 		seen[a.b[3]] = 1;
@@ -112,7 +112,7 @@ static void test_borrow_and_exhaustion_v4(void)
 	T_EQ(got, 125);
 	T_CHECK(!seen[0] && !seen[127] && !seen[5]);
 	T_EQ(st.n_blocks, 2);
-	T_EQ(ipam_alloc(&st, "one-more", "node-c", IPAM_V4, NULL, (struct ipam_addr[4]){0},
+	T_EQ(ipam_alloc(&st, "one-more", "node-c", IPAM_V4, NULL, (struct ip_addr[4]){0},
 			(unsigned[1]){0}, &e),
 	     -ENOSPC);
 	T_CHECK(strstr(e.msg, "exhausted") != NULL);
@@ -127,7 +127,7 @@ static void test_borrow_and_exhaustion_v4(void)
 static void test_v6_and_dual_stack(void)
 {
 	struct ipam_state st;
-	struct ipam_addr out[4];
+	struct ip_addr out[4];
 	unsigned n = 0;
 	ipam_state_init(&st);
 	T_EQ(pool(&st, "p4", "198.18.2.0/26", 0, NULL, NULL), 0);
@@ -148,7 +148,7 @@ static void test_v6_and_dual_stack(void)
 	}
 	T_EQ(rc, -ENOSPC);
 	T_EQ(count, 63);
-	struct ipam_addr last = A("2001:db8:0:1::3f");
+	struct ip_addr last = A("2001:db8:0:1::3f");
 	T_CHECK(ipam_lookup_ip(&st, &last) != NULL);
 	/* all or nothing: v4 free but v6 exhausted, the v4 address is not kept */
 	unsigned before = st.blocks[0].used;
@@ -168,7 +168,7 @@ static void test_v6_and_dual_stack(void)
 static void test_idempotent_per_handle(void)
 {
 	struct ipam_state st;
-	struct ipam_addr o1[4], o2[4];
+	struct ip_addr o1[4], o2[4];
 	unsigned n1, n2;
 	struct ipam_attrs at = {0};
 	strcpy(at.pod, "virt-launcher-vm1-abcde");
@@ -185,7 +185,7 @@ static void test_idempotent_per_handle(void)
 	     0);
 	T_EQ(n1, 2);
 	T_EQ(n2, 2);
-	T_CHECK(ipam_addr_eq(&o1[0], &o2[0]) && ipam_addr_eq(&o1[1], &o2[1]));
+	T_CHECK(ip_eq(&o1[0], &o2[0]) && ip_eq(&o1[1], &o2[1]));
 	T_EQ(st.n_blocks, 2);
 	T_EQ(st.blocks[0].used + st.blocks[1].used, 2);
 	const struct ipam_attrs *a = ipam_lookup_ip(&st, &o1[0]);
@@ -218,7 +218,7 @@ static void test_owners_preconditions(void)
 {
 	struct ipam_state st;
 	struct err e = {0};
-	struct ipam_addr out[4];
+	struct ip_addr out[4];
 	unsigned n;
 	ipam_state_init(&st);
 	T_EQ(pool(&st, "p4", "198.18.4.0/24", 0, NULL, NULL), 0);
@@ -275,7 +275,7 @@ static void test_reserve_and_release_ip(void)
 {
 	struct ipam_state st;
 	struct err e = {0};
-	struct ipam_addr a;
+	struct ip_addr a;
 	ipam_state_init(&st);
 	T_EQ(pool(&st, "p4", "198.18.5.0/24", 0, "198.18.5.200", NULL), 0);
 	a = A("198.18.5.77");
@@ -449,7 +449,7 @@ static char *rec(const struct ipam_state *st, enum ipam_kind k, const char *name
 static void build(struct ipam_state *st)
 {
 	struct ipam_attrs at = {0};
-	struct ipam_addr out[4];
+	struct ip_addr out[4];
 	unsigned n;
 	ipam_state_init(st);
 	pool(st, "p4", "198.18.7.0/24", 0, "198.18.7.9", NULL);
@@ -515,7 +515,7 @@ static void test_json_round_trip(void)
 	char *h = rec(&b, IPAM_HANDLE, "net1.vmi.default.vm1");
 	T_STREQ(h, "{\"ips\":[\"198.18.7.1\",\"2001:db8:7::1\"]}");
 	free(h);
-	struct ipam_addr v4 = A("198.18.7.1");
+	struct ip_addr v4 = A("198.18.7.1");
 	const struct ipam_attrs *at = ipam_lookup_ip(&b, &v4);
 	T_CHECK(at != NULL);
 	if (at) {
@@ -622,7 +622,7 @@ static void test_json_strict(void)
  * access to the block). */
 static struct ipam_attrs **slot_of(struct ipam_state *st, const char *txt)
 {
-	struct ipam_addr a;
+	struct ip_addr a;
 	ipam_addr_parse(&a, txt, NULL);
 	const struct ipam_attrs *at = ipam_lookup_ip(st, &a);
 	for (unsigned b = 0; at && b < st->n_blocks; b++)
@@ -691,7 +691,7 @@ static void test_handle_mend(void)
 	T_EQ(st.blocks[0].used, used - 1);
 	T_EQ(ipam_check(&st, &e), 0);
 	/* 4. owner slots that differ between v4 and v6 (written to one block only) */
-	struct ipam_addr out[4];
+	struct ip_addr out[4];
 	unsigned n;
 	T_EQ(ipam_alloc(&st, "h5", "node-a", IPAM_V4 | IPAM_V6, NULL, out, &n, NULL), 0);
 	struct ipam_owner a = owner("pod-a", "uid-a", "node-a");
@@ -706,10 +706,10 @@ static void test_handle_mend(void)
 	T_EQ(ipam_handle_mend(&st, "nothing", &e), 0);
 	T_EQ(ipam_check(&st, &e), 0);
 	/* 5. h3 was left with its v6 only: allocating v4+v6 keeps the v6, adds a v4 */
-	struct ipam_addr v6 = ipam_handle_find(&st, "h3")->ip[0];
+	struct ip_addr v6 = ipam_handle_find(&st, "h3")->ip[0];
 	T_EQ(ipam_alloc(&st, "h3", "node-a", IPAM_V4 | IPAM_V6, NULL, out, &n, &e), 0);
 	T_EQ(n, 2);
-	T_CHECK(ipam_addr_eq(&out[0], &v6) && out[1].family == AF_INET);
+	T_CHECK(ip_eq(&out[0], &v6) && out[1].family == AF_INET);
 	T_EQ(ipam_alloc(&st, "h3", "node-a", IPAM_V4 | IPAM_V6, NULL, out, &n, &e), 0);
 	T_EQ(n, 2); /* and again: nothing new */
 	T_EQ(ipam_check(&st, &e), 0);

@@ -1,7 +1,7 @@
-/* Unit tests for kube/json: RFC 8259 conformance (accept/reject table), string decoding,
+/* Unit tests for lib/json: RFC 8259 conformance (accept/reject table), string decoding,
  * surrogate pairs, number getters, lookups, the writer, and round trips over the
  * KubeVirt fixtures checked against python3's json module. */
-#include "kube/json.h"
+#include "lib/json.h"
 #include "lib/err.h"
 #include "test/lib/t.h"
 

@@ -385,10 +385,10 @@ static void test_restart_mid_migration(void)
 		T_CHECK(r.act[i].kind != MIG_A_OWNER_TAKE); /* nothing to swap */
 }
 
-static struct addr_ip ip_of(const char *s)
+static struct ip_addr ip_of(const char *s)
 {
-	struct addr_ip a;
-	T_CHECK(addr_parse(s, &a));
+	struct ip_addr a;
+	T_CHECK(ip_parse(s, &a));
 	return a;
 }
 
@@ -402,8 +402,8 @@ static void test_announce_match(void)
 	ep.ip[1] = ip_of("2001:db8::41");
 	const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 0x41 };
 	const uint8_t other[6] = { 0x02, 0, 0, 0, 0, 0x42 };
-	struct addr_ip v4 = ip_of("198.18.0.65"), v6 = ip_of("2001:db8::41");
-	struct addr_ip bad = ip_of("198.18.0.66"), none;
+	struct ip_addr v4 = ip_of("198.18.0.65"), v6 = ip_of("2001:db8::41");
+	struct ip_addr bad = ip_of("198.18.0.66"), none;
 	memset(&none, 0, sizeof(none));
 	T_CHECK(mig_announce_match(&ep, 7, &v4, NULL));
 	T_CHECK(mig_announce_match(&ep, 7, &v6, other));
@@ -459,7 +459,7 @@ static void vm_state(struct ipam_state *st, struct mig_ep *tgt, struct mig_ep *s
 	T_EQ(ipam_pool_add(st, "p6", &c6, 0, NULL, 0, &e), 0);
 	struct ipam_attrs at;
 	memset(&at, 0, sizeof(at));
-	struct ipam_addr out[IPAM_HANDLE_IPS_MAX];
+	struct ip_addr out[IPAM_HANDLE_IPS_MAX];
 	unsigned n = 0;
 	T_EQ(ipam_alloc(st, HANDLE, "node-a", IPAM_V4 | IPAM_V6, &at, out, &n, &e), 0);
 	T_EQ(n, 2);
@@ -489,7 +489,7 @@ static void vm_state(struct ipam_state *st, struct mig_ep *tgt, struct mig_ep *s
 static const char *slot(const struct ipam_state *st, const struct mig_ep *ep, unsigned i,
 			enum ipam_slot which)
 {
-	struct ipam_addr a;
+	struct ip_addr a;
 	memset(&a, 0, sizeof(a));
 	a.family = ep->ip[i].family;
 	memcpy(a.b, ep->ip[i].b, 16);
@@ -575,7 +575,7 @@ static void test_owner_mixed_repair(void)
 	struct err e;
 	bool ch = false;
 	vm_state(&st, &tgt, &src, true);
-	struct ipam_addr a4;
+	struct ip_addr a4;
 	memset(&a4, 0, sizeof(a4));
 	a4.family = tgt.ip[0].family;
 	memcpy(a4.b, tgt.ip[0].b, 16);
@@ -611,7 +611,7 @@ static void test_owner_mixed_repair(void)
 	T_STREQ(slot(&st, &tgt, 0, IPAM_ALTERNATE), "");
 	memset(&o, 0, sizeof(o));
 	T_EQ(ipam_owner_put(&st, &a4, IPAM_ACTIVE, &o, &e), -EINVAL);
-	struct ipam_addr none;
+	struct ip_addr none;
 	T_EQ(ipam_addr_parse(&none, "198.18.0.200", &e), 0);
 	T_EQ(ipam_owner_put(&st, &none, IPAM_ACTIVE, NULL, &e), -ENOENT);
 	T_CHECK(ipam_check(&st, &e) == 0);

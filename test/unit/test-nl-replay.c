@@ -218,7 +218,7 @@ struct typed {
 static int typed_cb(const struct nl_msgv *m, void *arg, struct err *e)
 {
 	struct typed *t = arg;
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	if (m->type == RTM_NEWLINK) {
 		struct link_info li;
 		int rc = link_parse(m, &li, e);
@@ -248,7 +248,7 @@ static void test_typed_parsers(void)
 	struct typed t;
 	struct nl_reply r;
 	struct err e = {0};
-	char a[ADDR_STRLEN];
+	char a[IP_STRLEN];
 	memset(&t, 0, sizeof(t));
 	uint8_t *p = load(DIR "link-dump.bin", &len);
 	if (!p)
@@ -270,7 +270,7 @@ static void test_typed_parsers(void)
 	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
 	free(p);
 	T_EQ(t.nroutes, 8);
-	T_STREQ(addr_fmt(&t.gw_route.gw, a), "198.18.0.2");
+	T_STREQ(ip_fmt(&t.gw_route.gw, a), "198.18.0.2");
 	T_EQ(t.gw_route.protocol, RT_PROTO_KVNET);
 	T_EQ(t.gw_route.metric, 512);
 	T_EQ(t.gw_route.table, RT_TABLE_MAIN);

@@ -1,7 +1,7 @@
 /* Unit tests for kube/types: the typed views over the KubeVirt fixtures (source and
  * target virt-launcher pods, the VMI mid-migration, the VM, the VMIM) and a node,
  * asserting the real field values; wrong kinds, wrong JSON types, arena exhaustion. */
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/types.h"
 #include "lib/err.h"
 #include "test/lib/t.h"

@@ -3,7 +3,7 @@
  * carried in a chunked HTTP body whose chunks do not line up with events; limits, bad
  * events, truncation. */
 #include "kube/http.h"
-#include "kube/json.h"
+#include "lib/json.h"
 #include "kube/watch.h"
 #include "lib/err.h"
 #include "test/lib/t.h"

@@ -1,5 +1,5 @@
 /* json — strict RFC 8259 tokenizer, getters and writer; see json.h. */
-#include "kube/json.h"
+#include "lib/json.h"
 
 #include "lib/err.h"
 
