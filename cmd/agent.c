@@ -68,14 +68,8 @@ static int open_log(struct agent_cmd *c, const struct conf *cf)
 
 static void node_name(const struct conf *cf, char *out)
 {
-	char h[256] = "";
-	const char *env = getenv("NODE_NAME");
-	if (cf->kubernetes.node_name[0])
-		snprintf(h, sizeof(h), "%s", cf->kubernetes.node_name);
-	else if (env && *env)
-		snprintf(h, sizeof(h), "%s", env);
-	else if (gethostname(h, sizeof(h) - 1) < 0 || !h[0])
-		snprintf(h, sizeof(h), "localhost");
+	char h[256];
+	conf_node_name(cf, getenv("NODE_NAME"), h, sizeof(h));
 	ipam_name_map(h, out);
 }
 

@@ -1133,3 +1133,35 @@ bool conf_equal(const struct conf *a, const struct conf *b)
 	}
 	return true;
 }
+
+void conf_node_name(const struct conf *c, const char *env_node_name, char *out, size_t cap)
+{
+	if (cap == 0)
+		return;
+	out[0] = 0;
+	if (c->kubernetes.node_name[0])
+		snprintf(out, cap, "%s", c->kubernetes.node_name);
+	else if (env_node_name && env_node_name[0])
+		snprintf(out, cap, "%s", env_node_name);
+	else {
+		char h[256] = "";
+		if (gethostname(h, sizeof(h) - 1) == 0 && h[0])
+			snprintf(out, cap, "%s", h);
+	}
+	if (!out[0])
+		snprintf(out, cap, "localhost");
+}
+
+size_t conf_datastore_ident(const struct conf *c, const char *server, char *out, size_t cap)
+{
+	int n = 0;
+	switch (c->datastore.type) {
+	case CONF_DATASTORE_FILE:
+		n = snprintf(out, cap, "file:%s", c->datastore.state_dir);
+		break;
+	case CONF_DATASTORE_KUBERNETES:
+		n = snprintf(out, cap, "kubernetes:%s", server ? server : "");
+		break;
+	}
+	return n < 0 ? 0 : (size_t)n;
+}

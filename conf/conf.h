@@ -188,4 +188,16 @@ size_t conf_format(const struct conf *c, unsigned flags, char *buf, size_t cap);
 /* True when every key of a and b holds the same value. */
 bool conf_equal(const struct conf *a, const struct conf *b);
 
+/* The node this process runs on, resolved the same way in every role: [kubernetes]
+ * node_name when set, else env_node_name (the caller passes getenv("NODE_NAME"); NULL or
+ * "" = unset), else the host name, else "localhost". Writes the literal name (not mapped
+ * to an object name) into out (cap bytes, truncated, always NUL-terminated). Never fails. */
+void conf_node_name(const struct conf *c, const char *env_node_name, char *out, size_t cap);
+
+/* The identity of the datastore c names, as the CNI and the agent compare it at
+ * registration: "file:STATE_DIR" or "kubernetes:SERVER" (server = the API server URL of
+ * the kubeconfig actually loaded; NULL = "" when not known yet). Returns the length like
+ * snprintf; out (cap bytes) is always NUL-terminated when cap > 0. */
+size_t conf_datastore_ident(const struct conf *c, const char *server, char *out, size_t cap);
+
 #endif

@@ -523,6 +523,38 @@ static void test_format_round_trip(void)
 	T_CHECK(!conf_equal(&back, &d));
 }
 
+static void test_node_and_ident(void)
+{
+	struct conf c;
+	struct err e = { 0 };
+	T_CHECK(conf_defaults(&c, &e) == 0);
+	char n[64], h[256] = "";
+	conf_node_name(&c, "from-env", n, sizeof(n));
+	T_STREQ(n, "from-env");
+	conf_node_name(&c, "", n, sizeof(n));
+	if (gethostname(h, sizeof(h) - 1) < 0 || !h[0])
+		snprintf(h, sizeof(h), "localhost");
+	T_STREQ(n, h);
+	conf_node_name(&c, NULL, n, sizeof(n));
+	T_STREQ(n, h);
+	T_CHECK(conf_set(&c, "kubernetes", "node_name", "node-a", &e) == 0);
+	conf_node_name(&c, "from-env", n, sizeof(n));
+	T_STREQ(n, "node-a");
+	char small[4];
+	conf_node_name(&c, NULL, small, sizeof(small));
+	T_STREQ(small, "nod");
+
+	char id[300];
+	T_CHECK(conf_set(&c, "datastore", "state_dir", "/var/lib/x", &e) == 0);
+	T_EQ(conf_datastore_ident(&c, "https://ignored", id, sizeof(id)), strlen("file:/var/lib/x"));
+	T_STREQ(id, "file:/var/lib/x");
+	T_CHECK(conf_set(&c, "datastore", "type", "kubernetes", &e) == 0);
+	conf_datastore_ident(&c, "https://[2001:db8::1]:6443", id, sizeof(id));
+	T_STREQ(id, "kubernetes:https://[2001:db8::1]:6443");
+	conf_datastore_ident(&c, NULL, id, sizeof(id));
+	T_STREQ(id, "kubernetes:");
+}
+
 static void test_load(void)
 {
 	struct conf c;
@@ -568,5 +600,6 @@ int main(void)
 	T_RUN(test_check);
 	T_RUN(test_format_round_trip);
 	T_RUN(test_load);
+	T_RUN(test_node_and_ident);
 	return t_done();
 }
