@@ -8,9 +8,10 @@
 
 #include "cni/gc.h"
 #include "cni/netconf.h"
+#include "cni/nodeconf.h"
 #include "cni/plugin.h"
 #include "cni/result.h"
-#include "ipam/ipam.h"
+#include "conf/conf.h"
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -21,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /* getenv with empty meaning unset. */
 static const char *env(const char *k)
@@ -69,13 +72,16 @@ static int read_stdin(struct cni_req *r, struct cni_fail *f)
 	return 0;
 }
 
-/* This node's object name into r->node: the host name. */
-static void cni_node_name(struct cni_req *r)
+/* The node configuration (cni/nodeconf.h): the conflist's kvnet_conf, which must exist,
+ * or /etc/kvnet/kvnet.conf when present; KVNET_* variables override either. */
+static int node_conf(struct cni_req *r, struct cni_fail *f)
 {
-	char h[256] = "";
-	if (gethostname(h, sizeof(h) - 1) < 0 || !h[0])
-		snprintf(h, sizeof(h), "localhost");
-	ipam_name_map(h, r->node);
+	const char *path = r->kvnet_conf[0] ? r->kvnet_conf : CONF_DEFAULT_PATH;
+	struct conf cf;
+	struct err e = { 0 };
+	if (conf_load(&cf, path, !r->kvnet_conf[0], environ, &e) < 0)
+		return cni_fail(f, CNI_E_CONFIG, "invalid node configuration", "%s", e.msg);
+	return cni_node_apply(r, &cf, path, getenv("NODE_NAME"), f);
 }
 
 /* Print a finished JSON document and a newline to stdout. */
@@ -160,7 +166,7 @@ int cmd_cni(int argc, char **argv)
 		goto out;
 	}
 	if (read_stdin(&r, &f) < 0 || cni_conf_parse(&r, true, &f) < 0 ||
-	    cni_args_parse(&r, env("CNI_ARGS"), &f) < 0)
+	    cni_args_parse(&r, env("CNI_ARGS"), &f) < 0 || node_conf(&r, &f) < 0)
 		goto out;
 	if (r.log_file[0]) {
 		int lr = log_open(&r.log, r.log_file);
@@ -170,7 +176,6 @@ int cmd_cni(int argc, char **argv)
 			goto out;
 		}
 	}
-	cni_node_name(&r);
 	r.done = done_exit;
 	rc = fn(&r, &f);
 out:

@@ -201,7 +201,7 @@ static int conf_pools(struct cni_req *r, const char *k, int family, struct cni_f
 static const char *const conf_keys[] = {
 	"cniVersion", "name", "type", "mode", "datastore", "state_dir", "ipv4_pools", "ipv6_pools",
 	"pools", "mtu", "log_file", "log_level", "policy_setup_timeout_seconds", "kubeconfig",
-	"agent_socket", "policy_timeout_action",
+	"agent_socket", "policy_timeout_action", "kvnet_conf",
 	"prevResult", "runtimeConfig", "capabilities", "args", "dns",
 	"cni.dev/valid-attachments", "cni.dev/attachments",
 };
@@ -283,15 +283,24 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 	rc = conf_str(r, "datastore", s, sizeof(s), f);
 	if (rc < 0)
 		return -1;
+	r->given |= rc == 1 ? CNI_GIVEN_DATASTORE : 0;
 	r->kube = rc == 1 && strcmp(s, "kubernetes") == 0;
 	if (rc == 1 && !r->kube && strcmp(s, "file") != 0)
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "datastore: '%s' is neither file nor kubernetes", s);
-	if (conf_str(r, "kubeconfig", r->kubeconfig, sizeof(r->kubeconfig), f) < 0)
+	if ((rc = conf_str(r, "kubeconfig", r->kubeconfig, sizeof(r->kubeconfig), f)) < 0)
 		return -1;
+	r->given |= rc == 1 ? CNI_GIVEN_KUBECONFIG : 0;
+	rc = conf_str(r, "kvnet_conf", r->kvnet_conf, sizeof(r->kvnet_conf), f);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && r->kvnet_conf[0] != '/')
+		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
+				"kvnet_conf: '%s' is not an absolute path", r->kvnet_conf);
 	rc = conf_str(r, "state_dir", r->state_dir, sizeof(r->state_dir), f);
 	if (rc < 0)
 		return -1;
+	r->given |= rc == 1 ? CNI_GIVEN_STATE_DIR : 0;
 	if (rc == 0)
 		snprintf(r->state_dir, sizeof(r->state_dir), "%s", CNI_DEFAULT_STATE);
 	if (r->state_dir[0] != '/')
@@ -311,12 +320,15 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "mtu: %llu is below 68", (unsigned long long)u);
 	r->mtu = rc == 1 ? (uint32_t)u : 0;
+	r->given |= rc == 1 ? CNI_GIVEN_MTU : 0;
 	if ((rc = conf_uint(r, "policy_setup_timeout_seconds", 3600, &u, f)) < 0)
 		return -1;
 	r->policy_timeout = rc == 1 ? (uint32_t)u : 0;
+	r->given |= rc == 1 ? CNI_GIVEN_POLICY_TIMEOUT : 0;
 	rc = conf_str(r, "policy_timeout_action", s, sizeof(s), f);
 	if (rc < 0)
 		return -1;
+	r->given |= rc == 1 ? CNI_GIVEN_POLICY_ACTION : 0;
 	r->policy_continue = rc == 1 && strcmp(s, "continue") == 0;
 	if (rc == 1 && !r->policy_continue && strcmp(s, "fail") != 0)
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
@@ -324,6 +336,7 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 	rc = conf_str(r, "agent_socket", r->agent_socket, sizeof(r->agent_socket), f);
 	if (rc < 0)
 		return -1;
+	r->given |= rc == 1 ? CNI_GIVEN_SOCKET : 0;
 	if (rc == 0)
 		snprintf(r->agent_socket, sizeof(r->agent_socket), "%s", CNI_DEFAULT_SOCKET);
 	if (r->agent_socket[0] != '/')
@@ -333,6 +346,7 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 	rc = conf_str(r, "log_level", s, sizeof(s), f);
 	if (rc < 0)
 		return -1;
+	r->given |= rc == 1 ? CNI_GIVEN_LOG_LEVEL : 0;
 	if (rc == 1 && !log_level_parse(s, &lvl))
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "log_level: '%s' is not error, warn, info or debug", s);
@@ -340,6 +354,7 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 	rc = conf_str(r, "log_file", r->log_file, sizeof(r->log_file), f);
 	if (rc < 0)
 		return -1;
+	r->given |= rc == 1 ? CNI_GIVEN_LOG_FILE : 0;
 	if (rc == 1 && r->log_file[0] != '/')
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "log_file: '%s' is not an absolute path", r->log_file);

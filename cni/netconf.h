@@ -2,13 +2,14 @@
  * network configuration on stdin, parsed and validated. Pure: no I/O, fed text
  * (the plugin reads stdin; the fuzzer feeds bytes). Fuzzed by test/fuzz/fuzz-cni.c.
  *
- * Configuration keys (unknown keys are code 7): cniVersion, name, type ("kvnet"), mode
- * (data-plane mode, cni/mode.h; default "routed"), datastore ("file", default, or
- * "kubernetes"), state_dir (absolute; default /var/lib/kvnet/ipam), ipv4_pools /
- * ipv6_pools / pools (CIDR lists), mtu (68..65535, 0 = kernel default), log_file
- * (absolute), log_level, kubeconfig, agent_socket (absolute; default
- * /run/kvnet/agent.sock), policy_setup_timeout_seconds (0..3600), policy_timeout_action
- * ("fail", default, or "continue"). Plus what runtimes inject: prevResult, runtimeConfig,
+ * Configuration keys (unknown keys are code 7). Network keys: cniVersion, name, type
+ * ("kvnet"), mode (data-plane mode, cni/mode.h; default "routed"), ipv4_pools /
+ * ipv6_pools / pools (CIDR lists), mtu (68..65535, 0 = kernel default), kvnet_conf (the
+ * node configuration to read, absolute; cni/nodeconf.h). Node keys, accepted for old
+ * conflists and merged with kvnet.conf by cni/nodeconf.h: datastore ("file" or
+ * "kubernetes"), state_dir (absolute), kubeconfig, agent_socket (absolute), log_file
+ * (absolute), log_level, policy_setup_timeout_seconds (0..3600), policy_timeout_action
+ * ("fail" or "continue"). Plus what runtimes inject: prevResult, runtimeConfig,
  * capabilities, args, dns, cni.dev/valid-attachments, cni.dev/attachments.
  */
 #ifndef KVNET_CNI_NETCONF_H
@@ -64,6 +65,10 @@ struct cni_req {
 	bool kube;			/* datastore is "kubernetes" */
 	char kubeconfig[4096];		/* its kubeconfig path ("" = KUBECONFIG, ~/.kube,
 					 * in-cluster) */
+	char kube_context[256];		/* kubeconfig context ("" = current-context) */
+	char kvnet_conf[4096];		/* "kvnet_conf": the node configuration to read
+					 * ("" = /etc/kvnet/kvnet.conf) */
+	unsigned given;			/* CNI_GIVEN_*: node keys the conflist sets */
 	char node[IPAM_NAME_MAX + 1];	/* this node's object name (set by the caller) */
 	unsigned n_pools;		/* configured pools */
 	struct ipam_cidr pools[CNI_POOLS_MAX]; /* them */
@@ -88,6 +93,19 @@ struct cni_req {
 	 * freed; may not return (the plugin prints and exits there, sparing the frees).
 	 * NULL = return normally. */
 	void (*done)(struct cni_req *r);
+};
+
+/* Node keys a conflist may still carry (cni/nodeconf.h says how they meet kvnet.conf). */
+enum {
+	CNI_GIVEN_DATASTORE = 1 << 0,	   /* datastore */
+	CNI_GIVEN_STATE_DIR = 1 << 1,	   /* state_dir */
+	CNI_GIVEN_KUBECONFIG = 1 << 2,	   /* kubeconfig */
+	CNI_GIVEN_SOCKET = 1 << 3,	   /* agent_socket */
+	CNI_GIVEN_LOG_LEVEL = 1 << 4,	   /* log_level */
+	CNI_GIVEN_LOG_FILE = 1 << 5,	   /* log_file */
+	CNI_GIVEN_POLICY_TIMEOUT = 1 << 6, /* policy_setup_timeout_seconds */
+	CNI_GIVEN_POLICY_ACTION = 1 << 7,  /* policy_timeout_action */
+	CNI_GIVEN_MTU = 1 << 8,		   /* mtu (a network key; kvnet.conf's is the fallback) */
 };
 
 /* An error for the runtime: code, message, details. */

@@ -28,7 +28,8 @@ int cni_store_open(struct cni_store *s, const struct cni_req *r, int code,
 		s->ds = ipam_ds_file(&s->df);
 		return 0;
 	}
-	struct kcfg_opts ko = { .kubeconfig = r->kubeconfig, .envp = environ };
+	struct kcfg_opts ko = { .kubeconfig = r->kubeconfig,
+				.context = r->kube_context, .envp = environ };
 	if (kcfg_load(&s->kc, &ko, &e) < 0)
 		return cni_fail(f, code, "datastore unavailable", "kubernetes datastore: %s",
 			    e.msg);

@@ -607,8 +607,17 @@ static int set_key(struct conf *c, size_t idx, const char *v, struct err *e)
 	}
 	if (r < 0)
 		return err_prefix(e, "[%s] %s", k->section, k->name), r;
+	tmp.given[idx / 64] |= (uint64_t)1 << (idx % 64);
 	*c = tmp;
 	return 0;
+}
+
+_Static_assert(CONF_NKEYS <= 128, "conf.given holds 128 bits");
+
+bool conf_given(const struct conf *c, const char *section, const char *key)
+{
+	int idx = key_find(section, key);
+	return idx >= 0 && (c->given[idx / 64] >> (idx % 64) & 1);
 }
 
 int conf_set(struct conf *c, const char *section, const char *key, const char *value,
@@ -630,6 +639,7 @@ int conf_defaults(struct conf *c, struct err *e)
 		if (r < 0)
 			return err_prefix(e, "built-in default"), r;
 	}
+	memset(c->given, 0, sizeof(c->given));
 	return 0;
 }
 

@@ -137,6 +137,8 @@ struct conf {
 		char endpoints_dir[CONF_STR_MAX]; /* [agent] endpoints_dir (absolute path) */
 		uint32_t resync_seconds;      /* [agent] resync_seconds, 1..3600 */
 	} agent;
+	uint64_t given[2];		      /* bit per schema key: set by a file or the
+					       * environment, not a default (conf_given) */
 };
 
 /* Fill c with the built-in defaults (the single-node demo configuration). The defaults
@@ -184,6 +186,10 @@ enum {
  * text without the NUL, like snprintf: a return >= cap means buf was too small. The text
  * parses back (conf_parse on defaults) to a conf equal to c. */
 size_t conf_format(const struct conf *c, unsigned flags, char *buf, size_t cap);
+
+/* True when the key [section] key was set by a file or the environment (conf_parse,
+ * conf_set, conf_apply_env), not only defaulted. False for an unknown key. */
+bool conf_given(const struct conf *c, const char *section, const char *key);
 
 /* True when every key of a and b holds the same value. */
 bool conf_equal(const struct conf *a, const struct conf *b);

@@ -73,10 +73,24 @@ def handles(state_dir):
     return sorted(json.loads(p.stdout)["handle"])
 
 
+_empty_conf = []
+
+
+def empty_kvnet_conf():
+    """An empty kvnet.conf of this test run: the plugin's node settings are then the
+    conflist's (or the built-in defaults), whatever /etc/kvnet/kvnet.conf holds."""
+    if not _empty_conf:
+        d = tmpdir()
+        path = os.path.join(d, "kvnet.conf")
+        open(path, "w").close()
+        _empty_conf.append(path)
+    return _empty_conf[0]
+
+
 def conf(state_dir, version="1.1.0", name="kvt", **extra):
     c = {"cniVersion": version, "name": name, "type": "kvnet", "datastore": "file",
          "state_dir": state_dir, "ipv4_pools": ["198.18.0.0/24"],
-         "ipv6_pools": ["2001:db8:77::/112"]}
+         "ipv6_pools": ["2001:db8:77::/112"], "kvnet_conf": empty_kvnet_conf()}
     c.update(extra)
     return c
 

@@ -523,6 +523,28 @@ static void test_format_round_trip(void)
 	T_CHECK(!conf_equal(&back, &d));
 }
 
+static void test_given(void)
+{
+	struct conf c;
+	struct err e = { 0 };
+	T_CHECK(conf_defaults(&c, &e) == 0);
+	T_CHECK(!conf_given(&c, "datastore", "state_dir"));
+	const char *text = "[datastore]\nstate_dir = /srv/x\n";
+	T_CHECK(conf_parse(&c, "t", text, strlen(text), &e) == 0);
+	T_CHECK(conf_given(&c, "datastore", "state_dir"));
+	T_CHECK(!conf_given(&c, "datastore", "type"));
+	char *envp[] = { "KVNET_AGENT_SOCKET=/run/x.sock", NULL };
+	T_CHECK(conf_apply_env(&c, envp, &e) == 0);
+	T_CHECK(conf_given(&c, "agent", "socket"));
+	T_CHECK(!conf_given(&c, "nosuch", "socket"));
+	T_CHECK(!conf_given(&c, "agent", "nosuch"));
+	struct conf d;
+	T_CHECK(conf_defaults(&d, &e) == 0);
+	T_CHECK(conf_set(&d, "datastore", "state_dir", "/srv/x", &e) == 0);
+	T_CHECK(conf_set(&d, "agent", "socket", "/run/x.sock", &e) == 0);
+	T_CHECK(conf_equal(&c, &d));
+}
+
 static void test_node_and_ident(void)
 {
 	struct conf c;
@@ -601,5 +623,6 @@ int main(void)
 	T_RUN(test_format_round_trip);
 	T_RUN(test_load);
 	T_RUN(test_node_and_ident);
+	T_RUN(test_given);
 	return t_done();
 }
