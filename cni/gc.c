@@ -72,7 +72,7 @@ static int gc_mend(struct ipam_state *st, const char *handle, struct cni_gc *g, 
  *                  slots of this node whose attachment is not listed are emptied (with a
  *                  precondition on the uid), and a handle is released when both slots are
  *                  empty and cni_gc() found its VM (standalone VMI: the VMI) gone */
-static int gc_op(struct ipam_state *st, void *arg, struct err *e)
+int cni_gc_op(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct cni_ipam *c = arg;
 	struct cni_gc *g = c->gc;
@@ -235,7 +235,7 @@ int cni_gc(struct cni_req *r, struct cni_fail *f)
 	int ret = -1;
 	if (r->kube && gc_find_gone(&cs, &c, &g, f) < 0)
 		goto out;
-	if (cni_ipam_run(r, &cs, gc_op, false, &c, f) < 0)
+	if (cni_ipam_run(r, &cs, cni_gc_op, false, &c, f) < 0)
 		goto out;
 	log_msg(&r->log, LOG_LVL_INFO,
 		"GC: released %u handles, emptied %u owner slots, %u torn-record repairs",

@@ -20,6 +20,15 @@ struct cni_gc {
 	unsigned mended;		 /* torn-record repairs (ipam_handle_mend) */
 };
 
+struct ipam_state;
+struct err;
+
+/* The GC decision as one IPAM update (an ipam_ds_fn; arg = struct cni_ipam whose r gives
+ * the network, node and attachments, and whose gc lists the VM handles found gone):
+ * what cni_gc() runs inside the datastore's update. Pure over st; c->released and
+ * gc->cleared / gc->mended count what it did. */
+int cni_gc_op(struct ipam_state *st, void *arg, struct err *e);
+
 /* Run GC for r (cniVersion 1.1.0, attachments given). 0, or -1 with f. */
 int cni_gc(struct cni_req *r, struct cni_fail *f);
 
