@@ -213,6 +213,9 @@ class KubeVirt:
                 pod.ip4 = a
         pod.host_if = res["interfaces"][0]["name"]
         pod.mac = next((i.get("mac") for i in res["interfaces"] if i.get("sandbox")), None)
+        # the pod's traffic starts once both ends of its veth are up with usable addresses
+        L.wait_links_ready(pod.ns)
+        L.wait_links_ready(pod.node.ns, [pod.host_if])
         return res
 
     def pod_del(self, pod):
