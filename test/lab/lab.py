@@ -379,15 +379,16 @@ class Lab:
         self.dir = tempfile.mkdtemp(prefix="kvt-%d-lab-" % PID)
         r.add(self._rmdir)
         self.say("fabric, %d nodes, API host" % len(self.node_names))
-        self._netns(self.fab, nodad=True)
+        self._netns(self.fab)
         sh("ip", "-n", self.fab, "link", "add", "fab0", "type", "bridge", "mcast_snooping", "0")
+        self._nodad(self.fab, "fab0")
         sh("ip", "-n", self.fab, "link", "set", "fab0", "up")
-        self._netns(self.apins, nodad=True)
+        self._netns(self.apins)
         self._wire(self.apins, "api", API4, API6)
         for i, n in enumerate(self.node_names, 1):
             node = Node(self, n, i)
             self.nodes[n] = node
-            self._netns(node.ns, nodad=True)
+            self._netns(node.ns)
             open(node.uts, "w").close()
             sh("unshare", "--uts=" + node.uts, "hostname", n)
             r.add(self._umount, node.uts)
@@ -461,17 +462,18 @@ class Lab:
         if REAPER is not None:
             REAPER.run()
 
-    def _netns(self, name, nodad=False):
-        """A network namespace, removed at the end. nodad: no duplicate address detection
-        on any link made in it later (default.accept_dad=0 before the first link; all is 0
-        already), so no address, link-local included, starts tentative. The lab's own
-        namespaces (fabric, API host, nodes) are made so; a pod's is left as a runtime
-        makes it (the CNI plugin's veth must cope with a default namespace)."""
+    def _netns(self, name):
         sh("ip", "netns", "add", name)
         reaper().add(self._netns_del, name)
-        if nodad:
-            for k in ("net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"):
-                sh("ip", "netns", "exec", name, "sysctl", "-qw", k + "=0")
+
+    @staticmethod
+    def _nodad(ns, link):
+        """No duplicate address detection on link (still down): none of its addresses, its
+        link-local included, starts tentative when it comes up (all.accept_dad is 0 in a
+        new namespace, so the link's own 0 is enough). Only on the lab's own links: the
+        namespaces keep the kernel's defaults, so the CNI plugin's veths get no help."""
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw",
+           "net.ipv6.conf.%s.accept_dad=0" % link)
 
     @staticmethod
     def _netns_del(name):
@@ -500,6 +502,8 @@ class Lab:
         port = "f-" + short[:12]
         sh("ip", "-n", self.fab, "link", "add", port, "type", "veth", "peer", "name", "fab0",
            "netns", ns)
+        self._nodad(self.fab, port)
+        self._nodad(ns, "fab0")
         sh("ip", "-n", self.fab, "link", "set", port, "master", "fab0", "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "-n", ns, "addr", "add", ip4 + "/24", "dev", "fab0")

@@ -83,6 +83,8 @@ def main():
         vmi = lab.api.get(kv._path("vmi", "vm-a")).json
         ok(vmi["status"]["interfaces"][0]["ipAddresses"] == [vm.ip4, vm.ip6],
            "create: VMI status shows the pod's addresses", vmi["status"]["interfaces"])
+        ok(vm.pod.dad_after_add == {}, "create: no address of the pod's veth (either end, "
+           "link-local included) tentative when CNI ADD returns", vm.pod.dad_after_add)
         check_placement(lab, vm, "create")
         check_owner(lab, vm, "create")
         echo_check(lab, cl["node-a"], vm, "create")
