@@ -7,7 +7,10 @@ echo to it from a pod on node-c and from the API-server host, live-migrates it t
 and back, and prints for each migration a timeline relative to the VM's announcement (the
 kernel timestamp of its gratuitous ARP on the wire): target ready, announcement, the route
 switching on each node, the IPAM owner swapped, the route back to normal; then the
-blackout in ms. Everything is removed at the end, also on Ctrl-C.
+blackout in ms. The summary counts every echo lost outside the hand-over windows (start-up
+and between migrations included) and checks the VM's addresses against the CNI ADD result
+of every pod that ran it; either failing makes the exit status 1. Everything is removed at
+the end, also on Ctrl-C (with --keep the lab's files stay).
 
     test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep]
 """

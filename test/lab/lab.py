@@ -25,6 +25,14 @@ The world (design.md "Test world"):
   kvt-<pid>-p<N>        a pod: CNI ADD/DEL run by `dist/kvnet` exactly as a runtime does
                         (CNI_* environment, config on stdin, inside the node's namespaces)
 
+Readiness is waited for, never slept for: start() returns once every lab link is up with
+no address in duplicate address detection (DAD is off on the lab's links, link-locals
+included: a node whose link-local is tentative sends no neighbour solicitation for what it
+forwards), each node's `ip monitor route` listens, the IPAMBlock watch is established and
+every agent's /readyz says ready; a pod is handed back after CNI ADD once both ends of its
+veth are ready (wait_links_ready); Stream.wait_answers() waits until echoes are answered
+by a given guest. Every wait has a bound that fails naming what it waited for.
+
 Addresses only from 198.18.0.0/15 and 2001:db8::/32: fabric 198.19.0.0/24 and
 2001:db8:fab::/64, pools 198.18.0.0/24 (blocks /26) and 2001:db8:4b76::/112 (blocks /122).
 """
