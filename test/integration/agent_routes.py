@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import agentlib as al  # noqa: E402
@@ -39,6 +38,37 @@ def setup_links():
 
 def rt(*args):
     al.sh("ip", "route", "add", *args)
+
+
+def reconciles(ag):
+    """The agent's reconcile passes so far (kvnet_agent_reconciles_total, ok + failed)."""
+    return sum(ag.metric("kvnet_agent_reconciles_total", 'result="%s"' % r) or 0
+               for r in ("ok", "failed"))
+
+
+def wait_reconciles(ag, more, what, timeout=30):
+    """Until the agent made `more` further reconcile passes (resyncs) than now: a check
+    that nothing changed through resyncs has then seen them happen."""
+    want = reconciles(ag) + more
+    ok(al.wait_for(lambda: reconciles(ag) >= want, timeout=timeout),
+       "%s: %d more reconcile passes seen" % (what, more),
+       "reconciles %s, waited for %s" % (reconciles(ag), want))
+
+
+def wait_monitoring(proc, timeout=10):
+    """Until proc (ip monitor) holds a NETLINK_ROUTE socket bound to multicast groups
+    (/proc/PID/net/netlink): from then on it sees every route change."""
+    def listening():
+        try:
+            inodes = {os.readlink("/proc/%d/fd/%s" % (proc.pid, fd))[8:-1]
+                      for fd in os.listdir("/proc/%d/fd" % proc.pid)}
+            with open("/proc/%d/net/netlink" % proc.pid, encoding="ascii") as f:
+                rows = [r.split() for r in f.read().splitlines()[1:]]
+        except OSError:
+            return False
+        return any(len(r) >= 10 and r[1] == "0" and int(r[3], 16) and r[9] in inodes
+                   for r in rows)
+    ok(al.wait_for(listening, timeout=timeout), "ip monitor route is listening")
 
 
 def main():
@@ -126,13 +156,13 @@ def run(api):
     before = al.routes()
     mon = subprocess.Popen(["ip", "monitor", "route"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
-    time.sleep(0.3)
+    wait_monitoring(mon)
     rc = ag.stop()
     ok(rc == 0 and not os.path.exists(ag.sock), "SIGTERM: exit 0, socket removed", rc)
     ok(al.routes() == before, "SIGTERM leaves every route in place")
     ag.start()
     ready = ag.wait_ready()
-    time.sleep(1.5)  # a resync period too
+    wait_reconciles(ag, 2, "restart")  # the first pass and a resync
     mon.send_signal(signal.SIGTERM)
     events, _ = mon.communicate(timeout=5)
     # only kvnet's routes count (the kernel adds link-local routes of its own meanwhile)
@@ -149,7 +179,7 @@ def run(api):
     # ---- API server down, then back --------------------------------------------------
     port = api.port
     api.stop()
-    time.sleep(3.5)  # several resyncs (resync_seconds 1) with the API unreachable
+    wait_reconciles(ag, 3, "API server down")  # several resyncs with the API unreachable
     ok(al.routes() == before and ag.get("/healthz")[0] == 200,
        "API server down: routes unchanged through resyncs, /healthz 200")
     api.listen = "127.0.0.1:%d" % port
@@ -179,7 +209,7 @@ def run(api):
 
     # ---- a pod whose CNI ADD did not reach the agent keeps its route ---------------------
     rt("198.18.0.8/32", "dev", "kvtep3", "proto", "75", "metric", "1024", "scope", "link")
-    time.sleep(2.5)  # resyncs
+    wait_reconciles(ag, 2, "unregistered pod route")  # resyncs
     ok(any(r[0] == "198.18.0.8" and r[2] == "kvtep3" for r in al.routes()) and
        "check agent_socket" in ag.logtext(),
        "an unregistered pod route on a live kv* veth is adopted, not removed (warning)",

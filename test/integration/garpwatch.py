@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import shutil
+import select
 import signal
 import subprocess
 import sys
@@ -72,12 +73,51 @@ def kvnet(ns, *args, **kw):
                           capture_output=True, text=True, timeout=kw.get("timeout", 30))
 
 
-def start_watch(*args):
+def packet_sockets(pid):
+    """How many bound, running AF_PACKET sockets pid holds (/proc/PID/net/packet: R = 1
+    once bound to a protocol; Inode matched against the process's fds)."""
+    try:
+        fds = {os.readlink("/proc/%d/fd/%s" % (pid, fd))[8:-1]
+               for fd in os.listdir("/proc/%d/fd" % pid)}
+        with open("/proc/%d/net/packet" % pid, encoding="ascii") as f:
+            rows = [r.split() for r in f.read().splitlines()[1:]]
+    except OSError:
+        return 0
+    return len([r for r in rows if len(r) >= 9 and r[5] == "1" and r[8] in fds])
+
+
+def wait_until(cond, what, timeout=10):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise RuntimeError("garpwatch test: %s: not after %d s" % (what, timeout))
+        time.sleep(0.01)
+
+
+def start_watch(*args, sockets=1):
+    """garp-watch in B, returned once it holds its `sockets` capture sockets (frames sent
+    from then on reach it)."""
     p = subprocess.Popen(["ip", "netns", "exec", B, KVNET, "garp-watch"] + list(args),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs.append(p)
-    time.sleep(0.3)  # the socket is open once the process runs; give it the moment
+    wait_until(lambda: packet_sockets(p.pid) >= sockets or p.poll() is not None,
+               "garp-watch %s: %d capture socket(s)" % (" ".join(args), sockets))
     return p
+
+
+def first_line(p, timeout=10):
+    """The first line p writes to stdout (read from the fd itself, so communicate() later
+    gets the rest and nothing stays in a python buffer); "" at EOF or after timeout."""
+    fd, buf, end = p.stdout.fileno(), b"", time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not r:
+            break
+        b = os.read(fd, 1)
+        if not b:
+            break
+        buf += b
+    return buf.decode(errors="replace")
 
 
 def setup():
@@ -214,11 +254,17 @@ def test_announce():
           "ip neigh replace 2001:db8:1::1 lladdr %s dev b0 nud permanent"
        % (mac_of(A, "a0"), mac_of(A, "a0")))
     sh(A, "ping -c 1 -W 2 198.18.1.2 && ping -6 -c 1 -W 2 2001:db8:1::2")
-    td = subprocess.Popen(["ip", "netns", "exec", A, "tcpdump", "-i", "a0", "-nn", "-U", "-c", "5",
-                           "-w", pcap, "arp or rarp or icmp6[0] == 136"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tderr = os.path.join(TMP, "tcpdump.err")
+    with open(tderr, "w") as ef:
+        td = subprocess.Popen(["ip", "netns", "exec", A, "tcpdump", "-i", "a0", "-nn", "-U",
+                               "-c", "5", "-w", pcap, "arp or rarp or icmp6[0] == 136"],
+                              stdout=subprocess.DEVNULL, stderr=ef)
     procs.append(td)
-    time.sleep(1)
+
+    def listening():  # tcpdump says so once its capture and filter are in place
+        with open(tderr) as f:
+            return "listening on a0" in f.read() or td.poll() is not None
+    wait_until(listening, "tcpdump -i a0 listening")
     r1 = kvnet(B, "--announce", "-i", "b0", "--ip", "198.18.1.2", "--mac", "02:4b:56:00:00:77",
                "--count", "2", "--interval", "50")
     r2 = kvnet(B, "--announce", "-i", "b0", "--ip", "198.18.1.2", "--reply")
@@ -256,13 +302,14 @@ def test_sigint():
     pcap = os.path.join(TMP, "s.pcap")
     w = start_watch("-w", pcap)  # every interface of B
     frames("garp ip=198.18.1.77 mac=02:00:00:00:00:77")
-    time.sleep(0.5)
+    first = first_line(w)  # the event is out: the frame is in the file's buffer too
     w.send_signal(signal.SIGINT)
     try:
         out, err = w.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         w.kill()
         out, err = w.communicate()
+    out = first + out
     ok(w.returncode == 0, "SIGINT: exit 0", err)
     ok(len(out.splitlines()) == 1 and " b0 garp 198.18.1.77 02:00:00:00:00:77 op=request"
        in out, "all-interfaces watch printed the event", out)
@@ -273,7 +320,7 @@ def test_sigint():
 
 def test_outgoing_and_several_interfaces():
     # --outgoing: B's own announcement shows up; two -i sockets (b0 and lo) both watched
-    w = start_watch("-i", "lo", "-i", "b0", "--outgoing", "--count", "2")
+    w = start_watch("-i", "lo", "-i", "b0", "--outgoing", "--count", "2", sockets=2)
     r = kvnet(B, "--announce", "-i", "b0", "--ip", "198.18.1.2", "--mac", "02:4b:56:00:00:31")
     frames("garp ip=198.18.1.32 mac=02:00:00:00:00:32")
     try:

@@ -7,7 +7,10 @@ echo to it from a pod on node-c and from the API-server host, live-migrates it t
 and back, and prints for each migration a timeline relative to the VM's announcement (the
 kernel timestamp of its gratuitous ARP on the wire): target ready, announcement, the route
 switching on each node, the IPAM owner swapped, the route back to normal; then the
-blackout in ms. Everything is removed at the end, also on Ctrl-C.
+blackout in ms. The summary counts every echo lost outside the hand-over windows (start-up
+and between migrations included) and checks the VM's addresses against the CNI ADD result
+of every pod that ran it; either failing makes the exit status 1. Everything is removed at
+the end, also on Ctrl-C (with --keep the lab's files stay).
 
     test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep]
 """
@@ -45,6 +48,8 @@ def migrate(lab, kv, vm, target, streams, announce, convergence):
 
 
 def report(lab, vm, m, t_ann, results, until):
+    """Print the migration's timeline and per stream its losses. Returns (worst
+    blackout ms, [echoes lost in the hand-over window, per stream])."""
     ev = O.timeline(lab, m, results, until)
     what = "announcement (%s)" % ",".join(k for k, t in m.announce.items() if t) \
         if m.t_announce else "target-ready annotation (no announcement)"
@@ -53,16 +58,29 @@ def report(lab, vm, m, t_ann, results, until):
                                t_ann):
         print("    " + line)
     worst = 0.0
+    window = []
     for r in results:
         c = r.cutover(O.guest_name(vm, m.src), O.guest_name(vm, m.tgt), m.t_announce)
         b = c.get("blackout_ms")
         worst = max(worst, b or 0.0)
+        window.append(c["lost_window"])
         print("  %-22s lost %3d echoes in the hand-over (%d after the announcement), "
               "%d elsewhere; blackout %s ms" % (
                   r.tag + ":", c["lost_window"], c.get("lost_after_announce", 0),
                   c["lost_outside"], "%.1f-%.1f" % (c["blackout_lo_ms"], b)
                   if b is not None else "n/a"))
-    return worst
+    return worst, window
+
+
+def addresses_kept(vm, orig, pods):
+    """[(pod, addresses)] for every pod whose CNI ADD result does not carry exactly the
+    VM's original addresses."""
+    bad = []
+    for pod in pods:
+        got = sorted(ip["address"].split("/")[0] for ip in (pod.result or {}).get("ips", []))
+        if got != sorted(orig):
+            bad.append((pod, got))
+    return bad
 
 
 def main():
@@ -94,6 +112,7 @@ def main():
             return 1
         client = kv.ordinary_pod("client", lab.nodes["node-c"])
         vm = kv.create_vm("vm-a", "node-a", announce=a.announce)
+        orig = (vm.ip4, vm.ip6)
         head("VM vm-a on node-a: %s and %s (kept for the VM, not the pod)" % (vm.ip4, vm.ip6))
         say("client pod on node-c: %s; API host %s routes the pool via node-c (an upstream "
             "router)" % (client.ip4, L.API4))
@@ -105,31 +124,62 @@ def main():
                    lab.stream("api", vm.ip4, "API host -> v4"),
                    lab.stream("api", vm.ip6, "API host -> v6")]
         say("streaming 1 kHz UDP echo to the VM from the pod on node-c and the API host")
-        time.sleep(1.0)
-        runs = []
-        for target in ("node-b", "node-a"):
-            m, t_ann, okm, why, t_end = migrate(lab, kv, vm, target, streams, a.announce,
-                                                a.convergence)
-            runs.append((m, t_ann, okm, why, t_end))
-            time.sleep(0.5)
+        try:
+            for s in streams:  # every stream reaches the VM before the first migration
+                s.wait_answers(O.guest_name(vm, vm.pod), 1000)
+            runs = []
+            for target in ("node-b", "node-a"):
+                runs.append(migrate(lab, kv, vm, target, streams, a.announce,
+                                    a.convergence))
+                for s in streams:  # the traffic follows the VM before the next step
+                    s.wait_answers(O.guest_name(vm, vm.pod), 500)
+        except RuntimeError as e:
+            print("make demo: %s" % e, file=sys.stderr)
+            return 1
         results = [s.stop() for s in streams]
         worst = []
+        in_window = [0] * len(results)
         for i, (m, t_ann, okm, why, t_end) in enumerate(runs):
             head("migration %d: %s %s -> %s (%s)" % (i + 1, vm.name, m.src.node.name,
                                                      m.tgt.node.name, m.name))
             sub = [r.window(m.t["created"], t_end) for r in results]
-            worst.append(report(lab, vm, m, t_ann, sub, t_end))
+            w, lost = report(lab, vm, m, t_ann, sub, t_end)
+            worst.append(w)
+            in_window = [x + y for x, y in zip(in_window, lost)]
             if not okm:
                 say("NOT converged: %s" % (why,))
         head("summary")
-        allres = [r.cutover_summary() for r in results]
-        say("VM addresses unchanged: %s, %s; echoes sent %d, answered %d" % (
-            vm.ip4, vm.ip6, sum(x[0] for x in allres), sum(x[1] for x in allres)))
+        t_first = runs[0][0].t["created"]
+        outside = 0
+        for r, win in zip(results, in_window):
+            lost = r.lost()
+            startup = len([i for i in lost if r.send[i] < t_first])
+            outside += len(lost) - win
+            say("%-22s %d echoes sent, %d answered; lost %d in the hand-over windows, "
+                "%d outside them (%d before the first migration)" % (
+                    r.tag + ":", r.sent, len(r.reply), win, len(lost) - win, startup))
+        targets = [m.tgt for m, *_ in runs]
+        changed = addresses_kept(vm, orig, [runs[0][0].src] + targets)
+        if changed:
+            say("VM addresses CHANGED (the VM had %s, %s): %s" % (orig + ("; ".join(
+                "%s on %s got %s" % (p.name, p.node.name, ", ".join(g) or "none")
+                for p, g in changed),)))
+        else:
+            say("VM addresses unchanged: %s, %s (the CNI ADD result of every pod that ran "
+                "the VM: %s)" % (orig + (", ".join("%s on %s" % (p.name, p.node.name)
+                                                    for p in [runs[0][0].src] + targets),)))
+        if outside:
+            say("%d echoes lost outside the hand-over windows (see above)" % outside)
         say("blackout per migration (worst stream, from the announcement to the first echo "
             "the target answered): %s ms" %
             ", ".join("%.1f" % w for w in worst))
-        ok = all(r[2] for r in runs)
-    say("lab removed (namespaces, links, processes, files); %.0f s in all" % (time.time() - t_start))
+        ok = all(r[2] for r in runs) and not changed and not outside
+    if a.keep:
+        say("lab removed (namespaces, links, processes); its files are kept in %s; %.0f s "
+            "in all" % (lab.dir, time.time() - t_start))
+    else:
+        say("lab removed (namespaces, links, processes, files); %.0f s in all"
+            % (time.time() - t_start))
     return 0 if ok else 1
 
 

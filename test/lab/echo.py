@@ -14,11 +14,14 @@
         arping -U -i eth0 -S IP IP); rarp (what QEMU sends) and na (an unsolicited
         neighbour advertisement, override flag, no solicited flag) by raw sockets here.
 
-    echo.py stream --to IP --out FILE [--rate 1000] [--id ID]
+    echo.py stream --to IP --out FILE [--rate 1000] [--id ID] [--ready FILE2]
         Sends one numbered UDP echo per 1/rate s to IP port 7 until SIGTERM/SIGINT, then
         waits 300 ms for late answers and writes FILE: {"send": [t...], "reply": {seq:
         [t, who]}}. Times are CLOCK_REALTIME seconds (the same clock as the kernel's packet
-        timestamps above and every process of the lab).
+        timestamps above and every process of the lab). FILE2 gets JSON lines while it
+        runs: {"ev": "streaming"} before the first echo, then at most every 20 ms when
+        something changed {"ev": "progress", "t": ..., "sent": N, "who": {who: answers}}
+        (so the lab can wait until echoes are answered, and by whom).
 
 Everything is measured, nothing is assumed: a lost echo is a sequence number never
 answered."""
@@ -217,9 +220,24 @@ def stream_main(a):
     period = 1.0 / a.rate
     sends = []
     replies = {}
+    who = {}
     nxt = time.monotonic()
+    prog = {"f": None, "at": 0.0, "state": None}
     if a.ready:
         _ev(a.ready, ev="streaming")
+        prog["f"] = open(a.ready, "a", encoding="utf-8")
+
+    def progress():
+        now = time.monotonic()
+        if prog["f"] is None or now - prog["at"] < 0.02:
+            return
+        state = (len(sends), len(replies))
+        if state != prog["state"]:
+            prog["f"].write(json.dumps({"ev": "progress", "t": time.time(), "sent": state[0],
+                                        "who": who}) + "\n")
+            prog["f"].flush()
+            prog["state"] = state
+        prog["at"] = now
 
     def drain():
         while True:
@@ -232,7 +250,9 @@ def stream_main(a):
             if len(data) >= 12 and data[:4] == MAGIC:
                 seq = struct.unpack("!Q", data[4:12])[0]
                 if seq < len(sends) and seq not in replies:
-                    replies[seq] = (time.time(), data[12:].decode(errors="replace"))
+                    name = data[12:].decode(errors="replace")
+                    replies[seq] = (time.time(), name)
+                    who[name] = who.get(name, 0) + 1
 
     while not stop["now"]:
         now = time.monotonic()
@@ -246,6 +266,7 @@ def stream_main(a):
             # never burst to catch up after a stall: the next one is one period from now
             nxt = max(nxt + period, now + period / 2)
         drain()
+        progress()
         try:
             select.select([s], [], [], max(0.0, nxt - time.monotonic()))
         except InterruptedError:

@@ -65,6 +65,7 @@ class Pod:
         self.ip4 = self.ip6 = None
         self.mac = None      # eth0 MAC from the CNI result
         self.host_if = None
+        self.dad_after_add = None  # {link: why} tentative right after CNI ADD (links_not_ready)
         self.guest = None
         self.events = None
 
@@ -213,6 +214,13 @@ class KubeVirt:
                 pod.ip4 = a
         pod.host_if = res["interfaces"][0]["name"]
         pod.mac = next((i.get("mac") for i in res["interfaces"] if i.get("sandbox")), None)
+        # what the plugin left in duplicate address detection (it turns DAD off on both
+        # ends before they come up: nothing should be), then the pod's traffic starts once
+        # both ends of its veth are up with usable addresses
+        pod.dad_after_add = {k: v for k, v in list(L.links_not_ready(pod.ns).items()) + list(
+            L.links_not_ready(pod.node.ns, [pod.host_if]).items()) if "tentative" in v}
+        L.wait_links_ready(pod.ns)
+        L.wait_links_ready(pod.node.ns, [pod.host_if])
         return res
 
     def pod_del(self, pod):

@@ -5,7 +5,8 @@
 
 Lists, then watches from the list's resourceVersion (re-listing after a cut or a 410),
 and appends one JSON line per object state seen: {"t": arrival time (CLOCK_REALTIME),
-"type": ADDED|MODIFIED|DELETED|LIST, "object": ...}. The lab uses it to see when the
+"type": ADDED|MODIFIED|DELETED|LIST, "object": ...}, and {"type": "WATCHING", "object":
+null} each time a watch is established (after the list's lines). The lab uses it to see when the
 IPAM owner of a VM's address changed, from outside kvnet. Reads the kubeconfig the lab
 wrote (JSON): server, certificate-authority, token."""
 import argparse
@@ -53,6 +54,9 @@ def main():
             c = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=3600)
             c.request("GET", a.path + "?watch=1&resourceVersion=" + rv, headers=hdr)
             r = c.getresponse()
+            if r.status != 200:
+                raise OSError("watch: %s" % r.status)
+            emit("WATCHING", None)  # from here on every change arrives: the lab waits for it
             while True:
                 line = r.readline()
                 if not line:

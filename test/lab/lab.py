@@ -25,6 +25,14 @@ The world (design.md "Test world"):
   kvt-<pid>-p<N>        a pod: CNI ADD/DEL run by `dist/kvnet` exactly as a runtime does
                         (CNI_* environment, config on stdin, inside the node's namespaces)
 
+Readiness is waited for, never slept for: start() returns once every lab link is up with
+no address in duplicate address detection (DAD is off on the lab's links, link-locals
+included: a node whose link-local is tentative sends no neighbour solicitation for what it
+forwards), each node's `ip monitor route` listens, the IPAMBlock watch is established and
+every agent's /readyz says ready; a pod is handed back after CNI ADD once both ends of its
+veth are ready (wait_links_ready); Stream.wait_answers() waits until echoes are answered
+by a given guest. Every wait has a bound that fails naming what it waited for.
+
 Addresses only from 198.18.0.0/15 and 2001:db8::/32: fabric 198.19.0.0/24 and
 2001:db8:fab::/64, pools 198.18.0.0/24 (blocks /26) and 2001:db8:4b76::/112 (blocks /122).
 """
@@ -143,6 +151,96 @@ def sh(*cmd, check=True, input=None, timeout=60):
 def ipj(ns, *args):
     p = sh("ip", "-n", ns, "-j", *args, check=False)
     return json.loads(p.stdout) if p.stdout.strip() else []
+
+
+def links_not_ready(ns, links=None):
+    """{link: why} for the links of ns (or only those named in links) that are not ready
+    to carry traffic, read with `ip -j addr`: an administratively up link whose operstate
+    is not UP (or UNKNOWN, as lo's), a link that should exist and does not, or an
+    address still in duplicate address detection (tentative) or failed by it
+    (dadfailed). {} when everything is ready."""
+    out = {}
+    seen = set()
+    for l in ipj(ns, "addr", "show"):
+        name = l.get("ifname", "?")
+        if links is not None and name not in links:
+            continue
+        seen.add(name)
+        why = []
+        if "UP" in l.get("flags", []) and l.get("operstate") not in ("UP", "UNKNOWN"):
+            why.append("operstate %s" % l.get("operstate"))
+        for a in l.get("addr_info", []):
+            for flag in ("tentative", "dadfailed"):
+                if a.get(flag):
+                    why.append("%s/%s %s" % (a.get("local"), a.get("prefixlen"), flag))
+        if why:
+            out[name] = ", ".join(why)
+    for name in links or ():
+        if name not in seen:
+            out[name] = "no such link"
+    return out
+
+
+def wait_links_ready(ns, links=None, timeout=10.0):
+    """Until links_not_ready(ns, links) is empty. Fails at once on a dadfailed address
+    (it never recovers) and after timeout seconds naming each link and why (the bound
+    only turns a hang into a failure)."""
+    end = time.monotonic() + timeout
+    while True:
+        bad = links_not_ready(ns, links)
+        if not bad:
+            return
+        if any("dadfailed" in v for v in bad.values()) or time.monotonic() > end:
+            raise RuntimeError("lab: links of %s not ready%s: %s" % (
+                ns, "" if time.monotonic() <= end else " after %.0f s" % timeout,
+                "; ".join("%s: %s" % kv for kv in sorted(bad.items()))))
+        time.sleep(0.02)
+
+
+def _proc_tree(pid):
+    """pid and every descendant of it (read from /proc/*/stat)."""
+    kids = {}
+    for st in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(st, encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kids.setdefault(int(fields[1]), []).append(int(st.split("/")[2]))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def netlink_listening(pid):
+    """Whether pid (or a descendant) holds a NETLINK_ROUTE socket bound to multicast
+    groups: an `ip monitor` that will see every change from now on."""
+    for p in _proc_tree(pid):
+        try:
+            inodes = {os.readlink("/proc/%d/fd/%s" % (p, fd))[8:-1]
+                      for fd in os.listdir("/proc/%d/fd" % p)
+                      if os.readlink("/proc/%d/fd/%s" % (p, fd)).startswith("socket:[")}
+            with open("/proc/%d/net/netlink" % p, encoding="ascii") as f:
+                rows = [r.split() for r in f.read().splitlines()[1:]]
+        except OSError:
+            continue
+        if any(len(r) >= 10 and r[1] == "0" and int(r[3], 16) != 0 and r[9] in inodes
+               for r in rows):
+            return True
+    return False
+
+
+def wait_netlink_listener(proc, what, timeout=10.0):
+    """Until proc listens to rtnetlink multicast (netlink_listening); fails naming what."""
+    end = time.monotonic() + timeout
+    while not netlink_listening(proc.pid):
+        if not proc.alive() or time.monotonic() > end:
+            raise RuntimeError("lab: %s not listening after %.0f s%s: %s" % (
+                what, timeout, "" if proc.alive() else " (exited)", proc.log(10)))
+        time.sleep(0.02)
 
 
 class Proc:
@@ -291,6 +389,7 @@ class Lab:
         self.say("fabric, %d nodes, API host" % len(self.node_names))
         self._netns(self.fab)
         sh("ip", "-n", self.fab, "link", "add", "fab0", "type", "bridge", "mcast_snooping", "0")
+        self._nodad(self.fab, "fab0")
         sh("ip", "-n", self.fab, "link", "set", "fab0", "up")
         self._netns(self.apins)
         self._wire(self.apins, "api", API4, API6)
@@ -309,6 +408,9 @@ class Lab:
         up = self.nodes[self.upstream]
         sh("ip", "-n", self.apins, "route", "add", POOL4, "via", up.ip4)
         sh("ip", "-n", self.apins, "-6", "route", "add", POOL6, "via", up.ip6)
+        # nothing is sent before every lab link is up with every address usable
+        for ns in [self.fab, self.apins] + [x.ns for x in self.nodes.values()]:
+            wait_links_ready(ns)
         # the harness lives on the API host from here on (its sockets are made there)
         self.orig_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
         r.add(self._back_home)
@@ -337,11 +439,32 @@ class Lab:
                                 self.nodes[self.node_names[0]].kubeconfig, "--path",
                                 G + "ipamblocks", "--out", self.blocks_log],
                                self.blocks_log + ".log")
+        self._wait_blockwatch()
+        for node in self.nodes.values():
+            wait_netlink_listener(node.monitor, "ip monitor route on %s" % node.name)
         if self.want_agents:
             for node in self.nodes.values():
                 self.start_agent(node)
             for node in self.nodes.values():
                 self.wait_agent_ready(node)
+
+    def _wait_blockwatch(self, timeout=20.0):
+        """Until the block watch is established (kwatch.py writes WATCHING): no owner
+        change before it can be missed."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                with open(self.blocks_log, encoding="utf-8") as f:
+                    if any('"type": "WATCHING"' in line for line in f):
+                        return
+            except OSError:
+                pass
+            if not self.blockwatch.alive() or time.monotonic() > end:
+                raise RuntimeError("lab: the IPAMBlock watch (kwatch.py) is not watching "
+                                   "after %.0f s%s: %s" % (
+                                       timeout, "" if self.blockwatch.alive() else " (exited)",
+                                       self.blockwatch.log(10)))
+            time.sleep(0.02)
 
     def stop(self):
         if REAPER is not None:
@@ -350,6 +473,15 @@ class Lab:
     def _netns(self, name):
         sh("ip", "netns", "add", name)
         reaper().add(self._netns_del, name)
+
+    @staticmethod
+    def _nodad(ns, link):
+        """No duplicate address detection on link (still down): none of its addresses, its
+        link-local included, starts tentative when it comes up (all.accept_dad is 0 in a
+        new namespace, so the link's own 0 is enough). Only on the lab's own links: the
+        namespaces keep the kernel's defaults, so the CNI plugin's veths get no help."""
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw",
+           "net.ipv6.conf.%s.accept_dad=0" % link)
 
     @staticmethod
     def _netns_del(name):
@@ -378,6 +510,8 @@ class Lab:
         port = "f-" + short[:12]
         sh("ip", "-n", self.fab, "link", "add", port, "type", "veth", "peer", "name", "fab0",
            "netns", ns)
+        self._nodad(self.fab, port)
+        self._nodad(ns, "fab0")
         sh("ip", "-n", self.fab, "link", "set", port, "master", "fab0", "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "-n", ns, "addr", "add", ip4 + "/24", "dev", "fab0")
@@ -452,20 +586,25 @@ endpoints_dir = %(eps)s
     def wait_agent_ready(self, node, timeout=20.0):
         """Until the agent's /readyz answers 200 (asked with curl-free python inside the
         node's namespace)."""
-        code = ("import urllib.request,sys\n"
+        code = ("import urllib.request,urllib.error,sys\n"
                 "try:\n r=urllib.request.urlopen('http://127.0.0.1:9746/readyz',timeout=1)\n"
                 " sys.exit(0 if r.status==200 else 1)\n"
-                "except Exception: sys.exit(1)\n")
+                "except urllib.error.HTTPError as e: print(e.code, e.read().decode()); "
+                "sys.exit(1)\n"
+                "except Exception as e: print(e); sys.exit(1)\n")
         end = time.monotonic() + timeout
+        last = ""
         while time.monotonic() < end:
             if node.agent is None or not node.agent.alive():
                 raise RuntimeError("lab: agent on %s exited: %s" % (
                     node.name, node.agent.log(20) if node.agent else "not started"))
-            if node.run("python3", "-c", code, check=False).returncode == 0:
+            p = node.run("python3", "-c", code, check=False)
+            if p.returncode == 0:
                 return True
+            last = (p.stdout + p.stderr).strip()
             time.sleep(0.2)
-        raise RuntimeError("lab: agent on %s not ready after %.0f s: %s" % (
-            node.name, timeout, node.agent.log(20)))
+        raise RuntimeError("lab: agent on %s not ready after %.0f s (/readyz: %s): %s" % (
+            node.name, timeout, last, node.agent.log(20)))
 
     def agent_metrics(self, node):
         """The agent's /metrics text ("" when it does not answer)."""
@@ -567,6 +706,8 @@ endpoints_dir = %(eps)s
                 ev = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(ev.get("object"), dict):
+                continue  # WATCHING: a marker, no object
             name = ev["object"]["metadata"]["name"]
             if ev["type"] == "DELETED":
                 blocks.pop(name, None)
@@ -619,15 +760,62 @@ endpoints_dir = %(eps)s
             if not p.alive() or time.monotonic() > end:
                 raise RuntimeError("lab: stream %s did not start: %s" % (tag, p.log()))
             time.sleep(0.01)
-        return Stream(p, out, tag)
+        return Stream(p, out, tag, ready, to)
 
 
 class Stream:
-    def __init__(self, proc, out, tag):
+    """A running echo stream. answers()/wait_answers() read its progress while it runs
+    (echo.py's progress lines); stop() ends it and gives the StreamResult."""
+
+    def __init__(self, proc, out, tag, progress_path=None, to=None):
         self.proc = proc
         self.out = out
         self.tag = tag
+        self.to = to
         self.result = None
+        self.progress_path = progress_path
+        self._pos = 0
+        self._last = {"sent": 0, "who": {}}
+
+    def progress(self):
+        """The latest progress line: {"sent": N, "who": {answerer: answers}}."""
+        if self.progress_path:
+            try:
+                with open(self.progress_path, encoding="utf-8") as f:
+                    f.seek(self._pos)
+                    while True:
+                        line = f.readline()
+                        if not line.endswith("\n"):
+                            break  # a line still being written: read it next time
+                        self._pos = f.tell()
+                        ev = json.loads(line)
+                        if ev.get("ev") == "progress":
+                            self._last = ev
+            except OSError:
+                pass
+        return self._last
+
+    def answers(self, who=None):
+        """Echoes answered so far, by who (a guest name) or by anyone."""
+        w = self.progress()["who"]
+        return w.get(who, 0) if who is not None else sum(w.values())
+
+    def wait_answers(self, who, more=1, timeout=20.0):
+        """Until `more` further echoes (counted from now) were answered by who: the
+        traffic flows, to the guest it should reach. Fails after timeout naming the
+        stream and what it saw (the bound only turns a hang into a failure)."""
+        want = self.answers(who) + more
+        end = time.monotonic() + timeout
+        while self.answers(who) < want:
+            if not self.proc.alive() or time.monotonic() > end:
+                p = self.progress()
+                raise RuntimeError("lab: stream %s to %s: %d answers by %s, waited for %d, "
+                                   "after %.0f s%s (sent %d, answered by %s)" % (
+                                       self.tag, self.to, self.answers(who), who, want,
+                                       timeout, "" if self.proc.alive() else
+                                       " (the stream exited: %s)" % self.proc.log(5),
+                                       p["sent"], p["who"]))
+            time.sleep(0.01)
 
     def stop(self):
         if self.result is None:

@@ -22,6 +22,7 @@ from kubevirt import KubeVirt  # noqa: E402
 
 ok = T.ok
 CONV = 2  # convergence_seconds of the agents: metric 512 -> 1024 after this
+ANSWERS = 300  # echoes each stream must see answered before and after a migration
 
 
 class Run:
@@ -38,15 +39,17 @@ class Run:
         ips = (vm.ip4, vm.ip6)
         streams = [lab.stream(src, ip, "%s->%s" % (tag, "v6" if ":" in ip else "v4"))
                    for tag, src in self.streams_from for ip in ips]
-        time.sleep(0.3)
         src = vm.pod
+        for s in streams:  # traffic reaches the VM on the source before the migration
+            s.wait_answers(O.guest_name(vm, src), ANSWERS)
 
         def settle(m):
             self.settled = O.wait_converged(lab, vm, m.tgt)
             self.metric_cut = {ip: O.metric_of(m.tgt, ip) for ip in ips}
 
         m = self.kv.migrate(vm, target, settle=settle, **kw)
-        time.sleep(0.3)
+        for s in streams:  # and after it, on the pod that runs it now (the source if failed)
+            s.wait_answers(O.guest_name(vm, vm.pod), ANSWERS)
         res = [s.stop() for s in streams]
         self.m, self.res, self.src = m, res, src
         return m
