@@ -15,6 +15,7 @@
 #include "ipam/ds_file.h"
 #include "ipam/ds_kube.h"
 #include "ipam/inventory.h"
+#include "ipam/live.h"
 #include "ipam/ipam.h"
 #include "ipam/report.h"
 
@@ -33,8 +34,6 @@ struct kube_client;
 #define CTL_DEFAULT_NETWORK "kvnet"	/* --network default */
 
 enum ctl_out { OUT_TABLE = 1, OUT_JSON, OUT_WIDE };
-
-struct ctl_htimes;
 
 /* The process: options, configuration, datastore and API connections. */
 struct ctl {
@@ -68,7 +67,6 @@ struct ctl {
 	struct ipam_live live;		   /* API view (live.known once loaded) */
 	bool live_loaded;		   /* ctl_load_live ran */
 	char api_note[256];		   /* why there is no API view */
-	struct ctl_htimes *ht;		   /* handle times being listed (page_handles) */
 };
 
 /* A subcommand: ARGS are the operands after its name (flags are in x already). Returns
@@ -160,23 +158,11 @@ int ctl_read_state(struct ctl *x, struct ipam_state *st);
  * the file datastore: api_note says why), -1 on an API failure (reported). */
 int ctl_load_live(struct ctl *x);
 
-/* Creation times of handles: kubernetes creationTimestamp, file mtime. */
-struct ctl_htime {
-	char id[IPAM_NAME_MAX + 1]; /* handle id */
-	int64_t t;		    /* seconds since the epoch */
-};
-struct ctl_htimes {
-	struct ctl *x;	     /* the process */
-	struct ctl_htime *v;     /* known times (kubernetes) */
-	unsigned n, cap;     /* used / allocated */
-};
-
-/* List the IPAMHandles' creation times into ht (kubernetes; nothing with the file
- * datastore). Free ht->v even on failure. 0 or -1 (reported). */
-int ctl_load_htimes(struct ctl *x, struct ctl_htimes *ht);
-/* Creation time of handle id (user is a struct ctl_htimes), -1 when unknown: the
- * ipam_check_opts.handle_time callback. */
-int64_t ctl_handle_time(void *user, const char *id);
+/* List the IPAMHandles' creation times into ht (kubernetes; the file datastore keeps no
+ * times: ht stays empty, every handle counts as old; there the CNI treats every pod as an
+ * ordinary one, so its VM allocations come from reserve/import, which are never leaks).
+ * ipam_htimes_free(ht) even on failure. 0 or -1 (reported). */
+int ctl_load_htimes(struct ctl *x, struct ipam_htimes *ht);
 
 /* ---- shared by subcommands ------------------------------------------------------------ */
 
@@ -185,7 +171,7 @@ int64_t ctl_handle_time(void *user, const char *id);
 const char *ctl_slash_split(const char *s, char *ns, size_t nscap, char *name, size_t ncap);
 /* Cross-check st against x->live into r (ipamctl_check.c); 0 or -1 (reported). */
 int ctl_run_check(struct ctl *x, const struct ipam_state *st, struct ipam_report *r,
-		  struct ctl_htimes *ht);
+		  struct ipam_htimes *ht);
 /* Validate inventory v against the current state, then apply it in one update, printing
  * the result (ipamctl_import.c: reserve and import). cmd is "reserve" or "import", what
  * the prefix of problem lines (the file name, or "reserve"). Returns the exit status. */

@@ -12,11 +12,11 @@
 #include <time.h>
 
 int ctl_run_check(struct ctl *x, const struct ipam_state *st, struct ipam_report *r,
-		     struct ctl_htimes *ht)
+		     struct ipam_htimes *ht)
 {
 	struct err e = {0};
 	struct ipam_check_opts o = {.live = &x->live, .now = (int64_t)time(NULL),
-				    .vm_grace = x->vm_grace, .handle_time = ctl_handle_time, .user = ht};
+				    .vm_grace = x->vm_grace, .handle_time = ipam_htimes_get, .user = ht};
 	if (ipam_report_check(st, &o, r, &e) < 0) {
 		ctl_errx("check: %s", e.msg);
 		return -1;
@@ -58,7 +58,7 @@ int ctl_check(struct ctl *x, int argc, char **argv)
 			printf("Checking owners (VM grace period %us) and addresses used by two "
 			       "pods...\n", x->vm_grace);
 	}
-	struct ctl_htimes ht;
+	struct ipam_htimes ht;
 	struct ipam_report r;
 	ipam_report_init(&r);
 	int rc = 1;
@@ -110,7 +110,7 @@ int ctl_check(struct ctl *x, int argc, char **argv)
 	json_w_free(&w);
 	rc = r.n ? 1 : 0;
 out:
-	free(ht.v);
+	ipam_htimes_free(&ht);
 	ipam_report_free(&r);
 	ipam_state_free(&st);
 	return rc;

@@ -14,7 +14,7 @@
 struct rel_arg {
 	struct ctl *x;			/* the process */
 	const struct ipam_report *old;	/* --from-report */
-	struct ctl_htimes *ht;		/* handle times */
+	struct ipam_htimes *ht;		/* handle times */
 	struct ctl_acts acts;		/* what happened (reset per try) */
 };
 
@@ -193,7 +193,7 @@ int ctl_release(struct ctl *x, int argc, char **argv)
 		free(text);
 	}
 	int rc = 1;
-	struct ctl_htimes ht = {0};
+	struct ipam_htimes ht = {0};
 	struct rel_arg ra = {.x = x, .old = &old, .ht = &ht};
 	if (ctl_open_store(x) < 0 || ctl_load_live(x) < 0)
 		goto out;
@@ -219,7 +219,7 @@ int ctl_release(struct ctl *x, int argc, char **argv)
 	rc = r < 0 || ra.acts.refused ? 1 : 0;
 out:
 	free(ra.acts.v);
-	free(ht.v);
+	ipam_htimes_free(&ht);
 	ipam_report_free(&old);
 	return rc;
 }
