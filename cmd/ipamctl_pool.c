@@ -19,18 +19,7 @@ struct pool_arg {
 static int op_pool_add(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct pool_arg *pa = arg;
-	for (unsigned i = 0; i < st->n_pools; i++)
-		if (st->pools[i].cidr.prefix == pa->cidr.prefix &&
-		    ip_eq(&st->pools[i].cidr.a, &pa->cidr.a)) {
-			pa->existed = true;
-			if (pa->block && pa->block != st->pools[i].block_prefix)
-				return err_setx(e, EEXIST, "pool %s exists with block size /%u",
-						st->pools[i].name, st->pools[i].block_prefix);
-			return 0;
-		}
-	char name[IPAM_NAME_MAX + 1];
-	ipam_block_name(&pa->cidr, name, sizeof(name));
-	return ipam_pool_add(st, name, &pa->cidr, pa->block, NULL, 0, e);
+	return ipam_pool_ensure(st, &pa->cidr, pa->block, &pa->existed, e);
 }
 
 static int op_pool_delete(struct ipam_state *st, void *arg, struct err *e)
