@@ -22,6 +22,11 @@
  * refuses an address whose owner is alive (or cannot be verified) unless --force.
  *
  * Exit status: 0 done; 1 problems found or the operation failed; 2 usage error.
+ *
+ * This file holds the options, the {name, fn, help} command table (usage is printed from
+ * it) and the dispatch; each subcommand is cmd/ipamctl_NAME.c, what they share is in
+ * cmd/ipamctl.h, and the logic they print lives in ipam/ (inventory, report, listing,
+ * live).
  */
 #include "cmd/cmd.h"
 #include "cmd/ipamctl.h"
@@ -38,6 +43,8 @@
 
 extern char **environ;
 
+/* ---- options ------------------------------------------------------------------------- */
+
 const char *ctl_slash_split(const char *s, char *ns, size_t nscap, char *name, size_t ncap)
 {
 	const char *sl = s ? strchr(s, '/') : NULL;
@@ -49,8 +56,6 @@ const char *ctl_slash_split(const char *s, char *ns, size_t nscap, char *name, s
 	snprintf(name, ncap, "%s", sl + 1);
 	return name;
 }
-
-/* ---- options ------------------------------------------------------------------------- */
 
 /* The subcommands, in the order usage lists them. */
 static const struct ctl_cmd cmds[] = {
