@@ -18,8 +18,7 @@ static bool cpy(char *dst, size_t cap, const char *s)
 	return s && (size_t)snprintf(dst, cap, "%s", s) < cap;
 }
 
-int ipam_live_pods_page(struct ipam_live *l, const struct json_doc *d, int items,
-			struct err *e)
+int ipam_live_pods_page(struct ipam_live *l, const struct json_doc *d, int items, struct err *e)
 {
 	struct json_iter it;
 	int k, v;
@@ -39,7 +38,8 @@ int ipam_live_pods_page(struct ipam_live *l, const struct json_doc *d, int items
 		    !cpy(p.uid, sizeof(p.uid), pod.meta.uid ? pod.meta.uid : ""))
 			continue;
 		cpy(p.node, sizeof(p.node), pod.node_name ? pod.node_name : "");
-		p.done = pod.phase && (!strcmp(pod.phase, "Succeeded") || !strcmp(pod.phase, "Failed"));
+		p.done =
+		    pod.phase && (!strcmp(pod.phase, "Succeeded") || !strcmp(pod.phase, "Failed"));
 		int ips = json_find(d, v, "status", "podIPs", NULL);
 		struct json_iter ii;
 		int kk, vv;
@@ -84,14 +84,12 @@ static int objs_page(struct ipam_live *l, const struct json_doc *d, int items, b
 	return 0;
 }
 
-int ipam_live_vmis_page(struct ipam_live *l, const struct json_doc *d, int items,
-			struct err *e)
+int ipam_live_vmis_page(struct ipam_live *l, const struct json_doc *d, int items, struct err *e)
 {
 	return objs_page(l, d, items, true, e);
 }
 
-int ipam_live_vms_page(struct ipam_live *l, const struct json_doc *d, int items,
-		       struct err *e)
+int ipam_live_vms_page(struct ipam_live *l, const struct json_doc *d, int items, struct err *e)
 {
 	return objs_page(l, d, items, false, e);
 }
@@ -100,8 +98,8 @@ int64_t ipam_rfc3339(const char *s)
 {
 	struct tm tm;
 	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 6)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -114,8 +112,7 @@ void ipam_htimes_free(struct ipam_htimes *h)
 	memset(h, 0, sizeof(*h));
 }
 
-int ipam_htimes_page(struct ipam_htimes *h, const struct json_doc *d, int items,
-		     struct err *e)
+int ipam_htimes_page(struct ipam_htimes *h, const struct json_doc *d, int items, struct err *e)
 {
 	struct json_iter it;
 	int k, v;

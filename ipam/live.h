@@ -22,13 +22,10 @@ struct json_doc;
  * addresses are status.podIPs (at most IPAM_HANDLE_IPS_MAX, unparsable ones skipped),
  * else status.podIP; phase Succeeded or Failed means done. 0, -ENOMEM, or an item that is
  * no object (-EINVAL with e, "list pods: ..."). */
-int ipam_live_pods_page(struct ipam_live *l, const struct json_doc *d, int items,
-			struct err *e);
+int ipam_live_pods_page(struct ipam_live *l, const struct json_doc *d, int items, struct err *e);
 /* The same for VirtualMachineInstances and VirtualMachines (namespace, name, uid). */
-int ipam_live_vmis_page(struct ipam_live *l, const struct json_doc *d, int items,
-			struct err *e);
-int ipam_live_vms_page(struct ipam_live *l, const struct json_doc *d, int items,
-		       struct err *e);
+int ipam_live_vmis_page(struct ipam_live *l, const struct json_doc *d, int items, struct err *e);
+int ipam_live_vms_page(struct ipam_live *l, const struct json_doc *d, int items, struct err *e);
 
 /* Creation time of one handle. */
 struct ipam_htime {
@@ -45,8 +42,7 @@ struct ipam_htimes {
 
 void ipam_htimes_free(struct ipam_htimes *h);
 /* Add the IPAMHandles of a LIST page to h. 0 or -ENOMEM. */
-int ipam_htimes_page(struct ipam_htimes *h, const struct json_doc *d, int items,
-		     struct err *e);
+int ipam_htimes_page(struct ipam_htimes *h, const struct json_doc *d, int items, struct err *e);
 /* Creation time of handle id (user is a struct ipam_htimes), -1 when unknown (counts as
  * old): the shape of ipam_check_opts.handle_time. */
 int64_t ipam_htimes_get(void *user, const char *id);

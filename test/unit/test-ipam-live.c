@@ -28,18 +28,18 @@ static int items_of(struct json_doc *d, struct json_tok **tok, const char *text)
 static void test_pods(void)
 {
 	const char page[] =
-		"{\"kind\":\"PodList\",\"items\":["
-		"{\"metadata\":{\"namespace\":\"default\",\"name\":\"p1\",\"uid\":\"u1\"},"
-		" \"spec\":{\"nodeName\":\"node-a\"},\"status\":{\"phase\":\"Running\","
-		" \"podIP\":\"198.18.0.9\",\"podIPs\":[{\"ip\":\"198.18.0.2\"},{\"ip\":\"bogus\"},"
-		" {\"ip\":\"2001:db8::2\"}]}},"
-		"{\"metadata\":{\"namespace\":\"default\",\"name\":\"p2\"},"
-		" \"status\":{\"phase\":\"Succeeded\",\"podIP\":\"198.18.0.3\"}},"
-		"{\"metadata\":{\"name\":\"no-namespace\"}},"
-		"{\"metadata\":{\"namespace\":\"default\",\"name\":\"p3\",\"uid\":\"u3\"},"
-		" \"status\":{\"phase\":\"Failed\",\"podIPs\":[{\"ip\":\"198.18.0.4\"},"
-		" {\"ip\":\"198.18.0.5\"},{\"ip\":\"198.18.0.6\"},{\"ip\":\"198.18.0.7\"},"
-		" {\"ip\":\"198.18.0.8\"}]}}]}";
+	    "{\"kind\":\"PodList\",\"items\":["
+	    "{\"metadata\":{\"namespace\":\"default\",\"name\":\"p1\",\"uid\":\"u1\"},"
+	    " \"spec\":{\"nodeName\":\"node-a\"},\"status\":{\"phase\":\"Running\","
+	    " \"podIP\":\"198.18.0.9\",\"podIPs\":[{\"ip\":\"198.18.0.2\"},{\"ip\":\"bogus\"},"
+	    " {\"ip\":\"2001:db8::2\"}]}},"
+	    "{\"metadata\":{\"namespace\":\"default\",\"name\":\"p2\"},"
+	    " \"status\":{\"phase\":\"Succeeded\",\"podIP\":\"198.18.0.3\"}},"
+	    "{\"metadata\":{\"name\":\"no-namespace\"}},"
+	    "{\"metadata\":{\"namespace\":\"default\",\"name\":\"p3\",\"uid\":\"u3\"},"
+	    " \"status\":{\"phase\":\"Failed\",\"podIPs\":[{\"ip\":\"198.18.0.4\"},"
+	    " {\"ip\":\"198.18.0.5\"},{\"ip\":\"198.18.0.6\"},{\"ip\":\"198.18.0.7\"},"
+	    " {\"ip\":\"198.18.0.8\"}]}}]}";
 	struct json_doc d;
 	struct json_tok *tok;
 	int items = items_of(&d, &tok, page);
