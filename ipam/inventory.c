@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 void ipam_inv_init(struct ipam_inv *v)
@@ -135,8 +136,18 @@ int ipam_inv_add(struct ipam_inv *v, unsigned line, const char *ns, const char *
 			r.bad = true;
 			break;
 		}
-		if (strcmp(o->handle, r.handle))
+		if (strcmp(o->handle, r.handle)) {
+			/* one MAC per network: another VM of this network has it */
+			if (o->mac[0] && r.mac[0] && !strcasecmp(o->mac, r.mac) &&
+			    !strcmp(o->network, r.network)) {
+				rc = problem(v, line, "mac %s: also on line %u for VM %s/%s (this "
+					     "row: VM %s/%s; network %s)", r.mac, o->line, o->ns,
+					     o->vm, r.ns, r.vm, r.network);
+				r.bad = true;
+				break;
+			}
 			continue;
+		}
 		if (o->ip.family == r.ip.family) {
 			rc = problem(v, line, "vm %s/%s: a second %s address (line %u has %s)", r.ns,
 				     r.vm, r.ip.family == AF_INET ? "IPv4" : "IPv6", o->line,
@@ -144,7 +155,7 @@ int ipam_inv_add(struct ipam_inv *v, unsigned line, const char *ns, const char *
 			r.bad = true;
 			break;
 		}
-		if (o->mac[0] && r.mac[0] && strcmp(o->mac, r.mac)) {
+		if (o->mac[0] && r.mac[0] && strcasecmp(o->mac, r.mac)) {
 			rc = problem(v, line, "vm %s/%s: mac %s differs from line %u (%s)", r.ns,
 				     r.vm, r.mac, o->line, o->mac);
 			r.bad = true;
@@ -338,10 +349,82 @@ static struct ipam_attrs *slot_of(const struct ipam_state *st, const struct ip_a
 	return NULL;
 }
 
+/* An allocation that carries a MAC, for looking MACs up (sorted case-insensitively). */
+struct mac_ref {
+	const struct ipam_attrs *a; /* the allocation */
+	struct ip_addr ip;	    /* its address */
+};
+
+static int cmp_mac_ref(const void *x, const void *y)
+{
+	const struct mac_ref *p = x, *q = y;
+	return strcasecmp(p->a->mac, q->a->mac);
+}
+
+/* Every allocation of st with a MAC, sorted by MAC: a new array (free() it) of *n entries,
+ * or NULL when out of memory. */
+static struct mac_ref *mac_index(const struct ipam_state *st, unsigned *n)
+{
+	unsigned cnt = 0;
+	for (unsigned i = 0; i < st->n_blocks; i++)
+		for (unsigned k = 0; k < st->blocks[i].size; k++)
+			cnt += st->blocks[i].slot[k] && st->blocks[i].slot[k]->mac[0];
+	struct mac_ref *m = calloc(cnt + 1, sizeof(*m));
+	if (!m)
+		return NULL;
+	*n = 0;
+	for (unsigned i = 0; i < st->n_blocks; i++) {
+		const struct ipam_block *b = &st->blocks[i];
+		for (unsigned k = 0; k < b->size; k++)
+			if (b->slot[k] && b->slot[k]->mac[0]) {
+				m[*n].a = b->slot[k];
+				m[*n].ip = ipam_block_addr(b, k);
+				(*n)++;
+			}
+	}
+	qsort(m, *n, sizeof(*m), cmp_mac_ref);
+	return m;
+}
+
+/* True when allocation a is on network net: its handle is the one net gives its VM (or,
+ * for an ordinary pod, its container). */
+static bool on_network(const struct ipam_attrs *a, const char *net)
+{
+	char h[IPAM_NAME_MAX + 1];
+	if (a->vmi_name[0] && a->ns[0])
+		return !ipam_handle_vm(h, net, a->ns, a->vmi_name, NULL) && !strcmp(h, a->handle);
+	if (a->container_id[0])
+		return !ipam_handle_pod(h, net, a->container_id, NULL) && !strcmp(h, a->handle);
+	return false;
+}
+
+/* The first allocation in m (n entries, sorted) with row r's MAC on r's network and not
+ * r's VM, or NULL. */
+static const struct mac_ref *mac_taken(const struct mac_ref *m, unsigned n,
+				       const struct ipam_inv_row *r)
+{
+	unsigned lo = 0, hi = n;
+	while (lo < hi) { /* the first entry not below r->mac */
+		unsigned mid = lo + (hi - lo) / 2;
+		if (strcasecmp(m[mid].a->mac, r->mac) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (unsigned i = lo; i < n && !strcasecmp(m[i].a->mac, r->mac); i++)
+		if (strcmp(m[i].a->handle, r->handle) && on_network(m[i].a, r->network))
+			return &m[i];
+	return NULL;
+}
+
 int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct err *e)
 {
 	char as[64], hs[64];
 	int rc = 0;
+	unsigned n_macs = 0;
+	struct mac_ref *macs = mac_index(st, &n_macs);
+	if (!macs)
+		return err_set(e, ENOMEM, "inventory");
 	for (unsigned i = 0; i < v->n && !rc; i++) {
 		struct ipam_inv_row *r = &v->rows[i];
 		if (r->bad)
@@ -371,9 +454,19 @@ int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct er
 			r->bad = true;
 			continue;
 		}
-		if (a && r->mac[0] && a->mac[0] && strcmp(a->mac, r->mac)) {
+		if (a && r->mac[0] && a->mac[0] && strcasecmp(a->mac, r->mac)) {
 			rc = problem(v, r->line, "ip %s: already reserved for %s/%s with mac %s", as,
 				     r->ns, r->vm, a->mac);
+			r->bad = true;
+			continue;
+		}
+		const struct mac_ref *m = r->mac[0] ? mac_taken(macs, n_macs, r) : NULL;
+		if (m) {
+			const struct ipam_attrs *o = m->a;
+			rc = problem(v, r->line, "mac %s: already held by %s %s/%s (ip %s, handle %s; "
+				     "this row: VM %s/%s)", r->mac, o->vmi_name[0] ? "VM" : "pod",
+				     o->ns, o->vmi_name[0] ? o->vmi_name : o->pod,
+				     ipam_addr_str(&m->ip, hs, sizeof(hs)), o->handle, r->ns, r->vm);
 			r->bad = true;
 			continue;
 		}
@@ -387,8 +480,9 @@ int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct er
 		}
 		if (r->bad)
 			continue;
-		r->in_place = a && (!r->mac[0] || !strcmp(a->mac, r->mac));
+		r->in_place = a && (!r->mac[0] || !strcasecmp(a->mac, r->mac));
 	}
+	free(macs);
 	if (rc)
 		return err_set(e, ENOMEM, "inventory");
 	ipam_inv_sort_errs(v);

@@ -15,11 +15,13 @@
  *
  * Every problem is recorded with its line number (parsing never stops at the first one):
  * bad fields; the same address on two lines; two addresses of one family, or two MACs, for
- * one VM and network (`ipam_inv_parse`); then against the state (`ipam_inv_validate`): an
- * address outside every pool or reserved by its pool, held by another handle (named), or
- * held by this VM with another MAC, or the VM already holding another address of that
- * family. A row that is already in place exactly is valid and changes nothing (import is
- * idempotent).
+ * one VM and network; one MAC for two VMs of one network (the line of the other VM named)
+ * (`ipam_inv_parse`); then against the state (`ipam_inv_validate`): an address outside
+ * every pool or reserved by its pool, held by another handle (named), or held by this VM
+ * with another MAC; the MAC held by another VM (or pod) of the same network (named, with
+ * its address and handle); or the VM already holding another address of that family. MACs
+ * compare case-insensitively. A row that is already in place exactly is valid and changes
+ * nothing (import is idempotent).
  */
 #ifndef KVNET_IPAM_INVENTORY_H
 #define KVNET_IPAM_INVENTORY_H

@@ -251,6 +251,23 @@ unsigned ipam_percent(unsigned __int128 part, unsigned __int128 whole)
 
 /* --- pools ---------------------------------------------------------------------------- */
 
+int ipam_pool_ensure(struct ipam_state *st, const struct ipam_cidr *c, unsigned block,
+		     bool *existed, struct err *e)
+{
+	*existed = false;
+	for (unsigned i = 0; i < st->n_pools; i++)
+		if (st->pools[i].cidr.prefix == c->prefix && ip_eq(&st->pools[i].cidr.a, &c->a)) {
+			*existed = true;
+			if (block && block != st->pools[i].block_prefix)
+				return err_setx(e, EEXIST, "pool %s exists with block size /%u",
+						st->pools[i].name, st->pools[i].block_prefix);
+			return 0;
+		}
+	char name[IPAM_NAME_MAX + 1];
+	ipam_block_name(c, name, sizeof(name));
+	return ipam_pool_add(st, name, c, block, NULL, 0, e);
+}
+
 int ipam_pool_delete(struct ipam_state *st, const struct ipam_cidr *c, struct err *e)
 {
 	char cs[64], as[INET6_ADDRSTRLEN];

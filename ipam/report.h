@@ -117,6 +117,12 @@ const char *ipam_alloc_node(const struct ipam_attrs *a);
 
 /* --- pools ---------------------------------------------------------------------------- */
 
+/* Add the pool c named ipam_block_name(c) with block prefix block (0 = the default),
+ * unless a pool with exactly this CIDR exists: then *existed is set and it is 0, or
+ * -EEXIST when block is given and differs from that pool's. Otherwise ipam_pool_add()'s
+ * result (e.g. -EEXIST for an overlapping pool). */
+int ipam_pool_ensure(struct ipam_state *st, const struct ipam_cidr *c, unsigned block,
+		     bool *existed, struct err *e);
 /* Delete the pool with exactly this CIDR and its (empty) blocks. -ENOENT no such pool;
  * -EBUSY while any address of it is allocated (e says how many and names one). */
 int ipam_pool_delete(struct ipam_state *st, const struct ipam_cidr *c, struct err *e);

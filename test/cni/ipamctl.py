@@ -7,7 +7,10 @@
    target pod; the VM keeps them over a pod restart.
 2. import of a 500-row inventory with three bad rows reports exactly those three lines and
    changes nothing (datastore compared before/after, file and kubernetes); with the rows
-   fixed, 500 reservations; a second import changes nothing.
+   fixed, 500 reservations; a second import changes nothing. One MAC per VM and network:
+   an import giving a reserved VM's MAC (other case) or one MAC on two lines to another VM
+   is refused naming both VMs and writes nothing, so is such a reserve; another network
+   may reuse the MAC.
 3. check finds each planted kind of problem (world.py), release --from-report repairs them,
    and check then finds none (after the pod squatting on another pod's address goes), on
    both datastores; a VM leak younger than the grace period is not reported.
@@ -210,6 +213,36 @@ def import_500(api, host, kc, state):
         p = ctl(["show", "--ip", "198.18.17.250", "-o", "json"], kc, state=st, host=h)
         ok(p.json and p.json["attributes"].get("mac") == "02:00:00:00:01:f3" and
            p.json["handle"] == "kvnet.vmi.migrated.vm-499", "%s: row 500 is in place" % ds,
+           show(p))
+        # one MAC per VM and network (#17): vm-600 takes vm-007's MAC (upper case), vm-602
+        # repeats vm-601's; vm-601 alone would be fine, yet nothing is written
+        dup_csv = os.path.join(tmp, "dup-%s.csv" % ds)
+        with open(dup_csv, "w") as f:
+            f.write("namespace,vm,ip,mac,network\n"
+                    "migrated,vm-600,198.18.17.251,02:00:00:00:00:07,\n"
+                    "migrated,vm-601,198.18.17.252,02:00:00:00:02:0A,\n"
+                    "migrated,vm-602,198.18.17.253,02:00:00:00:02:0a,\n"
+                    "other,vm-603,198.18.17.254,02:00:00:00:00:07,othernet\n")
+        before = dir_digest(state) if ds == "file" else kube_digest(api)
+        p = ctl(["import", dup_csv], kc, state=st, host=h)
+        after = dir_digest(state) if ds == "file" else kube_digest(api)
+        err = p.stderr.splitlines()
+        ok(p.returncode == 1 and len(err) == 3 and
+           err[0].startswith(dup_csv + ":2: mac 02:00:00:00:00:07: already held by VM "
+                             "migrated/vm-007 (ip 198.18.16.8,") and "VM migrated/vm-600" in err[0]
+           and err[1] == dup_csv + ":4: mac 02:00:00:00:02:0a: also on line 3 for VM "
+           "migrated/vm-601 (this row: VM migrated/vm-602; network kvnet)" and
+           "nothing applied" in err[2] and before == after,
+           "%s: import refuses a MAC of another VM of the network (held, or on another "
+           "line), names both VMs, writes nothing" % ds, show(p))
+        p = ctl(["reserve", "--vm", "migrated/vm-600", "--ip", "198.18.17.251", "--mac",
+                 "02:00:00:00:00:07"], kc, state=st, host=h)
+        after = dir_digest(state) if ds == "file" else kube_digest(api)
+        ok(p.returncode == 1 and "already held by VM migrated/vm-007" in p.stderr and
+           before == after, "%s: reserve refuses vm-007's MAC for vm-600" % ds, show(p))
+        p = ctl(["reserve", "--vm", "other/vm-603", "--ip", "198.18.17.254", "--mac",
+                 "02:00:00:00:00:07", "--network", "othernet"], kc, state=st, host=h)
+        ok(p.returncode == 0, "%s: another network may give vm-007's MAC to another VM" % ds,
            show(p))
 
 

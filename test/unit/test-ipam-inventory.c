@@ -1,5 +1,6 @@
 /* Unit tests for ipam/inventory: the CSV parser (quotes, CRLF, BOM, header), every
- * problem reported by line, validation against the state, idempotent apply, MAC parsing. */
+ * problem reported by line, validation against the state, idempotent apply, MAC parsing,
+ * one MAC per VM and network (in the file and against the state). */
 #include "ipam/inventory.h"
 #include "lib/err.h"
 #include "test/lib/t.h"
@@ -180,6 +181,124 @@ static void test_validate_apply_idempotent(void)
 	ipam_state_free(&st);
 }
 
+/* One MAC belongs to one VM per network: a second VM with it on another line is refused
+ * (line of the first named, case-insensitive); the same VM's v4 and v6 rows may share it,
+ * and another network may reuse it. */
+static void test_duplicate_mac_in_file(void)
+{
+	const char csv[] = "namespace,vm,ip,mac,network\n"
+			   "default,vm-a,198.18.0.10,02:00:00:00:00:aa,\n"  /* 2 ok */
+			   "default,vm-a,2001:db8::10,02:00:00:00:00:AA,\n" /* 3 same VM: ok */
+			   "default,vm-b,198.18.0.11,02:00:00:00:00:Aa,\n"  /* 4 dup of 2 */
+			   "other,vm-a,198.18.0.12,02:00:00:00:00:aa,\n"    /* 5 other ns: dup */
+			   "default,vm-c,198.18.0.13,02:00:00:00:00:aa,net2\n" /* 6 other net: ok */
+			   "default,vm-d,198.18.0.14,02:00:00:00:00:ab,\n";  /* 7 ok */
+	struct ipam_inv v;
+	T_EQ(ipam_inv_parse(&v, csv, sizeof(csv) - 1, "kvnet", NULL), 0);
+	T_EQ(v.n_errs_total, 2);
+	T_EQ(v.n, 4);
+	if (v.n_errs == 2) {
+		T_EQ(v.errs[0].line, 4);
+		T_STREQ(v.errs[0].msg, "mac 02:00:00:00:00:aa: also on line 2 for VM default/vm-a "
+				       "(this row: VM default/vm-b; network kvnet)");
+		T_EQ(v.errs[1].line, 5);
+		T_CHECK(strstr(v.errs[1].msg, "VM other/vm-a") != NULL);
+	}
+	ipam_inv_free(&v);
+
+	/* reserve builds its one row with ipam_inv_add: the same check */
+	ipam_inv_init(&v);
+	T_EQ(ipam_inv_add(&v, 1, "default", "vm-a", "198.18.0.10", "02:00:00:00:00:01", "kvnet",
+			  NULL), 0);
+	T_EQ(ipam_inv_add(&v, 2, "default", "vm-b", "198.18.0.11", "02:00:00:00:00:01", "kvnet",
+			  NULL), 0);
+	T_EQ(v.n_errs_total, 1);
+	T_EQ(v.n, 1);
+	ipam_inv_free(&v);
+}
+
+/* A MAC already held in the state by another VM (or pod) of the network is refused,
+ * naming that VM, its address and handle; whatever the case the state stores it in. The
+ * VM holding it may be imported again (in place), another network may use it, and
+ * nothing is applied from a refused row. */
+static void test_duplicate_mac_in_state(void)
+{
+	struct ipam_state st;
+	pools(&st);
+	struct ip_addr a;
+	struct ipam_attrs at;
+	memset(&at, 0, sizeof(at));
+	snprintf(at.ns, sizeof(at.ns), "default");
+	snprintf(at.vmi_name, sizeof(at.vmi_name), "vm-a");
+	snprintf(at.mac, sizeof(at.mac), "02:00:00:00:00:AA"); /* as another writer stored it */
+	ipam_addr_parse(&a, "198.18.0.10", NULL);
+	T_EQ(ipam_reserve_ip(&st, "kvnet.vmi.default.vm-a", &a, &at, NULL), 0);
+	/* an ordinary pod that somehow carries a MAC, on network kvnet */
+	memset(&at, 0, sizeof(at));
+	snprintf(at.ns, sizeof(at.ns), "default");
+	snprintf(at.pod, sizeof(at.pod), "p1");
+	snprintf(at.container_id, sizeof(at.container_id), "c1");
+	snprintf(at.mac, sizeof(at.mac), "02:00:00:00:00:bb");
+	ipam_addr_parse(&a, "198.18.0.20", NULL);
+	T_EQ(ipam_reserve_ip(&st, "kvnet.c1", &a, &at, NULL), 0);
+
+	const char csv[] = "namespace,vm,ip,mac,network\n"
+			   "default,vm-a,198.18.0.10,02:00:00:00:00:aa,\n"   /* 2 in place */
+			   "default,vm-a,2001:db8::10,02:00:00:00:00:aa,\n"  /* 3 same VM: ok */
+			   "default,vm-c,198.18.0.12,02:00:00:00:00:BB,\n"   /* 4 held by p1 */
+			   "default,vm-d,198.18.0.13,02:00:00:00:00:aa,net2\n" /* 5 other net */
+			   "default,vm-e,198.18.0.14,02:00:00:00:00:cc,\n";  /* 6 ok */
+	struct ipam_inv v;
+	T_EQ(ipam_inv_parse(&v, csv, sizeof(csv) - 1, "kvnet", NULL), 0);
+	T_EQ(v.n_errs_total, 0);
+	T_EQ(ipam_inv_validate(&v, &st, NULL), 0);
+	T_EQ(v.n_errs_total, 1);
+	if (v.n_errs == 1) {
+		T_EQ(v.errs[0].line, 4);
+		T_STREQ(v.errs[0].msg, "mac 02:00:00:00:00:bb: already held by pod default/p1 (ip "
+				       "198.18.0.20, handle kvnet.c1; this row: VM default/vm-c)");
+	}
+	T_CHECK(v.n && v.rows[0].in_place);
+	unsigned applied = 0;
+	T_EQ(ipam_inv_apply(&st, &v, &applied, NULL), 0);
+	T_EQ(applied, 3); /* vm-a's v6, vm-d (net2), vm-e */
+	ipam_addr_parse(&a, "198.18.0.12", NULL);
+	T_CHECK(ipam_lookup_ip(&st, &a) == NULL);
+	T_CHECK(ipam_handle_find(&st, "kvnet.vmi.default.vm-c") == NULL);
+	ipam_addr_parse(&a, "198.18.0.13", NULL);
+	T_CHECK(ipam_lookup_ip(&st, &a) != NULL);
+	ipam_inv_free(&v);
+
+	/* another VM of kvnet with vm-a's MAC (stored upper-case) */
+	const char dup[] = "namespace,vm,ip,mac,network\n"
+			   "default,vm-b,198.18.0.11,02:00:00:00:00:aA,\n";
+	T_EQ(ipam_inv_parse(&v, dup, sizeof(dup) - 1, "kvnet", NULL), 0);
+	T_EQ(ipam_inv_validate(&v, &st, NULL), 0);
+	T_EQ(v.n_errs_total, 1);
+	if (v.n_errs == 1) {
+		T_EQ(v.errs[0].line, 2);
+		T_STREQ(v.errs[0].msg, "mac 02:00:00:00:00:aa: already held by VM default/vm-a "
+				       "(ip 198.18.0.10, handle kvnet.vmi.default.vm-a; this row: "
+				       "VM default/vm-b)");
+	}
+	T_EQ(ipam_inv_apply(&st, &v, &applied, NULL), 0);
+	T_EQ(applied, 0);
+	ipam_inv_free(&v);
+
+	/* the MAC now held by vm-d on net2 is refused for another VM of net2 */
+	T_EQ(ipam_inv_parse(&v, "namespace,vm,ip,mac,network\n"
+				"default,vm-f,198.18.0.15,02:00:00:00:00:aa,net2\n",
+			    strlen("namespace,vm,ip,mac,network\n"
+				   "default,vm-f,198.18.0.15,02:00:00:00:00:aa,net2\n"),
+			    "kvnet", NULL), 0);
+	T_EQ(ipam_inv_validate(&v, &st, NULL), 0);
+	T_EQ(v.n_errs_total, 1);
+	T_CHECK(v.n_errs == 1 && strstr(v.errs[0].msg, "VM default/vm-d") &&
+		strstr(v.errs[0].msg, "handle net2.vmi.default.vm-d"));
+	ipam_inv_free(&v);
+	ipam_state_free(&st);
+}
+
 int main(void)
 {
 	T_RUN(test_mac);
@@ -187,5 +306,7 @@ int main(void)
 	T_RUN(test_every_problem_by_line);
 	T_RUN(test_header_and_limits);
 	T_RUN(test_validate_apply_idempotent);
+	T_RUN(test_duplicate_mac_in_file);
+	T_RUN(test_duplicate_mac_in_state);
 	return t_done();
 }

@@ -1,6 +1,6 @@
 /* Unit tests for ipam/report: owner judgement, pool usage (128-bit counts), pool delete,
  * each problem kind of check with an API view, the VM grace period, the report JSON round
- * trip, and repairs after which check finds nothing. */
+ * trip, and repairs after which check finds nothing; pool ensure (pool add). */
 #include "ipam/report.h"
 #include "lib/json.h"
 #include "lib/err.h"
@@ -119,6 +119,35 @@ static void test_pool_delete(void)
 	T_EQ(st.n_pools, 1);
 	T_EQ(st.n_blocks, 1); /* its empty block went with it */
 	T_EQ(ipam_pool_delete(&st, &c, NULL), -ENOENT);
+	ipam_state_free(&st);
+}
+
+static void test_pool_ensure(void)
+{
+	struct ipam_state st;
+	ipam_state_init(&st);
+	struct ipam_cidr c;
+	bool existed = true;
+	ipam_cidr_parse(&c, "198.18.8.0/24", NULL);
+	T_EQ(ipam_pool_ensure(&st, &c, 28, &existed, NULL), 0);
+	T_CHECK(!existed);
+	T_EQ(st.n_pools, 1);
+	T_STREQ(st.pools[0].name, "v4-198-18-8-0-24");
+	T_EQ(st.pools[0].block_prefix, 28);
+	/* again: the same pool, with no block size or the same one */
+	T_EQ(ipam_pool_ensure(&st, &c, 0, &existed, NULL), 0);
+	T_CHECK(existed);
+	T_EQ(ipam_pool_ensure(&st, &c, 28, &existed, NULL), 0);
+	T_EQ(st.n_pools, 1);
+	/* another block size for it: refused, naming the one it has */
+	struct err e = {0};
+	T_EQ(ipam_pool_ensure(&st, &c, 26, &existed, &e), -EEXIST);
+	T_CHECK(strstr(e.msg, "exists with block size /28") != NULL);
+	/* an overlapping pool is ipam_pool_add's refusal */
+	ipam_cidr_parse(&c, "198.18.0.0/16", NULL);
+	T_CHECK(ipam_pool_ensure(&st, &c, 0, &existed, NULL) < 0);
+	T_CHECK(!existed);
+	T_EQ(st.n_pools, 1);
 	ipam_state_free(&st);
 }
 
@@ -315,6 +344,7 @@ int main(void)
 {
 	T_RUN(test_usage_and_u128);
 	T_RUN(test_pool_delete);
+	T_RUN(test_pool_ensure);
 	T_RUN(test_judge);
 	T_RUN(test_check_finds_each_kind_and_repairs);
 	T_RUN(test_no_api_no_leaks);

@@ -48,6 +48,14 @@ default,vm-i,198.18.0.44,01:00:5e:00:00:01,
 default,vm-j,198.18.0.42,,
 default,vm-k,198.18.0.45
 """
+# One MAC per VM and network (issue #17): vm-m2 repeats vm-m1's MAC (other case), vm-m3
+# takes vm-c's (imported by GOOD_CSV into the default network); vm-m4's is free.
+DUPMAC_CSV = """namespace,vm,ip,mac,network
+default,vm-m1,198.18.0.52,02:00:00:00:00:5a,
+default,vm-m2,198.18.0.53,02:00:00:00:00:5A,
+default,vm-m3,198.18.0.54,02:00:00:00:00:40,
+default,vm-m4,198.18.0.56,02:00:00:00:00:56,
+"""
 
 # (name, args, stdin-file-content or None). {R} is the report file.
 READ_ONLY = [
@@ -135,6 +143,18 @@ SEQUENCE = [
     ("show-configuration-after", ["show", "--configuration"]),
     ("configure-enable-json", ["configure", "--kubevirt-ip-persistence=Enabled", "-o", "json"]),
     ("show-configuration-after-json", ["show", "--configuration", "-o", "json"]),
+    # duplicate MACs: refused with both VMs named, nothing written (vm-m1 stays unknown)
+    ("import-dup-mac", ["import", "{DUPMAC}"]),
+    ("import-dup-mac-json", ["import", "{DUPMAC}", "-o", "json"]),
+    ("show-vm-m1", ["show", "--vm", "default/vm-m1"]),
+    ("reserve-dup-mac", ["reserve", "--vm", "default/vm-y", "--ip", "198.18.0.55", "--mac",
+                         "02:00:00:00:00:04", "--network", "vmnet"]),
+    ("reserve-dup-mac-imported", ["reserve", "--vm", "default/vm-y", "--ip", "198.18.0.55",
+                                  "--mac", "02:00:00:00:00:40"]),
+    ("show-vm-y", ["show", "--vm", "default/vm-y"]),
+    # vm-a's MAC is vm-a's on vmnet only: another network may give it to another VM
+    ("reserve-mac-othernet", ["reserve", "--vm", "default/vm-y", "--ip", "198.18.0.55",
+                              "--mac", "02:00:00:00:00:04"]),
 ]
 
 
@@ -148,11 +168,14 @@ class Env:
         self.files = {"{GOOD}": os.path.join(tmp, "good.csv"),
                       "{BAD}": os.path.join(tmp, "bad.csv"),
                       "{R}": os.path.join(tmp, "report.json"),
-                      "{BADR}": os.path.join(tmp, "bad-report.json"), "{TMP}": tmp}
+                      "{BADR}": os.path.join(tmp, "bad-report.json"),
+                      "{DUPMAC}": os.path.join(tmp, "dupmac.csv"), "{TMP}": tmp}
         with open(self.files["{GOOD}"], "w") as f:
             f.write(GOOD_CSV)
         with open(self.files["{BAD}"], "w") as f:
             f.write(BAD_CSV)
+        with open(self.files["{DUPMAC}"], "w") as f:
+            f.write(DUPMAC_CSV)
         with open(self.files["{BADR}"], "w") as f:
             f.write('{"kind":"IPAMCheckReport","problems":[{"kind":"Leak","repair":"x"}]}')
 

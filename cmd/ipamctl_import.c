@@ -1,0 +1,168 @@
+/* ipamctl import FILE.csv [--partial]: register VM addresses from an inventory (see
+ * ipam/inventory.h), all or nothing unless --partial; the machinery reserve shares. */
+#include "cmd/ipamctl.h"
+
+#include "lib/err.h"
+#include "lib/file.h"
+#include "lib/json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct inv_arg {
+	struct ipam_inv *inv;	/* rows (validated again on every try) */
+	bool partial;		/* apply the good rows even if some are bad */
+	unsigned applied;	/* rows that changed the state */
+	unsigned bad;		/* rows found bad on the fresh state */
+};
+
+static int op_inventory(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct inv_arg *ia = arg;
+	/* validate on this (fresh) state: someone may have taken an address meanwhile */
+	for (unsigned i = 0; i < ia->inv->n; i++)
+		ia->inv->rows[i].in_place = false;
+	unsigned before = ia->inv->n_errs_total;
+	if (ipam_inv_validate(ia->inv, st, e) < 0)
+		return -ENOMEM;
+	ia->bad = 0;
+	for (unsigned i = 0; i < ia->inv->n; i++)
+		ia->bad += ia->inv->rows[i].bad;
+	if (ia->inv->n_errs_total != before && !ia->partial)
+		return err_setx(e, EEXIST, "the state changed while importing; nothing applied");
+	return ipam_inv_apply(st, ia->inv, &ia->applied, e);
+}
+
+static void print_inv_errs(const char *what, const struct ipam_inv *v)
+{
+	bool one = !strcmp(what, "reserve");
+	for (unsigned i = 0; i < v->n_errs; i++)
+		if (one)
+			ctl_errx("reserve: %s", v->errs[i].msg);
+		else if (v->errs[i].line)
+			fprintf(stderr, "%s:%u: %s\n", what, v->errs[i].line, v->errs[i].msg);
+		else
+			fprintf(stderr, "%s: %s\n", what, v->errs[i].msg);
+	if (v->n_errs_total > v->n_errs)
+		fprintf(stderr, "%s: ... and %u more problems\n", what,
+			v->n_errs_total - v->n_errs);
+}
+
+static int inv_json(const char *cmd, const struct ipam_inv *v, unsigned applied,
+		    unsigned in_place, bool done)
+{
+	struct json_w w;
+	ctl_json_head(&w, "IPAMCtlResult");
+	ctl_w_kstr(&w, "command", cmd);
+	ctl_w_kuint(&w, "rows", v->n_seen);
+	ctl_w_kuint(&w, "applied", applied);
+	ctl_w_kuint(&w, "alreadyInPlace", in_place);
+	json_w_key(&w, "changed");
+	json_w_bool(&w, done && applied > 0);
+	json_w_key(&w, "problems");
+	json_w_arr_begin(&w);
+	for (unsigned i = 0; i < v->n_errs; i++) {
+		json_w_obj_begin(&w);
+		ctl_w_kuint(&w, "line", v->errs[i].line);
+		ctl_w_kstr(&w, "message", v->errs[i].msg);
+		json_w_obj_end(&w);
+	}
+	json_w_arr_end(&w);
+	json_w_obj_end(&w);
+	return ctl_emit_json(&w);
+}
+
+/* Validate v against the current state, then apply it in one update. */
+int ctl_inventory_run(struct ctl *x, const char *cmd, const char *what, struct ipam_inv *v)
+{
+	struct err e = {0};
+	if (ctl_open_store(x) < 0)
+		return 1;
+	struct ipam_state st;
+	if (ctl_read_state(x, &st) < 0) {
+		ipam_state_free(&st);
+		return 1;
+	}
+	int r = ipam_inv_validate(v, &st, &e);
+	ipam_state_free(&st);
+	if (r < 0) {
+		ctl_errx("%s: %s", cmd, e.msg);
+		return 1;
+	}
+	unsigned bad = 0, in_place = 0;
+	for (unsigned i = 0; i < v->n; i++) {
+		bad += v->rows[i].bad;
+		in_place += v->rows[i].in_place;
+	}
+	bool problems = v->n_errs_total > 0;
+	if (problems && !x->partial) {
+		if (x->out == OUT_JSON)
+			inv_json(cmd, v, 0, in_place, false);
+		print_inv_errs(what, v);
+		if (strcmp(cmd, "reserve"))
+			ctl_errx("%s: %u problem%s found; nothing applied", cmd, v->n_errs_total,
+			      v->n_errs_total == 1 ? "" : "s");
+		return 1;
+	}
+	struct inv_arg ia = {.inv = v, .partial = x->partial};
+	r = ipam_ds_update(&x->ds, op_inventory, &ia, &e);
+	if (r < 0) {
+		print_inv_errs(what, v);
+		ctl_errx("%s: %s", cmd, e.msg);
+		return 1;
+	}
+	in_place = 0;
+	for (unsigned i = 0; i < v->n; i++)
+		in_place += v->rows[i].in_place;
+	if (x->out == OUT_JSON) {
+		inv_json(cmd, v, ia.applied, in_place, true);
+		print_inv_errs(what, v);
+		return v->n_errs_total ? 1 : 0;
+	}
+	if (!strcmp(cmd, "reserve") && v->n == 1) {
+		const struct ipam_inv_row *row = &v->rows[0];
+		char as[64];
+		ipam_addr_str(&row->ip, as, sizeof(as));
+		printf("%s %s for VM %s/%s (handle %s%s%s)\n",
+		       ia.applied ? "reserved" : "already reserved:", as, row->ns, row->vm,
+		       row->handle, row->mac[0] ? ", mac " : "", row->mac);
+		return 0;
+	}
+	print_inv_errs(what, v);
+	bad = 0;
+	for (unsigned i = 0; i < v->n; i++)
+		bad += v->rows[i].bad;
+	printf("imported %u row%s: %u reserved, %u already in place, %u with problems (not "
+	       "applied)\n", v->n_seen, v->n_seen == 1 ? "" : "s", ia.applied, in_place,
+	       v->n_seen - v->n + bad);
+	return v->n_errs_total ? 1 : 0;
+}
+
+int ctl_import(struct ctl *x, int argc, char **argv)
+{
+	if (argc != 1) {
+		ctl_errx("import: want one FILE.csv");
+		return 2;
+	}
+	const char *path = argv[0];
+	char *text = NULL;
+	size_t len = 0;
+	struct err e = {0};
+	if (file_read(path, CTL_FILE_MAX, &text, &len, &e) < 0) {
+		ctl_errx("import: %s", e.msg);
+		return 1;
+	}
+	struct ipam_inv v;
+	int rc = 1;
+	if (ipam_inv_parse(&v, text, len, x->network, &e) < 0) {
+		ctl_errx("import: %s: %s", path, e.msg);
+		goto out;
+	}
+	rc = ctl_inventory_run(x, "import", path, &v);
+out:
+	ipam_inv_free(&v);
+	free(text);
+	return rc;
+}
