@@ -34,6 +34,7 @@ extern char **environ;
 #define AGENT_KUBE_TIMEOUT_MS 10000 /* API server I/O timeout */
 #define AGENT_CONN_RBUF 8192	    /* read buffer per connection */
 #define AGENT_CONNS_MAX 256	    /* open HTTP + socket connections */
+#define AGENT_CONN_WMAX 65536	    /* pending output above which a connection is not read */
 
 /* An endpoint and what the agent tracks about it (ep first: agent_ep* <-> slot*). */
 struct ep_slot {
@@ -51,6 +52,7 @@ struct aconn {
 	struct ev_io *io;		/* watcher */
 	bool http;			/* HTTP (else the CNI protocol) */
 	bool close_after;		/* close once wbuf is written */
+	bool dead;			/* closed: fd and watcher gone, freed by the reaper */
 	bool waiting;			/* owes a "programmed" answer for (wcid, wifname) */
 	char wcid[IPAM_CID_MAX + 1];	/* waited endpoint: container id */
 	char wifname[IPAM_IFNAME_MAX + 1]; /* waited endpoint: ifname */
@@ -98,6 +100,8 @@ struct agent {
 	bool sock_bound;		   /* we created the socket file (unlink on free) */
 	struct aconn *conns;		   /* open connections */
 	unsigned n_conns;		   /* their count */
+	struct aconn *dead_conns;	   /* closed, to be freed by `reap` (owned) */
+	struct ev_timer *reap;		   /* one-shot: frees dead_conns after the dispatch */
 	struct ev_timer *soon;		   /* one-shot: reconcile on the next iteration */
 	struct ev_timer *resync;	   /* periodic reconcile */
 	bool reconciled;		   /* a reconcile after the initial sync succeeded */
@@ -929,8 +933,13 @@ static void conn_destroy(void *user)
 	(void)user;
 }
 
+/* Close a connection: unlink it, stop its watcher, close its fd. Its memory is freed
+ * only by the reaper (a zero timer, after the current dispatch), so a caller up the
+ * stack that still holds c may look at c->dead but never at freed memory. Idempotent. */
 static void conn_close(struct aconn *c)
 {
+	if (c->dead)
+		return;
 	struct agent *a = c->a;
 	for (struct aconn **p = &a->conns; *p; p = &(*p)->next)
 		if (*p == c) {
@@ -940,26 +949,70 @@ static void conn_close(struct aconn *c)
 	a->n_conns--;
 	if (c->io)
 		ev_io_del(c->io);
+	c->io = NULL;
 	close(c->fd);
+	c->fd = -1;
 	free(c->wbuf);
-	free(c);
+	c->wbuf = NULL;
+	c->wlen = c->woff = 0;
+	c->waiting = false;
+	c->dead = true;
+	c->next = a->dead_conns;
+	a->dead_conns = c;
+	if (a->reap && !ev_timer_armed(a->reap))
+		ev_timer_arm(a->reap, 0, 0);
 }
 
-/* Flush what can be written; close when done and asked to. */
-static void conn_flush(struct aconn *c)
+static void conns_reap(struct agent *a)
 {
+	while (a->dead_conns) {
+		struct aconn *c = a->dead_conns;
+		a->dead_conns = c->next;
+		free(c);
+	}
+}
+
+static void reap_cb(struct ev_loop *loop, struct ev_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	conns_reap(user);
+}
+
+static void cni_lines(struct aconn *c);
+
+/* The events to watch: input only while nothing much is owed (a peer that sends
+ * without reading is not read until it reads), output while something is pending. */
+static void conn_watch(struct aconn *c)
+{
+	if (c->dead)
+		return;
+	size_t pend = c->wlen - c->woff;
+	uint32_t ev = 0;
+	if (!c->close_after && pend < AGENT_CONN_WMAX)
+		ev |= EPOLLIN;
+	if (pend)
+		ev |= EPOLLOUT;
+	ev_io_modify(c->io, ev, NULL);
+}
+
+/* Flush what can be written; close when done and asked to. False when c is closed. */
+static bool conn_flush(struct aconn *c)
+{
+	if (c->dead)
+		return false;
 	while (c->woff < c->wlen) {
 		ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev_io_modify(c->io, c->close_after ? EPOLLOUT : EPOLLIN | EPOLLOUT, NULL);
-			return;
+			conn_watch(c);
+			return true;
 		}
-		if (n < 0) {
-			conn_close(c);
-			return;
+		if (n <= 0) {
+			conn_close(c); /* the peer went away mid-answer */
+			return false;
 		}
 		c->woff += (size_t)n;
 	}
@@ -968,26 +1021,35 @@ static void conn_flush(struct aconn *c)
 	c->wlen = c->woff = 0;
 	if (c->close_after) {
 		conn_close(c);
-		return;
+		return false;
 	}
-	ev_io_modify(c->io, EPOLLIN, NULL);
+	conn_watch(c);
+	return true;
 }
 
-/* Queue bytes (copied) and try to send them. The connection may be closed after. */
-static void conn_send(struct aconn *c, const char *buf, size_t len)
+/* Queue bytes (copied) and try to send them. False when c is (now) closed. */
+static bool conn_send(struct aconn *c, const char *buf, size_t len)
 {
+	if (c->dead)
+		return false;
+	if (c->woff) { /* drop what was written already */
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
 	char *nb = realloc(c->wbuf, c->wlen + len);
 	if (!nb) {
 		conn_close(c);
-		return;
+		return false;
 	}
 	memcpy(nb + c->wlen, buf, len);
 	c->wbuf = nb;
 	c->wlen += len;
-	conn_flush(c);
+	return conn_flush(c);
 }
 
-static void send_resp(struct aconn *c, enum agent_status st, const char *error)
+/* Send one answer line. False when c is (now) closed. */
+static bool send_resp(struct aconn *c, enum agent_status st, const char *error)
 {
 	struct agent_resp r;
 	memset(&r, 0, sizeof(r));
@@ -1001,8 +1063,9 @@ static void send_resp(struct aconn *c, enum agent_status st, const char *error)
 		snprintf(r.error, sizeof(r.error), "answer does not fit");
 		n = agent_resp_format(&r, line, sizeof(line));
 	}
-	if (n > 0)
-		conn_send(c, line, (size_t)n);
+	if (n <= 0)
+		return !c->dead;
+	return conn_send(c, line, (size_t)n);
 }
 
 /* Answer every connection waiting for an endpoint that is now programmed. */
@@ -1089,15 +1152,10 @@ static void cni_request(struct aconn *c, const char *line, size_t len)
 	log_info(a->log, "agent: ADD endpoint %s %s (%s/%s) veth %s ips %s%s", ep->cid,
 		 ep->ifname, ep->ns[0] ? ep->ns : "-", ep->pod[0] ? ep->pod : "-", ep->veth, ips,
 		 ep->target ? " (migration target, dark)" : "");
-	send_resp(c, AGENT_ST_REGISTERED, NULL);
-	if (r.wait) {
-		/* c may have been closed by a failed send: find it again */
-		for (struct aconn *x = a->conns; x; x = x->next)
-			if (x == c) {
-				c->waiting = true;
-				snprintf(c->wcid, sizeof(c->wcid), "%s", r.ep.cid);
-				snprintf(c->wifname, sizeof(c->wifname), "%s", r.ep.ifname);
-			}
+	if (send_resp(c, AGENT_ST_REGISTERED, NULL) && r.wait) {
+		c->waiting = true;
+		snprintf(c->wcid, sizeof(c->wcid), "%s", r.ep.cid);
+		snprintf(c->wifname, sizeof(c->wifname), "%s", r.ep.ifname);
 	}
 	agent_reconcile_soon(a);
 }
@@ -1168,7 +1226,6 @@ static void http_request(struct aconn *c)
 					 body ? blen : strlen(small), head, &rl);
 	free(body);
 	c->close_after = true;
-	ev_io_modify(c->io, 0, NULL);
 	if (!resp) {
 		conn_close(c);
 		return;
@@ -1180,45 +1237,21 @@ static void http_request(struct aconn *c)
 	conn_flush(c);
 }
 
-static void conn_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents, void *user)
+/* Serve every complete line in rbuf, as long as c lives and is not owed too much. */
+static void cni_lines(struct aconn *c)
 {
-	(void)loop;
-	(void)io;
-	struct aconn *c = user;
-	if (revents & EPOLLERR) {
-		conn_close(c);
-		return;
-	}
-	if (revents & EPOLLOUT) {
-		conn_flush(c);
-		return; /* c may be gone */
-	}
-	if (c->close_after) { /* only the answer is left to write */
-		if (revents & EPOLLHUP)
-			conn_close(c);
-		return;
-	}
-	ssize_t n = recv(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, MSG_DONTWAIT);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		conn_close(c);
-		return;
-	}
-	c->rlen += (size_t)n;
-	if (c->http) {
-		http_request(c);
-		return;
-	}
-	struct agent *a = c->a;
-	for (;;) {
+	while (!c->dead && !c->close_after && c->wlen - c->woff < AGENT_CONN_WMAX) {
 		char *nl = memchr(c->rbuf, '\n', c->rlen);
 		if (!nl) {
-			if (c->rlen == sizeof(c->rbuf) || c->rlen >= AGENT_PROTO_LINE_MAX) {
-				send_resp(c, AGENT_ST_ERROR, "request line too long");
-				for (struct aconn *x = a->conns; x; x = x->next)
-					if (x == c)
-						c->close_after = true, conn_flush(c);
+			if (c->rlen >= AGENT_PROTO_LINE_MAX) {
+				/* answer, then close once the answer is out: the rest of
+				 * that line cannot be told from a next request */
+				agent_metric_add(c->a->m_cni, "invalid", 1);
+				c->rlen = 0;
+				if (send_resp(c, AGENT_ST_ERROR, "request line too long")) {
+					c->close_after = true;
+					conn_flush(c);
+				}
 			}
 			return;
 		}
@@ -1229,12 +1262,50 @@ static void conn_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t rev
 		memmove(c->rbuf, c->rbuf + l, c->rlen - l);
 		c->rlen -= l;
 		cni_request(c, line, cl);
-		bool alive = false;
-		for (struct aconn *x = a->conns; x; x = x->next)
-			alive |= x == c;
-		if (!alive)
+	}
+}
+
+static void conn_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents, void *user)
+{
+	(void)loop;
+	(void)io;
+	struct aconn *c = user;
+	if (c->dead)
+		return;
+	if (revents & EPOLLERR) {
+		conn_close(c);
+		return;
+	}
+	if (revents & EPOLLOUT) {
+		bool had = c->wlen > c->woff;
+		if (!conn_flush(c))
+			return;
+		if (had && c->wlen == 0 && !c->http)
+			cni_lines(c); /* input held back while the answers were pending */
+		if (c->dead || !(revents & EPOLLIN))
 			return;
 	}
+	if (c->close_after) { /* only the answer is left to write */
+		if (revents & (EPOLLHUP | EPOLLRDHUP))
+			conn_close(c);
+		return;
+	}
+	if (!(revents & (EPOLLIN | EPOLLHUP)))
+		return;
+	if (c->rlen == sizeof(c->rbuf))
+		return; /* full until the pending answers are read */
+	ssize_t n = recv(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->rlen += (size_t)n;
+	if (c->http)
+		http_request(c);
+	else
+		cni_lines(c);
 }
 
 static void accept_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents,
@@ -1423,6 +1494,9 @@ struct agent *agent_new(const struct conf *c, const char *node, struct log *log,
 	if (ev_timer_add(a->loop, 0, 0, soon_cb, a, NULL, &a->soon, e) < 0)
 		goto fail;
 	ev_timer_disarm(a->soon);
+	if (ev_timer_add(a->loop, 0, 0, reap_cb, a, NULL, &a->reap, e) < 0)
+		goto fail;
+	ev_timer_disarm(a->reap);
 	uint64_t p = (uint64_t)c->agent.resync_seconds * 1000;
 	if (ev_timer_add(a->loop, p, p, soon_cb, a, NULL, &a->resync, e) < 0)
 		goto fail;
@@ -1486,6 +1560,9 @@ void agent_free(struct agent *a)
 		return;
 	while (a->conns)
 		conn_close(a->conns);
+	conns_reap(a);
+	if (a->reap)
+		ev_timer_del(a->reap);
 	if (a->http_io)
 		ev_io_del(a->http_io);
 	if (a->http_fd >= 0)
