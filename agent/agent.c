@@ -35,6 +35,7 @@ extern char **environ;
 #define AGENT_CONN_RBUF 8192	    /* read buffer per connection */
 #define AGENT_CONNS_MAX 256	    /* open HTTP + socket connections */
 #define AGENT_CONN_WMAX 65536	    /* pending output above which a connection is not read */
+#define AGENT_IDENTITY_REQUIRED 0   /* 1: refuse an add without node and datastore */
 
 /* An endpoint and what the agent tracks about it (ep first: agent_ep* <-> slot*). */
 struct ep_slot {
@@ -73,6 +74,7 @@ struct inf_ctx {
 struct agent {
 	struct conf conf;		   /* configuration in force */
 	char node[IPAM_NAME_MAX + 1];	   /* this node */
+	char ident[AGENT_DATASTORE_MAX];   /* its datastore (conf_datastore_ident) */
 	struct log *log;		   /* logger (not owned) */
 	struct ev_loop *loop;		   /* the loop (owned) */
 	struct nl_sock *nl;		   /* rtnetlink socket (owned) */
@@ -222,6 +224,8 @@ static int ep_save(struct agent *a, const struct agent_ep *ep, struct err *e)
 	r.op = AGENT_OP_ADD;
 	r.ep = *ep;
 	r.ep.ifindex = 0;
+	snprintf(r.node, sizeof(r.node), "%s", a->node);
+	snprintf(r.datastore, sizeof(r.datastore), "%s", a->ident);
 	char line[AGENT_PROTO_LINE_MAX];
 	long n = agent_req_format(&r, line, sizeof(line));
 	if (n < 0)
@@ -340,12 +344,18 @@ static void eps_load(struct agent *a)
 		close(fd);
 		struct agent_req r;
 		struct err e = { 0 };
-		if (n < 0 || agent_req_parse(line, (size_t)(n < 0 ? 0 : n), &r, &e) < 0 ||
+		if (n < 0 || agent_req_parse_stored(line, (size_t)(n < 0 ? 0 : n), &r, &e) < 0 ||
 		    r.op != AGENT_OP_ADD) {
 			log_warnx(a->log, "agent: %s: unusable endpoint file, ignored: %s", path,
 				  n < 0 ? "read error" : e.msg[0] ? e.msg : "not an add");
 			continue;
 		}
+		if ((r.node[0] && strcmp(r.node, a->node) != 0) ||
+		    (r.datastore[0] && strcmp(r.datastore, a->ident) != 0))
+			log_warnx(a->log, "agent: %s: registered for node \"%s\" (datastore %s); "
+					  "this agent serves node \"%s\" with datastore %s: kept, "
+					  "its veth is checked like any other", path, r.node,
+				  r.datastore, a->node, a->ident);
 		if (!ep_insert(a, &r.ep, true))
 			log_errorx(a->log, "agent: %s: out of memory", path);
 	}
@@ -895,6 +905,7 @@ static int informers_start(struct agent *a, struct err *e)
 	int rc = kcfg_load(&a->kc, &ko, e);
 	if (rc < 0)
 		return err_prefix(e, "agent: kubernetes"), rc;
+	conf_datastore_ident(&a->conf, a->kc->server, a->ident, sizeof(a->ident));
 	if (a->kc->insecure)
 		log_warnx(a->log, "agent: %s: insecure-skip-tls-verify is set: the API server's "
 				  "certificate is NOT verified", a->kc->source);
@@ -1056,7 +1067,7 @@ static bool send_resp(struct aconn *c, enum agent_status st, const char *error)
 	r.status = st;
 	if (error)
 		snprintf(r.error, sizeof(r.error), "%s", error);
-	char line[512];
+	char line[sizeof(r.error) + 64];
 	long n = agent_resp_format(&r, line, sizeof(line));
 	if (n < 0) {
 		r.status = AGENT_ST_ERROR;
@@ -1097,7 +1108,12 @@ static void cni_request(struct aconn *c, const char *line, size_t len)
 	struct agent *a = c->a;
 	struct agent_req r;
 	struct err e = { 0 };
-	if (agent_req_parse(line, len, &r, &e) < 0) {
+	/* Transitional: an add without the registration identity (a plugin older than
+	 * this agent; cmd/cni.c until it fills node and datastore) is accepted with a
+	 * warning; a mismatch is always refused. AGENT_IDENTITY_REQUIRED makes it strict. */
+	int prc = AGENT_IDENTITY_REQUIRED ? agent_req_parse(line, len, &r, &e)
+					  : agent_req_parse_stored(line, len, &r, &e);
+	if (prc < 0) {
 		agent_metric_add(a->m_cni, "invalid", 1);
 		log_warnx(a->log, "agent: socket: %s", e.msg);
 		send_resp(c, AGENT_ST_ERROR, e.msg);
@@ -1125,6 +1141,24 @@ static void cni_request(struct aconn *c, const char *line, size_t len)
 		break;
 	}
 	agent_metric_add(a->m_cni, "add", 1);
+	if (!r.node[0] || !r.datastore[0]) {
+		agent_metric_add(a->m_cni, "unidentified", 1);
+		log_warnx(a->log, "agent: ADD endpoint %s %s: no registration identity (node, "
+				  "datastore): a plugin older than this agent; accepted",
+			  r.ep.cid, r.ep.ifname);
+	}
+	if ((r.node[0] && strcmp(r.node, a->node) != 0) ||
+	    (r.datastore[0] && strcmp(r.datastore, a->ident) != 0)) {
+		char why[sizeof(r.node) + sizeof(r.datastore) + sizeof(a->node) +
+			 sizeof(a->ident) + 128];
+		snprintf(why, sizeof(why), "registration for node \"%s\" (datastore %s) refused: "
+			 "this agent serves node \"%s\" with datastore %s", r.node, r.datastore,
+			 a->node, a->ident);
+		agent_metric_add(a->m_cni, "refused", 1);
+		log_warnx(a->log, "agent: ADD endpoint %s %s: %s", r.ep.cid, r.ep.ifname, why);
+		send_resp(c, AGENT_ST_ERROR, why);
+		return;
+	}
 	int idx = 0;
 	if (link_index(a->nl, r.ep.veth, &idx, NULL) < 0) {
 		char why[128];
@@ -1456,6 +1490,7 @@ struct agent *agent_new(const struct conf *c, const char *node, struct log *log,
 	a->log = log;
 	a->http_fd = a->sock_fd = -1;
 	a->kube_mode = c->datastore.type == CONF_DATASTORE_KUBERNETES;
+	conf_datastore_ident(c, NULL, a->ident, sizeof(a->ident));
 	a->loop = ev_loop_new(e);
 	a->metrics = agent_metrics_new();
 	if (!a->loop || !a->metrics)
