@@ -1,32 +1,53 @@
-/* agent — the node daemon: endpoint table, informers, route ownership, the CNI socket and
- * the HTTP endpoints (/healthz, /readyz, /metrics), all on one event loop.
+/* agent — the node daemon's hub: it wires the endpoint table, the world model, the
+ * servers and the kernel reconcilers together on one event loop, and runs the modules
+ * that give the agent its features.
  *
- *   cmd/agent.c ── agent_new(conf, log) ── agent_start() ── ev_run(agent_loop()) ── agent_free()
+ *   cmd/agent.c ── agent_new(conf, node, log) ── agent_start() ── ev_run(agent_loop())
+ *                                                               ── agent_free()
  *
- * What it does (see desired.h for the route rules, reconcile.h for how they are applied):
- *   - endpoints: the CNI plugin registers each pod interface over the unix socket
- *     (proto.h); the table is kept in [agent] endpoints_dir (one JSON file per endpoint,
- *     the ADD line itself) so a restarted agent knows every endpoint at once; kvnet routes
- *     found at start on an interface no file names are adopted as endpoints too;
- *   - informers (kubernetes datastore only): pods on this node, VMIs, VMIMs, IPAM blocks
- *     and handles, nodes. While the API server is down the stores keep the last state, so
- *     the routes stay as they are; the informers relist by themselves;
- *   - routes: every route with [network] route_protocol in the main table is the
- *     agent's. A reconcile computes the desired set and applies the difference with
- *     replace (never delete-then-add), then deletes what is stale. It runs after any
- *     change (coalesced), every [agent] resync_seconds, and on request;
- *   - ready (/readyz 200) once every informer has synced once and the first reconcile
- *     (route adoption) has run.
+ *   agent/endpoints.h   the endpoint table and its files in [agent] endpoints_dir
+ *   agent/informers.h   the world model: one informer per object kind some module wants
+ *   agent/servers.h     the CNI socket and the HTTP port (/healthz, /readyz, /metrics)
+ *   agent/reconcile.h   the route reconciler (one reconciler per kernel object kind)
+ *   agent/modules.h     the module table: routes (agent/routes.h), migration hand-over
+ *                       (agent/mignode.h)
  *
- * For the migration code (agent/migrate.c): hooks for endpoint and object events, route
- * overrides per address, "programmed" gates per endpoint, the loop for timers, the
- * metrics registry. Everything runs on the loop's thread; no call blocks on the network
- * except the informers' LIST (kube/informer.h).
+ * What the hub does itself: the CNI requests (register, unregister, "programmed"
+ * answers), readiness (/readyz 200 once every wanted informer has synced once and the
+ * first reconcile, the route adoption, has run), and the reconcile: after any change
+ * (coalesced), every [agent] resync_seconds, and on request, it adopts unregistered kvnet
+ * routes, resolves the endpoints' veths, asks every contributor for its part of the
+ * desired state and hands each kernel object kind's union to its reconciler, which
+ * applies the difference (replace, never delete-then-add; then stale deletes).
+ *
+ * ---- Where a new feature module plugs in -------------------------------------------
+ * A module (policy, flows, routing modes, L2, ...) is one agent/NAME.c with NAME.h and one
+ * line in agent/modules.c's table ({name, new, free}); the hub is not edited. Its new()
+ * runs in agent_new(), before agent_start(), and registers what it needs:
+ *   - agent_want_kind(a, AGENT_K_...)         the informers it reads (agent_obj_get/each);
+ *   - agent_hook_add(a, AGENT_HOOK_..., fn, arg)  endpoint added/removed, object events,
+ *                                             reconcile done; several subscribers per
+ *                                             hook, called in registration order;
+ *   - agent_contrib_add(a, AGENT_KOBJ_..., fn, arg)  its part of the desired state: a
+ *                                             pure function of the agent's state that
+ *                                             appends entries (agent_want_routes); the
+ *                                             hub hands the union to that kind's one
+ *                                             reconciler;
+ *   - gates (agent_ep_gate_set) to hold a CNI ADD's "programmed" answer, overrides
+ *     (agent_override_*) for per-address route decisions, metrics (agent_metrics),
+ *     timers and fds on agent_loop().
+ * A new kernel object kind (neighbours, nf_tables, tc/BPF, FDB) adds an AGENT_KOBJ_ value,
+ * its want array and its reconciler in the hub's reconciler table: the only hub edit,
+ * once per kind, never per feature.
+ *
+ * Everything runs on the loop's thread; no call blocks on the network except the
+ * informers' LIST (kube/informer.h).
  */
 #ifndef KVNET_AGENT_AGENT_H
 #define KVNET_AGENT_AGENT_H
 
 #include "agent/desired.h"
+#include "agent/informers.h"
 #include "conf/conf.h"
 
 #include <stdbool.h>
@@ -37,40 +58,17 @@ struct ev_loop;
 struct kube_obj;
 struct kube_client;
 struct log;
+struct nl_sock;
 struct agent_metrics;
 
 struct agent;
 
-/* Which informer an object event comes from. */
-enum agent_kind {
-	AGENT_K_POD,	/* pods on this node */
-	AGENT_K_VMI,	/* kubevirt.io VirtualMachineInstances */
-	AGENT_K_VMIM,	/* kubevirt.io VirtualMachineInstanceMigrations */
-	AGENT_K_BLOCK,	/* kvnet.io IPAMBlocks */
-	AGENT_K_HANDLE, /* kvnet.io IPAMHandles */
-	AGENT_K_NODE,	/* nodes */
-	AGENT_K_COUNT,	/* number of kinds */
-};
-
-/* Callbacks for the migration code; any may be NULL. They run on the loop; they may call
- * every agent_* function below but not agent_free(). Object views are valid only during
- * the call (kube/informer.h). */
-struct agent_hooks {
-	/* An endpoint was registered (or re-registered: the old one was replaced) or
-	 * loaded at start (from_disk). ep stays valid until ep_removed. */
-	void (*ep_added)(void *user, struct agent *a, struct agent_ep *ep, bool from_disk);
-	/* An endpoint is being unregistered; ep is freed after the call. */
-	void (*ep_removed)(void *user, struct agent *a, struct agent_ep *ep);
-	/* Informer events: old is NULL for an add, obj is NULL for a delete. */
-	void (*object)(void *user, struct agent *a, enum agent_kind kind,
-		       const struct kube_obj *old, const struct kube_obj *obj);
-	/* A reconcile finished (ok: every desired route is in place). */
-	void (*reconciled)(void *user, struct agent *a, bool ok);
-};
+/* ---- life cycle -------------------------------------------------------------------- */
 
 /* A stopped agent for configuration c (copied) logging to log (not owned; must outlive
  * the agent). node is this node's name (already mapped to an object name). Creates the
- * loop; opens nothing else. NULL with e on failure. */
+ * loop and every module of the module table (agent/modules.h); opens nothing else.
+ * NULL with e on failure. */
 struct agent *agent_new(const struct conf *c, const char *node, struct log *log,
 			struct err *e);
 
@@ -84,39 +82,104 @@ int agent_start(struct agent *a, struct err *e);
  * (a warning names any that differ). Schedules a reconcile. 0 or -EINVAL with e. */
 int agent_reload(struct agent *a, const struct conf *c, struct err *e);
 
-/* Stop serving and free everything: closes and unlinks the unix socket, closes the
- * HTTP listener and connections, stops the informers. Routes are left as they are.
- * NULL is ignored. */
+/* Stop serving and free everything: the modules (reverse order), the unix socket
+ * (closed and unlinked), the HTTP listener and connections, the informers. Routes are
+ * left as they are. NULL is ignored. */
 void agent_free(struct agent *a);
 
-/* The loop the agent runs on (for timers and io of the migration code). */
+/* ---- what modules read --------------------------------------------------------------- */
+
+/* The loop the agent runs on (for timers and io of the modules). */
 struct ev_loop *agent_loop(struct agent *a);
-/* The logger, the configuration in force, this node's name. */
+/* The logger, the configuration in force, this node's name, its datastore identity
+ * (conf_datastore_ident; the API server part is known after agent_start). */
 struct log *agent_log(struct agent *a);
 const struct conf *agent_conf(const struct agent *a);
 const char *agent_node(const struct agent *a);
+const char *agent_datastore(const struct agent *a);
 /* The API client (NULL with the file datastore), for owner compare-and-swap writes. */
 struct kube_client *agent_kube(struct agent *a);
+/* The rtnetlink socket the reconcilers use (for fast-path writes). */
+struct nl_sock *agent_nl(struct agent *a);
 /* The metrics registry (agent/metrics.h). */
 struct agent_metrics *agent_metrics(struct agent *a);
 /* True once ready (what /readyz says). */
 bool agent_ready(const struct agent *a);
 
-/* The informer stores (kubernetes datastore; false / nothing with the file datastore or
- * before the informers exist): object `kind` by namespace ("" or NULL cluster-scoped) and
- * name, and a walk over all of them. Views are valid until the loop runs the informer
- * again (copy what you keep). */
+/* Ask for informer `kind` (before agent_start; kinds nobody asks for are not watched). */
+void agent_want_kind(struct agent *a, enum agent_kind kind);
+/* The informer stores (kubernetes datastore; false / nothing with the file datastore,
+ * before the informers exist or for a kind not watched): object `kind` by namespace ("" or
+ * NULL cluster-scoped) and name, and a walk over all of them. Views are valid until the
+ * loop runs the informer again (copy what you keep). */
 bool agent_obj_get(const struct agent *a, enum agent_kind kind, const char *ns,
 		   const char *name, struct kube_obj *out);
 void agent_obj_each(const struct agent *a, enum agent_kind kind,
 		    void (*fn)(void *user, const struct kube_obj *obj), void *user);
-/* True once informer `kind` has synced (always true with the file datastore). */
+/* True once informer `kind` has synced (always true with the file datastore and for
+ * kinds not watched); all: every one. */
 bool agent_obj_synced(const struct agent *a, enum agent_kind kind);
+bool agent_obj_all_synced(const struct agent *a);
 
-/* Install the migration code's hooks (one set; a second call replaces the first). */
-void agent_set_hooks(struct agent *a, const struct agent_hooks *h, void *user);
+/* ---- hooks: several subscribers each ------------------------------------------------- */
 
-/* ---- endpoints --------------------------------------------------------------------- */
+enum agent_hook {
+	AGENT_HOOK_EP_ADDED,	/* an endpoint was registered (or re-registered: the old one
+				 * was removed first) or loaded at start (from_disk); ep stays
+				 * valid until AGENT_HOOK_EP_REMOVED */
+	AGENT_HOOK_EP_REMOVED,	/* an endpoint is being unregistered; ep is freed after */
+	AGENT_HOOK_OBJECT,	/* an informer event (old NULL: add; obj NULL: delete) */
+	AGENT_HOOK_RECONCILED,	/* a reconcile finished (ok: everything desired in place) */
+	AGENT_HOOK_COUNT,	/* number of hooks */
+};
+
+/* What a hook is told; only the fields of its hook are set. */
+struct agent_event {
+	enum agent_hook hook;	     /* which */
+	struct agent_ep *ep;	     /* EP_*: the endpoint */
+	bool from_disk;		     /* EP_ADDED: loaded at start, not registered now */
+	enum agent_kind kind;	     /* OBJECT: the informer */
+	const struct kube_obj *old;  /* OBJECT: before (NULL for an add) */
+	const struct kube_obj *obj;  /* OBJECT: after (NULL for a delete) */
+	bool ok;		     /* RECONCILED: every desired object in place */
+};
+
+/* A hook function: runs on the loop; may call every agent_* function but agent_free().
+ * Object views are valid only during the call. */
+typedef void (*agent_hook_fn)(void *arg, struct agent *a, const struct agent_event *ev);
+
+/* Subscribe fn(arg) to hook h (after the subscribers before it). 0 or -ENOMEM /
+ * -EINVAL with e. */
+int agent_hook_add(struct agent *a, enum agent_hook h, agent_hook_fn fn, void *arg,
+		   struct err *e);
+/* Unsubscribe (fn, arg) from h; no-op if not subscribed. */
+void agent_hook_del(struct agent *a, enum agent_hook h, agent_hook_fn fn, void *arg);
+
+/* ---- the desired state: contributions per kernel object kind ------------------------- */
+
+enum agent_kobj {
+	AGENT_KOBJ_ROUTE, /* routes with [network] route_protocol, main table */
+	AGENT_KOBJ_COUNT, /* number of kinds */
+};
+
+/* The desired state being assembled by one reconcile (opaque to contributors). */
+struct agent_want;
+
+/* Append n routes (copied) to the desired routes. 0 or -ENOMEM with e. */
+int agent_want_routes(struct agent_want *w, const struct rt_route *r, unsigned n,
+		      struct err *e);
+
+/* A contribution: append this module's part of kind k to w from the agent's state (pure:
+ * read the endpoints, informers, overrides, configuration; no kernel I/O). 0 or
+ * -errno with e (the reconcile of that kind is then skipped, nothing is deleted). */
+typedef int (*agent_contrib_fn)(void *arg, struct agent *a, struct agent_want *w,
+				struct err *e);
+/* Register / unregister a contribution to kind k. 0 or -ENOMEM / -EINVAL with e. */
+int agent_contrib_add(struct agent *a, enum agent_kobj k, agent_contrib_fn fn, void *arg,
+		      struct err *e);
+void agent_contrib_del(struct agent *a, enum agent_kobj k, agent_contrib_fn fn, void *arg);
+
+/* ---- endpoints ----------------------------------------------------------------------- */
 
 /* Endpoint by (container id, ifname), or by one of its addresses; NULL if none. */
 struct agent_ep *agent_ep_find(struct agent *a, const char *cid, const char *ifname);
@@ -132,13 +195,14 @@ struct agent_ep *agent_ep_at(struct agent *a, unsigned i);
 int agent_ep_set_target(struct agent *a, struct agent_ep *ep, bool target, struct err *e);
 
 /* "Programmed" gates: a CNI ADD waiting for confirmation is answered once the
- * endpoint's routes are in their desired state and no gate bit is set. The migration
- * code sets a bit when a target endpoint is added (ep_added hook) and clears it when the
- * target's detection is armed. Clearing re-checks the waiters at once. */
+ * endpoint's routes are in their desired state and no gate bit is set. A module sets a
+ * bit when an endpoint is added (AGENT_HOOK_EP_ADDED) and clears it when its part is
+ * ready (the migration code: the target's detection is armed). Clearing re-checks the
+ * waiters at once. */
 void agent_ep_gate_set(struct agent *a, struct agent_ep *ep, unsigned bits);
 void agent_ep_gate_clear(struct agent *a, struct agent_ep *ep, unsigned bits);
 
-/* ---- routes ------------------------------------------------------------------------ */
+/* ---- route overrides ----------------------------------------------------------------- */
 
 /* Impose (or replace) the route for address o->ip (desired.h rule 1), and schedule a
  * reconcile. 0 or -ENOMEM / -EINVAL (no address) with e. */
@@ -149,13 +213,16 @@ int agent_override_set(struct agent *a, const struct agent_override *o, struct e
 int agent_override_apply(struct agent *a, const struct agent_override *o, struct err *e);
 /* Forget the override for ip (no-op if none) and schedule a reconcile. */
 void agent_override_clear(struct agent *a, const struct ip_addr *ip);
-/* The override for ip, or NULL. */
+/* The override for ip, or NULL; every override (*n of them). */
 const struct agent_override *agent_override_get(const struct agent *a,
 						const struct ip_addr *ip);
+const struct agent_override *agent_overrides(const struct agent *a, unsigned *n);
+
+/* ---- reconcile ----------------------------------------------------------------------- */
 
 /* Reconcile on the next loop iteration (coalesces many calls into one). */
 void agent_reconcile_soon(struct agent *a);
-/* Reconcile now: 0 when every desired route is in place, else -errno with e (the first
+/* Reconcile now: 0 when every desired object is in place, else -errno with e (the first
  * failure; the rest was still applied). */
 int agent_reconcile_now(struct agent *a, struct err *e);
 

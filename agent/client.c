@@ -128,8 +128,19 @@ int agent_client_add(struct agent_client *c, const struct agent_ep *ep, bool wai
 	struct agent_req req;
 	memset(&req, 0, sizeof(req));
 	req.op = AGENT_OP_ADD;
-	req.wait = wait && timeout_ms > 0;
+	req.wait = wait;
 	req.ep = *ep;
+	return agent_client_register(c, &req, timeout_ms, e);
+}
+
+int agent_client_register(struct agent_client *c, const struct agent_req *rq,
+			  unsigned timeout_ms, struct err *e)
+{
+	if (rq->op != AGENT_OP_ADD)
+		return err_setx(e, EINVAL, "agent %s: register: not an add", c->path);
+	struct agent_req req = *rq;
+	const struct agent_ep *ep = &req.ep;
+	req.wait = rq->wait && timeout_ms > 0;
 	unsigned t = req.wait ? timeout_ms : 2000;
 	long long deadline = now_ms() + t;
 	int rc = call(c, &req, AGENT_ST_REGISTERED, deadline, t, e);

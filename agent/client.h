@@ -29,7 +29,16 @@ struct agent_client {
 /* Connect to the agent at path. 0, or -errno with e: -ENOENT (no socket file),
  * -ECONNREFUSED (a stale socket, no agent), -ENAMETOOLONG. */
 int agent_client_open(struct agent_client *c, const char *path, struct err *e);
-/* Register ep. wait: also wait for "programmed". The whole call ends within timeout_ms
+/* Register r->ep (r->op must be AGENT_OP_ADD; r->node and r->datastore are the
+ * registration identity, see proto.h; r->wait: also wait for "programmed"). The whole
+ * call ends within timeout_ms (0 = do not wait for "programmed"; registration still gets
+ * 2 s): -ETIMEDOUT then. 0, or -errno with e (-EPROTO: a bad answer; -EREMOTEIO: the
+ * agent refused, e.g. another node's or datastore's registration). */
+int agent_client_register(struct agent_client *c, const struct agent_req *r,
+			  unsigned timeout_ms, struct err *e);
+/* Transitional, for callers that do not know the identity yet: agent_client_register
+ * with empty node and datastore (an agent that requires them refuses). Register ep.
+ * wait: also wait for "programmed". The whole call ends within timeout_ms
  * (0 = do not wait for "programmed"; registration still gets 2 s): -ETIMEDOUT then.
  * 0, or -errno with e (-EPROTO: a bad answer; -EREMOTEIO: the agent refused). */
 int agent_client_add(struct agent_client *c, const struct agent_ep *ep, bool wait,

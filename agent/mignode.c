@@ -1032,6 +1032,32 @@ static void on_capture(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t 
 		mignode_announce(n, &ev);
 }
 
+/* One subscriber for the agent's hooks (agent.h). */
+static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
+{
+	switch (ev->hook) {
+	case AGENT_HOOK_EP_ADDED:
+		hook_ep_added(arg, a, ev->ep, ev->from_disk);
+		break;
+	case AGENT_HOOK_EP_REMOVED:
+		hook_ep_removed(arg, a, ev->ep);
+		break;
+	case AGENT_HOOK_OBJECT:
+		hook_object(arg, a, ev->kind, ev->old, ev->obj);
+		break;
+	case AGENT_HOOK_RECONCILED:
+	case AGENT_HOOK_COUNT:
+		break;
+	}
+}
+
+static void unhook(struct mignode *n)
+{
+	agent_hook_del(n->a, AGENT_HOOK_EP_ADDED, on_hook, n);
+	agent_hook_del(n->a, AGENT_HOOK_EP_REMOVED, on_hook, n);
+	agent_hook_del(n->a, AGENT_HOOK_OBJECT, on_hook, n);
+}
+
 /* ---- life cycle --------------------------------------------------------------------- */
 
 struct mignode *mignode_new(struct agent *a, struct ipam_ds *ds, struct err *e)
@@ -1084,15 +1110,21 @@ struct mignode *mignode_new(struct agent *a, struct ipam_ds *ds, struct err *e)
 			goto fail;
 	}
 	update_gauges(n);
-	struct agent_hooks h = {
-		.ep_added = hook_ep_added,
-		.ep_removed = hook_ep_removed,
-		.object = hook_object,
-		.reconciled = NULL,
-	};
-	agent_set_hooks(a, &h, n);
+	static const enum agent_kind kinds[] = { AGENT_K_POD, AGENT_K_VMI, AGENT_K_VMIM,
+						 AGENT_K_BLOCK, AGENT_K_HANDLE };
+	for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		agent_want_kind(a, kinds[i]);
+	if (agent_hook_add(a, AGENT_HOOK_EP_ADDED, on_hook, n, e) < 0 ||
+	    agent_hook_add(a, AGENT_HOOK_EP_REMOVED, on_hook, n, e) < 0 ||
+	    agent_hook_add(a, AGENT_HOOK_OBJECT, on_hook, n, e) < 0) {
+		err_prefix(e, "migration");
+		unhook(n);
+		goto fail;
+	}
 	return n;
 fail:
+	if (n->cap_io)
+		ev_io_del(n->cap_io);
 	pkt_close(n->cap);
 	free(n);
 	return NULL;
@@ -1102,9 +1134,7 @@ void mignode_free(struct mignode *n)
 {
 	if (!n)
 		return;
-	struct agent_hooks none;
-	memset(&none, 0, sizeof(none));
-	agent_set_hooks(n->a, &none, NULL);
+	unhook(n);
 	if (n->cap_io)
 		ev_io_del(n->cap_io);
 	pkt_close(n->cap);

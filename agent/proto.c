@@ -83,9 +83,10 @@ static int parse_obj(const char *line, size_t len, struct json_doc *d, struct js
 
 static const char *const req_keys[] = { "op",	"container_id", "ifname", "veth",   "ips",
 					"namespace", "pod",	    "uid",    "handle", "vm",
-					"target", "wait" };
+					"target", "wait",	    "node",   "datastore" };
 
-int agent_req_parse(const char *line, size_t len, struct agent_req *out, struct err *e)
+static int req_parse(const char *line, size_t len, struct agent_req *out, bool stored,
+		     struct err *e)
 {
 	static const char what[] = "agent request";
 	struct json_tok tok[PROTO_TOKENS];
@@ -127,13 +128,23 @@ int agent_req_parse(const char *line, size_t len, struct agent_req *out, struct 
 		return err_setx(e, EINVAL, "%s: container_id/ifname: '/' or dot name", what);
 	if (out->op == AGENT_OP_DEL) {
 		static const char *const dk[] = { "veth", "ips", "namespace", "pod", "uid",
-						  "handle", "vm", "target", "wait" };
+						  "handle", "vm", "target", "wait", "node",
+						  "datastore" };
 		for (size_t i = 0; i < sizeof(dk) / sizeof(dk[0]); i++)
 			if (json_get(&d, 0, dk[i]) >= 0)
 				return err_setx(e, EINVAL, "%s: del: %s: not allowed", what,
 						dk[i]);
 		return 0;
 	}
+	if ((rc = get_str(&d, 0, "node", out->node, sizeof(out->node), true, e, what)) < 0)
+		return rc;
+	if (rc == 0 && !stored)
+		return err_setx(e, EINVAL, "%s: node: missing", what);
+	if ((rc = get_str(&d, 0, "datastore", out->datastore, sizeof(out->datastore), true, e,
+			  what)) < 0)
+		return rc;
+	if (rc == 0 && !stored)
+		return err_setx(e, EINVAL, "%s: datastore: missing", what);
 	if ((rc = get_str(&d, 0, "veth", ep->veth, sizeof(ep->veth), true, e, what)) < 0)
 		return rc;
 	if (rc == 0)
@@ -176,6 +187,17 @@ int agent_req_parse(const char *line, size_t len, struct agent_req *out, struct 
 	return 0;
 }
 
+int agent_req_parse(const char *line, size_t len, struct agent_req *out, struct err *e)
+{
+	return req_parse(line, len, out, false, e);
+}
+
+int agent_req_parse_stored(const char *line, size_t len, struct agent_req *out,
+			   struct err *e)
+{
+	return req_parse(line, len, out, true, e);
+}
+
 static long finish(struct json_w *w, char *buf, size_t cap)
 {
 	if (json_w_finish(w, NULL) < 0)
@@ -202,6 +224,10 @@ long agent_req_format(const struct agent_req *r, char *buf, size_t cap)
 		json_w_kstr(&w, "ifname", ep->ifname);
 		break;
 	case AGENT_OP_ADD:
+		if (r->node[0])
+			json_w_kstr(&w, "node", r->node);
+		if (r->datastore[0])
+			json_w_kstr(&w, "datastore", r->datastore);
 		json_w_kstr(&w, "container_id", ep->cid);
 		json_w_kstr(&w, "ifname", ep->ifname);
 		json_w_kstr(&w, "veth", ep->veth);

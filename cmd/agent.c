@@ -18,7 +18,6 @@
 #include "cmd/cmd.h"
 
 #include "agent/agent.h"
-#include "agent/mignode.h"
 #include "conf/conf.h"
 #include "ipam/ipam.h"
 #include "lib/err.h"
@@ -41,8 +40,7 @@ struct agent_cmd {
 	const char *path;    /* configuration file */
 	bool path_given;     /* -c was given (a missing file is then an error) */
 	struct log log;	     /* the logger */
-	struct agent *agent; /* the daemon */
-	struct mignode *mig; /* its migration hand-over (agent/mignode.h) */
+	struct agent *agent; /* the daemon, with its modules (agent/modules.h) */
 	int status;	     /* exit status */
 };
 
@@ -172,13 +170,6 @@ int cmd_agent(int argc, char **argv)
 		log_close(&c.log);
 		return 1;
 	}
-	c.mig = mignode_new(c.agent, NULL, &e);
-	if (!c.mig) {
-		log_err(&c.log, LOG_LVL_ERROR, &e);
-		agent_free(c.agent);
-		log_close(&c.log);
-		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	struct ev_loop *loop = agent_loop(c.agent);
 	if (ev_signal_add(loop, SIGTERM, on_term, &c, NULL, NULL, &e) < 0 ||
@@ -198,7 +189,6 @@ int cmd_agent(int argc, char **argv)
 		c.status = 1;
 	}
 out:
-	mignode_free(c.mig);
 	agent_free(c.agent);
 	log_close(&c.log);
 	return c.status;

@@ -24,13 +24,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n > 0) {
 			struct agent_req back;
 			if (agent_req_parse(line, (size_t)n, &back, NULL) != 0 || back.op != r.op ||
-			    back.wait != r.wait || memcmp(&back.ep, &r.ep, sizeof(r.ep)) != 0)
+			    back.wait != r.wait || memcmp(&back.ep, &r.ep, sizeof(r.ep)) != 0 ||
+			    strcmp(back.node, r.node) != 0 ||
+			    strcmp(back.datastore, r.datastore) != 0)
+				abort();
+		}
+	}
+	/* an endpoint file: the same, identity optional */
+	if (agent_req_parse_stored(buf, size, &r, NULL) == 0) {
+		static char line[AGENT_PROTO_LINE_MAX + 64];
+		long n = agent_req_format(&r, line, sizeof(line));
+		if (n > 0) {
+			struct agent_req back;
+			if (agent_req_parse_stored(line, (size_t)n, &back, NULL) != 0 ||
+			    back.op != r.op || memcmp(&back.ep, &r.ep, sizeof(r.ep)) != 0 ||
+			    strcmp(back.node, r.node) != 0 ||
+			    strcmp(back.datastore, r.datastore) != 0)
 				abort();
 		}
 	}
 	struct agent_resp rs;
 	if (agent_resp_parse(buf, size, &rs, NULL) == 0) {
-		char line[600];
+		char line[sizeof(rs.error) + 64];
 		long n = agent_resp_format(&rs, line, sizeof(line));
 		struct agent_resp back;
 		if (n > 0 && (agent_resp_parse(line, (size_t)n, &back, NULL) != 0 ||

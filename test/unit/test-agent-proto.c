@@ -22,7 +22,7 @@ static void test_req_add_roundtrip(void)
 {
 	struct agent_req r;
 	struct err e = { 0 };
-	const char *line = "{\"op\":\"add\",\"container_id\":\"abc\",\"ifname\":\"eth0\","
+	const char *line = "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"abc\",\"ifname\":\"eth0\","
 			   "\"veth\":\"kv0123456789a\",\"ips\":[\"198.18.0.5\",\"2001:db8::5\"],"
 			   "\"namespace\":\"ns\",\"pod\":\"virt-launcher-x\",\"uid\":\"u-1\","
 			   "\"handle\":\"net.vmi.ns.vm\",\"vm\":\"vm\",\"target\":true,"
@@ -41,8 +41,58 @@ static void test_req_add_roundtrip(void)
 	struct agent_req r2;
 	T_EQ(agent_req_parse(buf, (size_t)n, &r2, &e), 0);
 	T_CHECK(memcmp(&r.ep, &r2.ep, sizeof(r.ep)) == 0 && r2.wait);
+	T_STREQ(r2.node, "n");
+	T_STREQ(r2.datastore, "file:/d");
 	/* too small a buffer: -ENOSPC, never a cut line */
 	T_EQ(agent_req_format(&r, buf, 40), -ENOSPC);
+}
+
+/* node and datastore: required in a request, optional in an endpoint file */
+static void test_req_identity(void)
+{
+	struct agent_req r;
+	struct err e = { 0 };
+	const char *full = "{\"op\":\"add\",\"node\":\"node-a\",\"datastore\":"
+			   "\"kubernetes:https://198.18.0.1:6443\",\"container_id\":\"c\","
+			   "\"ifname\":\"eth0\",\"veth\":\"kv1\",\"ips\":[\"198.18.0.5\"]}";
+	T_EQ(req(full, &r, &e), 0);
+	T_STREQ(r.node, "node-a");
+	T_STREQ(r.datastore, "kubernetes:https://198.18.0.1:6443");
+	char buf[AGENT_PROTO_LINE_MAX];
+	long n = agent_req_format(&r, buf, sizeof(buf));
+	T_CHECK(n > 0 && strstr(buf, "\"node\":\"node-a\",\"datastore\":"
+				"\"kubernetes:https://198.18.0.1:6443\""));
+	const char *nonode = "{\"op\":\"add\",\"datastore\":\"file:/d\",\"container_id\":"
+			     "\"c\",\"ifname\":\"eth0\",\"veth\":\"kv1\",\"ips\":[\"198.18.0.5\"]}";
+	T_EQ(req(nonode, &r, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "node: missing"));
+	const char *nods = "{\"op\":\"add\",\"node\":\"n\",\"container_id\":"
+			   "\"c\",\"ifname\":\"eth0\",\"veth\":\"kv1\",\"ips\":[\"198.18.0.5\"]}";
+	T_EQ(req(nods, &r, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "datastore: missing"));
+	const char *empty = "{\"op\":\"add\",\"node\":\"\",\"datastore\":\"file:/d\","
+			    "\"container_id\":\"c\",\"ifname\":\"eth0\",\"veth\":\"kv1\","
+			    "\"ips\":[\"198.18.0.5\"]}";
+	T_EQ(req(empty, &r, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "node: empty"));
+	const char *del = "{\"op\":\"del\",\"node\":\"n\",\"container_id\":\"c\","
+			  "\"ifname\":\"eth0\"}";
+	T_EQ(req(del, &r, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "del: node: not allowed"));
+	/* an endpoint file from before the identity: accepted, identity "" */
+	const char *old = "{\"op\":\"add\",\"container_id\":\"c\",\"ifname\":\"eth0\","
+			  "\"veth\":\"kv1\",\"ips\":[\"198.18.0.5\"]}\n";
+	err_clear(&e);
+	T_EQ(agent_req_parse_stored(old, strlen(old), &r, &e), 0);
+	T_CHECK(r.node[0] == 0 && r.datastore[0] == 0);
+	n = agent_req_format(&r, buf, sizeof(buf));
+	T_CHECK(n > 0 && !strstr(buf, "node") && !strstr(buf, "datastore"));
+	T_EQ(agent_req_parse_stored(full, strlen(full), &r, &e), 0);
+	T_STREQ(r.node, "node-a");
+	/* the file parser is as strict as the request parser otherwise */
+	const char *bad = "{\"op\":\"add\",\"container_id\":\"c\",\"ifname\":\"eth0\","
+			  "\"veth\":\"kv1\",\"ips\":[\"x\"]}";
+	T_EQ(agent_req_parse_stored(bad, strlen(bad), &r, &e), -EINVAL);
 }
 
 static void test_req_del_ping(void)
@@ -73,22 +123,22 @@ static void test_req_errors(void)
 		{ "{\"op\":\"del\",\"container_id\":\"a\",\"ifname\":\"e\",\"ips\":[]}",
 		  "ips: not allowed" },
 		{ "{\"op\":\"del\",\"container_id\":\"../x\",\"ifname\":\"e\"}", "'/'" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"ips\":[\"1.2.3.4\"]}",
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"ips\":[\"1.2.3.4\"]}",
 		  "veth: missing" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\"}",
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\"}",
 		  "ips: missing" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
 		  "\"ips\":[]}", "ips: empty" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
 		  "\"ips\":[\"198.18.0.300\"]}", "ips[0]: not an IP address" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
 		  "\"ips\":[\"198.18.0.3\",\"198.18.0.3\"]}", "ips[1]: listed twice" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
 		  "\"ips\":[\"198.18.0.1\",\"198.18.0.2\",\"198.18.0.3\",\"198.18.0.4\","
 		  "\"198.18.0.5\"]}", "more than 4" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":"
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":"
 		  "\"kv-way-too-long-name\",\"ips\":[\"198.18.0.3\"]}", "veth: longer than 15" },
-		{ "{\"op\":\"add\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
+		{ "{\"op\":\"add\",\"node\":\"n\",\"datastore\":\"file:/d\",\"container_id\":\"a\",\"ifname\":\"e\",\"veth\":\"v\","
 		  "\"ips\":[\"198.18.0.3\"],\"wait\":\"yes\"}", "wait: not a boolean" },
 		{ "{\"op\":\"ping\"}\n{\"op\":\"ping\"}", "more than one line" },
 	};
@@ -232,6 +282,7 @@ static void test_metrics(void)
 int main(void)
 {
 	T_RUN(test_req_add_roundtrip);
+	T_RUN(test_req_identity);
 	T_RUN(test_req_del_ping);
 	T_RUN(test_req_errors);
 	T_RUN(test_resp);

@@ -1,0 +1,39 @@
+/* modules — the module table (see modules.h). One line per module. */
+#include "agent/modules.h"
+
+#include "agent/mignode.h"
+#include "agent/routes.h"
+
+#include <stddef.h>
+
+static void *routes_create(struct agent *a, struct err *e)
+{
+	return agent_routes_new(a, e);
+}
+
+static void routes_destroy(void *s)
+{
+	agent_routes_free(s);
+}
+
+/* The migration hand-over; owners swapped over the agent's API client. */
+static void *migration_create(struct agent *a, struct err *e)
+{
+	return mignode_new(a, NULL, e);
+}
+
+static void migration_destroy(void *s)
+{
+	mignode_free(s);
+}
+
+static const struct agent_module table[] = {
+	{ "routes", routes_create, routes_destroy },
+	{ "migration", migration_create, migration_destroy },
+};
+
+const struct agent_module *agent_modules(unsigned *n)
+{
+	*n = sizeof(table) / sizeof(table[0]);
+	return table;
+}
