@@ -20,8 +20,8 @@ static const struct node_key node_keys[] = {
 	{ CNI_GIVEN_STATE_DIR, "state_dir", "datastore", "state_dir" },
 	{ CNI_GIVEN_KUBECONFIG, "kubeconfig", "kubernetes", "kubeconfig" },
 	{ CNI_GIVEN_SOCKET, "agent_socket", "agent", "socket" },
-	{ CNI_GIVEN_LOG_LEVEL, "log_level", "log", "level" },
-	{ CNI_GIVEN_LOG_FILE, "log_file", "log", "file" },
+	{ CNI_GIVEN_LOG_LEVEL, "log_level", "cni", "log_level" },
+	{ CNI_GIVEN_LOG_FILE, "log_file", "cni", "log_file" },
 	{ CNI_GIVEN_POLICY_TIMEOUT, "policy_setup_timeout_seconds", "cni",
 	  "policy_setup_timeout_seconds" },
 	{ CNI_GIVEN_POLICY_ACTION, "policy_timeout_action", "cni", "policy_timeout_action" },
@@ -47,10 +47,10 @@ static void text_of(const struct node_key *k, const struct cni_req *r, const str
 		snprintf(buf, cap, "%s", from_conf ? cf->agent.socket : r->agent_socket);
 		return;
 	case CNI_GIVEN_LOG_LEVEL:
-		snprintf(buf, cap, "%s", log_level_name(from_conf ? cf->log.level : r->log.level));
+		snprintf(buf, cap, "%s", log_level_name(from_conf ? cf->cni.log_level : r->log.level));
 		return;
 	case CNI_GIVEN_LOG_FILE:
-		snprintf(buf, cap, "%s", from_conf ? cf->log.file : r->log_file);
+		snprintf(buf, cap, "%s", from_conf ? cf->cni.log_file : r->log_file);
 		return;
 	case CNI_GIVEN_POLICY_TIMEOUT:
 		snprintf(buf, cap, "%u",
@@ -82,10 +82,10 @@ static void take(const struct node_key *k, struct cni_req *r, const struct conf 
 		snprintf(r->agent_socket, sizeof(r->agent_socket), "%s", cf->agent.socket);
 		return;
 	case CNI_GIVEN_LOG_LEVEL:
-		r->log.level = cf->log.level;
+		r->log.level = cf->cni.log_level;
 		return;
 	case CNI_GIVEN_LOG_FILE:
-		snprintf(r->log_file, sizeof(r->log_file), "%s", cf->log.file);
+		snprintf(r->log_file, sizeof(r->log_file), "%s", cf->cni.log_file);
 		return;
 	case CNI_GIVEN_POLICY_TIMEOUT:
 		r->policy_timeout = cf->cni.policy_setup_timeout_seconds;

@@ -8,7 +8,7 @@
  *                            not exist the built-in defaults apply, a named one must exist)
  *   node (kvnet.conf)        [kubernetes] node_name (else $NODE_NAME, else the host name),
  *                            [datastore] type and state_dir, [kubernetes] kubeconfig and
- *                            context, [agent] socket, [log] level and file, [cni]
+ *                            context, [agent] socket, [cni] log_level, log_file,
  *                            policy_setup_timeout_seconds and policy_timeout_action;
  *                            KVNET_<SECTION>_<KEY> variables override the file, as for
  *                            the agent (conf/conf.h)

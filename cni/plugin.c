@@ -3,6 +3,8 @@
 
 #include "agent/client.h"
 #include "cni/mode.h"
+#include "conf/conf.h"
+#include "kube/kubeconfig.h"
 #include "cni/result.h"
 #include "cni/store.h"
 #include "cni/vmid.h"
@@ -85,8 +87,15 @@ static int open_pod(const struct cni_req *r, struct cni_ns *ns, struct cni_fail 
  * that long for "programmed", then fail or (policy_timeout_action continue) warn. No
  * timeout: an absent agent is fine (the plugin works alone). */
 static int agent_register(const struct cni_req *r, const struct cni_ipam *c,
-			  const struct cni_plumb *p, const struct cni_vm *vm, struct cni_fail *f)
+			  const struct cni_plumb *p, const struct cni_vm *vm, const char *server,
+			  struct cni_fail *f)
 {
+	struct agent_req req;
+	memset(&req, 0, sizeof(req));
+	req.op = AGENT_OP_ADD;
+	snprintf(req.node, sizeof(req.node), "%s", r->node);
+	conf_datastore_ident_of(r->kube ? CONF_DATASTORE_KUBERNETES : CONF_DATASTORE_FILE,
+				r->state_dir, server, req.datastore, sizeof(req.datastore));
 	struct agent_ep ep;
 	memset(&ep, 0, sizeof(ep));
 	snprintf(ep.cid, sizeof(ep.cid), "%s", r->cid);
@@ -102,16 +111,22 @@ static int agent_register(const struct cni_req *r, const struct cni_ipam *c,
 	for (unsigned i = 0; i < c->n && ep.n_ip < AGENT_EP_IPS_MAX; i++)
 		ep.ip[ep.n_ip++] = c->ip[i];
 	unsigned ms = r->policy_timeout * 1000u;
+	req.ep = ep;
+	req.wait = ms > 0;
 	struct agent_client ac;
 	struct err e = { 0 };
 	int rc = agent_client_open(&ac, r->agent_socket, &e);
 	bool reached = rc == 0;
 	if (rc == 0) {
-		rc = agent_client_add(&ac, &ep, ms > 0, ms, &e);
+		rc = agent_client_register(&ac, &req, ms, &e);
 		agent_client_close(&ac);
 	}
 	if (rc == 0)
 		return 0;
+	if (rc == -EREMOTEIO) /* the agent refused: another node's or datastore's call */
+		return cni_fail(f, CNI_E_CONFIG, "registration refused by the kvnet agent",
+				"%s (node %s, datastore %s, agent socket %s)", e.msg, req.node,
+				req.datastore, r->agent_socket);
 	if (ms == 0) {
 		if (rc != -ENOENT && rc != -ECONNREFUSED)
 			log_msg(&r->log, LOG_LVL_WARN, "ADD %s %s: %s (not waiting: "
@@ -185,7 +200,7 @@ int cni_add(struct cni_req *r, struct cni_fail *f)
 	bool plumbed = r->mode->add(r, &ns, &c, &p, &e) == 0;
 	if (!plumbed)
 		cni_fail(f, CNI_E_INTERNAL, "cannot set up the pod interface", "%s", e.msg);
-	if (!plumbed || agent_register(r, &c, &p, &vm, f) < 0) {
+	if (!plumbed || agent_register(r, &c, &p, &vm, cs_open ? cs.kc->server : NULL, f) < 0) {
 undo:
 		r->mode->undo(r, &ns, &p);
 		struct cni_fail f2;

@@ -112,6 +112,12 @@ static const struct conf_key conf_schema[] = {
 	{ "cni", "policy_timeout_action", CONF_T_ENUM, F(cni.policy_timeout_action), "fail", 0,
 	  0, action_names, false,
 	  "When that wait times out: fail (the ADD fails, closed) or continue." },
+	{ "cni", "log_level", CONF_T_LOGLEVEL, F(cni.log_level), "info", 0, 0, NULL, false,
+	  "The CNI plugin's log level: error, warn, info or debug ([log] is the\n"
+	  "agent's and the tools')." },
+	{ "cni", "log_file", CONF_T_PATH, F(cni.log_file), "", 0, 0, NULL, true,
+	  "File the CNI plugin appends its log to; empty: stderr, which the container\n"
+	  "runtime keeps." },
 	{ "agent", "listen", CONF_T_HOSTPORT, F(agent.listen), "127.0.0.1:9746", 0, 0, NULL,
 	  false,
 	  "HTTP address for /healthz, /readyz and /metrics: IPV4:PORT or [IPV6]:PORT." },
@@ -1162,16 +1168,23 @@ void conf_node_name(const struct conf *c, const char *env_node_name, char *out, 
 		snprintf(out, cap, "localhost");
 }
 
-size_t conf_datastore_ident(const struct conf *c, const char *server, char *out, size_t cap)
+size_t conf_datastore_ident_of(enum conf_datastore type, const char *state_dir,
+			       const char *server, char *out, size_t cap)
 {
 	int n = 0;
-	switch (c->datastore.type) {
+	switch (type) {
 	case CONF_DATASTORE_FILE:
-		n = snprintf(out, cap, "file:%s", c->datastore.state_dir);
+		n = snprintf(out, cap, "file:%s", state_dir);
 		break;
 	case CONF_DATASTORE_KUBERNETES:
 		n = snprintf(out, cap, "kubernetes:%s", server ? server : "");
 		break;
 	}
 	return n < 0 ? 0 : (size_t)n;
+}
+
+size_t conf_datastore_ident(const struct conf *c, const char *server, char *out, size_t cap)
+{
+	return conf_datastore_ident_of(c->datastore.type, c->datastore.state_dir, server, out,
+				       cap);
 }

@@ -130,6 +130,8 @@ struct conf {
 	struct {
 		uint32_t policy_setup_timeout_seconds; /* [cni] ...; 0 = do not wait */
 		enum conf_timeout_action policy_timeout_action; /* [cni] policy_timeout_action */
+		enum log_level log_level;     /* [cni] log_level */
+		char log_file[CONF_STR_MAX];  /* [cni] log_file; "" = stderr */
 	} cni;
 	struct {
 		struct conf_hostport listen;  /* [agent] listen: health, readiness, metrics */
@@ -205,5 +207,8 @@ void conf_node_name(const struct conf *c, const char *env_node_name, char *out, 
  * the kubeconfig actually loaded; NULL = "" when not known yet). Returns the length like
  * snprintf; out (cap bytes) is always NUL-terminated when cap > 0. */
 size_t conf_datastore_ident(const struct conf *c, const char *server, char *out, size_t cap);
+/* The same from the parts, for a caller without a struct conf (the CNI plugin). */
+size_t conf_datastore_ident_of(enum conf_datastore type, const char *state_dir,
+			       const char *server, char *out, size_t cap);
 
 #endif

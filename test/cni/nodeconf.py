@@ -107,11 +107,11 @@ def main():
        "nothing created on a disagreement")
     t.netns_del(ns)
     for key, val, place in (("agent_socket", "/run/other.sock", "[agent] socket"),
-                            ("log_level", "debug", "[log] level"),
+                            ("log_level", "debug", "[cni] log_level"),
                             ("datastore", "kubernetes", "[datastore] type")):
         kx = write(os.path.join(d, "k-%s.conf" % key),
                    "[datastore]\nstate_dir = %s\ntype = file\n[agent]\nsocket = /run/kvt-%d.sock\n"
-                   "[log]\nlevel = warn\n" % (node_dir, t.PID))
+                   "[cni]\nlog_level = warn\n" % (node_dir, t.PID))
         c = t.conf(node_dir, kvnet_conf=kx)
         c[key] = val
         r = t.cni("ADD", c, host, cid="clash-" + key, netns_path="/run/netns/none")

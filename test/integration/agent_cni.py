@@ -12,7 +12,9 @@
 Runs in a private namespace (agentlib.enter_netns); pods are namespaces kvt-<pid>-...."""
 import json
 import os
+import socket
 import sys
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -42,8 +44,12 @@ def run(t):
     ag.start()
     ok(ag.wait_ready(), "agent (file datastore) ready", ag.logtext())
     args = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a;K8S_POD_UID=uid-a"
-    c = t.conf(state, "1.1.0", name="agnet", agent_socket=ag.sock,
+    # one configuration per node: the plugin reads the agent's kvnet.conf (datastore,
+    # node name, socket); the conflist keeps only network keys and its wait
+    c = t.conf(state, "1.1.0", name="agnet", kvnet_conf=ag.conf,
                policy_setup_timeout_seconds=5)
+    for k in ("datastore", "state_dir"):
+        del c[k]
     pa = t.netns("poda")
     r = t.cni("ADD", c, None, cid="cid-a", netns_path="/run/netns/" + pa, args=args)
     ok(r.rc == 0 and r.json and len(r.json["ips"]) == 2,
@@ -98,6 +104,38 @@ def run(t):
               netns_path="/run/netns/" + pb, args=args)
     ok(r.rc != 0 and (r.json or {}).get("code") == 7, "bad policy_timeout_action: code 7", r)
 
+    # ---- a registration from another node's configuration is refused on both sides ----
+    ag2 = al.Agent()
+    ag2.start()
+    ok(ag2.wait_ready(), "second agent ready", ag2.logtext())
+    pm = t.netns("podm")
+    cm = t.conf(state, "1.1.0", name="agnet", agent_socket=ag2.sock)  # another datastore
+    before = host_veths()
+    r = t.cni("ADD", cm, None, cid="cid-m", netns_path="/run/netns/" + pm, args=args)
+    j = r.json or {}
+    ok(r.rc != 0 and j.get("code") == 7 and "refused" in j.get("details", "")
+       and ag2.state in j.get("details", "") and state in j.get("details", ""),
+       "ADD whose datastore is not the agent's: code 7 naming both datastores", r)
+    ok(host_veths() == before and not al.ipj("-n", pm, "addr", "show", "eth0"),
+       "the refused ADD left no veth behind", host_veths())
+    ok(al.wait_for(lambda: "refused" in ag2.logtext() and state in ag2.logtext(), timeout=5),
+       "the agent logs the refused registration, naming both datastores", ag2.logtext())
+    # the same datastore, but the plugin's kvnet.conf names another node
+    other = os.path.join(al.tmpdir(), "kvnet.conf")
+    with open(ag2.conf) as f:
+        text = f.read().replace("node_name = node-a", "node_name = node-z")
+    with open(other, "w") as f:
+        f.write(text)
+    cz = t.conf(state, "1.1.0", name="agnet", kvnet_conf=other)
+    for k in ("datastore", "state_dir"):
+        del cz[k]
+    r = t.cni("ADD", cz, None, cid="cid-z", netns_path="/run/netns/" + pm, args=args)
+    j = r.json or {}
+    ok(r.rc != 0 and j.get("code") == 7 and 'node "node-z"' in j.get("details", "")
+       and 'node "node-a"' in j.get("details", ""),
+       "ADD from another node's configuration: code 7 naming both nodes", r)
+    ag2.stop()
+
     # ---- an agent that never gets to "programmed" ------------------------------------
     d = al.tmpdir()
     kc = os.path.join(d, "kubeconfig")
@@ -118,13 +156,36 @@ def run(t):
     up = al.wait_for(lambda: stuck.get("/healthz")[0] == 200, timeout=10)
     ok(up and stuck.get("/readyz")[0] == 503, "agent without its API server: live, not ready",
        stuck.logtext())
-    c3 = t.conf(state, "1.1.0", name="agnet", agent_socket=stuck.sock,
+    # the plugin's side of "never programmed": the stuck agent above serves another
+    # datastore (its API server), so a plugin on this node's file datastore is refused by
+    # it at once; a socket that accepts the registration and never programs stands in
+    # for an agent whose datastore is unreachable (the agent's side is /readyz below)
+    sock = os.path.join(al.tmpdir(), "silent.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock)
+    srv.listen(4)
+    got = []
+
+    def silent():
+        conn, _ = srv.accept()
+        got.append(conn.recv(65536))
+        conn.sendall(b'{"status":"registered"}\n')
+        conn.recv(1)  # until the plugin gives up and closes
+        conn.close()
+    th = threading.Thread(target=silent, daemon=True)
+    th.start()
+    c3 = t.conf(state, "1.1.0", name="agnet", agent_socket=sock,
                 policy_setup_timeout_seconds=1)
     pc = t.netns("podc")
     r = t.cni("ADD", c3, None, cid="cid-c", netns_path="/run/netns/" + pc, args=args)
     j = r.json or {}
     ok(r.rc != 0 and j.get("code") == 11 and "not programmed within 1000 ms" in
        j.get("details", ""), "agent never programs: ADD fails after the timeout", r)
+    req = json.loads(got[0].split(b"\n")[0]) if got else {}
+    ok(req.get("node") and req.get("datastore") == "file:" + state and req.get("wait"),
+       "the registration carries the node name and the datastore identity", req)
+    th.join(5)
+    srv.close()
     st, body = stuck.get("/readyz")
     ok(st == 503 and "informer pods not synced" in body, "/readyz says why (%s)"
        % body.strip())

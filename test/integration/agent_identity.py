@@ -20,9 +20,8 @@ ok = al.ok
 def main():
     al.enter_netns()
     d = al.tmpdir()
-    state = os.path.join(d, "ipam")
-    ag = al.Agent(d=d, node="node-a",
-                  extra="[datastore]\nstate_dir = %s\n" % state).start()
+    ag = al.Agent(d=d, node="node-a").start()
+    state = ag.state
     ok(ag.wait_ready(), "agent (file datastore, node node-a) ready", ag.logtext())
     mine = "file:" + state
     al.sh("ip", "link", "add", "kv0ident00001", "type", "veth", "peer", "name", "kvt-id-p")

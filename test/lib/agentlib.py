@@ -199,7 +199,9 @@ class Agent:
             kc = api.write_kubeconfig(os.path.join(self.d, "kubeconfig"))
         with open(self.conf, "w") as f:
             f.write("[log]\nlevel = debug\n")
-            f.write("[datastore]\ntype = %s\n" % ("kubernetes" if api else "file"))
+            self.state = os.path.join(self.d, "ipam")  # never the host's /var/lib/kvnet
+            f.write("[datastore]\ntype = %s\nstate_dir = %s\n"
+                    % ("kubernetes" if api else "file", self.state))
             f.write("[kubernetes]\nkubeconfig = %s\nnode_name = %s\n" % (kc, node))
             f.write("[agent]\nlisten = 127.0.0.1:%d\nsocket = %s\nendpoints_dir = %s\n"
                     "resync_seconds = %d\n" % (self.port, self.sock, self.eps, resync))
