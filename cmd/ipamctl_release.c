@@ -126,12 +126,7 @@ static int op_release_report(struct ipam_state *st, void *arg, struct err *e)
 		char as[64] = "";
 		if (p->has_ip)
 			ipam_addr_str(&p->ip, as, sizeof(as));
-		bool current = ipam_problem_current(&now, p);
-		if (!current && x->force && p->kind == IPAM_P_LEAKED && p->has_ip) {
-			const struct ipam_attrs *at = ipam_lookup_ip(st, &p->ip);
-			current = at && !strcmp(at->handle, p->handle);
-		}
-		if (!current) {
+		if (!ipam_problem_repairable(&now, st, p, x->force)) {
 			ctl_act_add(&ra->acts, "skipped", as, p->handle,
 				"%s: no longer found (owner alive again or already repaired)",
 				ipam_problem_name(p->kind));

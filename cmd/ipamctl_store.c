@@ -5,7 +5,6 @@
 #include "ipam/live.h"
 #include "kube/client.h"
 #include "kube/kubeconfig.h"
-#include "kube/types.h"
 #include "lib/err.h"
 #include "lib/json.h"
 
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 extern char **environ;
 

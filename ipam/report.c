@@ -895,6 +895,17 @@ bool ipam_problem_current(const struct ipam_report *now, const struct ipam_probl
 	return false;
 }
 
+bool ipam_problem_repairable(const struct ipam_report *now, const struct ipam_state *st,
+			     const struct ipam_problem *p, bool force)
+{
+	if (ipam_problem_current(now, p))
+		return true;
+	if (!force || p->kind != IPAM_P_LEAKED || !p->has_ip)
+		return false;
+	const struct ipam_attrs *at = ipam_lookup_ip(st, &p->ip);
+	return at && !strcmp(at->handle, p->handle);
+}
+
 int ipam_report_repair(struct ipam_state *st, const struct ipam_problem *p, struct err *e)
 {
 	char as[INET6_ADDRSTRLEN], cs[64];

@@ -199,6 +199,11 @@ int ipam_report_parse(struct ipam_report *r, const char *text, size_t len, struc
 /* True when problem p (from an older report) is still found in fresh report now (same
  * kind, address, handle and block). */
 bool ipam_problem_current(const struct ipam_report *now, const struct ipam_problem *p);
+/* True when problem p of an older report may still be repaired in st: it is current in
+ * now, or, with force, it is a leak whose address is still allocated to the same handle
+ * (its owner came back, or cannot be verified: release --force). */
+bool ipam_problem_repairable(const struct ipam_report *now, const struct ipam_state *st,
+			     const struct ipam_problem *p, bool force);
 /* Apply p's repair to st. -ENOENT when there is nothing to repair any more, -EPERM for
  * IPAM_R_NONE, else 0. */
 int ipam_report_repair(struct ipam_state *st, const struct ipam_problem *p, struct err *e);

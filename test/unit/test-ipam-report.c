@@ -1,6 +1,7 @@
 /* Unit tests for ipam/report: owner judgement, pool usage (128-bit counts), pool delete,
  * each problem kind of check with an API view, the VM grace period, the report JSON round
- * trip, and repairs after which check finds nothing; pool ensure (pool add). */
+ * trip, and repairs after which check finds nothing; pool ensure (pool add); which
+ * problems of an older report may still be repaired. */
 #include "ipam/report.h"
 #include "lib/json.h"
 #include "lib/err.h"
@@ -294,6 +295,42 @@ static void test_check_finds_each_kind_and_repairs(void)
 	ipam_state_free(&st);
 }
 
+/* A problem of an older report may be repaired while it is current; a leak whose owner
+ * came back only with force, and only while its address is still the handle's. */
+static void test_problem_repairable(void)
+{
+	struct ipam_state st;
+	struct ipam_live l;
+	planted(&st, &l);
+	struct ipam_check_opts o = {.live = &l, .now = 0, .vm_grace = 0};
+	struct ipam_report old, now;
+	T_EQ(ipam_report_check(&st, &o, &old, NULL), 0);
+	T_CHECK(old.n == 7 && old.p[0].kind == IPAM_P_LEAKED && old.p[5].kind == IPAM_P_HANDLE_STALE);
+	if (old.n != 7)
+		goto out;
+	T_CHECK(ipam_problem_repairable(&old, &st, &old.p[0], false));
+	/* pod "gone" is back: its leak is no longer current */
+	live_pod(&l, "gone", "uid-gone", "198.18.0.3");
+	T_EQ(ipam_report_check(&st, &o, &now, NULL), 0);
+	T_CHECK(!ipam_problem_current(&now, &old.p[0]));
+	T_CHECK(!ipam_problem_repairable(&now, &st, &old.p[0], false));
+	T_CHECK(ipam_problem_repairable(&now, &st, &old.p[0], true));
+	/* force does not revive other kinds: the stale handle entry, once unlinked */
+	T_EQ(ipam_report_repair(&st, &old.p[5], NULL), 0);
+	ipam_report_free(&now);
+	T_EQ(ipam_report_check(&st, &o, &now, NULL), 0);
+	T_CHECK(!ipam_problem_repairable(&now, &st, &old.p[5], true));
+	/* nor a leak whose address went meanwhile */
+	struct ip_addr a3 = ip("198.18.0.3");
+	T_EQ(ipam_release_ip(&st, &a3, NULL), 0);
+	T_CHECK(!ipam_problem_repairable(&now, &st, &old.p[0], true));
+	ipam_report_free(&now);
+out:
+	ipam_report_free(&old);
+	ipam_live_free(&l);
+	ipam_state_free(&st);
+}
+
 static void test_no_api_no_leaks(void)
 {
 	struct ipam_state st;
@@ -345,6 +382,7 @@ int main(void)
 	T_RUN(test_usage_and_u128);
 	T_RUN(test_pool_delete);
 	T_RUN(test_pool_ensure);
+	T_RUN(test_problem_repairable);
 	T_RUN(test_judge);
 	T_RUN(test_check_finds_each_kind_and_repairs);
 	T_RUN(test_no_api_no_leaks);
