@@ -10,7 +10,8 @@ namespace:
     answers, a CNI ping and a registration on the socket still succeed, the agent's
     descriptors stay bounded; the excess is counted (rejected), the idle ones are closed
     after the HTTP timeout (timed out); a slow HTTP client (half a request) does not
-    block the loop"""
+    block the loop
+  - the running agent holds only CAP_NET_ADMIN and CAP_NET_RAW, no_new_privs set"""
 import json
 import os
 import resource
@@ -78,6 +79,18 @@ def main():
     ok(ag.metric("kvnet_agent_socket_peers_refused_total") == 1, "the refusal is counted")
     ok("uid 65534" in ag.logtext() and "refused" in ag.logtext(), "and logged")
     ok(ag.call({"op": "ping"}) == [{"status": "pong"}], "root is still served")
+    status = {}
+    with open("/proc/%d/status" % ag.proc.pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            status[k] = v.strip()
+    want = "%016x" % ((1 << 12) | (1 << 13))  # CAP_NET_ADMIN, CAP_NET_RAW
+    ok(status.get("CapEff") == want and status.get("CapPrm") == want and
+       status.get("CapBnd") == want and status.get("CapInh") == "0" * 16 and
+       status.get("CapAmb") == "0" * 16 and status.get("NoNewPrivs") == "1",
+       "the running agent keeps net_admin and net_raw only, no_new_privs set",
+       {k: status.get(k) for k in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb",
+                                    "NoNewPrivs")})
     ag.stop()
 
     # ---- with socket_group -----------------------------------------------------------
