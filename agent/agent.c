@@ -1,6 +1,7 @@
 /* agent — the node daemon's hub (see agent.h). */
 #include "agent/agent.h"
 
+#include "agent/admit.h"
 #include "agent/endpoints.h"
 #include "agent/metrics.h"
 #include "agent/modules.h"
@@ -8,6 +9,7 @@
 #include "agent/reconcile.h"
 #include "agent/routes.h"
 #include "agent/servers.h"
+#include "ipam/ds_file.h"
 #include "lib/err.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #define AGENT_IDENTITY_REQUIRED 0 /* 1: refuse an add without node and datastore */
 
@@ -443,6 +446,53 @@ static void answer_waiters(struct agent *a)
 		agent_servers_each_waiting(a->srv, answer_one, a);
 }
 
+/* IPAM's state from the file datastore, when it exists (never created here). True with
+ * st loaded; false when there is nothing to read or it cannot be read (logged). */
+static bool ipam_read_file(struct agent *a, struct ipam_state *st)
+{
+	struct stat sb;
+	if (stat(a->conf.datastore.state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return false;
+	struct ipam_ds_file f;
+	struct err e = { 0 };
+	if (ipam_ds_file_open(&f, a->conf.datastore.state_dir, &e) < 0) {
+		log_err(a->log, LOG_LVL_WARN, &e);
+		return false;
+	}
+	struct ipam_ds ds = ipam_ds_file(&f);
+	int rc = ipam_ds_read(&ds, st, &e);
+	ipam_ds_file_close(&f);
+	if (rc < 0) {
+		log_err(a->log, LOG_LVL_WARN, &e);
+		ipam_state_free(st);
+		return false;
+	}
+	return true;
+}
+
+/* May r be registered (agent/admit.h)? The kernel's view of its veth, and IPAM's record
+ * where the agent can read it: the file datastore, when the plugin said it uses this
+ * agent's (its datastore identity matched). */
+static bool admit(struct agent *a, const struct agent_req *r, char *why, size_t cap)
+{
+	struct link_info li;
+	struct err e = { 0 };
+	int rc = link_get(a->nl, r->ep.veth, &li, &e);
+	if (rc < 0 && rc != -ENODEV) {
+		snprintf(why, cap, "veth %s: %s", r->ep.veth, e.msg);
+		return false;
+	}
+	struct ipam_state st;
+	bool have = false;
+	if (a->conf.datastore.type == CONF_DATASTORE_FILE && r->datastore[0])
+		have = ipam_read_file(a, &st);
+	bool ok = agent_admit(&a->conf, &r->ep, rc < 0 ? NULL : &li, have ? &st : NULL, why,
+			      cap);
+	if (have)
+		ipam_state_free(&st);
+	return ok;
+}
+
 static void cni_add(struct agent *a, struct agent_conn *c, const struct agent_req *r)
 {
 	struct err e = { 0 };
@@ -465,11 +515,11 @@ static void cni_add(struct agent *a, struct agent_conn *c, const struct agent_re
 		agent_conn_answer(c, AGENT_ST_ERROR, why);
 		return;
 	}
-	int idx = 0;
-	if (link_index(a->nl, r->ep.veth, &idx, NULL) < 0) {
-		char why[128];
-		snprintf(why, sizeof(why), "veth %s does not exist on this node", r->ep.veth);
-		log_warnx(a->log, "agent: ADD endpoint %s %s: %s", r->ep.cid, r->ep.ifname, why);
+	char why[512];
+	if (!admit(a, r, why, sizeof(why))) {
+		agent_metric_add(a->m_cni, "refused", 1);
+		log_warnx(a->log, "agent: ADD endpoint %s %s: refused: %s", r->ep.cid, r->ep.ifname,
+			  why);
 		agent_conn_answer(c, AGENT_ST_ERROR, why);
 		return;
 	}
@@ -643,7 +693,7 @@ struct agent *agent_new(const struct conf *c, const char *node, struct log *log,
 	}
 	agent_eps_set_identity(a->eps, a->node, a->ident);
 	static const struct agent_servers_ops srv_ops = { cni_line, http_get };
-	a->srv = agent_servers_new(a->loop, log, a->m_cni, &srv_ops, a, e);
+	a->srv = agent_servers_new(a->loop, log, a->metrics, a->m_cni, &srv_ops, a, e);
 	if (!a->srv)
 		goto fail;
 	if (nl_open(&a->nl, NETLINK_ROUTE, e) < 0)
@@ -679,7 +729,8 @@ int agent_start(struct agent *a, struct err *e)
 	if ((rc = agent_eps_mkdir(a->eps, e)) < 0)
 		return rc;
 	if ((rc = agent_servers_listen_http(a->srv, &a->conf.agent.listen, e)) < 0 ||
-	    (rc = agent_servers_listen_cni(a->srv, a->conf.agent.socket, e)) < 0)
+	    (rc = agent_servers_listen_cni(a->srv, a->conf.agent.socket,
+					   a->conf.agent.socket_group, e)) < 0)
 		return rc;
 	if (a->kube_mode) {
 		/* the identity names the API server: known once the kubeconfig is loaded,
@@ -702,16 +753,20 @@ int agent_reload(struct agent *a, const struct conf *c, struct err *e)
 	(void)e;
 	if (memcmp(&c->agent.listen, &a->conf.agent.listen, sizeof(c->agent.listen)) != 0 ||
 	    strcmp(c->agent.socket, a->conf.agent.socket) != 0 ||
+	    strcmp(c->agent.socket_group, a->conf.agent.socket_group) != 0 ||
 	    strcmp(c->agent.endpoints_dir, a->conf.agent.endpoints_dir) != 0 ||
 	    c->datastore.type != a->conf.datastore.type ||
 	    strcmp(c->kubernetes.kubeconfig, a->conf.kubernetes.kubeconfig) != 0 ||
 	    c->network.route_protocol != a->conf.network.route_protocol)
-		log_warnx(a->log, "agent: reload: listen, socket, endpoints_dir, datastore, "
-				  "kubeconfig and route_protocol take effect at the next start only");
+		log_warnx(a->log, "agent: reload: listen, socket, socket_group, endpoints_dir, "
+				  "datastore, kubeconfig and route_protocol take effect at the next "
+				  "start only");
 	struct conf keep = a->conf;
 	a->conf = *c;
 	a->conf.agent.listen = keep.agent.listen;
 	memcpy(a->conf.agent.socket, keep.agent.socket, sizeof(keep.agent.socket));
+	memcpy(a->conf.agent.socket_group, keep.agent.socket_group,
+	       sizeof(keep.agent.socket_group));
 	memcpy(a->conf.agent.endpoints_dir, keep.agent.endpoints_dir,
 	       sizeof(keep.agent.endpoints_dir));
 	a->conf.datastore = keep.datastore;

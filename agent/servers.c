@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,28 @@
 #include <unistd.h>
 
 #define AGENT_CONN_RBUF 8192 /* read buffer per connection */
-#define AGENT_CONNS_MAX 256  /* open HTTP + socket connections */
+#define SWEEP_MS 1000	     /* how often idle connections are looked for */
+#define ACCEPT_BATCH 64	     /* connections accepted per wake-up of a listener */
+
+/* One listener and its limits. */
+struct listener {
+	const char *name;	/* "cni" or "http" (metric label) */
+	int fd;			/* listening socket, -1 */
+	struct ev_io *io;	/* its watcher */
+	unsigned n_conns;	/* its open connections */
+	unsigned max;		/* at most this many open */
+	bool evict;		/* at max: close the oldest (HTTP) rather than refuse the new */
+	uint64_t idle_ms;	/* close a connection idle this long (nothing owed) */
+	uint64_t life_ms;	/* close a connection open this long (0: no limit) */
+};
 
 /* One accepted connection: HTTP or the CNI socket. */
 struct agent_conn {
 	struct agent_servers *s;	/* the servers */
-	struct agent_conn *next;	/* list (open, or dead) */
+	struct listener *l;		/* the listener it came from */
+	struct agent_conn *next;	/* list (open, or dead; newest first) */
+	uint64_t born_ms;		/* accepted at (ev_now_ms) */
+	uint64_t active_ms;		/* last byte read or written */
 	int fd;				/* socket, -1 once closed */
 	struct ev_io *io;		/* watcher */
 	bool http;			/* HTTP (else the CNI protocol) */
@@ -48,15 +65,20 @@ struct agent_servers {
 	struct agent_metric *requests;	 /* counter{op} or NULL */
 	struct agent_servers_ops ops;	 /* the owner's callbacks */
 	void *user;			 /* their argument */
-	int http_fd;			 /* HTTP listener, -1 */
-	struct ev_io *http_io;		 /* its watcher */
-	int sock_fd;			 /* unix listener, -1 */
-	struct ev_io *sock_io;		 /* its watcher */
+	struct listener http;		 /* the HTTP port */
+	struct listener cni;		 /* the CNI socket */
 	char sock_path[CONF_STR_MAX];	 /* the socket file we created ("" none) */
-	struct agent_conn *conns;	 /* open connections */
-	unsigned n_conns;		 /* their count */
+	bool group_set;			 /* a group may use the socket besides root */
+	gid_t group;			 /* that group */
+	char group_name[CONF_STR_MAX];	 /* its name (messages) */
+	struct agent_conn *conns;	 /* open connections, newest first */
 	struct agent_conn *dead;	 /* closed, to be freed by `reap` (owned) */
 	struct ev_timer *reap;		 /* one-shot: frees `dead` after the dispatch */
+	struct ev_timer *sweep;		 /* periodic: closes idle connections */
+	struct agent_metric *m_open;	 /* gauge{listener} */
+	struct agent_metric *m_rejected; /* counter{listener}: refused or evicted at the limit */
+	struct agent_metric *m_timeout;	 /* counter{listener}: closed idle or too old */
+	struct agent_metric *m_peer;	 /* counter: CNI peers refused by SO_PEERCRED */
 };
 
 static void conn_destroy(void *user)
@@ -77,7 +99,7 @@ static void conn_close(struct agent_conn *c)
 			*p = c->next;
 			break;
 		}
-	s->n_conns--;
+	c->l->n_conns--;
 	if (c->io)
 		ev_io_del(c->io);
 	c->io = NULL;
@@ -144,6 +166,7 @@ static bool conn_flush(struct agent_conn *c)
 			return false;
 		}
 		c->woff += (size_t)n;
+		c->active_ms = ev_now_ms();
 	}
 	free(c->wbuf);
 	c->wbuf = NULL;
@@ -335,25 +358,84 @@ static void conn_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t rev
 		return;
 	}
 	c->rlen += (size_t)n;
+	c->active_ms = ev_now_ms();
 	if (c->http)
 		http_request(c);
 	else
 		cni_lines(c);
 }
 
-static void accept_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents,
-		      void *user)
+/* May this CNI-socket peer talk to the agent? Root, or a member (primary or
+ * supplementary group) of [agent] socket_group. why gets the reason when not. */
+static bool peer_allowed(const struct agent_servers *s, int fd, char *why, size_t cap)
 {
-	(void)io;
-	(void)revents;
-	struct agent_servers *s = user;
-	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
-		return;
-	if (s->n_conns >= AGENT_CONNS_MAX) {
-		log_warnx(s->log, "agent: more than %d connections: refused", AGENT_CONNS_MAX);
-		close(cfd);
-		return;
+	struct ucred uc;
+	socklen_t ul = sizeof(uc);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0) {
+		snprintf(why, cap, "peer credentials unknown: %s", strerror(errno));
+		return false;
+	}
+	if (uc.uid == 0)
+		return true;
+	if (s->group_set) {
+		if (uc.gid == s->group)
+			return true;
+		gid_t groups[256];
+		socklen_t gl = sizeof(groups);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) == 0)
+			for (size_t i = 0; i < gl / sizeof(groups[0]); i++)
+				if (groups[i] == s->group)
+					return true;
+	}
+	snprintf(why, cap, "peer pid %d uid %u gid %u: not root%s%s%s: refused", (int)uc.pid,
+		 (unsigned)uc.uid, (unsigned)uc.gid, s->group_set ? " nor in group " : "",
+		 s->group_set ? s->group_name : "", s->group_set ? "" : " ([agent] socket_group "
+								       "is empty)");
+	return false;
+}
+
+/* Make room on listener l at its limit: evict its oldest connection (true) or not. */
+static bool make_room(struct agent_servers *s, struct listener *l)
+{
+	if (!l->evict)
+		return false;
+	struct agent_conn *oldest = NULL;
+	for (struct agent_conn *c = s->conns; c; c = c->next)
+		if (c->l == l)
+			oldest = c; /* newest first: the last one is the oldest */
+	if (!oldest)
+		return false;
+	conn_close(oldest);
+	return true;
+}
+
+static void accept_one(struct agent_servers *s, struct listener *l, int cfd)
+{
+	if (l == &s->cni) {
+		char why[256];
+		if (!peer_allowed(s, cfd, why, sizeof(why))) {
+			if (s->m_peer)
+				agent_metric_add(s->m_peer, NULL, 1);
+			log_warnx(s->log, "agent: socket: %s", why);
+			struct agent_resp r = { .status = AGENT_ST_ERROR };
+			snprintf(r.error, sizeof(r.error), "%s", why);
+			char line[sizeof(r.error) + 64];
+			long n = agent_resp_format(&r, line, sizeof(line));
+			if (n > 0 && send(cfd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+				(void)0; /* best effort: the peer learns why if it listens */
+			close(cfd);
+			return;
+		}
+	}
+	if (l->n_conns >= l->max) {
+		if (s->m_rejected)
+			agent_metric_add(s->m_rejected, l->name, 1);
+		if (!make_room(s, l)) {
+			log_warnx(s->log, "agent: %s: %u connections open: new one refused", l->name,
+				  l->max);
+			close(cfd);
+			return;
+		}
 	}
 	struct agent_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -361,10 +443,12 @@ static void accept_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t r
 		return;
 	}
 	c->s = s;
+	c->l = l;
 	c->fd = cfd;
-	c->http = fd == s->http_fd;
+	c->http = l == &s->http;
+	c->born_ms = c->active_ms = ev_now_ms();
 	struct err e = { 0 };
-	if (ev_io_add(loop, cfd, EPOLLIN, conn_io, c, conn_destroy, &c->io, &e) < 0) {
+	if (ev_io_add(s->loop, cfd, EPOLLIN, conn_io, c, conn_destroy, &c->io, &e) < 0) {
 		log_err(s->log, LOG_LVL_WARN, &e);
 		close(cfd);
 		free(c);
@@ -372,11 +456,62 @@ static void accept_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t r
 	}
 	c->next = s->conns;
 	s->conns = c;
-	s->n_conns++;
+	l->n_conns++;
+}
+
+static void accept_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents,
+		      void *user)
+{
+	(void)loop;
+	(void)io;
+	(void)revents;
+	struct agent_servers *s = user;
+	struct listener *l = fd == s->http.fd ? &s->http : &s->cni;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* out of descriptors: shed the oldest HTTP connection so the
+				 * listener does not stay readable for nothing */
+				log_warn(s->log, "agent: %s: accept", l->name);
+				make_room(s, &s->http);
+			}
+			return;
+		}
+		accept_one(s, l, cfd);
+	}
+}
+
+/* Close connections idle too long (nothing owed: a connection waiting for its
+ * "programmed" answer is never closed) or open too long (HTTP). */
+static void sweep_cb(struct ev_loop *loop, struct ev_timer *t, void *user)
+{
+	(void)loop;
+	(void)t;
+	struct agent_servers *s = user;
+	uint64_t now = ev_now_ms();
+	struct agent_conn *next;
+	for (struct agent_conn *c = s->conns; c; c = next) {
+		next = c->next;
+		const struct listener *l = c->l;
+		bool old = l->life_ms && now - c->born_ms >= l->life_ms;
+		bool idle = !c->waiting && now - c->active_ms >= l->idle_ms;
+		if (!old && !idle)
+			continue;
+		if (s->m_timeout)
+			agent_metric_add(s->m_timeout, l->name, 1);
+		log_debug(s->log, "agent: %s: connection %s after %llu ms: closed", l->name,
+			  old ? "open too long" : "idle", (unsigned long long)(now - c->born_ms));
+		conn_close(c);
+	}
+	if (s->m_open) {
+		agent_metric_set(s->m_open, "cni", s->cni.n_conns);
+		agent_metric_set(s->m_open, "http", s->http.n_conns);
+	}
 }
 
 struct agent_servers *agent_servers_new(struct ev_loop *loop, struct log *log,
-					struct agent_metric *requests,
+					struct agent_metrics *reg, struct agent_metric *requests,
 					const struct agent_servers_ops *ops, void *user,
 					struct err *e)
 {
@@ -390,12 +525,47 @@ struct agent_servers *agent_servers_new(struct ev_loop *loop, struct log *log,
 	s->requests = requests;
 	s->ops = *ops;
 	s->user = user;
-	s->http_fd = s->sock_fd = -1;
+	s->http = (struct listener){ .name = "http", .fd = -1, .max = AGENT_HTTP_CONNS_MAX,
+				     .evict = true, .idle_ms = AGENT_HTTP_TIMEOUT_MS,
+				     .life_ms = AGENT_HTTP_TIMEOUT_MS };
+	s->cni = (struct listener){ .name = "cni", .fd = -1, .max = AGENT_CNI_CONNS_MAX,
+				    .idle_ms = AGENT_CNI_IDLE_MS };
+	if (reg) {
+		s->m_open = agent_metric_new(reg, "kvnet_agent_connections",
+					     "Open connections, by listener (cni, http).",
+					     AGENT_M_GAUGE, "listener");
+		s->m_rejected = agent_metric_new(reg, "kvnet_agent_connections_rejected_total",
+						 "Connections refused, or evicted to make room, at a "
+						 "listener's limit, by listener.",
+						 AGENT_M_COUNTER, "listener");
+		s->m_timeout = agent_metric_new(reg, "kvnet_agent_connections_timed_out_total",
+						"Connections closed idle or open too long, by "
+						"listener.", AGENT_M_COUNTER, "listener");
+		s->m_peer = agent_metric_new(reg, "kvnet_agent_socket_peers_refused_total",
+					     "CNI socket peers refused: not root nor in "
+					     "[agent] socket_group.", AGENT_M_COUNTER, NULL);
+		if (!s->m_open || !s->m_rejected || !s->m_timeout || !s->m_peer) {
+			err_setx(e, EEXIST, "agent: servers: metrics: cannot register");
+			free(s);
+			return NULL;
+		}
+		for (const char *const *l = (const char *const[]){ "cni", "http", NULL }; *l; l++) {
+			agent_metric_set(s->m_open, *l, 0);
+			agent_metric_add(s->m_rejected, *l, 0);
+			agent_metric_add(s->m_timeout, *l, 0);
+		}
+		agent_metric_add(s->m_peer, NULL, 0);
+	}
 	if (ev_timer_add(loop, 0, 0, reap_cb, s, NULL, &s->reap, e) < 0) {
 		free(s);
 		return NULL;
 	}
 	ev_timer_disarm(s->reap);
+	if (ev_timer_add(loop, SWEEP_MS, SWEEP_MS, sweep_cb, s, NULL, &s->sweep, e) < 0) {
+		ev_timer_del(s->reap);
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -408,14 +578,16 @@ void agent_servers_free(struct agent_servers *s)
 	conns_reap(s);
 	if (s->reap)
 		ev_timer_del(s->reap);
-	if (s->http_io)
-		ev_io_del(s->http_io);
-	if (s->http_fd >= 0)
-		close(s->http_fd);
-	if (s->sock_io)
-		ev_io_del(s->sock_io);
-	if (s->sock_fd >= 0)
-		close(s->sock_fd);
+	if (s->sweep)
+		ev_timer_del(s->sweep);
+	if (s->http.io)
+		ev_io_del(s->http.io);
+	if (s->http.fd >= 0)
+		close(s->http.fd);
+	if (s->cni.io)
+		ev_io_del(s->cni.io);
+	if (s->cni.fd >= 0)
+		close(s->cni.fd);
 	if (s->sock_path[0])
 		unlink(s->sock_path);
 	free(s);
@@ -449,13 +621,13 @@ int agent_servers_listen_http(struct agent_servers *s, const struct conf_hostpor
 		return err_set(e, errno, "agent: listen %s port %u: socket", as, hp->port);
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
 		int er = errno;
 		close(fd);
 		return err_set(e, er, "agent: listen %s port %u", as, hp->port);
 	}
-	s->http_fd = fd;
-	int rc = ev_io_add(s->loop, fd, EPOLLIN, accept_io, s, NULL, &s->http_io, e);
+	s->http.fd = fd;
+	int rc = ev_io_add(s->loop, fd, EPOLLIN, accept_io, s, NULL, &s->http.io, e);
 	if (rc < 0)
 		return rc;
 	log_info(s->log, "agent: http on %s%s%s:%u (/healthz /readyz /metrics)",
@@ -464,12 +636,33 @@ int agent_servers_listen_http(struct agent_servers *s, const struct conf_hostpor
 	return 0;
 }
 
-int agent_servers_listen_cni(struct agent_servers *s, const char *path, struct err *e)
+/* Bind fd to sa: the file is created mode 0600 (the socket inode's mode is set before
+ * bind, and bind applies it), so nobody but root can connect before it is widened. */
+static int bind_private(int fd, const struct sockaddr_un *sa)
+{
+	if (fchmod(fd, 0600) < 0)
+		return -errno;
+	return bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? -errno : 0;
+}
+
+int agent_servers_listen_cni(struct agent_servers *s, const char *path, const char *group,
+			     struct err *e)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return err_setx(e, ENAMETOOLONG, "agent: socket %s: path too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (group && group[0]) {
+		struct group gr, *res = NULL;
+		char buf[4096];
+		int rc = getgrnam_r(group, &gr, buf, sizeof(buf), &res);
+		if (rc != 0 || !res)
+			return err_setx(e, rc ? rc : ENOENT, "agent: socket %s: socket_group %s: %s",
+					path, group, rc ? strerror(rc) : "no such group");
+		s->group_set = true;
+		s->group = gr.gr_gid;
+		snprintf(s->group_name, sizeof(s->group_name), "%s", group);
+	}
 	/* parent directory (one level) */
 	char dir[CONF_STR_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -482,11 +675,11 @@ int agent_servers_listen_cni(struct agent_servers *s, const char *path, struct e
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_set(e, errno, "agent: socket %s: socket", path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int er = errno;
-		if (er != EADDRINUSE) {
+	int brc = bind_private(fd, &sa);
+	if (brc < 0) {
+		if (brc != -EADDRINUSE) {
 			close(fd);
-			return err_set(e, er, "agent: socket %s: bind", path);
+			return err_set(e, -brc, "agent: socket %s: bind", path);
 		}
 		/* a socket file is there: another agent, or a stale one */
 		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -499,23 +692,28 @@ int agent_servers_listen_cni(struct agent_servers *s, const char *path, struct e
 							"listening there", path);
 		}
 		unlink(path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			er = errno;
+		if ((brc = bind_private(fd, &sa)) < 0) {
 			close(fd);
-			return err_set(e, er, "agent: socket %s: bind", path);
+			return err_set(e, -brc, "agent: socket %s: bind", path);
 		}
 	}
 	snprintf(s->sock_path, sizeof(s->sock_path), "%s", path);
-	chmod(path, 0660);
-	if (listen(fd, 64) < 0) {
+	/* widen to the group only once the file is the group's */
+	if (s->group_set && (chown(path, 0, s->group) < 0 || chmod(path, 0660) < 0)) {
+		int er = errno;
+		close(fd);
+		return err_set(e, er, "agent: socket %s: group %s", path, s->group_name);
+	}
+	if (listen(fd, 512) < 0) {
 		int er = errno;
 		close(fd);
 		return err_set(e, er, "agent: socket %s: listen", path);
 	}
-	s->sock_fd = fd;
-	int rc = ev_io_add(s->loop, fd, EPOLLIN, accept_io, s, NULL, &s->sock_io, e);
+	s->cni.fd = fd;
+	int rc = ev_io_add(s->loop, fd, EPOLLIN, accept_io, s, NULL, &s->cni.io, e);
 	if (rc < 0)
 		return rc;
-	log_info(s->log, "agent: CNI socket %s", path);
+	log_info(s->log, "agent: CNI socket %s (%s)", path,
+		 s->group_set ? "root and group" : "root only");
 	return 0;
 }

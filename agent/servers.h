@@ -11,6 +11,22 @@
  * more than AGENT_CONN_WMAX bytes is not read until its peer reads. A CNI line of
  * AGENT_PROTO_LINE_MAX bytes or more without LF is answered "request line too long"
  * and the connection closed after that answer.
+ *
+ * Who may connect: the CNI socket is created mode 0600 (set on the socket before bind,
+ * so there is no window), then, with [agent] socket_group, chowned to that group and
+ * widened to 0660; every accepted peer is checked with SO_PEERCRED (uid 0, or the group
+ * as its primary or a supplementary group, SO_PEERGROUPS): anyone else gets one error
+ * line naming its uid and gid, and is closed.
+ *
+ * Limits, per listener, so one cannot starve the other: the CNI socket holds at most
+ * AGENT_CNI_CONNS_MAX connections (more are refused) and closes one that is owed nothing
+ * and silent for AGENT_CNI_IDLE_MS (never one waiting for "programmed"); the HTTP port
+ * holds at most AGENT_HTTP_CONNS_MAX (a new one evicts the oldest, so a probe is served
+ * however many idle connections someone holds) and closes any after
+ * AGENT_HTTP_TIMEOUT_MS. Metrics: kvnet_agent_connections{listener},
+ * kvnet_agent_connections_rejected_total{listener},
+ * kvnet_agent_connections_timed_out_total{listener},
+ * kvnet_agent_socket_peers_refused_total.
  */
 #ifndef KVNET_AGENT_SERVERS_H
 #define KVNET_AGENT_SERVERS_H
@@ -25,10 +41,15 @@ struct err;
 struct ev_loop;
 struct log;
 struct agent_metric;
+struct agent_metrics;
 struct agent_servers;
 struct agent_conn;
 
-#define AGENT_CONN_WMAX 65536 /* pending output above which a connection is not read */
+#define AGENT_CONN_WMAX 65536	    /* pending output above which a connection is not read */
+#define AGENT_CNI_CONNS_MAX 128	    /* open CNI-socket connections */
+#define AGENT_CNI_IDLE_MS 30000	    /* a CNI connection owed nothing, silent this long */
+#define AGENT_HTTP_CONNS_MAX 64	    /* open HTTP connections (the oldest makes room) */
+#define AGENT_HTTP_TIMEOUT_MS 5000  /* an HTTP connection's whole life */
 
 /* An HTTP answer the owner fills for a path: status (200 preset), content type (text
  * preset), and either body (malloc'd, taken) or text (NUL-terminated). */
@@ -48,10 +69,11 @@ struct agent_servers_ops {
 	void (*http_get)(void *user, const char *path, struct agent_http_answer *ans);
 };
 
-/* Listeners not open yet. requests (may be NULL): counter{op} that gets op="invalid"
- * for lines the framing refuses. NULL with e when out of memory. */
+/* Listeners not open yet. reg (may be NULL): the registry for the connection metrics;
+ * requests (may be NULL): counter{op} that gets op="invalid" for lines the framing
+ * refuses. NULL with e when out of memory or the metrics are taken. */
 struct agent_servers *agent_servers_new(struct ev_loop *loop, struct log *log,
-					struct agent_metric *requests,
+					struct agent_metrics *reg, struct agent_metric *requests,
 					const struct agent_servers_ops *ops, void *user,
 					struct err *e);
 /* Close every connection and listener; unlink the CNI socket if this created it.
@@ -61,9 +83,12 @@ void agent_servers_free(struct agent_servers *s);
 /* Listen for HTTP on hp. 0 or -errno with e (address in use, ...). */
 int agent_servers_listen_http(struct agent_servers *s, const struct conf_hostport *hp,
 			      struct err *e);
-/* Listen on the unix socket path (mode 0660; its parent directory is created, one
- * level; a stale socket file is replaced, a live agent's is not). 0 or -errno with e. */
-int agent_servers_listen_cni(struct agent_servers *s, const char *path, struct err *e);
+/* Listen on the unix socket path for root and, when group is a group name (not "" or
+ * NULL), that group (see above; its parent directory is created, one level; a stale
+ * socket file is replaced, a live agent's is not). 0 or -errno with e (-ENOENT: no such
+ * group). */
+int agent_servers_listen_cni(struct agent_servers *s, const char *path, const char *group,
+			     struct err *e);
 
 /* Send one answer line on c. False when c is closed (before or because of it). */
 bool agent_conn_answer(struct agent_conn *c, enum agent_status st, const char *error);

@@ -26,6 +26,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -69,6 +72,49 @@ static void node_name(const struct conf *cf, char *out)
 	char h[256];
 	conf_node_name(cf, getenv("NODE_NAME"), h, sizeof(h));
 	ipam_name_map(h, out);
+}
+
+/* Least privilege, once the sockets are bound and the capture is open: keep only
+ * CAP_NET_ADMIN (routes, links) and CAP_NET_RAW (the announcement capture, re-armed by
+ * the kernel on the open socket) in the effective and permitted sets, none inheritable
+ * or ambient, drop every other capability from the bounding set, and set no_new_privs
+ * (no exec'd program can gain privileges). Failures are reported, not fatal: an agent
+ * started without some capabilities keeps running with what it has. */
+static void drop_privileges(struct agent_cmd *c)
+{
+	const uint64_t keep = (1ull << CAP_NET_ADMIN) | (1ull << CAP_NET_RAW);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		log_warn(&c->log, "agent: prctl(PR_SET_NO_NEW_PRIVS)");
+	unsigned dropped = 0;
+	for (int cap = 0; cap <= 63; cap++) {
+		if (keep & (1ull << cap))
+			continue;
+		int have = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (have < 0)
+			break; /* past the last capability this kernel knows */
+		if (have == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			dropped++;
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0) {
+		log_warn(&c->log, "agent: capget");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keep >> (32 * i));
+		d[i].effective &= k;
+		d[i].permitted &= k;
+		d[i].inheritable = 0;
+	}
+	if (syscall(SYS_capset, &h, d) < 0) {
+		log_warn(&c->log, "agent: capset (keeping net_admin and net_raw only)");
+		return;
+	}
+	log_info(&c->log, "agent: privileges dropped: capabilities net_admin and net_raw kept, "
+			  "%u others out of the bounding set; no_new_privs set", dropped);
 }
 
 static void on_term(struct ev_loop *loop, struct ev_signal *sig, int signo,
@@ -184,6 +230,7 @@ int cmd_agent(int argc, char **argv)
 		log_err(&c.log, LOG_LVL_ERROR, &e);
 		goto out;
 	}
+	drop_privileges(&c);
 	if (ev_run(loop, &e) < 0) {
 		log_err(&c.log, LOG_LVL_ERROR, &e);
 		c.status = 1;

@@ -123,6 +123,10 @@ static const struct conf_key conf_schema[] = {
 	  "HTTP address for /healthz, /readyz and /metrics: IPV4:PORT or [IPV6]:PORT." },
 	{ "agent", "socket", CONF_T_PATH, F(agent.socket), "/run/kvnet/agent.sock", 0, 0, NULL,
 	  false, "Unix socket the CNI plugin and ipamctl use to talk to the agent." },
+	{ "agent", "socket_group", CONF_T_STRING, F(agent.socket_group), "", 0, 0, NULL, true,
+	  "Group (name) whose members may use the agent socket besides root; the\n"
+	  "socket is then group-owned with mode 0660. Empty: root only (mode 0600).\n"
+	  "Every connection's peer is checked (SO_PEERCRED), not only the file mode." },
 	{ "agent", "endpoints_dir", CONF_T_PATH, F(agent.endpoints_dir), "/run/kvnet/endpoints", 0,
 	  0, NULL, false,
 	  "Where the agent keeps one file per registered endpoint, so a restarted\n"

@@ -136,6 +136,8 @@ struct conf {
 	struct {
 		struct conf_hostport listen;  /* [agent] listen: health, readiness, metrics */
 		char socket[CONF_STR_MAX];    /* [agent] socket (absolute path) */
+		char socket_group[CONF_STR_MAX]; /* [agent] socket_group: group allowed besides
+						  * root; "" = root only */
 		char endpoints_dir[CONF_STR_MAX]; /* [agent] endpoints_dir (absolute path) */
 		uint32_t resync_seconds;      /* [agent] resync_seconds, 1..3600 */
 	} agent;

@@ -40,7 +40,10 @@ def host_veths():
 
 def run(t):
     state = al.tmpdir()
-    ag = al.Agent()
+    # the agent's pools and datastore are the plugin's (it admits only addresses inside
+    # its pools, checked against IPAM's records when the datastore is the same)
+    ag = al.Agent(extra="[ipam]\nipv4_pools = 198.18.0.0/24\nipv6_pools = 2001:db8:77::/112\n"
+                  "[datastore]\nstate_dir = %s\n" % state)
     ag.start()
     ok(ag.wait_ready(), "agent (file datastore) ready", ag.logtext())
     args = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a;K8S_POD_UID=uid-a"
@@ -146,7 +149,8 @@ def run(t):
                    "users": [{"name": "x", "user": {"token": "t"}}],
                    "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]},
                   f)
-    stuck = al.Agent(d=d)
+    stuck = al.Agent(d=d, extra="[ipam]\nipv4_pools = 198.18.0.0/24\n"
+                     "ipv6_pools = 2001:db8:77::/112\n")
     with open(stuck.conf) as f:
         text = f.read().replace("type = file", "type = kubernetes").replace(
             "kubeconfig = \n", "kubeconfig = %s\n" % kc)

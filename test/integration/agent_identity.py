@@ -24,10 +24,10 @@ def main():
     state = ag.state
     ok(ag.wait_ready(), "agent (file datastore, node node-a) ready", ag.logtext())
     mine = "file:" + state
-    al.sh("ip", "link", "add", "kv0ident00001", "type", "veth", "peer", "name", "kvt-id-p")
-    al.sh("ip", "link", "set", "kv0ident00001", "up")
+    al.sh("ip", "link", "add", "kv0abcdef0001", "type", "veth", "peer", "name", "kvt-id-p")
+    al.sh("ip", "link", "set", "kv0abcdef0001", "up")
     base = {"op": "add", "container_id": "cid-id", "ifname": "eth0",
-            "veth": "kv0ident00001", "ips": ["198.18.7.1"], "namespace": "default",
+            "veth": "kv0abcdef0001", "ips": ["198.18.7.1"], "namespace": "default",
             "pod": "pod-id"}
 
     def add(**kw):
@@ -69,7 +69,7 @@ def main():
        "an add without node/datastore (older plugin): registered, warned, counted", a)
     ag.call({"op": "del", "container_id": "cid-old", "ifname": "eth0"})
     ok(ag.stop() == 0, "agent stops cleanly")
-    al.sh("ip", "link", "del", "kv0ident00001", check=False)
+    al.sh("ip", "link", "del", "kv0abcdef0001", check=False)
     al.finish()
 
 
