@@ -144,7 +144,7 @@ def main():
         ok(ag.call({"op": "ping"}) == [{"status": "pong"}],
            "%d idle HTTP connections held: the CNI socket answers" % count)
         cid = "cid-surf-%d" % count
-        ans = ag.call({"op": "add", "node": "node-a", "datastore": "file:/var/lib/kvnet/ipam",
+        ans = ag.call({"op": "add", "node": "node-a", "datastore": "file:" + ag.state,
                        "container_id": cid, "ifname": "eth0", "veth": "kv0a1b2c3d4e5",
                        "ips": ["198.18.9.%d" % (count % 250)], "wait": True}, answers=2)
         ok(ans == [{"status": "registered"}, {"status": "programmed"}],

@@ -12,6 +12,7 @@ API server (test/kubeapi) with kvnet's CRDs, an agent configuration, TAP output.
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -199,9 +200,13 @@ class Agent:
             kc = api.write_kubeconfig(os.path.join(self.d, "kubeconfig"))
         with open(self.conf, "w") as f:
             f.write("[log]\nlevel = debug\n")
-            self.state = os.path.join(self.d, "ipam")  # never the host's /var/lib/kvnet
-            f.write("[datastore]\ntype = %s\nstate_dir = %s\n"
-                    % ("kubernetes" if api else "file", self.state))
+            # the file datastore's directory: the caller's ([datastore] state_dir in
+            # extra) or one of this agent's own, never the host's /var/lib/kvnet
+            m = re.search(r"^state_dir\s*=\s*(\S+)", extra, re.M)
+            self.state = m.group(1) if m else os.path.join(self.d, "ipam")
+            f.write("[datastore]\ntype = %s\n%s" % (
+                "kubernetes" if api else "file",
+                "" if m else "state_dir = %s\n" % self.state))
             f.write("[kubernetes]\nkubeconfig = %s\nnode_name = %s\n" % (kc, node))
             f.write("[agent]\nlisten = 127.0.0.1:%d\nsocket = %s\nendpoints_dir = %s\n"
                     "resync_seconds = %d\n" % (self.port, self.sock, self.eps, resync))
