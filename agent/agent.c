@@ -552,9 +552,10 @@ static void cni_line(void *user, struct agent_conn *c, const char *line, size_t 
 	struct agent *a = user;
 	struct agent_req r;
 	struct err e = { 0 };
-	/* Transitional: an add without the registration identity (a plugin older than
-	 * this agent; cmd/cni.c until it fills node and datastore) is accepted with a
-	 * warning; a mismatch is always refused. AGENT_IDENTITY_REQUIRED makes it strict. */
+	/* An add without the registration identity comes from a plugin of the previous
+	 * release (an upgrade that restarted the agent before the binary in /opt/cni/bin was
+	 * replaced): accepted with a warning and counted; a mismatch is always refused.
+	 * AGENT_IDENTITY_REQUIRED makes it strict. */
 	int prc = AGENT_IDENTITY_REQUIRED ? agent_req_parse(line, len, &r, &e)
 					  : agent_req_parse_stored(line, len, &r, &e);
 	if (prc < 0) {

@@ -122,17 +122,6 @@ static int call(struct agent_client *c, const struct agent_req *req, enum agent_
 	return 0;
 }
 
-int agent_client_add(struct agent_client *c, const struct agent_ep *ep, bool wait,
-		     unsigned timeout_ms, struct err *e)
-{
-	struct agent_req req;
-	memset(&req, 0, sizeof(req));
-	req.op = AGENT_OP_ADD;
-	req.wait = wait;
-	req.ep = *ep;
-	return agent_client_register(c, &req, timeout_ms, e);
-}
-
 int agent_client_register(struct agent_client *c, const struct agent_req *rq,
 			  unsigned timeout_ms, struct err *e)
 {

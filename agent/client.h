@@ -2,7 +2,8 @@
  *
  *   struct agent_client c;
  *   agent_client_open(&c, "/run/kvnet/agent.sock", &e)       -ENOENT/-ECONNREFUSED: no agent
- *   agent_client_add(&c, &ep, true, 5000, &e)                 0 = registered and programmed
+ *   agent_client_register(&c, &req, 5000, &e)                 0 = registered (and programmed,
+ *                                                             with req.wait)
  *   agent_client_close(&c);
  *
  * Blocking calls with a deadline (poll); no event loop. Errors read
@@ -36,13 +37,6 @@ int agent_client_open(struct agent_client *c, const char *path, struct err *e);
  * agent refused, e.g. another node's or datastore's registration). */
 int agent_client_register(struct agent_client *c, const struct agent_req *r,
 			  unsigned timeout_ms, struct err *e);
-/* Transitional, for callers that do not know the identity yet: agent_client_register
- * with empty node and datastore (an agent that requires them refuses). Register ep.
- * wait: also wait for "programmed". The whole call ends within timeout_ms
- * (0 = do not wait for "programmed"; registration still gets 2 s): -ETIMEDOUT then.
- * 0, or -errno with e (-EPROTO: a bad answer; -EREMOTEIO: the agent refused). */
-int agent_client_add(struct agent_client *c, const struct agent_ep *ep, bool wait,
-		     unsigned timeout_ms, struct err *e);
 /* Unregister (cid, ifname); within timeout_ms. 0 or -errno with e. */
 int agent_client_del(struct agent_client *c, const char *cid, const char *ifname,
 		     unsigned timeout_ms, struct err *e);

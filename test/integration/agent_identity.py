@@ -61,8 +61,8 @@ def main():
        "the endpoint file records the identity", ep)
     ok(al.wait_for(lambda: any(r[0] == "198.18.7.1" for r in al.routes()), timeout=10),
        "its route is installed", al.routes())
-    # a plugin older than the agent sends no identity: accepted with a warning (until
-    # the plugin sends it; proto.h's parser itself requires it)
+    # a plugin of the previous release sends no identity: accepted with a warning (an
+    # upgrade whose agent restarted before /opt/cni/bin/kvnet was replaced)
     a = ag.call(dict(base, container_id="cid-old"))
     ok(a == [{"status": "registered"}] and "no registration identity" in ag.logtext() and
        (ag.metric("kvnet_agent_cni_requests_total", 'op="unidentified"') or 0) == 1,
