@@ -425,6 +425,8 @@ class Lab:
         self._crds()
         for node in self.nodes.values():
             self.api.write_kubeconfig(node.kubeconfig)
+            with open(node.agent_conf, "w", encoding="utf-8") as f:  # the node's one
+                f.write(self.agent_config(node))                    # configuration
             st, _ = self.api.post("/api/v1/nodes", {
                 "apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
@@ -559,6 +561,10 @@ ipv6_pools = %(p6)s
 [migration]
 convergence_seconds = %(conv)d
 
+[cni]
+log_level = debug
+log_file = %(cnilog)s
+
 [network]
 cross_node = direct
 
@@ -568,7 +574,7 @@ socket = %(sock)s
 endpoints_dir = %(eps)s
 %(extra)s""" % {"node": node.name, "log": node.agent_log, "kc": node.kubeconfig,
                 "p4": POOL4, "p6": POOL6, "conv": self.convergence, "sock": node.agent_sock,
-                "eps": os.path.join(node.dir, "endpoints"),
+                "eps": os.path.join(node.dir, "endpoints"), "cnilog": node.cni_log,
                 "extra": self.agent_conf_extra}
 
     def start_agent(self, node):
@@ -634,13 +640,10 @@ endpoints_dir = %(eps)s
     # ---- CNI ---------------------------------------------------------------------------
 
     def cni_conf(self, node):
-        c = {"cniVersion": "1.1.0", "name": NETWORK, "type": "kvnet",
-             "datastore": "kubernetes", "kubeconfig": node.kubeconfig,
-             "ipv4_pools": [POOL4], "ipv6_pools": [POOL6], "log_file": node.cni_log,
-             "log_level": "debug"}
-        if self.want_agents:
-            c["agent_socket"] = node.agent_sock  # one agent per node, one socket each
-        return c
+        # network keys only: the node's settings (datastore, kubeconfig, node name,
+        # agent socket, the plugin's log) are in its kvnet.conf, shared with its agent
+        return {"cniVersion": "1.1.0", "name": NETWORK, "type": "kvnet",
+                "ipv4_pools": [POOL4], "ipv6_pools": [POOL6], "kvnet_conf": node.agent_conf}
 
     def cni(self, command, node, pod, prev=None):
         """dist/kvnet as the runtime calls it: CNI_* environment, config on stdin, in the
