@@ -6,8 +6,8 @@
     bindings point at roles and accounts that exist;
   - the DaemonSet: its ConfigMap is dist/cni/kubernetes/ as is; every path the agent uses
     (kvnet.conf as `dist/kvnet config -n` resolves it, defaults included) is a hostPath
-    mounted at the same place; the install step sees /opt/cni/bin, /etc/cni/net.d and
-    /etc/kvnet under /host; capabilities are NET_ADMIN and NET_RAW only; image tag = VERSION;
+    mounted at the same place; the install step sees /opt/cni/bin, /etc/cni/net.d,
+    /etc/kvnet and /var/lib/kvnet under /host; capabilities are NET_ADMIN and NET_RAW only; image tag = VERSION;
   - every conflist is in the network-level shape, answers CNI VERSION, and passes CNI
     STATUS with a throw-away file datastore (the full configuration parse of dist/kvnet);
   - every kvnet.conf in dist/ parses with `dist/kvnet config -n -c FILE`;
@@ -229,6 +229,7 @@ def check_daemonset(docs, accounts):
     root = cmd[cmd.index('--root') + 1] if '--root' in cmd else None
     conf = effective_conf(cm['data'].get('kvnet.conf', ''))
     need = {'/opt/cni/bin': 'binary', '/etc/cni/net.d': 'conflist', '/etc/kvnet': 'kvnet.conf',
+            '/var/lib/kvnet': 'install manifest',
             os.path.dirname(conf['kubernetes']['kubeconfig'] or '/etc/kvnet/x'): 'kubeconfig'}
     bad = [f'{p} ({what})' for p, what in need.items()
            if not root or not mounted_at(p, ic, volumes, prefix=root)]
