@@ -6,6 +6,8 @@
 #   make bench      benchmarks in test/bench/ (ratios against a peer in the same run)
 #   make golden-update   rewrite the golden .ok files from the current binary
 #   make install DESTDIR=... [PREFIX=/usr/local] [CNIDIR=/opt/cni/bin]
+#   make dist      build/kvnet-VERSION.tar.gz: the offline bundle (binary, manifests, unit,
+#                  examples, OCI image, SHA256SUMS; dist/mkdist, podman)
 #
 # Sources are found by wildcard: a new module is a new .c/.h pair in its directory,
 # a new unit test is test/unit/test-NAME.c, a new fuzz target test/fuzz/fuzz-NAME.c.
@@ -74,7 +76,7 @@ FUZZ_CFLAGS := $(filter-out -Werror -Wno-format-truncation,$(BASE_CFLAGS)) -O1 -
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzzobj/%.o,$(LIB_SRC))
 FUZZ_BIN := $(patsubst test/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all test unit fuzz fuzz-build bench install clean golden-update demo
+.PHONY: all test unit fuzz fuzz-build bench install clean golden-update demo dist
 all: dist/kvnet
 
 $(MUSL_INC)/.stamp:
@@ -187,6 +189,11 @@ install: dist/kvnet
 	install -m 0755 dist/kvnet $(DESTDIR)$(BINDIR)/kvnet
 	for r in cni agent ipamctl garp-watch; do ln -sfn kvnet $(DESTDIR)$(BINDIR)/kvnet-$$r; done
 	install -m 0755 dist/kvnet $(DESTDIR)$(CNIDIR)/kvnet
+
+# The offline bundle for air-gapped sites (dist/mkdist says what is in it).
+dist: dist/kvnet
+	$(call say,DIST,build/kvnet-$(VERSION).tar.gz)
+	$(Q)dist/mkdist --out build >/dev/null
 
 clean:
 	rm -rf build dist/kvnet
