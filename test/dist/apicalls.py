@@ -3,8 +3,9 @@
 
     python3 test/dist/apicalls.py          # print them, one "role group resource verb" a line
 
-A role is its cmd/ROLE.c plus every .c whose header it reaches through #include (agent/,
-ipam/ ...; kube/ is the client library and is where the calls end, not where they start).
+A role is its cmd/ROLE.c (and cmd/ROLE_*.c) plus every .c whose header it reaches through
+#include (agent/, cni/, ipam/ ...; kube/ is the client library and is where the calls end,
+not where they start).
 In those files every call of
 
     kube_get / kube_list / kube_create / kube_update / kube_patch / kube_delete
@@ -19,9 +20,11 @@ the manifests can never silently fall behind the code.
 The kubernetes datastore (ipam/ds_kube.c) writes whatever record an IPAM update changed,
 through one table of all four kinds; which kinds a role can change follows from the state
 mutators (ipam/ipam.h) that its own code calls (MUTATORS below). The model is guarded: a
-mutator in ipam.h that is not in the table, or a block/pool deletion appearing in ipam.c,
-fails the check until the table is updated.
+function of ipam/ taking a writable state that is not in the table, or a record dropped
+from a state by a function whose table entry lacks the delete, fails the check until the
+table is updated.
 """
+import glob
 import os
 import re
 import sys
@@ -44,7 +47,7 @@ WRITE_VERBS = {'create', 'update', 'patch', 'delete'}
 DATASTORE = 'ipam/ds_kube.c'
 # What each state mutator of ipam/ipam.h can make an update's commit write
 # (ipam_state_diff: a new record = create, a changed one = update, a dropped one = delete).
-# Blocks and pools are never dropped from a state (checked below); handles are.
+# Which functions drop records is checked below (model_guard).
 _BH = {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update', 'delete'}}
 MUTATORS = {
     'ipam_pool_add': {'ippools': {'create'}},
@@ -57,11 +60,21 @@ MUTATORS = {
     'ipam_release_handle': {'ipamblocks': {'update'}, 'ipamhandles': {'update', 'delete'}},
     'ipam_release_ip': {'ipamblocks': {'update'}, 'ipamhandles': {'update', 'delete'}},
     'ipam_handle_mend': _BH,
+    'ipam_pool_ensure': {'ippools': {'create'}},
+    'ipam_pool_delete': {'ippools': {'delete'}, 'ipamblocks': {'delete'}},
+    'ipam_inv_apply': {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update'}},
+    # repairs: release (block update, handle update/delete), unlink (handle update/delete),
+    # relink (handle create/update), recount (block update)
+    'ipam_report_repair': {'ipamblocks': {'update'},
+                           'ipamhandles': {'create', 'update', 'delete'}},
+    'ipam_handle_link': {'ipamhandles': {'create', 'update'}},
+    'ipam_handle_unlink': {'ipamhandles': {'update', 'delete'}},
     'ipam_config_set': {'ipamconfigs': {'create', 'update'}},
     'ipam_config_clear': {'ipamconfigs': {'delete'}},
 }
-# Functions of ipam.h taking a writable state that change no record.
-NOT_MUTATORS = {'ipam_state_init', 'ipam_state_free', 'ipam_state_load'}
+# Functions of ipam/ taking a writable state that change no record (they load or free).
+NOT_MUTATORS = {'ipam_state_init', 'ipam_state_free', 'ipam_state_load', 'ipam_ds_read',
+                'ipam_ds_kube_load_page', 'ipam_ds_kube_load_obj'}
 
 
 class Unresolved(Exception):
@@ -80,8 +93,12 @@ def strip_comments(text):
 
 
 def closure(start):
-    """Every .c reached from start through project headers (X.h -> X.c), without kube/."""
-    seen, todo, out = set(), [start], []
+    """Every .c reached from start through project headers (X.h -> X.c), without kube/.
+    A role split over several files in cmd/ (cmd/ipamctl.c, cmd/ipamctl_*.c) is one role."""
+    base = start[:-2]
+    todo = [start] + sorted(os.path.relpath(f, TOP) for f in
+                            glob.glob(os.path.join(TOP, base + '_*.c')))
+    seen, out = set(), []
     while todo:
         f = todo.pop()
         if f in seen or not os.path.exists(os.path.join(TOP, f)):
@@ -251,24 +268,51 @@ def kube_resources():
     return out
 
 
+KIND_OF_ARRAY = {'n_blocks': 'ipamblocks', 'n_pools': 'ippools', 'n_handles': 'ipamhandles'}
+
+
 def model_guard():
-    """Problems with the MUTATORS model against ipam/ipam.h and ipam/ipam.c."""
+    """Problems with the MUTATORS model against ipam/*.h and ipam/*.c: every function of
+    ipam/ taking a writable state is in the table (or NOT_MUTATORS), and every function
+    that drops a block, pool or handle from a state is reached only from mutators that
+    list the delete."""
     problems = []
-    hdr = strip_comments(read('ipam/ipam.h'))
-    for m in re.finditer(r'\b(ipam_\w+)\s*\(([^;]*)\)\s*;', hdr):
-        name, params = m.group(1), m.group(2)
-        if re.search(r'(?<!const )struct ipam_state \*', params) and \
-                name not in MUTATORS and name not in NOT_MUTATORS:
-            problems.append(f'ipam/ipam.h: {name} takes a writable state and is not in '
-                            f'test/dist/apicalls.py MUTATORS')
+    public = set()
+    for h in sorted(glob.glob(os.path.join(TOP, 'ipam', '*.h'))):
+        hdr = strip_comments(read(os.path.relpath(h, TOP)))
+        for m in re.finditer(r'\b(ipam_\w+)\s*\(([^;]*)\)\s*;', hdr):
+            name, params = m.group(1), m.group(2)
+            public.add(name)
+            if re.search(r'(?<!const )struct ipam_state \*', params) and \
+                    name not in MUTATORS and name not in NOT_MUTATORS:
+                problems.append(f'{os.path.relpath(h, TOP)}: {name} takes a writable state and '
+                                f'is not in test/dist/apicalls.py MUTATORS')
     for name in MUTATORS:
-        if not re.search(r'\b' + name + r'\s*\(', hdr):
-            problems.append(f'MUTATORS names {name}, which ipam/ipam.h no longer declares')
-    src = strip_comments(read('ipam/ipam.c'))
-    for arr in ('n_blocks', 'n_pools'):
-        if re.search(r'--\s*st->' + arr + r'|st->' + arr + r'\s*--|st->' + arr + r'\s*-=', src):
-            problems.append(f'ipam/ipam.c drops records from st->{arr[2:]}: a delete verb '
-                            f'is needed; update MUTATORS')
+        if name not in public:
+            problems.append(f'MUTATORS names {name}, which no ipam/*.h declares any more')
+    for c in sorted(glob.glob(os.path.join(TOP, 'ipam', '*.c'))):
+        rel = os.path.relpath(c, TOP)
+        funcs, _ = functions(strip_comments(read(rel)))
+        for fn in funcs:
+            for arr, kind in KIND_OF_ARRAY.items():
+                if not re.search(r'--\s*st->' + arr + r'\b|st->' + arr + r'\s*(--|-=)', fn.body):
+                    continue
+                # the public functions of this file that reach fn (fn itself, or callers)
+                roots, todo, seen = set(), [fn.name], set()
+                while todo:
+                    n = todo.pop()
+                    if n in seen:
+                        continue
+                    seen.add(n)
+                    if n in public:
+                        roots.add(n)
+                        continue
+                    todo += [g.name for g in funcs
+                             if re.search(r'\b' + re.escape(n) + r'\s*\(', g.body)]
+                for r in sorted(roots) or [fn.name + ' (no public caller)']:
+                    if 'delete' not in MUTATORS.get(r, {}).get(kind, set()):
+                        problems.append(f'{rel}: {r} drops {kind} from the state; '
+                                        f'MUTATORS[{r!r}] must list delete on {kind}')
     return problems
 
 

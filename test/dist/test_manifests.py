@@ -301,15 +301,19 @@ def check_conflists(docs):
                 fh.write(f'[datastore]\ntype = file\nstate_dir = {tmp}/ipam\n'
                          f'[agent]\nsocket = {tmp}/agent.sock\n')
             plugin['kvnet_conf'] = conf
-            r = cni('STATUS', json.dumps(plugin), {'KVNET_DATASTORE_STATE_DIR': tmp + '/ipam',
-                                                   'KVNET_DATASTORE_TYPE': 'file'})
-            out = r.stdout + r.stderr
-            if r.returncode != 0 and '"code": 7' in out.replace('"code":7', '"code": 7') \
-                    and 'kvnet_conf' in out:
-                skip(f'{name}: dist/kvnet STATUS parses it',
-                     'this dist/kvnet does not know the kvnet_conf key yet (issue #10 s2)')
-            else:
-                tap(r.returncode == 0, f'{name}: dist/kvnet STATUS parses it', out)
+            # STATUS exists from CNI 1.1.0 on; the conflists say 1.0.0 so that runtimes
+            # that know no 1.1.0 load them too: ask STATUS with 1.1.0, same keys otherwise
+            plugin['cniVersion'] = '1.1.0'
+            r = cni('STATUS', json.dumps(plugin), {})
+            tap(r.returncode == 0, f'{name}: dist/kvnet STATUS (cniVersion 1.1.0) parses it',
+                r.stdout + r.stderr)
+            if name.startswith('dist/cni/file/'):
+                with open(conf, 'w') as fh:
+                    fh.write('[datastore]\ntype = nosuch\n')
+                r = cni('STATUS', json.dumps(plugin), {})
+                tap(r.returncode != 0 and 'nosuch' in r.stdout + r.stderr,
+                    f'{name}: STATUS reads the kvnet.conf that kvnet_conf names',
+                    r.stdout + r.stderr)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
