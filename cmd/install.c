@@ -2,6 +2,7 @@
  *
  *   kvnet install --root DIR [--dry-run] [--cni-only] [--force] [--conflist FILE]
  *                 [--conf FILE] [--binary FILE] [--kubeconfig-from-sa] [--sa-dir DIR]
+ *                 [--every SECONDS]
  *   kvnet uninstall --root DIR [--dry-run]
  *
  * What goes where, and the rules (site files kept, atomic writes, the manifest that
@@ -17,6 +18,12 @@
  *                         kubeconfig) from the service account in --sa-dir (default
  *                         /var/run/secrets/kubernetes.io/serviceaccount) and
  *                         $KUBERNETES_SERVICE_HOST / $KUBERNETES_SERVICE_PORT
+ *   --every SECONDS       after the install, stay and install again every SECONDS (what
+ *                         changed is printed; nothing else): keeps the plugin's token
+ *                         fresh as the kubelet rotates the service account's, and the
+ *                         node's files in line with the ConfigMap (the DaemonSet's
+ *                         sidecar). A failing later pass is reported and retried; SIGTERM
+ *                         or SIGINT ends it with status 0
  *
  * Exit status: 0 done (or nothing to do); 1 failed (message on stderr); 2 usage error.
  */
@@ -24,12 +31,16 @@
 #include "inst/inst.h"
 #include "lib/err.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define EVERY_MAX 86400
 
 static int install_usage(const char *role)
 {
@@ -39,7 +50,7 @@ static int install_usage(const char *role)
 		fprintf(stderr,
 			"usage: kvnet install --root DIR [--dry-run] [--cni-only] [--force]\n"
 			"                     [--conflist FILE] [--conf FILE] [--binary FILE]\n"
-			"                     [--kubeconfig-from-sa] [--sa-dir DIR]\n");
+			"                     [--kubeconfig-from-sa] [--sa-dir DIR] [--every SECONDS]\n");
 	return 2;
 }
 
@@ -82,14 +93,17 @@ static void print_plan(const struct inst_plan *p, bool dry)
 		printf("%swrite file %s 0644\n", dry ? "would " : "", INST_MANIFEST);
 }
 
-static int run(const char *role, struct inst_plan *p, bool dry)
+/* Print and carry out the plan; quiet: say nothing when there is nothing to do. */
+static int run(const char *role, struct inst_plan *p, bool dry, bool quiet)
 {
 	struct err e = { 0 };
 	unsigned n = inst_changes(p);
+	if (n == 0 && quiet)
+		return 0;
 	print_plan(p, dry);
 	if (n == 0) {
 		printf("kvnet %s: %s: nothing to do\n", role, p->root[0] ? p->root : "/");
-		return 0;
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	if (dry) {
 		printf("kvnet %s: %s: %u change%s (dry run: nothing changed)\n", role,
@@ -106,6 +120,22 @@ static int run(const char *role, struct inst_plan *p, bool dry)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* One install: plan, print, apply. */
+static int install_pass(const struct inst_opts *o, bool dry, bool quiet)
+{
+	struct inst_plan p;
+	struct err e = { 0 };
+	int rc;
+	if (inst_plan_install(&p, o, &e) < 0) {
+		fprintf(stderr, "kvnet install: %s\n", e.msg);
+		rc = 1;
+	} else {
+		rc = run("install", &p, dry, quiet);
+	}
+	inst_plan_free(&p);
+	return rc;
+}
+
 int cmd_install(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -118,11 +148,14 @@ int cmd_install(int argc, char **argv)
 		{ "binary", required_argument, NULL, 'b' },
 		{ "kubeconfig-from-sa", no_argument, NULL, 'k' },
 		{ "sa-dir", required_argument, NULL, 's' },
+		{ "every", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct inst_opts o = { 0 };
 	bool dry = false, sa = false;
+	long every = 0;
+	char *end;
 	const char *sa_dir = SA_DIR;
 	int opt;
 	opterr = 0;
@@ -156,6 +189,15 @@ int cmd_install(int argc, char **argv)
 		case 's':
 			sa_dir = optarg;
 			break;
+		case 'e':
+			errno = 0;
+			every = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || every < 1 || every > EVERY_MAX) {
+				fprintf(stderr, "kvnet install: --every %s: want seconds 1..%d\n",
+					optarg, EVERY_MAX);
+				return install_usage("install");
+			}
+			break;
 		case 'h':
 			install_usage("install");
 			return 0;
@@ -173,22 +215,42 @@ int cmd_install(int argc, char **argv)
 		fprintf(stderr, "kvnet install: --root DIR is required (/ for this machine)\n");
 		return install_usage("install");
 	}
+	if (every && dry) {
+		fprintf(stderr, "kvnet install: --every and --dry-run do not go together\n");
+		return install_usage("install");
+	}
 	if (sa) {
 		o.sa_dir = sa_dir;
 		o.api_host = getenv("KUBERNETES_SERVICE_HOST");
 		o.api_port = getenv("KUBERNETES_SERVICE_PORT");
 	}
-	struct inst_plan p;
-	struct err e = { 0 };
-	int rc;
-	if (inst_plan_install(&p, &o, &e) < 0) {
-		fprintf(stderr, "kvnet install: %s\n", e.msg);
-		rc = 1;
-	} else {
-		rc = run("install", &p, dry);
+	int rc = install_pass(&o, dry, false);
+	if (every == 0 || rc != 0)
+		return rc;
+	/* SIGTERM/SIGINT are blocked and waited for with the period as the timeout: a
+	 * signal ends the wait at once, whenever it comes */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0) {
+		fprintf(stderr, "kvnet install: sigprocmask: %s\n", strerror(errno));
+		return 1;
 	}
-	inst_plan_free(&p);
-	return rc;
+	fflush(stdout);
+	for (;;) {
+		struct timespec ts = { .tv_sec = every, .tv_nsec = 0 };
+		int sig = sigtimedwait(&stop, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig < 0 && errno == EINTR)
+			continue;
+		if (install_pass(&o, false, true) != 0)
+			fprintf(stderr, "kvnet install: will try again in %ld s\n", every);
+		fflush(stdout);
+		fflush(stderr);
+	}
+	return 0;
 }
 
 int cmd_uninstall(int argc, char **argv)
@@ -236,7 +298,7 @@ int cmd_uninstall(int argc, char **argv)
 		fprintf(stderr, "kvnet uninstall: %s\n", e.msg);
 		rc = 1;
 	} else {
-		rc = run("uninstall", &p, dry);
+		rc = run("uninstall", &p, dry, false);
 	}
 	inst_plan_free(&p);
 	return rc;

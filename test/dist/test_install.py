@@ -8,10 +8,12 @@ kubeconfig it writes from a service account is used for real against test/kubeap
 import filecmp
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(TOP, 'test', 'kubeapi'))
@@ -244,6 +246,65 @@ def test_inputs():
         r.stdout + str(sorted(tree(root))))
 
 
+def wait_for(cond, timeout=60.0):
+    """Poll cond until it is true or timeout seconds passed (the machine is shared: no
+    assumption on how fast the other process is)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def check_every(api, root, sa, env):
+    """--every: the sidecar that keeps the plugin's token fresh."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(('KVNET_', 'KUBERNETES_'))}
+    e.update(env)
+    tokfile = os.path.join(root, 'etc/kvnet/cni.kubeconfig.token')
+    out = tempfile.TemporaryFile('w+')
+    p = subprocess.Popen([KVNET, 'install', '--root', root, '--cni-only', '--conf',
+                          dist('cni/kubernetes/kvnet.conf'), '--kubeconfig-from-sa', '--sa-dir',
+                          sa, '--every', '1'], stdout=out, stderr=subprocess.STDOUT, env=e)
+    try:
+        tap(wait_for(lambda: 'nothing to do' in read_all(out)),
+            '--every: the first pass runs at once', read_all(out))
+        api.rotate_token()
+        with open(os.path.join(sa, 'token.tmp'), 'w') as f:
+            f.write(api.token + '\n')
+        os.rename(os.path.join(sa, 'token.tmp'), os.path.join(sa, 'token'))
+        tap(wait_for(lambda: open(tokfile).read() == api.token),
+            '--every: a rotated service-account token reaches the plugin\'s token file',
+            read_all(out))
+        tap(wait_for(lambda: 'replace file etc/kvnet/cni.kubeconfig.token 0600' in read_all(out)),
+            '--every: the pass that changed something says what', read_all(out))
+        n = read_all(out).count('\n')
+        marker = os.path.join(root, 'etc/kvnet/kvnet.conf')
+        mtime = os.stat(marker).st_mtime_ns
+        # a pass leaves no trace when it has nothing to do, so this can only look at a
+        # stretch of time (about two periods) and see that nothing was printed or written
+        time.sleep(2.5)
+        tap(read_all(out).count('\n') == n and os.stat(marker).st_mtime_ns == mtime,
+            '--every: passes with nothing to do print and write nothing', read_all(out))
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rc = None
+        tap(rc == 0, '--every: SIGTERM ends it with status 0', f'rc {rc}')
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        out.close()
+
+
+def read_all(f):
+    f.flush()
+    f.seek(0)
+    return f.read()
+
+
 def test_kubeconfig():
     from client import KubeAPI
     root = mkroot()
@@ -279,6 +340,7 @@ def test_kubeconfig():
             'a rotated token is written again', r.stdout + r.stderr)
         r = kv('ipamctl', '--datastore', 'kubernetes', '--kubeconfig', kc, 'pool', 'list')
         tap(r.returncode == 0, 'and authenticates', r.stdout + r.stderr)
+        check_every(api, root, sa, env)
         r = kv('install', '--root', root, '--cni-only', '--conf', dist('cni/kubernetes/kvnet.conf'),
                '--kubeconfig-from-sa', '--sa-dir', sa, env={})
         tap(r.returncode == 1 and 'KUBERNETES_SERVICE_HOST' in r.stderr,

@@ -198,7 +198,9 @@ def check_daemonset(docs, accounts):
     tap(all(i.endswith(':' + VERSION) for i in images), f'DaemonSet images are tagged {VERSION}',
         images)
     agent = [c for c in spec['containers'] if c['name'] == 'agent']
-    tap(len(agent) == 1, 'DaemonSet: a container named agent')
+    tap(len(agent) == 1 and len(spec['containers']) == 2,
+        'DaemonSet: a container named agent (and the install-refresh sidecar)',
+        [c['name'] for c in spec['containers']])
     if not agent:
         return
     agent = agent[0]
@@ -250,6 +252,14 @@ def check_daemonset(docs, accounts):
         tap(mountdir and os.path.dirname(p) == mountdir[0] and
             os.path.basename(p) in cm['data'], f'install {opt} {p} is a ConfigMap key',
             mountdir)
+    refresh = [c for c in spec['containers'] if c['command'][1:2] == ['install']]
+    tap(len(refresh) == 1 and '--every' in refresh[0]['command'] and
+        [a for i, a in enumerate(refresh[0]['command'])
+         if a != '--every' and refresh[0]['command'][i - 1] != '--every'] == cmd and
+        refresh[0]['volumeMounts'] == ic['volumeMounts'] and
+        refresh[0].get('securityContext') == ic.get('securityContext'),
+        'the install-refresh container runs the init container\'s install with --every '
+        '(same mounts, same rights)', refresh)
     isc = ic.get('securityContext', {})
     tap(isc.get('capabilities', {}).get('drop') == ['ALL'] and
         not isc.get('capabilities', {}).get('add') and not isc.get('privileged'),
