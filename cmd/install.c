@@ -93,30 +93,33 @@ static void print_plan(const struct inst_plan *p, bool dry)
 		printf("%swrite file %s 0644\n", dry ? "would " : "", INST_MANIFEST);
 }
 
-/* Print and carry out the plan; quiet: say nothing when there is nothing to do. */
+/* Carry out the plan and print what was done (dry: what would be); quiet: say nothing
+ * when there is nothing to do. A directory uninstall finds not empty only when it tries,
+ * so the lines come after the work. */
 static int run(const char *role, struct inst_plan *p, bool dry, bool quiet)
 {
 	struct err e = { 0 };
+	const char *root = p->root[0] ? p->root : "/";
 	unsigned n = inst_changes(p);
 	if (n == 0 && quiet)
 		return 0;
-	print_plan(p, dry);
-	if (n == 0) {
-		printf("kvnet %s: %s: nothing to do\n", role, p->root[0] ? p->root : "/");
+	if (n == 0 || dry) {
+		print_plan(p, dry);
+		if (n == 0)
+			printf("kvnet %s: %s: nothing to do\n", role, root);
+		else
+			printf("kvnet %s: %s: %u change%s (dry run: nothing changed)\n", role, root, n,
+			       n == 1 ? "" : "s");
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
-	if (dry) {
-		printf("kvnet %s: %s: %u change%s (dry run: nothing changed)\n", role,
-		       p->root[0] ? p->root : "/", n, n == 1 ? "" : "s");
-		return 0;
-	}
 	if (inst_apply(p, &e) < 0) {
-		fflush(stdout);
-		fprintf(stderr, "kvnet %s: %s\n", role, e.msg);
+		fprintf(stderr, "kvnet %s: %s (stopped there; a second run shows what is left)\n",
+			role, e.msg);
 		return 1;
 	}
-	printf("kvnet %s: %s: %u change%s\n", role, p->root[0] ? p->root : "/", n,
-	       n == 1 ? "" : "s");
+	print_plan(p, false);
+	n = inst_changes(p);
+	printf("kvnet %s: %s: %u change%s\n", role, root, n, n == 1 ? "" : "s");
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 

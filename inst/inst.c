@@ -916,8 +916,6 @@ static int apply_install(struct inst_plan *p, struct err *e)
 	if ((r = full_path(p, INST_MANIFEST, fp, sizeof(fp), e)) == 0)
 		r = write_atomic(fp, m, need, 0644, e);
 	free(m);
-	if (r == 0)
-		p->manifest_dirty = false;
 	return r;
 }
 

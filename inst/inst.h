@@ -82,7 +82,7 @@ struct inst_plan {
 	unsigned n;		   /* items used */
 	unsigned cap;		   /* items allocated */
 	bool uninstall;		   /* a plan made by inst_plan_uninstall() */
-	bool manifest_dirty;	   /* apply rewrites the manifest (install) */
+	bool manifest_dirty;	   /* install: the manifest changes (apply rewrites it) */
 };
 
 struct inst_opts {
