@@ -20,6 +20,8 @@ const struct role kvnet_roles[] = {
 	{ "ipamctl", cmd_ipamctl, "operator CLI over the IPAM state" },
 	{ "garp-watch", cmd_garpwatch, "watch or send gratuitous ARP / RARP / unsolicited NA" },
 	{ "config", cmd_config, "parse the configuration and print it (-n [-c FILE])" },
+	{ "install", cmd_install, "put kvnet into a node's tree (--root DIR [--dry-run])" },
+	{ "uninstall", cmd_uninstall, "take out what install put there (--root DIR)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "print this list" },
 };

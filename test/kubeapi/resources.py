@@ -94,6 +94,15 @@ def builtin_resources():
           return_deleted=True, name_re=DNS_LABEL),
         R("", "v1", "events", "Event", True, builtin=True, short=["ev"]),
         R("coordination.k8s.io", "v1", "leases", "Lease", True, builtin=True),
+        # what dist/ manifests hold (test/dist/test_kubectl.py applies them with kubectl):
+        # stored and served like any object, no controller behind them
+        R("", "v1", "serviceaccounts", "ServiceAccount", True, builtin=True, short=["sa"]),
+        R("apps", "v1", "daemonsets", "DaemonSet", True, status=True, builtin=True,
+          short=["ds"]),
+        R("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False,
+          builtin=True),
+        R("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
+          False, builtin=True),
         R("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, builtin=True,
           short=["netpol"]),
         R("apiextensions.k8s.io", "v1", "customresourcedefinitions",

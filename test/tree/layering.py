@@ -9,7 +9,7 @@ Layers (an include may point to its own module or to a lower layer; never up):
     3  cni/ agent/            the CNI operations and data-plane modes; the node agent
                               (cni/ may call agent/client.h and agent/proto.h: the socket
                               protocol the plugin speaks to the agent)
-    2  ipam/                  allocator and datastores
+    2  ipam/ inst/            allocator and datastores; the node install plan
     1  net/ kube/ conf/       netlink, Kubernetes client, configuration
     0  lib/                   err, log, cursor, evloop, json, ip, file
 
@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-LAYER = {'lib': 0, 'net': 1, 'kube': 1, 'conf': 1, 'ipam': 2, 'cni': 3, 'agent': 3,
+LAYER = {'lib': 0, 'net': 1, 'kube': 1, 'conf': 1, 'ipam': 2, 'inst': 2, 'cni': 3, 'agent': 3,
          'cmd': 4, '.': 5}
 # Sideways arrows between modules of one layer that are part of the design.
 SIDEWAYS = {('cni', 'agent/client.h'), ('cni', 'agent/proto.h')}
