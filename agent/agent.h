@@ -7,7 +7,9 @@
  *
  *   agent/endpoints.h   the endpoint table and its files in [agent] endpoints_dir
  *   agent/informers.h   the world model: one informer per object kind some module wants
- *   agent/servers.h     the CNI socket and the HTTP port (/healthz, /readyz, /metrics)
+ *   agent/servers.h     the CNI socket and the HTTP port (/healthz, /readyz, /metrics):
+ *                       peer checks, per-listener limits and timeouts
+ *   agent/admit.h       which registrations are accepted (pure checks)
  *   agent/reconcile.h   the route reconciler (one reconciler per kernel object kind)
  *   agent/modules.h     the module table: routes (agent/routes.h), migration hand-over
  *                       (agent/mignode.h)

@@ -20,7 +20,10 @@
  * optional. node and datastore are the registration identity: the node name as an object
  * name (ipam_name_map) and the datastore as conf_datastore_ident() gives it
  * ("file:STATE_DIR" or "kubernetes:SERVER-URL"); an agent serving another node or
- * another datastore refuses the add, naming both sides.
+ * another datastore refuses the add, naming both sides. The agent also refuses an add it
+ * does not admit (agent/admit.h: a kvnet veth, addresses in its pools and, where it can
+ * read IPAM, allocated to the handle), and serves only root or [agent] socket_group
+ * peers (agent/servers.h).
  * A second add for the same (container_id, ifname) replaces the first. "programmed"
  * means the agent holds the endpoint and its routes are in the desired state (a dark
  * migration target: no route, detection armed). The agent never closes a connection
