@@ -57,12 +57,15 @@ static int persist_disabled(struct cni_store *cs, const struct cni_req *r, bool 
 	struct err e = { 0 };
 	struct ipam_config cfg;
 	int rc = ipam_ds_kube_config(&cs->dk, &cfg, &e);
-	if (rc == -EAGAIN)
-		return cni_fail(f, CNI_E_TRYLATER, "API server unavailable", "pod %s/%s: %s",
-			    r->pod_ns, r->pod_name, e.msg);
-	if (rc < 0)
+	if (rc == -EUCLEAN || rc == -EINVAL) /* the stored record is not a valid IPAMConfig */
 		return cni_fail(f, CNI_E_CONFIG, "invalid IPAMConfig", "pod %s/%s: %s", r->pod_ns,
 			    r->pod_name, e.msg);
+	if (rc == -ENOMEM)
+		return cni_fail(f, CNI_E_INTERNAL, "out of memory", "pod %s/%s: %s", r->pod_ns,
+			    r->pod_name, e.msg);
+	if (rc < 0) /* unreachable, refusing, or an answer that is not JSON (-EPROTO) */
+		return cni_fail(f, CNI_E_TRYLATER, "API server unavailable", "pod %s/%s: %s",
+			    r->pod_ns, r->pod_name, e.msg);
 	*off = cfg.vm_persistence == IPAM_PERSIST_DISABLED;
 	return 0;
 }
