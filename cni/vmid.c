@@ -133,6 +133,8 @@ static int find_vmim(struct kube_client *kc, const struct cni_req *r,
 				    n);
 		rc = json_parse(&o->ldoc, o->lresp.body, o->lresp.len, o->ltok, n, 0, &e);
 	}
+	if (rc == 0 && !o->ltok) /* counting never succeeds on a real document */
+		rc = -EINVAL;
 	int items = rc == 0 ? json_get(&o->ldoc, 0, "items") : -1;
 	if (rc < 0 || json_type(&o->ldoc, items) != JSON_ARRAY)
 		return cni_fail(f, CNI_E_TRYLATER, "bad API answer",
