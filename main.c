@@ -2,8 +2,9 @@
  *
  *   1. basename of argv[0] is a role, with or without a "kvnet-" prefix
  *      (/usr/local/bin/kvnet-agent, ipamctl, garp-watch ...);
- *   2. basename "kvnet" and CNI_COMMAND set: the container runtime calling
- *      /opt/cni/bin/kvnet, so the role is cni;
+ *   2. basename "kvnet" and CNI_COMMAND set (non-empty, or empty with no further
+ *      argument): the container runtime calling /opt/cni/bin/kvnet, so the role is cni
+ *      (an empty CNI_COMMAND then gets a CNI error object, code 4);
  *   3. otherwise `kvnet ROLE ARGS...`.
  *
  * An unknown role prints the usage on stderr and exits 2.
@@ -47,8 +48,10 @@ int main(int argc, char **argv)
 		return r->fn(argc, argv);
 
 	if (strcmp(base, "kvnet") == 0) {
+		/* set, even empty, with no role argument: a runtime's call (libcni sets every
+		 * CNI_* variable, empty where unused), answered with a CNI error object */
 		const char *cni = getenv("CNI_COMMAND");
-		if (cni && *cni)
+		if (cni && (*cni || argc < 2))
 			return cmd_cni(argc, argv);
 	}
 	if (argc < 2) {

@@ -2,6 +2,7 @@
 #include "cni/netconf.h"
 
 #include "cni/mode.h"
+#include "kube/types.h"
 #include "lib/err.h"
 
 #include <ctype.h>
@@ -65,6 +66,24 @@ static bool ifname_valid(const char *s)
 	return true;
 }
 
+/* A CNI_ARGS value that is not what key must be: code 4 showing (the start of) the value
+ * with anything unprintable as \xNN, so the message itself stays plain text. */
+static int bad_arg(struct cni_fail *f, const char *key, const char *v, const char *must)
+{
+	char shown[100];
+	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)v;
+	for (; *p && o + 5 < sizeof(shown); p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+			shown[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(shown + o, sizeof(shown) - o, "\\x%02x", *p);
+	}
+	shown[o] = 0;
+	return cni_fail(f, CNI_E_ENV, "invalid CNI_ARGS", "CNI_ARGS: %s '%s%s' must be %s", key,
+			shown, *p ? "..." : "", must);
+}
+
 /* CNI_ARGS "K=V;K=V". Unknown keys are an error unless IgnoreUnknown is 1/true. */
 int cni_args_parse(struct cni_req *r, const char *args, struct cni_fail *f)
 {
@@ -92,19 +111,21 @@ int cni_args_parse(struct cni_req *r, const char *args, struct cni_fail *f)
 				continue;
 			}
 			if (strcmp(kv, "K8S_POD_NAMESPACE") == 0) {
-				if (strlen(v) > IPAM_NS_MAX)
-					return cni_fail(f, CNI_E_ENV, "invalid CNI_ARGS",
-						    "CNI_ARGS: K8S_POD_NAMESPACE longer than %d",
-						    IPAM_NS_MAX);
+				if (*v && (strlen(v) > IPAM_NS_MAX || !kube_name_is_label(v)))
+					return bad_arg(f, kv, v, "a DNS-1123 label (at most 63 of "
+						       "a-z, 0-9 and '-', alphanumeric at both ends)");
 				snprintf(r->pod_ns, sizeof(r->pod_ns), "%s", v);
 			} else if (strcmp(kv, "K8S_POD_NAME") == 0) {
-				if (strlen(v) > IPAM_NAME_MAX)
-					return cni_fail(f, CNI_E_ENV, "invalid CNI_ARGS",
-						    "CNI_ARGS: K8S_POD_NAME longer than %d",
-						    IPAM_NAME_MAX);
+				if (*v && (strlen(v) > IPAM_NAME_MAX || !kube_name_is_subdomain(v)))
+					return bad_arg(f, kv, v, "a DNS-1123 subdomain (at most 253 "
+						       "of a-z, 0-9, '-' and '.', alphanumeric at both "
+						       "ends of every part)");
 				snprintf(r->pod_name, sizeof(r->pod_name), "%s", v);
 			} else if (strcmp(kv, "K8S_POD_UID") == 0) {
-				snprintf(r->pod_uid, sizeof(r->pod_uid), "%.*s", IPAM_UID_MAX, v);
+				if (*v && (strlen(v) > IPAM_UID_MAX || !kube_uid_valid(v)))
+					return bad_arg(f, kv, v, "a uid (at most 64 hex digits and "
+						       "'-', starting with a hex digit)");
+				snprintf(r->pod_uid, sizeof(r->pod_uid), "%s", v);
 			} else if (strcmp(kv, "IgnoreUnknown") != 0 &&
 				   strcmp(kv, "K8S_POD_INFRA_CONTAINER_ID") != 0 &&
 				   strcmp(kv, "K8S_POD_UID") != 0 && !unknown) {

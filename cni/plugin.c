@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Finish r->out (a document written by fn-specific code); code 999 when it does not fit. */
@@ -67,14 +68,39 @@ static int open_sock_in(int nsfd, struct nl_sock **out, struct err *e)
 	return netns_run(nsfd, open_sock_fn, out, e);
 }
 
-/* Enter r's pod namespace: ns->nsfd and ns->pod (code 4 when CNI_NETNS is unusable). */
+/* True when nsfd is the network namespace this process runs in or init's (PID 1): the
+ * host's own, never a pod's (same st_dev and st_ino as /proc/self/ns/net or
+ * /proc/1/ns/net). *which names it. */
+static bool host_netns(int nsfd, const char **which)
+{
+	static const char *const host[] = { "/proc/self/ns/net", "/proc/1/ns/net" };
+	struct stat a, b;
+	if (fstat(nsfd, &a) < 0)
+		return false;
+	for (unsigned i = 0; i < 2; i++)
+		if (stat(host[i], &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*which = host[i];
+			return true;
+		}
+	return false;
+}
+
+/* Enter r's pod namespace: ns->nsfd and ns->pod (code 4 when CNI_NETNS is unusable or
+ * is the host's own namespace). */
 static int open_pod(const struct cni_req *r, struct cni_ns *ns, struct cni_fail *f)
 {
 	struct err e = { 0 };
+	const char *which = NULL;
 	ns->nsfd = netns_open(r->netns, &e);
 	if (ns->nsfd < 0)
 		return cni_fail(f, CNI_E_ENV, "invalid network namespace", "CNI_NETNS %s: %s",
 				r->netns, e.msg);
+	if (host_netns(ns->nsfd, &which)) {
+		close_ns(ns);
+		return cni_fail(f, CNI_E_ENV, "invalid network namespace",
+				"CNI_NETNS %s is the host's own network namespace (the same as "
+				"%s), not a pod's", r->netns, which);
+	}
 	if (open_sock_in(ns->nsfd, &ns->pod, &e) < 0) {
 		close_ns(ns);
 		return cni_fail(f, CNI_E_ENV, "invalid network namespace", "CNI_NETNS %s: %s",
@@ -236,8 +262,17 @@ int cni_del(struct cni_req *r, struct cni_fail *f)
 	struct err e = { 0 };
 	/* the interface (the netns may be gone) */
 	struct cni_ns ns = { .nsfd = -1 };
+	const char *which = NULL;
 	if (r->netns) {
 		ns.nsfd = netns_open(r->netns, &e);
+		if (ns.nsfd >= 0 && host_netns(ns.nsfd, &which)) {
+			/* never remove CNI_IFNAME from the host: only the host side and IPAM */
+			log_msg(&r->log, LOG_LVL_WARN, "DEL %s %s: CNI_NETNS %s is the host's own "
+				"network namespace (%s): not touched", r->cid, r->ifname, r->netns,
+				which);
+			close(ns.nsfd);
+			ns.nsfd = -1;
+		}
 		int rc = ns.nsfd >= 0 ? open_sock_in(ns.nsfd, &ns.pod, &e) : ns.nsfd;
 		if (rc < 0 && ns.pod) { /* opened, but could not come back: stranded, stop */
 			close_ns(&ns);

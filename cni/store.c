@@ -174,7 +174,10 @@ int cni_ipam_run(const struct cni_req *r, struct cni_store *open, ipam_ds_fn fn,
 	case EINVAL:
 	case EEXIST:
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration", "ipam: %s", e.msg);
+	case EADDRINUSE: /* cni_op_vm_alloc: the VM's live owner keeps its addresses */
+		return cni_fail(f, CNI_E_INTERNAL, "VM pod rejected", "%s", e.msg);
 	case EAGAIN:
+	case EPROTO: /* the API answered, but not with JSON or not the expected object */
 	case EIO:
 	case EACCES:
 	case EROFS:

@@ -59,7 +59,8 @@ int cni_ipam_init(struct cni_ipam *c, const struct cni_req *r, struct cni_fail *
 /* One IPAM update: fn over the datastore; over `open` when given (reusing its
  * connection), else over one opened and closed here. one_handle: fn reads and changes
  * c->handle only (kubernetes: a GET of it instead of a LIST of every handle). Errors map
- * to CNI codes: no free address 999, invalid 7, unavailable/conflicting 11. */
+ * to CNI codes: no free address 999, invalid 7, unavailable/conflicting or an unusable API
+ * answer 11, a VM pod refused by cni_op_vm_alloc (-EADDRINUSE) 999. */
 int cni_ipam_run(const struct cni_req *r, struct cni_store *open, ipam_ds_fn fn,
 		 bool one_handle, struct cni_ipam *c, struct cni_fail *f);
 

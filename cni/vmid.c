@@ -1,6 +1,7 @@
 /* vmid — VM identity and VM pods' IPAM operations (vmid.h). */
 #include "cni/vmid.h"
 
+#include "kube/kubevirt.h"
 #include "lib/err.h"
 
 #include <errno.h>
@@ -56,13 +57,104 @@ static int persist_disabled(struct cni_store *cs, const struct cni_req *r, bool 
 	struct err e = { 0 };
 	struct ipam_config cfg;
 	int rc = ipam_ds_kube_config(&cs->dk, &cfg, &e);
-	if (rc == -EAGAIN)
-		return cni_fail(f, CNI_E_TRYLATER, "API server unavailable", "pod %s/%s: %s",
-			    r->pod_ns, r->pod_name, e.msg);
-	if (rc < 0)
+	if (rc == -EUCLEAN || rc == -EINVAL) /* the stored record is not a valid IPAMConfig */
 		return cni_fail(f, CNI_E_CONFIG, "invalid IPAMConfig", "pod %s/%s: %s", r->pod_ns,
 			    r->pod_name, e.msg);
+	if (rc == -ENOMEM)
+		return cni_fail(f, CNI_E_INTERNAL, "out of memory", "pod %s/%s: %s", r->pod_ns,
+			    r->pod_name, e.msg);
+	if (rc < 0) /* unreachable, refusing, or an answer that is not JSON (-EPROTO) */
+		return cni_fail(f, CNI_E_TRYLATER, "API server unavailable", "pod %s/%s: %s",
+			    r->pod_ns, r->pod_name, e.msg);
 	*off = cfg.vm_persistence == IPAM_PERSIST_DISABLED;
+	return 0;
+}
+
+/* What cni_vm_resolve() reads: the pod, its VMI and (for a labelled pod) the VMIM its
+ * label names, found by GET (the pod's migrationJobName annotation) or in a LIST. */
+struct vm_objs {
+	struct cni_obj pod;	       /* the pod */
+	struct cni_obj vmi;	       /* its VMI, then the VM (DEL) */
+	struct cni_obj vmim;	       /* the VMIM by name */
+	struct kube_resp lresp;	       /* the VMIM LIST answer (body owned) */
+	struct json_doc ldoc;	       /* parsed */
+	struct json_tok *ltok;	       /* its tokens (owned) */
+	char lmem[16384];	       /* arena memory for the matching item */
+	struct kube_arena la;	       /* arena over lmem */
+};
+
+static void vm_objs_free(struct vm_objs *o)
+{
+	kube_resp_free(&o->pod.resp);
+	kube_resp_free(&o->vmi.resp);
+	kube_resp_free(&o->vmim.resp);
+	kube_resp_free(&o->lresp);
+	free(o->ltok);
+	free(o);
+}
+
+/* The VMIM in the pod's namespace whose metadata.uid is uid into *m (*found false when
+ * there is none): a GET of the name in the pod's kubevirt.io/migrationJobName annotation
+ * when that object has the uid (the annotation only saves a LIST; the uid decides), else
+ * one LIST of the namespace's VMIMs, filtered here. -1 with f (code 11) when the API
+ * cannot be asked or answers something else than VMIMs. */
+static int find_vmim(struct kube_client *kc, const struct cni_req *r,
+		     const struct kube_pod *pod, struct kube_arena *pa, const char *uid,
+		     struct vm_objs *o, struct kube_vmim *m, bool *found, struct cni_fail *f)
+{
+	struct err e = { 0 };
+	*found = false;
+	const char *name = kube_annotation(&pod->meta, KUBE_KV_ANN_MIGRATION, pa);
+	if (name && kube_name_is_subdomain(name)) {
+		int rc = cni_get_obj(kc, &kube_res_vmims, r->pod_ns, name, &o->vmim, f);
+		if (rc == -1)
+			return -1;
+		if (rc == 0) {
+			if (kube_vmim_view(&o->vmim.doc, 0, m, &o->vmim.a, &e) < 0)
+				return cni_fail(f, CNI_E_TRYLATER, "bad API answer",
+					    "VirtualMachineInstanceMigration %s/%s: %s", r->pod_ns,
+					    name, e.msg);
+			if (kube_kv_vmim_is(m, uid)) {
+				*found = true;
+				return 0;
+			}
+		}
+	}
+	memset(&o->lresp, 0, sizeof(o->lresp));
+	if (kube_list(kc, &kube_res_vmims, r->pod_ns, NULL, &o->lresp, &e) < 0)
+		return cni_fail(f, CNI_E_TRYLATER, "API server unavailable", "%s", e.msg);
+	int rc = json_parse(&o->ldoc, o->lresp.body, o->lresp.len, NULL, 0, 0, &e);
+	if (rc == -ENOSPC && o->ldoc.n > 0) {
+		unsigned n = o->ldoc.n;
+		o->ltok = calloc(n, sizeof(*o->ltok));
+		if (!o->ltok)
+			return cni_fail(f, CNI_E_INTERNAL, "out of memory",
+				    "VirtualMachineInstanceMigrations of %s: %u tokens", r->pod_ns,
+				    n);
+		rc = json_parse(&o->ldoc, o->lresp.body, o->lresp.len, o->ltok, n, 0, &e);
+	}
+	if (rc == 0 && !o->ltok) /* counting never succeeds on a real document */
+		rc = -EINVAL;
+	int items = rc == 0 ? json_get(&o->ldoc, 0, "items") : -1;
+	if (rc < 0 || json_type(&o->ldoc, items) != JSON_ARRAY)
+		return cni_fail(f, CNI_E_TRYLATER, "bad API answer",
+			    "LIST VirtualMachineInstanceMigrations in %s: %s", r->pod_ns,
+			    rc < 0 ? e.msg : "no items array");
+	kube_arena_init(&o->la, o->lmem, sizeof(o->lmem));
+	struct json_iter it;
+	int k, v;
+	json_iter_init(&it, &o->ldoc, items);
+	while (json_iter_next(&it, &k, &v)) {
+		o->la.used = 0; /* only the match is kept */
+		if (kube_vmim_view(&o->ldoc, v, m, &o->la, &e) < 0)
+			return cni_fail(f, CNI_E_TRYLATER, "bad API answer",
+				    "LIST VirtualMachineInstanceMigrations in %s: %s", r->pod_ns,
+				    e.msg);
+		if (kube_kv_vmim_is(m, uid)) {
+			*found = true;
+			return 0;
+		}
+	}
 	return 0;
 }
 
@@ -70,13 +162,12 @@ static int persist_disabled(struct cni_store *cs, const struct cni_req *r, bool 
  * kubevirt.io/domain annotation and a controller ownerReference to a kubevirt.io/v1
  * VirtualMachineInstance. Then the VMI is fetched and its uid must equal the reference's;
  * anything else fails ADD (a forged or stale reference never gets the VM's IP). A pod
- * that does not exist or is no VM pod is ordinary (vm->is_vm false). For DEL (del true)
- * a mismatch is not an error, and vm->release says whether the VM is gone or being
- * deleted (standalone VMI: the VMI). When the IPAMConfig says
+ * that does not exist or is no VM pod is ordinary (vm->is_vm false). ADD and CHECK then
+ * apply kube_kv_decide() (kube/kubevirt.h): which slot the pod may hold, or a refusal.
+ * For DEL (del true) a mismatch is not an error, and vm->release says whether the VM is
+ * gone or being deleted (standalone VMI: the VMI). When the IPAMConfig says
  * kubeVirtVMAddressPersistence Disabled, a VM pod is ordinary (vm->persist_off) and the
- * ADD of a migration target fails. API calls: none when the runtime's pod annotations
- * lack kubevirt.io/domain; else GET pod, and for a VM pod GET IPAMConfig, GET VMI; DEL
- * adds GET VM. */
+ * ADD of a migration target fails. */
 int cni_vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 		      struct cni_vm *vm, struct cni_fail *f)
 {
@@ -85,32 +176,31 @@ int cni_vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 		return 0;
 	struct kube_client *kc = cs->c;
 	struct err e = { 0 };
-	struct cni_obj *o = calloc(1, sizeof(*o));
+	struct vm_objs *o = calloc(1, sizeof(*o));
 	if (!o)
 		return cni_fail(f, CNI_E_INTERNAL, "out of memory", "pod %s/%s", r->pod_ns,
 			    r->pod_name);
 	int ret = -1;
-	int rc = cni_get_obj(kc, &kube_res_pods, r->pod_ns, r->pod_name, o, f);
+	int rc = cni_get_obj(kc, &kube_res_pods, r->pod_ns, r->pod_name, &o->pod, f);
 	if (rc == -ENOENT) {
-		free(o);
-		return 0;
+		ret = 0;
+		goto out;
 	}
-	if (rc < 0) {
-		free(o);
-		return -1;
-	}
+	if (rc < 0)
+		goto out;
 	struct kube_pod pod;
 	struct kube_owner_ref ref;
-	if (kube_pod_view(&o->doc, 0, &pod, &o->a, &e) < 0) {
+	struct kube_arena *pa = &o->pod.a;
+	if (kube_pod_view(&o->pod.doc, 0, &pod, pa, &e) < 0) {
 		cni_fail(f, CNI_E_TRYLATER, "bad API answer", "pod %s/%s: %s", r->pod_ns,
 		     r->pod_name, e.msg);
 		goto out;
 	}
-	const char *dom = kube_annotation(&pod.meta, CNI_ANN_DOMAIN, &o->a);
-	rc = kube_controller_ref(&pod.meta, &ref, &o->a, &e);
-	if (rc == -EINVAL) {
-		cni_fail(f, CNI_E_INTERNAL, "invalid pod", "pod %s/%s: %s", r->pod_ns, r->pod_name,
-		     e.msg);
+	const char *dom = kube_annotation(&pod.meta, CNI_ANN_DOMAIN, pa);
+	rc = kube_controller_ref(&pod.meta, &ref, pa, &e);
+	if (rc == -EINVAL) { /* the API validates ownerReferences: not a real pod object */
+		cni_fail(f, CNI_E_TRYLATER, "bad API answer", "pod %s/%s: %s", r->pod_ns,
+		     r->pod_name, e.msg);
 		goto out;
 	}
 	if (!dom || rc < 0 || !ref.kind || strcmp(ref.kind, "VirtualMachineInstance") != 0 ||
@@ -118,7 +208,7 @@ int cni_vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 		ret = 0; /* an ordinary pod */
 		goto out;
 	}
-	const char *mig = kube_label(&pod.meta, CNI_LBL_MIGRATION, &o->a);
+	const char *mig = kube_label(&pod.meta, CNI_LBL_MIGRATION, pa);
 	bool off = false;
 	if (persist_disabled(cs, r, &off, f) < 0)
 		goto out;
@@ -155,13 +245,12 @@ int cni_vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 		goto out;
 	}
 	vm->target = mig != NULL;
-	kube_resp_free(&o->resp);
 
-	rc = cni_get_obj(kc, &kube_res_vmis, r->pod_ns, vm->vm, o, f);
+	rc = cni_get_obj(kc, &kube_res_vmis, r->pod_ns, vm->vm, &o->vmi, f);
 	if (rc == -1)
-		goto out_nofree;
+		goto out;
 	struct kube_vmi vmi;
-	if (rc == 0 && kube_vmi_view(&o->doc, 0, &vmi, &o->a, &e) < 0) {
+	if (rc == 0 && kube_vmi_view(&o->vmi.doc, 0, &vmi, &o->vmi.a, &e) < 0) {
 		cni_fail(f, CNI_E_TRYLATER, "bad API answer", "VMI %s/%s: %s", r->pod_ns, vm->vm,
 		     e.msg);
 		goto out;
@@ -172,7 +261,7 @@ int cni_vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 			cni_fail(f, CNI_E_INTERNAL, "VM pod rejected",
 			     "pod %s/%s: its VirtualMachineInstance %s/%s does not exist",
 			     r->pod_ns, r->pod_name, r->pod_ns, vm->vm);
-			goto out_nofree;
+			goto out;
 		}
 		if (!same) {
 			cni_fail(f, CNI_E_INTERNAL, "VM pod rejected",
@@ -182,38 +271,65 @@ int cni_vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 			     vmi.meta.uid ? vmi.meta.uid : "(none)");
 			goto out;
 		}
+		/* who may hold the VM's addresses (kube/kubevirt.h) */
+		struct kube_vmim vmim;
+		bool found = false;
+		if (mig && find_vmim(kc, r, &pod, pa, mig, o, &vmim, &found, f) < 0)
+			goto out;
+		struct kube_kv_ask q = { .pod = &pod, .vmi = &vmi, .mig_uid = mig,
+					 .vmim = found ? &vmim : NULL, .node = r->node,
+					 .holder = KUBE_KV_HOLDER_UNKNOWN };
+		char why[384];
+		switch (kube_kv_decide(&q, why, sizeof(why))) {
+		case KUBE_KV_REFUSE:
+			cni_fail(f, CNI_E_INTERNAL, "VM pod rejected", "pod %s/%s of VM %s/%s: %s",
+			     r->pod_ns, r->pod_name, r->pod_ns, vm->vm, why);
+			goto out;
+		case KUBE_KV_TARGET:
+			vm->target = true;
+			break;
+		case KUBE_KV_ACTIVE:
+			vm->target = false;
+			break;
+		case KUBE_KV_NEED_HOLDER:
+			vm->target = false;
+			vm->check_holder = true;
+			vm->kc = kc;
+			break;
+		}
+		cpy(vm->why, sizeof(vm->why), why);
 	}
 	bool vm_owned = false, vmi_deleting = rc == 0 && vmi.meta.deletion_timestamp;
 	if (rc == 0) {
 		struct kube_owner_ref vref;
-		if (kube_controller_ref(&vmi.meta, &vref, &o->a, NULL) == 0 && vref.kind &&
+		if (kube_controller_ref(&vmi.meta, &vref, &o->vmi.a, NULL) == 0 && vref.kind &&
 		    strcmp(vref.kind, "VirtualMachine") == 0) {
 			vm_owned = true;
 			cpy(vm->vm_uid, sizeof(vm->vm_uid), vref.uid);
 		}
-		kube_resp_free(&o->resp);
 	}
 	vm->is_vm = true;
 	ret = 0;
 	if (!del)
-		goto out_nofree;
+		goto out;
 	if (rc == 0 && same && !vm_owned) { /* standalone VMI */
 		vm->release = vmi_deleting;
-		goto out_nofree;
+		goto out;
 	}
 	/* VM-owned (or the VMI is gone or replaced): the VM decides; a VM restart deletes
 	 * and recreates the VMI, which must keep the IPs. */
-	rc = cni_get_obj(kc, &kube_res_vms, r->pod_ns, vm->vm, o, f);
+	kube_resp_free(&o->vmi.resp);
+	rc = cni_get_obj(kc, &kube_res_vms, r->pod_ns, vm->vm, &o->vmi, f);
 	if (rc == -ENOENT) {
 		vm->release = true;
-		goto out_nofree;
+		goto out;
 	}
 	if (rc < 0) {
 		ret = -1;
-		goto out_nofree;
+		goto out;
 	}
 	struct kube_meta vmm;
-	if (kube_meta_view(&o->doc, 0, &vmm, &o->a, &e) < 0) {
+	if (kube_meta_view(&o->vmi.doc, 0, &vmm, &o->vmi.a, &e) < 0) {
 		ret = cni_fail(f, CNI_E_TRYLATER, "bad API answer", "VM %s/%s: %s", r->pod_ns,
 			   vm->vm, e.msg);
 		goto out;
@@ -221,9 +337,7 @@ int cni_vm_resolve(struct cni_store *cs, const struct cni_req *r, bool del,
 	vm->release = vmm.deletion_timestamp != NULL ||
 		      (vm->vm_uid[0] && vmm.uid && strcmp(vmm.uid, vm->vm_uid) != 0);
 out:
-	kube_resp_free(&o->resp);
-out_nofree:
-	free(o);
+	vm_objs_free(o);
 	return ret;
 }
 
@@ -243,6 +357,68 @@ static const char *slot_uid(const struct ipam_state *st, const struct ipam_handl
 	return "";
 }
 
+/* The owner in slot `which` of handle h (NULL when the handle holds no address). */
+static const struct ipam_owner *slot_owner(const struct ipam_state *st,
+					   const struct ipam_handle *h, enum ipam_slot which)
+{
+	const struct ipam_attrs *a = h->n ? ipam_lookup_ip(st, &h->ip[0]) : NULL;
+	if (!a)
+		return NULL;
+	switch (which) {
+	case IPAM_ACTIVE:
+		return &a->active;
+	case IPAM_ALTERNATE:
+		return &a->alternate;
+	}
+	return NULL;
+}
+
+/* The "no other owner is alive" rule (kube_kv_holder_rule) for a VM pod KubeVirt does
+ * not name: one GET of the pod in the active slot. -EADDRINUSE when it is alive (the ADD
+ * is refused), -EAGAIN when the API cannot tell. Runs inside the IPAM update, so the
+ * slot it looks at is the one the update replaces (under a precondition on its uid). */
+static int holder_check(const struct ipam_state *st, const struct ipam_handle *h,
+			const struct cni_ipam *c, struct err *e)
+{
+	const struct cni_vm *vm = c->vm;
+	const struct ipam_owner *o = slot_owner(st, h, IPAM_ACTIVE);
+	enum kube_kv_holder hs = kube_kv_holder_of(o ? o->uid : NULL, vm->pod_uid, NULL);
+	char who[IPAM_NS_MAX + IPAM_NAME_MAX + 2] = "";
+	if (hs != KUBE_KV_HOLDER_NONE) {
+		snprintf(who, sizeof(who), "%s/%s", o->ns, o->name);
+		struct cni_obj *obj = calloc(1, sizeof(*obj));
+		if (!obj)
+			return err_setx(e, ENOMEM, "pod %s/%s: out of memory", c->r->pod_ns,
+					c->r->pod_name);
+		struct cni_fail f;
+		int rc = -ENOENT;
+		struct kube_pod p;
+		struct err pe = { 0 };
+		if (!o->ns[0] || !o->name[0])
+			hs = KUBE_KV_HOLDER_ALIVE; /* unnamed: cannot be looked at, assume alive */
+		else if ((rc = cni_get_obj(vm->kc, &kube_res_pods, o->ns, o->name, obj, &f)) == -1) {
+			free(obj);
+			return err_setx(e, EAGAIN, "VM %s: active owner %s (uid %s): %s", vm->vm,
+					who, o->uid, f.det);
+		}
+		if (rc == 0 && kube_pod_view(&obj->doc, 0, &p, &obj->a, &pe) < 0) {
+			kube_resp_free(&obj->resp);
+			free(obj);
+			return err_setx(e, EAGAIN, "VM %s: active owner %s: bad API answer: %s",
+					vm->vm, who, pe.msg);
+		}
+		if (o->ns[0] && o->name[0])
+			hs = kube_kv_holder_of(o->uid, vm->pod_uid, rc == 0 ? &p : NULL);
+		kube_resp_free(&obj->resp);
+		free(obj);
+	}
+	char why[384];
+	if (kube_kv_holder_rule(hs, who, why, sizeof(why)) == KUBE_KV_ACTIVE)
+		return 0;
+	return err_setx(e, EADDRINUSE, "pod %s/%s of VM %s/%s: %s", c->r->pod_ns,
+			c->r->pod_name, c->r->pod_ns, vm->vm, why);
+}
+
 /* ADD of a VM pod: allocate (or keep) the VM's addresses and take the active slot; a
  * migration target needs existing addresses and takes the alternate slot. The slot's
  * previous holder (a dead pod of a restart, a failed earlier target) is replaced under
@@ -259,6 +435,8 @@ int cni_op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
 		return rc;
 	const struct ipam_handle *h = ipam_handle_find(st, c->handle);
 	c->existed = h != NULL;
+	if (!vm->target && vm->check_holder && h && (rc = holder_check(st, h, c, e)) < 0)
+		return rc;
 	if (vm->target && !h)
 		return err_set(e, ENXIO, "migration target %s/%s: VM %s has no addresses yet "
 			       "(handle %s)", c->r->pod_ns, c->r->pod_name, vm->vm, c->handle);

@@ -3,8 +3,59 @@
 
 #include "lib/err.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
+
+static bool lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* s[0..n) is one DNS-1123 label's characters (the length limit is the caller's). */
+static bool label_ok(const char *s, size_t n)
+{
+	if (n == 0 || !lower_alnum(s[0]) || !lower_alnum(s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!lower_alnum(s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+bool kube_name_is_label(const char *s)
+{
+	return s && strlen(s) <= 63 && label_ok(s, strlen(s));
+}
+
+bool kube_name_is_subdomain(const char *s)
+{
+	if (!s)
+		return false;
+	size_t n = strlen(s);
+	if (n == 0 || n > 253)
+		return false;
+	for (const char *p = s;;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		if (!label_ok(p, len))
+			return false;
+		if (!dot)
+			return true;
+		p = dot + 1;
+	}
+}
+
+bool kube_uid_valid(const char *s)
+{
+	if (!s || !isxdigit((unsigned char)s[0]))
+		return false;
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!isxdigit((unsigned char)s[n]) && s[n] != '-')
+			return false;
+	return n <= 64;
+}
 
 void kube_arena_init(struct kube_arena *a, char *buf, size_t cap)
 {
@@ -275,11 +326,14 @@ int kube_vmi_view(const struct json_doc *d, int obj, struct kube_vmi *v, struct 
 	struct vctx c = { d, a, e, "VirtualMachineInstance" };
 	int status, ifs, r;
 	memset(v, 0, sizeof(*v));
+	v->active_pods = -1;
 	if ((r = meta_fill(&c, obj, &v->meta)) || (r = need_name(&c, &v->meta)) ||
 	    (r = opt_tok(&c, obj, "status", JSON_OBJECT, "status", &status)) ||
 	    (r = opt_str(&c, status, "nodeName", "status.nodeName", &v->node_name)) ||
 	    (r = opt_str(&c, status, "phase", "status.phase", &v->phase)) ||
 	    (r = mig_fill(&c, status, &v->mig)) ||
+	    (r = opt_tok(&c, status, "activePods", JSON_OBJECT, "status.activePods",
+			 &v->active_pods)) ||
 	    (r = opt_tok(&c, status, "interfaces", JSON_ARRAY, "status.interfaces", &ifs)))
 		return r;
 	struct json_iter it;
@@ -314,6 +368,12 @@ int kube_vmi_view(const struct json_doc *d, int obj, struct kube_vmi *v, struct 
 		v->n_ifaces++;
 	}
 	return 0;
+}
+
+bool kube_vmi_active_pod(const struct kube_vmi *v, const char *pod_uid)
+{
+	return pod_uid && *pod_uid && v->active_pods >= 0 &&
+	       json_get(v->meta.doc, v->active_pods, pod_uid) >= 0;
 }
 
 int kube_vm_view(const struct json_doc *d, int obj, struct kube_vm *v, struct kube_arena *a,

@@ -29,6 +29,15 @@ struct kube_arena {
 	size_t used;  /* bytes handed out */
 };
 
+/* Object names as the API validates them (so that nothing else ever reaches a URL
+ * path): a DNS-1123 label (namespaces; 1..63 of [a-z0-9-], alphanumeric at both ends),
+ * a DNS-1123 subdomain (pods and most objects; 1..253 bytes, dot-separated parts of
+ * [a-z0-9-], alphanumeric at both ends of each), and a uid as the API assigns them (1..64
+ * of hex digits and '-', starting with a hex digit). */
+bool kube_name_is_label(const char *s);
+bool kube_name_is_subdomain(const char *s);
+bool kube_uid_valid(const char *s);
+
 void kube_arena_init(struct kube_arena *a, char *buf, size_t cap);
 /* Decode string token i into the arena: the string, or NULL when it does not fit
  * (-ENOSPC), is no string or holds a NUL byte. */
@@ -122,12 +131,18 @@ struct kube_vmi {
 	const char *node_name;                            /* status.nodeName or NULL */
 	const char *phase;                                /* status.phase or NULL */
 	struct kube_migration_state mig;                  /* status.migrationState */
+	int active_pods;                                  /* token of status.activePods (pod
+							   * uid -> node name), or -1 */
 	struct kube_vmi_iface ifaces[KUBE_VMI_IFACES_MAX]; /* status.interfaces (first ones) */
 	unsigned n_ifaces;                                /* how many of ifaces[] are set */
 };
 
 int kube_vmi_view(const struct json_doc *d, int obj, struct kube_vmi *v, struct kube_arena *a,
 		  struct err *e);
+/* True when the VMI's status.activePods has the key pod_uid (virt-controller lists there
+ * the Running pods it counts as the VMI's; a migration target is among them while the
+ * migration runs). False for a NULL or empty uid. */
+bool kube_vmi_active_pod(const struct kube_vmi *v, const char *pod_uid);
 
 struct kube_vm {
 	struct kube_meta meta;     /* metadata (deletion_timestamp: being deleted) */

@@ -238,7 +238,8 @@ def main():
                 policy_setup_timeout_seconds=30, policy_timeout_action="continue",
                 ipv6_pools=[])  # no agent here: continue (with a warning) instead of failing
     r = t.cni("ADD", c4, host, cid="v4only", netns_path=pp,
-              args="K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_UID=u;K8S_POD_INFRA_CONTAINER_ID=x")
+              args="K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_UID=0c1d2e3f-0a4b-4c5d-8e9f-1a2b3c4d5e6f;"
+              "K8S_POD_INFRA_CONTAINER_ID=x")
     j = r.json or {}
     link = t.ipj(pe, "link", "show", "eth0")
     ok(r.rc == 0 and len(j.get("ips", [])) == 1 and j["interfaces"][1].get("mtu") == 1400

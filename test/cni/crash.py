@@ -317,6 +317,9 @@ def main():
             p["metadata"]["name"] = "virt-launcher-vm-a-crash%d" % i
             p["metadata"]["uid"] = "6%07d-2222-4333-8444-555555555555" % i
             p["metadata"].pop("resourceVersion", None)
+            # a restart's earlier launcher pod has finished when the next one comes: only
+            # then may the next take the VM's active slot (kube/kubevirt.h, #17)
+            p["status"]["phase"] = "Succeeded"
             api.load([p])
         crash_loop("kubernetes VM pod", kcf, khost, lambda: kube_state(api),
                    lambda cid: vmh, vm=vmh, torn_ok=True,

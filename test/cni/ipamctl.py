@@ -134,11 +134,12 @@ def reserve_then_add(api, host, kc):
        and p.json["owner"] == "alive", "show --ip: the launcher pod is the active owner now",
        show(p))
 
-    # the migration target gets the same IP and MAC, dark
+    # the migration target gets the same IP and MAC, dark (on its VMIM's target node)
     tgt = json.load(open(os.path.join(FIX, "vm-a.target-pod.json")))
     ns2 = t.netns("vm2")
     r = t.cni("ADD", c, host, cid="cid-vm2", netns_path="/run/netns/" + ns2,
-              args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + tgt["metadata"]["name"])
+              args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + tgt["metadata"]["name"],
+              node="node-b")
     link = t.ipj(ns2, "link", "show", "dev", "eth0")
     ok(r.rc == 0 and link and link[0]["address"] == mac,
        "migration target pod gets the VM's MAC too", (r, link))

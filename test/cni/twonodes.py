@@ -6,7 +6,8 @@ node name the plugin records (node-a, node-b). 25 pods per node are ADDed at onc
 plugin processes), from a pool of two /26 blocks (v4) so the nodes race to claim blocks:
   file        one state_dir shared by both nodes (flock)
   kubernetes  one test API server reached from both node namespaces; 6 of the 50 pods are
-              virt-launcher pods of the same VM (3 per node) racing for its handle
+              virt-launcher pods of the same VM (3 per node) racing for its handle (their
+              API objects say Failed, so any of them may take the active slot from another)
 A runtime retries an ADD that fails with code 11 (try again later); the test does the same
 and prints how many retries it took. Checked: every ADD succeeds, no address is given
 twice (the VM's pods share exactly one v4 and one v6), the pods' eth0 addresses (`ip -j`)
@@ -218,6 +219,9 @@ def main():
             p["metadata"]["name"] = "virt-launcher-vm-a-race%d" % k
             p["metadata"]["uid"] = "5%07d-2222-4333-8444-555555555555" % k
             p["metadata"].pop("resourceVersion", None)
+            # finished launcher pods, as a VM's earlier pods are when the next comes: each
+            # may take the active slot from another (kube/kubevirt.h, #17), so all 6 race
+            p["status"]["phase"] = "Failed"
             names.append(p["metadata"]["name"])
             api.load([p])
         kc2 = dict(t.conf("/nonexistent", "1.1.0", name="tn", datastore="kubernetes",

@@ -2,8 +2,8 @@
 """VM pods through dist/kvnet with `datastore: kubernetes` against the test API server, with
 the fixture objects (test/data/fixtures/vm-a.*: VM, VMI, source and migration-target
 virt-launcher pods): the VM's handle <network>.vmi.<ns>.<vm> keeps its addresses across a
-restart; a migration target gets the same addresses, the alternate owner slot and no host
-route (`ip -j route`); DEL of source then target empties only each pod's own slot; the VM's
+restart; a migration target (run as its VMIM's target node, node-b) gets the same
+addresses, the alternate owner slot and no host route (`ip -j route`); DEL of source then target empties only each pod's own slot; the VM's
 deletion releases; CHECK uses the VM handle and requires a target to stay dark; a forged
 ownerReference uid, a domain annotation that does not name the
 controller VMI, a missing VMI and a target of a VM without addresses are rejected and
@@ -35,6 +35,7 @@ def fixture(name):
 
 SRC = fixture("vm-a.source-pod.json")
 TGT = fixture("vm-a.target-pod.json")
+TGT_NODE = "node-b"  # the fixture migration's target node
 
 
 def handle(api):
@@ -101,8 +102,9 @@ def run(api, host, kc):
                kubeconfig=kc)
     del c["state_dir"]
 
-    def add(pod, cid, ns):
-        return t.cni("ADD", c, host, cid=cid, netns_path="/run/netns/" + ns, args=args(pod))
+    def add(pod, cid, ns, node=None):
+        return t.cni("ADD", c, host, cid=cid, netns_path="/run/netns/" + ns, args=args(pod),
+                     node=node)
 
     def dele(pod, cid, ns):
         return t.cni("DEL", c, host, cid=cid, netns_path="/run/netns/" + ns, args=args(pod))
@@ -146,9 +148,11 @@ def run(api, host, kc):
     rst_if = r.json["interfaces"][0]["name"] if r.json else ""
     rst_res = r.json
 
-    # Migration target: same addresses, alternate slot, no host route.
+    # Migration target: same addresses, alternate slot, no host route. The fixture VMIM
+    # (Running) and the VMI's migrationState name node-b and this pod as the target: the
+    # plugin runs as node-b.
     ns3 = t.netns("tgt")
-    r = add(TGT, "cid-tgt", ns3)
+    r = add(TGT, "cid-tgt", ns3, node=TGT_NODE)
     ok(r.rc == 0 and r.json and sorted(x["address"] for x in r.json["ips"])
        == sorted(x["address"] for x in first["ips"]), "migration target gets the same addresses",
        r)
@@ -170,13 +174,13 @@ def run(api, host, kc):
               netns_path="/run/netns/" + ns2, args=args(RST))
     ok(r.rc == 0, "CHECK of the running VM pod (VM handle, host route)", r)
     r = t.cni("CHECK", dict(c, prevResult=tgt_res), host, cid="cid-tgt",
-              netns_path="/run/netns/" + ns3, args=args(TGT))
+              netns_path="/run/netns/" + ns3, args=args(TGT), node=TGT_NODE)
     ok(r.rc == 0, "CHECK of the dark migration target", r)
     v4net = v4(first) + "/32"
     subprocess.run(["ip", "-n", host, "route", "add", v4net, "dev", tgt_if, "proto", "75",
                     "metric", "2000"], check=True)
     r = t.cni("CHECK", dict(c, prevResult=tgt_res), host, cid="cid-tgt",
-              netns_path="/run/netns/" + ns3, args=args(TGT))
+              netns_path="/run/netns/" + ns3, args=args(TGT), node=TGT_NODE)
     ok(r.rc != 0 and r.json and "dark" in r.json.get("details", ""),
        "CHECK of a target that got a host route fails", r)
     subprocess.run(["ip", "-n", host, "route", "del", v4net, "dev", tgt_if, "proto", "75",
@@ -221,7 +225,7 @@ def run(api, host, kc):
 
     # A migration target of a VM without addresses (on another network).
     r = t.cni("ADD", dict(c, name="othernet"), host, cid="cid-tgt2",
-              netns_path="/run/netns/" + ns4, args=args(TGT))
+              netns_path="/run/netns/" + ns4, args=args(TGT), node=TGT_NODE)
     ok(r.rc != 0 and r.json and "no addresses" in r.json.get("details", "")
        and kube.host_links(host) == [], "migration target of a VM without addresses rejected",
        r)

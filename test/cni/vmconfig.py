@@ -215,7 +215,8 @@ def run(api, host, kc):
     r2 = t.cni("ADD", c, host, cid="cid-l2", netns_path="/run/netns/" + n2, args=args(rst))
     ok(r2.rc == 0 and addrs(r2.json) == addrs(r1.json),
        "long VM: a restart keeps the addresses", (r2, addrs(r1.json)))
-    r3 = t.cni("ADD", c, host, cid="cid-l3", netns_path="/run/netns/" + n3, args=args(ltgt))
+    r3 = t.cni("ADD", c, host, cid="cid-l3", netns_path="/run/netns/" + n3, args=args(ltgt),
+               node="node-b")  # the fixture VMIM's target node
     ok(r3.rc == 0 and addrs(r3.json) == addrs(r1.json),
        "long VM: the migration target gets the same addresses", r3)
     tif = r3.json["interfaces"][0]["name"] if r3.json else "none"

@@ -46,7 +46,7 @@ def run(t):
                   "[datastore]\nstate_dir = %s\n" % state)
     ag.start()
     ok(ag.wait_ready(), "agent (file datastore) ready", ag.logtext())
-    args = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a;K8S_POD_UID=uid-a"
+    args = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a;K8S_POD_UID=0a1d-a"
     # one configuration per node: the plugin reads the agent's kvnet.conf (datastore,
     # node name, socket); the conflist keeps only network keys and its wait
     c = t.conf(state, "1.1.0", name="agnet", kvnet_conf=ag.conf,
@@ -60,7 +60,7 @@ def run(t):
     epf = os.path.join(ag.eps, "cid-a_eth0.json")
     ep = json.load(open(epf)) if os.path.exists(epf) else {}
     ips = [x["address"].split("/")[0] for x in (r.json or {}).get("ips", [])]
-    ok(ep.get("uid") == "uid-a" and ep.get("pod") == "pod-a" and sorted(ep.get("ips", []))
+    ok(ep.get("uid") == "0a1d-a" and ep.get("pod") == "pod-a" and sorted(ep.get("ips", []))
        == sorted(ips) and ep.get("veth", "").startswith("kv"),
        "the agent keeps the endpoint (pod, uid, veth, both IPs)", ep)
     ok(ag.metric("kvnet_agent_endpoints") == 1 and
