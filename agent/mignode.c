@@ -9,6 +9,7 @@
 #include "ipam/ds_kube.h"
 #include "ipam/ipam.h"
 #include "kube/informer.h"
+#include "kube/kubevirt.h"
 #include "lib/json.h"
 #include "kube/types.h"
 #include "lib/err.h"
@@ -47,6 +48,9 @@ struct mn_ep {
 	char remote_node[IPAM_NAME_MAX + 1]; /* where the active owner went (logs) */
 	struct ip_addr announced;	  /* the address the triggering frame named (family 0:
 					   * none, e.g. a RARP): its route goes in first */
+	enum { VOUCH_UNKNOWN, VOUCH_YES, VOUCH_NO } vouch; /* a target's standing under
+					   * kube/kubevirt.h; UNKNOWN: decide again (an informer
+					   * event for its pod, VMI or VMIM) */
 };
 
 /* The last IPAMBlock / IPAMHandle objects the informers delivered, for the owner swap's
@@ -696,6 +700,9 @@ static void copy_identity(struct mn_ep *x, const struct agent_ep *aep)
 }
 
 static void on_vmi(struct mignode *n, const struct kube_obj *obj);
+static bool target_vouched(struct mignode *n, const struct mn_ep *x, char *why, size_t cap);
+static bool vouched(struct mignode *n, struct mn_ep *x);
+static int parse_obj(const struct kube_obj *obj, struct json_doc *d, struct json_tok **tok);
 
 static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, bool from_disk)
 {
@@ -737,6 +744,12 @@ static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, boo
 		/* the CNI ADD waiting for "programmed" is answered once detection is armed */
 		agent_ep_gate_set(a, aep, MIGNODE_GATE_ARMED);
 		feed(x, MIG_EV_TARGET_POD, now_ns());
+		/* decide now, off the announcement's path, when the informers have it all; a
+		 * "no" is decided (and logged) again when the announcement comes */
+		char why[512];
+		x->vouch = VOUCH_UNKNOWN;
+		if (target_vouched(n, x, why, sizeof(why)))
+			x->vouch = VOUCH_YES;
 	}
 	update_gauges(n);
 	sweep(n);
@@ -810,7 +823,8 @@ static void on_pod(struct mignode *n, const struct kube_obj *old, const struct k
 			     (pod.phase && (strcmp(pod.phase, "Succeeded") == 0 ||
 					    strcmp(pod.phase, "Failed") == 0));
 		free(tok);
-		if (ready)
+		x->vouch = VOUCH_UNKNOWN; /* its pod changed: decide again */
+		if (ready && (x->m.state != MIG_TARGET || vouched(n, x)))
 			feed(x, MIG_EV_READY_ANNOTATION, now_ns());
 		if (ended)
 			feed(x, MIG_EV_POD_ENDED, now_ns());
@@ -846,6 +860,9 @@ static void on_vmim(struct mignode *n, const struct kube_obj *old, const struct 
 	const struct kube_obj *o = obj ? obj : old;
 	if (!o || !vmim_read(o, phase, sizeof(phase), vmi, sizeof(vmi)))
 		return;
+	for (unsigned i = 0; i < n->n; i++) /* a VMIM of their VMI changed: decide again */
+		if (!strcmp(n->eps[i]->m.ns, o->ns) && !strcmp(n->eps[i]->m.vmi, vmi))
+			n->eps[i]->vouch = VOUCH_UNKNOWN;
 	if (old && obj && !vmim_read(old, ophase, sizeof(ophase), ovmi, sizeof(ovmi)))
 		ophase[0] = '\0';
 	enum mig_event ev;
@@ -944,6 +961,7 @@ static void on_vmi(struct mignode *n, const struct kube_obj *obj)
 		struct mn_ep *x = n->eps[i];
 		if (x->forget || strcmp(x->m.ns, obj->ns) != 0 || strcmp(x->m.vmi, obj->name) != 0)
 			continue;
+		x->vouch = VOUCH_UNKNOWN; /* its VMI changed: decide again */
 		/* the interface carrying one of the endpoint's addresses, else the only one */
 		const char *mac = v.n_ifaces == 1 ? v.ifaces[0].mac : NULL;
 		for (unsigned f = 0; f < v.n_ifaces; f++) {
@@ -988,6 +1006,113 @@ static void hook_object(void *user, struct agent *a, enum agent_kind kind,
 	sweep(n);
 }
 
+/* ---- who may go live (kube/kubevirt.h) ------------------------------------------------ */
+
+/* The VMIM whose uid the walk looks for, copied out of the informer. */
+struct vmim_find {
+	const char *uid;   /* wanted metadata.uid */
+	struct kube_obj o; /* the match (json points into the store) */
+	bool found;	   /* o is set */
+};
+
+static void vmim_find_fn(void *user, const struct kube_obj *obj)
+{
+	struct vmim_find *f = user;
+	if (!f->found && obj->uid && strcmp(obj->uid, f->uid) == 0) {
+		f->o = *obj;
+		f->found = true;
+	}
+}
+
+/* May target x go live? The CNI plugin's rule (kube/kubevirt.h) over what the informers
+ * hold: its pod, its VMI, and a VMIM of that uid for the VMI, unfinished, aimed at this
+ * node and pod. A pod that slipped past an older plugin, or whose VMIM was deleted or
+ * finished since, never takes the VM's traffic. why: the reason. Parses three objects:
+ * run when something changed, not per frame. */
+static bool target_vouched(struct mignode *n, const struct mn_ep *x, char *why, size_t cap)
+{
+	struct kube_obj po, vo;
+	if (!agent_obj_get(n->a, AGENT_K_POD, x->m.ns, x->m.pod, &po)) {
+		snprintf(why, cap, "its pod is not (yet) in the pod informer");
+		return false;
+	}
+	if (!agent_obj_get(n->a, AGENT_K_VMI, x->m.ns, x->m.vmi, &vo)) {
+		snprintf(why, cap, "VMI %s/%s is not in the VMI informer", x->m.ns, x->m.vmi);
+		return false;
+	}
+	struct json_doc pd, vd, md;
+	struct json_tok *pt = NULL, *vt = NULL, *mt = NULL;
+	struct {
+		char p[16384], v[32768], m[16384]; /* arena memory: pod, VMI, VMIM */
+	} *mem = malloc(sizeof(*mem));
+	if (!mem) {
+		snprintf(why, cap, "out of memory");
+		return false;
+	}
+	struct kube_arena pa, va, ma;
+	struct kube_pod pod;
+	struct kube_vmi vmi;
+	struct kube_vmim vmim;
+	bool ok = false, have_vmim = false;
+	kube_arena_init(&pa, mem->p, sizeof(mem->p));
+	kube_arena_init(&va, mem->v, sizeof(mem->v));
+	kube_arena_init(&ma, mem->m, sizeof(mem->m));
+	if (parse_obj(&po, &pd, &pt) < 0 || kube_pod_view(&pd, 0, &pod, &pa, NULL) < 0 ||
+	    parse_obj(&vo, &vd, &vt) < 0 || kube_vmi_view(&vd, 0, &vmi, &va, NULL) < 0) {
+		snprintf(why, cap, "its pod or VMI object does not parse");
+		goto out;
+	}
+	struct kube_owner_ref ref;
+	if (kube_controller_ref(&pod.meta, &ref, &pa, NULL) < 0 || !ref.uid || !vmi.meta.uid ||
+	    strcmp(ref.uid, vmi.meta.uid) != 0) {
+		snprintf(why, cap, "its controller ownerReference does not name VMI %s/%s uid %s",
+			 x->m.ns, x->m.vmi, vmi.meta.uid ? vmi.meta.uid : "(none)");
+		goto out;
+	}
+	const char *mig = kube_label(&pod.meta, KUBE_KV_LBL_MIGRATION, &pa);
+	if (mig) {
+		struct vmim_find f = { .uid = mig };
+		agent_obj_each(n->a, AGENT_K_VMIM, vmim_find_fn, &f);
+		if (f.found && strcmp(f.o.ns, x->m.ns) == 0) {
+			if (parse_obj(&f.o, &md, &mt) < 0 ||
+			    kube_vmim_view(&md, 0, &vmim, &ma, NULL) < 0) {
+				snprintf(why, cap, "VMIM %s does not parse", mig);
+				goto out;
+			}
+			have_vmim = true;
+		}
+	}
+	struct kube_kv_ask q = { .pod = &pod, .vmi = &vmi, .mig_uid = mig,
+				 .vmim = have_vmim ? &vmim : NULL, .node = agent_node(n->a),
+				 .holder = KUBE_KV_HOLDER_UNKNOWN };
+	enum kube_kv_role role = kube_kv_decide(&q, why, cap);
+	ok = role == KUBE_KV_TARGET || role == KUBE_KV_ACTIVE; /* ACTIVE: a completed
+						 * migration already names this pod */
+out:
+	free(pt);
+	free(vt);
+	free(mt);
+	free(mem);
+	return ok;
+}
+
+/* x's standing, decided once per change; refusals logged and counted once each. */
+static bool vouched(struct mignode *n, struct mn_ep *x)
+{
+	if (x->vouch == VOUCH_UNKNOWN) {
+		char why[512];
+		bool yes = target_vouched(n, x, why, sizeof(why));
+		x->vouch = yes ? VOUCH_YES : VOUCH_NO;
+		if (!yes) {
+			log_warnx(agent_log(n->a), "migration: target %s/%s of VM %s may not go "
+				  "live: %s", x->m.ns, x->m.pod, x->m.vmi, why);
+			if (n->m_ann)
+				agent_metric_add(n->m_ann, "unvouched", 1);
+		}
+	}
+	return x->vouch == VOUCH_YES;
+}
+
 /* ---- announcements ------------------------------------------------------------------ */
 
 bool mignode_announce(struct mignode *n, const struct ann_event *ev)
@@ -1005,6 +1130,8 @@ bool mignode_announce(struct mignode *n, const struct ann_event *ev)
 			x->m.ifindex = x->aep->ifindex; /* the agent resolves it after the ADD */
 		if (!mig_announce_match(&x->m, ev->ifindex, ip, ev->mac))
 			continue;
+		if (x->m.state == MIG_TARGET && !vouched(n, x))
+			continue; /* logged and counted once per change of its objects */
 		hit = true;
 		x->announced = *ip;
 		feed(x, MIG_EV_ANNOUNCE, ts);

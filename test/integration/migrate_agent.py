@@ -204,6 +204,46 @@ def scenario_failed_before_cutover(lab, kv, vm):
        (lab.owners(vm.namespace, vm.name), metrics_of(vm.ip4, vm.ip6, src)))
 
 
+def scenario_unvouched(lab, kv, vm):
+    """The agent's side of who may hold a VM's IP (kube/kubevirt.h): while KubeVirt names
+    another pod as the migration's target, the dark target's own announcement does not
+    make it live; once the VMI names it again, the next announcement does."""
+    seen = {}
+    dst = "node-b" if vm.pod.node.name == "node-a" else "node-a"
+    nd = lab.nodes[dst]
+
+    def running(m):
+        ms = kv._migration_state(m)
+        forged = dict(ms, targetPod="virt-launcher-someone-else")
+        kv._patch_vmi(vm, {"status": {"migrationState": forged}})
+        wait(lambda: mig_lines(lab, nd, m.tgt, "migration target armed"))
+        arping(m.tgt, vm.ip4)
+        seen["refused"] = wait(lambda: [
+            ln for ln in lab.agent_lines(nd) if "may not go live" in ln.get("msg", "")
+            and m.tgt.name in ln.get("msg", "")])
+        seen["dark"] = dark(vm, m.tgt)
+        kv._patch_vmi(vm, {"status": {"migrationState": ms}})
+        seen["live"] = False
+
+        def again():
+            arping(m.tgt, vm.ip4)
+            return wait(lambda: all(v == [512] for v in
+                                    metrics_of(vm.ip4, vm.ip6, m.tgt).values()), timeout=1)
+        seen["live"] = wait(again)
+
+    m = kv.migrate(vm, dst, announce="none", hooks={"Running": running})
+    ok(seen.get("refused"), "VMI names another target pod: %s's agent logs that the "
+       "target may not go live" % dst, seen.get("refused"))
+    ok(seen.get("dark"), "... and the target stays dark after its announcement",
+       metrics_of(vm.ip4, vm.ip6, m.tgt))
+    ok(seen.get("live"), "VMI names the target again: its next announcement makes it live "
+       "(metric 512)", metrics_of(vm.ip4, vm.ip6, m.tgt))
+    mx = metrics(nd)
+    ok((mx.get('kvnet_migration_announcements_total{match="unvouched"}') or 0) >= 1,
+       "the refusal is counted (kvnet_migration_announcements_total{match=\"unvouched\"})",
+       {k: v for k, v in mx.items() if "announce" in k})
+
+
 def scenario_second_in_timewait(lab, kv, vm):
     nb = lab.nodes["node-b"]
     m1 = kv.migrate(vm, "node-b", announce="garp")
@@ -238,6 +278,7 @@ def main():
         scenario_annotation(lab, kv, vm)
         scenario_failed_after_live(lab, kv, vm)
         scenario_failed_before_cutover(lab, kv, vm)
+        scenario_unvouched(lab, kv, vm)
     # a convergence period no migration outlasts, so the second one surely meets TimeWait
     with L.Lab(nodes=("node-a", "node-b"), convergence=600) as lab:
         kv = KubeVirt(lab)
