@@ -19,6 +19,10 @@
    all different and never a reserved one; every reserve won, was refused naming the
    holder, or (kubernetes, contention) gave up after the datastore's retries writing
    nothing; IPAM is consistent afterwards.
+5. concurrent reserves giving one MAC to two VMs of one network (addresses in different
+   blocks): the file datastore lets one win and refuses the other naming it; with the
+   kubernetes datastore both may win (separate objects), and check reports exactly those
+   pairs as DuplicateMAC.
 """
 import glob
 import hashlib
@@ -378,6 +382,61 @@ def concurrent(api, host, kc, ds):
         t.netns_del(pods[i])
 
 
+# ---- 5. concurrent reserves of one MAC for two VMs -------------------------------------------
+
+def concurrent_macs(api, host, kc, ds):
+    """Pairs of reserves at once giving one MAC to two VMs of one network, their addresses
+    in two different blocks. The file datastore serializes them: one wins, the other is
+    refused naming it. The kubernetes datastore writes the two blocks as separate objects,
+    so both may win; check then reports exactly those pairs as DuplicateMAC."""
+    tmp = t.tmpdir()
+    state = os.path.join(tmp, "state") if ds == "file" else None
+    h = None if ds == "file" else host
+    cidr = "198.18.40.0/24" if ds == "file" else "198.18.41.0/24"
+    base = cidr.rsplit(".", 1)[0]
+    net = "macrace" + ds
+    p = ctl(["pool", "add", cidr, "--block-size", "26"], kc, state=state, host=h)
+    ok(p.returncode == 0, "%s: pool %s" % (ds, cidr), show(p))
+    pairs = 6
+    results = {}
+
+    def res(k, n, ip):
+        results[(k, n)] = ctl(["reserve", "--vm", "macrace/vm-%s%d" % (k, n), "--ip", ip,
+                               "--mac", "02:00:00:4d:%02x:%02x" % (ds == "kube", n),
+                               "--network", net], kc, state=state, host=h)
+    th = []
+    for n in range(pairs):
+        th.append(threading.Thread(target=res, args=("a", n, "%s.%d" % (base, 130 + n))))
+        th.append(threading.Thread(target=res, args=("b", n, "%s.%d" % (base, 194 + n))))
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    both, one, other = [], 0, []
+    for n in range(pairs):
+        a, b = results[("a", n)], results[("b", n)]
+        won = (a.returncode == 0) + (b.returncode == 0)
+        for r in (a, b):
+            if r.returncode and "already held by VM macrace/vm-" not in r.stderr and \
+                    "still conflicting after" not in r.stderr:
+                other.append(show(r))
+        if won == 2:
+            both.append(n)
+        one += won == 1
+    print("# %s: %d pairs, one won: %d, both won: %d" % (ds, pairs, one, len(both)))
+    ok(not other, "%s: a losing reserve is refused naming the VM holding the MAC, or gave "
+       "up after the datastore's retries" % ds, other)
+    if ds == "file":
+        ok(not both, "file: one MAC never goes to two VMs of a network, even at once", both)
+    p = ctl(["check", "-o", "json"], kc, state=state, host=h)
+    dups = sorted(x["handle"] for x in (p.json or {}).get("problems", [])
+                  if x["kind"] == "DuplicateMAC")
+    want = sorted("%s.vmi.macrace.vm-b%d" % (net, n) for n in both)
+    ok(p.json is not None and dups == want,
+       "%s: check reports exactly the pairs that both won as DuplicateMAC (%d)" % (ds, len(want)),
+       (dups, want, show(p)))
+
+
 def main():
     host, api, kc = kube.setup()
     try:
@@ -386,6 +445,8 @@ def main():
         import_500(api, host, kc, state)
         concurrent(api, host, kc, "file")
         concurrent(api, host, kc, "kube")
+        concurrent_macs(api, host, kc, "file")
+        concurrent_macs(api, host, kc, "kube")
         leak_repair(api, host, kc)
     finally:
         api.stop()
