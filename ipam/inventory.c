@@ -422,12 +422,14 @@ int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct er
 	return 0;
 }
 
-int ipam_inv_apply(struct ipam_state *st, const struct ipam_inv *v, unsigned *applied,
+int ipam_inv_apply(struct ipam_state *st, struct ipam_inv *v, unsigned *applied,
 		   struct err *e)
 {
 	*applied = 0;
+	for (unsigned i = 0; i < v->n; i++)
+		v->rows[i].applied = false;
 	for (unsigned i = 0; i < v->n; i++) {
-		const struct ipam_inv_row *r = &v->rows[i];
+		struct ipam_inv_row *r = &v->rows[i];
 		if (r->bad || r->in_place)
 			continue;
 		struct ipam_attrs at;
@@ -443,7 +445,58 @@ int ipam_inv_apply(struct ipam_state *st, const struct ipam_inv *v, unsigned *ap
 		struct ipam_attrs *a = slot_of(st, &r->ip);
 		if (a && r->mac[0])
 			snprintf(a->mac, sizeof(a->mac), "%s", r->mac);
+		r->applied = true;
 		(*applied)++;
+	}
+	return 0;
+}
+
+int ipam_inv_mac_recheck(struct ipam_inv *v, const struct ipam_state *st, struct err *e)
+{
+	struct ipam_macs macs;
+	if (ipam_macs_index(&macs, st) < 0)
+		return err_set(e, ENOMEM, "inventory");
+	int n = 0, rc = 0;
+	char hs[64];
+	for (unsigned i = 0; i < v->n && !rc; i++) {
+		struct ipam_inv_row *r = &v->rows[i];
+		r->raced = false;
+		if (!r->applied || !r->mac[0])
+			continue;
+		const struct ipam_mac_ref *m = ipam_macs_taken(&macs, r->mac, r->network, r->handle);
+		if (!m)
+			continue;
+		const struct ipam_attrs *o = m->a;
+		r->raced = true;
+		n++;
+		rc = problem(v, r->line, "mac %s: %s %s/%s (ip %s, handle %s) got it at the same "
+			     "time; VM %s/%s's reservation taken back", r->mac,
+			     o->vmi_name[0] ? "VM" : "pod", o->ns,
+			     o->vmi_name[0] ? o->vmi_name : o->pod,
+			     ipam_addr_str(&m->ip, hs, sizeof(hs)), o->handle, r->ns, r->vm);
+	}
+	ipam_macs_free(&macs);
+	if (rc)
+		return err_set(e, ENOMEM, "inventory");
+	ipam_inv_sort_errs(v);
+	return n;
+}
+
+int ipam_inv_undo(struct ipam_state *st, const struct ipam_inv *v, bool raced_only,
+		  unsigned *undone, struct err *e)
+{
+	*undone = 0;
+	for (unsigned i = 0; i < v->n; i++) {
+		const struct ipam_inv_row *r = &v->rows[i];
+		if (!r->applied || (raced_only && !r->raced))
+			continue;
+		const struct ipam_attrs *a = ipam_lookup_ip(st, &r->ip);
+		if (!a || strcmp(a->handle, r->handle))
+			continue;
+		int rc = ipam_release_ip(st, &r->ip, e);
+		if (rc)
+			return err_prefix(e, "line %u", r->line), rc;
+		(*undone)++;
 	}
 	return 0;
 }

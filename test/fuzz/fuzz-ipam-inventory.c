@@ -2,7 +2,8 @@
  * that are well formed (valid namespace, VM name, handle, canonical MAC) and problems
  * sorted by line; then validation and apply run against a small state with two pools and
  * one VM reserved with a MAC, and the result must pass ipam_check; no two rows that
- * survive validation give one MAC to two VMs of one network (nor the seeded VM's). */
+ * survive validation give one MAC to two VMs of one network (nor the seeded VM's); the
+ * recheck after the apply finds no race, and undo takes back exactly what was applied. */
 #include "ipam/inventory.h"
 #include "lib/err.h"
 
@@ -68,8 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unsigned applied;
 		if (ipam_inv_validate(&v, &st, &e) == 0) {
 			one_mac_per_vm(&v);
-			if (ipam_inv_apply(&st, &v, &applied, &e) == 0 && ipam_check(&st, &e) != 0)
-				abort();
+			if (ipam_inv_apply(&st, &v, &applied, &e) == 0) {
+				/* one writer: the recheck after its own write finds no race */
+				if (ipam_check(&st, &e) != 0 || ipam_inv_mac_recheck(&v, &st, &e) > 0)
+					abort();
+				unsigned undone;
+				if (ipam_inv_undo(&st, &v, false, &undone, &e) != 0 ||
+				    undone != applied || ipam_check(&st, &e) != 0)
+					abort();
+			}
 		}
 		ipam_state_free(&st);
 	}
