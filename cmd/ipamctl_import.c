@@ -35,6 +35,52 @@ static int op_inventory(struct ipam_state *st, void *arg, struct err *e)
 	return ipam_inv_apply(st, ia->inv, &ia->applied, e);
 }
 
+struct undo_arg {
+	const struct ipam_inv *inv; /* rows applied */
+	bool raced_only;	    /* take back only the raced rows (--partial) */
+	unsigned undone;	    /* addresses released */
+};
+
+static int op_undo(struct ipam_state *st, void *arg, struct err *e)
+{
+	struct undo_arg *ua = arg;
+	return ipam_inv_undo(st, ua->inv, ua->raced_only, &ua->undone, e);
+}
+
+/* After the write, read the state again: a writer racing us may have given one of our MACs
+ * to another VM of the network (ipam_inv_mac_recheck). Then take back what we applied (with
+ * --partial only those rows). Returns the number of raced rows, or -1 (reported). */
+static int mac_recheck(struct ctl *x, const char *cmd, struct ipam_inv *v, unsigned *undone)
+{
+	bool any = false;
+	for (unsigned i = 0; i < v->n; i++)
+		any |= v->rows[i].applied && v->rows[i].mac[0];
+	if (!any)
+		return 0;
+	struct ipam_state st;
+	struct err e = {0};
+	if (ctl_read_state(x, &st) < 0) {
+		ipam_state_free(&st);
+		return -1;
+	}
+	int n = ipam_inv_mac_recheck(v, &st, &e);
+	ipam_state_free(&st);
+	if (n < 0) {
+		ctl_errx("%s: %s", cmd, e.msg);
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	struct undo_arg ua = {.inv = v, .raced_only = x->partial};
+	if (ipam_ds_update(&x->ds, op_undo, &ua, &e) < 0) {
+		ctl_errx("%s: taking back rows whose MAC another VM got at the same time: %s", cmd,
+			 e.msg);
+		return -1;
+	}
+	*undone = ua.undone;
+	return n;
+}
+
 static void print_inv_errs(const char *what, const struct ipam_inv *v)
 {
 	bool one = !strcmp(what, "reserve");
@@ -116,6 +162,20 @@ int ctl_inventory_run(struct ctl *x, const char *cmd, const char *what, struct i
 	in_place = 0;
 	for (unsigned i = 0; i < v->n; i++)
 		in_place += v->rows[i].in_place;
+	unsigned undone = 0;
+	int raced = mac_recheck(x, cmd, v, &undone);
+	if (raced < 0)
+		return 1;
+	if (raced > 0) {
+		if (x->out == OUT_JSON)
+			inv_json(cmd, v, ia.applied - undone, in_place, true);
+		print_inv_errs(what, v);
+		if (strcmp(cmd, "reserve"))
+			ctl_errx("%s: %d row%s gave a MAC to a VM while another VM got it; %s", cmd,
+				 raced, raced == 1 ? "" : "s",
+				 x->partial ? "those rows taken back" : "nothing kept");
+		return 1;
+	}
 	if (x->out == OUT_JSON) {
 		inv_json(cmd, v, ia.applied, in_place, true);
 		print_inv_errs(what, v);

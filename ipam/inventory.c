@@ -1,6 +1,7 @@
 /* ipam inventory: CSV parser, validation, apply; see inventory.h. */
 #include "ipam/inventory.h"
 
+#include "ipam/macs.h"
 #include "lib/err.h"
 
 #include <errno.h>
@@ -349,81 +350,12 @@ static struct ipam_attrs *slot_of(const struct ipam_state *st, const struct ip_a
 	return NULL;
 }
 
-/* An allocation that carries a MAC, for looking MACs up (sorted case-insensitively). */
-struct mac_ref {
-	const struct ipam_attrs *a; /* the allocation */
-	struct ip_addr ip;	    /* its address */
-};
-
-static int cmp_mac_ref(const void *x, const void *y)
-{
-	const struct mac_ref *p = x, *q = y;
-	return strcasecmp(p->a->mac, q->a->mac);
-}
-
-/* Every allocation of st with a MAC, sorted by MAC: a new array (free() it) of *n entries,
- * or NULL when out of memory. */
-static struct mac_ref *mac_index(const struct ipam_state *st, unsigned *n)
-{
-	unsigned cnt = 0;
-	for (unsigned i = 0; i < st->n_blocks; i++)
-		for (unsigned k = 0; k < st->blocks[i].size; k++)
-			cnt += st->blocks[i].slot[k] && st->blocks[i].slot[k]->mac[0];
-	struct mac_ref *m = calloc(cnt + 1, sizeof(*m));
-	if (!m)
-		return NULL;
-	*n = 0;
-	for (unsigned i = 0; i < st->n_blocks; i++) {
-		const struct ipam_block *b = &st->blocks[i];
-		for (unsigned k = 0; k < b->size; k++)
-			if (b->slot[k] && b->slot[k]->mac[0]) {
-				m[*n].a = b->slot[k];
-				m[*n].ip = ipam_block_addr(b, k);
-				(*n)++;
-			}
-	}
-	qsort(m, *n, sizeof(*m), cmp_mac_ref);
-	return m;
-}
-
-/* True when allocation a is on network net: its handle is the one net gives its VM (or,
- * for an ordinary pod, its container). */
-static bool on_network(const struct ipam_attrs *a, const char *net)
-{
-	char h[IPAM_NAME_MAX + 1];
-	if (a->vmi_name[0] && a->ns[0])
-		return !ipam_handle_vm(h, net, a->ns, a->vmi_name, NULL) && !strcmp(h, a->handle);
-	if (a->container_id[0])
-		return !ipam_handle_pod(h, net, a->container_id, NULL) && !strcmp(h, a->handle);
-	return false;
-}
-
-/* The first allocation in m (n entries, sorted) with row r's MAC on r's network and not
- * r's VM, or NULL. */
-static const struct mac_ref *mac_taken(const struct mac_ref *m, unsigned n,
-				       const struct ipam_inv_row *r)
-{
-	unsigned lo = 0, hi = n;
-	while (lo < hi) { /* the first entry not below r->mac */
-		unsigned mid = lo + (hi - lo) / 2;
-		if (strcasecmp(m[mid].a->mac, r->mac) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (unsigned i = lo; i < n && !strcasecmp(m[i].a->mac, r->mac); i++)
-		if (strcmp(m[i].a->handle, r->handle) && on_network(m[i].a, r->network))
-			return &m[i];
-	return NULL;
-}
-
 int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct err *e)
 {
 	char as[64], hs[64];
 	int rc = 0;
-	unsigned n_macs = 0;
-	struct mac_ref *macs = mac_index(st, &n_macs);
-	if (!macs)
+	struct ipam_macs macs;
+	if (ipam_macs_index(&macs, st) < 0)
 		return err_set(e, ENOMEM, "inventory");
 	for (unsigned i = 0; i < v->n && !rc; i++) {
 		struct ipam_inv_row *r = &v->rows[i];
@@ -460,7 +392,8 @@ int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct er
 			r->bad = true;
 			continue;
 		}
-		const struct mac_ref *m = r->mac[0] ? mac_taken(macs, n_macs, r) : NULL;
+		const struct ipam_mac_ref *m =
+			r->mac[0] ? ipam_macs_taken(&macs, r->mac, r->network, r->handle) : NULL;
 		if (m) {
 			const struct ipam_attrs *o = m->a;
 			rc = problem(v, r->line, "mac %s: already held by %s %s/%s (ip %s, handle %s; "
@@ -482,19 +415,21 @@ int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct er
 			continue;
 		r->in_place = a && (!r->mac[0] || !strcasecmp(a->mac, r->mac));
 	}
-	free(macs);
+	ipam_macs_free(&macs);
 	if (rc)
 		return err_set(e, ENOMEM, "inventory");
 	ipam_inv_sort_errs(v);
 	return 0;
 }
 
-int ipam_inv_apply(struct ipam_state *st, const struct ipam_inv *v, unsigned *applied,
+int ipam_inv_apply(struct ipam_state *st, struct ipam_inv *v, unsigned *applied,
 		   struct err *e)
 {
 	*applied = 0;
+	for (unsigned i = 0; i < v->n; i++)
+		v->rows[i].applied = false;
 	for (unsigned i = 0; i < v->n; i++) {
-		const struct ipam_inv_row *r = &v->rows[i];
+		struct ipam_inv_row *r = &v->rows[i];
 		if (r->bad || r->in_place)
 			continue;
 		struct ipam_attrs at;
@@ -510,7 +445,58 @@ int ipam_inv_apply(struct ipam_state *st, const struct ipam_inv *v, unsigned *ap
 		struct ipam_attrs *a = slot_of(st, &r->ip);
 		if (a && r->mac[0])
 			snprintf(a->mac, sizeof(a->mac), "%s", r->mac);
+		r->applied = true;
 		(*applied)++;
+	}
+	return 0;
+}
+
+int ipam_inv_mac_recheck(struct ipam_inv *v, const struct ipam_state *st, struct err *e)
+{
+	struct ipam_macs macs;
+	if (ipam_macs_index(&macs, st) < 0)
+		return err_set(e, ENOMEM, "inventory");
+	int n = 0, rc = 0;
+	char hs[64];
+	for (unsigned i = 0; i < v->n && !rc; i++) {
+		struct ipam_inv_row *r = &v->rows[i];
+		r->raced = false;
+		if (!r->applied || !r->mac[0])
+			continue;
+		const struct ipam_mac_ref *m = ipam_macs_taken(&macs, r->mac, r->network, r->handle);
+		if (!m)
+			continue;
+		const struct ipam_attrs *o = m->a;
+		r->raced = true;
+		n++;
+		rc = problem(v, r->line, "mac %s: %s %s/%s (ip %s, handle %s) got it at the same "
+			     "time; VM %s/%s's reservation taken back", r->mac,
+			     o->vmi_name[0] ? "VM" : "pod", o->ns,
+			     o->vmi_name[0] ? o->vmi_name : o->pod,
+			     ipam_addr_str(&m->ip, hs, sizeof(hs)), o->handle, r->ns, r->vm);
+	}
+	ipam_macs_free(&macs);
+	if (rc)
+		return err_set(e, ENOMEM, "inventory");
+	ipam_inv_sort_errs(v);
+	return n;
+}
+
+int ipam_inv_undo(struct ipam_state *st, const struct ipam_inv *v, bool raced_only,
+		  unsigned *undone, struct err *e)
+{
+	*undone = 0;
+	for (unsigned i = 0; i < v->n; i++) {
+		const struct ipam_inv_row *r = &v->rows[i];
+		if (!r->applied || (raced_only && !r->raced))
+			continue;
+		const struct ipam_attrs *a = ipam_lookup_ip(st, &r->ip);
+		if (!a || strcmp(a->handle, r->handle))
+			continue;
+		int rc = ipam_release_ip(st, &r->ip, e);
+		if (rc)
+			return err_prefix(e, "line %u", r->line), rc;
+		(*undone)++;
 	}
 	return 0;
 }

@@ -21,7 +21,9 @@
  * with another MAC; the MAC held by another VM (or pod) of the same network (named, with
  * its address and handle); or the VM already holding another address of that family. MACs
  * compare case-insensitively. A row that is already in place exactly is valid and changes
- * nothing (import is idempotent).
+ * nothing (import is idempotent). Two writers that validate before either writes can both
+ * pass; `ipam_inv_mac_recheck` after the write finds a MAC taken that way and
+ * `ipam_inv_undo` takes the rows back.
  */
 #ifndef KVNET_IPAM_INVENTORY_H
 #define KVNET_IPAM_INVENTORY_H
@@ -48,6 +50,9 @@ struct ipam_inv_row {
 	char handle[IPAM_NAME_MAX + 1];	   /* the VM's handle <network>.vmi.<ns>.<vm> */
 	bool bad;			   /* a problem was recorded for this row */
 	bool in_place;			   /* validate: already exactly in the state */
+	bool applied;			   /* apply: this row changed the state */
+	bool raced;			   /* mac_recheck: another VM of the network got
+					    * the MAC at the same time */
 };
 
 struct ipam_inv_err {
@@ -86,9 +91,23 @@ int ipam_inv_validate(struct ipam_inv *v, const struct ipam_state *st, struct er
 void ipam_inv_sort_errs(struct ipam_inv *v);
 
 /* Reserve every row that is not bad and not in place in st (ipam_reserve_ip with the VM's
- * namespace, name and MAC). *applied counts the rows that changed st. Stops at the first
- * failure (-errno with e naming the line). */
-int ipam_inv_apply(struct ipam_state *st, const struct ipam_inv *v, unsigned *applied,
+ * namespace, name and MAC); those rows get applied. *applied counts them. Stops at the
+ * first failure (-errno with e naming the line). */
+int ipam_inv_apply(struct ipam_state *st, struct ipam_inv *v, unsigned *applied,
 		   struct err *e);
+
+/* After v was applied and written: check every applied row with a MAC against st, a state
+ * read afterwards. Two writers that each validated before the other wrote (the kubernetes
+ * datastore writes blocks as separate objects, so they need not conflict) may both have
+ * given one MAC to a VM of one network; each sees the other here, since each reads after
+ * its own write. Rows whose MAC another VM (or pod) of the network now holds get raced and
+ * a problem naming that VM. Returns how many, or -ENOMEM. */
+int ipam_inv_mac_recheck(struct ipam_inv *v, const struct ipam_state *st, struct err *e);
+
+/* Take back what v applied: release the address of every applied row (only the raced ones
+ * when raced_only) that is still allocated to its handle. *undone counts them. 0 or the
+ * first release's error. */
+int ipam_inv_undo(struct ipam_state *st, const struct ipam_inv *v, bool raced_only,
+		  unsigned *undone, struct err *e);
 
 #endif

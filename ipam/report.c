@@ -1,6 +1,7 @@
 /* ipam report: usage, ownership, cross-checks, report JSON, repairs; see report.h. */
 #include "ipam/report.h"
 
+#include "ipam/macs.h"
 #include "lib/json.h"
 #include "lib/err.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 /* --- liveness ------------------------------------------------------------------------- */
@@ -389,6 +391,8 @@ const char *ipam_problem_name(enum ipam_problem_kind k)
 		return "BlockCountMismatch";
 	case IPAM_P_DUPLICATE:
 		return "DuplicateAddress";
+	case IPAM_P_DUP_MAC:
+		return "DuplicateMAC";
 	}
 	return "?";
 }
@@ -515,6 +519,52 @@ static int check_alloc(const struct ipam_state *st, const struct ipam_check_opts
 	p->block = b->cidr;
 	snprintf(p->handle, sizeof(p->handle), "%s", a->handle);
 	snprintf(p->detail, sizeof(p->detail), "%s (handle %s): %s", as, a->handle, why);
+	return 0;
+}
+
+/* DuplicateMAC: in each group of one MAC (sorted by address), the first allocation of a
+ * handle on the network of an earlier allocation of another handle (so a VM with two
+ * addresses is reported once). 0 or -ENOMEM. */
+static int check_macs(const struct ipam_state *st, struct ipam_report *r)
+{
+	struct ipam_macs m;
+	if (ipam_macs_index(&m, st) < 0)
+		return -ENOMEM;
+	char as[INET6_ADDRSTRLEN], fs[INET6_ADDRSTRLEN], net[IPAM_NAME_MAX + 1];
+	for (unsigned i = 1; i < m.n; i++) {
+		const struct ipam_mac_ref *x = &m.v[i];
+		bool seen = false; /* x's handle came earlier in the group */
+		for (unsigned j = i; !seen && j-- > 0 && !strcasecmp(m.v[j].a->mac, x->a->mac);)
+			seen = !strcmp(m.v[j].a->handle, x->a->handle);
+		for (unsigned j = i; !seen && j-- > 0 && !strcasecmp(m.v[j].a->mac, x->a->mac);) {
+			const struct ipam_mac_ref *f = &m.v[j];
+			if (!strcmp(f->a->handle, x->a->handle) ||
+			    !ipam_alloc_network(f->a, net, sizeof(net)) ||
+			    !ipam_alloc_on_network(x->a, net))
+				continue;
+			struct ipam_problem *p = add_problem(r, IPAM_P_DUP_MAC, IPAM_R_NONE);
+			if (!p) {
+				ipam_macs_free(&m);
+				return -ENOMEM;
+			}
+			p->has_ip = true;
+			p->ip = x->ip;
+			const struct ipam_block *b = ipam_block_of(st, &x->ip);
+			if (b) {
+				p->has_block = true;
+				p->block = b->cidr;
+			}
+			snprintf(p->handle, sizeof(p->handle), "%s", x->a->handle);
+			snprintf(p->detail, sizeof(p->detail),
+				 "mac %s of %s (%s) is also held by %s %s/%s (%s, handle %s) on "
+				 "network %s", x->a->mac, ipam_addr_str(&x->ip, as, sizeof(as)),
+				 x->a->handle, f->a->vmi_name[0] ? "VM" : "pod", f->a->ns,
+				 f->a->vmi_name[0] ? f->a->vmi_name : f->a->pod,
+				 ipam_addr_str(&f->ip, fs, sizeof(fs)), f->a->handle, net);
+			break;
+		}
+	}
+	ipam_macs_free(&m);
 	return 0;
 }
 
@@ -659,6 +709,8 @@ int ipam_report_check(const struct ipam_state *st, const struct ipam_check_opts 
 				 ipam_addr_str(ip, as, sizeof(as)), holders, names);
 		}
 	}
+	if ((rc = check_macs(st, r)) < 0)
+		err_set(e, ENOMEM, "ipam check");
 out:
 	free(bs);
 	free(hs);
@@ -765,11 +817,11 @@ static int parse_problem(struct ipam_report *r, const struct json_doc *d, int ob
 		return err_set(e, ENOMEM, "report");
 	static const enum ipam_problem_kind kinds[] = {IPAM_P_LEAKED, IPAM_P_HANDLE_STALE,
 						       IPAM_P_NO_HANDLE, IPAM_P_BLOCK_COUNT,
-						       IPAM_P_DUPLICATE};
+						       IPAM_P_DUPLICATE, IPAM_P_DUP_MAC};
 	static const enum ipam_repair reps[] = {IPAM_R_NONE, IPAM_R_RELEASE, IPAM_R_UNLINK,
 						IPAM_R_RELINK, IPAM_R_RECOUNT};
 	bool found = false;
-	for (unsigned k = 0; k < 5 && !found; k++)
+	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !found; k++)
 		if (v[0] >= 0 && json_str_eq(d, v[0], ipam_problem_name(kinds[k]),
 					     strlen(ipam_problem_name(kinds[k])))) {
 			p->kind = kinds[k];

@@ -19,6 +19,11 @@
  *   BlockCountMismatch       a block's stored count differs from its allocations
  *   DuplicateAddress         one address in status.podIPs of two live pods that are not
  *                            the active and alternate owner of that one VM address
+ *   DuplicateMAC             an allocation whose MAC another VM (or pod) of the same
+ *                            network holds (ipam/macs.h); reported at the later address of
+ *                            the pair, naming the first. Import and reserve refuse this;
+ *                            two reserves racing on different kubernetes objects do not
+ *                            see each other
  *
  * Report (`ipam_report_write`, read back by `ipam_report_parse`):
  *
@@ -29,7 +34,7 @@
  *
  * "repair" is what `ipam_report_repair` does: release (free the address), unlink (drop the
  * address from the handle), relink (add the address to its handle: its owner is alive),
- * recount (set the block count), none (needs a person: DuplicateAddress).
+ * recount (set the block count), none (needs a person: DuplicateAddress, DuplicateMAC).
  */
 #ifndef KVNET_IPAM_REPORT_H
 #define KVNET_IPAM_REPORT_H
@@ -135,6 +140,7 @@ enum ipam_problem_kind {
 	IPAM_P_NO_HANDLE,      /* AllocationWithoutHandle */
 	IPAM_P_BLOCK_COUNT,    /* BlockCountMismatch */
 	IPAM_P_DUPLICATE,      /* DuplicateAddress */
+	IPAM_P_DUP_MAC,	       /* DuplicateMAC */
 };
 
 enum ipam_repair {
@@ -182,7 +188,8 @@ struct ipam_report {
 void ipam_report_init(struct ipam_report *r);
 void ipam_report_free(struct ipam_report *r);
 /* Cross-check st (and the API view in o) into r (initialised here; free it even on
- * error). Problems come in order: blocks by address, then handles by id, duplicates last.
+ * error). Problems come in order: blocks by address, then handles by id, duplicate
+ * addresses, duplicate MACs last (by MAC).
  * 0 or -ENOMEM. */
 int ipam_report_check(const struct ipam_state *st, const struct ipam_check_opts *o,
 		      struct ipam_report *r, struct err *e);

@@ -19,6 +19,10 @@
    all different and never a reserved one; every reserve won, was refused naming the
    holder, or (kubernetes, contention) gave up after the datastore's retries writing
    nothing; IPAM is consistent afterwards.
+5. concurrent reserves giving one MAC to two VMs of one network (addresses in different
+   blocks): never both win; the file datastore lets one win and refuses the other naming
+   it; with the kubernetes datastore both writes may succeed (separate objects), and a
+   reserve that then sees the other VM takes its own back; check finds no DuplicateMAC.
 """
 import glob
 import hashlib
@@ -378,6 +382,71 @@ def concurrent(api, host, kc, ds):
         t.netns_del(pods[i])
 
 
+# ---- 5. concurrent reserves of one MAC for two VMs -------------------------------------------
+
+def concurrent_macs(api, host, kc, ds):
+    """Pairs of reserves at once giving one MAC to two VMs of one network, their addresses
+    in two different blocks. The file datastore serializes them: one wins, the other is
+    refused naming it. The kubernetes datastore writes the two blocks as separate objects,
+    so both writes may succeed; each reserve then reads the state again, sees the other VM
+    and takes its own back (both may: neither wins, nothing is left). Never both win, and
+    check finds no DuplicateMAC."""
+    tmp = t.tmpdir()
+    state = os.path.join(tmp, "state") if ds == "file" else None
+    h = None if ds == "file" else host
+    cidr = "198.18.40.0/24" if ds == "file" else "198.18.41.0/24"
+    base = cidr.rsplit(".", 1)[0]
+    net = "macrace" + ds
+    p = ctl(["pool", "add", cidr, "--block-size", "26"], kc, state=state, host=h)
+    ok(p.returncode == 0, "%s: pool %s" % (ds, cidr), show(p))
+    pairs = 6
+    results = {}
+
+    def res(k, n, ip):
+        results[(k, n)] = ctl(["reserve", "--vm", "macrace/vm-%s%d" % (k, n), "--ip", ip,
+                               "--mac", "02:00:00:4d:%02x:%02x" % (ds == "kube", n),
+                               "--network", net], kc, state=state, host=h)
+    th = []
+    for n in range(pairs):
+        th.append(threading.Thread(target=res, args=("a", n, "%s.%d" % (base, 130 + n))))
+        th.append(threading.Thread(target=res, args=("b", n, "%s.%d" % (base, 194 + n))))
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    both, one, none, taken_back, other = [], 0, 0, 0, []
+    for n in range(pairs):
+        a, b = results[("a", n)], results[("b", n)]
+        won = (a.returncode == 0) + (b.returncode == 0)
+        for r in (a, b):
+            if r.returncode == 0:
+                continue
+            if "got it at the same time" in r.stderr and "taken back" in r.stderr:
+                taken_back += 1
+            elif "already held by VM macrace/vm-" not in r.stderr and \
+                    "still conflicting after" not in r.stderr:
+                other.append(show(r))
+        if won == 2:
+            both.append(n)
+        one += won == 1
+        none += won == 0
+    print("# %s: %d pairs: one won %d, neither %d, both %d; %d reserves taken back after "
+          "seeing the other VM" % (ds, pairs, one, none, len(both), taken_back))
+    ok(not other, "%s: a losing reserve is refused naming the VM holding the MAC, takes its "
+       "write back naming the VM that got it at the same time, or gave up after the "
+       "datastore's retries" % ds, other)
+    ok(not both, "%s: one MAC never goes to two VMs of a network, even at once" % ds, both)
+    p = ctl(["check", "-o", "json"], kc, state=state, host=h)
+    dups = [x for x in (p.json or {}).get("problems", []) if x["kind"] == "DuplicateMAC"]
+    ok(p.json is not None and not dups, "%s: check finds no DuplicateMAC after the race" % ds,
+       (dups, show(p)))
+    p = ctl(["show", "--blocks", "-o", "json"], kc, state=state, host=h)
+    used = sum(b["inUse"] for b in (p.json or {}).get("items", [])
+               if b["cidr"].startswith(base + "."))
+    ok(p.json is not None and used == 2 * len(both) + one,
+       "%s: the datastore holds exactly the winners' addresses (%d)" % (ds, used), show(p))
+
+
 def main():
     host, api, kc = kube.setup()
     try:
@@ -386,6 +455,8 @@ def main():
         import_500(api, host, kc, state)
         concurrent(api, host, kc, "file")
         concurrent(api, host, kc, "kube")
+        concurrent_macs(api, host, kc, "file")
+        concurrent_macs(api, host, kc, "kube")
         leak_repair(api, host, kc)
     finally:
         api.stop()

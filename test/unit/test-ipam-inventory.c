@@ -1,6 +1,7 @@
 /* Unit tests for ipam/inventory: the CSV parser (quotes, CRLF, BOM, header), every
  * problem reported by line, validation against the state, idempotent apply, MAC parsing,
- * one MAC per VM and network (in the file and against the state). */
+ * one MAC per VM and network (in the file, against the state, and rechecked after a write
+ * that raced another, with the undo). */
 #include "ipam/inventory.h"
 #include "lib/err.h"
 #include "test/lib/t.h"
@@ -299,6 +300,61 @@ static void test_duplicate_mac_in_state(void)
 	ipam_state_free(&st);
 }
 
+/* A writer racing the import gave vm-a's MAC to vm-x after both validated: the recheck on
+ * the state read afterwards finds the row (naming vm-x) and undo takes back what the import
+ * applied (every applied row, or only the raced ones), never the other writer's. */
+static void test_mac_recheck_and_undo(void)
+{
+	for (int raced_only = 0; raced_only < 2; raced_only++) {
+		struct ipam_state st;
+		pools(&st);
+		const char csv[] = "namespace,vm,ip,mac,network\n"
+				   "default,vm-a,198.18.0.10,02:00:00:00:00:aa,\n"
+				   "default,vm-b,198.18.0.11,,\n"
+				   "default,vm-c,198.18.0.12,02:00:00:00:00:cc,\n";
+		struct ipam_inv v;
+		T_EQ(ipam_inv_parse(&v, csv, sizeof(csv) - 1, "kvnet", NULL), 0);
+		T_EQ(ipam_inv_validate(&v, &st, NULL), 0);
+		unsigned applied = 0, undone = 0;
+		T_EQ(ipam_inv_apply(&st, &v, &applied, NULL), 0);
+		T_EQ(applied, 3);
+		T_EQ(ipam_inv_mac_recheck(&v, &st, NULL), 0); /* alone: nothing raced */
+		/* the other writer */
+		struct ipam_attrs at;
+		struct ip_addr a;
+		memset(&at, 0, sizeof(at));
+		snprintf(at.ns, sizeof(at.ns), "default");
+		snprintf(at.vmi_name, sizeof(at.vmi_name), "vm-x");
+		snprintf(at.mac, sizeof(at.mac), "02:00:00:00:00:AA");
+		ipam_addr_parse(&a, "198.18.0.30", NULL);
+		T_EQ(ipam_reserve_ip(&st, "kvnet.vmi.default.vm-x", &a, &at, NULL), 0);
+		T_EQ(ipam_inv_mac_recheck(&v, &st, NULL), 1);
+		T_CHECK(v.rows[0].raced && !v.rows[1].raced && !v.rows[2].raced);
+		T_EQ(v.n_errs, 1);
+		if (v.n_errs == 1) {
+			T_EQ(v.errs[0].line, 2);
+			T_STREQ(v.errs[0].msg, "mac 02:00:00:00:00:aa: VM default/vm-x (ip 198.18.0.30, "
+					       "handle kvnet.vmi.default.vm-x) got it at the same time; "
+					       "VM default/vm-a's reservation taken back");
+		}
+		T_EQ(ipam_inv_undo(&st, &v, raced_only, &undone, NULL), 0);
+		T_EQ(undone, raced_only ? 1 : 3);
+		ipam_addr_parse(&a, "198.18.0.10", NULL);
+		T_CHECK(ipam_lookup_ip(&st, &a) == NULL);
+		ipam_addr_parse(&a, "198.18.0.11", NULL);
+		T_CHECK((ipam_lookup_ip(&st, &a) != NULL) == (raced_only == 1));
+		ipam_addr_parse(&a, "198.18.0.30", NULL);
+		T_CHECK(ipam_lookup_ip(&st, &a) != NULL); /* the other writer's stays */
+		T_CHECK(ipam_handle_find(&st, "kvnet.vmi.default.vm-a") == NULL);
+		T_EQ(ipam_check(&st, NULL), 0);
+		/* again: nothing left to take back */
+		T_EQ(ipam_inv_undo(&st, &v, raced_only, &undone, NULL), 0);
+		T_EQ(undone, 0);
+		ipam_inv_free(&v);
+		ipam_state_free(&st);
+	}
+}
+
 int main(void)
 {
 	T_RUN(test_mac);
@@ -308,5 +364,6 @@ int main(void)
 	T_RUN(test_validate_apply_idempotent);
 	T_RUN(test_duplicate_mac_in_file);
 	T_RUN(test_duplicate_mac_in_state);
+	T_RUN(test_mac_recheck_and_undo);
 	return t_done();
 }
