@@ -235,7 +235,8 @@ def main():
                 tap(r.returncode == 0 and len(created) == len(objs),
                     f'kubectl apply -f {" ".join(files)}: {len(objs)} objects created',
                     r.stdout + r.stderr)
-            for what, want in (('ippools', ['KIND:       IPPool', 'spec', 'allocates pod and VM']),
+            for what, want in (('ippools', ['KIND:       IPPool', 'spec',
+                                            'allocates pod and VM']),
                                ('ipamblocks.spec', ['cidr', 'affinity']),
                                ('ipamconfigs.spec.kubeVirtVMAddressPersistence',
                                 ['Enabled', 'Disabled'])):
