@@ -5,6 +5,7 @@ server (test/kubeapi/server.py), plus schema checks.
   - `kubectl apply -f` of the CRDs, then of every other manifest: each object created;
     a second apply: each one unchanged (kubectl's three-way patch finds nothing to do);
   - `kubectl get KIND NAME -o json` of each: the server kept every field the manifest set;
+  - `kubectl explain` of the kvnet.io resources (the CRDs' schemas, served as OpenAPI v3);
   - kvnet writes IPAM records (`kvnet ipamctl` through the kubernetes datastore) and
     `kubectl get ippools,ipamblocks,ipamhandles,ipamconfigs -o json` lists them;
   - the CRDs' openAPIV3Schema accepts the examples and what kvnet wrote, and rejects
@@ -13,8 +14,9 @@ server (test/kubeapi/server.py), plus schema checks.
     CRDs) validate against the upstream Kubernetes schemas (npm kubernetes-models, pinned
     by test/dist/package-lock.json, installed once with `npm ci` into build/npm-dist/).
 
-kubectl runs with --validate=false: the test server serves no /openapi/v2 or /v3, which
-kubectl's own validation downloads; the schema checks above stand in for it. Multus's
+kubectl apply runs with --validate=false: kubectl's own validation wants /openapi/v2 (or
+v3 documents of the built-in types too), which the test server does not serve; the schema
+checks above stand in for it. Multus's
 NetworkAttachmentDefinition CRD is created first, as on a cluster with Multus.
 """
 import copy
@@ -232,6 +234,15 @@ def main():
                 created = [ln for ln in r.stdout.splitlines() if ln.endswith(' created')]
                 tap(r.returncode == 0 and len(created) == len(objs),
                     f'kubectl apply -f {" ".join(files)}: {len(objs)} objects created',
+                    r.stdout + r.stderr)
+            for what, want in (('ippools', ['KIND:       IPPool', 'spec',
+                                            'allocates pod and VM']),
+                               ('ipamblocks.spec', ['cidr', 'affinity']),
+                               ('ipamconfigs.spec.kubeVirtVMAddressPersistence',
+                                ['Enabled', 'Disabled'])):
+                r = k('explain', what)
+                tap(r.returncode == 0 and all(w in r.stdout for w in want),
+                    f'kubectl explain {what} (the CRD schema through OpenAPI v3)',
                     r.stdout + r.stderr)
             everything = crds + rest
             args = sum((['-f', os.path.join(TOP, f)] for f in sorted({f for f, _ in everything})),

@@ -11,6 +11,7 @@ become Resources too (registry.from_crd); they replace a built-in entry of the s
 group/plural, so the project's own CRD manifests are the truth for kvnet.io types.
 """
 
+import json
 import re
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -36,7 +37,7 @@ class Resource:
 
     def __init__(self, group, version, plural, kind, namespaced, status=False, builtin=False,
                  singular=None, short=(), return_deleted=False, fields=None,
-                 create_status="drop", name_re=DNS_SUBDOMAIN, crd=None):
+                 create_status="drop", name_re=DNS_SUBDOMAIN, crd=None, schema=None):
         self.group = group                  # "" for core
         self.version = version              # served version
         self.plural = plural                # URL segment
@@ -51,6 +52,7 @@ class Resource:
         self.create_status = create_status  # on create: "drop", "keep", "pod" (phase Pending)
         self.name_re = name_re              # name validation
         self.crd = crd                      # name of the CRD that made this resource, if any
+        self.schema = schema                # the CRD's openAPIV3Schema (served as OpenAPI v3)
 
     @property
     def api_version(self):
@@ -146,7 +148,8 @@ def from_crd(crd):
         raise ValueError("metadata.name must be spec.names.plural+\".\"+spec.group")
     return Resource(group, v.get("name", "v1"), plural, kind, scope == "Namespaced",
                     status=has_status, singular=names.get("singular"),
-                    short=names.get("shortNames") or (), crd=crd["metadata"]["name"])
+                    short=names.get("shortNames") or (), crd=crd["metadata"]["name"],
+                    schema=(v.get("schema") or {}).get("openAPIV3Schema"))
 
 
 class Registry:
@@ -182,6 +185,56 @@ class Registry:
             if r.group:
                 out.setdefault(r.group, r.version)
         return out
+
+    def openapi_v3(self, group=None, version=None):
+        """OpenAPI v3 as kube-apiserver serves it, for the resources that came with a schema
+        (custom resources): without group, the discovery document {"paths": {"apis/G/V":
+        {"serverRelativeURL": ...}}}; with group and version, that group version's document:
+        per kind a component schema named like the real one (io.kvnet.v1.IPPool) and a GET
+        path for its list, both tagged with x-kubernetes-group-version-kind; None when the
+        group version has no schema."""
+        rs = [r for r in self.by_key.values() if r.schema is not None and r.group]
+        if group is None:
+            return {"paths": {"apis/%s/%s" % (r.group, r.version): {
+                "serverRelativeURL": "/openapi/v3/apis/%s/%s" % (r.group, r.version)}
+                for r in rs}}
+        rs = sorted((r for r in rs if r.group == group and r.version == version),
+                    key=lambda r: r.kind)
+        if not rs:
+            return None
+        meta = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        schemas = {meta: {"type": "object", "description": "Standard object's metadata.",
+                          "properties": {k: {"type": t} for k, t in (
+                              ("name", "string"), ("namespace", "string"),
+                              ("uid", "string"), ("resourceVersion", "string"),
+                              ("generation", "integer"), ("creationTimestamp", "string"),
+                              ("labels", "object"), ("annotations", "object"))}}}
+        paths = {}
+        for r in rs:
+            gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+            base = "/apis/%s/%s/%s%s" % (r.group, r.version,
+                                        "namespaces/{namespace}/" if r.namespaced else "",
+                                        r.plural)
+            # kubectl explain finds the kind of a resource through its paths' operations
+            paths[base] = {"get": {"x-kubernetes-group-version-kind": gvk,
+                                   "responses": {"200": {"description": "OK"}}}}
+            s = json.loads(json.dumps(r.schema))
+            props = s.setdefault("properties", {})
+            props.setdefault("apiVersion", {"type": "string", "description":
+                                            "APIVersion defines the versioned schema of this "
+                                            "representation of an object."})
+            props.setdefault("kind", {"type": "string", "description":
+                                      "Kind is a string value representing the REST resource "
+                                      "this object represents."})
+            props["metadata"] = {"allOf": [{"$ref": "#/components/schemas/" + meta}],
+                                 "description": "Standard object's metadata."}
+            s["x-kubernetes-group-version-kind"] = [
+                {"group": r.group, "version": r.version, "kind": r.kind}]
+            name = ".".join(reversed(r.group.split("."))) + "." + r.version + "." + r.kind
+            schemas[name] = s
+        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version":
+                                               "v1.34.0+kvnet-test"},
+                "paths": paths, "components": {"schemas": schemas}}
 
     def in_group(self, group, version):
         return sorted((r for r in self.by_key.values()

@@ -493,6 +493,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs":
                     [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}]}
         with st.cond:
+            if parts[:2] == ["openapi", "v3"]:
+                # OpenAPI v3 of the custom resources (kubectl explain reads it)
+                doc = (st.registry.openapi_v3() if len(parts) == 2 else
+                       st.registry.openapi_v3(parts[3], parts[4])
+                       if len(parts) == 5 and parts[2] == "apis" else None)
+                if doc is None:
+                    raise apierr.no_such_resource()
+                return doc
             if parts == ["apis"]:
                 groups = [{"name": g, "versions": [{"groupVersion": g + "/" + v, "version": v}],
                            "preferredVersion": {"groupVersion": g + "/" + v, "version": v}}

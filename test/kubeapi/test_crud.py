@@ -475,6 +475,27 @@ class Discovery(kt.TestCase):
         self.assertEqual(self.api.get("/version").json["major"], "1")
         self.assertTrue(re.match(r"^v1\.\d+", self.api.get("/version").json["gitVersion"]))
 
+    def test_openapi_v3_of_custom_resources(self):
+        # what kubectl explain reads: the v3 discovery document, then one group version's
+        # document with the CRD's schema and a path tagged with the kind
+        self.assertNotIn("apis/example.kvnet.io/v1alpha1", self.api.get("/openapi/v3").json["paths"])
+        self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", CRD.CRD)
+        paths = self.api.get("/openapi/v3").json["paths"]
+        ref = paths["apis/example.kvnet.io/v1alpha1"]["serverRelativeURL"]
+        doc = self.api.get(ref).json
+        self.assertEqual(doc["openapi"], "3.0.0")
+        gvk = {"group": "example.kvnet.io", "version": "v1alpha1", "kind": "Widget"}
+        w = doc["components"]["schemas"]["io.kvnet.example.v1alpha1.Widget"]
+        self.assertEqual(w["x-kubernetes-group-version-kind"], [gvk])
+        self.assertEqual(w["type"], "object")
+        self.assertEqual(set(w["properties"]), {"apiVersion", "kind", "metadata"})
+        op = doc["paths"]["/apis/example.kvnet.io/v1alpha1/namespaces/{namespace}/widgets"]
+        self.assertEqual(op["get"]["x-kubernetes-group-version-kind"], gvk)
+        self.assertStatus(self.api.get("/openapi/v3/apis/nosuch.io/v1"), 404, "NotFound")
+        self.api.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                        "widgets.example.kvnet.io")
+        self.assertNotIn("apis/example.kvnet.io/v1alpha1", self.api.get("/openapi/v3").json["paths"])
+
 
 if __name__ == "__main__":
     kt.main()
