@@ -63,6 +63,8 @@ MUTATORS = {
     'ipam_pool_ensure': {'ippools': {'create'}},
     'ipam_pool_delete': {'ippools': {'delete'}, 'ipamblocks': {'delete'}},
     'ipam_inv_apply': {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update'}},
+    # takes back raced import rows: ipam_release_ip per row
+    'ipam_inv_undo': {'ipamblocks': {'update'}, 'ipamhandles': {'update', 'delete'}},
     # repairs: release (block update, handle update/delete), unlink (handle update/delete),
     # relink (handle create/update), recount (block update)
     'ipam_report_repair': {'ipamblocks': {'update'},
