@@ -17,7 +17,7 @@
 
 const struct role kvnet_roles[] = {
 	{ "cni", cmd_cni, "CNI plugin (spec 1.1); run by the container runtime" },
-	{ "agent", cmd_agent, "node daemon: routes, policy, live-migration hand-over" },
+	{ "agent", cmd_agent, "node daemon: routes, live-migration hand-over" },
 	{ "ipamctl", cmd_ipamctl, "operator CLI over the IPAM state" },
 	{ "garp-watch", cmd_garpwatch, "watch or send gratuitous ARP / RARP / unsolicited NA" },
 	{ "config", cmd_config, "parse the configuration and print it (-n [-c FILE])" },
