@@ -69,6 +69,23 @@ def wait_metric(pod, ips, metric, timeout=15.0):
         time.sleep(0.05)
 
 
+def first_metrics(lab, node, ips, dev, since):
+    """{ip: metric} of the first kvnet route (proto 75) to each of ips via dev that
+    node's `ip -ts monitor route` saw added at or after since (None: none seen). The
+    monitor's record, so the answer does not depend on when it is asked."""
+    out = {ip: None for ip in ips}
+    for _, line in lab.route_events(node, since):
+        tok = line.split()
+        if not tok or tok[0] == "Deleted" or tok[0].split("/")[0] not in out:
+            continue
+        f = {k: tok[i + 1] for i, k in enumerate(tok[:-1]) if k in ("dev", "proto", "metric")}
+        ip = tok[0].split("/")[0]
+        if (out[ip] is None and f.get("dev") == dev and f.get("proto") in
+                (str(L.ROUTE_PROTO), "kvnet")):
+            out[ip] = int(f.get("metric", 0))
+    return out
+
+
 def route_changes(lab, ips, since, until=None):
     """[(t, node, line)] route changes naming one of ips, from every node's monitor."""
     out = []
