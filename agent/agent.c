@@ -745,6 +745,9 @@ int agent_start(struct agent *a, struct err *e)
 	agent_eps_load(a->eps);
 	agent_eps_adopt_routes(a->eps, a->nl, (uint8_t)a->conf.network.route_protocol,
 			       a->conf.network.route_metric, false);
+	/* the veths' ifindex now, not at the first reconcile: the informers' first events
+	 * (an IPAM owner that moved here during the restart) act on the endpoints before it */
+	agent_eps_resolve(a->eps, a->nl);
 	agent_reconcile_soon(a);
 	return 0;
 }

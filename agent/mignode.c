@@ -16,6 +16,7 @@
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "net/announce.h"
+#include "net/link.h"
 #include "net/packet.h"
 
 #include <errno.h>
@@ -442,6 +443,12 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 			agent_ep_gate_clear(n->a, x->aep, MIGNODE_GATE_ARMED);
 		return;
 	case MIG_A_ROUTE_MIGRATE:
+		if (x->aep && x->aep->ifindex <= 0) {
+			/* added or loaded since the last reconcile resolved the veths */
+			int idx = 0;
+			if (link_index(agent_nl(n->a), x->aep->veth, &idx, NULL) == 0 && idx > 0)
+				x->aep->ifindex = idx;
+		}
 		if (!x->aep || x->aep->ifindex <= 0) {
 			err_setx(&e, ENODEV, "pod %s/%s: host veth %s not known", x->m.ns, x->m.pod,
 				 x->m.ifname);
