@@ -14,7 +14,9 @@ the IPAM owners read through the API, the agents' /metrics and their log lines.
   3. A -> B that goes live on an announcement and then fails: the target's route goes, the
      owner goes back to the source, node-a routes via the source veth at 1024 again.
   4. A -> B failing before the cut-over: nothing moves.
-  5. (second lab, convergence 600 s) A -> B, then B -> A while node-b is still converging
+  5. the target's agent restarted while the routes sit at 512: they stay (no delete in `ip
+     monitor route`), then go 512 -> 1024 by add-then-delete.
+  6. (second lab, convergence 600 s) A -> B, then B -> A while node-b is still converging
      (TimeWait): node-b stops its timer and its route at once (log from=timewait).
 No time is asserted (waits are bounded only to turn a hang into a failure)."""
 import os
@@ -244,6 +246,57 @@ def scenario_unvouched(lab, kv, vm):
        {k: v for k, v in mx.items() if "announce" in k})
 
 
+def host_route_events(lab, pod, ip, since):
+    """[(t, "add"|"del", metric)] of kvnet's host route to ip via pod's veth, seen by the
+    node's `ip -ts monitor route` since `since`."""
+    out = []
+    for t, line in lab.route_events(pod.node, since):
+        w = line.split()
+        deleted = w[:1] == ["Deleted"]
+        if deleted:
+            w = w[1:]
+        if w[:1] != [ip] or pod.host_if not in w or "metric" not in w:
+            continue
+        out.append((t, "del" if deleted else "add", int(w[w.index("metric") + 1])))
+    return out
+
+
+def scenario_restart_at_512(lab, kv, vm):
+    """The target's agent restarted while the VM's routes sit at migration_metric: the new
+    agent keeps them (no delete of the /32 or /128, no failed action) and converges them
+    512 -> 1024 by adding the new route before deleting the old one."""
+    seen = {}
+    target = "node-b" if vm.pod.node.name == "node-a" else "node-a"
+
+    def annotated(m):
+        seen["512"] = want_metric(vm, m.tgt, 512)
+        seen["t"] = time.time()
+        lab.stop_agent(m.tgt.node)
+        lab.start_agent(m.tgt.node)
+        lab.wait_agent_ready(m.tgt.node)
+        seen["after"] = metrics_of(vm.ip4, vm.ip6, m.tgt)
+
+    m = kv.migrate(vm, target, announce="garp", hooks={"annotated": annotated})
+    ok(seen.get("512") and seen.get("after") == {vm.ip4: [512], vm.ip6: [512]},
+       "restart at 512: the restarted agent on %s keeps the VM's routes at metric 512" % target,
+       seen.get("after"))
+    ok(want_metric(vm, m.tgt, 1024), "restart at 512: metric 1024 after convergence",
+       metrics_of(vm.ip4, vm.ip6, m.tgt))
+    failed = [f for f in mig_lines(lab, m.tgt.node, m.tgt, "migration action failed")]
+    ok(failed == [], "restart at 512: no migration action failed in the restarted agent", failed)
+    for ip in (vm.ip4, vm.ip6):
+        ev = wait(lambda: [e for e in host_route_events(lab, m.tgt, ip, seen.get("t", 0))
+                           if e[1:] == ("del", 512)] and
+                  host_route_events(lab, m.tgt, ip, seen.get("t", 0)))
+        # the restarted agent re-applies the override: an NLM_F_REPLACE of the same route,
+        # which IPv6 swaps in place and reports as a new route (IPv4 reports nothing); no
+        # delete may come before the 1024 route exists
+        ops = [e[1:] for e in ev or [] if e[1:] != ("add", 512)]
+        ok(ops == [("add", 1024), ("del", 512)],
+           "restart at 512: %s: after the restart no delete until 'add metric 1024', then "
+           "'delete metric 512' (ip monitor)" % ip, ev)
+
+
 def scenario_second_in_timewait(lab, kv, vm):
     nb = lab.nodes["node-b"]
     m1 = kv.migrate(vm, "node-b", announce="garp")
@@ -279,6 +332,7 @@ def main():
         scenario_failed_after_live(lab, kv, vm)
         scenario_failed_before_cutover(lab, kv, vm)
         scenario_unvouched(lab, kv, vm)
+        scenario_restart_at_512(lab, kv, vm)
     # a convergence period no migration outlasts, so the second one surely meets TimeWait
     with L.Lab(nodes=("node-a", "node-b"), convergence=600) as lab:
         kv = KubeVirt(lab)
