@@ -37,7 +37,7 @@ ANSWERS = 300  # echoes each stream must see answered after each step
 PREV = "969ea9f"  # the previous release: wave 1's last landing (VERSION 0.1.0)
 NAMES_UP = ("upgrade: every echo answered", "upgrade: routes unchanged",
             "upgrade: endpoints known")
-NAMES_DOWN = ("downgrade: current kvnet.conf", "downgrade: keys removed",
+NAMES_DOWN = ("downgrade: current conflist", "downgrade: current kvnet.conf", "downgrade: keys removed",
               "downgrade: back to the current release")
 
 
@@ -198,6 +198,24 @@ def run(tmp):
         files0 = sorted(os.listdir(ep_dir))
         ss = streams()
         lab.stop_agent(a)
+        # 0. the previous release's CNI plugin with the current conflist: refused, named
+        cp = subprocess.run([prev], input=json.dumps(lab.cni_conf(a)), capture_output=True,
+                            text=True, timeout=30,
+                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                 "CNI_COMMAND": "ADD", "CNI_CONTAINERID": L.rand_cid(),
+                                 "CNI_NETNS": "/run/netns/kvt-%d-none" % L.PID,
+                                 "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(prev)})
+        T.note("downgrade: the %s CNI plugin with the current conflist: exit %d %s" % (
+            PREV, cp.returncode, cp.stdout.strip()))
+        try:
+            cres = json.loads(cp.stdout)
+        except ValueError:
+            cres = {}
+        ok(cp.returncode != 0 and cres.get("code") == 7 and "kvnet_conf" in
+           cres.get("details", ""), "downgrade: the previous release's CNI plugin refuses "
+           "the current conflist before touching anything (code 7, naming kvnet_conf)",
+           cp.stdout + cp.stderr)
+
         # 1. its own kvnet.conf, as `kvnet install` of the old bundle keeps it
         mark = len(log_text(a.agent_log))
         lab.start_agent(a, binary=prev)
