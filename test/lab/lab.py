@@ -577,10 +577,12 @@ endpoints_dir = %(eps)s
                 "eps": os.path.join(node.dir, "endpoints"), "cnilog": node.cni_log,
                 "extra": self.agent_conf_extra}
 
-    def start_agent(self, node):
+    def start_agent(self, node, binary=None):
+        """Start node's agent from its kvnet.conf; binary: another kvnet than KVNET (an
+        upgrade or a downgrade runs the same node from a different release)."""
         with open(node.agent_conf, "w", encoding="utf-8") as f:
             f.write(self.agent_config(node))
-        node.agent = Proc(node.prefix() + [KVNET, "agent", "-c", node.agent_conf],
+        node.agent = Proc(node.prefix() + [binary or KVNET, "agent", "-c", node.agent_conf],
                           os.path.join(node.dir, "agent.out"))
         return node.agent
 
