@@ -174,6 +174,15 @@ static void ep_unlink(struct agent_eps *t, const struct agent_ep *ep)
 struct agent_ep *agent_eps_insert(struct agent_eps *t, const struct agent_ep *ep,
 				  bool from_disk)
 {
+	/* a registration supersedes what the route adoption made of its veth (a reconcile
+	 * that ran between the plugin's route and its registration adopted it) */
+	for (unsigned i = 0; !ep->adopted && ep->veth[0] && i < t->n; i++) {
+		struct agent_ep *a = &t->v[i]->ep;
+		if (a->adopted && strcmp(a->veth, ep->veth) == 0) {
+			agent_eps_remove(t, a);
+			i = (unsigned)-1; /* the table moved: look again from the start */
+		}
+	}
 	struct agent_ep *old = agent_eps_find(t, ep->cid, ep->ifname);
 	struct ep_slot *s;
 	if (old) {
