@@ -327,7 +327,12 @@ class Node:
         os.makedirs(self.dir)
         self.uts = os.path.join(self.dir, "uts")
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
-        self.agent_conf = os.path.join(self.dir, "kvnet.conf")
+        # kvnet is installed into the node's own file tree with `kvnet install --root`,
+        # as on a node image: the binary, the conflist and the node's one kvnet.conf
+        self.root = os.path.join(self.dir, "root")
+        self.kvnet = os.path.join(self.root, "opt", "cni", "bin", "kvnet")
+        self.agent_conf = os.path.join(self.root, "etc", "kvnet", "kvnet.conf")
+        self.conflist = os.path.join(self.root, "etc", "cni", "net.d", "10-kvnet.conflist")
         self.agent_sock = os.path.join(self.dir, "agent.sock")
         self.agent_log = os.path.join(self.dir, "agent.log")
         self.cni_log = os.path.join(self.dir, "cni.log")
@@ -425,8 +430,7 @@ class Lab:
         self._crds()
         for node in self.nodes.values():
             self.api.write_kubeconfig(node.kubeconfig)
-            with open(node.agent_conf, "w", encoding="utf-8") as f:  # the node's one
-                f.write(self.agent_config(node))                    # configuration
+            self.install(node)
             st, _ = self.api.post("/api/v1/nodes", {
                 "apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
@@ -577,12 +581,32 @@ endpoints_dir = %(eps)s
                 "eps": os.path.join(node.dir, "endpoints"), "cnilog": node.cni_log,
                 "extra": self.agent_conf_extra}
 
+    def install(self, node):
+        """`kvnet install --root` of KVNET, this node's kvnet.conf and the network's
+        conflist into the node's tree (what a node image gets); fails loudly."""
+        src_conf = os.path.join(node.dir, "kvnet.conf.src")
+        src_list = os.path.join(node.dir, "10-kvnet.conflist.src")
+        with open(src_conf, "w", encoding="utf-8") as f:
+            f.write(self.agent_config(node))
+        with open(src_list, "w", encoding="utf-8") as f:
+            json.dump({"cniVersion": "1.1.0", "name": NETWORK, "plugins": [
+                {"type": "kvnet", "ipv4_pools": [POOL4], "ipv6_pools": [POOL6],
+                 "kvnet_conf": node.agent_conf}]}, f, indent=1)
+        os.makedirs(node.root, exist_ok=True)
+        p = subprocess.run([KVNET, "install", "--root", node.root, "--binary", KVNET,
+                            "--conf", src_conf, "--conflist", src_list],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0 or not os.access(node.kvnet, os.X_OK):
+            raise RuntimeError("lab: %s: kvnet install --root %s failed (status %d): %s"
+                               % (node.name, node.root, p.returncode, p.stdout + p.stderr))
+
     def start_agent(self, node, binary=None):
-        """Start node's agent from its kvnet.conf; binary: another kvnet than KVNET (an
-        upgrade or a downgrade runs the same node from a different release)."""
+        """Start node's agent from its installed kvnet.conf (rewritten from the lab's
+        settings, as an operator edits it); binary: another kvnet than the installed one
+        (an upgrade or a downgrade runs the same node from a different release)."""
         with open(node.agent_conf, "w", encoding="utf-8") as f:
             f.write(self.agent_config(node))
-        node.agent = Proc(node.prefix() + [binary or KVNET, "agent", "-c", node.agent_conf],
+        node.agent = Proc(node.prefix() + [binary or node.kvnet, "agent", "-c", node.agent_conf],
                           os.path.join(node.dir, "agent.out"))
         return node.agent
 
@@ -642,10 +666,13 @@ endpoints_dir = %(eps)s
     # ---- CNI ---------------------------------------------------------------------------
 
     def cni_conf(self, node):
-        # network keys only: the node's settings (datastore, kubeconfig, node name,
-        # agent socket, the plugin's log) are in its kvnet.conf, shared with its agent
-        return {"cniVersion": "1.1.0", "name": NETWORK, "type": "kvnet",
-                "ipv4_pools": [POOL4], "ipv6_pools": [POOL6], "kvnet_conf": node.agent_conf}
+        """The network configuration a runtime hands the plugin, from the conflist
+        installed on the node (its plugin entry with the list's cniVersion and name).
+        Network keys only: the node's settings (datastore, kubeconfig, node name, agent
+        socket, the plugin's log) are in its kvnet.conf, shared with its agent."""
+        with open(node.conflist, encoding="utf-8") as f:
+            cl = json.load(f)
+        return dict(cl["plugins"][0], cniVersion=cl["cniVersion"], name=cl["name"])
 
     def cni(self, command, node, pod, prev=None):
         """dist/kvnet as the runtime calls it: CNI_* environment, config on stdin, in the
@@ -656,11 +683,11 @@ endpoints_dir = %(eps)s
                "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;"
                            "K8S_POD_INFRA_CONTAINER_ID=%s;K8S_POD_UID=%s"
                            % (pod.namespace, pod.name, pod.cid, pod.uid),
-               "CNI_PATH": os.path.dirname(KVNET)}
+               "CNI_PATH": os.path.dirname(node.kvnet)}
         conf = self.cni_conf(node)
         if prev is not None:
             conf["prevResult"] = prev
-        p = subprocess.run(node.prefix() + [KVNET], input=json.dumps(conf), env=env,
+        p = subprocess.run(node.prefix() + [node.kvnet], input=json.dumps(conf), env=env,
                            capture_output=True, text=True, timeout=120)
         try:
             out = json.loads(p.stdout) if p.stdout.strip() else None
