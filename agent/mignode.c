@@ -50,8 +50,10 @@ struct mn_ep {
 	struct ip_addr announced;	  /* the address the triggering frame named (family 0:
 					   * none, e.g. a RARP): its route goes in first */
 	enum { VOUCH_UNKNOWN, VOUCH_YES, VOUCH_NO } vouch; /* a target's standing under
-					   * kube/kubevirt.h; UNKNOWN: decide again (an informer
-					   * event for its pod, VMI or VMIM) */
+					   * kube/kubevirt.h, decided when its pod, VMI or VMIM
+					   * changes (redecide), so an announcement only reads it */
+	char why[256];			  /* VOUCH_NO: the reason */
+	bool told;			  /* that refusal was logged and counted */
 };
 
 /* The last IPAMBlock / IPAMHandle objects the informers delivered, for the owner swap's
@@ -709,6 +711,7 @@ static void copy_identity(struct mn_ep *x, const struct agent_ep *aep)
 static void on_vmi(struct mignode *n, const struct kube_obj *obj);
 static bool target_vouched(struct mignode *n, const struct mn_ep *x, char *why, size_t cap);
 static bool vouched(struct mignode *n, struct mn_ep *x);
+static void redecide(struct mignode *n, struct mn_ep *x);
 static int parse_obj(const struct kube_obj *obj, struct json_doc *d, struct json_tok **tok);
 
 static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, bool from_disk)
@@ -751,12 +754,7 @@ static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, boo
 		/* the CNI ADD waiting for "programmed" is answered once detection is armed */
 		agent_ep_gate_set(a, aep, MIGNODE_GATE_ARMED);
 		feed(x, MIG_EV_TARGET_POD, now_ns());
-		/* decide now, off the announcement's path, when the informers have it all; a
-		 * "no" is decided (and logged) again when the announcement comes */
-		char why[512];
-		x->vouch = VOUCH_UNKNOWN;
-		if (target_vouched(n, x, why, sizeof(why)))
-			x->vouch = VOUCH_YES;
+		redecide(n, x); /* off the announcement's path */
 	}
 	update_gauges(n);
 	sweep(n);
@@ -830,7 +828,7 @@ static void on_pod(struct mignode *n, const struct kube_obj *old, const struct k
 			     (pod.phase && (strcmp(pod.phase, "Succeeded") == 0 ||
 					    strcmp(pod.phase, "Failed") == 0));
 		free(tok);
-		x->vouch = VOUCH_UNKNOWN; /* its pod changed: decide again */
+		redecide(n, x); /* its pod changed */
 		if (ready && (x->m.state != MIG_TARGET || vouched(n, x)))
 			feed(x, MIG_EV_READY_ANNOTATION, now_ns());
 		if (ended)
@@ -869,7 +867,7 @@ static void on_vmim(struct mignode *n, const struct kube_obj *old, const struct 
 		return;
 	for (unsigned i = 0; i < n->n; i++) /* a VMIM of their VMI changed: decide again */
 		if (!strcmp(n->eps[i]->m.ns, o->ns) && !strcmp(n->eps[i]->m.vmi, vmi))
-			n->eps[i]->vouch = VOUCH_UNKNOWN;
+			redecide(n, n->eps[i]);
 	if (old && obj && !vmim_read(old, ophase, sizeof(ophase), ovmi, sizeof(ovmi)))
 		ophase[0] = '\0';
 	enum mig_event ev;
@@ -968,7 +966,7 @@ static void on_vmi(struct mignode *n, const struct kube_obj *obj)
 		struct mn_ep *x = n->eps[i];
 		if (x->forget || strcmp(x->m.ns, obj->ns) != 0 || strcmp(x->m.vmi, obj->name) != 0)
 			continue;
-		x->vouch = VOUCH_UNKNOWN; /* its VMI changed: decide again */
+		redecide(n, x); /* its VMI changed */
 		/* the interface carrying one of the endpoint's addresses, else the only one */
 		const char *mac = v.n_ifaces == 1 ? v.ifaces[0].mac : NULL;
 		for (unsigned f = 0; f < v.n_ifaces; f++) {
@@ -1103,19 +1101,28 @@ out:
 	return ok;
 }
 
-/* x's standing, decided once per change; refusals logged and counted once each. */
+/* Decide x's standing now for a dark target (else forget it: a live or base endpoint is
+ * not asked). A refusal is logged when an announcement meets it. */
+static void redecide(struct mignode *n, struct mn_ep *x)
+{
+	x->vouch = VOUCH_UNKNOWN;
+	x->told = false;
+	if (x->m.state != MIG_TARGET)
+		return;
+	x->vouch = target_vouched(n, x, x->why, sizeof(x->why)) ? VOUCH_YES : VOUCH_NO;
+}
+
+/* May x go live now? Refusals logged and counted once per decision. */
 static bool vouched(struct mignode *n, struct mn_ep *x)
 {
-	if (x->vouch == VOUCH_UNKNOWN) {
-		char why[512];
-		bool yes = target_vouched(n, x, why, sizeof(why));
-		x->vouch = yes ? VOUCH_YES : VOUCH_NO;
-		if (!yes) {
-			log_warnx(agent_log(n->a), "migration: target %s/%s of VM %s may not go "
-				  "live: %s", x->m.ns, x->m.pod, x->m.vmi, why);
-			if (n->m_ann)
-				agent_metric_add(n->m_ann, "unvouched", 1);
-		}
+	if (x->vouch == VOUCH_UNKNOWN)
+		redecide(n, x);
+	if (x->vouch == VOUCH_NO && !x->told) {
+		x->told = true;
+		log_warnx(agent_log(n->a), "migration: target %s/%s of VM %s may not go live: %s",
+			  x->m.ns, x->m.pod, x->m.vmi, x->why);
+		if (n->m_ann)
+			agent_metric_add(n->m_ann, "unvouched", 1);
 	}
 	return x->vouch == VOUCH_YES;
 }
@@ -1220,7 +1227,8 @@ struct mignode *mignode_new(struct agent *a, struct ipam_ds *ds, struct err *e)
 					      AGENT_M_GAUGE, "state");
 		n->m_ann = agent_metric_new(reg, "kvnet_migration_announcements_total",
 					    "Announcements captured, by whether an armed target "
-					    "matched.",
+					    "matched (unvouched: matched a target KubeVirt "
+					    "does not name).",
 					    AGENT_M_COUNTER, "match");
 		n->m_swap = agent_metric_new(reg, "kvnet_migration_owner_swaps_total",
 					     "Owner compare-and-swaps (kubernetes datastore), by "
