@@ -122,22 +122,20 @@ static int agent_register(const struct cni_req *r, const struct cni_ipam *c,
 	snprintf(req.node, sizeof(req.node), "%s", r->node);
 	conf_datastore_ident_of(r->kube ? CONF_DATASTORE_KUBERNETES : CONF_DATASTORE_FILE,
 				r->state_dir, server, req.datastore, sizeof(req.datastore));
-	struct agent_ep ep;
-	memset(&ep, 0, sizeof(ep));
-	snprintf(ep.cid, sizeof(ep.cid), "%s", r->cid);
-	snprintf(ep.ifname, sizeof(ep.ifname), "%s", r->ifname);
-	snprintf(ep.ns, sizeof(ep.ns), "%s", r->pod_ns);
-	snprintf(ep.pod, sizeof(ep.pod), "%s", r->pod_name);
-	snprintf(ep.uid, sizeof(ep.uid), "%s", vm->is_vm ? vm->pod_uid : r->pod_uid);
-	snprintf(ep.veth, sizeof(ep.veth), "%s", p->host);
-	snprintf(ep.handle, sizeof(ep.handle), "%s", c->handle);
+	struct agent_ep *ep = &req.ep;
+	snprintf(ep->cid, sizeof(ep->cid), "%s", r->cid);
+	snprintf(ep->ifname, sizeof(ep->ifname), "%s", r->ifname);
+	snprintf(ep->ns, sizeof(ep->ns), "%s", r->pod_ns);
+	snprintf(ep->pod, sizeof(ep->pod), "%s", r->pod_name);
+	snprintf(ep->uid, sizeof(ep->uid), "%s", vm->is_vm ? vm->pod_uid : r->pod_uid);
+	snprintf(ep->veth, sizeof(ep->veth), "%s", p->host);
+	snprintf(ep->handle, sizeof(ep->handle), "%s", c->handle);
 	if (vm->is_vm)
-		snprintf(ep.vm, sizeof(ep.vm), "%s", vm->vm);
-	ep.target = p->dark;
-	for (unsigned i = 0; i < c->n && ep.n_ip < AGENT_EP_IPS_MAX; i++)
-		ep.ip[ep.n_ip++] = c->ip[i];
+		snprintf(ep->vm, sizeof(ep->vm), "%s", vm->vm);
+	ep->target = p->dark;
+	for (unsigned i = 0; i < c->n && ep->n_ip < AGENT_EP_IPS_MAX; i++)
+		ep->ip[ep->n_ip++] = c->ip[i];
 	unsigned ms = r->policy_timeout * 1000u;
-	req.ep = ep;
 	req.wait = ms > 0;
 	struct agent_client ac;
 	struct err e = { 0 };

@@ -7,6 +7,15 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+/* Key "mac" = m as aa:bb:cc:dd:ee:ff. */
+static void put_mac(struct json_w *w, const uint8_t m[6])
+{
+	char buf[18];
+	snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+		 m[5]);
+	json_w_kstr(w, "mac", buf);
+}
+
 void cni_result_write(struct json_w *w, const struct cni_req *r, const struct cni_result *res)
 {
 	char buf[64];
@@ -16,16 +25,11 @@ void cni_result_write(struct json_w *w, const struct cni_req *r, const struct cn
 	json_w_arr_begin(w);
 	json_w_obj_begin(w);
 	json_w_kstr(w, "name", res->host_ifname);
-	snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", res->host_mac[0],
-		 res->host_mac[1], res->host_mac[2], res->host_mac[3], res->host_mac[4],
-		 res->host_mac[5]);
-	json_w_kstr(w, "mac", buf);
+	put_mac(w, res->host_mac);
 	json_w_obj_end(w);
 	json_w_obj_begin(w);
 	json_w_kstr(w, "name", r->ifname);
-	snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", res->pod_mac[0], res->pod_mac[1],
-		 res->pod_mac[2], res->pod_mac[3], res->pod_mac[4], res->pod_mac[5]);
-	json_w_kstr(w, "mac", buf);
+	put_mac(w, res->pod_mac);
 	if (r->mtu && r->vidx >= 4) /* interface mtu is new in spec 1.1.0 */
 		json_w_kint(w, "mtu", r->mtu);
 	json_w_kstr(w, "sandbox", r->netns);
