@@ -1,0 +1,326 @@
+/* flows — the bounded aggregation table (flows/flows.h). Open addressing over a slot
+ * array twice the bound (a power of two), records in a separate array of exactly the
+ * bound, both allocated once; a flush clears the slots and starts the records anew. */
+#include "flows/flows.h"
+
+#include "lib/err.h"
+#include "lib/json.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FLOW_MAX_BOUND (1u << 20)
+#define SLOT_EMPTY UINT32_MAX
+
+struct flow_table {
+	struct flow_rec *recs; /* records of the window, [0, used) */
+	uint32_t *slots;       /* index into recs, or SLOT_EMPTY */
+	unsigned max;	       /* the bound */
+	unsigned used;	       /* records in use */
+	uint32_t mask;	       /* slots - 1 */
+	struct flow_stats st;  /* counters */
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t key_hash(const struct flow_key *k)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint8_t small[5] = { (uint8_t)k->ep.kind, (uint8_t)k->dir, k->proto,
+			     (uint8_t)k->verdict, k->peer.family };
+	h = fnv(h, k->ep.ns, strlen(k->ep.ns) + 1);
+	h = fnv(h, k->ep.name, strlen(k->ep.name) + 1);
+	h = fnv(h, small, sizeof(small));
+	h = fnv(h, k->peer.b, sizeof(k->peer.b));
+	h = fnv(h, &k->port, sizeof(k->port));
+	return h ^ (h >> 29);
+}
+
+static bool key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	return a->ep.kind == b->ep.kind && a->dir == b->dir && a->proto == b->proto &&
+	       a->verdict == b->verdict && a->port == b->port && ip_eq(&a->peer, &b->peer) &&
+	       strcmp(a->ep.ns, b->ep.ns) == 0 && strcmp(a->ep.name, b->ep.name) == 0;
+}
+
+struct flow_table *flow_table_new(unsigned max_flows, struct err *e)
+{
+	struct flow_table *t;
+	uint32_t nslots = 2;
+	if (max_flows == 0 || max_flows > FLOW_MAX_BOUND) {
+		err_setx(e, EINVAL, "flows: table bound %u out of range 1..%u", max_flows,
+			 FLOW_MAX_BOUND);
+		return NULL;
+	}
+	while (nslots < 2u * max_flows)
+		nslots <<= 1;
+	t = calloc(1, sizeof(*t));
+	if (t) {
+		t->recs = calloc(max_flows, sizeof(*t->recs));
+		t->slots = malloc(nslots * sizeof(*t->slots));
+	}
+	if (!t || !t->recs || !t->slots) {
+		flow_table_free(t);
+		err_setx(e, ENOMEM, "flows: no memory for a table of %u flows", max_flows);
+		return NULL;
+	}
+	memset(t->slots, 0xff, nslots * sizeof(*t->slots));
+	t->max = max_flows;
+	t->mask = nslots - 1;
+	t->st.max = max_flows;
+	return t;
+}
+
+void flow_table_free(struct flow_table *t)
+{
+	if (!t)
+		return;
+	free(t->recs);
+	free(t->slots);
+	free(t);
+}
+
+size_t flow_table_bytes(const struct flow_table *t)
+{
+	return sizeof(*t) + (size_t)t->max * sizeof(*t->recs) +
+	       ((size_t)t->mask + 1) * sizeof(*t->slots);
+}
+
+/* The slot holding k, or the empty slot where it would go. */
+static uint32_t *slot_of(struct flow_table *t, const struct flow_key *k)
+{
+	uint32_t i = (uint32_t)key_hash(k) & t->mask;
+	for (;;) {
+		uint32_t *s = &t->slots[i];
+		if (*s == SLOT_EMPTY || key_eq(&t->recs[*s].key, k))
+			return s;
+		i = (i + 1) & t->mask;
+	}
+}
+
+int flow_observe(struct flow_table *t, const struct flow_obs *o)
+{
+	uint32_t *s = slot_of(t, &o->key);
+	struct flow_rec *r;
+	t->st.observed++;
+	if (*s == SLOT_EMPTY) {
+		if (t->used == t->max) {
+			t->st.dropped++;
+			return -ENOSPC;
+		}
+		*s = t->used++;
+		r = &t->recs[*s];
+		memset(r, 0, sizeof(*r));
+		r->key = o->key;
+		r->ep_ip = o->ep_ip;
+		r->peer_who.kind = FLOW_KIND_EXTERNAL;
+		r->first_ms = o->ts_ms;
+		r->last_ms = o->ts_ms;
+	}
+	r = &t->recs[*s];
+	r->bytes_in += o->bytes_in;
+	r->bytes_out += o->bytes_out;
+	r->pkts_in += o->pkts_in;
+	r->pkts_out += o->pkts_out;
+	if (o->ts_ms < r->first_ms)
+		r->first_ms = o->ts_ms;
+	if (o->ts_ms > r->last_ms)
+		r->last_ms = o->ts_ms;
+	if (o->started) {
+		r->started++;
+		r->flows++;
+	} else if (r->flows == 0) {
+		r->flows = 1; /* a connection older than the window */
+	}
+	if (o->ended)
+		r->completed++;
+	if (o->policy && o->policy[0] && !r->policy[0]) {
+		size_t n = strnlen(o->policy, FLOW_POLICY_MAX);
+		memcpy(r->policy, o->policy, n);
+		r->policy[n] = '\0';
+	}
+	return 0;
+}
+
+unsigned flow_table_flush(struct flow_table *t, void (*fn)(void *user, const struct flow_rec *r),
+			  void *user)
+{
+	unsigned n = t->used;
+	for (unsigned i = 0; i < n; i++)
+		fn(user, &t->recs[i]);
+	memset(t->slots, 0xff, ((size_t)t->mask + 1) * sizeof(*t->slots));
+	t->used = 0;
+	t->st.flushed += n;
+	return n;
+}
+
+struct flow_stats flow_table_stats(const struct flow_table *t)
+{
+	struct flow_stats s = t->st;
+	s.in_use = t->used;
+	return s;
+}
+
+static bool among(const struct ip_addr *a, const struct ip_addr *ep, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ip_eq(a, &ep[i]))
+			return true;
+	return false;
+}
+
+bool flow_classify(const struct flow_tuple *t, const struct ip_addr *ep, unsigned n,
+		   struct flow_key *k, struct ip_addr *ep_ip)
+{
+	bool out = among(&t->src, ep, n);
+	bool in = among(&t->dst, ep, n) ||
+		  (t->reply_src.family && among(&t->reply_src, ep, n));
+	if (out == in)
+		return false;
+	k->proto = t->proto;
+	k->port = t->dport;
+	if (out) {
+		k->dir = FLOW_EGRESS;
+		k->peer = t->dst;
+		*ep_ip = t->src;
+	} else {
+		k->dir = FLOW_INGRESS;
+		k->peer = t->src;
+		*ep_ip = among(&t->dst, ep, n) ? t->dst : t->reply_src;
+	}
+	return true;
+}
+
+void flow_counters(enum flow_dir dir, uint64_t orig_bytes, uint64_t orig_pkts,
+		   uint64_t reply_bytes, uint64_t reply_pkts, struct flow_obs *o)
+{
+	switch (dir) {
+	case FLOW_EGRESS:
+		o->bytes_out = orig_bytes, o->pkts_out = orig_pkts;
+		o->bytes_in = reply_bytes, o->pkts_in = reply_pkts;
+		return;
+	case FLOW_INGRESS:
+		o->bytes_in = orig_bytes, o->pkts_in = orig_pkts;
+		o->bytes_out = reply_bytes, o->pkts_out = reply_pkts;
+		return;
+	}
+}
+
+const char *flow_proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP: return "tcp";
+	case IPPROTO_UDP: return "udp";
+	case IPPROTO_SCTP: return "sctp";
+	case IPPROTO_ICMP: return "icmp";
+	case IPPROTO_ICMPV6: return "icmpv6";
+	default: return NULL;
+	}
+}
+
+const char *flow_kind_name(enum flow_kind k)
+{
+	switch (k) {
+	case FLOW_KIND_VM: return "vm";
+	case FLOW_KIND_POD: return "pod";
+	case FLOW_KIND_NODE: return "node";
+	case FLOW_KIND_EXTERNAL: return "external";
+	}
+	return "?";
+}
+
+const char *flow_dir_name(enum flow_dir d)
+{
+	switch (d) {
+	case FLOW_EGRESS: return "egress";
+	case FLOW_INGRESS: return "ingress";
+	}
+	return "?";
+}
+
+const char *flow_verdict_name(enum flow_verdict v)
+{
+	switch (v) {
+	case FLOW_ALLOW: return "allow";
+	case FLOW_DENY: return "deny";
+	}
+	return "?";
+}
+
+static void side(struct json_w *w, const char *pfx, const struct ip_addr *ip,
+		 const struct flow_who *who)
+{
+	char key[32], buf[IP_STRLEN];
+	snprintf(key, sizeof(key), "%s_ip", pfx);
+	json_w_kstr(w, key, ip_fmt(ip, buf));
+	snprintf(key, sizeof(key), "%s_name", pfx);
+	json_w_kstr(w, key, who->name[0] ? who->name : "-");
+	snprintf(key, sizeof(key), "%s_namespace", pfx);
+	json_w_kstr(w, key, who->ns[0] ? who->ns : "-");
+	snprintf(key, sizeof(key), "%s_kind", pfx);
+	json_w_kstr(w, key, flow_kind_name(who->kind));
+}
+
+void flow_json(struct json_w *w, const struct flow_rec *r, uint64_t start_ms,
+	       uint64_t end_ms)
+{
+	const char *pn = flow_proto_name(r->key.proto);
+	bool egress = r->key.dir == FLOW_EGRESS;
+	json_w_obj_begin(w);
+	json_w_key(w, "start_time");
+	json_w_uint(w, start_ms / 1000);
+	json_w_key(w, "end_time");
+	json_w_uint(w, end_ms / 1000);
+	json_w_kstr(w, "reporter", egress ? "src" : "dst");
+	json_w_kstr(w, "action", flow_verdict_name(r->key.verdict));
+	json_w_kstr(w, "direction", flow_dir_name(r->key.dir));
+	if (egress) {
+		side(w, "source", &r->ep_ip, &r->key.ep);
+		side(w, "dest", &r->key.peer, &r->peer_who);
+	} else {
+		side(w, "source", &r->key.peer, &r->peer_who);
+		side(w, "dest", &r->ep_ip, &r->key.ep);
+	}
+	json_w_key(w, "dest_port");
+	json_w_uint(w, r->key.port);
+	json_w_key(w, "proto");
+	if (pn)
+		json_w_str(w, pn);
+	else
+		json_w_uint(w, r->key.proto);
+	json_w_key(w, "policies");
+	json_w_arr_begin(w);
+	if (r->policy[0])
+		json_w_str(w, r->policy);
+	json_w_arr_end(w);
+	json_w_key(w, "bytes_in");
+	json_w_uint(w, r->bytes_in);
+	json_w_key(w, "bytes_out");
+	json_w_uint(w, r->bytes_out);
+	json_w_key(w, "packets_in");
+	json_w_uint(w, r->pkts_in);
+	json_w_key(w, "packets_out");
+	json_w_uint(w, r->pkts_out);
+	json_w_key(w, "num_flows");
+	json_w_uint(w, r->flows);
+	json_w_key(w, "num_flows_started");
+	json_w_uint(w, r->started);
+	json_w_key(w, "num_flows_completed");
+	json_w_uint(w, r->completed);
+	json_w_key(w, "first_seen_ms");
+	json_w_uint(w, r->first_ms);
+	json_w_key(w, "last_seen_ms");
+	json_w_uint(w, r->last_ms);
+	json_w_obj_end(w);
+}
