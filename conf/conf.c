@@ -44,7 +44,8 @@ struct conf_key {
 static const char *const datastore_names[] = { "file", "kubernetes", NULL };
 static const char *const switch_names[] = { "disabled", "enabled", NULL };
 static const char *const action_names[] = { "fail", "continue", NULL };
-static const char *const cross_names[] = { "none", "direct", NULL };
+static const char *const cross_names[] = { "none", "direct", "vxlan", NULL };
+static const char *const family_names[] = { "ipv4", "ipv6", NULL };
 
 #define F(field) offsetof(struct conf, field)
 
@@ -97,7 +98,23 @@ static const struct conf_key conf_schema[] = {
 	  cross_names, false,
 	  "How the agent reaches pods on other nodes: direct (nodes share one L2\n"
 	  "segment: each remote block via its node's InternalIP, moved /32s via the\n"
-	  "node of their active owner) or none (only local routes)." },
+	  "node of their active owner), vxlan (nodes in different subnets: the same\n"
+	  "routes over a VXLAN overlay device, see vxlan_*) or none (only local\n"
+	  "routes)." },
+	{ "network", "vxlan_vni", CONF_T_INT, F(network.vxlan_vni), "4096", 1, 16777215, NULL,
+	  false, "cross_node = vxlan: the VXLAN network identifier, the same on every node." },
+	{ "network", "vxlan_port", CONF_T_INT, F(network.vxlan_port), "4789", 1, 65535, NULL,
+	  false, "cross_node = vxlan: the UDP destination port of the overlay." },
+	{ "network", "vxlan_device", CONF_T_STRING, F(network.vxlan_device), "kvnet.vxlan", 0, 0,
+	  NULL, false, "cross_node = vxlan: name of the VXLAN device the agent creates." },
+	{ "network", "vxlan_underlay", CONF_T_STRING, F(network.vxlan_underlay), "", 0, 0, NULL,
+	  true,
+	  "cross_node = vxlan: the underlay interface (MTU and source of the tunnel);\n"
+	  "empty: the interface that holds this node's InternalIP." },
+	{ "network", "vxlan_family", CONF_T_ENUM, F(network.vxlan_family), "ipv4", 0, 0,
+	  family_names, false,
+	  "cross_node = vxlan: underlay address family: ipv4 (the nodes' IPv4\n"
+	  "InternalIPs, device MTU = underlay MTU - 50) or ipv6 (- 70)." },
 	{ "migration", "convergence_seconds", CONF_T_DURATION, F(migration.convergence_seconds),
 	  "30", 1, 3600, NULL, false,
 	  "After a live migration, how long the target's route keeps migration_metric." },
@@ -594,6 +611,7 @@ _Static_assert(sizeof(enum conf_datastore) == sizeof(unsigned), "enum size");
 _Static_assert(sizeof(enum conf_switch) == sizeof(unsigned), "enum size");
 _Static_assert(sizeof(enum conf_timeout_action) == sizeof(unsigned), "enum size");
 _Static_assert(sizeof(enum conf_cross_node) == sizeof(unsigned), "enum size");
+_Static_assert(sizeof(enum conf_ip_family) == sizeof(unsigned), "enum size");
 
 static void format_value(struct out *o, const struct conf *c, const struct conf_key *k);
 

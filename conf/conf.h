@@ -84,6 +84,12 @@ enum conf_switch {
 enum conf_cross_node {
 	CONF_CROSS_NONE,    /* "none": the agent routes local endpoints only */
 	CONF_CROSS_DIRECT,  /* "direct": remote blocks via their node (shared L2 segment) */
+	CONF_CROSS_VXLAN,   /* "vxlan": remote blocks via their node over a VXLAN overlay */
+};
+
+enum conf_ip_family {
+	CONF_FAMILY_IPV4,  /* "ipv4" */
+	CONF_FAMILY_IPV6,  /* "ipv6" */
 };
 
 enum conf_timeout_action {
@@ -122,6 +128,12 @@ struct conf {
 		uint32_t route_metric;        /* [network] route_metric */
 		uint32_t migration_metric;    /* [network] migration_metric, < route_metric */
 		enum conf_cross_node cross_node; /* [network] cross_node */
+		uint32_t vxlan_vni;           /* [network] vxlan_vni, 1..16777215 */
+		uint32_t vxlan_port;          /* [network] vxlan_port, UDP, 1..65535 */
+		char vxlan_device[CONF_STR_MAX]; /* [network] vxlan_device (interface name) */
+		char vxlan_underlay[CONF_STR_MAX]; /* [network] vxlan_underlay; "" = the
+						    * interface routing to the node address */
+		enum conf_ip_family vxlan_family; /* [network] vxlan_family of the underlay */
 	} network;
 	struct {
 		uint32_t convergence_seconds; /* [migration] convergence_seconds */
