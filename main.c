@@ -23,6 +23,7 @@ const struct role kvnet_roles[] = {
 	{ "config", cmd_config, "parse the configuration and print it (-n [-c FILE])" },
 	{ "install", cmd_install, "put kvnet into a node's tree (--root DIR [--dry-run])" },
 	{ "uninstall", cmd_uninstall, "take out what install put there (--root DIR)" },
+	{ "flows", cmd_flows, "who talks to a VM: report and picture from flow logs" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "print this list" },
 };
