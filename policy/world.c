@@ -344,7 +344,12 @@ static int parse_peer(struct pctx *c, int obj, const char *path, struct pol_peer
 				rc = bad(c, "%sexcept[%u]: not a CIDR", p, idx);
 				goto fail;
 			}
-			if (xa.family != a.family || xl < plen) {
+			struct pol_ranges whole = { 0 };
+			bool inside = xa.family == a.family && xl >= plen &&
+				      pol_ranges_add_cidr(&whole, &a, plen) == 0 &&
+				      pol_ranges_has(&whole, &xa);
+			pol_ranges_free(&whole);
+			if (!inside) {
 				rc = bad(c, "%sexcept[%u]: not inside cidr", p, idx);
 				goto fail;
 			}
@@ -973,6 +978,7 @@ int pol_world_add_json(struct pol_world *w, const char *text, size_t len, unsign
 	int rc = json_parse(&d, text, len, NULL, 0, 0, e);
 	if (rc < 0 && rc != -ENOSPC)
 		return rc;
+	err_clear(e);
 	unsigned n = d.n ? d.n : 1;
 	struct json_tok *tok = calloc(n, sizeof(*tok));
 	if (!tok)
