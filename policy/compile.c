@@ -194,7 +194,8 @@ static int rule_peers(const struct pol_world *w, const struct pol_policy *p,
 struct named_hit {
 	uint8_t proto;                /* resolved protocol */
 	uint16_t port;                /* resolved number */
-	const struct pol_pod *pod;    /* the peer pod */
+	struct ip_addr ips[POL_IPS_MAX]; /* the peer pod's addresses in the peer set */
+	unsigned n_ips;               /* how many */
 };
 
 static int cmp_hit(const void *pa, const void *pb)
@@ -215,7 +216,19 @@ static int egress_named(const struct pol_world *w, const struct pol_policy *p,
 	int rc = 0;
 	for (unsigned k = 0; k < w->n_pods; k++) {
 		const struct pol_pod *pod = &w->pods[k];
-		if (!pod->n_ips || !rule_has_pod(w, p, r, pod))
+		/* a named port is resolved on the destination pod however the peer matched it
+		 * (selector, or an ipBlock holding its address) */
+		bool by_sel = rule_has_pod(w, p, r, pod);
+		struct ip_addr in_set[POL_IPS_MAX];
+		unsigned n_in = 0;
+		for (unsigned a = 0; a < pod->n_ips; a++) {
+			bool in = by_sel;
+			for (unsigned b = 0; !in && b < r->n_peers; b++)
+				in = r->peers[b].ipblock && pol_ranges_has(&r->peers[b].block, &pod->ips[a]);
+			if (in)
+				in_set[n_in++] = pod->ips[a];
+		}
+		if (!n_in)
 			continue;
 		for (unsigned i = 0; i < r->n_ports; i++) {
 			const struct pol_port *po = &r->ports[i];
@@ -232,7 +245,8 @@ static int egress_named(const struct pol_world *w, const struct pol_policy *p,
 				}
 				hits = nh;
 			}
-			hits[n++] = (struct named_hit){ .proto = np->proto, .port = np->port, .pod = pod };
+			hits[n] = (struct named_hit){ .proto = np->proto, .port = np->port, .n_ips = n_in };
+			memcpy(hits[n++].ips, in_set, sizeof(in_set));
 		}
 	}
 	if (n)
@@ -247,10 +261,12 @@ static int egress_named(const struct pol_world *w, const struct pol_policy *p,
 		}
 		size_t j = i;
 		for (; j < n && cmp_hit(&hits[j], &hits[i]) == 0; j++)
-			if (add_pod_ips(&c->peers, hits[j].pod) < 0) {
-				rc = -ENOMEM;
-				goto out;
-			}
+			for (unsigned a = 0; a < hits[j].n_ips; a++)
+				if (pol_ranges_add_cidr(&c->peers, &hits[j].ips[a],
+							hits[j].ips[a].family == AF_INET ? 32 : 128) < 0) {
+					rc = -ENOMEM;
+					goto out;
+				}
 		pol_ranges_normalize(&c->peers);
 		i = j;
 	}
