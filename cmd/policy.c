@@ -1,7 +1,7 @@
 /* policy: `kvnet policy explain` — which policies select each side of a connection, the
  * verdict and why, computed by the compiler the agent uses (policy/) over a directory of
- * JSON files (NetworkPolicies, Pods, VMIs, Namespaces, Lists of them). YAML files are
- * refused with a message for now. Exit status: 0 allowed, 1 denied, 2 usage or input. */
+ * JSON and YAML files (NetworkPolicies, Pods, VMIs, Namespaces, Lists of them; YAML may
+ * hold several `---` documents). Exit status: 0 allowed, 1 denied, 2 usage or input. */
 #include "cmd/cmd.h"
 
 #include "lib/err.h"
@@ -22,8 +22,10 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kvnet policy explain --from NS/POD|IP --to NS/POD|IP --port PORT/PROTO\n"
 		   "                            [--dir DIR]\n"
-		   "  DIR (default .) holds JSON files: NetworkPolicy, Pod, VirtualMachineInstance,\n"
-		   "  Namespace objects, or Lists of them. Exit 0 allowed, 1 denied, 2 error.\n");
+		   "  DIR (default .) holds JSON or YAML files: NetworkPolicy, Pod,\n"
+		   "  VirtualMachineInstance,"
+		   " Namespace objects, or Lists of them.\n"
+		   "  Exit 0 allowed, 1 denied, 2 error.\n");
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -37,7 +39,7 @@ static bool ends_with(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-/* Load every *.json of dir, in name order. */
+/* Load every *.json, *.yaml and *.yml of dir, in name order. */
 static int load_dir(struct pol_world *w, const char *dir, struct err *e)
 {
 	DIR *d = opendir(dir);
@@ -50,12 +52,8 @@ static int load_dir(struct pol_world *w, const char *dir, struct err *e)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (ends_with(de->d_name, ".yaml") || ends_with(de->d_name, ".yml")) {
-			rc = err_setx(e, ENOTSUP, "policy: %s/%s: YAML is not read yet; give JSON "
-				      "(kubectl get -o json)", dir, de->d_name);
-			goto out;
-		}
-		if (!ends_with(de->d_name, ".json"))
+		if (!ends_with(de->d_name, ".json") && !ends_with(de->d_name, ".yaml") &&
+		    !ends_with(de->d_name, ".yml"))
 			continue;
 		char **nn = realloc(names, (n + 1) * sizeof(*nn));
 		if (!nn || !(nn[n] = strdup(de->d_name))) {
@@ -76,7 +74,8 @@ static int load_dir(struct pol_world *w, const char *dir, struct err *e)
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		rc = file_read(path, POLICY_FILE_MAX, &text, &len, e);
 		if (rc == 0) {
-			rc = pol_world_add_json(w, text, len, NULL, e);
+			rc = ends_with(path, ".json") ? pol_world_add_json(w, text, len, NULL, e)
+						      : pol_world_add_yaml(w, text, len, NULL, e);
 			if (rc < 0)
 				err_prefix(e, "%s", path);
 		}

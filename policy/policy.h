@@ -89,6 +89,15 @@ int pol_world_add(struct pol_world *w, const struct json_doc *d, int obj, unsign
 /* Parse text[0..len) as JSON and add its root as pol_world_add() does. */
 int pol_world_add_json(struct pol_world *w, const char *text, size_t len, unsigned *added,
 		       struct err *e);
+/* YAML (one or more documents, `---` separated) to a JSON List of the documents, in a
+ * heap buffer *out (*out_len bytes). Plain scalars that read as null, true/false or a
+ * JSON number become those; everything else is a string. 0, -EINVAL naming the line,
+ * -ELOOP (nested too deep), -ENOMEM. */
+int pol_yaml_to_json(const char *text, size_t len, char **out, size_t *out_len,
+		     struct err *e);
+/* pol_yaml_to_json() then pol_world_add_json(). */
+int pol_world_add_yaml(struct pol_world *w, const char *text, size_t len, unsigned *added,
+		       struct err *e);
 /* Counts of what the world holds. */
 unsigned pol_world_npolicies(const struct pol_world *w);
 unsigned pol_world_npods(const struct pol_world *w);

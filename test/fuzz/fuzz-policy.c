@@ -1,5 +1,5 @@
-/* libFuzzer target for policy/: the input is parsed as JSON objects (one, or a List) into
- * a world — NetworkPolicies, Pods, VMIs, Namespaces — which is then compiled for every
+/* libFuzzer target for policy/: the input is parsed as JSON objects (one, or a List), and
+ * again as YAML documents, into a world — NetworkPolicies, Pods, VMIs, Namespaces — which is then compiled for every
  * pod, written as JSON (which must be complete) and asked one verdict. */
 #include "policy/policy.h"
 
@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	(void)pol_world_add_json(w, buf, size, NULL, NULL);
+	(void)pol_world_add_yaml(w, buf, size, NULL, NULL);
 	struct pol_ruleset rs;
 	if (pol_compile(w, NULL, 0, &rs, NULL) == 0) {
 		struct json_w jw;

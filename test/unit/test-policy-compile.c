@@ -494,8 +494,34 @@ static void test_deterministic(void)
 	pol_world_free(w2);
 }
 
+static void test_yaml(void)
+{
+	const char *y = "kind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+			"spec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - port: 80\n"
+			"      protocol: TCP\n    - port: \"81\"\n---\nkind: Pod\nmetadata:\n  name: q\n"
+			"  namespace: x\n  labels: {on: \"true\", n: null}\nstatus: {podIP: 198.18.0.1}\n";
+	char *json = NULL;
+	size_t n;
+	T_EQ(pol_yaml_to_json(y, strlen(y), &json, &n, NULL), 0);
+	T_STREQ(json, "{\"kind\":\"List\",\"items\":[{\"kind\":\"NetworkPolicy\",\"metadata\":"
+		      "{\"name\":\"p\",\"namespace\":\"x\"},\"spec\":{\"podSelector\":{},\"ingress\":"
+		      "[{\"ports\":[{\"port\":80,\"protocol\":\"TCP\"},{\"port\":\"81\"}]}]}},"
+		      "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"q\",\"namespace\":\"x\",\"labels\":"
+		      "{\"on\":\"true\",\"n\":null}},\"status\":{\"podIP\":\"198.18.0.1\"}}]}");
+	free(json);
+	/* the quoted "81" is a port name, and not a valid one: an error naming the field */
+	struct pol_world *w = pol_world_new();
+	struct err e = { 0 };
+	T_EQ(pol_world_add_yaml(w, y, strlen(y), NULL, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "spec.ingress[0].ports[1].port: '81' is not a port name") != NULL);
+	T_EQ(pol_yaml_to_json("a: [1, {b: 2}\n", 14, &json, &n, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "yaml: line") != NULL);
+	pol_world_free(w);
+}
+
 int main(void)
 {
+	T_RUN(test_yaml);
 	T_RUN(test_no_policy);
 	T_RUN(test_deny_all_ingress);
 	T_RUN(test_deny_all_egress);
