@@ -23,6 +23,8 @@ const struct role kvnet_roles[] = {
 	{ "config", cmd_config, "parse the configuration and print it (-n [-c FILE])" },
 	{ "install", cmd_install, "put kvnet into a node's tree (--root DIR [--dry-run])" },
 	{ "uninstall", cmd_uninstall, "take out what install put there (--root DIR)" },
+	{ "flows", cmd_flows, "who talks to a VM: report and picture from flow logs" },
+	{ "policy", cmd_policy, "NetworkPolicy tools: explain --from --to --port [--dir]" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "print this list" },
 };

@@ -322,5 +322,6 @@ void flow_json(struct json_w *w, const struct flow_rec *r, uint64_t start_ms,
 	json_w_uint(w, r->first_ms);
 	json_w_key(w, "last_seen_ms");
 	json_w_uint(w, r->last_ms);
+	json_w_kstr(w, "node", r->node);
 	json_w_obj_end(w);
 }

@@ -26,7 +26,8 @@
  *    "dest_ip":..,"dest_name":..,"dest_namespace":..,"dest_kind":..,
  *    "dest_port":N,"proto":"tcp|udp|sctp|icmp|icmpv6|N","policies":[..],
  *    "bytes_in":N,"bytes_out":N,"packets_in":N,"packets_out":N,
- *    "num_flows":N,"num_flows_started":N,"num_flows_completed":N}
+ *    "num_flows":N,"num_flows_started":N,"num_flows_completed":N,
+ *    "first_seen_ms":N,"last_seen_ms":N,"direction":"egress|ingress","node":..}
  * where "in" and "out" are seen from the endpoint (reporter "src" for egress, "dst" for
  * ingress).
  */
@@ -86,6 +87,7 @@ struct flow_rec {
 	struct flow_who peer_who;	  /* the peer named (kind EXTERNAL when unknown) */
 	struct ip_addr ep_ip;		  /* the endpoint's address on this flow */
 	char policy[FLOW_POLICY_MAX + 1]; /* the deciding policy ("" = none known) */
+	char node[FLOW_NAME_MAX + 1];	  /* the node that saw it ("" until the agent sets it) */
 	uint64_t bytes_in, bytes_out;	  /* seen from the endpoint */
 	uint64_t pkts_in, pkts_out;	  /* seen from the endpoint */
 	uint64_t first_ms, last_ms;	  /* first and last activity (unix ms) */

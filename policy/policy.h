@@ -1,0 +1,200 @@
+/* policy — Kubernetes NetworkPolicy (networking.k8s.io/v1), compiled to a rule set.
+ *
+ * Pure: no I/O, no clock. A struct pol_world holds what the compiler reads — policies,
+ * pods (ordinary pods and KubeVirt VMIs: a VM is selected by its labels, which KubeVirt
+ * copies onto the launcher pod), namespaces — added as JSON objects (one object or a
+ * `kind: List`). Bad input is an error naming the object and the field, never a crash.
+ *
+ * pol_compile() turns the world and a list of endpoints (the pods on this node, each
+ * with its host interface) into a struct pol_ruleset: per endpoint and per direction
+ * whether it is isolated, which policies isolate it, and the allow rules. A rule is
+ * (peer address set, port set); peer sets are sorted, merged address intervals (ipBlock
+ * excepts already subtracted), port sets are (protocol, first..last) ranges with named
+ * ports resolved (ingress: against the endpoint's own container ports; egress: against
+ * each peer pod's, which splits a rule into one rule per resolved port). The shape maps
+ * straight onto nf_tables: a vmap keyed by interface jumps to the endpoint's chain,
+ * `ct state established,related accept` first, then one rule per pol_crule with an
+ * interval set for its peers, then drop when the direction is isolated.
+ *
+ * Everything is deterministic: endpoints sorted by namespace/name, rules in policy
+ * order (namespace/name), then rule index, then resolved port; each rule has a stable id
+ * "NS/POLICY/ingress/R" (named egress ports: ".../R/tcp:8080") so a reconciler can diff.
+ *
+ * pol_verdict() answers "may SRC reach DST on PORT/PROTO" from the same compiled rules,
+ * with the reasons.
+ */
+#ifndef KVNET_POLICY_POLICY_H
+#define KVNET_POLICY_POLICY_H
+
+#include "lib/ip.h"
+#include "lib/json.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+
+typedef unsigned __int128 pol_u128;
+
+enum pol_dir { POL_INGRESS = 0, POL_EGRESS = 1 };
+#define POL_NDIR 2
+
+/* IP protocol numbers as nf_tables matches them. */
+enum pol_proto { POL_TCP = 6, POL_UDP = 17, POL_SCTP = 132 };
+
+/* One address interval lo..hi (inclusive) of one family; addresses as big-endian
+ * integers (IPv4 in the low 32 bits). */
+struct pol_range {
+	uint8_t family;  /* AF_INET or AF_INET6 */
+	pol_u128 lo;     /* first address */
+	pol_u128 hi;     /* last address */
+};
+
+/* A set of addresses: after pol_ranges_normalize() sorted (IPv4 first), disjoint and
+ * not adjacent. */
+struct pol_ranges {
+	struct pol_range *r;  /* the intervals (heap) */
+	unsigned n;           /* how many */
+	unsigned cap;         /* allocated */
+};
+
+/* Add an interval / a CIDR; remove a CIDR. 0 or -ENOMEM. The set is normalized after
+ * pol_ranges_sub() and pol_ranges_normalize(). */
+int pol_ranges_add(struct pol_ranges *s, uint8_t family, pol_u128 lo, pol_u128 hi);
+int pol_ranges_add_cidr(struct pol_ranges *s, const struct ip_addr *a, uint8_t plen);
+int pol_ranges_sub_cidr(struct pol_ranges *s, const struct ip_addr *a, uint8_t plen);
+int pol_ranges_normalize(struct pol_ranges *s);
+/* True when ip is in the (normalized or not) set. */
+bool pol_ranges_has(const struct pol_ranges *s, const struct ip_addr *ip);
+void pol_ranges_free(struct pol_ranges *s);
+/* Write the set as CIDR strings ("198.18.0.0/24") into a JSON array. */
+void pol_ranges_json(const struct pol_ranges *s, struct json_w *w);
+/* Format the set as comma-separated CIDRs into buf (cut with "..." when too long). */
+const char *pol_ranges_fmt(const struct pol_ranges *s, char *buf, size_t cap);
+
+struct pol_world;
+
+/* An empty world, or NULL without memory. */
+struct pol_world *pol_world_new(void);
+void pol_world_free(struct pol_world *w);
+
+/* Add the object at token obj of d: NetworkPolicy, Pod, Namespace,
+ * VirtualMachineInstance, or a List of them (kind List or any *List with items). Other
+ * kinds are skipped (*added untouched). *added (may be NULL) is increased by the
+ * objects taken. 0, -EINVAL with e naming the object and field, -ENOMEM. On error
+ * nothing of that object is kept (a List keeps the items before the bad one). */
+int pol_world_add(struct pol_world *w, const struct json_doc *d, int obj, unsigned *added,
+		  struct err *e);
+/* Parse text[0..len) as JSON and add its root as pol_world_add() does. */
+int pol_world_add_json(struct pol_world *w, const char *text, size_t len, unsigned *added,
+		       struct err *e);
+/* YAML (one or more documents, `---` separated) to a JSON List of the documents, in a
+ * heap buffer *out (*out_len bytes). Plain scalars that read as null, true/false or a
+ * JSON number become those; everything else is a string. 0, -EINVAL naming the line,
+ * -ELOOP (nested too deep), -ENOMEM. */
+int pol_yaml_to_json(const char *text, size_t len, char **out, size_t *out_len,
+		     struct err *e);
+/* pol_yaml_to_json() then pol_world_add_json(). */
+int pol_world_add_yaml(struct pol_world *w, const char *text, size_t len, unsigned *added,
+		       struct err *e);
+/* Counts of what the world holds. */
+unsigned pol_world_npolicies(const struct pol_world *w);
+unsigned pol_world_npods(const struct pol_world *w);
+
+/* An endpoint to compile for: the pod (or VMI) NS/NAME, and its host interface (may be
+ * NULL, e.g. for `kvnet policy explain`). */
+struct pol_ep_in {
+	const char *ns;      /* namespace */
+	const char *name;    /* pod or VMI name */
+	const char *ifname;  /* host-side interface, or NULL */
+};
+
+/* A port range of one protocol. */
+struct pol_cport {
+	uint8_t proto;  /* enum pol_proto */
+	uint16_t lo;    /* first port */
+	uint16_t hi;    /* last port (== lo for a single port) */
+};
+
+/* One allow rule: traffic from/to an address in peers (or anywhere, any_peer) on one of
+ * ports (or any protocol and port, any_port) is accepted. */
+struct pol_crule {
+	char *id;                 /* stable id, "NS/POLICY/ingress/R[/tcp:PORT]" */
+	char *policy;             /* "NS/POLICY" it came from */
+	unsigned index;           /* rule index in the policy's ingress/egress list */
+	bool any_peer;            /* from/to was empty or missing: every address */
+	struct pol_ranges peers;  /* else the peer addresses */
+	bool any_port;            /* ports was empty or missing */
+	struct pol_cport *ports;  /* else the ports (heap) */
+	unsigned n_ports;         /* how many */
+};
+
+/* One direction of an endpoint. Not isolated: everything is allowed (rules empty). */
+struct pol_cdir {
+	bool isolated;            /* some policy selects the pod for this direction */
+	char **policies;          /* their "NS/NAME", sorted */
+	unsigned n_policies;      /* how many */
+	struct pol_crule *rules;  /* allow rules (union of all those policies) */
+	unsigned n_rules;         /* how many */
+};
+
+#define POL_IPS_MAX 4
+
+struct pol_cep {
+	char *ns;                          /* namespace */
+	char *name;                        /* pod or VMI name */
+	char *ifname;                      /* host interface or NULL */
+	bool vm;                           /* a KubeVirt VMI */
+	struct ip_addr ips[POL_IPS_MAX];   /* its addresses */
+	unsigned n_ips;                    /* how many */
+	struct pol_cdir dir[POL_NDIR];     /* ingress, egress */
+};
+
+struct pol_ruleset {
+	struct pol_cep *eps;  /* sorted by ns, name (heap) */
+	unsigned n;           /* how many */
+};
+
+/* Compile for eps[0..n) (eps NULL: every pod and VMI of the world, no interfaces).
+ * An endpoint that is not in the world is -ENOENT naming it. 0, -ENOENT, -ENOMEM. */
+int pol_compile(const struct pol_world *w, const struct pol_ep_in *eps, unsigned n,
+		struct pol_ruleset *out, struct err *e);
+void pol_ruleset_free(struct pol_ruleset *rs);
+/* The rule set as JSON (the form golden tests and diffs read). */
+void pol_ruleset_json(const struct pol_ruleset *rs, struct json_w *w);
+/* True when rule r accepts a packet with peer address ip, protocol proto, port. */
+bool pol_crule_match(const struct pol_crule *r, const struct ip_addr *ip, uint8_t proto,
+		     uint16_t port);
+
+/* One side of a verdict query: a pod/VMI (ns and name set) or a bare address. */
+struct pol_end {
+	const char *ns;      /* namespace, or NULL for an address */
+	const char *name;    /* pod or VMI name */
+	struct ip_addr ip;   /* the address (for a pod: filled in by pol_verdict) */
+};
+
+#define POL_REASON_MAX 512
+
+struct pol_verdict {
+	bool allowed;                      /* both directions allow */
+	bool dir_allowed[POL_NDIR];        /* egress of src, ingress of dst */
+	bool applies[POL_NDIR];            /* that side is a known pod */
+	struct pol_cdir *cdir[POL_NDIR];   /* its compiled direction (or NULL) */
+	const char *rule[POL_NDIR];        /* id of the first rule that allowed, or NULL */
+	char why[POL_NDIR][POL_REASON_MAX]; /* one line per direction */
+	struct pol_ruleset rs[POL_NDIR];   /* owned compiled sets; pol_verdict_free() */
+};
+
+/* May src send to dst on port/proto? Resolves pod ends (their address of the family of
+ * the other end, or their first), compiles src for egress and dst for ingress and
+ * matches. 0, -ENOENT (unknown pod, or a pod with no address), -ENOMEM. */
+int pol_verdict(const struct pol_world *w, struct pol_end *src, struct pol_end *dst,
+		uint8_t proto, uint16_t port, struct pol_verdict *v, struct err *e);
+void pol_verdict_free(struct pol_verdict *v);
+
+/* "tcp", "udp", "sctp" (any case) to the protocol number; 0 when none. */
+uint8_t pol_proto_parse(const char *s);
+const char *pol_proto_name(uint8_t proto);
+
+#endif

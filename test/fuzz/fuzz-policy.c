@@ -1,0 +1,46 @@
+/* libFuzzer target for policy/: the input is parsed as JSON objects (one, or a List), and
+ * again as YAML documents, into a world — NetworkPolicies, Pods, VMIs, Namespaces — which is then compiled for every
+ * pod, written as JSON (which must be complete) and asked one verdict. */
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf = malloc(size ? size : 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	struct pol_world *w = pol_world_new();
+	if (!w) {
+		free(buf);
+		return 0;
+	}
+	(void)pol_world_add_json(w, buf, size, NULL, NULL);
+	(void)pol_world_add_yaml(w, buf, size, NULL, NULL);
+	struct pol_ruleset rs;
+	if (pol_compile(w, NULL, 0, &rs, NULL) == 0) {
+		struct json_w jw;
+		json_w_init_grow(&jw, 1 << 26);
+		pol_ruleset_json(&rs, &jw);
+		if (json_w_finish(&jw, NULL) == -EINVAL)
+			abort();
+		json_w_free(&jw);
+		if (rs.n) {
+			struct pol_end s = { .ns = rs.eps[0].ns, .name = rs.eps[0].name };
+			struct pol_end d = { .ns = rs.eps[rs.n - 1].ns, .name = rs.eps[rs.n - 1].name };
+			struct pol_verdict v;
+			if (pol_verdict(w, &s, &d, POL_TCP, 80, &v, NULL) == 0)
+				pol_verdict_free(&v);
+		}
+		pol_ruleset_free(&rs);
+	}
+	pol_world_free(w);
+	free(buf);
+	return 0;
+}
