@@ -1,0 +1,29 @@
+/* libFuzzer target: fdb_parse (net/fdb), the reader of the kernel's AF_BRIDGE neighbour
+ * messages, over any bytes taken as one RTM_NEWNEIGH payload (ndmsg + attributes). Seeds
+ * in test/fuzz/corpus/fdb/: FDB entries with an IPv4 and an IPv6 VTEP, one without a
+ * destination, one of another family. */
+#include "lib/err.h"
+#include "net/fdb.h"
+#include "net/nl.h"
+
+#include <linux/rtnetlink.h>
+#include <stdint.h>
+#include <stdio.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct nl_msgv m = { .type = RTM_NEWNEIGH, .data = data, .len = size };
+	struct fdb_entry f;
+	struct err e = { 0 };
+	char mac[18], ip[IP_STRLEN];
+	if (fdb_parse(&m, &f, &e) == 0) {
+		(void)fdb_mac_fmt(f.mac, mac);
+		if (f.dst.family)
+			(void)ip_fmt(&f.dst, ip);
+	} else if (!e.msg[0]) {
+		__builtin_trap(); /* every failure says why */
+	}
+	return 0;
+}

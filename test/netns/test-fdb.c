@@ -1,0 +1,188 @@
+/* netns tests for net/fdb against the real kernel: the VXLAN device (IPv4 and IPv6
+ * underlay, learning off, MTU, MAC) checked with `ip -j -d link`, and FDB entries
+ * (add, replace, dump, delete) checked with `bridge -j fdb`, parsed by python3. */
+#include "lib/err.h"
+#include "net/addr.h"
+#include "net/fdb.h"
+#include "net/link.h"
+#include "net/nl.h"
+#include "test/lib/t.h"
+#include "test/lib/tns.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static const char *A;
+static struct nl_sock *SA;
+
+static struct ip_addr ip(const char *s)
+{
+	struct ip_addr a;
+	T_CHECK(ip_parse(s, &a));
+	return a;
+}
+
+/* `bridge -j fdb show dev DEV` | PY (d = the parsed JSON) equals want. */
+static int fdb_is(const char *dev, const char *py, const char *want)
+{
+	int st;
+	setenv("KVT_PY", py, 1);
+	char *out = tns_sh(&st, A,
+			   "bridge -j fdb show dev %s | python3 -c 'import json,os,sys; "
+			   "d=json.load(sys.stdin); print(eval(os.environ[\"KVT_PY\"]))'",
+			   dev);
+	size_t n = out ? strlen(out) : 0;
+	while (n && out[n - 1] == '\n')
+		out[--n] = '\0';
+	int ok = st == 0 && out && strcmp(out, want) == 0;
+	if (!ok)
+		t_note("bridge fdb show dev %s | %s: got \"%s\", want \"%s\"", dev, py,
+		       out ? out : "(failed)", want);
+	free(out);
+	return ok;
+}
+
+#define LINK "(d[0]['mtu'], d[0]['address'], d[0]['linkinfo']['info_kind'], " \
+	     "{k: d[0]['linkinfo']['info_data'].get(k) for k in " \
+	     "('id', 'port', 'learning', 'local', 'link')})"
+#define FDB "sorted((f['mac'], f.get('dst'), f.get('state')) for f in d if f.get('dst'))"
+
+static void test_mac_mtu(void)
+{
+	uint8_t mac[6];
+	char b[18];
+	struct ip_addr a4 = ip("198.18.1.2"), a6 = ip("2001:db8::1:2");
+	fdb_vxlan_mac(&a4, mac);
+	T_STREQ(fdb_mac_fmt(mac, b), "02:4b:c6:12:01:02");
+	fdb_vxlan_mac(&a6, mac);
+	/* 20 01 0d b8 folded into 00 01 00 02: 20 00 0d ba */
+	T_STREQ(fdb_mac_fmt(mac, b), "02:4b:20:00:0d:ba");
+	T_EQ(fdb_vxlan_mtu(1500, AF_INET), 1450u);
+	T_EQ(fdb_vxlan_mtu(1500, AF_INET6), 1430u);
+	T_EQ(fdb_vxlan_mtu(100, AF_INET), 0u);
+}
+
+static int count_cb(const struct fdb_entry *f, void *arg, struct err *e)
+{
+	(void)e;
+	unsigned *n = arg;
+	if (f->dst.family && f->state == 0x80 /* NUD_PERMANENT */)
+		(*n)++;
+	return 0;
+}
+
+static void test_vxlan_v4(void)
+{
+	struct err e = { 0 };
+	int under = 0, idx = 0;
+	T_EQ(link_index(SA, "kvu0", &under, &e), 0);
+	struct fdb_vxlan v = { .name = "kvx4", .vni = 4096, .port = 4789,
+			       .local = ip("198.18.1.1"), .underlay = under,
+			       .mtu = fdb_vxlan_mtu(1500, AF_INET) };
+	fdb_vxlan_mac(&v.local, v.mac);
+	T_EQ(fdb_vxlan_add(SA, &v, &e), 0);
+	T_EQ(fdb_vxlan_add(SA, &v, &e), -EEXIST);
+	t_note("%s", e.msg);
+	T_EQ(link_index(SA, "kvx4", &idx, &e), 0);
+	T_EQ(link_set_up(SA, idx, true, &e), 0);
+	T_CHECK(tns_ipj_is(A, "-d link show kvx4", LINK,
+			   "(1450, '02:4b:c6:12:01:01', 'vxlan', {'id': 4096, 'port': 4789, "
+			   "'learning': False, 'local': '198.18.1.1', 'link': 'kvu0'})"));
+
+	uint8_t m2[6], m3[6];
+	struct ip_addr r2 = ip("198.18.2.2"), r3 = ip("198.18.3.3"), r9 = ip("198.18.9.9");
+	fdb_vxlan_mac(&r2, m2);
+	fdb_vxlan_mac(&r3, m3);
+	T_EQ(fdb_replace(SA, idx, m2, &r2, &e), 0);
+	T_EQ(fdb_replace(SA, idx, m3, &r3, &e), 0);
+	T_CHECK(fdb_is("kvx4", FDB,
+		       "[('02:4b:c6:12:02:02', '198.18.2.2', 'permanent'), "
+		       "('02:4b:c6:12:03:03', '198.18.3.3', 'permanent')]"));
+	unsigned n = 0;
+	T_EQ(fdb_dump(SA, idx, count_cb, &n, &e), 0);
+	T_EQ(n, 2u);
+	/* replace: the MAC now goes to another VTEP, still one entry for it */
+	T_EQ(fdb_replace(SA, idx, m3, &r9, &e), 0);
+	T_CHECK(fdb_is("kvx4", FDB,
+		       "[('02:4b:c6:12:02:02', '198.18.2.2', 'permanent'), "
+		       "('02:4b:c6:12:03:03', '198.18.9.9', 'permanent')]"));
+	T_EQ(fdb_del(SA, idx, m3, &r9, &e), 0);
+	T_EQ(fdb_del(SA, idx, m2, &r2, &e), 0);
+	T_CHECK(fdb_is("kvx4", FDB, "[]"));
+	T_EQ(fdb_del(SA, idx, m2, &r2, &e), -ENOENT);
+	T_CHECK(strncmp(e.msg, "fdb 02:4b:c6:12:02:02 dst 198.18.2.2 dev ", 41) == 0);
+	t_note("%s", e.msg);
+	T_EQ(link_del(SA, idx, &e), 0);
+}
+
+static void test_vxlan_v6(void)
+{
+	struct err e = { 0 };
+	int under = 0, idx = 0;
+	T_EQ(link_index(SA, "kvu0", &under, &e), 0);
+	struct fdb_vxlan v = { .name = "kvx6", .vni = 77, .port = 8472,
+			       .local = ip("2001:db8::1:1"), .underlay = under,
+			       .mtu = fdb_vxlan_mtu(1500, AF_INET6) };
+	fdb_vxlan_mac(&v.local, v.mac);
+	T_EQ(fdb_vxlan_add(SA, &v, &e), 0);
+	T_EQ(link_index(SA, "kvx6", &idx, &e), 0);
+	T_CHECK(tns_ipj_is(A, "-d link show kvx6",
+			   "(d[0]['mtu'], d[0]['linkinfo']['info_data'].get('local6'), "
+			   "d[0]['linkinfo']['info_data'].get('port'))",
+			   "(1430, '2001:db8::1:1', 8472)"));
+	uint8_t m[6];
+	struct ip_addr r = ip("2001:db8::2:2");
+	fdb_vxlan_mac(&r, m);
+	T_EQ(fdb_replace(SA, idx, m, &r, &e), 0);
+	char b[18], want[96];
+	snprintf(want, sizeof(want), "[('%s', '2001:db8::2:2', 'permanent')]",
+		 fdb_mac_fmt(m, b));
+	T_CHECK(fdb_is("kvx6", FDB, want));
+	T_EQ(fdb_del(SA, idx, m, &r, &e), 0);
+	T_EQ(link_del(SA, idx, &e), 0);
+}
+
+static void test_bad_input(void)
+{
+	struct err e = { 0 };
+	struct fdb_vxlan v = { .name = "kvxbad", .vni = 0, .local = ip("198.18.1.1") };
+	T_EQ(fdb_vxlan_add(SA, &v, &e), -EINVAL);
+	v.vni = 1 << 24;
+	T_EQ(fdb_vxlan_add(SA, &v, &e), -EINVAL);
+	v.vni = 5;
+	v.local.family = 0;
+	T_EQ(fdb_vxlan_add(SA, &v, &e), -EAFNOSUPPORT);
+	const uint8_t mac[6] = { 0x02, 0x4b, 0, 0, 0, 1 };
+	struct ip_addr none = { 0 }, a = ip("198.18.2.2");
+	T_EQ(fdb_replace(SA, 1, mac, &none, &e), -EAFNOSUPPORT);
+	T_EQ(fdb_replace(SA, 0, mac, &a, &e), -EINVAL);
+	T_EQ(fdb_replace(SA, 9999, mac, &a, &e), -ENODEV);
+	t_note("%s", e.msg);
+}
+
+int main(void)
+{
+	struct err e = { 0 };
+	int st;
+	A = tns_new("fdb");
+	SA = A ? tns_sock(A) : NULL;
+	char *out = A ? tns_sh(&st, A,
+			       "ip link add kvu0 type veth peer name kvu1 && ip link set kvu0 up && "
+			       "ip addr add 198.18.1.1/24 dev kvu0 && "
+			       "ip addr add 2001:db8::1:1/112 dev kvu0 nodad")
+		      : NULL;
+	free(out);
+	if (!SA || st != 0) {
+		printf("# %s\nnot ok - test-fdb: setup\n", e.msg);
+		return 1;
+	}
+	T_RUN(test_mac_mtu);
+	T_RUN(test_vxlan_v4);
+	T_RUN(test_vxlan_v6);
+	T_RUN(test_bad_input);
+	nl_close(SA);
+	return t_done();
+}
