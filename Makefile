@@ -30,7 +30,7 @@ WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wvla -W
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP \
 	-DKVNET_VERSION='"$(VERSION)"' -DKVNET_GITREV='"$(GITREV)"'
 
-LIB_SRC := $(sort $(wildcard lib/*.c net/*.c conf/*.c kube/*.c ipam/*.c policy/*.c flows/*.c cni/*.c agent/*.c inst/*.c))
+LIB_SRC := $(sort $(wildcard lib/*.c net/*.c conf/*.c kube/*.c ipam/*.c policy/*.c flows/*.c l2/*.c cni/*.c agent/*.c inst/*.c))
 CMD_SRC := main.c $(sort $(wildcard cmd/*.c))
 COMPAT_SRC := lib/compat/fortify.c
 TESTLIB_SRC := $(sort $(wildcard test/lib/*.c))
