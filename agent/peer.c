@@ -501,10 +501,13 @@ static void hold_drop(struct agent_peer *p, unsigned i, const char *why)
 	bool ours = hold_current(p, h);
 	if (ours)
 		agent_override_clear(p->a, &h->ip);
+	/* an owner change is the API's word even when the migration code (a source going
+	 * SOURCE on the same event) already replaced the route */
+	const char *label = ours || strcmp(why, "api") == 0 ? why : "replaced";
 	char a[IP_STRLEN];
 	log_fields(agent_log(p->a), LOG_LVL_INFO, "peer override dropped", "ip=%s node=%s why=%s",
-		   ip_fmt(&h->ip, a), h->node, ours ? why : "replaced");
-	agent_metric_add(p->m_drop, ours ? why : "replaced", 1);
+		   ip_fmt(&h->ip, a), h->node, label);
+	agent_metric_add(p->m_drop, label, 1);
 	p->holds[i] = p->holds[--p->n_holds];
 	agent_metric_set(p->m_held, NULL, p->n_holds);
 	if (!p->n_holds && p->tick)
@@ -689,10 +692,13 @@ static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 			       (unsigned long long)m.seq, ip_fmt(ip, a), why);
 			continue;
 		}
+		/* an override of the migration code is left alone, but for the source of
+		 * this very migration (checked above): a VM that came here less than
+		 * convergence_seconds ago still has its DEV route at migration_metric */
 		struct phold *had = hold_find(p, ip);
 		const struct agent_override *o = agent_override_get(p->a, ip);
-		if (o && !(had && hold_current(p, had)))
-			continue; /* the migration code's own override: left alone */
+		if (o && !ep && !(had && hold_current(p, had)))
+			continue;
 		struct agent_override ov;
 		memset(&ov, 0, sizeof(ov));
 		ov.ip = *ip;
