@@ -51,6 +51,15 @@ struct phold {
 	uint64_t deadline_ms;		      /* ev_now_ms() after which it is dropped */
 };
 
+/* The datastore's owner of one allocated address, from the IPAMBlock objects (kept
+ * current from the informer's events, so a message reads it without parsing). */
+struct powner {
+	struct ip_addr ip;		  /* the address */
+	unsigned blk;			  /* index of its block in blk_names */
+	char node[IPAM_NAME_MAX + 1];	  /* active owner's node, else the allocating node */
+	char uid[IPAM_UID_MAX + 1];	  /* active owner's uid, else "" */
+};
+
 /* One socket of one family. */
 struct psock {
 	int fd;			/* -1 when closed */
@@ -73,6 +82,10 @@ struct agent_peer {
 	struct phold *holds;		  /* overrides set from messages */
 	unsigned n_holds, cap_holds;	  /* used / allocated */
 	struct ev_timer *tick;		  /* expiry of holds (armed while there are some) */
+	struct powner *owners;		  /* allocated addresses and their owners */
+	unsigned n_owners, cap_owners;	  /* used / allocated */
+	char (*blk_names)[IPAM_NAME_MAX + 1]; /* IPAMBlock object names (indices stay) */
+	unsigned n_blks, cap_blks;	  /* used / allocated */
 	uint64_t rej_t0;		  /* start of the reject log window (ms) */
 	unsigned rej_logged;		  /* reject lines in it */
 	struct agent_metric *m_sent, *m_recv, *m_rej, *m_held, *m_drop, *m_lat; /* metrics */
@@ -329,66 +342,116 @@ int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, cons
 		agent_metric_add(p->m_sent, "ok", 1);
 		sent++;
 	}
-	char ipb[PEERMSG_ADDRS_MAX * IP_STRLEN];
+	char ipb[PEERMSG_ADDRS_MAX * IP_STRLEN], ts[32];
 	ips_fmt(m.addr, m.n_addr, ipb, sizeof(ipb));
 	log_fields(agent_log(a), LOG_LVL_INFO, "peer claim sent",
-		   "seq=%llu peers=%u ip=%s uid=%s", (unsigned long long)m.seq, sent, ipb,
-		   m.uid[0] ? m.uid : "-");
+		   "seq=%llu peers=%u ip=%s uid=%s sent_ts=%s", (unsigned long long)m.seq, sent,
+		   ipb, m.uid[0] ? m.uid : "-", fmt_ts(now_ns(), ts, sizeof(ts)));
 	return first;
 }
 
 /* ---- what the datastore says --------------------------------------------------------- */
 
-/* The owner of ip in block object o: its active owner's node and uid, else the
- * allocating node and "" (agent/routes.c reads them the same way). */
-static bool owner_in(const struct kube_obj *o, const struct ip_addr *ip, char *node,
-		     size_t ncap, char *uid, size_t ucap)
+/* The i-th address of block c. */
+static struct ip_addr nth_addr(const struct ipam_cidr *c, unsigned i)
 {
-	char a[IP_STRLEN], q[IP_STRLEN + 4];
-	snprintf(q, sizeof(q), "\"%s\"", ip_fmt(ip, a));
-	if (!strstr(o->json, q))
-		return false; /* not in this block: no parse */
+	struct ip_addr a = c->a;
+	int last = a.family == AF_INET6 ? 15 : 3;
+	unsigned carry = i;
+	for (int k = last; k >= 0 && carry; k--) {
+		unsigned sum = a.b[k] + (carry & 0xff);
+		a.b[k] = (uint8_t)sum;
+		carry = (carry >> 8) + (sum >> 8);
+	}
+	return a;
+}
+
+static const struct powner *owner_find(const struct agent_peer *p, const struct ip_addr *ip)
+{
+	for (unsigned i = 0; i < p->n_owners; i++)
+		if (ip_eq(&p->owners[i].ip, ip))
+			return &p->owners[i];
+	return NULL;
+}
+
+static bool owner_push(struct agent_peer *p, const struct powner *o)
+{
+	if (p->n_owners == p->cap_owners) {
+		unsigned nc = p->cap_owners ? 2 * p->cap_owners : 64;
+		struct powner *no = realloc(p->owners, nc * sizeof(*no));
+		if (!no)
+			return false;
+		p->owners = no;
+		p->cap_owners = nc;
+	}
+	p->owners[p->n_owners++] = *o;
+	return true;
+}
+
+/* A block object changed (obj NULL: deleted): its addresses' owners, as agent/routes.c
+ * reads them (the active owner, else the allocating node). */
+static void owners_update(struct agent_peer *p, const struct kube_obj *old,
+			  const struct kube_obj *obj)
+{
+	const char *name = obj ? obj->name : old ? old->name : NULL;
+	if (!name)
+		return;
+	unsigned blk = p->n_blks;
+	for (unsigned i = 0; i < p->n_blks && blk == p->n_blks; i++)
+		if (strcmp(p->blk_names[i], name) == 0)
+			blk = i;
+	if (blk == p->n_blks) {
+		if (!obj)
+			return;
+		if (p->n_blks == p->cap_blks) {
+			unsigned nc = p->cap_blks ? 2 * p->cap_blks : 16;
+			char (*nb)[IPAM_NAME_MAX + 1] = realloc(p->blk_names, nc * sizeof(*nb));
+			if (!nb)
+				return;
+			p->blk_names = nb;
+			p->cap_blks = nc;
+		}
+		snprintf(p->blk_names[p->n_blks++], sizeof(p->blk_names[0]), "%s", name);
+	}
+	unsigned j = 0;
+	for (unsigned i = 0; i < p->n_owners; i++)
+		if (p->owners[i].blk != blk)
+			p->owners[j++] = p->owners[i];
+	p->n_owners = j;
+	if (!obj)
+		return;
 	struct json_doc d;
 	struct json_tok *tok;
-	if (obj_parse(o, &d, &tok) < 0)
-		return false;
+	if (obj_parse(obj, &d, &tok) < 0)
+		return;
 	int spec = json_get(&d, 0, "spec");
 	size_t sl = 0;
 	const char *raw = spec >= 0 ? json_raw(&d, spec, &sl) : NULL;
 	struct ipam_state st;
 	ipam_state_init(&st);
-	bool found = false;
-	if (raw && ipam_state_load(&st, IPAM_BLOCK, o->name, o->rv ? o->rv : "", raw, sl,
+	if (raw && ipam_state_load(&st, IPAM_BLOCK, obj->name, obj->rv ? obj->rv : "", raw, sl,
 				   NULL) == 0) {
-		struct ip_addr ia;
-		memset(&ia, 0, sizeof(ia));
-		ia.family = ip->family;
-		memcpy(ia.b, ip->b, sizeof(ia.b));
-		const struct ipam_attrs *at = ipam_lookup_ip(&st, &ia);
-		if (at) {
-			bool active = at->active.uid[0] != 0;
-			snprintf(node, ncap, "%s", active ? at->active.node : at->node);
-			snprintf(uid, ucap, "%s", active ? at->active.uid : "");
-			found = true;
+		for (unsigned b = 0; b < st.n_blocks; b++) {
+			const struct ipam_block *bl = &st.blocks[b];
+			for (unsigned i = 0; i < bl->size; i++) {
+				const struct ipam_attrs *at = bl->slot[i];
+				if (!at)
+					continue;
+				struct powner o;
+				memset(&o, 0, sizeof(o));
+				o.ip = nth_addr(&bl->cidr, i);
+				o.blk = blk;
+				bool active = at->active.uid[0] != 0;
+				snprintf(o.node, sizeof(o.node), "%s",
+					 active ? at->active.node : at->node);
+				snprintf(o.uid, sizeof(o.uid), "%s", active ? at->active.uid : "");
+				if (!owner_push(p, &o))
+					break;
+			}
 		}
 	}
 	ipam_state_free(&st);
 	free(tok);
-	return found;
-}
-
-struct owner_find {
-	const struct ip_addr *ip;	  /* wanted */
-	bool found;			  /* out */
-	char node[IPAM_NAME_MAX + 1];	  /* out */
-	char uid[IPAM_UID_MAX + 1];	  /* out */
-};
-
-static void owner_cb(void *user, const struct kube_obj *o)
-{
-	struct owner_find *f = user;
-	if (!f->found)
-		f->found = owner_in(o, f->ip, f->node, sizeof(f->node), f->uid, sizeof(f->uid));
 }
 
 /* May the local endpoint ep (a VM pod) be routed to node `to` for migration uid? Only
@@ -548,15 +611,14 @@ static void on_tick(struct ev_loop *loop, struct ev_timer *t, void *user)
 			hold_drop(p, i, "expired");
 }
 
-/* A block changed: a held address whose owner changed in it is the API's again. */
-static void on_block(struct agent_peer *p, const struct kube_obj *obj)
+/* A block changed (the table is updated): a held address whose owner is no longer the
+ * one it had when the route was set (or that is no longer allocated) is the API's again. */
+static void on_block(struct agent_peer *p)
 {
 	for (unsigned i = p->n_holds; i-- > 0;) {
-		struct phold *h = &p->holds[i];
-		char node[IPAM_NAME_MAX + 1], uid[IPAM_UID_MAX + 1];
-		if (!obj || !owner_in(obj, &h->ip, node, sizeof(node), uid, sizeof(uid)))
-			continue;
-		if (strcmp(node, h->own_node) != 0 || strcmp(uid, h->own_uid) != 0)
+		const struct phold *h = &p->holds[i];
+		const struct powner *o = owner_find(p, &h->ip);
+		if (!o || strcmp(o->node, h->own_node) != 0 || strcmp(o->uid, h->own_uid) != 0)
 			hold_drop(p, i, "api");
 	}
 }
@@ -621,6 +683,7 @@ static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 {
 	struct err e;
 	err_clear(&e);
+	uint64_t recv_ns = now_ns();
 	agent_metric_add(p->m_recv, NULL, 1);
 	int rc = peermsg_auth(buf, len, p->key, p->klen, &e);
 	if (rc < 0) {
@@ -673,21 +736,27 @@ static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 	}
 	unsigned applied = 0;
 	uint64_t route_ns = 0;
+	const struct agent_ep *asked = NULL; /* the endpoint source_may_switch() judged */
+	bool may = false;		     /* its verdict */
+	char why[320] = "";		     /* and why not */
 	for (unsigned i = 0; i < m.n_addr; i++) {
 		const struct ip_addr *ip = &m.addr[i];
-		char a[IP_STRLEN], why[320];
-		struct owner_find of = { .ip = ip };
-		agent_obj_each(p->a, AGENT_K_BLOCK, owner_cb, &of);
-		if (!of.found) {
+		char a[IP_STRLEN];
+		const struct powner *of = owner_find(p, ip);
+		if (!of) {
 			reject(p, "unknown_addr", from, "node %s seq %llu: %s is no allocated IPAM "
 							"address", m.node, (unsigned long long)m.seq,
 			       ip_fmt(ip, a));
 			continue;
 		}
-		if (strcmp(of.node, m.node) == 0)
+		if (strcmp(of->node, m.node) == 0)
 			continue; /* the API says so already: the routes module has it */
 		struct agent_ep *ep = agent_ep_find_ip(p->a, ip);
-		if (ep && !source_may_switch(p, ep, m.uid, m.node, why, sizeof(why))) {
+		if (ep && ep != asked) { /* once per endpoint: its v4 and v6 ask the same */
+			asked = ep;
+			may = source_may_switch(p, ep, m.uid, m.node, why, sizeof(why));
+		}
+		if (ep && !may) {
 			reject(p, "local", from, "node %s seq %llu: %s is local here: %s", m.node,
 			       (unsigned long long)m.seq, ip_fmt(ip, a), why);
 			continue;
@@ -716,22 +785,24 @@ static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 		memset(&h, 0, sizeof(h));
 		h.ip = *ip;
 		snprintf(h.node, sizeof(h.node), "%s", m.node);
-		snprintf(h.own_node, sizeof(h.own_node), "%s", of.node);
-		snprintf(h.own_uid, sizeof(h.own_uid), "%s", of.uid);
+		snprintf(h.own_node, sizeof(h.own_node), "%s", of->node);
+		snprintf(h.own_uid, sizeof(h.own_uid), "%s", of->uid);
 		h.deadline_ms = ev_now_ms() + PEER_HOLD_MS;
 		if (hold_add(p, &h) < 0)
 			agent_override_clear(p->a, ip); /* cannot drop it later: not at all */
 		else
 			applied++;
 	}
-	char ipb[PEERMSG_ADDRS_MAX * IP_STRLEN], t1[32], t2[32], extra[128] = "";
+	char ipb[PEERMSG_ADDRS_MAX * IP_STRLEN], t1[32], t2[32], extra[160] = "";
 	ips_fmt(m.addr, m.n_addr, ipb, sizeof(ipb));
 	if (route_ns) {
 		uint64_t lat = route_ns > m.ts_ns ? route_ns - m.ts_ns : 0;
 		agent_metric_observe(p->m_lat, (double)lat / 1e9);
-		snprintf(extra, sizeof(extra), " announce_ts=%s route_ts=%s latency_us=%llu",
+		snprintf(extra, sizeof(extra),
+			 " announce_ts=%s route_ts=%s latency_us=%llu handle_us=%llu",
 			 fmt_ts(m.ts_ns, t1, sizeof(t1)), fmt_ts(route_ns, t2, sizeof(t2)),
-			 (unsigned long long)(lat / 1000u));
+			 (unsigned long long)(lat / 1000u),
+			 (unsigned long long)((route_ns - recv_ns) / 1000u));
 	}
 	log_fields(agent_log(p->a), LOG_LVL_INFO, "peer claim accepted",
 		   "node=%s seq=%llu uid=%s ip=%s applied=%u%s", m.node, (unsigned long long)m.seq,
@@ -786,7 +857,8 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 			sockets_update(p);
 		break;
 	case AGENT_K_BLOCK:
-		on_block(p, ev->obj);
+		owners_update(p, ev->old, ev->obj);
+		on_block(p);
 		break;
 	case AGENT_K_POD:
 	case AGENT_K_VMI:
@@ -926,5 +998,7 @@ void agent_peer_free(struct agent_peer *p)
 	free(p->nodes);
 	free(p->senders);
 	free(p->holds);
+	free(p->owners);
+	free(p->blk_names);
 	free(p);
 }
