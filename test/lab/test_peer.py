@@ -15,6 +15,9 @@ same key file ([agent] peer_key_file) on the default port 9473:
     key, garbage, an oversized one, one with the right key but an event time a minute
     old, and one with the right key claiming the VM (local and active on node-a) for
     node-c: each is rejected with its reason counted, and no route moves anywhere;
+  - node-c's agent restarted: a message signed with the right key, inside the time
+    window but older than the agent's start, is refused (stale): no state is trusted
+    across a restart, only the API;
   - a lost message: nft drops the peer port on node-c; A -> B still converges on node-c
     through the API (the drop rule's counter shows the datagram was sent and dropped).
 Addresses: the lab's (198.18.0.0/15, 2001:db8::/32)."""
@@ -42,6 +45,7 @@ NAMES = ("every agent listens on its node addresses",
          "B -> A with the API server down: every node forwards to the target",
          "forged, replayed, garbage, oversized, stale, local: nothing moves",
          "lost message: node-c converges through the API")
+# (the restart scenario has its own line)
 
 
 def metrics(lab, node):
@@ -319,6 +323,26 @@ def main():
         rej = [f for f in peer_lines(lab, c, "peer message rejected", t2)]
         T.note("node-c said: " + "; ".join("%s: %s" % (f.get("reason"), f.get("detail"))
                                            for f in rej[-5:]))
+
+        # ---- a restarted agent takes nothing from before its start ------------------------
+        t_restart = time.time()
+        lab.stop_agent(c)
+        lab.start_agent(c)
+        lab.wait_agent_ready(c)
+        old_ts = int((t_restart - 0.2) * 1e9)  # signed, within the window, but older than it
+        if time.time() - t_restart < 9:
+            send_from(b, b.ip4, c.ip4, build(key, "node-b", [b.ip4, b.ip6], ips, boot,
+                                             seq + 100, old_ts))
+            got = wait_for(lambda: metrics(lab, c).get(
+                ("kvnet_peer_messages_rejected_total", "stale"), 0) >= 1, timeout=10)
+            now_fwd = {ip: O.forwarding(lab, ip) for ip in ips}
+            ok(got and now_fwd == fwd, "restarted agent: a signed message from before its "
+               "start (in the time window) is refused as stale, no route moves",
+               {"stale": metrics(lab, c).get(("kvnet_peer_messages_rejected_total", "stale")),
+                "before": fwd, "after": now_fwd})
+        else:
+            T.skip("restarted agent: a message from before its start is refused",
+                   "the agent took %.1f s to be ready (window 10 s)" % (time.time() - t_restart))
 
         # ---- a lost message: nft drops the peer port on node-c ---------------------------
         c.run("nft", "add", "table", "inet", "kvtpeer")
