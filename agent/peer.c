@@ -74,6 +74,8 @@ struct agent_peer {
 	size_t klen;			  /* its length */
 	uint64_t boot;			  /* boot id and start time (unix ns) */
 	uint64_t seq;			  /* last sequence number sent */
+	uint16_t port;			  /* [agent] peer_port at start (a reload does not
+					   * change it: the key and sockets stay too) */
 	struct psock s4, s6;		  /* sockets */
 	struct pnode *nodes;		  /* Node objects' names and InternalIPs */
 	unsigned n_nodes, cap_nodes;	  /* used / allocated */
@@ -237,7 +239,7 @@ static int sock_bind(struct agent_peer *p, struct psock *s, const struct ip_addr
 	sock_close(s);
 	if (!ip->family)
 		return 0;
-	uint16_t port = (uint16_t)agent_conf(p->a)->agent.peer_port;
+	uint16_t port = p->port;
 	char a[IP_STRLEN];
 	int fd = socket(ip->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -317,7 +319,7 @@ int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, cons
 		log_err(agent_log(a), LOG_LVL_WARN, &e);
 		return -EINVAL;
 	}
-	uint16_t port = (uint16_t)agent_conf(a)->agent.peer_port;
+	uint16_t port = p->port;
 	int first = 0;
 	unsigned sent = 0;
 	for (unsigned i = 0; i < p->n_nodes; i++) {
@@ -908,6 +910,7 @@ struct agent_peer *agent_peer_new(struct agent *a, struct err *e)
 	p->s4.fd = p->s6.fd = -1;
 	p->boot = now_ns();
 	const struct conf *c = agent_conf(a);
+	p->port = (uint16_t)c->agent.peer_port;
 	struct agent_metrics *reg = agent_metrics(a);
 	static const double bounds[] = { 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3,
 					 5e-3,	10e-3,	50e-3,	100e-3, 1.0 };

@@ -43,10 +43,19 @@
  *   kvnet_peer_announce_to_route_seconds                   the message's event time (the
  *       target's announcement, its clock) to this node's route ack (histogram)
  *
- * Log lines (logfmt): msg="peer claim sent" seq= peers= ip= uid=; msg="peer claim
- * accepted" node= seq= uid= ip= applied= announce_ts= route_ts= latency_us=;
- * msg="peer message rejected" reason= from= detail=; msg="peer override dropped" ip=
- * node= why=.
+ * Log lines (logfmt): msg="peer claim sent" seq= peers= ip= uid= sent_ts=;
+ * msg="peer claim accepted" node= seq= uid= ip= applied= announce_ts= route_ts=
+ * latency_us= handle_us= (handle_us: datagram read -> first route ack on this node);
+ * msg="peer message rejected" reason= from= detail= (at most 20 per 10 s, all counted);
+ * msg="peer override dropped" ip= node= why=.
+ *
+ * Known limits: the key is one per cluster, so any node holding it can speak for any
+ * other (the sender must still send from the InternalIP of the node it names); a VM
+ * that comes back to a node within [migration] convergence_seconds, or whose source pod
+ * ends before the owner swap lands, has its peer route cleared by the migration code
+ * (its TIMEWAIT timer / FORGET clear every override of the VM's addresses), and routes
+ * by the API from then on; a sender whose clock steps back across a restart has its
+ * messages refused (older boot id) until the receivers restart: speed only.
  */
 #ifndef KVNET_AGENT_PEER_H
 #define KVNET_AGENT_PEER_H

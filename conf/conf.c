@@ -143,7 +143,8 @@ static const struct conf_key conf_schema[] = {
 	  0, 0, NULL, true,
 	  "Shared HMAC-SHA256 key of that path (16..4096 bytes, the same on every\n"
 	  "node; a trailing newline is dropped). In a DaemonSet, mount it from a\n"
-	  "Secret. Missing file or empty: the path stays off (with a warning)." },
+	  "Secret. Missing file or empty: the path stays off (with a warning).\n"
+	  "Both keys are read at start only (a reload keeps them)." },
 };
 
 #undef F
