@@ -12,7 +12,7 @@
  *   agent/admit.h       which registrations are accepted (pure checks)
  *   agent/reconcile.h   the route reconciler (one reconciler per kernel object kind)
  *   agent/modules.h     the module table: routes (agent/routes.h), migration hand-over
- *                       (agent/mignode.h)
+ *                       (agent/mignode.h), the agent-to-agent cut-over path (agent/peer.h)
  *
  * What the hub does itself: the CNI requests (register, unregister, "programmed"
  * answers), readiness (/readyz 200 once every wanted informer has synced once and the
