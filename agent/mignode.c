@@ -3,6 +3,7 @@
 
 #include "agent/agent.h"
 #include "agent/metrics.h"
+#include "agent/peer.h"
 #include "conf/conf.h"
 #include "ipam/ds.h"
 #include "ipam/ds_file.h"
@@ -476,6 +477,9 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 				d->route_ns = now_ns();
 		}
 		d->metric = act->metric;
+		if (d->route_ns) /* the other nodes at once (agent/peer.h); the API follows */
+			(void)agent_peer_tell(n->a, x->m.ip, x->m.n_ip, x->m.vmim_uid,
+					      x->m.announce_ns ? x->m.announce_ns : d->route_ns);
 		return;
 	case MIG_A_ROUTE_NORMAL:
 		/* no longer a dark target: the agent's own rule routes it at route_metric, also

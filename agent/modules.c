@@ -2,6 +2,7 @@
 #include "agent/modules.h"
 
 #include "agent/mignode.h"
+#include "agent/peer.h"
 #include "agent/routes.h"
 
 #include <stddef.h>
@@ -27,9 +28,21 @@ static void migration_destroy(void *s)
 	mignode_free(s);
 }
 
+/* The agent-to-agent path of the cut-over (agent/peer.h). */
+static void *peer_create(struct agent *a, struct err *e)
+{
+	return agent_peer_new(a, e);
+}
+
+static void peer_destroy(void *s)
+{
+	agent_peer_free(s);
+}
+
 static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
+	{ "peer", peer_create, peer_destroy },
 };
 
 const struct agent_module *agent_modules(unsigned *n)
