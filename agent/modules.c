@@ -1,6 +1,7 @@
 /* modules — the module table (see modules.h). One line per module. */
 #include "agent/modules.h"
 
+#include "agent/gateway.h"
 #include "agent/mignode.h"
 #include "agent/routes.h"
 
@@ -30,6 +31,7 @@ static void migration_destroy(void *s)
 static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
+	{ "gateway", agent_gw_new, agent_gw_free },
 };
 
 const struct agent_module *agent_modules(unsigned *n)
