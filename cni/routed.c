@@ -236,6 +236,20 @@ static int routed_check(const struct cni_req *r, const struct cni_ns *ns,
 	if (link_index(ns->host, host, &host_idx, &e) < 0)
 		return cni_fail(f, CNI_E_INTERNAL, "check failed", "host interface %s: %s", host,
 				e.msg);
+	bool v4 = false;
+	for (unsigned i = 0; i < c->n; i++)
+		v4 |= c->ip[i].family == AF_INET;
+	if (v4) { /* the gateway's address on the host veth: its local route */
+		struct find_rt q;
+		memset(&q, 0, sizeof(q));
+		ip_parse(CNI_GW4, &q.dst);
+		q.len = 32;
+		q.type = RTN_LOCAL;
+		if (has_route(ns->host, RT_TABLE_LOCAL, 0, host_idx, &q, &e) < 0 || !q.found)
+			return cni_fail(f, CNI_E_INTERNAL, "check failed",
+					"gateway address %s/32 missing on %s (the agent adds it "
+					"to endpoints of earlier releases)", CNI_GW4, host);
+	}
 	for (unsigned i = 0; i < c->n; i++) {
 		char s[64];
 		ip_fmt(&c->ip[i], s);
