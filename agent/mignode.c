@@ -2,6 +2,7 @@
 #include "agent/mignode.h"
 
 #include "agent/agent.h"
+#include "agent/gateway.h"
 #include "agent/metrics.h"
 #include "agent/peer.h"
 #include "conf/conf.h"
@@ -1151,6 +1152,7 @@ bool mignode_announce(struct mignode *n, const struct ann_event *ev)
 		if (x->m.state == MIG_TARGET && !vouched(n, x))
 			continue; /* logged and counted once per change of its objects */
 		hit = true;
+		agent_gw_announced(n->a, x->aep, ev->mac); /* before the route: no ARP wait */
 		x->announced = *ip;
 		feed(x, MIG_EV_ANNOUNCE, ts);
 		memset(&x->announced, 0, sizeof(x->announced));

@@ -1,6 +1,7 @@
 /* modules — the module table (see modules.h). One line per module. */
 #include "agent/modules.h"
 
+#include "agent/gateway.h"
 #include "agent/mignode.h"
 #include "agent/peer.h"
 #include "agent/routes.h"
@@ -43,6 +44,7 @@ static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
 	{ "peer", peer_create, peer_destroy },
+	{ "gateway", agent_gw_new, agent_gw_free },
 };
 
 const struct agent_module *agent_modules(unsigned *n)
