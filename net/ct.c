@@ -174,6 +174,9 @@ int ct_parse(const struct nl_msgv *m, struct ct_entry *out, struct err *e)
 		rc = parse_tuple(&tb[CTA_TUPLE_REPLY], g.family, "reply", &out->reply, e);
 	if (rc < 0)
 		return rc;
+	if (out->orig.proto != out->reply.proto)
+		return err_setx(e, EBADMSG, "conntrack entry: original protocol %u, reply %u",
+				out->orig.proto, out->reply.proto);
 	(void)be32_attr(&tb[CTA_STATUS], &out->status);
 	(void)be32_attr(&tb[CTA_TIMEOUT], &out->timeout);
 	(void)be32_attr(&tb[CTA_MARK], &out->mark);
@@ -194,6 +197,23 @@ bool ct_entry_has_addr(const struct ct_entry *ce, const struct ip_addr *addrs, s
 		if (tuple_has(&ce->orig, &addrs[i]) || tuple_has(&ce->reply, &addrs[i]))
 			return true;
 	return false;
+}
+
+static bool tuple_eq(const struct ct_tuple *a, const struct ct_tuple *b)
+{
+	return ip_eq(&a->src, &b->src) && ip_eq(&a->dst, &b->dst) && a->proto == b->proto &&
+	       a->sport == b->sport && a->dport == b->dport;
+}
+
+bool ct_entry_eq(const struct ct_entry *a, const struct ct_entry *b)
+{
+	const struct ct_tcp *x = &a->tcp, *y = &b->tcp;
+	return a->l3 == b->l3 && tuple_eq(&a->orig, &b->orig) &&
+	       tuple_eq(&a->reply, &b->reply) && a->status == b->status &&
+	       a->timeout == b->timeout && a->mark == b->mark && a->zone == b->zone &&
+	       a->has_tcp == b->has_tcp && x->state == y->state &&
+	       memcmp(x->wscale, y->wscale, 2) == 0 && memcmp(x->flags, y->flags, 2) == 0 &&
+	       memcmp(x->flags_mask, y->flags_mask, 2) == 0;
 }
 
 static const char *proto_name(uint8_t p)

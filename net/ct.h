@@ -88,13 +88,17 @@ enum ct_event {
 
 /* Parse one ctnetlink message (IPCTNL_MSG_CT_NEW or _DELETE; m->data starts at the
  * nfgenmsg) into *out (zeroed first). Both tuples must be present with addresses of the
- * message's family and a protocol number. Returns 0, or -EBADMSG (e says what) for a
+ * message's family and one protocol number for both. Returns 0, or -EBADMSG (e says what) for a
  * malformed message, -ENOMSG for a message of another type. Pure. */
 int ct_parse(const struct nl_msgv *m, struct ct_entry *out, struct err *e);
 
 /* True when the original or the reply tuple of ce holds one of the n addresses (as
  * source or destination). */
 bool ct_entry_has_addr(const struct ct_entry *ce, const struct ip_addr *addrs, size_t n);
+
+/* True when a and b hold the same fields: tuples, status, timeout, mark, zone and every
+ * TCP info field (compared field by field, never as bytes with padding). */
+bool ct_entry_eq(const struct ct_entry *a, const struct ct_entry *b);
 
 /* Format ce as one line ("tcp 198.18.1.2:40000 -> 198.18.7.7:80 | reply ... dnat
  * state 3 timeout 431000 mark 0 zone 0") into buf (len bytes, truncated if short).
