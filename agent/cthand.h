@@ -1,0 +1,62 @@
+/* cthand — the conntrack hand-over of a migrating VM's connections, as the calls an
+ * agent-to-agent transport makes. No transport and no I/O beyond ctnetlink here.
+ *
+ *   source node                                  target node
+ *   -----------                                  -----------
+ *   cthand_collect(ct, vm addrs, &list)          (before the cut-over, and again at it)
+ *   while ((len = cthand_encode(&list, &pos,
+ *                  buf, cap)) > 0)
+ *       send(buf, len)       ---- chunk ---->    cthand_apply(ct, vm addrs, buf, len, &res)
+ *
+ * Every chunk is a complete wire-form list (net/ct.h: "KVCT", version, count, 96 bytes an
+ * entry), so chunks can travel in separate datagrams, be lost or arrive in any order, and
+ * each is applied on its own; cap sets the chunk size (a 1 KiB datagram carries 9
+ * entries). Applying is idempotent: an entry the target has already (an earlier chunk, a
+ * top-up at the cut-over, a connection the VM made through the target meanwhile) is
+ * updated - timeout, mark, TCP state - never duplicated. The target creates only entries
+ * that involve one of the addresses IT expects for the VM (its own endpoint's addresses,
+ * not the sender's word), so even an authenticated peer cannot plant conntrack state for
+ * other addresses. The source only reads its table: nothing here deletes an entry, since
+ * the VM can come back (a failed or reverted migration).
+ */
+#ifndef KVNET_AGENT_CTHAND_H
+#define KVNET_AGENT_CTHAND_H
+
+#include "lib/ip.h"
+#include "net/ct.h"
+
+#include <stddef.h>
+
+struct err;
+struct nl_sock;
+
+/* What one cthand_apply did. */
+struct cthand_result {
+	unsigned entries; /* entries the chunk held */
+	unsigned applied; /* created or updated on this node */
+	unsigned foreign; /* skipped: none of the VM's addresses in either tuple */
+	unsigned failed;  /* refused by the kernel (e holds the first failure) */
+};
+
+/* Source: append to out the entries of ct's table (a NETLINK_NETFILTER socket, ct_open)
+ * whose original or reply tuple holds one of the n addresses (n >= 1). Read-only.
+ * Returns 0 or -errno (-E2BIG past out->max). */
+int cthand_collect(struct nl_sock *ct, const struct ip_addr *addrs, size_t n,
+		   struct ct_list *out, struct err *e);
+
+/* Source: encode the entries of l from *pos on, as many as fit in cap bytes, into buf as
+ * one wire-form chunk, and advance *pos past them. Returns the chunk's bytes, 0 when *pos
+ * is at the end (nothing left), or -EMSGSIZE when cap cannot hold even one entry
+ * (cap < ct_wire_size(1)). */
+long cthand_encode(const struct ct_list *l, size_t *pos, void *buf, size_t cap,
+		   struct err *e);
+
+/* Target: decode the chunk (len bytes at buf, untrusted) and create or update each entry
+ * that holds one of the VM's n addresses (n >= 1) in ct's namespace; res says what
+ * happened. A malformed chunk is refused whole (-EBADMSG / -EPROTONOSUPPORT / -E2BIG,
+ * nothing applied). Otherwise every entry is tried even when one fails; returns 0 when
+ * none failed, else the first failure's -errno (e says which entry and why). */
+int cthand_apply(struct nl_sock *ct, const struct ip_addr *addrs, size_t n, const void *buf,
+		 size_t len, struct cthand_result *res, struct err *e);
+
+#endif
