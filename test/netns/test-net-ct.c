@@ -451,6 +451,11 @@ static void test_events(void)
 	if (!s)
 		return;
 	T_EQ(ct_events_subscribe(s, true, true, true, &e), 0);
+	int rb = 0;
+	socklen_t rl = sizeof(rb);
+	T_EQ(ct_events_rcvbuf(s, 1 << 20, &e), 0);
+	T_EQ(getsockopt(nl_fd(s), SOL_SOCKET, SO_RCVBUF, &rb, &rl), 0);
+	T_CHECK(rb >= 1 << 20); /* the kernel reports twice what was set */
 	T_CHECK(sh_ok(A, "conntrack -I -p udp -s 198.18.9.9 -d 198.18.9.10 --sport 5000 "
 			 "--dport 53 -t 30 2>/dev/null && conntrack -D -s 198.18.9.9 2>/dev/null"));
 	for (int i = 0; i < 50 && c.destroy == 0; i++) {

@@ -83,14 +83,30 @@ static void test_dump_replay(void)
 		T_STREQ(ip_fmt(&v6->orig.dst, line), "2001:db8:6::1");
 	const struct ct_entry *u = find(&l, AF_INET, IPPROTO_UDP, 53);
 	T_CHECK(u != NULL && !u->has_tcp);
-	if (u)
+	if (u) {
 		T_EQ(u->orig.sport, 5353);
+		/* accounting: one datagram of one byte (20 + 8 + 1), no answer */
+		T_CHECK(u->has_counters);
+		T_EQ(u->packets[0], 1);
+		T_EQ(u->bytes[0], 29);
+		T_EQ(u->packets[1], 0);
+		T_CHECK(u->id != 0 && u->start_ns != 0 && u->stop_ns == 0);
+	}
 	const struct ct_entry *ic = find(&l, AF_INET, IPPROTO_ICMP, 0);
 	T_CHECK(ic != NULL);
 	if (ic) {
 		T_EQ(ic->orig.dport, 8 << 8);  /* echo request, code 0 */
 		T_EQ(ic->reply.dport, 0 << 8); /* echo reply */
 		T_EQ(ic->reply.sport, ic->orig.sport);
+		/* ping -c 1: one echo request and one reply of 84 bytes */
+		T_EQ(ic->packets[0], 1);
+		T_EQ(ic->packets[1], 1);
+		T_EQ(ic->bytes[0], 84);
+		T_EQ(ic->bytes[1], 84);
+	}
+	if (d) {
+		T_CHECK(d->has_counters && d->packets[0] >= 4 && d->packets[1] >= 4);
+		T_CHECK(d->bytes[0] > d->packets[0] * 40);
 	}
 	/* the address filter: either tuple, either direction */
 	ip_parse("198.18.6.1", &a);
@@ -231,6 +247,7 @@ static void test_wire_refusals(void)
 	} while (0)
 	TRY(c[0] = 'X', -EBADMSG);
 	TRY(c[4] = 2, -EPROTONOSUPPORT);
+	TRY(c[5] = 1, -EBADMSG); /* reserved */
 	TRY(c[7]++, -EBADMSG);				      /* count and length disagree */
 	TRY(c[CT_WIRE_HDR] = 7, -EBADMSG);		      /* family */
 	TRY(c[CT_WIRE_HDR + 2] = 2, -EBADMSG);		      /* has_tcp not a bool */

@@ -4,8 +4,10 @@
     python3 test/data/netlink/record-ct.py [OUTDIR]      (root; default: this directory)
 
 Creates a throw-away network namespace kvt-<pid>-ctrec with lo up, 198.18.6.1/32,
-198.18.1.2/32 and 2001:db8:6::1/128 on lo, and an nft inet output NAT rule and a `ct state` rule (so IPv6 is tracked too)
-(198.18.7.7 tcp 80 -> 198.18.6.1:8080). A plain python socket (not kvnet's code), bound to
+198.18.1.2/32 and 2001:db8:6::1/128 on lo, a route to 198.18.7.7 via lo, nft inet output
+rules (DNAT 198.18.7.7 tcp 80 -> 198.18.6.1:8080, and a `ct state` counter so IPv6 is
+tracked too), and accounting and timestamps on (nf_conntrack_acct, _timestamp). A plain
+python socket (not kvnet's code), bound to
 port id 0x4b560002, joins the conntrack new/update/destroy groups; then real traffic runs
 over lo: a TCP connection 198.18.1.2 -> 198.18.7.7:80 (DNAT-ed), a TCP connection over
 IPv6, a UDP datagram and a ping. The socket then asks for a conntrack dump (AF_UNSPEC).
@@ -201,6 +203,9 @@ def main():
                              "; ip daddr 198.18.7.7 tcp dport 80 dnat ip to "
                              "198.18.6.1:8080; }; chain track { type filter hook "
                              "output priority 0; ct state new counter; }; }\n")
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.netfilter.nf_conntrack_acct=1",
+                        "net.netfilter.nf_conntrack_timestamp=1"], check=True)
         env = dict(os.environ, KVT_REC_INSIDE="1")
         subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
                         outdir], check=True, env=env)
