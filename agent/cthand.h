@@ -10,8 +10,8 @@
  *
  * Every chunk is a complete wire-form list (net/ct.h: "KVCT", version, count, 96 bytes an
  * entry), so chunks can travel in separate datagrams, be lost or arrive in any order, and
- * each is applied on its own; cap sets the chunk size (a 1 KiB datagram carries 9
- * entries). Applying is idempotent: an entry the target has already (an earlier chunk, a
+ * each is applied on its own; cap sets the chunk size (ct_wire_size(10) = 968 bytes: a
+ * 1 KiB chunk holds 10 entries). Applying is idempotent: an entry the target has already (an earlier chunk, a
  * top-up at the cut-over, a connection the VM made through the target meanwhile) is
  * updated - timeout, mark, TCP state - never duplicated. The target creates only entries
  * that involve one of the addresses IT expects for the VM (its own endpoint's addresses,
