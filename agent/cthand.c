@@ -3,7 +3,11 @@
 
 #include "lib/err.h"
 
+#include "net/nl.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cthand_collect(struct nl_sock *ct, const struct ip_addr *addrs, size_t n,
@@ -67,4 +71,135 @@ int cthand_apply(struct nl_sock *ct, const struct ip_addr *addrs, size_t n, cons
 	}
 	ct_list_free(&l);
 	return first;
+}
+
+/* ---- top-up from events --------------------------------------------------------- */
+
+#define TRACK_RCVBUF (4 << 20)
+
+struct cthand_track {
+	struct nl_sock *s;     /* event socket (NEW, UPDATE, DESTROY) */
+	struct ip_addr *addrs; /* the VM's addresses (heap copy) */
+	size_t n;	       /* addresses */
+	struct ct_list delta;  /* the VM's entries created or updated since */
+};
+
+struct cthand_track *cthand_track_new(const char *nspath, const struct ip_addr *addrs,
+				      size_t n, struct err *e)
+{
+	struct cthand_track *t = calloc(1, sizeof(*t));
+	if (!t || n == 0) {
+		if (n == 0)
+			err_setx(e, EINVAL, "conntrack hand-over: track: no VM addresses");
+		else
+			err_set(e, ENOMEM, "conntrack hand-over: track");
+		free(t);
+		return NULL;
+	}
+	t->addrs = calloc(n, sizeof(*addrs));
+	if (!t->addrs) {
+		err_set(e, ENOMEM, "conntrack hand-over: track: %zu addresses", n);
+		goto fail;
+	}
+	memcpy(t->addrs, addrs, n * sizeof(*addrs));
+	t->n = n;
+	if (ct_open(&t->s, nspath, e) < 0 || ct_events_subscribe(t->s, true, true, true, e) < 0)
+		goto fail;
+	(void)ct_events_rcvbuf(t->s, TRACK_RCVBUF, NULL); /* best effort: overruns are seen */
+	int fl = fcntl(nl_fd(t->s), F_GETFL);
+	if (fl < 0 || fcntl(nl_fd(t->s), F_SETFL, fl | O_NONBLOCK) < 0) {
+		err_set(e, errno, "conntrack hand-over: track: non-blocking socket");
+		goto fail;
+	}
+	return t;
+fail:
+	err_prefix(e, "conntrack hand-over: track");
+	cthand_track_free(t);
+	return NULL;
+}
+
+int cthand_track_fd(const struct cthand_track *t)
+{
+	return nl_fd(t->s);
+}
+
+/* Index of the connection of ce in the delta (family, zone, original tuple), or -1. */
+static long delta_find(const struct ct_list *l, const struct ct_entry *ce)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ct_entry *x = &l->v[i];
+		if (x->l3 == ce->l3 && x->zone == ce->zone && ip_eq(&x->orig.src, &ce->orig.src) &&
+		    ip_eq(&x->orig.dst, &ce->orig.dst) && x->orig.proto == ce->orig.proto &&
+		    x->orig.sport == ce->orig.sport && x->orig.dport == ce->orig.dport)
+			return (long)i;
+	}
+	return -1;
+}
+
+struct track_arg {
+	struct cthand_track *t; /* the tracker */
+	int taken;		/* events of the VM's addresses */
+	struct err *e;		/* for a full delta */
+};
+
+static int track_cb(enum ct_event ev, const struct ct_entry *ce, void *arg)
+{
+	struct track_arg *ta = arg;
+	struct ct_list *l = &ta->t->delta;
+	if (!ct_entry_has_addr(ce, ta->t->addrs, ta->t->n))
+		return 0;
+	ta->taken++;
+	long i = delta_find(l, ce);
+	switch (ev) {
+	case CT_EV_DESTROY:
+		if (i >= 0)
+			l->v[i] = l->v[--l->n];
+		return 0;
+	case CT_EV_NEW:
+	case CT_EV_UPDATE:
+		break;
+	}
+	if (i < 0)
+		return ct_list_add(l, ce, ta->e);
+	/* an update without IPCT_PROTOINFO carries no TCP info: keep what was known */
+	struct ct_entry m = *ce;
+	if (!m.has_tcp && l->v[i].has_tcp) {
+		m.has_tcp = true;
+		m.tcp = l->v[i].tcp;
+	}
+	l->v[i] = m;
+	return 0;
+}
+
+int cthand_track_read(struct cthand_track *t, struct err *e)
+{
+	struct track_arg ta = {.t = t, .taken = 0, .e = e};
+	for (;;) {
+		int rc = ct_events_read(t->s, track_cb, &ta, e);
+		if (rc == 0)
+			return ta.taken; /* drained */
+		if (rc < 0)
+			return err_prefix(e, "conntrack hand-over: track"), rc;
+	}
+}
+
+const struct ct_list *cthand_track_list(const struct cthand_track *t)
+{
+	return &t->delta;
+}
+
+void cthand_track_reset(struct cthand_track *t)
+{
+	t->delta.n = 0;
+}
+
+void cthand_track_free(struct cthand_track *t)
+{
+	if (!t)
+		return;
+	if (t->s)
+		nl_close(t->s);
+	ct_list_free(&t->delta);
+	free(t->addrs);
+	free(t);
 }

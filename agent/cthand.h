@@ -59,4 +59,40 @@ long cthand_encode(const struct ct_list *l, size_t *pos, void *buf, size_t cap,
 int cthand_apply(struct nl_sock *ct, const struct ip_addr *addrs, size_t n, const void *buf,
 		 size_t len, struct cthand_result *res, struct err *e);
 
+/* ---- top-up from events ------------------------------------------------------------
+ * Between the first copy and the cut-over the VM keeps opening (and closing)
+ * connections through the source. A tracker, opened BEFORE cthand_collect, keeps the
+ * VM's entries that were created or updated since (conntrack NEW/UPDATE events, the
+ * last state of each connection; DESTROY drops it), so the top-up at the cut-over is
+ * cthand_encode over that delta instead of another full dump. When the kernel dropped
+ * events (cthand_track_read returns -ENOBUFS) the delta is incomplete: the caller
+ * collects again. The kernel sends TCP info with an update only when the TCP state
+ * changed; an entry first seen through such an update (a connection older than the
+ * tracker) goes out without it, which on the target only refreshes the copy made by
+ * cthand_collect (timeout, mark). */
+struct cthand_track;
+
+/* Open a tracker for the n addresses (n >= 1, copied) on a new event socket in the
+ * namespace at nspath (NULL: the caller's), non-blocking, with a 4 MiB receive buffer
+ * where allowed. NULL with e on failure. */
+struct cthand_track *cthand_track_new(const char *nspath, const struct ip_addr *addrs,
+				      size_t n, struct err *e);
+
+/* The fd to poll for input. */
+int cthand_track_fd(const struct cthand_track *t);
+
+/* Read every waiting event into the delta. Returns the events of the VM's addresses that
+ * were taken (>= 0), -ENOBUFS when events were lost (collect again, then
+ * cthand_track_reset), -E2BIG when the delta is full (CT_WIRE_MAX), or -errno. */
+int cthand_track_read(struct cthand_track *t, struct err *e);
+
+/* The delta so far (owned by t, valid until the next read or reset). */
+const struct ct_list *cthand_track_list(const struct cthand_track *t);
+
+/* Empty the delta (after it was sent). */
+void cthand_track_reset(struct cthand_track *t);
+
+/* Close the socket and free t. NULL is ignored. */
+void cthand_track_free(struct cthand_track *t);
+
 #endif
