@@ -19,6 +19,8 @@
 #include "test/lib/tns.h"
 
 #include <errno.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,15 +53,20 @@ static long ct_lines(const char *ns, const char *re)
 	return v;
 }
 
+/* The Service DNAT rule (its NAT expression also switches conntrack on in the namespace,
+ * so traffic is tracked). */
 static const char *NAT_CHAIN =
     "nft add table inet kvt && nft add chain inet kvt nat "
-    "'{ type nat hook prerouting priority dstnat; }'";
+    "'{ type nat hook prerouting priority dstnat; }' && "
+    "nft add rule inet kvt nat ip daddr 198.18.7.7 tcp dport 80 dnat ip to 198.18.6.1:8080";
 
 /* The DNAT entry is made as the kernel makes NAT entries: the reply tuple given un-NATed
  * and --dst-nat; the kernel rewrites the reply to come from 198.18.6.1:8080. */
 static int setup(void)
 {
 	return sh_ok(A, NAT_CHAIN) && sh_ok(B, NAT_CHAIN) &&
+	       sh_ok(A, "ip link set lo up && ip addr add 198.18.1.2/32 dev lo && "
+			"ip addr add 198.18.6.1/32 dev lo") &&
 	       sh_ok(A, "conntrack -I -p tcp -s 198.18.1.2 -d 198.18.7.7 --sport 40001 --dport 80 "
 			"-r 198.18.7.7 -q 198.18.1.2 --reply-port-src 80 --reply-port-dst 40001 "
 			"--dst-nat 198.18.6.1:8080 --state ESTABLISHED -u SEEN_REPLY,ASSURED "
@@ -277,6 +284,31 @@ static void test_track_topup(void)
 	T_EQ(ct_lines(B, "sport=5354 |198\\.18\\.1\\.3"), 0);
 	cthand_track_reset(t);
 	T_EQ(cthand_track_list(t)->n, 0);
+
+	/* real traffic over A's lo: a whole TCP connection of the VM, from SYN to TIME_WAIT,
+	 * folds into one delta entry with its last TCP state */
+	T_CHECK(sh_ok(A, "python3 -c 'import socket\n"
+			 "l = socket.socket(); l.bind((\"198.18.6.1\", 7000)); l.listen(1)\n"
+			 "c = socket.socket(); c.bind((\"198.18.1.2\", 40020))\n"
+			 "c.connect((\"198.18.6.1\", 7000)); p, _ = l.accept()\n"
+			 "c.sendall(b\"x\"); p.recv(1); c.close(); p.recv(1); p.close()'"));
+	T_EQ(track_until(t, 40020, &e), 0);
+	T_EQ(d->n, 1);
+	for (int i = 0; i < 50 && d->n == 1 && d->v[0].tcp.state != TCP_CONNTRACK_TIME_WAIT;
+	     i++)
+		track_until(t, 0, &e); /* the later state changes */
+	T_EQ(d->n, 1);
+	if (d->n != 1)
+		goto out;
+	T_CHECK(d->v[0].has_tcp);
+	T_EQ(d->v[0].tcp.state, TCP_CONNTRACK_TIME_WAIT);
+	T_CHECK(d->v[0].status & IPS_ASSURED);
+	pos = 0;
+	len = cthand_encode(d, &pos, buf, sizeof(buf), &e);
+	T_EQ(cthand_apply(sb, vm, 2, buf, (size_t)len, &r, &e), 0);
+	T_EQ(ct_lines(B, "TIME_WAIT src=198\\.18\\.1\\.2 dst=198\\.18\\.6\\.1 sport=40020 "
+			 "dport=7000 .*\\[ASSURED\\]"),
+	     1);
 out:
 	cthand_track_free(t);
 	ct_list_free(&l);
