@@ -3,7 +3,8 @@
  *
  * A holds entries of the VM (198.18.1.2, 2001:db8:1::2): a DNAT-ed TCP connection to the
  * Service-like 198.18.7.7:80 (-> 198.18.6.1:8080), one DNAT-ed and SNAT-ed (7.7:81 ->
- * 6.1:8081 from 198.18.0.9:50005, as a masquerading Service), TCP over IPv6, UDP, ICMP;
+ * 6.1:8081 from 198.18.0.9:50005, as a masquerading Service), an IPv6 one DNAT-ed
+ * ([2001:db8:7::7]:80 -> [2001:db8:6::1]:8080), TCP over IPv6, UDP, ICMP;
  * and entries of another VM (198.18.1.3). The VM's entries are collected on A, encoded in
  * chunks of two entries and applied on B one chunk at a time: B lists exactly the VM's
  * entries with their NAT and TCP state; applying again changes nothing (updated, not
@@ -75,6 +76,10 @@ static int setup(void)
 			"-r 198.18.7.7 -q 198.18.1.2 --reply-port-src 81 --reply-port-dst 40005 "
 			"--dst-nat 198.18.6.1:8081 --src-nat 198.18.0.9:50005 --state ESTABLISHED "
 			"-u SEEN_REPLY,ASSURED -t 3600 2>/dev/null") &&
+	       sh_ok(A, "conntrack -I -p tcp -s 2001:db8:1::2 -d 2001:db8:7::7 --sport 40030 "
+			"--dport 80 -r 2001:db8:7::7 -q 2001:db8:1::2 --reply-port-src 80 "
+			"--reply-port-dst 40030 --dst-nat [2001:db8:6::1]:8080 --state ESTABLISHED "
+			"-u SEEN_REPLY,ASSURED -t 3600 2>/dev/null") &&
 	       sh_ok(A, "conntrack -I -p tcp -s 2001:db8:1::2 -d 2001:db8:6::1 "
 			"--sport 40002 --dport 443 --state ESTABLISHED -u SEEN_REPLY,ASSURED "
 			"-t 3600 -m 7 2>/dev/null") &&
@@ -105,10 +110,10 @@ static void test_collect_encode_apply(void)
 	T_EQ(ct_open(&sb, tns_path(B), &e), 0);
 	if (!sa || !sb)
 		goto out;
-	T_EQ(ct_lines(A, "."), 8);
+	T_EQ(ct_lines(A, "."), 9);
 	T_EQ(ct_lines(A, "dport=80 src=198\\.18\\.6\\.1 dst=198\\.18\\.1\\.2 sport=8080"), 1);
 	T_EQ(cthand_collect(sa, vm, 2, &l, &e), 0);
-	T_EQ(l.n, 5); /* the VM's five, not the other VM's three */
+	T_EQ(l.n, 6); /* the VM's six, not the other VM's three */
 
 	size_t pos = 0;
 	int chunks = 0;
@@ -127,9 +132,9 @@ static void test_collect_encode_apply(void)
 	}
 	T_EQ(len, 0);
 	T_EQ(chunks, 3);
-	T_EQ(applied, 5);
+	T_EQ(applied, 6);
 	/* B as conntrack(8) sees it: the VM's entries, NAT and TCP state and mark kept */
-	T_EQ(ct_lines(B, "."), 5);
+	T_EQ(ct_lines(B, "."), 6);
 	T_EQ(ct_lines(B, "ESTABLISHED src=198\\.18\\.1\\.2 dst=198\\.18\\.7\\.7 sport=40001 "
 			 "dport=80 src=198\\.18\\.6\\.1 dst=198\\.18\\.1\\.2 sport=8080 dport=40001 "
 			 "\\[ASSURED\\]"),
@@ -138,17 +143,23 @@ static void test_collect_encode_apply(void)
 			 "dport=81 src=198\\.18\\.6\\.1 dst=198\\.18\\.0\\.9 sport=8081 "
 			 "dport=50005 \\[ASSURED\\]"),
 	     1);
+	T_EQ(ct_lines(B, "ESTABLISHED src=2001:db8:1::2 dst=2001:db8:7::7 sport=40030 dport=80 "
+			 "src=2001:db8:6::1 dst=2001:db8:1::2 sport=8080 dport=40030 \\[ASSURED\\]"),
+	     1);
 	T_EQ(ct_lines(B, "ESTABLISHED src=2001:db8:1::2 dst=2001:db8:6::1 sport=40002 "
 			 "dport=443 .*\\[ASSURED\\] mark=7"),
 	     1);
 	T_EQ(ct_lines(B, "^udp .*sport=5353 dport=53"), 1);
 	T_EQ(ct_lines(B, "^icmp .*type=8 code=0 id=77"), 1);
-	/* conntrack's own NAT view agrees: B's DNAT entry is a DNAT entry */
+	/* conntrack's own NAT view agrees: the three DNAT entries (both families) */
 	int st = -1;
 	char *dn = tns_sh(&st, B, "conntrack -L --dst-nat 2>/dev/null | grep -c 'dport=8[01] '");
-	T_CHECK(dn && atoi(dn) == 2);
+	T_CHECK(dn && atoi(dn) == 3);
 	free(dn);
 	dn = tns_sh(&st, B, "conntrack -L --src-nat 2>/dev/null | grep -c 'dport=50005 '");
+	T_CHECK(dn && atoi(dn) == 1);
+	free(dn);
+	dn = tns_sh(&st, B, "conntrack -L -f ipv6 --dst-nat 2>/dev/null | grep -c 'dport=40030 '");
 	T_CHECK(dn && atoi(dn) == 1);
 	free(dn);
 
@@ -159,9 +170,9 @@ static void test_collect_encode_apply(void)
 		T_EQ(cthand_apply(sb, vm, 2, buf, (size_t)len, &r, &e), 0);
 		T_EQ(r.applied, r.entries);
 	}
-	T_EQ(ct_lines(B, "."), 5);
+	T_EQ(ct_lines(B, "."), 6);
 	/* the source still holds everything: the VM could come back */
-	T_EQ(ct_lines(A, "."), 8);
+	T_EQ(ct_lines(A, "."), 9);
 out:
 	ct_list_free(&l);
 	if (sa)
