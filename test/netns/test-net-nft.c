@@ -533,7 +533,7 @@ static int setup(void)
 	/* servers on 7000, 7001, 8080, 8081, 9005 answering "ok", in their own group */
 	out = tns_sh(&st, B,
 		     "setsid sh -c 'for p in 7000 7001 8080 8081 9005; do "
-		     "timeout 300 ncat -lk 198.18.2.2 $p --sh-exec \"echo ok\" & done; wait' "
+		     "timeout --foreground 300 ncat -lk 198.18.2.2 $p --sh-exec \"echo ok\" & done; wait' "
 		     ">/dev/null 2>&1 & echo $!");
 	SERVER_PID = out ? atoi(out) : 0;
 	free(out);
