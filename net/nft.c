@@ -407,7 +407,7 @@ static int elems_open(struct nft_batch *b, const char *set, bool del)
 {
 	int op = del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
 	if (b->open == NFT_OPEN_ELEMS && b->open_op == op && strcmp(b->open_set, set) == 0 &&
-	    b->m.w.off - b->msgs[b->nmsgs].off < NFT_ELEMS_MAX)
+	    nl_msg_len(&b->m) < NFT_ELEMS_MAX)
 		return 0;
 	unsigned first = b->elem_count + 1;
 	if (msg_begin(b, (uint8_t)op, del ? 0 : NLM_F_CREATE, "set %s: %s elements %u-", set,
@@ -437,7 +437,6 @@ static void elem_put(struct nft_batch *b, const uint8_t *key, size_t len, uint32
 	if (map)
 		put_verdict(b, NFTA_SET_ELEM_DATA, el->verdict, el->chain);
 	nl_nest_end(&b->m, n);
-	b->nelems++;
 }
 
 /* key + 1 in place (big-endian); false when it wrapped (key was the largest value). */
@@ -474,6 +473,7 @@ int nft_elems(struct nft_batch *b, const struct nft_set_spec *s, bool del,
 				elem_put(b, end, el[i].len, NFT_SET_ELEM_INTERVAL_END, &el[i], false);
 		}
 		b->elem_count++;
+		b->nelems++;
 		if (b->rc)
 			return b->rc;
 	}
