@@ -994,8 +994,7 @@ static void blame(const struct nft_batch *b, size_t i, char *out, size_t cap)
 			k++;
 			if (want < start + 4 + l.off) {
 				if (elems) {
-					snprintf(out, cap, "element #%u of the message (from %u): ", k,
-						 bm->first);
+					snprintf(out, cap, "element #%u of the message: ", k);
 					return;
 				}
 				/* the expression's name is its first attribute */
@@ -1041,11 +1040,13 @@ int nft_acks_result(struct nft_batch *b, struct err *e)
 		int code = -b->msgs[first].rc;
 		b->failed = first;
 		blame(b, first, where, sizeof(where));
-		err_setx(e, code, "nft %s: %s: %s%s", b->table, b->msgs[first].what, where,
-			 b->ktext[0] ? b->ktext : strerror(code));
+		char more[96] = "";
 		if (refused > 1)
-			err_prefix(e, "%zu of %zu messages refused, nothing applied; first",
-				   refused, b->nmsgs);
+			snprintf(more, sizeof(more),
+				 " (%zu of %zu messages refused, nothing applied)", refused,
+				 b->nmsgs);
+		err_setx(e, code, "nft %s: %s: %s%s%s", b->table, b->msgs[first].what, where,
+			 b->ktext[0] ? b->ktext : strerror(code), more);
 		return -code;
 	}
 	if (unanswered)

@@ -377,6 +377,65 @@ static void test_atomic_failure(void)
 	T_CHECK(nftj_is("comments(\"kvnet\", \"fwd\")", "['ct-est', 'ct-inv', 'dispatch']"));
 }
 
+/* ipBlock 0.0.0.0/0 except 198.18.1.192/26: two ranges, the second ends at the largest
+ * address (no end element); the set is rewritten in one batch (flush + add); elements
+ * are deleted one by one */
+static void test_set_rewrite_open_range(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	struct nft_elem el[2];
+	struct ip_addr a0 = ip("0.0.0.0"), a1 = ip("198.18.1.191"), a2 = ip("198.18.2.0"),
+		       a3 = ip("255.255.255.255");
+	nft_batch_init(&b, T, &e);
+	nft_set_flush(&b, "peers");
+	nft_elem_addr(&el[0], &a0, &a1);
+	nft_elem_addr(&el[1], &a2, &a3);
+	nft_elems(&b, &PEERS, false, el, 2);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	if (e.code)
+		t_note("%s", e.msg);
+	T_CHECK(nftj_is("elems(\"kvnet\", \"peers\")",
+			"['0.0.0.0-198.18.1.191', '198.18.2.0-255.255.255.255']"));
+	T_CHECK(tcp_ok("198.18.1.2", 9005));
+	T_CHECK(!tcp_ok("198.18.1.200", 9005));
+	/* delete one element of the port set */
+	nft_batch_reset(&b);
+	nft_elem_port(&el[0], 5353, 5353);
+	nft_elems(&b, &PORTS, true, el, 1);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("elems(\"kvnet\", \"ports\")", "['6000-6010']"));
+	/* deleting it again: the kernel names the element */
+	T_EQ(nft_commit(S, &b, 0, &e), -ENOENT);
+	t_note("%s", e.msg);
+	T_CHECK(strstr(e.msg, "set ports: delete elements 1-1") != NULL);
+	nft_batch_free(&b);
+}
+
+/* 10,000 refused messages in one batch: every answer is read, the first is named */
+static void test_many_refusals(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	char *before = nftj("json.dumps(d, sort_keys=True)");
+	nft_batch_init(&b, T, &e);
+	for (int i = 0; i < 10000; i++) {
+		nft_rule_begin(&b, NFT_RULE_APPEND, "no-such-chain", 0, NULL);
+		nft_verdict(&b, NFT_V_ACCEPT, NULL);
+		nft_rule_end(&b);
+	}
+	T_EQ(nft_commit(S, &b, 0, &e), -ENOENT);
+	t_note("%s", e.msg);
+	T_CHECK(strstr(e.msg, "nft kvnet: rule no-such-chain #1: add: ") == e.msg);
+	T_CHECK(strstr(e.msg, "(10000 of 10000 messages refused, nothing applied)") != NULL);
+	T_EQ(b.failed, 0);
+	char *after = nftj("json.dumps(d, sort_keys=True)");
+	T_CHECK(before && after && strcmp(before, after) == 0);
+	free(before);
+	free(after);
+	nft_batch_free(&b);
+}
+
 /* replace a rule in place by handle; a stale generation is refused */
 static void test_replace_and_genid(void)
 {
@@ -570,6 +629,8 @@ int main(void)
 	T_RUN(test_read_state);
 	T_RUN(test_atomic_failure);
 	T_RUN(test_replace_and_genid);
+	T_RUN(test_set_rewrite_open_range);
+	T_RUN(test_many_refusals);
 	T_RUN(test_large_batch);
 	T_RUN(test_delete_table);
 	nl_close(S);
