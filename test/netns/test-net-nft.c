@@ -412,6 +412,57 @@ static void test_set_rewrite_open_range(void)
 	nft_batch_free(&b);
 }
 
+/* a concatenation set (inet_proto . inet_service, with port ranges) matched by a rule
+ * inserted at the head of the chain */
+static void test_concat_set(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	struct nft_set_spec svc = {"svc", NFT_KEY_PROTO_SERVICE, true, false};
+	struct nft_elem el[2];
+	struct ip_addr who = ip("198.18.1.200");
+	nft_batch_init(&b, T, &e);
+	nft_set_add(&b, &svc);
+	nft_elem_proto_port(&el[0], IPPROTO_TCP, 9000, 9010);
+	nft_elem_proto_port(&el[1], IPPROTO_UDP, 53, 53);
+	nft_elems(&b, &svc, false, el, 2);
+	nft_rule_begin(&b, NFT_RULE_INSERT, "ep-b-in", 0, "svc");
+	nft_match_addr(&b, NFT_SRC, &who, 32, false);
+	nft_match_proto_port_set(&b, NFT_DST, "svc");
+	nft_counter(&b);
+	nft_verdict(&b, NFT_V_ACCEPT, NULL);
+	nft_rule_end(&b);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	if (e.code)
+		t_note("%s", e.msg);
+	T_CHECK(nftj_is("[(s[\"type\"], s.get(\"flags\")) for s in sets(\"kvnet\") if "
+			"s[\"name\"] == \"svc\"]",
+			"[(['inet_proto', 'inet_service'], ['interval'])]"));
+	T_CHECK(nftj_is("sorted(str(e) for e in [s for s in sets(\"kvnet\") if s[\"name\"] == "
+			"\"svc\"][0][\"elem\"])",
+			"[\"{'concat': ['tcp', {'range': [9000, 9010]}]}\", \"{'concat': ['udp', "
+			"53]}\"]"));
+	T_CHECK(nftj_is("comments(\"kvnet\", \"ep-b-in\")[0]", "svc"));
+	T_CHECK(nftj_is("rules(\"kvnet\", \"ep-b-in\")[0][\"expr\"][1][\"match\"][\"left\"]",
+			"{'concat': [{'meta': {'key': 'l4proto'}}, {'payload': {'protocol': 'th', "
+			"'field': 'dport'}}]}"));
+	T_CHECK(tcp_ok("198.18.1.200", 9005)); /* in the hole of peers, but in svc */
+	T_CHECK(!tcp_ok("198.18.1.200", 7000));
+	T_CHECK(nftj_is("counter(\"kvnet\", \"ep-b-in\", \"svc\")[0] >= 1", "True"));
+	/* read back: one element per range, with its key end */
+	struct nft_state st;
+	nft_state_init(&st, T);
+	T_EQ(nft_state_load(S, &st, &e), 0);
+	const struct nft_set_info *s = nft_state_set(&st, "svc");
+	T_CHECK(s && s->key_len == 8 && (s->flags & NFT_SET_CONCAT) && s->nelems == 2);
+	for (size_t i = 0; s && i < s->nelems; i++)
+		if (s->elems[i].key[0] == IPPROTO_TCP)
+			T_CHECK(s->elems[i].has_key_end && s->elems[i].key_end[4] == 9000 >> 8 &&
+				s->elems[i].key_end[5] == (9010 & 0xff));
+	nft_state_free(&st);
+	nft_batch_free(&b);
+}
+
 /* 10,000 refused messages in one batch: every answer is read, the first is named */
 static void test_many_refusals(void)
 {
@@ -630,6 +681,7 @@ int main(void)
 	T_RUN(test_atomic_failure);
 	T_RUN(test_replace_and_genid);
 	T_RUN(test_set_rewrite_open_range);
+	T_RUN(test_concat_set);
 	T_RUN(test_many_refusals);
 	T_RUN(test_large_batch);
 	T_RUN(test_delete_table);
