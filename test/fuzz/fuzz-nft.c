@@ -51,11 +51,12 @@ static void dumps(const uint8_t *data, size_t size, uint32_t seq, uint32_t pid)
 		struct err e;
 		nft_state_init(&st, "kvnet");
 		/* sets the element dumps of the seeds refer to */
-		st.sets = calloc(2, sizeof(*st.sets));
+		st.sets = calloc(3, sizeof(*st.sets));
 		if (st.sets) {
-			st.setcap = st.nsets = 2;
+			st.setcap = st.nsets = 3;
 			strcpy(st.sets[0].name, "peers");
 			strcpy(st.sets[1].name, "epmap");
+			strcpy(st.sets[2].name, "svc");
 		}
 		nl_reply_init(&r, seq, pid, dump, feed_cb, &st);
 		size_t cut = size ? data[size - 1] % (size + 1) : 0;

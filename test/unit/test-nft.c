@@ -54,6 +54,7 @@ static struct nft_state loaded(void)
 	T_EQ(replay(DIR "sets.bin", true, &st, &e), 0);
 	T_EQ(replay(DIR "elems-peers.bin", true, &st, &e), 0);
 	T_EQ(replay(DIR "elems-epmap.bin", true, &st, &e), 0);
+	T_EQ(replay(DIR "elems-svc.bin", true, &st, &e), 0);
 	T_EQ(replay(DIR "rules.bin", true, &st, &e), 0);
 	if (e.code)
 		t_note("%s", e.msg);
@@ -70,7 +71,7 @@ static void test_replay_chains_sets(void)
 		strcmp(c->type, "filter") == 0);
 	c = nft_state_chain(&st, "ep-2");
 	T_CHECK(c && !c->base && c->hook == NFT_HOOK_NONE);
-	T_EQ(st.nsets, 4);
+	T_EQ(st.nsets, 5);
 	const struct nft_set_info *s = nft_state_set(&st, "peers");
 	T_CHECK(s && s->flags & NFT_SET_INTERVAL && s->key_type == 7 && s->key_len == 4);
 	if (s) {
@@ -109,6 +110,23 @@ static void test_replay_chains_sets(void)
 				ok++;
 			if (strcmp((const char *)el->key, "veth2") == 0 && el->has_verdict &&
 			    el->verdict == NFT_GOTO && strcmp(el->chain, "ep-2") == 0)
+				ok++;
+		}
+		T_EQ(ok, 2);
+	}
+	s = nft_state_set(&st, "svc");
+	T_CHECK(s && s->key_len == 8 && (s->flags & NFT_SET_CONCAT) &&
+		s->key_type == (12 << 6 | 13));
+	if (s) {
+		int ok = 0;
+		T_EQ(s->nelems, 2);
+		for (size_t i = 0; i < s->nelems; i++) {
+			const struct nft_elem_info *el = &s->elems[i];
+			if (el->key[0] == 6 && el->has_key_end && el->key[4] == 8000 >> 8 &&
+			    el->key[5] == (8000 & 0xff) && el->key_end[4] == 8080 >> 8 &&
+			    el->key_end[5] == (8080 & 0xff))
+				ok++;
+			if (el->key[0] == 17 && el->key[5] == 53 && el->key_end[5] == 53)
 				ok++;
 		}
 		T_EQ(ok, 2);

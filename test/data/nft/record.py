@@ -15,6 +15,7 @@ test/unit/test-nft.c replays them):
   sets.bin          GETSET dump: interval sets, a port set, a verdict map
   elems-peers.bin   GETSETELEM dump of the interval set (start / end elements)
   elems-epmap.bin   GETSETELEM dump of the verdict map (jump verdicts)
+  elems-svc.bin     GETSETELEM dump of a concatenation set with ranges (KEY_END)
   rules.bin         GETRULE dump: rules with comments, counters, lookups, vmap, log
   other.bin         GETRULE dump of every family (a table of family ip besides)
   gen.bin           GETGEN: NEWGEN
@@ -55,6 +56,10 @@ table inet kvnet {
 	set ports {
 		type inet_service; flags interval
 		elements = { 53, 8000-8080 }
+	}
+	set svc {
+		type inet_proto . inet_service; flags interval
+		elements = { tcp . 8000-8080, udp . 53 }
 	}
 	map epmap {
 		type ifname : verdict
@@ -140,6 +145,7 @@ def record(outdir):
     get("sets", GETSET, 103, INET, s(1, "kvnet"), True)
     get("elems-peers", GETSETELEM, 104, INET, s(1, "kvnet") + s(2, "peers"), True)
     get("elems-epmap", GETSETELEM, 105, INET, s(1, "kvnet") + s(2, "epmap"), True)
+    get("elems-svc", GETSETELEM, 109, INET, s(1, "kvnet") + s(2, "svc"), True)
     get("rules", GETRULE, 106, INET, s(1, "kvnet"), True)
     get("other", GETRULE, 107, UNSPEC, b"", True)
     get("gen", GETGEN, 108, UNSPEC, b"", False)
