@@ -71,6 +71,13 @@ static bool ping_ok(const char *src)
 	return st == 0;
 }
 
+static bool ping_from_b(void)
+{
+	int st = -1;
+	free(tns_sh(&st, B, "ping -c 1 -W 1 198.18.1.2 >/dev/null 2>&1"));
+	return st == 0;
+}
+
 static void stop_servers(void)
 {
 	if (SERVER_PID > 0)
@@ -592,6 +599,37 @@ static void test_large_batch(void)
 	free(el);
 }
 
+/* updates in place: a base chain's policy, create of an existing table, flush */
+static void test_updates(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	struct nft_chain_spec fwd = {"fwd", NFT_HOOK_FORWARD, 0, true};
+	nft_batch_init(&b, T, &e);
+	nft_chain_add(&b, &fwd);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("chain(\"kvnet\", \"fwd\")[\"policy\"]", "drop"));
+	/* b -> a leaves by fa, which the vmap does not know: the policy decides */
+	T_CHECK(!ping_from_b());
+	nft_batch_reset(&b);
+	fwd.drop = false;
+	nft_chain_add(&b, &fwd);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("chain(\"kvnet\", \"fwd\")[\"policy\"]", "accept"));
+	T_CHECK(ping_from_b());
+	nft_batch_reset(&b);
+	nft_table(&b, NFT_TABLE_CREATE);
+	T_EQ(nft_commit(S, &b, 0, &e), -EEXIST);
+	t_note("%s", e.msg);
+	nft_batch_reset(&b);
+	nft_table(&b, NFT_TABLE_FLUSH);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("[len(rules(\"kvnet\", c)) for c in (\"fwd\", \"ep-b-in\")] + "
+			"[len(chains(\"kvnet\")), len(sets(\"kvnet\"))]",
+			"[0, 0, 2, 5]"));
+	nft_batch_free(&b);
+}
+
 static void test_delete_table(void)
 {
 	struct nft_batch b;
@@ -684,6 +722,7 @@ int main(void)
 	T_RUN(test_concat_set);
 	T_RUN(test_many_refusals);
 	T_RUN(test_large_batch);
+	T_RUN(test_updates);
 	T_RUN(test_delete_table);
 	nl_close(S);
 	stop_servers();
