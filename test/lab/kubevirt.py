@@ -288,6 +288,13 @@ class KubeVirt:
                "--name", "%s@%s" % (vm.name, pod.node.name), "--ip4", pod.ip4 or "",
                "--ip6", pod.ip6 or "", "--events", pod.events, "--announce", announce]
         vm.mac = vm.mac or pod.mac
+        if vm.mac and vm.binding != "bridge" and pod.mac and pod.mac != vm.mac:
+            # the guest keeps its MAC across pods and answers frames to it (a bridge-bound
+            # guest does so behind k6t-eth0; here the guest is the pod's own stack, so its
+            # eth0 takes the MAC it announces: a RARP for a MAC nobody receives would
+            # send the node's neighbour entry, taken from the announcement, nowhere)
+            L.sh("ip", "-n", pod.ns, "link", "set", "eth0", "address", vm.mac)
+            L.wait_links_ready(pod.ns)
         if vm.mac:
             cmd += ["--mac", vm.mac]
         if standby:
