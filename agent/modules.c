@@ -1,6 +1,7 @@
 /* modules — the module table (see modules.h). One line per module. */
 #include "agent/modules.h"
 
+#include "agent/flows.h"
 #include "agent/mignode.h"
 #include "agent/routes.h"
 
@@ -27,9 +28,21 @@ static void migration_destroy(void *s)
 	mignode_free(s);
 }
 
+/* Flow records, the flow log, GET /flows and the per-VM metrics ([flows] enabled). */
+static void *flows_create(struct agent *a, struct err *e)
+{
+	return agent_flows_new(a, e);
+}
+
+static void flows_destroy(void *s)
+{
+	agent_flows_free(s);
+}
+
 static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
+	{ "flows", flows_create, flows_destroy },
 };
 
 const struct agent_module *agent_modules(unsigned *n)
