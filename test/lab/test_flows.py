@@ -179,13 +179,26 @@ def traffic(lab, vm, pb, pc, procs):
     return all(r.returncode == 0 and "done" in r.stdout for r in res), res
 
 
+def conntrack_on(lab):
+    """kube-proxy's stand-in: a rule using ct on every node, so conntrack tracks there."""
+    for n in lab.nodes.values():
+        L.sh("ip", "netns", "exec", n.ns, "nft",
+             "add table inet kvt_ct; add chain inet kvt_ct fw { type filter hook "
+             "forward priority 0; }; add rule inet kvt_ct fw ct state new counter")
+
+
+def expected(vm, pb, pc):
+    """The VM's peers as traffic() makes them: {(address, port, direction): (kind, label)}."""
+    return {(pb.ip4, 8080, "ingress"): ("pod", "%s/%s" % (pb.namespace, pb.name)),
+            (pc.ip4, 8080, "ingress"): ("pod", "%s/%s" % (pc.namespace, pc.name)),
+            (L.API4, 9090, "ingress"): ("external", ""),
+            (L.API4, 7070, "egress"): ("external", "")}
+
+
 def main():
     procs = []
     with FlowLab(nodes=("node-a", "node-b", "node-c"), convergence=2) as lab:
-        for n in lab.nodes.values():  # kube-proxy's stand-in: conntrack active on the node
-            L.sh("ip", "netns", "exec", n.ns, "nft",
-                "add table inet kvt_ct; add chain inet kvt_ct fw { type filter hook "
-                "forward priority 0; }; add rule inet kvt_ct fw ct state new counter")
+        conntrack_on(lab)
         kv = KubeVirt(lab)
         vm = kv.create_vm("vm-a", "node-a")
         pb = kv.ordinary_pod("client-b", lab.nodes["node-b"])
@@ -202,10 +215,7 @@ def main():
             good, res = traffic(lab, vm, pb, pc, procs)
             ok(good, "every client connection to and from the VM completed",
                [(r.returncode, r.stdout, r.stderr) for r in res])
-            want = {(pb.ip4, 8080, "ingress"): ("pod", "default/client-b"),
-                    (pc.ip4, 8080, "ingress"): ("pod", "default/client-c"),
-                    (L.API4, 9090, "ingress"): ("external", ""),
-                    (L.API4, 7070, "egress"): ("external", "")}
+            want = expected(vm, pb, pc)
             sent = CONNS * PAYLOAD
 
             def enough(rows):
