@@ -149,9 +149,8 @@ static uint32_t dir_str(struct fl_dir *d, const char *s)
 		size_t cap = d->scap ? d->scap * 2 : 4096;
 		while (cap < d->slen + n)
 			cap *= 2;
-		char *ns = realloc(d->str, cap);
-		if (!ns || cap > UINT32_MAX) {
-			free(ns == d->str ? NULL : ns);
+		char *ns = cap <= UINT32_MAX ? realloc(d->str, cap) : NULL;
+		if (!ns) {
 			d->oom = true;
 			return 0;
 		}
