@@ -199,42 +199,12 @@ static int peer_cmp(const void *x, const void *y)
 	return c ? c : (int)a->prio - (int)b->prio;
 }
 
-/* Parse an informer object's JSON (tokens malloc'd into *tok). */
-static int obj_parse(const struct kube_obj *o, struct json_doc *d, struct json_tok **tok)
-{
-	*tok = NULL;
-	int rc = json_parse(d, o->json, o->len, NULL, 0, 0, NULL);
-	if (rc != 0 && rc != -ENOSPC)
-		return rc;
-	*tok = calloc(d->n ? d->n : 1, sizeof(**tok));
-	if (!*tok)
-		return -ENOMEM;
-	rc = json_parse(d, o->json, o->len, *tok, d->n, 0, NULL);
-	if (rc < 0) {
-		free(*tok);
-		*tok = NULL;
-	}
-	return rc;
-}
-
-/* The i-th address of block c. */
-static struct ip_addr nth_addr(const struct ipam_cidr *c, unsigned i)
-{
-	struct ip_addr a = c->a;
-	for (int k = (a.family == AF_INET6 ? 15 : 3); k >= 0 && i; k--) {
-		unsigned v = a.b[k] + (i & 0xff);
-		a.b[k] = (uint8_t)v;
-		i = (i >> 8) + (v >> 8);
-	}
-	return a;
-}
-
 static void dir_block(void *user, const struct kube_obj *o)
 {
 	struct fl_dir *d = user;
 	struct json_doc doc;
 	struct json_tok *tok;
-	if (obj_parse(o, &doc, &tok) < 0)
+	if (kube_obj_parse(o, &doc, &tok) < 0)
 		return;
 	int spec = json_get(&doc, 0, "spec");
 	size_t sl = 0;
@@ -247,7 +217,7 @@ static void dir_block(void *user, const struct kube_obj *o)
 				const struct ipam_attrs *at = st.blocks[b].slot[i];
 				if (!at || (!at->pod[0] && !at->vmi_name[0]))
 					continue;
-				struct ip_addr ip = nth_addr(&st.blocks[b].cidr, i);
+				struct ip_addr ip = ipam_block_addr(&st.blocks[b], i);
 				bool vm = at->vmi_name[0] != 0;
 				dir_add(d, &ip, vm ? FLOW_KIND_VM : FLOW_KIND_POD, 1, at->ns,
 					vm ? at->vmi_name : at->pod);
@@ -261,7 +231,7 @@ static void dir_vmi(void *user, const struct kube_obj *o)
 	struct fl_dir *d = user;
 	struct json_doc doc;
 	struct json_tok *tok;
-	if (obj_parse(o, &doc, &tok) < 0)
+	if (kube_obj_parse(o, &doc, &tok) < 0)
 		return;
 	char mem[8192];
 	struct kube_arena ar;
@@ -284,7 +254,7 @@ static void dir_node(void *user, const struct kube_obj *o)
 	struct fl_dir *d = user;
 	struct json_doc doc;
 	struct json_tok *tok;
-	if (obj_parse(o, &doc, &tok) < 0)
+	if (kube_obj_parse(o, &doc, &tok) < 0)
 		return;
 	char mem[4096];
 	struct kube_arena ar;

@@ -120,23 +120,6 @@ static void ips_fmt(const struct ip_addr *ips, unsigned n, char *buf, size_t cap
 		snprintf(buf, cap, "-");
 }
 
-static int obj_parse(const struct kube_obj *o, struct json_doc *d, struct json_tok **tok)
-{
-	*tok = NULL;
-	int rc = json_parse(d, o->json, o->len, NULL, 0, 0, NULL);
-	if (rc != 0 && rc != -ENOSPC)
-		return rc;
-	*tok = calloc(d->n ? d->n : 1, sizeof(**tok));
-	if (!*tok)
-		return -ENOMEM;
-	rc = json_parse(d, o->json, o->len, *tok, d->n, 0, NULL);
-	if (rc < 0) {
-		free(*tok);
-		*tok = NULL;
-	}
-	return rc;
-}
-
 /* ---- nodes ------------------------------------------------------------------------- */
 
 static struct pnode *node_find(struct agent_peer *p, const char *name)
@@ -161,7 +144,7 @@ static void node_put(struct agent_peer *p, const struct kube_obj *old,
 	}
 	struct json_doc d;
 	struct json_tok *tok;
-	if (obj_parse(obj, &d, &tok) < 0)
+	if (kube_obj_parse(obj, &d, &tok) < 0)
 		return;
 	char mem[4096];
 	struct kube_arena ar;
@@ -354,20 +337,6 @@ int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, cons
 
 /* ---- what the datastore says --------------------------------------------------------- */
 
-/* The i-th address of block c. */
-static struct ip_addr nth_addr(const struct ipam_cidr *c, unsigned i)
-{
-	struct ip_addr a = c->a;
-	int last = a.family == AF_INET6 ? 15 : 3;
-	unsigned carry = i;
-	for (int k = last; k >= 0 && carry; k--) {
-		unsigned sum = a.b[k] + (carry & 0xff);
-		a.b[k] = (uint8_t)sum;
-		carry = (carry >> 8) + (sum >> 8);
-	}
-	return a;
-}
-
 static const struct powner *owner_find(const struct agent_peer *p, const struct ip_addr *ip)
 {
 	for (unsigned i = 0; i < p->n_owners; i++)
@@ -424,7 +393,7 @@ static void owners_update(struct agent_peer *p, const struct kube_obj *old,
 		return;
 	struct json_doc d;
 	struct json_tok *tok;
-	if (obj_parse(obj, &d, &tok) < 0)
+	if (kube_obj_parse(obj, &d, &tok) < 0)
 		return;
 	int spec = json_get(&d, 0, "spec");
 	size_t sl = 0;
@@ -441,7 +410,7 @@ static void owners_update(struct agent_peer *p, const struct kube_obj *old,
 					continue;
 				struct powner o;
 				memset(&o, 0, sizeof(o));
-				o.ip = nth_addr(&bl->cidr, i);
+				o.ip = ipam_block_addr(bl, i);
 				o.blk = blk;
 				bool active = at->active.uid[0] != 0;
 				snprintf(o.node, sizeof(o.node), "%s",
@@ -513,8 +482,8 @@ static bool source_may_switch(struct agent_peer *p, const struct agent_ep *ep,
 	struct kube_vmi vmi;
 	struct kube_vmim vmim;
 	bool ok = false;
-	if (obj_parse(&vo, &vd, &vt) < 0 || kube_vmi_view(&vd, 0, &vmi, &va, NULL) < 0 ||
-	    obj_parse(&f.o, &md, &mt) < 0 || kube_vmim_view(&md, 0, &vmim, &ma, NULL) < 0) {
+	if (kube_obj_parse(&vo, &vd, &vt) < 0 || kube_vmi_view(&vd, 0, &vmi, &va, NULL) < 0 ||
+	    kube_obj_parse(&f.o, &md, &mt) < 0 || kube_vmim_view(&md, 0, &vmim, &ma, NULL) < 0) {
 		snprintf(why, cap, "local VM %s/%s: its VMI or VMIM does not parse", ep->ns,
 			 ep->vm);
 		goto out;
