@@ -5,7 +5,6 @@
 #include "agent/http.h"
 #include "agent/metrics.h"
 #include "agent/servers.h"
-#include "flows/ctacct.h"
 #include "flows/flows.h"
 #include "ipam/ipam.h"
 #include "kube/informer.h"
@@ -413,24 +412,24 @@ static bool touches_ep(struct agent_flows *f, const struct ct_entry *ce)
 	       agent_ep_find_ip(f->a, &ce->reply.src);
 }
 
-static int on_event(enum ct_event ev, const struct flow_ct *fc, void *arg)
+static int on_event(enum ct_event ev, const struct ct_entry *ce, void *arg)
 {
 	struct agent_flows *f = arg;
 	static const uint64_t zero[2] = { 0, 0 };
 	uint64_t now = wall_ms();
 	switch (ev) {
 	case CT_EV_NEW:
-		if (touches_ep(f, &fc->ce))
-			observe(f, &fc->ce, zero, zero, true, false, now);
+		if (touches_ep(f, ce))
+			observe(f, ce, zero, zero, true, false, now);
 		break;
 	case CT_EV_UPDATE:
 		break;
 	case CT_EV_DESTROY: {
-		if (!touches_ep(f, &fc->ce))
+		if (!touches_ep(f, ce))
 			break;
-		uint64_t db[2] = { fc->bytes[0], fc->bytes[1] };
-		uint64_t dp[2] = { fc->pkts[0], fc->pkts[1] };
-		struct fl_conn *c = fc->has_id ? conns_find(&f->conns[f->cur], fc->id, false)
+		uint64_t db[2] = { ce->bytes[0], ce->bytes[1] };
+		uint64_t dp[2] = { ce->packets[0], ce->packets[1] };
+		struct fl_conn *c = ce->id ? conns_find(&f->conns[f->cur], ce->id, false)
 					       : NULL;
 		if (c) {
 			for (int k = 0; k < 2; k++) {
@@ -439,7 +438,7 @@ static int on_event(enum ct_event ev, const struct flow_ct *fc, void *arg)
 			}
 			c->state = FL_CONN_GONE;
 		}
-		observe(f, &fc->ce, db, dp, false, true, now);
+		observe(f, ce, db, dp, false, true, now);
 		break;
 	}
 	}
@@ -450,20 +449,19 @@ static int on_event(enum ct_event ev, const struct flow_ct *fc, void *arg)
 static int on_dump(const struct nl_msgv *m, void *arg, struct err *e)
 {
 	struct agent_flows *f = arg;
-	struct flow_ct fc;
+	struct ct_entry ce;
 	(void)e;
-	if (flow_ct_parse(m, &fc, NULL) < 0 || !fc.has_id || !fc.has_acct ||
-	    !touches_ep(f, &fc.ce))
+	if (ct_parse(m, &ce, NULL) < 0 || !ce.id || !ce.has_counters || !touches_ep(f, &ce))
 		return 0;
 	struct fl_conns *old = &f->conns[f->cur], *nxt = &f->conns[!f->cur];
-	const struct fl_conn *was = conns_find(old, fc.id, false);
+	const struct fl_conn *was = conns_find(old, ce.id, false);
 	uint64_t db[2], dp[2];
 	for (int k = 0; k < 2; k++) {
 		uint64_t pb = was ? was->bytes[k] : 0, pp = was ? was->pkts[k] : 0;
-		db[k] = fc.bytes[k] >= pb ? fc.bytes[k] - pb : 0;
-		dp[k] = fc.pkts[k] >= pp ? fc.pkts[k] - pp : 0;
+		db[k] = ce.bytes[k] >= pb ? ce.bytes[k] - pb : 0;
+		dp[k] = ce.packets[k] >= pp ? ce.packets[k] - pp : 0;
 	}
-	struct fl_conn *slot = nxt->n < nxt->max ? conns_find(nxt, fc.id, true) : NULL;
+	struct fl_conn *slot = nxt->n < nxt->max ? conns_find(nxt, ce.id, true) : NULL;
 	if (!slot) {
 		/* not remembered: its bytes so far are accounted when it ends */
 		if (!was)
@@ -473,12 +471,12 @@ static int on_dump(const struct nl_msgv *m, void *arg, struct err *e)
 	} else {
 		if (slot->state != FL_CONN_USED)
 			nxt->n++;
-		*slot = (struct fl_conn){ .id = fc.id, .state = FL_CONN_USED,
-					  .bytes = { fc.bytes[0], fc.bytes[1] },
-					  .pkts = { fc.pkts[0], fc.pkts[1] } };
+		*slot = (struct fl_conn){ .id = ce.id, .state = FL_CONN_USED,
+					  .bytes = { ce.bytes[0], ce.bytes[1] },
+					  .pkts = { ce.packets[0], ce.packets[1] } };
 	}
 	if (db[0] || db[1] || dp[0] || dp[1])
-		observe(f, &fc.ce, db, dp, false, false, wall_ms());
+		observe(f, &ce, db, dp, false, false, wall_ms());
 	return 0;
 }
 
@@ -624,7 +622,7 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t reven
 		if (n <= 0)
 			break;
 		struct err e = { 0 };
-		if (flow_ct_events_parse(buf, (size_t)n, on_event, f, &e) < 0)
+		if (ct_events_parse(buf, (size_t)n, on_event, f, &e) < 0)
 			log_debug(f->log, "agent: flows: %s", e.msg);
 	}
 	table_metrics(f);
