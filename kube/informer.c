@@ -656,17 +656,5 @@ void kube_informer_stats(const struct kube_informer *inf, struct kube_informer_s
 
 int kube_obj_parse(const struct kube_obj *o, struct json_doc *d, struct json_tok **tok)
 {
-	*tok = NULL;
-	int rc = json_parse(d, o->json, o->len, NULL, 0, 0, NULL);
-	if (rc != 0 && rc != -ENOSPC)
-		return rc;
-	*tok = calloc(d->n ? d->n : 1, sizeof(**tok));
-	if (!*tok)
-		return -ENOMEM;
-	rc = json_parse(d, o->json, o->len, *tok, d->n, 0, NULL);
-	if (rc < 0) {
-		free(*tok);
-		*tok = NULL;
-	}
-	return rc;
+	return json_parse_alloc(d, o->json, o->len, tok, NULL);
 }

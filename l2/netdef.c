@@ -286,15 +286,8 @@ int l2_netdef_parse(const struct json_doc *d, int obj, struct l2_netdef *out, st
 int l2_netdef_parse_text(const char *text, size_t len, struct l2_netdef *out, struct err *e)
 {
 	struct json_doc d;
-	int rc = json_parse(&d, text, len, NULL, 0, 0, e);
-	if (rc < 0 && rc != -ENOSPC)
-		return err_prefix(e, "L2Network"), rc;
-	err_clear(e);
-	unsigned n = d.n ? d.n : 1;
-	struct json_tok *tok = calloc(n, sizeof(*tok));
-	if (!tok)
-		return err_setx(e, ENOMEM, "L2Network: out of memory for %u tokens", n);
-	rc = json_parse(&d, text, len, tok, n, 0, e);
+	struct json_tok *tok;
+	int rc = json_parse_alloc(&d, text, len, &tok, e);
 	if (rc == 0)
 		rc = l2_netdef_parse(&d, 0, out, e);
 	else
