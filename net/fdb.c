@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
@@ -197,4 +198,77 @@ int fdb_dump(struct nl_sock *s, int ifindex,
 	if (rc < 0)
 		err_prefix(e, "fdb: dump dev %d", ifindex);
 	return rc;
+}
+
+static const struct nl_pol addr_pol[IFA_MAX + 1] = {
+	[IFA_ADDRESS] = { NL_A_UNSPEC, 4 },
+	[IFA_LOCAL] = { NL_A_UNSPEC, 4 },
+};
+
+int fdb_addr_parse(const struct nl_msgv *m, int *ifindex, struct ip_addr *ip,
+		   struct err *e)
+{
+	struct ifaddrmsg ifa;
+	struct nl_attr tb[IFA_MAX + 1];
+	memset(ip, 0, sizeof(*ip));
+	*ifindex = 0;
+	if (m->type != RTM_NEWADDR)
+		return err_setx(e, EBADMSG, "address: message type %u is not RTM_NEWADDR",
+				m->type);
+	int rc = nl_msg_parse(m, &ifa, sizeof(ifa), addr_pol, IFA_MAX, tb, e);
+	if (rc < 0)
+		return err_prefix(e, "address"), rc;
+	size_t want;
+	if (ifa.ifa_family == AF_INET)
+		want = 4;
+	else if (ifa.ifa_family == AF_INET6)
+		want = 16;
+	else
+		return err_setx(e, EAFNOSUPPORT, "address: family %u", ifa.ifa_family);
+	const struct nl_attr *a = nl_attr_has(&tb[IFA_LOCAL]) ? &tb[IFA_LOCAL] : &tb[IFA_ADDRESS];
+	if (!nl_attr_bytes(a, ip->b, want))
+		return err_setx(e, EBADMSG, "address: no IFA_LOCAL / IFA_ADDRESS of %zu bytes",
+				want);
+	ip->family = ifa.ifa_family;
+	*ifindex = (int)ifa.ifa_index;
+	return 0;
+}
+
+struct addr_ctx {
+	const struct ip_addr *ip; /* wanted */
+	int ifindex;		  /* found; 0 = not yet */
+};
+
+static int addr_cb(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	(void)e;
+	struct addr_ctx *c = arg;
+	struct ip_addr ip;
+	int ifindex;
+	struct err pe = { 0 };
+	if (c->ifindex == 0 && fdb_addr_parse(m, &ifindex, &ip, &pe) == 0 &&
+	    ip_eq(&ip, c->ip))
+		c->ifindex = ifindex;
+	return 0;
+}
+
+int fdb_addr_ifindex(struct nl_sock *s, const struct ip_addr *ip, int *ifindex,
+		     struct err *e)
+{
+	uint8_t buf[FDB_MSG_BUF];
+	struct nl_msg m;
+	char a[IP_STRLEN];
+	if (ip->family != AF_INET && ip->family != AF_INET6)
+		return err_setx(e, EAFNOSUPPORT, "address: not an IPv4 or IPv6 address");
+	struct ifaddrmsg ifa = { .ifa_family = (uint8_t)ip->family };
+	struct addr_ctx c = { .ip = ip };
+	nl_msg_init(&m, buf, sizeof(buf), RTM_GETADDR, 0);
+	nl_put_fam(&m, &ifa, sizeof(ifa));
+	int rc = nl_dump(s, &m, addr_cb, &c, e);
+	if (rc < 0)
+		return err_prefix(e, "address %s: dump", ip_fmt(ip, a)), rc;
+	if (!c.ifindex)
+		return err_setx(e, ENODEV, "address %s: on no interface", ip_fmt(ip, a));
+	*ifindex = c.ifindex;
+	return 0;
 }

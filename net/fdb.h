@@ -90,6 +90,17 @@ int fdb_dump(struct nl_sock *s, int ifindex,
 	     int (*fn)(const struct fdb_entry *f, void *arg, struct err *e), void *arg,
 	     struct err *e);
 
+/* Parse an RTM_NEWADDR message (pure; fuzzed): the interface *ifindex and the address
+ * *ip it holds (IFA_LOCAL, else IFA_ADDRESS). -EAFNOSUPPORT for a family other than IPv4
+ * and IPv6, -EBADMSG for a malformed message or one without an address. */
+int fdb_addr_parse(const struct nl_msgv *m, int *ifindex, struct ip_addr *ip,
+		   struct err *e);
+
+/* The interface that holds address ip (the underlay of a VTEP whose local address is
+ * ip): dumps the addresses of ip's family. -ENODEV with e when no interface has it. */
+int fdb_addr_ifindex(struct nl_sock *s, const struct ip_addr *ip, int *ifindex,
+		     struct err *e);
+
 /* Format a MAC "02:4b:c6:12:00:02" into buf (18 bytes). */
 const char *fdb_mac_fmt(const uint8_t mac[6], char *buf);
 

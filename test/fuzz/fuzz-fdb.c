@@ -1,7 +1,8 @@
 /* libFuzzer target: fdb_parse (net/fdb), the reader of the kernel's AF_BRIDGE neighbour
  * messages, over any bytes taken as one RTM_NEWNEIGH payload (ndmsg + attributes). Seeds
  * in test/fuzz/corpus/fdb/: FDB entries with an IPv4 and an IPv6 VTEP, one without a
- * destination, one of another family. */
+ * destination, one of another family; the same bytes are also read by fdb_addr_parse as
+ * one RTM_NEWADDR payload (ifaddrmsg + attributes; seeds addr4.bin, addr6.bin). */
 #include "lib/err.h"
 #include "net/fdb.h"
 #include "net/nl.h"
@@ -25,5 +26,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (!e.msg[0]) {
 		__builtin_trap(); /* every failure says why */
 	}
+	struct nl_msgv am = { .type = RTM_NEWADDR, .data = data, .len = size };
+	struct ip_addr a;
+	int ifindex;
+	struct err ae = { 0 };
+	if (fdb_addr_parse(&am, &ifindex, &a, &ae) == 0)
+		(void)ip_fmt(&a, ip);
+	else if (!ae.msg[0])
+		__builtin_trap();
 	return 0;
 }

@@ -163,6 +163,27 @@ static void test_bad_input(void)
 	t_note("%s", e.msg);
 }
 
+/* The underlay interface found by its address, checked against `ip -j addr`. */
+static void test_addr_ifindex(void)
+{
+	struct err e = { 0 };
+	int idx = 0, kv = 0;
+	T_EQ(link_index(SA, "kvu0", &kv, &e), 0);
+	struct ip_addr a4 = ip("198.18.1.1"), a6 = ip("2001:db8::1:1"), no = ip("198.18.9.9");
+	T_EQ(fdb_addr_ifindex(SA, &a4, &idx, &e), 0);
+	T_EQ(idx, kv);
+	idx = 0;
+	T_EQ(fdb_addr_ifindex(SA, &a6, &idx, &e), 0);
+	T_EQ(idx, kv);
+	T_EQ(fdb_addr_ifindex(SA, &no, &idx, &e), -ENODEV);
+	t_note("%s", e.msg);
+	int st;
+	char *out = tns_sh(&st, A, "ip -j addr show to 198.18.1.1 | python3 -c 'import json,"
+				   "sys; print(json.load(sys.stdin)[0][\"ifindex\"])'");
+	T_CHECK(st == 0 && out && atoi(out) == kv);
+	free(out);
+}
+
 int main(void)
 {
 	struct err e = { 0 };
@@ -183,6 +204,7 @@ int main(void)
 	T_RUN(test_vxlan_v4);
 	T_RUN(test_vxlan_v6);
 	T_RUN(test_bad_input);
+	T_RUN(test_addr_ifindex);
 	nl_close(SA);
 	return t_done();
 }
