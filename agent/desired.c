@@ -131,6 +131,10 @@ static bool via_node(const struct agent_world *w, const char *name, const struct
 	r->dst = *dst;
 	r->dst_len = len;
 	r->gw = *gw;
+	if (w->via_oif > 0) { /* the overlay: the gateway is on the VXLAN device */
+		r->oif = w->via_oif;
+		r->onlink = true;
+	}
 	r->metric = w->metric;
 	r->protocol = w->protocol;
 	r->scope = RT_SCOPE_UNIVERSE;

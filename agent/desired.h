@@ -20,6 +20,10 @@
  *      affine node, and whose owner node is not this one -> IP/32 via the owner node.
  *   4. direct mode: a block affine to another node -> block via that node's address.
  * Nothing is routed to this node's own address or to a node whose address is unknown.
+ * Overlay (w->via_oif > 0, cross_node = vxlan): every route "via a node" of rules 1, 3
+ * and 4 leaves through that device instead, the same gateway marked onlink (the node's
+ * InternalIP of the inner family, which the overlay's permanent neighbour entry maps to
+ * the node's VTEP MAC).
  */
 #ifndef KVNET_AGENT_DESIRED_H
 #define KVNET_AGENT_DESIRED_H
@@ -93,7 +97,11 @@ struct agent_override {
 
 struct agent_world {
 	const char *self;			/* this node's name */
-	bool direct;				/* cross-node direct mode (rules 3, 4) */
+	bool direct;				/* cross-node routes (rules 3, 4): direct
+						 * or overlay */
+	int via_oif;				/* > 0: routes via a node leave through
+						 * this device, onlink (the overlay); 0 =
+						 * the kernel's route to the gateway */
 	uint32_t metric;			/* normal metric (route_metric) */
 	uint8_t protocol;			/* route protocol (route_protocol) */
 	const struct agent_node *nodes;		/* nodes */

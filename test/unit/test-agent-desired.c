@@ -147,6 +147,48 @@ static void test_remote_blocks_and_moved_ips(void)
 	free(v);
 }
 
+/* The overlay: rules 1 (VIA), 3 and 4 through the VXLAN device, onlink; local routes
+ * unchanged. */
+static void test_overlay_via_oif(void)
+{
+	struct agent_block blocks[] = { { ip("198.18.0.64"), 26, "node-b" } };
+	struct agent_owner owners[] = { { ip("198.18.0.71"), "node-c", "uid-vm2" } };
+	struct agent_ep e = mkep("c3", "uid-vm3", 9, "198.18.0.5", NULL, false);
+	const struct agent_ep *eps[] = { &e };
+	struct agent_override ovr;
+	memset(&ovr, 0, sizeof(ovr));
+	ovr.ip = ip("198.18.0.99");
+	ovr.kind = AGENT_OVR_VIA;
+	snprintf(ovr.node, sizeof(ovr.node), "node-c");
+	struct agent_world w;
+	world(&w, "node-a");
+	w.via_oif = 42;
+	w.blocks = blocks;
+	w.n_blocks = 1;
+	w.owners = owners;
+	w.n_owners = 1;
+	w.eps = eps;
+	w.n_eps = 1;
+	w.ovr = &ovr;
+	w.n_ovr = 1;
+	struct rt_route *v;
+	unsigned n;
+	T_EQ(agent_desired(&w, &v, &n, NULL), 0);
+	const char *dst[] = { "198.18.0.64", "198.18.0.71", "198.18.0.99" };
+	const unsigned len[] = { 26, 32, 32 };
+	const char *gw[] = { "198.19.0.2", "198.19.0.3", "198.19.0.3" };
+	for (unsigned i = 0; i < 3; i++) {
+		const struct rt_route *r = find(v, n, dst[i], len[i], 1024);
+		struct ip_addr g = ip(gw[i]);
+		T_CHECK(r && r->oif == 42 && r->onlink && ip_eq(&r->gw, &g) &&
+			r->scope == RT_SCOPE_UNIVERSE);
+	}
+	const struct rt_route *l = find(v, n, "198.18.0.5", 32, 1024);
+	T_CHECK(l && l->oif == 9 && !l->onlink && !l->gw.family);
+	T_EQ(n, 4);
+	free(v);
+}
+
 static void test_vm_moved_away(void)
 {
 	/* the source node after a migration: the pod is still here, IPAM's active owner is
@@ -291,6 +333,7 @@ int main(void)
 {
 	T_RUN(test_local_endpoints);
 	T_RUN(test_remote_blocks_and_moved_ips);
+	T_RUN(test_overlay_via_oif);
 	T_RUN(test_vm_moved_away);
 	T_RUN(test_overrides);
 	T_RUN(test_ipv6_and_dedup);
