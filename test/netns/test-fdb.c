@@ -5,7 +5,9 @@
 #include "net/addr.h"
 #include "net/fdb.h"
 #include "net/link.h"
+#include "net/neigh.h"
 #include "net/nl.h"
+#include "net/route.h"
 #include "test/lib/t.h"
 #include "test/lib/tns.h"
 
@@ -184,6 +186,79 @@ static void test_addr_ifindex(void)
 	free(out);
 }
 
+/* One side of the overlay recipe agent/vxlan.c programs, with kvnet's own calls: the
+ * VXLAN device over the underlay address `self`, the peer's VTEP MAC -> its underlay
+ * address (FDB), the peer's address -> that MAC (permanent neighbour) and the peer's
+ * block via the peer's address onlink on the device. */
+static int overlay_side(const char *ns, const char *self, const char *peer, const char *block)
+{
+	struct nl_sock *s = tns_sock(ns);
+	struct err e = { 0 };
+	struct ip_addr me = ip(self), pa = ip(peer);
+	struct fdb_vxlan v = { .name = "kvnet.vxlan", .vni = 4096, .port = 4789, .local = me,
+			       .mtu = fdb_vxlan_mtu(1500, AF_INET) };
+	fdb_vxlan_mac(&me, v.mac);
+	uint8_t pmac[6];
+	fdb_vxlan_mac(&pa, pmac);
+	int idx = 0, rc = -EINVAL;
+	if (!s)
+		return -ENOMEM;
+	struct rt_route r = { .gw = pa, .onlink = true, .protocol = RT_PROTO_KVNET };
+	if (!ip_parse_prefix(block, &r.dst, &r.dst_len))
+		goto out;
+	if ((rc = fdb_addr_ifindex(s, &me, &v.underlay, &e)) < 0 ||
+	    (rc = fdb_vxlan_add(s, &v, &e)) < 0 || (rc = link_index(s, v.name, &idx, &e)) < 0 ||
+	    (rc = link_set_up(s, idx, true, &e)) < 0 ||
+	    (rc = fdb_replace(s, idx, pmac, &pa, &e)) < 0 ||
+	    (rc = neigh_add(s, idx, &pa, pmac, &e)) < 0)
+		goto out;
+	r.oif = idx;
+	rc = rt_add(s, &r, &e);
+out:
+	if (rc < 0)
+		t_note("%s: %s", ns, e.msg);
+	nl_close(s);
+	return rc;
+}
+
+/* Two nodes on different subnets routed by a router namespace that knows no pod
+ * address: pods reach each other only through the overlay (ping, bounded by -W). */
+static void test_overlay_path(void)
+{
+	const char *n1 = tns_new("ov1"), *n2 = tns_new("ov2"), *r = tns_new("ovr");
+	T_CHECK(n1 && n2 && r);
+	if (!n1 || !n2 || !r)
+		return;
+	int st;
+	char *out = tns_sh(&st, r,
+			   "ip link add o1 type veth peer name u netns %s && "
+			   "ip link add o2 type veth peer name u netns %s && "
+			   "ip addr add 198.18.11.1/24 dev o1 && ip addr add 198.18.12.1/24 dev o2 && "
+			   "ip link set o1 up && ip link set o2 up && sysctl -qw net.ipv4.ip_forward=1 && "
+			   "ip -n %s addr add 198.18.11.2/24 dev u && ip -n %s link set u up && "
+			   "ip -n %s route add default via 198.18.11.1 && "
+			   "ip -n %s addr add 198.19.1.1/32 dev lo && "
+			   "ip -n %s addr add 198.18.12.2/24 dev u && ip -n %s link set u up && "
+			   "ip -n %s route add default via 198.18.12.1 && "
+			   "ip -n %s addr add 198.19.2.1/32 dev lo",
+			   n1, n2, n1, n1, n1, n1, n2, n2, n2, n2);
+	free(out);
+	T_EQ(st, 0);
+	T_EQ(overlay_side(n1, "198.18.11.2", "198.18.12.2", "198.19.2.0/24"), 0);
+	T_EQ(overlay_side(n2, "198.18.12.2", "198.18.11.2", "198.19.1.0/24"), 0);
+	out = tns_sh(&st, n1, "ping -q -c 1 -W 5 -I 198.19.1.1 198.19.2.1");
+	free(out);
+	T_EQ(st, 0);
+	T_CHECK(tns_ipj_is(n1, "route show 198.19.2.0/24", "(d[0]['gateway'], d[0]['dev'], "
+			   "'onlink' in d[0]['flags'])", "('198.18.12.2', 'kvnet.vxlan', True)"));
+	T_CHECK(tns_ipj_is(n1, "neigh show dev kvnet.vxlan", "[(x['dst'], x['lladdr'], "
+			   "x['state']) for x in d]",
+			   "[('198.18.12.2', '02:4b:c6:12:0c:02', ['PERMANENT'])]"));
+	tns_del(n1);
+	tns_del(n2);
+	tns_del(r);
+}
+
 int main(void)
 {
 	struct err e = { 0 };
@@ -205,6 +280,7 @@ int main(void)
 	T_RUN(test_vxlan_v6);
 	T_RUN(test_bad_input);
 	T_RUN(test_addr_ifindex);
+	T_RUN(test_overlay_path);
 	nl_close(SA);
 	return t_done();
 }
