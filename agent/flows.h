@@ -12,8 +12,9 @@
  * conntrack reports counters only in dumps and DESTROY events, so the dump gives
  * long-lived connections their bytes window by window. Per connection (by conntrack id)
  * the counters last accounted are kept in a table of at most [flows] max_flows
- * connections (two arrays allocated at start, swapped at each dump); a connection that
- * does not fit is accounted once, when it ends (kvnet_flows_conns_untracked_total).
+ * connections (two arrays allocated at start, swapped at each dump; the connections
+ * tracked already keep their place); a new connection that does not fit is accounted
+ * once, when it ends (kvnet_flows_conns_untracked_total).
  * Counting bytes needs net.netfilter.nf_conntrack_acct=1: the module sets it at start
  * and says so in the log. Conntrack must be active in the namespace (kube-proxy, policy
  * or any rule using ct; a namespace without one tracks nothing).
