@@ -98,6 +98,16 @@ bool agent_obj_all_synced(const struct agent *a)
 
 bool agent_ready(const struct agent *a) { return agent_obj_all_synced(a) && a->reconciled; }
 
+void *agent_module(struct agent *a, const char *name)
+{
+	unsigned nm = 0;
+	const struct agent_module *mods = agent_modules(&nm);
+	for (unsigned i = 0; i < a->n_mods && i < nm; i++)
+		if (strcmp(mods[i].name, name) == 0)
+			return a->mods[i];
+	return NULL;
+}
+
 void agent_want_kind(struct agent *a, enum agent_kind kind)
 {
 	agent_informers_want(a->world, kind);

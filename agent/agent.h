@@ -12,7 +12,7 @@
  *   agent/admit.h       which registrations are accepted (pure checks)
  *   agent/reconcile.h   the route reconciler (one reconciler per kernel object kind)
  *   agent/modules.h     the module table: routes (agent/routes.h), migration hand-over
- *                       (agent/mignode.h)
+ *                       (agent/mignode.h), the agent-to-agent cut-over path (agent/peer.h)
  *
  * What the hub does itself: the CNI requests (register, unregister, "programmed"
  * answers), readiness (/readyz 200 once every wanted informer has synced once and the
@@ -109,6 +109,10 @@ struct nl_sock *agent_nl(struct agent *a);
 struct agent_metrics *agent_metrics(struct agent *a);
 /* True once ready (what /readyz says). */
 bool agent_ready(const struct agent *a);
+/* The state of module `name` of the module table (agent/modules.h), for a module that
+ * offers calls to the others (the peer path's agent_peer_tell); NULL when no such
+ * module exists or it is not created (yet). */
+void *agent_module(struct agent *a, const char *name);
 
 /* Ask for informer `kind` (before agent_start; kinds nobody asks for are not watched). */
 void agent_want_kind(struct agent *a, enum agent_kind kind);

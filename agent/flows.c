@@ -5,7 +5,6 @@
 #include "agent/http.h"
 #include "agent/metrics.h"
 #include "agent/servers.h"
-#include "flows/ctacct.h"
 #include "flows/flows.h"
 #include "ipam/ipam.h"
 #include "kube/informer.h"
@@ -201,42 +200,12 @@ static int peer_cmp(const void *x, const void *y)
 	return c ? c : (int)a->prio - (int)b->prio;
 }
 
-/* Parse an informer object's JSON (tokens malloc'd into *tok). */
-static int obj_parse(const struct kube_obj *o, struct json_doc *d, struct json_tok **tok)
-{
-	*tok = NULL;
-	int rc = json_parse(d, o->json, o->len, NULL, 0, 0, NULL);
-	if (rc != 0 && rc != -ENOSPC)
-		return rc;
-	*tok = calloc(d->n ? d->n : 1, sizeof(**tok));
-	if (!*tok)
-		return -ENOMEM;
-	rc = json_parse(d, o->json, o->len, *tok, d->n, 0, NULL);
-	if (rc < 0) {
-		free(*tok);
-		*tok = NULL;
-	}
-	return rc;
-}
-
-/* The i-th address of block c. */
-static struct ip_addr nth_addr(const struct ipam_cidr *c, unsigned i)
-{
-	struct ip_addr a = c->a;
-	for (int k = (a.family == AF_INET6 ? 15 : 3); k >= 0 && i; k--) {
-		unsigned v = a.b[k] + (i & 0xff);
-		a.b[k] = (uint8_t)v;
-		i = (i >> 8) + (v >> 8);
-	}
-	return a;
-}
-
 static void dir_block(void *user, const struct kube_obj *o)
 {
 	struct fl_dir *d = user;
 	struct json_doc doc;
 	struct json_tok *tok;
-	if (obj_parse(o, &doc, &tok) < 0)
+	if (kube_obj_parse(o, &doc, &tok) < 0)
 		return;
 	int spec = json_get(&doc, 0, "spec");
 	size_t sl = 0;
@@ -249,7 +218,7 @@ static void dir_block(void *user, const struct kube_obj *o)
 				const struct ipam_attrs *at = st.blocks[b].slot[i];
 				if (!at || (!at->pod[0] && !at->vmi_name[0]))
 					continue;
-				struct ip_addr ip = nth_addr(&st.blocks[b].cidr, i);
+				struct ip_addr ip = ipam_block_addr(&st.blocks[b], i);
 				bool vm = at->vmi_name[0] != 0;
 				dir_add(d, &ip, vm ? FLOW_KIND_VM : FLOW_KIND_POD, 1, at->ns,
 					vm ? at->vmi_name : at->pod);
@@ -263,7 +232,7 @@ static void dir_vmi(void *user, const struct kube_obj *o)
 	struct fl_dir *d = user;
 	struct json_doc doc;
 	struct json_tok *tok;
-	if (obj_parse(o, &doc, &tok) < 0)
+	if (kube_obj_parse(o, &doc, &tok) < 0)
 		return;
 	char mem[8192];
 	struct kube_arena ar;
@@ -286,7 +255,7 @@ static void dir_node(void *user, const struct kube_obj *o)
 	struct fl_dir *d = user;
 	struct json_doc doc;
 	struct json_tok *tok;
-	if (obj_parse(o, &doc, &tok) < 0)
+	if (kube_obj_parse(o, &doc, &tok) < 0)
 		return;
 	char mem[4096];
 	struct kube_arena ar;
@@ -445,24 +414,24 @@ static bool touches_ep(struct agent_flows *f, const struct ct_entry *ce)
 	       agent_ep_find_ip(f->a, &ce->reply.src);
 }
 
-static int on_event(enum ct_event ev, const struct flow_ct *fc, void *arg)
+static int on_event(enum ct_event ev, const struct ct_entry *ce, void *arg)
 {
 	struct agent_flows *f = arg;
 	static const uint64_t zero[2] = { 0, 0 };
 	uint64_t now = wall_ms();
 	switch (ev) {
 	case CT_EV_NEW:
-		if (touches_ep(f, &fc->ce))
-			observe(f, &fc->ce, zero, zero, true, false, now);
+		if (touches_ep(f, ce))
+			observe(f, ce, zero, zero, true, false, now);
 		break;
 	case CT_EV_UPDATE:
 		break;
 	case CT_EV_DESTROY: {
-		if (!touches_ep(f, &fc->ce))
+		if (!touches_ep(f, ce))
 			break;
-		uint64_t db[2] = { fc->bytes[0], fc->bytes[1] };
-		uint64_t dp[2] = { fc->pkts[0], fc->pkts[1] };
-		struct fl_conn *c = fc->has_id ? conns_find(&f->conns[f->cur], fc->id, false)
+		uint64_t db[2] = { ce->bytes[0], ce->bytes[1] };
+		uint64_t dp[2] = { ce->packets[0], ce->packets[1] };
+		struct fl_conn *c = ce->id ? conns_find(&f->conns[f->cur], ce->id, false)
 					       : NULL;
 		if (c) {
 			for (int k = 0; k < 2; k++) {
@@ -471,7 +440,7 @@ static int on_event(enum ct_event ev, const struct flow_ct *fc, void *arg)
 			}
 			c->state = FL_CONN_GONE;
 		}
-		observe(f, &fc->ce, db, dp, false, true, now);
+		observe(f, ce, db, dp, false, true, now);
 		break;
 	}
 	}
@@ -482,18 +451,17 @@ static int on_event(enum ct_event ev, const struct flow_ct *fc, void *arg)
 static int on_dump(const struct nl_msgv *m, void *arg, struct err *e)
 {
 	struct agent_flows *f = arg;
-	struct flow_ct fc;
+	struct ct_entry ce;
 	(void)e;
-	if (flow_ct_parse(m, &fc, NULL) < 0 || !fc.has_id || !fc.has_acct ||
-	    !touches_ep(f, &fc.ce))
+	if (ct_parse(m, &ce, NULL) < 0 || !ce.id || !ce.has_counters || !touches_ep(f, &ce))
 		return 0;
 	struct fl_conns *nxt = &f->conns[!f->cur];
 	/* the connections tracked before were copied in first: they keep their slots */
-	struct fl_conn *slot = conns_find(nxt, fc.id, false);
+	struct fl_conn *slot = conns_find(nxt, ce.id, false);
 	if (!slot && nxt->n < nxt->max) {
-		slot = conns_find(nxt, fc.id, true);
+		slot = conns_find(nxt, ce.id, true);
 		if (slot) {
-			*slot = (struct fl_conn){ .id = fc.id, .state = FL_CONN_USED };
+			*slot = (struct fl_conn){ .id = ce.id, .state = FL_CONN_USED };
 			nxt->n++;
 		}
 	}
@@ -504,15 +472,15 @@ static int on_dump(const struct nl_msgv *m, void *arg, struct err *e)
 	}
 	uint64_t db[2], dp[2];
 	for (int k = 0; k < 2; k++) {
-		db[k] = fc.bytes[k] >= slot->bytes[k] ? fc.bytes[k] - slot->bytes[k] : 0;
-		dp[k] = fc.pkts[k] >= slot->pkts[k] ? fc.pkts[k] - slot->pkts[k] : 0;
-		slot->bytes[k] = fc.bytes[k];
-		slot->pkts[k] = fc.pkts[k];
+		db[k] = ce.bytes[k] >= slot->bytes[k] ? ce.bytes[k] - slot->bytes[k] : 0;
+		dp[k] = ce.packets[k] >= slot->pkts[k] ? ce.packets[k] - slot->pkts[k] : 0;
+		slot->bytes[k] = ce.bytes[k];
+		slot->pkts[k] = ce.packets[k];
 	}
 	slot->seen = true;
 	slot->missed = 0;
 	if (db[0] || db[1] || dp[0] || dp[1])
-		observe(f, &fc.ce, db, dp, false, false, wall_ms());
+		observe(f, &ce, db, dp, false, false, wall_ms());
 	return 0;
 }
 
@@ -677,7 +645,7 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t reven
 		if (n <= 0)
 			break;
 		struct err e = { 0 };
-		if (flow_ct_events_parse(buf, (size_t)n, on_event, f, &e) < 0)
+		if (ct_events_parse(buf, (size_t)n, on_event, f, &e) < 0)
 			log_debug(f->log, "agent: flows: %s", e.msg);
 	}
 	table_metrics(f);

@@ -1,7 +1,7 @@
 /* flows — the agent's flow module (issue #14): flow records of the local VMs and pods,
  * the flow log, GET /flows and the per-VM metrics.
  *
- *   conntrack events (net/ct.h, flows/ctacct.h) ─┐
+ *   conntrack events (net/ct.h)          ─┐
  *   a dump every flush_interval (counter deltas) ─┼─> endpoint? ─> flows/ table ─> flush:
  *                                                 │   (agent_ep_find_ip)          name peers,
  *                                                 │                               JSON lines

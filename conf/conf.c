@@ -134,6 +134,17 @@ static const struct conf_key conf_schema[] = {
 	{ "agent", "resync_seconds", CONF_T_DURATION, F(agent.resync_seconds), "30", 1, 3600,
 	  NULL, false,
 	  "Reconcile the routes at least this often, even without any change." },
+	{ "agent", "peer_port", CONF_T_INT, F(agent.peer_port), "9473", 0, 65535, NULL, false,
+	  "UDP port of the agent-to-agent path on the node's InternalIP: at a\n"
+	  "migration the target tells every other agent at once where the VM\n"
+	  "lives now (HMAC-signed, replay-checked; the API stays the source of\n"
+	  "truth). 0: off (other nodes learn through the API watch only)." },
+	{ "agent", "peer_key_file", CONF_T_PATH, F(agent.peer_key_file), "/etc/kvnet/peer/key",
+	  0, 0, NULL, true,
+	  "Shared HMAC-SHA256 key of that path (16..4096 bytes, the same on every\n"
+	  "node; a trailing newline is dropped). In a DaemonSet, mount it from a\n"
+	  "Secret. Missing file or empty: the path stays off (with a warning).\n"
+	  "Both keys are read at start only (a reload keeps them)." },
 	{ "flows", "enabled", CONF_T_BOOL, F(flows.enabled), "false", 0, 0, NULL, false,
 	  "Record flows of the local VMs and pods from conntrack (and set\n"
 	  "net.netfilter.nf_conntrack_acct=1 in the agent's namespace for bytes)." },

@@ -140,6 +140,10 @@ struct conf {
 						  * root; "" = root only */
 		char endpoints_dir[CONF_STR_MAX]; /* [agent] endpoints_dir (absolute path) */
 		uint32_t resync_seconds;      /* [agent] resync_seconds, 1..3600 */
+		uint32_t peer_port;	      /* [agent] peer_port: UDP port of the
+					       * agent-to-agent path, 0 = off */
+		char peer_key_file[CONF_STR_MAX]; /* [agent] peer_key_file: its shared
+					       * HMAC key (absolute path) */
 	} agent;
 	struct {
 		bool enabled;		      /* [flows] enabled: the agent records flows */

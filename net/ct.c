@@ -41,6 +41,20 @@ static const struct nl_pol top_pol[CTA_MAX + 1] = {
     [CTA_TIMEOUT] = {NL_A_U32, 0},
     [CTA_MARK] = {NL_A_U32, 0},
     [CTA_ZONE] = {NL_A_U16, 0},
+    [CTA_ID] = {NL_A_U32, 0},
+    [CTA_COUNTERS_ORIG] = {NL_A_NESTED, 0},
+    [CTA_COUNTERS_REPLY] = {NL_A_NESTED, 0},
+    [CTA_TIMESTAMP] = {NL_A_NESTED, 0},
+};
+
+static const struct nl_pol counters_pol[CTA_COUNTERS_MAX + 1] = {
+    [CTA_COUNTERS_PACKETS] = {NL_A_U64, 0},
+    [CTA_COUNTERS_BYTES] = {NL_A_U64, 0},
+};
+
+static const struct nl_pol tstamp_pol[CTA_TIMESTAMP_MAX + 1] = {
+    [CTA_TIMESTAMP_START] = {NL_A_U64, 0},
+    [CTA_TIMESTAMP_STOP] = {NL_A_U64, 0},
 };
 
 static const struct nl_pol tuple_pol[CTA_TUPLE_MAX + 1] = {
@@ -92,6 +106,42 @@ static bool be32_attr(const struct nl_attr *a, uint32_t *v)
 		return false;
 	*v = ntohl(x);
 	return true;
+}
+
+static bool be64_attr(const struct nl_attr *a, uint64_t *v)
+{
+	uint8_t b[8];
+	if (!nl_attr_has(a) || a->len < 8)
+		return false;
+	memcpy(b, a->p, 8);
+	*v = 0;
+	for (int i = 0; i < 8; i++)
+		*v = *v << 8 | b[i];
+	return true;
+}
+
+/* Accounting and timestamps: optional, so a malformed nest is refused like any other. */
+static int parse_extras(const struct nl_attr *tb, struct ct_entry *ce, struct err *e)
+{
+	struct nl_attr c[CTA_COUNTERS_MAX + 1], ts[CTA_TIMESTAMP_MAX + 1];
+	for (int i = 0; i < 2; i++) {
+		const struct nl_attr *a = &tb[i ? CTA_COUNTERS_REPLY : CTA_COUNTERS_ORIG];
+		if (!nl_attr_has(a))
+			continue;
+		if (nl_attr_parse(a->p, a->len, counters_pol, CTA_COUNTERS_MAX, c, e) < 0)
+			return err_prefix(e, "conntrack entry: counters"), -EBADMSG;
+		bool p = be64_attr(&c[CTA_COUNTERS_PACKETS], &ce->packets[i]);
+		bool b = be64_attr(&c[CTA_COUNTERS_BYTES], &ce->bytes[i]);
+		ce->has_counters = ce->has_counters || p || b;
+	}
+	const struct nl_attr *t = &tb[CTA_TIMESTAMP];
+	if (nl_attr_has(t)) {
+		if (nl_attr_parse(t->p, t->len, tstamp_pol, CTA_TIMESTAMP_MAX, ts, e) < 0)
+			return err_prefix(e, "conntrack entry: timestamp"), -EBADMSG;
+		(void)be64_attr(&ts[CTA_TIMESTAMP_START], &ce->start_ns);
+		(void)be64_attr(&ts[CTA_TIMESTAMP_STOP], &ce->stop_ns);
+	}
+	return 0;
 }
 
 static int parse_tuple(const struct nl_attr *a, uint8_t l3, const char *dir, struct ct_tuple *t,
@@ -174,10 +224,17 @@ int ct_parse(const struct nl_msgv *m, struct ct_entry *out, struct err *e)
 		rc = parse_tuple(&tb[CTA_TUPLE_REPLY], g.family, "reply", &out->reply, e);
 	if (rc < 0)
 		return rc;
+	if (out->orig.proto != out->reply.proto)
+		return err_setx(e, EBADMSG, "conntrack entry: original protocol %u, reply %u",
+				out->orig.proto, out->reply.proto);
 	(void)be32_attr(&tb[CTA_STATUS], &out->status);
 	(void)be32_attr(&tb[CTA_TIMEOUT], &out->timeout);
 	(void)be32_attr(&tb[CTA_MARK], &out->mark);
 	(void)be16_attr(&tb[CTA_ZONE], &out->zone);
+	(void)be32_attr(&tb[CTA_ID], &out->id);
+	rc = parse_extras(tb, out, e);
+	if (rc < 0)
+		return rc;
 	if (nl_attr_has(&tb[CTA_PROTOINFO]) && out->orig.proto == IPPROTO_TCP)
 		return parse_tcp(&tb[CTA_PROTOINFO], out, e);
 	return 0;
@@ -194,6 +251,23 @@ bool ct_entry_has_addr(const struct ct_entry *ce, const struct ip_addr *addrs, s
 		if (tuple_has(&ce->orig, &addrs[i]) || tuple_has(&ce->reply, &addrs[i]))
 			return true;
 	return false;
+}
+
+static bool tuple_eq(const struct ct_tuple *a, const struct ct_tuple *b)
+{
+	return ip_eq(&a->src, &b->src) && ip_eq(&a->dst, &b->dst) && a->proto == b->proto &&
+	       a->sport == b->sport && a->dport == b->dport;
+}
+
+bool ct_entry_eq(const struct ct_entry *a, const struct ct_entry *b)
+{
+	const struct ct_tcp *x = &a->tcp, *y = &b->tcp;
+	return a->l3 == b->l3 && tuple_eq(&a->orig, &b->orig) &&
+	       tuple_eq(&a->reply, &b->reply) && a->status == b->status &&
+	       a->timeout == b->timeout && a->mark == b->mark && a->zone == b->zone &&
+	       a->has_tcp == b->has_tcp && x->state == y->state &&
+	       memcmp(x->wscale, y->wscale, 2) == 0 && memcmp(x->flags, y->flags, 2) == 0 &&
+	       memcmp(x->flags_mask, y->flags_mask, 2) == 0;
 }
 
 static const char *proto_name(uint8_t p)
@@ -473,6 +547,15 @@ int ct_events_subscribe(struct nl_sock *s, bool new, bool update, bool destroy, 
 	return 0;
 }
 
+int ct_events_rcvbuf(struct nl_sock *s, int bytes, struct err *e)
+{
+	if (setsockopt(nl_fd(s), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0)
+		return 0;
+	if (setsockopt(nl_fd(s), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0)
+		return err_set(e, errno, "conntrack events: receive buffer of %d bytes", bytes);
+	return 0;
+}
+
 int ct_events_parse(const void *buf, size_t len, ct_event_cb cb, void *arg, struct err *e)
 {
 	struct cur c;
@@ -622,6 +705,8 @@ int ct_wire_decode(const void *buf, size_t len, struct ct_list *out, struct err 
 	if (ver != CT_WIRE_VERSION)
 		return err_setx(e, EPROTONOSUPPORT, "conntrack wire: version %u, want %u", ver,
 				CT_WIRE_VERSION);
+	if (pad != 0)
+		return err_setx(e, EBADMSG, "conntrack wire: reserved byte is %u, not 0", pad);
 	if (n > CT_WIRE_MAX)
 		return err_setx(e, E2BIG, "conntrack wire: %u entries, at most %d", n,
 				CT_WIRE_MAX);

@@ -27,6 +27,8 @@
  *       CTA_TUPLE_PROTO (nested)  CTA_PROTO_NUM u8, CTA_PROTO_SRC/DST_PORT be16,
  *                                 CTA_PROTO_ICMP[V6]_ID be16 / _TYPE u8 / _CODE u8
  *   CTA_STATUS be32 (IPS_*) | CTA_TIMEOUT be32 seconds | CTA_MARK be32 | CTA_ZONE be16
+ *   CTA_ID be32 | CTA_COUNTERS_ORIG / _REPLY (nested) > CTA_COUNTERS_PACKETS / _BYTES be64
+ *   CTA_TIMESTAMP (nested) > CTA_TIMESTAMP_START / _STOP be64 ns
  *   CTA_PROTOINFO (nested) > CTA_PROTOINFO_TCP (nested)
  *       _STATE u8, _WSCALE_ORIGINAL/_REPLY u8, _FLAGS_ORIGINAL/_REPLY {u8 flags, u8 mask}
  *   CTA_NAT_DST / CTA_NAT_SRC (nested, create only)
@@ -75,6 +77,16 @@ struct ct_entry {
 	uint16_t zone;	       /* ct zone (0 = default) */
 	bool has_tcp;	       /* tcp is meaningful */
 	struct ct_tcp tcp;     /* TCP protocol info */
+	/* What the kernel reports but nobody sets (not in the wire form, not compared by
+	 * ct_entry_eq): for the flows module. */
+	uint32_t id;	       /* CTA_ID: the kernel's id of the entry (0 = not given);
+				* the events of one connection share it */
+	bool has_counters;     /* packets/bytes were given (sysctl nf_conntrack_acct=1) */
+	uint64_t packets[2];   /* packets, original [0] and reply [1] direction */
+	uint64_t bytes[2];     /* bytes (IP headers included), per direction */
+	uint64_t start_ns;     /* CTA_TIMESTAMP start, ns since boot (nf_conntrack_timestamp=1);
+				* 0 = not given */
+	uint64_t stop_ns;      /* CTA_TIMESTAMP stop (set on destroy events), 0 = not given */
 };
 
 /* Kinds of event a conntrack subscriber sees. */
@@ -88,13 +100,18 @@ enum ct_event {
 
 /* Parse one ctnetlink message (IPCTNL_MSG_CT_NEW or _DELETE; m->data starts at the
  * nfgenmsg) into *out (zeroed first). Both tuples must be present with addresses of the
- * message's family and a protocol number. Returns 0, or -EBADMSG (e says what) for a
+ * message's family and one protocol number for both. Returns 0, or -EBADMSG (e says what) for a
  * malformed message, -ENOMSG for a message of another type. Pure. */
 int ct_parse(const struct nl_msgv *m, struct ct_entry *out, struct err *e);
 
 /* True when the original or the reply tuple of ce holds one of the n addresses (as
  * source or destination). */
 bool ct_entry_has_addr(const struct ct_entry *ce, const struct ip_addr *addrs, size_t n);
+
+/* True when a and b hold the same connection state: tuples, status, timeout, mark, zone
+ * and every TCP info field (compared field by field, never as bytes with padding); the
+ * id, counters and timestamps are not compared. */
+bool ct_entry_eq(const struct ct_entry *a, const struct ct_entry *b);
 
 /* Format ce as one line ("tcp 198.18.1.2:40000 -> 198.18.7.7:80 | reply ... dnat
  * state 3 timeout 431000 mark 0 zone 0") into buf (len bytes, truncated if short).
@@ -148,6 +165,11 @@ int ct_build_new(const struct ct_entry *ce, bool create, void *buf, size_t cap, 
 int ct_events_subscribe(struct nl_sock *s, bool new, bool update, bool destroy,
 			struct err *e);
 
+/* Set the receive buffer of an event socket to bytes (SO_RCVBUFFORCE when privileged,
+ * else SO_RCVBUF up to the system's limit), so a burst of events does not overrun it.
+ * Returns 0 or -errno. */
+int ct_events_rcvbuf(struct nl_sock *s, int bytes, struct err *e);
+
 /* Called for each event. Return 0 to go on, or -errno to stop. */
 typedef int (*ct_event_cb)(enum ct_event ev, const struct ct_entry *ce, void *arg);
 
@@ -164,7 +186,7 @@ int ct_events_parse(const void *buf, size_t len, ct_event_cb cb, void *arg, stru
 
 /* The serialised entry list:
  *
- *   "KVCT" | u8 version (1) | u8 0 | be16 count | count x entry (96 bytes each):
+ *   "KVCT" | u8 version (1) | u8 reserved 0 | be16 count | count x entry (96 bytes each):
  *   u8 l3 | u8 proto | u8 has_tcp | u8 tcp state | orig src 16 | orig dst 16 |
  *   be16 orig sport | be16 orig dport | reply src 16 | reply dst 16 | be16 reply sport |
  *   be16 reply dport | be32 status | be32 timeout | be32 mark | be16 zone |

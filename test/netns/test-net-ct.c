@@ -1,15 +1,16 @@
 /* netns test for net/ct: the conntrack hand-over of a VM's connections between two nodes.
  *
- *              +---------- node A ----------+
- *   VM  ua ----+ vm0   nft: dnat svc, ct    +-- up0 ---- pa  peer
- *  (198.18.1.2)|       state filter          |            (198.18.6.1)
- *      ub -----+ vm0   node B, same rules    +-- up0 ---- pb
- *              +-----------------------------+
+ *                  +---------- node A ----------+
+ *   VM      ua ----+ vm0   nft: dnat svc, ct    +-- up0 ---- pa  peer
+ *   198.18.1.2     |       state filter          |            198.18.6.1
+ *   2001:db8:1::2  |                             |            2001:db8:6::1
+ *           ub ----+ vm0   node B, same rules    +-- up0 ---- pb
+ *                  +-----------------------------+
  *
- * The VM opens two TCP connections while routed through A: one to the Service-like
+ * The VM opens three TCP connections while routed through A: one to the Service-like
  * address 198.18.7.7:80, DNAT-ed by A to the peer's 198.18.6.1:8080, one straight to the
- * peer's :9090. Both nodes forward only `ct state established,related` (and new SYNs from
- * the VM). "Migrating" moves the VM's default route to ub and the peer's route to B.
+ * peer's :9090, one over IPv6 to [2001:db8:6::1]:9191. Both nodes forward only `ct state established,related` (and new SYNs from
+ * the VM). "Migrating" moves the VM's default routes to ub and the peer's routes to B.
  * Without the entries on B the connections die (B's drop counter grows, nothing arrives);
  * with ct_dump on A + ct_create on B before the switch (carried through the wire form),
  * data flows both ways on both. Checked with `conntrack -L` and `nft -j`. */
@@ -76,6 +77,10 @@ static const char *NODE_RULES =
     "}\n"
     "EOF";
 
+/* conntrack(8) lists one family at a time: both, for a pipeline. */
+#define CT_LIST "{ conntrack -L -f ipv4 2>/dev/null; conntrack -L -f ipv6 2>/dev/null; }"
+#define VM_RE "'src=(198\\.18\\.1\\.2|2001:db8:1::2) '"
+
 /* Packets B's forward chain dropped so far. */
 static long drops(const char *ns)
 {
@@ -91,7 +96,8 @@ static int setup(void)
 	const char *all[4] = {VM, A, B, P};
 	for (int i = 0; i < 4; i++)
 		if (!sh_ok(all[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0 "
-				   "net.ipv4.conf.default.rp_filter=0 net.ipv4.ip_forward=1"))
+				   "net.ipv4.conf.default.rp_filter=0 net.ipv4.ip_forward=1 "
+				   "net.ipv6.conf.all.forwarding=1"))
 			return 0;
 	snprintf(cmd, sizeof(cmd),
 		 "ip link add ua type veth peer name vm0 netns %s && "
@@ -99,7 +105,11 @@ static int setup(void)
 		 "ip addr add 198.18.1.2/32 dev lo && "
 		 "ip addr add 198.18.2.2/30 dev ua && ip addr add 198.18.3.2/30 dev ub && "
 		 "ip link set ua up && ip link set ub up && "
-		 "ip route add default via 198.18.2.1 dev ua src 198.18.1.2",
+		 "ip route add default via 198.18.2.1 dev ua src 198.18.1.2 && "
+		 "ip addr add 2001:db8:1::2/128 dev lo nodad && "
+		 "ip addr add 2001:db8:2::2/64 dev ua nodad && "
+		 "ip addr add 2001:db8:3::2/64 dev ub nodad && "
+		 "ip -6 route add default via 2001:db8:2::1 dev ua src 2001:db8:1::2",
 		 A, B);
 	if (!sh_ok(VM, cmd))
 		return 0;
@@ -109,18 +119,30 @@ static int setup(void)
 		 "ip addr add 198.18.6.1/32 dev lo && "
 		 "ip addr add 198.18.4.2/30 dev pa && ip addr add 198.18.5.2/30 dev pb && "
 		 "ip link set pa up && ip link set pb up && "
-		 "ip route add 198.18.1.2/32 via 198.18.4.1 dev pa src 198.18.6.1",
+		 "ip route add 198.18.1.2/32 via 198.18.4.1 dev pa src 198.18.6.1 && "
+		 "ip addr add 2001:db8:6::1/128 dev lo nodad && "
+		 "ip addr add 2001:db8:4::2/64 dev pa nodad && "
+		 "ip addr add 2001:db8:5::2/64 dev pb nodad && "
+		 "ip -6 route add 2001:db8:1::2/128 via 2001:db8:4::1 dev pa src 2001:db8:6::1",
 		 A, B);
 	if (!sh_ok(P, cmd))
 		return 0;
 	if (!sh_ok(A, "ip addr add 198.18.2.1/30 dev vm0 && ip addr add 198.18.4.1/30 dev up0 && "
 		      "ip link set vm0 up && ip link set up0 up && "
 		      "ip route add 198.18.1.2/32 via 198.18.2.2 dev vm0 && "
-		      "ip route add 198.18.6.1/32 via 198.18.4.2 dev up0") ||
+		      "ip route add 198.18.6.1/32 via 198.18.4.2 dev up0 && "
+		      "ip addr add 2001:db8:2::1/64 dev vm0 nodad && "
+		      "ip addr add 2001:db8:4::1/64 dev up0 nodad && "
+		      "ip -6 route add 2001:db8:1::2/128 via 2001:db8:2::2 dev vm0 && "
+		      "ip -6 route add 2001:db8:6::1/128 via 2001:db8:4::2 dev up0") ||
 	    !sh_ok(B, "ip addr add 198.18.3.1/30 dev vm0 && ip addr add 198.18.5.1/30 dev up0 && "
 		      "ip link set vm0 up && ip link set up0 up && "
 		      "ip route add 198.18.1.2/32 via 198.18.3.2 dev vm0 && "
-		      "ip route add 198.18.6.1/32 via 198.18.5.2 dev up0"))
+		      "ip route add 198.18.6.1/32 via 198.18.5.2 dev up0 && "
+		      "ip addr add 2001:db8:3::1/64 dev vm0 nodad && "
+		      "ip addr add 2001:db8:5::1/64 dev up0 nodad && "
+		      "ip -6 route add 2001:db8:1::2/128 via 2001:db8:3::2 dev vm0 && "
+		      "ip -6 route add 2001:db8:6::1/128 via 2001:db8:5::2 dev up0"))
 		return 0;
 	return sh_ok(A, NODE_RULES) && sh_ok(B, NODE_RULES);
 }
@@ -128,20 +150,28 @@ static int setup(void)
 /* Route the VM and the peer through node A (to_b false) or node B. */
 static int switch_to(bool to_b)
 {
-	return sh_ok(VM, to_b ? "ip route replace default via 198.18.3.1 dev ub src 198.18.1.2"
-			      : "ip route replace default via 198.18.2.1 dev ua src 198.18.1.2") &&
-	       sh_ok(P, to_b ? "ip route replace 198.18.1.2/32 via 198.18.5.1 dev pb src 198.18.6.1"
-			     : "ip route replace 198.18.1.2/32 via 198.18.4.1 dev pa src 198.18.6.1");
+	return sh_ok(VM, to_b ? "ip route replace default via 198.18.3.1 dev ub src 198.18.1.2 && "
+				"ip -6 route replace default via 2001:db8:3::1 dev ub "
+				"src 2001:db8:1::2"
+			      : "ip route replace default via 198.18.2.1 dev ua src 198.18.1.2 && "
+				"ip -6 route replace default via 2001:db8:2::1 dev ua "
+				"src 2001:db8:1::2") &&
+	       sh_ok(P, to_b ? "ip route replace 198.18.1.2/32 via 198.18.5.1 dev pb src 198.18.6.1 "
+			       "&& ip -6 route replace 2001:db8:1::2/128 via 2001:db8:5::1 dev pb "
+			       "src 2001:db8:6::1"
+			     : "ip route replace 198.18.1.2/32 via 198.18.4.1 dev pa src 198.18.6.1 "
+			       "&& ip -6 route replace 2001:db8:1::2/128 via 2001:db8:4::1 dev pa "
+			       "src 2001:db8:6::1");
 }
 
 /* A socket created in namespace ns (the calling thread goes there and back). */
-static int ns_socket(const char *ns, int type)
+static int ns_socket(const char *ns, int family, int type)
 {
 	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	int fd = open(tns_path(ns), O_RDONLY | O_CLOEXEC);
 	int s = -1;
 	if (self >= 0 && fd >= 0 && setns(fd, CLONE_NEWNET) == 0) {
-		s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+		s = socket(family, type | SOCK_CLOEXEC, 0);
 		if (setns(self, CLONE_NEWNET) < 0)
 			abort();
 	}
@@ -152,20 +182,33 @@ static int ns_socket(const char *ns, int type)
 	return s;
 }
 
-static struct sockaddr_in sin_of(const char *ip, uint16_t port)
+/* ip:port as a socket address of its family; *len its size. */
+static struct sockaddr_storage sa_of(const char *ip, uint16_t port, socklen_t *len)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	inet_pton(AF_INET, ip, &a.sin_addr);
-	return a;
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, ip, &a->sin_addr) == 1) {
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		*len = sizeof(*a);
+	} else {
+		inet_pton(AF_INET6, ip, &a6->sin6_addr);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		*len = sizeof(*a6);
+	}
+	return ss;
 }
 
-static int listener(uint16_t port)
+static int listener(const char *ip, uint16_t port)
 {
-	int s = ns_socket(P, SOCK_STREAM);
+	socklen_t alen;
+	struct sockaddr_storage a = sa_of(ip, port, &alen);
+	int s = ns_socket(P, a.ss_family, SOCK_STREAM);
 	int one = 1;
-	struct sockaddr_in a = sin_of("198.18.6.1", port);
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 4) < 0) {
+	if (s < 0 || bind(s, (struct sockaddr *)&a, alen) < 0 || listen(s, 4) < 0) {
 		t_note("listener :%u: %s", port, strerror(errno));
 		return -1;
 	}
@@ -186,10 +229,11 @@ static int readable(int fd, int ms)
 
 static int dial(int lst, const char *ip, uint16_t port, struct conn *c)
 {
-	struct sockaddr_in a = sin_of(ip, port);
-	c->vm = ns_socket(VM, SOCK_STREAM);
+	socklen_t alen;
+	struct sockaddr_storage a = sa_of(ip, port, &alen);
+	c->vm = ns_socket(VM, a.ss_family, SOCK_STREAM);
 	c->peer = -1;
-	if (c->vm < 0 || connect(c->vm, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	if (c->vm < 0 || connect(c->vm, (struct sockaddr *)&a, alen) < 0) {
 		t_note("connect %s:%u: %s", ip, port, strerror(errno));
 		return -1;
 	}
@@ -238,58 +282,68 @@ static const struct ip_addr *vm_addrs(size_t *n)
 /* The story without the hand-over: the connections die on node B. */
 static void test_without_handover(void)
 {
-	struct conn svc = {-1, -1}, dir = {-1, -1};
-	int l1 = listener(8080), l2 = listener(9090);
-	T_CHECK(l1 >= 0 && l2 >= 0);
+	struct conn svc = {-1, -1}, dir = {-1, -1}, v6 = {-1, -1};
+	int l1 = listener("198.18.6.1", 8080), l2 = listener("198.18.6.1", 9090);
+	int l3 = listener("2001:db8:6::1", 9191);
+	T_CHECK(l1 >= 0 && l2 >= 0 && l3 >= 0);
 	T_EQ(dial(l1, "198.18.7.7", 80, &svc), 0);
 	T_EQ(dial(l2, "198.18.6.1", 9090, &dir), 0);
+	T_EQ(dial(l3, "2001:db8:6::1", 9191, &v6), 0);
 	T_CHECK(both_ways(&svc, 'a'));
 	T_CHECK(both_ways(&dir, 'c'));
+	T_CHECK(both_ways(&v6, 'k'));
 	T_EQ(sh_num(A, "conntrack -L --dst-nat 2>/dev/null | grep -c 'ESTABLISHED .*dport=80 '"),
 	     1);
 	long before = drops(B);
 	T_CHECK(switch_to(true));
-	/* one byte each way on each connection: all four are dropped by B's filter */
+	/* one byte each way on each connection: all six are dropped by B's filter */
 	char ch = 'x';
-	T_EQ(send(svc.vm, &ch, 1, MSG_NOSIGNAL), 1);
-	T_EQ(send(svc.peer, &ch, 1, MSG_NOSIGNAL), 1);
-	T_EQ(send(dir.vm, &ch, 1, MSG_NOSIGNAL), 1);
-	T_EQ(send(dir.peer, &ch, 1, MSG_NOSIGNAL), 1);
+	struct conn *all[3] = {&svc, &dir, &v6};
+	for (int i = 0; i < 3; i++) {
+		T_EQ(send(all[i]->vm, &ch, 1, MSG_NOSIGNAL), 1);
+		T_EQ(send(all[i]->peer, &ch, 1, MSG_NOSIGNAL), 1);
+	}
 	long now = before;
-	for (int i = 0; i < 100 && now < before + 4; i++) {
+	for (int i = 0; i < 100 && now < before + 6; i++) {
 		nap_ms(50);
 		now = drops(B);
 	}
 	t_note("node B dropped %ld packets of the VM's connections", now - before);
-	T_CHECK(now >= before + 4);
+	T_CHECK(now >= before + 6);
 	T_CHECK(!readable(svc.vm, 200) && !readable(svc.peer, 0));
 	T_CHECK(!readable(dir.vm, 0) && !readable(dir.peer, 0));
-	T_EQ(sh_num(B, "conntrack -L 2>/dev/null | grep -c 198.18.1.2"), 0);
+	T_CHECK(!readable(v6.vm, 0) && !readable(v6.peer, 0));
+	T_EQ(sh_num(B, CT_LIST " | grep -cE " VM_RE), 0);
 	T_CHECK(switch_to(false));
 	hang_up(&svc);
 	hang_up(&dir);
+	hang_up(&v6);
 	close(l1);
 	close(l2);
+	close(l3);
 }
 
 /* The same with ct_dump on A and ct_create on B before the switch. */
 static void test_with_handover(void)
 {
 	struct err e = {0};
-	struct conn svc = {-1, -1}, dir = {-1, -1};
+	struct conn svc = {-1, -1}, dir = {-1, -1}, v6 = {-1, -1};
 	struct ct_list got = {0}, carried = {0};
 	struct nl_sock *sa = NULL, *sb = NULL;
 	size_t naddr;
 	const struct ip_addr *addrs = vm_addrs(&naddr);
-	int l1 = listener(8080), l2 = listener(9090);
-	T_CHECK(l1 >= 0 && l2 >= 0);
+	int l1 = listener("198.18.6.1", 8080), l2 = listener("198.18.6.1", 9090);
+	int l3 = listener("2001:db8:6::1", 9191);
+	T_CHECK(l1 >= 0 && l2 >= 0 && l3 >= 0);
 	/* the first half's reset connections linger in CLOSE state: start clean */
 	T_CHECK(sh_ok(A, "conntrack -F 2>/dev/null"));
 	T_CHECK(sh_ok(B, "conntrack -F 2>/dev/null"));
 	T_EQ(dial(l1, "198.18.7.7", 80, &svc), 0);
 	T_EQ(dial(l2, "198.18.6.1", 9090, &dir), 0);
+	T_EQ(dial(l3, "2001:db8:6::1", 9191, &v6), 0);
 	T_CHECK(both_ways(&svc, 'a'));
 	T_CHECK(both_ways(&dir, 'c'));
+	T_CHECK(both_ways(&v6, 'k'));
 
 	T_EQ(ct_open(&sa, tns_path(A), &e), 0);
 	T_EQ(ct_open(&sb, tns_path(B), &e), 0);
@@ -297,7 +351,8 @@ static void test_with_handover(void)
 		goto out;
 	T_EQ(ct_dump(sa, addrs, naddr, &got, &e), 0);
 	/* what kvnet's dump found = what conntrack(8) lists for the VM's address */
-	T_EQ((long)got.n, sh_num(A, "conntrack -L 2>/dev/null | grep -c 'src=198.18.1.2 '"));
+	T_EQ((long)got.n, sh_num(A, CT_LIST " | grep -cE " VM_RE));
+	T_EQ(got.n, 3);
 	int nat = 0, est = 0;
 	for (size_t i = 0; i < got.n; i++) {
 		char line[256];
@@ -309,7 +364,7 @@ static void test_with_handover(void)
 			est++;
 	}
 	T_EQ(nat, 1);
-	T_CHECK(est >= 2);
+	T_EQ(est, 3);
 
 	/* carried node to node in the wire form */
 	size_t cap = ct_wire_size(got.n);
@@ -333,21 +388,25 @@ static void test_with_handover(void)
 	T_EQ(sh_num(B, "conntrack -L 2>/dev/null | grep -c 'ESTABLISHED src=198.18.1.2 "
 		       "dst=198.18.6.1 .* dport=9090 .*ASSURED'"),
 	     1);
-	long nb = sh_num(B, "conntrack -L 2>/dev/null | grep -c 198.18.1.2");
+	T_EQ(sh_num(B, CT_LIST " | grep -c 'ESTABLISHED src=2001:db8:1::2 "
+		       "dst=2001:db8:6::1 .* dport=9191 .*ASSURED'"),
+	     1);
+	long nb = sh_num(B, CT_LIST " | grep -cE " VM_RE);
 	T_EQ(nb, (long)got.n);
 	/* topped up again (at the cut-over): updated, not duplicated */
 	for (size_t i = 0; i < carried.n; i++)
 		T_EQ(ct_create(sb, &carried.v[i], &e), 0);
-	T_EQ(sh_num(B, "conntrack -L 2>/dev/null | grep -c 198.18.1.2"), nb);
+	T_EQ(sh_num(B, CT_LIST " | grep -cE " VM_RE), nb);
 
 	long before = drops(B);
 	T_CHECK(switch_to(true));
 	T_CHECK(both_ways(&svc, 'e'));
 	T_CHECK(both_ways(&dir, 'g'));
+	T_CHECK(both_ways(&v6, 'm'));
 	T_CHECK(both_ways(&svc, 'i'));
 	T_EQ(drops(B), before);
 	/* the source keeps its entries (the VM could come back) */
-	T_EQ(sh_num(A, "conntrack -L 2>/dev/null | grep -c 'src=198.18.1.2 '"), (long)got.n);
+	T_EQ(sh_num(A, CT_LIST " | grep -cE " VM_RE), (long)got.n);
 out:
 	if (sa)
 		nl_close(sa);
@@ -358,8 +417,10 @@ out:
 	switch_to(false);
 	hang_up(&svc);
 	hang_up(&dir);
+	hang_up(&v6);
 	close(l1);
 	close(l2);
+	close(l3);
 }
 
 struct evcount {
@@ -390,6 +451,11 @@ static void test_events(void)
 	if (!s)
 		return;
 	T_EQ(ct_events_subscribe(s, true, true, true, &e), 0);
+	int rb = 0;
+	socklen_t rl = sizeof(rb);
+	T_EQ(ct_events_rcvbuf(s, 1 << 20, &e), 0);
+	T_EQ(getsockopt(nl_fd(s), SOL_SOCKET, SO_RCVBUF, &rb, &rl), 0);
+	T_CHECK(rb >= 1 << 20); /* the kernel reports twice what was set */
 	T_CHECK(sh_ok(A, "conntrack -I -p udp -s 198.18.9.9 -d 198.18.9.10 --sport 5000 "
 			 "--dport 53 -t 30 2>/dev/null && conntrack -D -s 198.18.9.9 2>/dev/null"));
 	for (int i = 0; i < 50 && c.destroy == 0; i++) {

@@ -1,8 +1,8 @@
-/* test-flows-ctacct — conntrack event datagrams recorded from the kernel
- * (test/data/netlink/ct-event-*.bin) through flow_ct_events_parse: every message has its
+/* test-ct-acct — conntrack event datagrams recorded from the kernel
+ * (test/data/netlink/ct-event-*.bin) through ct_events_parse: every message has its
  * id, DESTROY events carry both directions' counters, NEW events none; a cut datagram
  * is refused. */
-#include "flows/ctacct.h"
+#include "net/ct.h"
 #include "lib/err.h"
 #include "lib/file.h"
 #include "test/lib/t.h"
@@ -18,21 +18,21 @@ struct seen {
 	uint64_t tcp_bytes_orig; /* bytes of the TCP connection's original direction */
 };
 
-static int cb(enum ct_event ev, const struct flow_ct *fc, void *arg)
+static int cb(enum ct_event ev, const struct ct_entry *fc, void *arg)
 {
 	struct seen *s = arg;
 	s->n++;
-	s->ids += fc->has_id;
+	s->ids += (fc->id != 0);
 	if (ev == CT_EV_NEW) {
 		s->news++;
-		T_CHECK(!fc->has_acct);
+		T_CHECK(!fc->has_counters);
 	}
 	if (ev == CT_EV_DESTROY) {
 		s->destroys++;
-		s->with_acct += fc->has_acct;
-		if (fc->ce.orig.proto == IPPROTO_TCP && fc->ce.orig.dport == 8080)
+		s->with_acct += fc->has_counters;
+		if (fc->orig.proto == IPPROTO_TCP && fc->orig.dport == 8080)
 			s->tcp_bytes_orig = fc->bytes[0];
-		T_CHECK(fc->pkts[0] > 0 && fc->bytes[0] >= fc->pkts[0]);
+		T_CHECK(fc->packets[0] > 0 && fc->bytes[0] >= fc->packets[0]);
 	}
 	return 0;
 }
@@ -46,10 +46,10 @@ static void test_recorded(void)
 		struct err e = { 0 };
 		snprintf(path, sizeof(path), "test/data/netlink/ct-event-%d.bin", i);
 		T_EQ(file_read(path, 1 << 20, &buf, &len, &e), 0);
-		T_CHECK(flow_ct_events_parse(buf, len, cb, &s, &e) >= 1);
+		T_CHECK(ct_events_parse(buf, len, cb, &s, &e) >= 1);
 		/* cut anywhere inside the first message: refused, never read past */
 		struct err e2 = { 0 };
-		T_EQ(flow_ct_events_parse(buf, len - 3, cb, &(struct seen){ 0 }, &e2), -EBADMSG);
+		T_EQ(ct_events_parse(buf, len - 3, cb, &(struct seen){ 0 }, &e2), -EBADMSG);
 		free(buf);
 	}
 	T_EQ(s.n, 6);
