@@ -95,7 +95,7 @@ struct agent_flows {
 	struct agent_metric *m_vm[5];	/* bytes in, out, packets in, out, denied {vm} */
 	struct agent_metric *m_overflow, *m_observed, *m_dropped, *m_records, *m_in_use,
 		*m_max, *m_bytes, *m_lost, *m_untracked, *m_log_bytes, *m_rotations,
-		*m_log_errors;		/* see flows.h */
+		*m_log_errors, *m_dumps;	/* see flows.h */
 	uint64_t last_dropped;		/* table drops already in m_dropped */
 	uint64_t last_observed;		/* observations already in m_observed */
 };
@@ -519,6 +519,7 @@ static void dump(struct agent_flows *f)
 		}
 	}
 	f->cur = !f->cur;
+	agent_metric_add(f->m_dumps, NULL, 1);
 }
 
 /* ---- the flow log ---------------------------------------------------------------- */
@@ -813,6 +814,8 @@ static int metrics_new(struct agent_flows *f, struct err *e)
 	  "Times the conntrack event socket overran (events lost).");
 	C(m_untracked, "kvnet_flows_conns_untracked_total",
 	  "Connections whose counters did not fit the table: accounted when they end.");
+	C(m_dumps, "kvnet_flows_ct_dumps_total",
+	  "Conntrack table dumps read (one per flush interval).");
 	C(m_log_bytes, "kvnet_flows_log_bytes_total", "Bytes written to the flow log.");
 	C(m_rotations, "kvnet_flows_log_rotations_total", "Flow log rotations.");
 	C(m_log_errors, "kvnet_flows_log_errors_total",

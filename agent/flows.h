@@ -43,7 +43,7 @@
  * kvnet_flows_records_total, kvnet_flows_table_in_use / _max / _bytes,
  * kvnet_flows_events_lost_total (socket overrun), kvnet_flows_conns_untracked_total,
  * kvnet_flows_log_bytes_total, kvnet_flows_log_rotations_total,
- * kvnet_flows_log_errors_total.
+ * kvnet_flows_log_errors_total, kvnet_flows_ct_dumps_total (table dumps read).
  */
 #ifndef KVNET_AGENT_FLOWS_H
 #define KVNET_AGENT_FLOWS_H
