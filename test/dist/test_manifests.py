@@ -148,7 +148,10 @@ def agent_paths(conf):
     p = {'[datastore] state_dir': conf['datastore']['state_dir'],
          '[agent] socket': os.path.dirname(conf['agent']['socket']),
          '[agent] endpoints_dir': conf['agent']['endpoints_dir'],
-         'kvnet.conf': '/etc/kvnet'}
+         'kvnet.conf': '/etc/kvnet',
+         # written only with [flows] enabled = true, but a user turning it on in the
+         # ConfigMap must not find the log inside the container's throwaway filesystem
+         '[flows] log_dir': conf['flows']['log_dir']}
     if conf['log'].get('file'):
         p['[log] file'] = os.path.dirname(conf['log']['file'])
     if conf['kubernetes'].get('kubeconfig'):
@@ -240,7 +243,8 @@ def check_daemonset(docs, accounts):
     hps = sorted((v.get('hostPath') or {}).get('path') for v in volumes.values()
                  if 'hostPath' in v)
     tap(hps == sorted({'/opt/cni/bin', '/etc/cni/net.d', '/var/lib/kvnet', '/run/kvnet',
-                       '/etc/kvnet'}), 'DaemonSet: host paths are exactly the five of the design',
+                       '/etc/kvnet', '/var/log/kvnet'}),
+        'DaemonSet: host paths are exactly the five of the design and the flow log\'s',
         hps)
     mountdir = [m['mountPath'] for m in ic['volumeMounts'] if m['name'] in
                 [v['name'] for v in cmv]]
