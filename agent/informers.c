@@ -41,7 +41,8 @@ struct agent_informers {
 };
 
 static const char *const kind_names[AGENT_K_COUNT] = { "pods", "vmis", "vmims",
-						       "ipamblocks", "ipamhandles", "nodes" };
+						       "ipamblocks", "ipamhandles", "nodes",
+						       "l2networks" };
 
 const char *agent_kind_name(enum agent_kind k)
 {
@@ -168,6 +169,7 @@ int agent_informers_start(struct agent_informers *w, const struct conf *c, struc
 	static const struct kube_res *const res[AGENT_K_COUNT] = {
 		&kube_res_pods, &kube_res_vmis, &kube_res_vmims,
 		&kube_res_ipamblocks, &kube_res_ipamhandles, &kube_res_nodes,
+		&kube_res_l2networks,
 	};
 	char fs[IPAM_NAME_MAX + 32];
 	snprintf(fs, sizeof(fs), "spec.nodeName=%s", w->node);

@@ -36,6 +36,7 @@ enum agent_kind {
 	AGENT_K_BLOCK,	/* kvnet.io IPAMBlocks */
 	AGENT_K_HANDLE, /* kvnet.io IPAMHandles */
 	AGENT_K_NODE,	/* nodes */
+	AGENT_K_L2NET,	/* kvnet.io L2Networks */
 	AGENT_K_COUNT,	/* number of kinds */
 };
 

@@ -3,6 +3,7 @@
 
 #include "agent/gateway.h"
 #include "agent/flows.h"
+#include "agent/l2.h"
 #include "agent/mignode.h"
 #include "agent/peer.h"
 #include "agent/routes.h"
@@ -58,6 +59,7 @@ static const struct agent_module table[] = {
 	{ "peer", peer_create, peer_destroy },
 	{ "gateway", agent_gw_new, agent_gw_free },
 	{ "flows", flows_create, flows_destroy },
+	{ "l2", agent_l2_new, agent_l2_free },
 };
 
 const struct agent_module *agent_modules(unsigned *n)

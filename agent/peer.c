@@ -835,6 +835,7 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 	case AGENT_K_VMI:
 	case AGENT_K_VMIM:
 	case AGENT_K_HANDLE:
+	case AGENT_K_L2NET:
 	case AGENT_K_COUNT:
 		break;
 	}

@@ -31,7 +31,7 @@ KVNET = os.path.join(TOP, 'dist', 'kvnet')
 VERSION = open(os.path.join(TOP, 'VERSION')).read().strip()
 CONFLIST_TOP = {'cniVersion', 'name', 'plugins'}
 PLUGIN_KEYS = {'type', 'kvnet_conf', 'ipv4_pools', 'ipv6_pools', 'mtu', 'capabilities'}
-AGENT_CAPS = {'NET_ADMIN', 'NET_RAW'}
+AGENT_CAPS = {'NET_ADMIN', 'NET_RAW', 'BPF'}
 failed = 0
 
 
@@ -359,7 +359,7 @@ def check_unit():
     text = open(unit).read()
     caps = re.search(r'^CapabilityBoundingSet=(.*)$', text, re.M)
     tap(caps and set(caps.group(1).split()) == {'CAP_' + c for c in AGENT_CAPS},
-        'kvnet-agent.service: bounding set is CAP_NET_ADMIN CAP_NET_RAW',
+        'kvnet-agent.service: bounding set is CAP_NET_ADMIN CAP_NET_RAW CAP_BPF',
         caps.group(0) if caps else 'no CapabilityBoundingSet')
 
 
