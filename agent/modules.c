@@ -1,6 +1,7 @@
 /* modules — the module table (see modules.h). One line per module. */
 #include "agent/modules.h"
 
+#include "agent/bgp.h"
 #include "agent/gateway.h"
 #include "agent/flows.h"
 #include "agent/mignode.h"
@@ -58,6 +59,7 @@ static const struct agent_module table[] = {
 	{ "peer", peer_create, peer_destroy },
 	{ "gateway", agent_gw_new, agent_gw_free },
 	{ "flows", flows_create, flows_destroy },
+	{ "bgp", agent_bgp_new, agent_bgp_free },
 };
 
 const struct agent_module *agent_modules(unsigned *n)
