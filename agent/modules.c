@@ -1,6 +1,7 @@
 /* modules — the module table (see modules.h). One line per module. */
 #include "agent/modules.h"
 
+#include "agent/bgp.h"
 #include "agent/gateway.h"
 #include "agent/flows.h"
 #include "agent/l2.h"
@@ -60,6 +61,7 @@ static const struct agent_module table[] = {
 	{ "gateway", agent_gw_new, agent_gw_free },
 	{ "flows", flows_create, flows_destroy },
 	{ "l2", agent_l2_new, agent_l2_free },
+	{ "bgp", agent_bgp_new, agent_bgp_free },
 };
 
 const struct agent_module *agent_modules(unsigned *n)

@@ -209,7 +209,9 @@ int cmd_agent(int argc, char **argv)
 		       cf.agent.listen.family == AF_INET6 ? "[" : "", la,
 		       cf.agent.listen.family == AF_INET6 ? "]" : "", cf.agent.listen.port,
 		       cf.agent.socket, cf.agent.endpoints_dir, cf.agent.resync_seconds,
-		       cf.network.cross_node == CONF_CROSS_DIRECT ? "direct" : "none");
+		       cf.network.cross_node == CONF_CROSS_DIRECT ? "direct"
+		       : cf.network.cross_node == CONF_CROSS_BGP  ? "bgp"
+								  : "none");
 		return 0;
 	}
 	if (open_log(&c, &cf) < 0)

@@ -169,6 +169,9 @@ def main():
                     help="seconds the migrated route keeps metric 512 (agent default 30)")
     ap.add_argument("--announce", default="garp")
     ap.add_argument("--keep", action="store_true", help="keep the lab's files")
+    ap.add_argument("--cross-node", choices=("direct", "bgp"), default="direct",
+                    help="direct (default): one L2 segment; bgp: BIRD on every node and a "
+                         "ToR route reflector (test/lab/bgplab.py)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("make demo: needs root (network namespaces)", file=sys.stderr)
@@ -185,7 +188,10 @@ def main():
         return 1
     t_start = time.time()
     head("kvnet demo: a VM keeps its IP and its traffic while it live-migrates")
-    with L.Lab(log=say, convergence=a.convergence, keep=a.keep) as lab:
+    with L.Lab(log=say, convergence=a.convergence, keep=a.keep,
+               cross_node=a.cross_node) as lab:
+        if lab.tor:
+            say("cross_node = bgp: ToR BGP sessions %s" % lab.tor.wait_sessions())
         kv = KubeVirt(lab)
         say("agents ready on %s" % ", ".join(lab.nodes))
         if not lab.agents_migrate():
@@ -196,8 +202,10 @@ def main():
         vm = kv.create_vm("vm-a", "node-a", announce=a.announce)
         orig = (vm.ip4, vm.ip6)
         head("VM vm-a on node-a: %s and %s (kept for the VM, not the pod)" % (vm.ip4, vm.ip6))
-        say("client pod on node-c: %s; API host %s routes the pool via node-c (an upstream "
-            "router)" % (client.ip4, L.API4))
+        say("client pod on node-c: %s; API host %s %s" % (
+            client.ip4, L.API4, "routes the pool via node-c (an upstream router)"
+            if not lab.tor else "has only a default route to the ToR, which learns the "
+            "pool over BGP"))
         okc, bad = O.wait_converged(lab, vm, vm.pod)
         if not okc:
             print("make demo: the nodes do not route to the VM: %s" % bad, file=sys.stderr)
@@ -252,6 +260,7 @@ def main():
                                                     for p in [runs[0][0].src] + targets),)))
         if outside:
             say("%d echoes lost outside the hand-over windows (see above)" % outside)
+        say("cross_node = %s" % a.cross_node)
         say("blackout per migration (worst stream, from the announcement to the first echo "
             "the target answered): %s ms" %
             ", ".join("%.1f" % w for w in worst))
