@@ -99,7 +99,7 @@ static int check_ct(const struct peermsg *m, struct err *e)
 	if (!uid_ok(m->vmi_uid, strnlen(m->vmi_uid, sizeof(m->vmi_uid))))
 		return err_setx(e, EINVAL, "peer message: VMI uid not 1..%d printable bytes",
 				PEERMSG_UID_MAX);
-	if (m->round == 0 || m->chunk >= m->chunks)
+	if ((m->round & ~PEERMSG_CT_CUTOVER) == 0 || m->chunk >= m->chunks)
 		return err_setx(e, EINVAL, "peer message: chunk %u of %u, round %u out of range",
 				m->chunk, m->chunks, m->round);
 	if (m->ct_len == 0 || m->ct_len > PEERMSG_CT_MAX)
@@ -310,7 +310,7 @@ int peermsg_decode(const uint8_t *buf, size_t len, struct peermsg *m, struct err
 			if (n != 8 || !cur_be32(&v, &m->round) || !cur_be16(&v, &m->chunk) ||
 			    !cur_be16(&v, &m->chunks))
 				return bad(e, "chunk header not 8 bytes");
-			if (m->round == 0 || m->chunk >= m->chunks)
+			if ((m->round & ~PEERMSG_CT_CUTOVER) == 0 || m->chunk >= m->chunks)
 				return bad(e, "chunk index, count or round out of range");
 			have_chunk = true;
 			break;

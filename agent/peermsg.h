@@ -23,8 +23,10 @@
  *                    (CLAIM only; a CT message carrying one is refused)
  *   TLV 5 VMI_UID    the VMI's metadata.uid (1..PEERMSG_UID_MAX printable), CT: once
  *   TLV 6 CHUNK      CT: once, 8 bytes: round (be32: 1 the first full copy, then one
- *                    more per top-up or repeat), index (be16), count (be16) of the
- *                    round's chunks; index < count
+ *                    more per top-up or repeat; bit 31 PEERMSG_CT_CUTOVER marks the
+ *                    round sent at the cut-over, whose event time is the target's
+ *                    announcement), index (be16), count (be16) of the round's chunks;
+ *                    round without the flag >= 1, index < count
  *   TLV 7 CT_DATA    CT: 1..255 bytes each, in order; their values concatenated are
  *                    one conntrack wire-form list (net/ct.h "KVCT", not read here),
  *                    1..PEERMSG_CT_MAX bytes in all
@@ -66,6 +68,7 @@ struct err;
 #define PEERMSG_T_CLAIM 1	 /* message type: addresses live on a node */
 #define PEERMSG_T_CT 2		 /* message type: a conntrack chunk of a migrating VM */
 #define PEERMSG_CT_MAX (PEERMSG_MAX - PEERMSG_MIN) /* CT payload bytes, at most */
+#define PEERMSG_CT_CUTOVER 0x80000000u /* round flag: sent at the cut-over */
 
 /* TLV types. */
 enum peermsg_tlv {
@@ -91,7 +94,7 @@ struct peermsg {
 	unsigned n_addr;			 /* addresses in addr[] */
 	struct ip_addr addr[PEERMSG_ADDRS_MAX];	 /* the addresses living there (CLAIM) */
 	char vmi_uid[PEERMSG_UID_MAX + 1];	 /* CT: the VMI's uid */
-	uint32_t round;				 /* CT: send round, >= 1 */
+	uint32_t round;				 /* CT: send round (>= 1) | CUTOVER flag */
 	uint16_t chunk;				 /* CT: index of this chunk in its round */
 	uint16_t chunks;			 /* CT: chunks of the round, > chunk */
 	uint16_t ct_len;			 /* CT: bytes in ct[] (1..PEERMSG_CT_MAX) */

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    m.n_addr > PEERMSG_ADDRS_MAX || (!ct && m.n_addr < 1) || m.seq == 0 ||
 	    (m.type != PEERMSG_T_CLAIM && !ct) || strlen(m.uid) > PEERMSG_UID_MAX)
 		__builtin_trap();
-	if (ct && (m.n_addr != 0 || !m.uid[0] || !m.vmi_uid[0] || m.round == 0 ||
+	if (ct && (m.n_addr != 0 || !m.uid[0] || !m.vmi_uid[0] || (m.round & ~PEERMSG_CT_CUTOVER) == 0 ||
 		   m.chunk >= m.chunks || m.ct_len < 1 || m.ct_len > PEERMSG_CT_MAX))
 		__builtin_trap();
 	for (unsigned i = 0; i < m.n_addr; i++)
