@@ -40,7 +40,7 @@ struct vmi_info {
 	char mig_uid[UID_MAX_ + 1];			     /* its migrationUid */
 	char src_node[NAME_MAX_ + 1], src_pod[NAME_MAX_ + 1]; /* source */
 	char tgt_node[NAME_MAX_ + 1], tgt_pod[NAME_MAX_ + 1]; /* target */
-	bool detected, completed, failed;		     /* domain on target, done, failed */
+	bool completed, failed;				     /* done, failed */
 };
 
 /* One migration this node is the source of. */
@@ -131,8 +131,6 @@ static bool vmi_read(const struct kube_obj *o, struct vmi_info *v)
 			cpy(v->src_pod, sizeof(v->src_pod), ms->source_pod);
 			cpy(v->tgt_node, sizeof(v->tgt_node), ms->target_node);
 			cpy(v->tgt_pod, sizeof(v->tgt_pod), ms->target_pod);
-			v->detected = ms->target_node_domain_detected ||
-				      ms->target_node_domain_ready_ts;
 			v->completed = ms->completed;
 			v->failed = ms->failed;
 		}
@@ -434,7 +432,7 @@ static void sess_start(struct agent_peerct *p, const struct vmi_info *v,
 	if (p->tick && !ev_timer_armed(p->tick))
 		ev_timer_arm(p->tick, TICK_MS, TICK_MS);
 	send_full(p, s, "initial", false);
-	if (v->detected || v->completed || strcmp(v->node, v->tgt_node) == 0)
+	if (v->completed || strcmp(v->node, v->tgt_node) == 0)
 		cutover(p, s, 0, "api");
 }
 
@@ -458,7 +456,7 @@ static void on_vmi(struct agent_peerct *p, const struct kube_obj *o)
 			sess_close(p, s, "another migration");
 		else if (v.failed)
 			sess_close(p, s, "failed");
-		else if (!s->cut && (v.detected || v.completed || strcmp(v.node, s->to) == 0))
+		else if (!s->cut && (v.completed || strcmp(v.node, s->to) == 0))
 			cutover(p, s, 0, "api");
 	}
 	if (!v.mig || v.failed || v.completed || strcmp(v.src_node, me) != 0 || !v.tgt_node[0] ||

@@ -11,8 +11,10 @@
  *     every TOPUP_MS: the tracker's delta ---->      THIS node from THAT sender node (its
  *       (lost events: a full dump again)             own informers: VMI migrationState
  *   the cut-over: the target's claim (peer.h), or      uid/sourceNode/targetNode, not
- *     the VMI saying so (domain detected,              failed; the VMIM of that uid for
- *     nodeName = N, completed):                        that VMI, not failed), its target
+ *     the VMI saying so (nodeName = N or               failed; the VMIM of that uid for
+ *     completed; not targetNodeDomainDetected,         that VMI, not failed), its target
+ *     which a merge patch may leave from an
+ *     earlier migration):
  *     the delta, flagged CUTOVER, with the             pod a local endpoint: cthand_apply
  *     claim's event time    ---------------->          for that endpoint's addresses
  *     REPEAT_MS later: every entry again (repairs lost datagrams; applying is idempotent)

@@ -45,7 +45,8 @@ NAMES = ("handover off: node-b has none of the VM's entries after the cut-over",
          "handover off: the connection under the stateful rules dies",
          "handover on: node-b holds the VM's entries (conntrack -L), DNAT included",
          "handover on: every connection carries data both ways after the cut-over",
-         "handover on: entries sent by node-a and applied by node-b, none failed")
+         "handover on: entries sent by node-a and applied by node-b, none failed",
+         "handover on: T, opened after the first full copy, went in a delta")
 
 
 class Guest:
@@ -158,11 +159,18 @@ def run(lab, kv, vm, c):
     conns = {"D": Guest(vm.pod.ns, "connect", VIP, VPORT),
              "S": Guest(vm.pod.ns, "connect", c.ip4, 9090)}
     seen = {"before": {}, "after": {}, "frozen": {}, "restored": {}}
+    d0 = {n.name: drops(n) for n in (a, b)}
+    t0 = time.time()
     for k, g in conns.items():
         seen["connected_" + k] = g.read()
         seen["before"][k] = g.cmd("ping %s-before" % k)
 
     def copying(m):  # the memory copy: a connection the first full copy did not have
+        end = time.monotonic() + 10  # node-a's first full copy went out (when on)
+        while time.monotonic() < end and lab.agent_conf_extra.find("= false") < 0 and not [
+                f for f in log_lines(lab, a, "conntrack hand-over sent", t0)
+                if f.get("uid") == m.uid and f.get("why") == "initial"]:
+            time.sleep(0.02)
         conns["T"] = Guest(vm.pod.ns, "connect", c.ip4, 9090)
         seen["connected_T"] = conns["T"].read()
         seen["before"]["T"] = conns["T"].cmd("ping T-before")
@@ -180,8 +188,6 @@ def run(lab, kv, vm, c):
             moved[k] = Guest(m.tgt.ns, "restore", json.dumps(st))
             seen["restored"][k] = moved[k].read()
 
-    d0 = {n.name: drops(n) for n in (a, b)}
-    t0 = time.time()
     m = kv.migrate(vm, "node-b", hooks={"Running": copying, "cutover": cutover},
                    copy_seconds=0.1, settle=lambda m: O.wait_converged(lab, vm, m.tgt))
     seen["converged"] = O.wait_converged(lab, vm, m.tgt)[0]
@@ -261,7 +267,9 @@ def main():
         has_dnat = [ln for ln in ent if "dst=%s" % VIP in ln and "src=%s" % c.ip4 in ln
                     and "sport=8080" in ln]
         has_s = [ln for ln in ent if "dport=9090" in ln and "ESTABLISHED" in ln]
-        ok(has_dnat and len(has_s) >= 2, NAMES[3] + " (%d entries)" % len(ent), ent)
+        ports = {k: str(v.get("sport")) for k, v in on["frozen"].items()}
+        mine = {k: [ln for ln in ent if "sport=%s " % p in ln] for k, p in ports.items()}
+        ok(has_dnat and len(has_s) >= 2 and len(mine) == 3 and all(mine.values()), NAMES[3] + " (%d entries)" % len(ent), ent)
         T.note("node-b conntrack -L: " + " | ".join(ent))
         after = on["after"]
         ok(len(after) == 3 and all(x.get("ok") for v in after.values() for x in v), NAMES[4]
@@ -278,16 +286,20 @@ def main():
            " (sent %d in %d rounds, applied %d)" % (n_sent, len(sent), n_app),
            {"sent": sent, "applied": applied, "refused": refused})
         rounds = ", ".join("%s %s entries" % (f.get("why"), f.get("entries")) for f in sent)
+        ok(any(f.get("why") in ("topup", "cutover") and int(f.get("entries", 0)) >= 1
+               for f in sent), "handover on: T, opened after the first full copy, went in a "
+           "delta (top-up or cut-over round), not only in the repeat", sent)
         T.note("node-a sent: " + rounds)
         cut = [f for f in applied if f.get("cutover") == "1"]
         first = min((O._ts(f.get("ts")) for f in applied), default=None)
         T.note("node-b applied: %d chunks, %d entries (failed %d, foreign %d); first chunk "
-               "%s ms before the announcement; cut-over round to applied: %s us" % (
+               "%s ms before the announcement; announcement to the cut-over round applied "
+               "(us): %s" % (
                    len(applied), n_app, n_fail,
                    sum(int(f.get("foreign", 0)) for f in applied),
                    "%.1f" % ((on["announce"] - first) * 1000) if first and on["announce"]
                    else "?", ",".join(f.get("cutover_to_applied_us", "?") for f in cut)
-                   or "none (the delta had gone out in a top-up)"))
+                   or "none (T had gone out in a top-up)"))
         T.note("metrics node-b: applied %d failed %d; node-a: sent %d" % (
             metric(lab, b, "kvnet_ct_handover_entries_total", "applied"),
             metric(lab, b, "kvnet_ct_handover_entries_total", "failed"),
