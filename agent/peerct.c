@@ -586,6 +586,7 @@ static void vmi_uid_cb(void *user, const struct kube_obj *o)
 static void on_ct(void *user, const struct peermsg *m)
 {
 	struct agent_peerct *p = user;
+	uint64_t t_in = now_ns();
 	const char *from = m->node;
 	unsigned round = m->round & ~PEERMSG_CT_CUTOVER;
 	if (!enabled(p)) {
@@ -655,9 +656,10 @@ static void on_ct(void *user, const struct peermsg *m)
 	log_fields(agent_log(p->a), rc < 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
 		   "conntrack hand-over applied",
 		   "uid=%s vmi=%s/%s from=%s round=%u cutover=%d chunk=%u of=%u entries=%u "
-		   "applied=%u failed=%u foreign=%u%s",
+		   "applied=%u failed=%u foreign=%u apply_us=%llu%s",
 		   m->uid, v.ns, v.name, from, round, cut ? 1 : 0, m->chunk, m->chunks,
-		   res.entries, res.applied, res.failed, res.foreign, extra);
+		   res.entries, res.applied, res.failed, res.foreign,
+		   (unsigned long long)((done - t_in) / 1000u), extra);
 }
 
 /* ---- hooks, life cycle ----------------------------------------------------------------- */

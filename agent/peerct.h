@@ -41,7 +41,8 @@
  *       resync|final entries= chunks= errors= [truncated=1]
  *   msg="conntrack hand-over ended" uid= vmi= why= rounds= entries=
  *   msg="conntrack hand-over applied" uid= vmi= from= round= cutover=0|1 chunk= of=
- *       entries= applied= failed= foreign= [cutover_to_applied_us=] [error=]
+ *       entries= applied= failed= foreign= apply_us= (checks + ctnetlink, this chunk)
+ *       [cutover_to_applied_us=] [error=]
  *   msg="conntrack hand-over refused" reason=off|unknown_vmi|not_target|no_endpoint|
  *       garbage from= detail=  (at most 20 per 10 s, all counted)
  */

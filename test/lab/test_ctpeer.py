@@ -300,6 +300,21 @@ def main():
                    "%.1f" % ((on["announce"] - first) * 1000) if first and on["announce"]
                    else "?", ",".join(f.get("cutover_to_applied_us", "?") for f in cut)
                    or "none (T had gone out in a top-up)"))
+        claim = [f for f in log_lines(lab, b, "peer claim sent", t0)
+                 if vm.ip4 in f.get("ip", "")]
+        acc = [f for f in log_lines(lab, a, "peer claim accepted", t0)
+               if f.get("node") == "node-b"]
+        cs = [f for f in sent if f.get("why") == "cutover"]
+        T.note("cut-over path: announcement %.6f; node-b claim sent %s; node-a claim "
+               "accepted %s (latency_us %s); node-a cut-over round sent %s; node-b applied %s" % (
+                   on["announce"], claim[0].get("sent_ts") if claim else "-",
+                   acc[0].get("ts") if acc else "-", acc[0].get("latency_us") if acc else "-",
+                   cs[0].get("ts") if cs else "-", "%s (apply_us %s)" % (
+                       cut[0].get("ts"), cut[0].get("apply_us")) if cut else "-"))
+        mig = [f for f in lab.agent_lines(b) if str(f.get("msg", "")).startswith("migration")
+               and (O._ts(f.get("ts")) or 0) >= on["announce"] - 0.01][:4]
+        T.note("node-b around the cut-over: " + "; ".join(
+            "%s %s" % (f.get("ts"), f.get("msg")) for f in mig))
         T.note("metrics node-b: applied %d failed %d; node-a: sent %d" % (
             metric(lab, b, "kvnet_ct_handover_entries_total", "applied"),
             metric(lab, b, "kvnet_ct_handover_entries_total", "failed"),
