@@ -354,6 +354,12 @@ int agent_peer_listen(struct agent *a, agent_peer_ct_fn ct, agent_peer_claim_fn 
 	return 0;
 }
 
+bool agent_peer_on(struct agent *a)
+{
+	const struct agent_peer *p = agent_module(a, "peer");
+	return p && p->on;
+}
+
 int agent_peer_prepare(struct agent *a, struct peermsg *m)
 {
 	struct agent_peer *p = agent_module(a, "peer");

@@ -65,6 +65,7 @@
 
 #include "lib/ip.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct agent;
@@ -111,6 +112,9 @@ typedef void (*agent_peer_claim_fn)(void *user, const struct peermsg *m);
  * -ENOTCONN when the peer module does not exist. */
 int agent_peer_listen(struct agent *a, agent_peer_ct_fn ct, agent_peer_claim_fn claim,
 		      void *user);
+
+/* True when the path is on (port, key and datastore allow it; known at creation). */
+bool agent_peer_on(struct agent *a);
 
 /* Fill m's sender fields (node, node addresses) for a message to send, so the caller
  * can size a CT payload (peermsg_ct_room). 0, or -ENOTCONN when the path is off or this

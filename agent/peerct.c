@@ -733,9 +733,9 @@ void *agent_peerct_new(struct agent *a, struct err *e)
 			agent_metric_add(p->m_chunk, cr[i], 0);
 		}
 	}
-	if (agent_peer_listen(a, on_ct, on_claim, p) < 0) {
-		log_fields(agent_log(a), LOG_LVL_WARN, "conntrack hand-over off",
-			   "reason=\"no peer module\"");
+	if (!agent_peer_on(a) || agent_peer_listen(a, on_ct, on_claim, p) < 0) {
+		log_fields(agent_log(a), LOG_LVL_INFO, "conntrack hand-over off",
+			   "reason=\"the peer path is off\"");
 		return p;
 	}
 	agent_want_kind(a, AGENT_K_VMI);

@@ -19,6 +19,8 @@ every agent with the same peer key file:
      node-b holds the entries before the first packet (conntrack -L: D with its DNAT,
      S, T), every connection carries data both ways after the cut-over, and the log and
      metrics say what was sent and applied (entries, the cut-over to applied time).
+  3. signed chunks node-b must not take: from node-c (not the migration's source) and
+     for a VMI uid nobody has: refused with their reason, no entry changes.
 Addresses: the lab's (198.18.0.0/15, 2001:db8::/32)."""
 import json
 import os
@@ -46,7 +48,9 @@ NAMES = ("handover off: node-b has none of the VM's entries after the cut-over",
          "handover on: node-b holds the VM's entries (conntrack -L), DNAT included",
          "handover on: every connection carries data both ways after the cut-over",
          "handover on: entries sent by node-a and applied by node-b, none failed",
-         "handover on: T, opened after the first full copy, went in a delta")
+         "handover on: T, opened after the first full copy, went in a delta",
+         "signed chunks not from the migration's source or for an unknown VMI are refused",
+         "handover on: node-a, the source, still holds every moved connection's entry")
 
 
 class Guest:
@@ -192,6 +196,7 @@ def run(lab, kv, vm, c):
                    copy_seconds=0.1, settle=lambda m: O.wait_converged(lab, vm, m.tgt))
     seen["converged"] = O.wait_converged(lab, vm, m.tgt)[0]
     seen["entries_b"] = ct_entries(b, vm.ip4)
+    seen["entries_a"] = ct_entries(a, vm.ip4)
     for k, g in moved.items():
         seen["after"][k] = [g.cmd("ping %s-after-%d" % (k, i), timeout=8) for i in (1, 2)]
         g.stop()
@@ -271,6 +276,10 @@ def main():
         mine = {k: [ln for ln in ent if "sport=%s " % p in ln] for k, p in ports.items()}
         ok(has_dnat and len(has_s) >= 2 and len(mine) == 3 and all(mine.values()), NAMES[3] + " (%d entries)" % len(ent), ent)
         T.note("node-b conntrack -L: " + " | ".join(ent))
+        kept = {k: [ln for ln in on["entries_a"] if "sport=%s " % p in ln]
+                for k, p in ports.items()}
+        ok(len(kept) == 3 and all(kept.values()), "handover on: node-a, the source, still "
+           "holds every moved connection's entry (nothing flushed)", on["entries_a"])
         after = on["after"]
         ok(len(after) == 3 and all(x.get("ok") for v in after.values() for x in v), NAMES[4]
            + " (D, S, T: 2 round trips each)", {"after": after, "restored": on["restored"],
@@ -319,9 +328,64 @@ def main():
             metric(lab, b, "kvnet_ct_handover_entries_total", "applied"),
             metric(lab, b, "kvnet_ct_handover_entries_total", "failed"),
             metric(lab, a, "kvnet_ct_handover_entries_total", "sent")))
+
+        # ---- chunks the target must not take ------------------------------------------------
+        key = open(kfile, "rb").read().strip()
+        vmi_uid = vm.vmi["metadata"]["uid"]
+        ref0 = metric(lab, b, "kvnet_ct_handover_chunks_total", "refused")
+        tuples = lambda: sorted(" ".join(ln.split()[3:]).split(" [")[0]  # noqa: E731
+                                for ln in ct_entries(b, vm.ip4))  # (no timeout, no flags)
+        have0 = tuples()
+        now = time.time_ns()
+        payload = open(os.path.join(L.ROOT, "test", "fuzz", "corpus", "ct", "ct-wire.bin"),
+                       "rb").read()
+        # node-c (a known node, the right key) for the VM's last migration: not its source
+        send_from(c, c.ip4, b.ip4, ct_msg(key, "node-c", c.ip4, on["m"].uid, vmi_uid,
+                                          payload, now, 1, now))
+        # node-a, the real source of that migration, for a VMI uid nobody has
+        send_from(a, a.ip4, b.ip4, ct_msg(key, "node-a", a.ip4, on["m"].uid,
+                                          "00000000-0000-4000-8000-000000000000", payload,
+                                          now, 1, now))
+        end = time.monotonic() + 10
+        ref1 = ref0
+        while time.monotonic() < end and ref1 < ref0 + 2:
+            ref1 = max(ref1, metric(lab, b, "kvnet_ct_handover_chunks_total", "refused"))
+            time.sleep(0.05)
+        why = [f.get("reason") for f in log_lines(lab, b, "conntrack hand-over refused", t0)]
+        ok(ref1 >= ref0 + 2 and
+           "not_target" in why and "unknown_vmi" in why and tuples() == have0,
+           "signed chunks from a node that is not the migration's source, or for an unknown "
+           "VMI, are refused (not_target, unknown_vmi) and change no entry on node-b",
+           {"why": why, "refused": (ref0, ref1), "before": have0, "after": tuples()})
         for s in servers:
             s.stop()
     return T.status()
+
+
+def ct_msg(key, node, node_ip, uid, vmi_uid, payload, boot, seq, ts_ns):
+    """A CT datagram as agent/peermsg.h draws it (written here from the diagram)."""
+    import hashlib
+    import hmac
+    import socket
+    import struct
+
+    def tlv(t, v):
+        return bytes([t, len(v)]) + v
+    b = b"KVPM" + bytes([1, 2, 0, 0]) + struct.pack(">QQQ", boot, seq, ts_ns)
+    b += tlv(1, node.encode()) + tlv(2, socket.inet_aton(node_ip)) + tlv(3, uid.encode())
+    b += tlv(5, vmi_uid.encode()) + tlv(6, struct.pack(">IHH", 1, 0, 1))
+    for o in range(0, len(payload), 255):
+        b += tlv(7, payload[o:o + 255])
+    return b + hmac.new(key, b, hashlib.sha256).digest()
+
+
+def send_from(node, src, dst, payload):
+    """One UDP datagram from src (an address of node) to dst:9473, sent in node's netns."""
+    code = ("import socket,sys\n"
+            "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            "s.bind((sys.argv[1],0))\n"
+            "s.sendto(bytes.fromhex(sys.argv[3]),(sys.argv[2],9473))\n")
+    node.run("python3", "-c", code, src, dst, payload.hex())
 
 
 if __name__ == "__main__":
