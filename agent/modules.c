@@ -7,6 +7,7 @@
 #include "agent/l2.h"
 #include "agent/mignode.h"
 #include "agent/peer.h"
+#include "agent/peerct.h"
 #include "agent/routes.h"
 
 #include <stddef.h>
@@ -58,6 +59,7 @@ static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
 	{ "peer", peer_create, peer_destroy },
+	{ "peerct", agent_peerct_new, agent_peerct_free },
 	{ "gateway", agent_gw_new, agent_gw_free },
 	{ "flows", flows_create, flows_destroy },
 	{ "l2", agent_l2_new, agent_l2_free },

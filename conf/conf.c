@@ -149,6 +149,14 @@ static const struct conf_key conf_schema[] = {
 	  "node; a trailing newline is dropped). In a DaemonSet, mount it from a\n"
 	  "Secret. Missing file or empty: the path stays off (with a warning).\n"
 	  "Both keys are read at start only (a reload keeps them)." },
+	{ "agent", "conntrack_handover", CONF_T_BOOL, F(agent.conntrack_handover), "true", 0, 0,
+	  NULL, false,
+	  "Over that path, copy the source node's conntrack entries of a migrating\n"
+	  "VM's addresses (NAT included) to the target node before the cut-over\n"
+	  "and top them up at it, so connections under stateful rules or through\n"
+	  "a DNAT on the node survive; never flushed on the source. The target\n"
+	  "takes entries only for a VM it is the migration target of, from the\n"
+	  "source node, for that VM's addresses. Needs the peer path on." },
 	{ "flows", "enabled", CONF_T_BOOL, F(flows.enabled), "false", 0, 0, NULL, false,
 	  "Record flows of the local VMs and pods from conntrack (and set\n"
 	  "net.netfilter.nf_conntrack_acct=1 in the agent's namespace for bytes)." },

@@ -167,6 +167,8 @@ struct conf {
 					       * agent-to-agent path, 0 = off */
 		char peer_key_file[CONF_STR_MAX]; /* [agent] peer_key_file: its shared
 					       * HMAC key (absolute path) */
+		bool conntrack_handover;      /* [agent] conntrack_handover: copy a migrating
+					       * VM's conntrack entries over the peer path */
 	} agent;
 	struct {
 		bool enabled;		      /* [flows] enabled: the agent records flows */
