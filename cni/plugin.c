@@ -235,7 +235,7 @@ int cni_add(struct cni_req *r, struct cni_fail *f)
 	bool plumbed = r->mode->add(r, &ns, &c, &p, &e) == 0;
 	if (!plumbed)
 		cni_fail(f, CNI_E_INTERNAL, "cannot set up the pod interface", "%s", e.msg);
-	if (!plumbed || agent_register(r, &c, &p, &vm, cs_open ? cs.kc->server : NULL, f) < 0) {
+	if (!plumbed || agent_register(r, &c, &p, &vm, cs_open && cs.kc ? cs.kc->server : NULL, f) < 0) {
 undo:
 		r->mode->undo(r, &ns, &p);
 		struct cni_fail f2;
@@ -247,6 +247,18 @@ undo:
 	struct cni_result res = { .host_ifname = p.host, .host_mac = p.host_mac,
 				  .ip = c.ip, .n_ip = c.n };
 	memcpy(res.pod_mac, p.pod_mac, 6);
+	uint8_t plen[IPAM_HANDLE_IPS_MAX];
+	if (r->l2) { /* a secondary interface on the L2Network's subnets */
+		for (unsigned i = 0; i < c.n; i++) {
+			const struct l2_subnet *sn = c.ip[i].family == AF_INET ? &r->l2->def.v4
+									 : &r->l2->def.v6;
+			plen[i] = sn->set ? sn->prefix : c.ip[i].family == AF_INET ? 32 : 128;
+		}
+		res.plen = plen;
+		res.secondary = true;
+		res.gw4 = &r->l2->def.v4.gw;
+		res.gw6 = &r->l2->def.v6.gw;
+	}
 	if (put_out(r, &res, f) < 0)
 		goto undo;
 	ret = 0;
