@@ -103,6 +103,25 @@ static int pool_reserve_gw(struct ipam_state *st, struct ipam_pool *p, const str
 	return 0;
 }
 
+/* True when every address allocated in pool p belongs to a handle of network net (an
+ * L2Network's subnet made a pool with `ipamctl pool add` and reserved for its VMs before
+ * the first ADD): the pool may become net's own. */
+static bool pool_adoptable(const struct ipam_state *st, const struct ipam_pool *p,
+			   const char *net)
+{
+	size_t nl = strlen(net);
+	for (unsigned i = 0; i < st->n_blocks; i++) {
+		const struct ipam_block *b = &st->blocks[i];
+		if (!ipam_cidr_contains(&p->cidr, &b->cidr.a))
+			continue;
+		for (unsigned k = 0; k < b->size; k++)
+			if (b->slot[k] && (strncmp(b->slot[k]->handle, net, nl) != 0 ||
+					   b->slot[k]->handle[nl] != '.'))
+				return false;
+	}
+	return true;
+}
+
 int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e)
 {
 	for (unsigned i = 0; i < r->n_pools; i++) {
@@ -122,6 +141,8 @@ int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e
 				 r->network);
 			continue;
 		}
+		if (!have->network[0] && r->network[0] && pool_adoptable(st, have, r->network))
+			snprintf(have->network, sizeof(have->network), "%s", r->network);
 		if (strcmp(have->network, r->network) != 0)
 			return err_setx(e, EEXIST, "pool %s: %s is %s%s, not %s%s", have->name,
 					name, have->network[0] ? "L2Network " : "a routed pool",

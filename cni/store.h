@@ -72,7 +72,9 @@ const char *cni_ipam_net(const struct cni_req *r);
 /* Make sure every configured pool exists in st (added with the default block size), with
  * its gateway (r->pool_gw) reserved and, for an L2Network, its network set: a pool made
  * before gets the missing reservation (-EADDRINUSE when an address holds the gateway
- * already) and a pool of another network or none is -EEXIST (one subnet, one network). */
+ * already); a pool of no network whose addresses all belong to the L2Network's handles
+ * (made by `ipamctl pool add` for reservations) becomes the L2Network's; a pool of
+ * another network is -EEXIST (one subnet, one network). */
 int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e);
 /* The MAC of c's interface: the one recorded for the VM (c->has_mac, from ipamctl
  * reserve/import) and the runtime's (r->mac) must agree (-EINVAL naming both); the
