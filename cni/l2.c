@@ -26,10 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const struct kube_res cni_res_l2networks = {
-	.group = "kvnet.io", .version = "v1", .plural = "l2networks", .namespaced = false,
-};
-
 /* --- the L2Network from the datastore ------------------------------------------------- */
 
 /* The file datastore's document of network name into out: 0, -ENOENT, or -errno (e). */
@@ -58,7 +54,7 @@ static int kube_get_def(struct cni_store *cs, const char *name, struct l2_netdef
 {
 	struct kube_resp resp;
 	memset(&resp, 0, sizeof(resp));
-	int rc = kube_get(cs->c, &cni_res_l2networks, NULL, name, &resp, e);
+	int rc = kube_get(cs->c, &kube_res_l2networks, NULL, name, &resp, e);
 	if (rc == 0 && (rc = l2_netdef_parse_text(resp.body, resp.len, out, e)) < 0)
 		err_prefix(e, "GET l2networks/%s", name);
 	kube_resp_free(&resp);
@@ -116,7 +112,7 @@ static int siblings(struct cni_store *cs, const struct cni_req *r, struct cni_l2
 	memset(&resp, 0, sizeof(resp));
 	struct json_doc doc;
 	struct json_tok *tok = NULL;
-	if ((rc = kube_list(cs->c, &cni_res_l2networks, NULL, NULL, &resp, e)) < 0 ||
+	if ((rc = kube_list(cs->c, &kube_res_l2networks, NULL, NULL, &resp, e)) < 0 ||
 	    (rc = json_parse_alloc(&doc, resp.body, resp.len, &tok, e)) < 0) {
 		err_prefix(e, "LIST l2networks");
 		goto out;
