@@ -52,6 +52,8 @@ _BH = {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update', '
 MUTATORS = {
     'ipam_pool_add': {'ippools': {'create'}},
     'ipam_alloc': {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update'}},
+    'ipam_alloc_net': {'ipamblocks': {'create', 'update'},
+                       'ipamhandles': {'create', 'update'}},
     'ipam_reserve_ip': {'ipamblocks': {'create', 'update'},
                         'ipamhandles': {'create', 'update'}},
     'ipam_owner_set': {'ipamblocks': {'update'}},
