@@ -28,7 +28,6 @@ const struct kube_res kube_res_l2networks = { "kvnet.io", "v1", "l2networks", fa
 const struct kube_res kube_res_ipamblocks = { "kvnet.io", "v1", "ipamblocks", false };
 const struct kube_res kube_res_ipamhandles = { "kvnet.io", "v1", "ipamhandles", false };
 const struct kube_res kube_res_ipamconfigs = { "kvnet.io", "v1", "ipamconfigs", false };
-const struct kube_res kube_res_l2networks = { "kvnet.io", "v1", "l2networks", false };
 
 #define KUBE_TARGET_MAX 2048
 #define KUBE_TOKEN_MAX 8192

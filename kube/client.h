@@ -50,7 +50,6 @@ extern const struct kube_res kube_res_l2networks;  /* kvnet.io/v1, cluster-scope
 extern const struct kube_res kube_res_ipamblocks;  /* kvnet.io/v1, cluster-scoped */
 extern const struct kube_res kube_res_ipamhandles; /* kvnet.io/v1, cluster-scoped */
 extern const struct kube_res kube_res_ipamconfigs; /* kvnet.io/v1, cluster-scoped */
-extern const struct kube_res kube_res_l2networks;  /* kvnet.io/v1, cluster-scoped */
 
 /* Returns the bearer token into buf (NUL-terminated); force = the last one was refused
  * (HTTP 401), re-read it now. 0 or -errno with e. */
