@@ -85,24 +85,6 @@ const char *cni_ipam_net(const struct cni_req *r)
 	return r->network[0] ? r->network : r->name;
 }
 
-/* Pool p reserves gw (family 0: nothing to do): add it to p's list if it is free. */
-static int pool_reserve_gw(struct ipam_state *st, struct ipam_pool *p, const struct ip_addr *gw,
-			   struct err *e)
-{
-	if (!gw->family || ipam_pool_reserves(p, gw))
-		return 0;
-	char s[INET6_ADDRSTRLEN];
-	ipam_addr_str(gw, s, sizeof(s));
-	const struct ipam_attrs *a = ipam_lookup_ip(st, gw);
-	if (a)
-		return err_setx(e, EADDRINUSE, "pool %s: gateway %s is held by handle %s; "
-				"release it first", p->name, s, a->handle);
-	if (p->n_reserved == IPAM_RESERVED_MAX)
-		return err_setx(e, ENOSPC, "pool %s: no room to reserve gateway %s", p->name, s);
-	p->reserved[p->n_reserved++] = *gw;
-	return 0;
-}
-
 /* True when every address allocated in pool p belongs to a handle of network net (an
  * L2Network's subnet made a pool with `ipamctl pool add` and reserved for its VMs before
  * the first ADD): the pool may become net's own. */
@@ -137,18 +119,17 @@ int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e
 			int rc = ipam_pool_add(st, name, &r->pools[i], 0, gw, gw->family ? 1 : 0, e);
 			if (rc < 0)
 				return rc;
-			snprintf(st->pools[st->n_pools - 1].network, IPAM_NAME_MAX + 1, "%s",
-				 r->network);
+			ipam_pool_set_network(st, &st->pools[st->n_pools - 1], r->network);
 			continue;
 		}
 		if (!have->network[0] && r->network[0] && pool_adoptable(st, have, r->network))
-			snprintf(have->network, sizeof(have->network), "%s", r->network);
+			ipam_pool_set_network(st, have, r->network);
 		if (strcmp(have->network, r->network) != 0)
 			return err_setx(e, EEXIST, "pool %s: %s is %s%s, not %s%s", have->name,
 					name, have->network[0] ? "L2Network " : "a routed pool",
 					have->network, r->network[0] ? "L2Network " : "routed network ",
 					r->network[0] ? r->network : r->name);
-		int rc = pool_reserve_gw(st, have, gw, e);
+		int rc = ipam_pool_reserve(st, have, gw, e);
 		if (rc < 0)
 			return rc;
 	}

@@ -367,6 +367,29 @@ static bool cidr_overlap(const struct ipam_cidr *a, const struct ipam_cidr *b)
 	return ipam_cidr_contains(a, &b->a) || ipam_cidr_contains(b, &a->a);
 }
 
+void ipam_pool_set_network(struct ipam_state *st, struct ipam_pool *p, const char *net)
+{
+	(void)st;
+	snprintf(p->network, sizeof(p->network), "%s", net);
+}
+
+int ipam_pool_reserve(struct ipam_state *st, struct ipam_pool *p, const struct ip_addr *a,
+		      struct err *e)
+{
+	if (!a->family || ipam_pool_reserves(p, a))
+		return 0;
+	char s[INET6_ADDRSTRLEN];
+	ipam_addr_str(a, s, sizeof(s));
+	const struct ipam_attrs *at = ipam_lookup_ip(st, a);
+	if (at)
+		return err_setx(e, EADDRINUSE, "pool %s: gateway %s is held by handle %s; "
+				"release it first", p->name, s, at->handle);
+	if (p->n_reserved == IPAM_RESERVED_MAX)
+		return err_setx(e, ENOSPC, "pool %s: no room to reserve gateway %s", p->name, s);
+	p->reserved[p->n_reserved++] = *a;
+	return 0;
+}
+
 int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cidr *cidr,
 		  unsigned block_prefix, const struct ip_addr *reserved, unsigned n_reserved,
 		  struct err *e)

@@ -222,6 +222,14 @@ int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cid
 		  struct err *e);
 /* True when a is never handed out by pool p (see the header comment). */
 bool ipam_pool_reserves(const struct ipam_pool *p, const struct ip_addr *a);
+/* Pool p (one of st's) serves only L2Network net from now on ("": any routed network).
+ * An update of the pool record. */
+void ipam_pool_set_network(struct ipam_state *st, struct ipam_pool *p, const char *net);
+/* Pool p (one of st's) never hands out a (an L2Network's gateway): added to its reserved
+ * list unless there already. 0, -EADDRINUSE when a handle holds a (e names it), -ENOSPC
+ * when the list is full. An update of the pool record. */
+int ipam_pool_reserve(struct ipam_state *st, struct ipam_pool *p, const struct ip_addr *a,
+		      struct err *e);
 
 /* Allocate one address per family in `families` (IPAM_V4|IPAM_V6) for handle, on node,
  * with attrs (attrs->handle is overwritten with handle). If the handle already holds

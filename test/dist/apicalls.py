@@ -63,6 +63,8 @@ MUTATORS = {
     'ipam_release_ip': {'ipamblocks': {'update'}, 'ipamhandles': {'update', 'delete'}},
     'ipam_handle_mend': _BH,
     'ipam_pool_ensure': {'ippools': {'create'}},
+    'ipam_pool_set_network': {'ippools': {'update'}},
+    'ipam_pool_reserve': {'ippools': {'update'}},
     'ipam_pool_delete': {'ippools': {'delete'}, 'ipamblocks': {'delete'}},
     'ipam_inv_apply': {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update'}},
     # takes back raced import rows: ipam_release_ip per row
