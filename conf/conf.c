@@ -134,6 +134,11 @@ static const struct conf_key conf_schema[] = {
 	{ "agent", "resync_seconds", CONF_T_DURATION, F(agent.resync_seconds), "30", 1, 3600,
 	  NULL, false,
 	  "Reconcile the routes at least this often, even without any change." },
+	{ "agent", "network_policy", CONF_T_ENUM, F(agent.network_policy), "disabled", 0, 0,
+	  switch_names, false,
+	  "Enforce Kubernetes NetworkPolicy on this node's endpoints with nf_tables\n"
+	  "(table inet kvnet; kubernetes datastore only). A kvnet veth is dropped until\n"
+	  "its rules are in the kernel unless [cni] policy_timeout_action is continue." },
 };
 
 #undef F

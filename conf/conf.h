@@ -140,6 +140,7 @@ struct conf {
 						  * root; "" = root only */
 		char endpoints_dir[CONF_STR_MAX]; /* [agent] endpoints_dir (absolute path) */
 		uint32_t resync_seconds;      /* [agent] resync_seconds, 1..3600 */
+		enum conf_switch network_policy; /* [agent] network_policy: enforce NetworkPolicy */
 	} agent;
 	uint64_t given[2];		      /* bit per schema key: set by a file or the
 					       * environment, not a default (conf_given) */
