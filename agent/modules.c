@@ -2,6 +2,7 @@
 #include "agent/modules.h"
 
 #include "agent/mignode.h"
+#include "agent/policy.h"
 #include "agent/routes.h"
 
 #include <stddef.h>
@@ -27,9 +28,21 @@ static void migration_destroy(void *s)
 	mignode_free(s);
 }
 
+/* NetworkPolicy onto nf_tables ([agent] network_policy). */
+static void *policy_create(struct agent *a, struct err *e)
+{
+	return agent_policy_new(a, e);
+}
+
+static void policy_destroy(void *s)
+{
+	agent_policy_free(s);
+}
+
 static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
+	{ "policy", policy_create, policy_destroy },
 };
 
 const struct agent_module *agent_modules(unsigned *n)
