@@ -405,7 +405,9 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	(void)loop, (void)t;
 	struct agent_policy *p = arg;
-	if (!agent_obj_all_synced(p->a)) {
+	/* agent_ready: every informer created and synced once (before agent_start none
+	 * exists and every kind would count as synced, empty) */
+	if (!agent_ready(p->a) || !agent_obj_all_synced(p->a)) {
 		/* adopt: whatever the kernel holds stays in force until the world is known */
 		if (!p->waiting_logged)
 			log_info(p->log, "policy: waiting for the informers before touching table "
