@@ -30,7 +30,7 @@ WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wvla -W
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP \
 	-DKVNET_VERSION='"$(VERSION)"' -DKVNET_GITREV='"$(GITREV)"'
 
-LIB_SRC := $(sort $(wildcard lib/*.c net/*.c conf/*.c kube/*.c ipam/*.c policy/*.c flows/*.c cni/*.c agent/*.c inst/*.c))
+LIB_SRC := $(sort $(wildcard lib/*.c net/*.c conf/*.c kube/*.c ipam/*.c policy/*.c flows/*.c l2/*.c cni/*.c agent/*.c inst/*.c))
 CMD_SRC := main.c $(sort $(wildcard cmd/*.c))
 COMPAT_SRC := lib/compat/fortify.c
 TESTLIB_SRC := $(sort $(wildcard test/lib/*.c))
@@ -64,7 +64,7 @@ TOOL_BIN := $(patsubst test/tools/%.c,build/tools/%,$(TOOL_SRC))
 # --- the same unit tests linked like dist/kvnet (musl, static, Debian's archives) ---------
 # Only tests whose subject depends on the libc or the static archives (TLS, YAML, sockets);
 # test/run runs them as "musl". They prove BearSSL/libyaml work in the shipped build.
-MUSL_TESTS := test-conn test-tls test-kubeconfig
+MUSL_TESTS := test-conn test-tls test-kubeconfig test-agent-peermsg
 MUSL_TEST_BIN := $(patsubst test/unit/%.c,build/musltest/%,\
 	$(filter $(patsubst %,test/unit/%.c,$(MUSL_TESTS)),$(UNIT_SRC)))
 MUSL_TESTLIB_OBJ := $(patsubst %.c,build/musl/%.o,$(LIB_SRC) $(COMPAT_SRC) $(TESTLIB_SRC))

@@ -1,11 +1,16 @@
 /* policy: `kvnet policy explain` — which policies select each side of a connection, the
  * verdict and why, computed by the compiler the agent uses (policy/) over a directory of
  * JSON and YAML files (NetworkPolicies, Pods, VMIs, Namespaces, Lists of them; YAML may
- * hold several `---` documents). Exit status: 0 allowed, 1 denied, 2 usage or input. */
+ * hold several `---` documents) or over the API server (--api, --kubeconfig: the same
+ * kinds listed cluster-wide, page by page). An address that a pod or VMI holds is
+ * explained as that pod or VMI. Exit status: 0 allowed, 1 denied, 2 usage or input. */
 #include "cmd/cmd.h"
 
+#include "kube/client.h"
+#include "kube/kubeconfig.h"
 #include "lib/err.h"
 #include "lib/file.h"
+#include "lib/json.h"
 #include "policy/policy.h"
 
 #include <dirent.h>
@@ -17,14 +22,20 @@
 #include <sys/socket.h>
 
 #define POLICY_FILE_MAX (64u << 20)
+#define POLICY_API_TIMEOUT_MS 15000
+#define POLICY_API_PAGE 500
+
+extern char **environ;
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kvnet policy explain --from NS/POD|IP --to NS/POD|IP --port PORT/PROTO\n"
-		   "                            [--dir DIR]\n"
+		   "                            [--dir DIR | --api | --kubeconfig FILE [--context C]]\n"
 		   "  DIR (default .) holds JSON or YAML files: NetworkPolicy, Pod,\n"
 		   "  VirtualMachineInstance,"
 		   " Namespace objects, or Lists of them.\n"
+		   "  --api reads them from the API server (KUBECONFIG, ~/.kube/config or in-cluster).\n"
+		   "  An address held by a pod or VMI is explained as that pod or VMI.\n"
 		   "  Exit 0 allowed, 1 denied, 2 error.\n");
 }
 
@@ -89,6 +100,77 @@ out:
 	return rc;
 }
 
+/* Add every object of kind r (all namespaces) to w, page by page. A kind the API server
+ * does not serve (404: KubeVirt not installed) adds nothing. */
+static int load_kind(struct pol_world *w, struct kube_client *c, const struct kube_res *r,
+		     struct err *e)
+{
+	char cont[1024] = "";
+	do {
+		struct kube_list_opts o = { .limit = POLICY_API_PAGE,
+					    .continue_token = *cont ? cont : NULL };
+		struct kube_resp resp = { 0 };
+		int rc = kube_list(c, r, NULL, &o, &resp, e);
+		if (rc == 0 && resp.status == 404) {
+			kube_resp_free(&resp);
+			return 0;
+		}
+		if (rc == 0 && resp.status != 200)
+			rc = err_setx(e, EIO, "list %s: HTTP %d %s%s%s", r->plural, resp.status,
+				      resp.reason, *resp.message ? ": " : "", resp.message);
+		*cont = 0;
+		struct json_doc d;
+		struct json_tok *tok = NULL;
+		/* one parse: the page's objects, and metadata.continue (the next page, if any) */
+		if (rc == 0 && (rc = json_parse_alloc(&d, resp.body, resp.len, &tok, e)) == 0 &&
+		    (rc = pol_world_add(w, &d, 0, NULL, e)) == 0) {
+			int t = json_path(&d, 0, "metadata.continue");
+			if (t >= 0 && json_str(&d, t, cont, sizeof(cont)) < 0)
+				*cont = 0;
+		}
+		free(tok);
+		kube_resp_free(&resp);
+		if (rc < 0)
+			return err_prefix(e, "%s", r->plural), rc;
+	} while (*cont);
+	return 0;
+}
+
+static int load_api(struct pol_world *w, const char *kubeconfig, const char *context,
+		    struct err *e)
+{
+	struct kcfg *kc = NULL;
+	struct kcfg_opts ko = { .kubeconfig = kubeconfig, .context = context, .envp = environ };
+	int rc = kcfg_load(&kc, &ko, e);
+	if (rc < 0)
+		return err_prefix(e, "kubernetes"), rc;
+	if (kc->insecure)
+		fprintf(stderr, "kvnet policy: warning: %s: insecure-skip-tls-verify is set: the API "
+				"server's certificate is NOT verified\n", kc->source);
+	struct kube_client *c = kube_client_from_kcfg(kc, POLICY_API_TIMEOUT_MS, e);
+	if (!c) {
+		kcfg_free(kc);
+		return err_prefix(e, "kubernetes"), -EINVAL;
+	}
+	const struct kube_res *kinds[] = { &kube_res_namespaces, &kube_res_netpols, &kube_res_pods,
+					   &kube_res_vmis };
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && rc == 0; i++)
+		rc = load_kind(w, c, kinds[i], e);
+	if (rc < 0)
+		err_prefix(e, "%s", kc->server);
+	kube_client_free(c);
+	kcfg_free(kc);
+	return rc;
+}
+
+/* An address end held by a pod or VMI becomes that pod or VMI (keeping the address). */
+static void map_end(const struct pol_world *w, struct pol_end *end, bool *vm)
+{
+	*vm = false;
+	if (!end->ns)
+		pol_world_find_ip(w, &end->ip, &end->ns, &end->name, vm);
+}
+
 /* "NS/POD" or an address; s is kept (the end points into it). */
 static bool parse_end(char *s, struct pol_end *end)
 {
@@ -121,10 +203,13 @@ static bool parse_port(char *s, uint16_t *port, uint8_t *proto)
 	return true;
 }
 
-static void print_end(const char *what, const struct pol_end *end)
+static void print_end(const char *what, const struct pol_end *end, bool mapped, bool vm)
 {
 	char b[IP_STRLEN];
-	if (end->ns)
+	if (mapped)
+		printf("%s %s = %s %s/%s\n", what, ip_fmt(&end->ip, b), vm ? "VMI" : "pod", end->ns,
+		       end->name);
+	else if (end->ns)
 		printf("%s %s/%s (%s)\n", what, end->ns, end->name, ip_fmt(&end->ip, b));
 	else
 		printf("%s %s (address)\n", what, ip_fmt(&end->ip, b));
@@ -135,10 +220,13 @@ static int explain(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' }, { "to", required_argument, NULL, 't' },
 		{ "port", required_argument, NULL, 'p' }, { "dir", required_argument, NULL, 'd' },
+		{ "api", no_argument, NULL, 'a' },        { "kubeconfig", required_argument, NULL, 'k' },
+		{ "context", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 },
 	};
 	char *from = NULL, *to = NULL, *port_s = NULL;
-	const char *dir = ".";
+	const char *dir = NULL, *kubeconfig = NULL, *context = NULL;
+	bool api = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:t:p:d:h", opts, NULL)) != -1) {
@@ -147,12 +235,19 @@ static int explain(int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'p': port_s = optarg; break;
 		case 'd': dir = optarg; break;
+		case 'a': api = true; break;
+		case 'k': kubeconfig = optarg; api = true; break;
+		case 'c': context = optarg; api = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc || !from || !to || !port_s) {
 		usage(stderr);
+		return 2;
+	}
+	if (api && dir) {
+		fprintf(stderr, "kvnet policy: --dir and --api/--kubeconfig: give one source\n");
 		return 2;
 	}
 	struct pol_end src, dst;
@@ -174,12 +269,22 @@ static int explain(int argc, char **argv)
 		fprintf(stderr, "kvnet policy: out of memory\n");
 		return 2;
 	}
-	if (load_dir(w, dir, &e) < 0 || pol_verdict(w, &src, &dst, proto, port, &v, &e) < 0) {
+	bool src_vm, dst_vm;
+	if ((api ? load_api(w, kubeconfig, context, &e) : load_dir(w, dir ? dir : ".", &e)) < 0) {
 		fprintf(stderr, "kvnet policy: %s\n", e.msg);
 		goto out;
 	}
-	print_end("from:", &src);
-	print_end("to:  ", &dst);
+	bool src_mapped = !src.ns, dst_mapped = !dst.ns;
+	map_end(w, &src, &src_vm);
+	map_end(w, &dst, &dst_vm);
+	src_mapped = src_mapped && src.ns;
+	dst_mapped = dst_mapped && dst.ns;
+	if (pol_verdict(w, &src, &dst, proto, port, &v, &e) < 0) {
+		fprintf(stderr, "kvnet policy: %s\n", e.msg);
+		goto out;
+	}
+	print_end("from:", &src, src_mapped, src_vm);
+	print_end("to:  ", &dst, dst_mapped, dst_vm);
 	printf("port: %u/%s\n", port, pol_proto_name(proto));
 	/* egress of the source first, then ingress of the destination */
 	static const enum pol_dir order[POL_NDIR] = { POL_EGRESS, POL_INGRESS };

@@ -32,6 +32,7 @@
 #define TYPE_INET_PROTOCOL 12
 #define TYPE_INET_SERVICE 13
 #define TYPE_IFNAME 41
+#define TYPE_BITS 6 /* a concatenation's type: the fields' types, 6 bits each */
 
 static uint64_t be64(uint64_t v)
 {
@@ -336,6 +337,10 @@ static void key_props(enum nft_keytype k, uint32_t *type, uint32_t *len)
 		*type = TYPE_INET_PROTOCOL;
 		*len = 1;
 		return;
+	case NFT_KEY_PROTO_SERVICE:
+		*type = TYPE_INET_PROTOCOL << TYPE_BITS | TYPE_INET_SERVICE;
+		*len = 8;
+		return;
 	}
 	*type = 0;
 	*len = 0;
@@ -351,6 +356,9 @@ int nft_set_add(struct nft_batch *b, const struct nft_set_spec *s)
 		flags |= NFT_SET_INTERVAL;
 	if (s->vmap)
 		flags |= NFT_SET_MAP;
+	bool concat = s->key == NFT_KEY_PROTO_SERVICE;
+	if (concat && s->interval)
+		flags |= NFT_SET_CONCAT;
 	if (msg_begin(b, NFT_MSG_NEWSET, NLM_F_CREATE, "set %s: add", s->name) < 0)
 		return b->rc;
 	nl_put_str(&b->m, NFTA_SET_TABLE, b->table);
@@ -361,6 +369,21 @@ int nft_set_add(struct nft_batch *b, const struct nft_set_spec *s)
 	if (s->vmap)
 		put_be32(b, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	put_be32(b, NFTA_SET_ID, b->next_set_id++);
+	if (concat) {
+		/* the fields' lengths in bytes, for the kernel to pick a set type that
+		 * matches ranges per field (pipapo) */
+		size_t d, c, f;
+		static const uint32_t fields[] = {1, 2};
+		nl_nest_begin(&b->m, NFTA_SET_DESC, &d);
+		nl_nest_begin(&b->m, NFTA_SET_DESC_CONCAT, &c);
+		for (size_t i = 0; i < 2; i++) {
+			nl_nest_begin(&b->m, NFTA_LIST_ELEM, &f);
+			put_be32(b, NFTA_SET_FIELD_LEN, fields[i]);
+			nl_nest_end(&b->m, f);
+		}
+		nl_nest_end(&b->m, c);
+		nl_nest_end(&b->m, d);
+	}
 	/* libnftnl-style user data: the key's byte order, so `nft list` prints interface
 	 * names (host order) right; the kernel ignores it */
 	uint8_t ud[6] = {UDATA_SET_KEYBYTEORDER, 4};
@@ -407,7 +430,7 @@ static int elems_open(struct nft_batch *b, const char *set, bool del)
 {
 	int op = del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
 	if (b->open == NFT_OPEN_ELEMS && b->open_op == op && strcmp(b->open_set, set) == 0 &&
-	    b->m.w.off - b->msgs[b->nmsgs].off < NFT_ELEMS_MAX)
+	    nl_msg_len(&b->m) < NFT_ELEMS_MAX)
 		return 0;
 	unsigned first = b->elem_count + 1;
 	if (msg_begin(b, (uint8_t)op, del ? 0 : NLM_F_CREATE, "set %s: %s elements %u-", set,
@@ -426,18 +449,19 @@ static int elems_open(struct nft_batch *b, const char *set, bool del)
 }
 
 /* One element of the open element message. */
-static void elem_put(struct nft_batch *b, const uint8_t *key, size_t len, uint32_t flags,
-		     const struct nft_elem *el, bool map)
+static void elem_put(struct nft_batch *b, const uint8_t *key, const uint8_t *key_end,
+		     size_t len, uint32_t flags, const struct nft_elem *el, bool map)
 {
 	size_t n;
 	nl_nest_begin(&b->m, NFTA_LIST_ELEM, &n);
 	put_value(b, NFTA_SET_ELEM_KEY, key, len);
+	if (key_end)
+		put_value(b, NFTA_SET_ELEM_KEY_END, key_end, len);
 	if (flags)
 		put_be32(b, NFTA_SET_ELEM_FLAGS, flags);
 	if (map)
 		put_verdict(b, NFTA_SET_ELEM_DATA, el->verdict, el->chain);
 	nl_nest_end(&b->m, n);
-	b->nelems++;
 }
 
 /* key + 1 in place (big-endian); false when it wrapped (key was the largest value). */
@@ -466,14 +490,21 @@ int nft_elems(struct nft_batch *b, const struct nft_set_spec *s, bool del,
 				     b->table, set, b->elem_count + 1);
 		if (elems_open(b, set, del) < 0)
 			return b->rc;
-		elem_put(b, el[i].key, el[i].len, 0, &el[i], s->vmap && !del);
-		if (interval) {
+		if (interval && s->key == NFT_KEY_PROTO_SERVICE) {
+			/* a concatenation range is one element with KEY and KEY_END */
+			elem_put(b, el[i].key, el[i].key_end, el[i].len, 0, &el[i], false);
+		} else {
+			elem_put(b, el[i].key, NULL, el[i].len, 0, &el[i], s->vmap && !del);
+		}
+		if (interval && s->key != NFT_KEY_PROTO_SERVICE) {
 			uint8_t end[NFT_KEY_MAX];
 			memcpy(end, el[i].key_end, el[i].len);
 			if (key_inc(end, el[i].len))
-				elem_put(b, end, el[i].len, NFT_SET_ELEM_INTERVAL_END, &el[i], false);
+				elem_put(b, end, NULL, el[i].len, NFT_SET_ELEM_INTERVAL_END, &el[i],
+					 false);
 		}
 		b->elem_count++;
+		b->nelems++;
 		if (b->rc)
 			return b->rc;
 	}
@@ -496,6 +527,17 @@ void nft_elem_port(struct nft_elem *el, uint16_t lo, uint16_t hi)
 	el->key[1] = (uint8_t)lo;
 	el->key_end[0] = (uint8_t)(hi >> 8);
 	el->key_end[1] = (uint8_t)hi;
+}
+
+void nft_elem_proto_port(struct nft_elem *el, uint8_t proto, uint16_t lo, uint16_t hi)
+{
+	memset(el, 0, sizeof(*el));
+	el->len = 8;
+	el->key[0] = el->key_end[0] = proto;
+	el->key[4] = (uint8_t)(lo >> 8);
+	el->key[5] = (uint8_t)lo;
+	el->key_end[4] = (uint8_t)(hi >> 8);
+	el->key_end[5] = (uint8_t)hi;
 }
 
 int nft_elem_ifname(struct nft_elem *el, const char *ifname, enum nft_verdict v,
@@ -827,6 +869,15 @@ int nft_match_port_set(struct nft_batch *b, enum nft_dir dir, const char *set)
 	return nft_expr_lookup(b, set, NFT_REG_1, false, false);
 }
 
+int nft_match_proto_port_set(struct nft_batch *b, enum nft_dir dir, const char *set)
+{
+	/* the concatenation in 32-bit registers: l4proto in the first, the port next */
+	nft_expr_meta(b, NFT_META_L4PROTO, NFT_REG32_00);
+	nft_expr_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, dir == NFT_SRC ? 0 : 2, 2,
+			 NFT_REG32_01);
+	return nft_expr_lookup(b, set, NFT_REG32_00, false, false);
+}
+
 int nft_match_ct_state(struct nft_batch *b, uint32_t bits)
 {
 	uint32_t zero = 0;
@@ -994,8 +1045,7 @@ static void blame(const struct nft_batch *b, size_t i, char *out, size_t cap)
 			k++;
 			if (want < start + 4 + l.off) {
 				if (elems) {
-					snprintf(out, cap, "element #%u of the message (from %u): ", k,
-						 bm->first);
+					snprintf(out, cap, "element #%u of the message: ", k);
 					return;
 				}
 				/* the expression's name is its first attribute */
@@ -1041,11 +1091,13 @@ int nft_acks_result(struct nft_batch *b, struct err *e)
 		int code = -b->msgs[first].rc;
 		b->failed = first;
 		blame(b, first, where, sizeof(where));
-		err_setx(e, code, "nft %s: %s: %s%s", b->table, b->msgs[first].what, where,
-			 b->ktext[0] ? b->ktext : strerror(code));
+		char more[96] = "";
 		if (refused > 1)
-			err_prefix(e, "%zu of %zu messages refused, nothing applied; first",
-				   refused, b->nmsgs);
+			snprintf(more, sizeof(more),
+				 " (%zu of %zu messages refused, nothing applied)", refused,
+				 b->nmsgs);
+		err_setx(e, code, "nft %s: %s: %s%s%s", b->table, b->msgs[first].what, where,
+			 b->ktext[0] ? b->ktext : strerror(code), more);
 		return -code;
 	}
 	if (unanswered)
@@ -1403,6 +1455,7 @@ static const struct nl_pol elist_pol[NFTA_SET_ELEM_LIST_MAX + 1] = {
 };
 static const struct nl_pol elem_pol[NFTA_SET_ELEM_MAX + 1] = {
     [NFTA_SET_ELEM_KEY] = {NL_A_NESTED, 0},
+    [NFTA_SET_ELEM_KEY_END] = {NL_A_NESTED, 0},
     [NFTA_SET_ELEM_DATA] = {NL_A_NESTED, 0},
     [NFTA_SET_ELEM_FLAGS] = {NL_A_U32, 0},
 };
@@ -1463,6 +1516,17 @@ static int elem_fn(void *arg, const uint8_t *p, size_t len, struct err *e)
 	el->len = (uint8_t)k->len;
 	if (attr_be32(&tb[NFTA_SET_ELEM_FLAGS], &flags))
 		el->end = flags & NFT_SET_ELEM_INTERVAL_END;
+	if (nl_attr_has(&tb[NFTA_SET_ELEM_KEY_END])) {
+		rc = nl_attr_parse(tb[NFTA_SET_ELEM_KEY_END].p, tb[NFTA_SET_ELEM_KEY_END].len,
+				   data_pol, NFTA_DATA_MAX, kb, e);
+		if (rc < 0)
+			return rc;
+		k = &kb[NFTA_DATA_VALUE];
+		if (!nl_attr_has(k) || k->len != el->len)
+			return err_setx(e, EBADMSG, "element key end absent or of %u bytes", k->len);
+		memcpy(el->key_end, k->p, k->len);
+		el->has_key_end = true;
+	}
 	if (nl_attr_has(&tb[NFTA_SET_ELEM_DATA])) {
 		struct nl_attr db[NFTA_DATA_MAX + 1], vb[NFTA_VERDICT_MAX + 1];
 		uint32_t code;

@@ -161,6 +161,10 @@ enum nft_keytype {
 	NFT_KEY_SERVICE,  /* inet_service (port), 2 bytes big-endian */
 	NFT_KEY_IFNAME,	  /* ifname, 16 bytes */
 	NFT_KEY_PROTO,	  /* inet_proto, 1 byte */
+	NFT_KEY_PROTO_SERVICE, /* inet_proto . inet_service, a concatenation of 8 bytes: the
+				* protocol in byte 0, the port big-endian in bytes 4-5 (each
+				* field padded to a 32-bit register); with interval, port
+				* ranges per protocol ("tcp . 8000-8080") */
 };
 struct nft_set_spec {
 	const char *name;      /* set name */
@@ -198,6 +202,7 @@ int nft_elems(struct nft_batch *b, const struct nft_set_spec *s, bool del,
 /* Helpers that fill an element. nft_elem_ifname: -EINVAL when the name does not fit. */
 void nft_elem_addr(struct nft_elem *el, const struct ip_addr *lo, const struct ip_addr *hi);
 void nft_elem_port(struct nft_elem *el, uint16_t lo, uint16_t hi);
+void nft_elem_proto_port(struct nft_elem *el, uint8_t proto, uint16_t lo, uint16_t hi);
 int nft_elem_ifname(struct nft_elem *el, const char *ifname, enum nft_verdict v,
 		    const char *chain);
 
@@ -225,6 +230,7 @@ enum nft_meta { NFT_IIFNAME, NFT_OIFNAME };
  *   addr_set ip/ip6 saddr/daddr (family AF_INET/AF_INET6) in @set (neg: not in)
  *   port     th sport/dport == lo (lo == hi) or in lo-hi; needs an l4proto match first
  *   port_set th sport/dport in @set
+ *   proto_port_set  meta l4proto . th sport/dport in @set (an NFT_KEY_PROTO_SERVICE set)
  *   ct       ct state & bits != 0 (NFT_CTS_* bits below)
  *   vmap     meta iifname/oifname vmap @map: the map's verdict ends the rule */
 int nft_match_ifname(struct nft_batch *b, enum nft_meta which, const char *name);
@@ -236,6 +242,7 @@ int nft_match_addr_set(struct nft_batch *b, enum nft_dir dir, int family, const 
 		       bool neg);
 int nft_match_port(struct nft_batch *b, enum nft_dir dir, uint16_t lo, uint16_t hi);
 int nft_match_port_set(struct nft_batch *b, enum nft_dir dir, const char *set);
+int nft_match_proto_port_set(struct nft_batch *b, enum nft_dir dir, const char *set);
 #define NFT_CTS_INVALID 0x01u
 #define NFT_CTS_ESTABLISHED 0x02u
 #define NFT_CTS_RELATED 0x04u
@@ -306,6 +313,8 @@ struct nft_elem_info {
 	uint8_t key[NFT_KEY_MAX]; /* key bytes */
 	uint8_t len;		  /* key length */
 	bool end;		  /* an interval end element (NFT_SET_ELEM_INTERVAL_END) */
+	uint8_t key_end[NFT_KEY_MAX]; /* concatenation ranges: the last key (KEY_END) */
+	bool has_key_end;	  /* key_end is set */
 	bool has_verdict;	  /* a map element with a verdict */
 	int32_t verdict;	  /* its kernel verdict code (NF_ACCEPT, NFT_JUMP ...) */
 	char chain[NFT_NAME_MAX]; /* JUMP/GOTO target */

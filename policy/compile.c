@@ -523,8 +523,21 @@ static int resolve_end(const struct pol_world *w, struct pol_end *end, uint8_t f
 	if (!end->ns)
 		return 0;
 	const struct pol_pod *pod = find_pod(w, end->ns, end->name);
+	const char *why;
+	if (!pod && (why = pol_world_inactive_why(w, end->ns, end->name)))
+		return err_setx(e, ENOENT, "policy: %s/%s: NetworkPolicy does not apply to it: it %s",
+				end->ns, end->name, why);
 	if (!pod)
 		return err_setx(e, ENOENT, "policy: %s/%s: no such pod or VMI", end->ns, end->name);
+	if (end->ip.family) {
+		/* the caller named one of its addresses */
+		for (unsigned i = 0; i < pod->n_ips; i++)
+			if (ip_eq(&pod->ips[i], &end->ip))
+				return 0;
+		char b[IP_STRLEN];
+		return err_setx(e, ENOENT, "policy: %s/%s: does not hold %s", end->ns, end->name,
+				ip_fmt(&end->ip, b));
+	}
 	for (unsigned i = 0; i < pod->n_ips; i++)
 		if (!fam || pod->ips[i].family == fam) {
 			end->ip = pod->ips[i];
@@ -545,7 +558,7 @@ int pol_verdict(const struct pol_world *w, struct pol_end *src, struct pol_end *
 {
 	*v = (struct pol_verdict){ 0 };
 	int rc;
-	uint8_t fam = !src->ns ? src->ip.family : !dst->ns ? dst->ip.family : 0;
+	uint8_t fam = src->ip.family ? src->ip.family : dst->ip.family;
 	if ((rc = resolve_end(w, dst, fam, e)) < 0 ||
 	    (rc = resolve_end(w, src, dst->ip.family, e)) < 0)
 		return rc;

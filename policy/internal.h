@@ -76,6 +76,7 @@ struct pol_pod {
 	struct pol_labels labels;        /* metadata.labels */
 	struct ip_addr ips[POL_IPS_MAX]; /* addresses */
 	unsigned n_ips;                  /* how many */
+	const char *inactive;            /* why policy does not see it, or NULL */
 	struct pol_named_port *ports;    /* named container ports */
 	unsigned n_ports;                /* how many */
 };
@@ -92,11 +93,15 @@ struct pol_world {
 	unsigned n_pods;         /* how many */
 	struct pol_ns *ns;       /* namespaces */
 	unsigned n_ns;           /* how many */
+	char **inactive;         /* pods left out, "NS/NAME\tWHY" (heap) */
+	unsigned n_inactive;     /* how many */
 };
 
 /* Add an object whose kind is known (items of a typed List have none). */
 int pol_world_add_kind(struct pol_world *w, const struct json_doc *d, int obj,
 		       const char *kind, unsigned *added, struct err *e);
+/* Why pod ns/name was left out of the world, or NULL when it was not. */
+const char *pol_world_inactive_why(const struct pol_world *w, const char *ns, const char *name);
 const char *pol_labels_get(const struct pol_labels *l, const char *k);
 void pol_labels_free(struct pol_labels *l);
 void pol_sel_free(struct pol_sel *s);

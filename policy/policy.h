@@ -101,6 +101,14 @@ int pol_world_add_yaml(struct pol_world *w, const char *text, size_t len, unsign
 /* Counts of what the world holds. */
 unsigned pol_world_npolicies(const struct pol_world *w);
 unsigned pol_world_npods(const struct pol_world *w);
+/* Pods left out of the world: host-network pods (their address is the node's; only an
+ * ipBlock names them) and pods whose phase is Succeeded or Failed (their address may be
+ * another pod's already). They are neither endpoints nor peers. */
+unsigned pol_world_ninactive(const struct pol_world *w);
+/* The pod or VMI holding address ip (a VMI before its launcher pod, which shares the
+ * address). False when none does. The strings live as long as the world. */
+bool pol_world_find_ip(const struct pol_world *w, const struct ip_addr *ip, const char **ns,
+		       const char **name, bool *vm);
 
 /* An endpoint to compile for: the pod (or VMI) NS/NAME, and its host interface (may be
  * NULL, e.g. for `kvnet policy explain`). */
@@ -171,7 +179,8 @@ bool pol_crule_match(const struct pol_crule *r, const struct ip_addr *ip, uint8_
 struct pol_end {
 	const char *ns;      /* namespace, or NULL for an address */
 	const char *name;    /* pod or VMI name */
-	struct ip_addr ip;   /* the address (for a pod: filled in by pol_verdict) */
+	struct ip_addr ip;   /* the address; for a pod, one of its own, or family 0 and
+	                        pol_verdict fills it in */
 };
 
 #define POL_REASON_MAX 512

@@ -713,6 +713,32 @@ static int pod_add_ports(struct pctx *c, struct pol_pod *p, int list, const char
 	return 0;
 }
 
+/* A pod NetworkPolicy does not see (p->inactive set): one on the host network (its
+ * address is the node's, only an ipBlock can name it) or one that has ended (phase
+ * Succeeded or Failed: its address may already belong to another pod). */
+static int pod_inactive(struct pctx *c, int spec, int status, struct pol_pod *p)
+{
+	int t;
+	if (spec >= 0 && (t = json_get(c->d, spec, "hostNetwork")) >= 0 && !json_is_null(c->d, t)) {
+		bool b;
+		if (json_bool(c->d, t, &b) < 0)
+			return bad(c, "spec.hostNetwork: not a boolean");
+		if (b)
+			p->inactive = "runs on the host network (its address is the node's; only an "
+				      "ipBlock can name it)";
+	}
+	if (status >= 0 && (t = json_get(c->d, status, "phase")) >= 0 && !json_is_null(c->d, t)) {
+		char ph[32];
+		if (json_str(c->d, t, ph, sizeof(ph)) < 0)
+			return bad(c, "status.phase: not a short string");
+		if (strcmp(ph, "Succeeded") == 0 || strcmp(ph, "Failed") == 0)
+			p->inactive = strcmp(ph, "Failed") == 0
+				      ? "has ended (phase Failed; its address may be another pod's)"
+				      : "has ended (phase Succeeded; its address may be another pod's)";
+	}
+	return 0;
+}
+
 static int parse_pod(struct pctx *c, int obj, bool vm, struct pol_pod *p)
 {
 	*p = (struct pol_pod){ .vm = vm };
@@ -726,6 +752,8 @@ static int parse_pod(struct pctx *c, int obj, bool vm, struct pol_pod *p)
 		goto fail;
 	if ((rc = get_typed(c, obj, "spec", JSON_OBJECT, "", &spec)) < 0 ||
 	    (rc = get_typed(c, obj, "status", JSON_OBJECT, "", &status)) < 0)
+		goto fail;
+	if (!vm && (rc = pod_inactive(c, spec, status, p)) < 0)
 		goto fail;
 	char path[128];
 	struct json_iter it, jt;
@@ -870,6 +898,9 @@ void pol_world_free(struct pol_world *w)
 		free(w->ns[i].name);
 		pol_labels_free(&w->ns[i].labels);
 	}
+	for (unsigned i = 0; i < w->n_inactive; i++)
+		free(w->inactive[i]);
+	free(w->inactive);
 	free(w->pol);
 	free(w->pods);
 	free(w->ns);
@@ -949,6 +980,18 @@ int pol_world_add_kind(struct pol_world *w, const struct json_doc *d, int obj,
 			return err_setx(e, ENOMEM, "Pod: out of memory");
 		if ((rc = parse_pod(&c, obj, kind[0] == 'V', &w->pods[w->n_pods])) < 0)
 			return rc;
+		struct pol_pod *np = &w->pods[w->n_pods];
+		if (np->inactive) {
+			/* out of policy's world: neither an endpoint nor a peer */
+			char *line = NULL;
+			bool ok = grow((void **)&w->inactive, w->n_inactive, sizeof(*w->inactive)) &&
+				  asprintf(&line, "%s/%s\t%s", np->ns, np->name, np->inactive) >= 0;
+			pol_pod_free(np);
+			if (!ok)
+				return err_setx(e, ENOMEM, "Pod: out of memory");
+			w->inactive[w->n_inactive++] = line;
+			return 0;
+		}
 		w->n_pods++;
 	} else if (strcmp(kind, "Namespace") == 0) {
 		if (!grow((void **)&w->ns, w->n_ns, sizeof(*w->ns)))
@@ -975,17 +1018,45 @@ int pol_world_add_json(struct pol_world *w, const char *text, size_t len, unsign
 		       struct err *e)
 {
 	struct json_doc d;
-	int rc = json_parse(&d, text, len, NULL, 0, 0, e);
-	if (rc < 0 && rc != -ENOSPC)
-		return rc;
-	err_clear(e);
-	unsigned n = d.n ? d.n : 1;
-	struct json_tok *tok = calloc(n, sizeof(*tok));
-	if (!tok)
-		return err_setx(e, ENOMEM, "json: out of memory for %u tokens", n);
-	rc = json_parse(&d, text, len, tok, n, 0, e);
+	struct json_tok *tok;
+	int rc = json_parse_alloc(&d, text, len, &tok, e);
 	if (rc == 0)
 		rc = pol_world_add(w, &d, 0, added, e);
 	free(tok);
 	return rc;
+}
+
+unsigned pol_world_ninactive(const struct pol_world *w)
+{
+	return w->n_inactive;
+}
+
+const char *pol_world_inactive_why(const struct pol_world *w, const char *ns, const char *name)
+{
+	size_t nl = strlen(ns), ml = strlen(name);
+	for (unsigned i = 0; i < w->n_inactive; i++) {
+		const char *l = w->inactive[i];
+		if (strncmp(l, ns, nl) == 0 && l[nl] == '/' && strncmp(l + nl + 1, name, ml) == 0 &&
+		    l[nl + 1 + ml] == '\t')
+			return l + nl + ml + 2;
+	}
+	return NULL;
+}
+
+bool pol_world_find_ip(const struct pol_world *w, const struct ip_addr *ip, const char **ns,
+		       const char **name, bool *vm)
+{
+	const struct pol_pod *hit = NULL;
+	for (unsigned i = 0; i < w->n_pods; i++) {
+		const struct pol_pod *p = &w->pods[i];
+		for (unsigned j = 0; j < p->n_ips; j++)
+			if (ip_eq(&p->ips[j], ip) && (!hit || (p->vm && !hit->vm)))
+				hit = p;
+	}
+	if (!hit)
+		return false;
+	*ns = hit->ns;
+	*name = hit->name;
+	*vm = hit->vm;
+	return true;
 }

@@ -8,8 +8,6 @@ two simulated nodes (the plugin in its own UTS namespace with host name node-a /
 - the handle is freed once the VM is gone and both slots are empty;
 - ordinary pods: GC releases only this node's allocations that are not listed.
 Records are read back with the python client."""
-import glob
-import json
 import os
 import sys
 
@@ -21,51 +19,13 @@ import kube  # noqa: E402
 
 ok = t.ok
 G = "/apis/kvnet.io/v1/"
-FIX = os.path.join(t.ROOT, "test", "data", "fixtures")
 NET = "gcnet"
 VMH = NET + ".vmi.default.vm-a"
 
 
-def fixture(name):
-    with open(os.path.join(FIX, name)) as f:
-        return json.load(f)
-
-
-def args(pod):
-    return "K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % (pod["metadata"]["namespace"],
-                                                     pod["metadata"]["name"])
-
-
-def handles(api):
-    st, obj = api.get(G + "ipamhandles")
-    return sorted(o["metadata"]["name"] for o in obj.get("items", []))
-
-
-def owners(api, handle):
-    """(active, alternate) owner objects ({} when empty) of handle's first allocation."""
-    st, obj = api.get(G + "ipamblocks")
-    for b in obj.get("items", []):
-        for a in b["spec"]["allocations"]:
-            if a["handle"] == handle:
-                return a.get("activeOwner") or {}, a.get("alternateOwner") or {}
-    return {}, {}
-
-
-def main():
-    host, api, kc = kube.setup()
-    try:
-        run(api, host, kc)
-    finally:
-        api.stop()
-    t.finish()
-
-
 def run(api, host, kc):
-    api.load_files(sorted(glob.glob(os.path.join(FIX, "vm-a.*.json"))))
-    c = t.conf("/nonexistent-kvnet-state", "1.1.0", name=NET, datastore="kubernetes",
-               kubeconfig=kc)
-    del c["state_dir"]
-    src, tgt = fixture("vm-a.source-pod.json"), fixture("vm-a.target-pod.json")
+    c = kube.vm_world(api, kc, NET)
+    src, tgt = kube.fixture("vm-a.source-pod.json"), kube.fixture("vm-a.target-pod.json")
     n1, n2, n3, n4 = (t.netns(x) for x in ("s", "t", "o1", "o2"))
 
     def gc(node, *att):
@@ -73,13 +33,13 @@ def run(api, host, kc):
                          [{"containerID": a, "ifname": "eth0"} for a in att]})
         return t.cni("GC", cfg, host, node=node)
 
-    r = t.cni("ADD", c, host, cid="cid-src", netns_path="/run/netns/" + n1, args=args(src),
+    r = t.cni("ADD", c, host, cid="cid-src", netns_path="/run/netns/" + n1, args=kube.pod_args(src),
               node="node-a")
     ok(r.rc == 0, "ADD of the VM's source pod on node-a", r)
-    r = t.cni("ADD", c, host, cid="cid-tgt", netns_path="/run/netns/" + n2, args=args(tgt),
+    r = t.cni("ADD", c, host, cid="cid-tgt", netns_path="/run/netns/" + n2, args=kube.pod_args(tgt),
               node="node-b")
     ok(r.rc == 0, "ADD of the migration target on node-b", r)
-    act, alt = owners(api, VMH)
+    act, alt = kube.owner_slots(api, VMH)
     ok(act.get("containerID") == "cid-src" and act.get("ifname") == "eth0"
        and act.get("node") == "node-a" and alt.get("containerID") == "cid-tgt"
        and alt.get("node") == "node-b",
@@ -92,37 +52,37 @@ def run(api, host, kc):
     ok(r.rc == 0, "ordinary pod on node-b", r)
 
     r = gc("node-a", "cid-src", "cid-oa")
-    ok(r.rc == 0 and handles(api) == sorted([VMH, NET + ".cid-oa", NET + ".cid-ob"])
-       and owners(api, VMH)[0].get("uid") == src["metadata"]["uid"],
+    ok(r.rc == 0 and kube.handles(api) == sorted([VMH, NET + ".cid-oa", NET + ".cid-ob"])
+       and kube.owner_slots(api, VMH)[0].get("uid") == src["metadata"]["uid"],
        "GC on node-a listing its pods changes nothing (node-b's pods are not its business)",
-       (r, handles(api)))
+       (r, kube.handles(api)))
 
     r = gc("node-a")
-    act, alt = owners(api, VMH)
-    ok(r.rc == 0 and VMH in handles(api) and act == {} and alt.get("containerID") == "cid-tgt",
+    act, alt = kube.owner_slots(api, VMH)
+    ok(r.rc == 0 and VMH in kube.handles(api) and act == {} and alt.get("containerID") == "cid-tgt",
        "GC on node-a with no attachments: the VM keeps its IP (VM exists), node-a's slot is "
-       "emptied, node-b's slot stays", (r, handles(api), act, alt))
-    ok(NET + ".cid-oa" not in handles(api) and NET + ".cid-ob" in handles(api),
-       "... and releases node-a's ordinary pod, not node-b's", handles(api))
+       "emptied, node-b's slot stays", (r, kube.handles(api), act, alt))
+    ok(NET + ".cid-oa" not in kube.handles(api) and NET + ".cid-ob" in kube.handles(api),
+       "... and releases node-a's ordinary pod, not node-b's", kube.handles(api))
 
     api.delete("/apis/kubevirt.io/v1/namespaces/default/virtualmachines/vm-a")
     r = gc("node-a")
-    ok(r.rc == 0 and VMH in handles(api),
-       "VM deleted but node-b's target still holds a slot: the handle stays", handles(api))
+    ok(r.rc == 0 and VMH in kube.handles(api),
+       "VM deleted but node-b's target still holds a slot: the handle stays", kube.handles(api))
     r = gc("node-b", "cid-ob")
-    ok(r.rc == 0 and VMH not in handles(api) and NET + ".cid-ob" in handles(api),
+    ok(r.rc == 0 and VMH not in kube.handles(api) and NET + ".cid-ob" in kube.handles(api),
        "GC on node-b without the target: slot emptied, VM gone: the handle is freed",
-       (r, handles(api)))
+       (r, kube.handles(api)))
     st, obj = api.get(G + "ipamblocks")
     ok(not any(a["handle"] == VMH for b in obj["items"] for a in b["spec"]["allocations"]),
        "no block allocation names the VM's handle any more")
     r = gc("node-b")
-    ok(r.rc == 0 and handles(api) == [], "GC on node-b with nothing listed: all released",
-       (r, handles(api)))
+    ok(r.rc == 0 and kube.handles(api) == [], "GC on node-b with nothing listed: all released",
+       (r, kube.handles(api)))
     for cid, n, pod in (("cid-src", n1, src), ("cid-tgt", n2, tgt)):
-        r = t.cni("DEL", c, host, cid=cid, netns_path="/run/netns/" + n, args=args(pod))
+        r = t.cni("DEL", c, host, cid=cid, netns_path="/run/netns/" + n, args=kube.pod_args(pod))
         ok(r.rc == 0, "DEL %s after GC is still fine (idempotent)" % cid, r)
 
 
 if __name__ == "__main__":
-    main()
+    kube.run_main(run)

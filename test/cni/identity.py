@@ -15,8 +15,6 @@ naming the real VMI and its uid:
   is being deleted, without its DEL having run (the old pod's slot is taken over).
 Each refusal prints its code and message."""
 import copy
-import glob
-import json
 import os
 import sys
 
@@ -29,20 +27,14 @@ import kube  # noqa: E402
 ok = t.ok
 G = "/apis/kvnet.io/v1/"
 KV = "/apis/kubevirt.io/v1/namespaces/default/"
-FIX = os.path.join(t.ROOT, "test", "data", "fixtures")
 NET = "vmnet"
 HANDLE = NET + ".vmi.default.vm-a"
 LBL = "kubevirt.io/migrationJobUID"
 
 
-def fixture(name):
-    with open(os.path.join(FIX, name)) as f:
-        return json.load(f)
-
-
-SRC = fixture("vm-a.source-pod.json")
-TGT = fixture("vm-a.target-pod.json")
-VMIM = fixture("vm-a.vmim.json")
+SRC = kube.fixture("vm-a.source-pod.json")
+TGT = kube.fixture("vm-a.target-pod.json")
+VMIM = kube.fixture("vm-a.vmim.json")
 SRC_NODE, TGT_NODE = "node-a", "node-b"
 
 
@@ -79,59 +71,16 @@ def vmim_like(name, n, vmi="vm-a", phase="Running", target_node=None, target_pod
     return m
 
 
-def args(pod):
-    return "K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % (pod["metadata"]["namespace"],
-                                                     pod["metadata"]["name"])
-
-
-def v4(res):
-    return [x["address"].split("/")[0] for x in res["ips"] if ":" not in x["address"]][0]
-
-
-def owners(api):
-    """(active uid, alternate uid) of the VM's first address, read from its block."""
-    st, obj = api.get(G + "ipamblocks")
-    for b in obj.get("items", []):
-        for a in _allocs(b["spec"]):
-            if a.get("handle") == HANDLE:
-                return ((a.get("activeOwner") or {}).get("uid", ""),
-                        (a.get("alternateOwner") or {}).get("uid", ""))
-    return None
-
-
-def _allocs(x):
-    if isinstance(x, dict):
-        if "handle" in x:
-            yield x
-        for v in x.values():
-            yield from _allocs(v)
-    elif isinstance(x, list):
-        for v in x:
-            yield from _allocs(v)
-
-
 def shown(r):
     j = r.json or {}
     return "code=%s msg=%r details=%r" % (j.get("code"), j.get("msg"), j.get("details"))
 
 
-def main():
-    host, api, kc = kube.setup()
-    try:
-        run(api, host, kc)
-    finally:
-        api.stop()
-    t.finish()
-
-
 def run(api, host, kc):
-    api.load_files(sorted(glob.glob(os.path.join(FIX, "vm-a.*.json"))))
-    c = t.conf("/nonexistent-kvnet-state", "1.1.0", name=NET, datastore="kubernetes",
-               kubeconfig=kc)
-    del c["state_dir"]
+    c = kube.vm_world(api, kc, NET)
 
     def add(pod, cid, ns, node):
-        return t.cni("ADD", c, host, cid=cid, netns_path="/run/netns/" + ns, args=args(pod),
+        return t.cni("ADD", c, host, cid=cid, netns_path="/run/netns/" + ns, args=kube.pod_args(pod),
                      node=node)
 
     def route(ip):
@@ -143,12 +92,12 @@ def run(api, host, kc):
     if not r.json:
         return
     first = r.json
-    ip = v4(first)
+    ip = kube.v4(first)
     src_if = first["interfaces"][0]["name"]
     src_uid = SRC["metadata"]["uid"]
     tgt_uid = TGT["metadata"]["uid"]
-    ok(owners(api) == (src_uid, "") and route(ip) == [(src_if, 1024)],
-       "it is the active owner; the VM's host route via its veth", (owners(api), route(ip)))
+    ok(kube.owner_uids(api, HANDLE) == (src_uid, "") and route(ip) == [(src_if, 1024)],
+       "it is the active owner; the VM's host route via its veth", (kube.owner_uids(api, HANDLE), route(ip)))
 
     ns_bad = t.netns("bad")
     cur = {"if": src_if}  # the veth the VM's route must stay on
@@ -157,14 +106,14 @@ def run(api, host, kc):
         """ADD of pod (created in the API first) must fail with code 999 naming the pod,
         the VM and the rule, create nothing and leave both slots and the route alone."""
         api.load([pod])
-        before = (owners(api), route(ip), kube.host_links(host))
+        before = (kube.owner_uids(api, HANDLE), route(ip), kube.host_links(host))
         r = add(pod, "cid-" + pod["metadata"]["name"], ns_bad, node)
         print("# %s: rc=%d %s" % (what, r.rc, shown(r)))
         d = (r.json or {}).get("details", "")
         ok(r.rc == 1 and r.json and r.json.get("code") == 999
            and r.json.get("msg") == "VM pod rejected" and pod["metadata"]["name"] in d
            and "vm-a" in d and all(w in d for w in words), "refused: " + what, r)
-        after = (owners(api), route(ip), kube.host_links(host))
+        after = (kube.owner_uids(api, HANDLE), route(ip), kube.host_links(host))
         ok(after == before and after[1] == [(cur["if"], 1024)],
            "refused (%s): owner slots, the genuine pod's host route and the node's links "
            "untouched" % what, (before, after))
@@ -210,7 +159,7 @@ def run(api, host, kc):
     print("# genuine target pod on node-c: rc=%d %s" % (r.rc, shown(r)))
     ok(r.rc == 1 and r.json and r.json.get("code") == 999
        and "this is node node-c" in r.json.get("details", "")
-       and owners(api) == (src_uid, "") and kube.host_links(host) == [src_if],
+       and kube.owner_uids(api, HANDLE) == (src_uid, "") and kube.host_links(host) == [src_if],
        "the genuine target pod run on another node is refused, nothing changes", r)
 
     # The genuine migration still works: same addresses, alternate slot, dark.
@@ -220,12 +169,12 @@ def run(api, host, kc):
        == sorted(x["address"] for x in first["ips"]),
        "the genuine migration target gets the VM's addresses", r)
     tgt_if = r.json["interfaces"][0]["name"] if r.json else "none"
-    ok(owners(api) == (src_uid, tgt_uid) and route(ip) == [(src_if, 1024)]
+    ok(kube.owner_uids(api, HANDLE) == (src_uid, tgt_uid) and route(ip) == [(src_if, 1024)]
        and not any(x.get("dev") == tgt_if for x in t.ipj(host, "route", "show")),
        "it is the alternate owner, dark; the route stays via the source",
-       (owners(api), route(ip)))
-    r = t.cni("DEL", c, host, cid="cid-tgt", netns_path="/run/netns/" + ns_tgt, args=args(TGT))
-    ok(r.rc == 0 and owners(api) == (src_uid, ""), "DEL of the target", (r, owners(api)))
+       (kube.owner_uids(api, HANDLE), route(ip)))
+    r = t.cni("DEL", c, host, cid="cid-tgt", netns_path="/run/netns/" + ns_tgt, args=kube.pod_args(TGT))
+    ok(r.rc == 0 and kube.owner_uids(api, HANDLE) == (src_uid, ""), "DEL of the target", (r, kube.owner_uids(api, HANDLE)))
     t.netns_del(ns_tgt)
 
     # Genuine restarts, the old pod's DEL never run (its node died): its namespace (and
@@ -250,12 +199,12 @@ def run(api, host, kc):
         api.load([new])
         new_ns = t.netns("new%d" % i)
         r = add(new, "cid-new%d" % i, new_ns, SRC_NODE)
-        ok(r.rc == 0 and r.json and v4(r.json) == ip,
+        ok(r.rc == 0 and r.json and kube.v4(r.json) == ip,
            "restart, %s: the new pod gets the VM's address" % what, (st, r))
         new_if = r.json["interfaces"][0]["name"] if r.json else "none"
-        ok(owners(api) == (uid(200 + i), "") and route(ip) == [(new_if, 1024)],
+        ok(kube.owner_uids(api, HANDLE) == (uid(200 + i), "") and route(ip) == [(new_if, 1024)],
            "restart, %s: it is the active owner, the route via its veth" % what,
-           (owners(api), route(ip), old_if))
+           (kube.owner_uids(api, HANDLE), route(ip), old_if))
         old, old_ns, old_if = new, new_ns, new_if
         cur["if"] = new_if
     # ... and the next pod is refused again while the current one lives
@@ -264,4 +213,4 @@ def run(api, host, kc):
 
 
 if __name__ == "__main__":
-    main()
+    kube.run_main(run)

@@ -71,13 +71,85 @@ def setup():
     return host, api, kc
 
 
-def main():
+
+# ---- shared by the VM tests (vm, identity, gc, vmconfig) ---------------------------------
+
+FIX = os.path.join(t.ROOT, "test", "data", "fixtures")
+
+
+def fixture(name):
+    """A fixture object of test/data/fixtures/ (the vm-a.* world of a migrating VM)."""
+    with open(os.path.join(FIX, name)) as f:
+        return json.load(f)
+
+
+def pod_args(pod):
+    """CNI_ARGS naming the pod."""
+    return "K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % (pod["metadata"]["namespace"],
+                                                     pod["metadata"]["name"])
+
+
+def v4(res):
+    """The first IPv4 address of a CNI result."""
+    return [x["address"].split("/")[0] for x in res["ips"] if ":" not in x["address"]][0]
+
+
+def handles(api):
+    """Names of every IPAMHandle."""
+    st, obj = api.get(G + "ipamhandles")
+    return sorted(o["metadata"]["name"] for o in obj.get("items", []))
+
+
+def _allocs(x):
+    if isinstance(x, dict):
+        if "handle" in x:
+            yield x
+        for v in x.values():
+            yield from _allocs(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _allocs(v)
+
+
+def owner_slots(api, handle):
+    """(active, alternate) owner objects ({} when empty) of handle's first allocation, read
+    from its block; None when no block holds it."""
+    st, obj = api.get(G + "ipamblocks")
+    for b in obj.get("items", []) if st == 200 and obj else []:
+        for a in _allocs(b["spec"]):
+            if a.get("handle") == handle:
+                return a.get("activeOwner") or {}, a.get("alternateOwner") or {}
+    return None
+
+
+def owner_uids(api, handle):
+    """(active uid, alternate uid) of handle's first allocation ("" for an empty slot);
+    None when no block holds it."""
+    o = owner_slots(api, handle)
+    return None if o is None else (o[0].get("uid", ""), o[1].get("uid", ""))
+
+
+def vm_world(api, kc, net):
+    """Load the vm-a.* fixtures into the API server and give the plugin configuration of
+    network `net` with the kubernetes datastore (no state directory)."""
+    api.load_files(sorted(glob.glob(os.path.join(FIX, "vm-a.*.json"))))
+    c = t.conf("/nonexistent-kvnet-state", "1.1.0", name=net, datastore="kubernetes",
+               kubeconfig=kc)
+    del c["state_dir"]
+    return c
+
+
+def run_main(run):
+    """setup(), run(api, host, kc), the API server stopped whatever happens, t.finish()."""
     host, api, kc = setup()
     try:
         run(api, host, kc)
     finally:
         api.stop()
     t.finish()
+
+def main():
+    run_main(run)
 
 
 def run(api, host, kc):

@@ -9,7 +9,6 @@ ownerReference uid, a domain annotation that does not name the
 controller VMI, a missing VMI and a target of a VM without addresses are rejected and
 create nothing. Prints the API calls of a VM pod ADD (server counters)."""
 import copy
-import glob
 import json
 import os
 import subprocess
@@ -23,49 +22,18 @@ import kube  # noqa: E402
 
 ok = t.ok
 G = "/apis/kvnet.io/v1/"
-FIX = os.path.join(t.ROOT, "test", "data", "fixtures")
 NET = "vmnet"
 HANDLE = NET + ".vmi.default.vm-a"
 
 
-def fixture(name):
-    with open(os.path.join(FIX, name)) as f:
-        return json.load(f)
-
-
-SRC = fixture("vm-a.source-pod.json")
-TGT = fixture("vm-a.target-pod.json")
+SRC = kube.fixture("vm-a.source-pod.json")
+TGT = kube.fixture("vm-a.target-pod.json")
 TGT_NODE = "node-b"  # the fixture migration's target node
 
 
 def handle(api):
     st, obj = api.get(G + "ipamhandles/" + HANDLE)
     return obj if st == 200 else None
-
-
-def owners(api):
-    """(active uid, alternate uid) of the VM's first address, read from its block."""
-    st, obj = api.get(G + "ipamblocks")
-    for b in obj.get("items", []):
-        text = json.dumps(b["spec"])
-        if HANDLE not in text:
-            continue
-        for a in _allocs(b["spec"]):
-            if isinstance(a, dict) and a.get("handle") == HANDLE:
-                return ((a.get("activeOwner") or {}).get("uid", ""),
-                        (a.get("alternateOwner") or {}).get("uid", ""))
-    return None
-
-
-def _allocs(x):
-    if isinstance(x, dict):
-        if "handle" in x:
-            yield x
-        for v in x.values():
-            yield from _allocs(v)
-    elif isinstance(x, list):
-        for v in x:
-            yield from _allocs(v)
 
 
 def pod_obj(base, name, uid, **md):
@@ -78,36 +46,15 @@ def pod_obj(base, name, uid, **md):
     return p
 
 
-def args(pod):
-    return "K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % (pod["metadata"]["namespace"],
-                                                     pod["metadata"]["name"])
-
-
-def v4(res):
-    return [x["address"].split("/")[0] for x in res["ips"] if ":" not in x["address"]][0]
-
-
-def main():
-    host, api, kc = kube.setup()
-    try:
-        run(api, host, kc)
-    finally:
-        api.stop()
-    t.finish()
-
-
 def run(api, host, kc):
-    api.load_files(sorted(glob.glob(os.path.join(FIX, "vm-a.*.json"))))
-    c = t.conf("/nonexistent-kvnet-state", "1.1.0", name=NET, datastore="kubernetes",
-               kubeconfig=kc)
-    del c["state_dir"]
+    c = kube.vm_world(api, kc, NET)
 
     def add(pod, cid, ns, node=None):
-        return t.cni("ADD", c, host, cid=cid, netns_path="/run/netns/" + ns, args=args(pod),
+        return t.cni("ADD", c, host, cid=cid, netns_path="/run/netns/" + ns, args=kube.pod_args(pod),
                      node=node)
 
     def dele(pod, cid, ns):
-        return t.cni("DEL", c, host, cid=cid, netns_path="/run/netns/" + ns, args=args(pod))
+        return t.cni("DEL", c, host, cid=cid, netns_path="/run/netns/" + ns, args=kube.pod_args(pod))
 
     src_uid = SRC["metadata"]["uid"]
     tgt_uid = TGT["metadata"]["uid"]
@@ -121,16 +68,16 @@ def run(api, host, kc):
     first = r.json
     print("# API calls for a VM pod ADD (first, allocating): %s" % calls)
     ok(handle(api) is not None, "handle %s created" % HANDLE)
-    ok(owners(api) == (src_uid, ""), "source pod is the active owner", owners(api))
-    rt = t.ipj(host, "route", "show", v4(first))
+    ok(kube.owner_uids(api, HANDLE) == (src_uid, ""), "source pod is the active owner", kube.owner_uids(api, HANDLE))
+    rt = t.ipj(host, "route", "show", kube.v4(first))
     ok(len(rt) == 1 and rt[0]["dev"] == first["interfaces"][0]["name"],
        "host route to the VM's v4 via the source veth", rt)
 
     # Restart: the launcher pod dies (DEL; the VM stays), a new one comes.
     r = dele(SRC, "cid-src", ns1)
     ok(r.rc == 0, "DEL of the source pod", r)
-    ok(handle(api) is not None and owners(api) == ("", ""),
-       "DEL keeps the VM's addresses, active slot emptied", owners(api))
+    ok(handle(api) is not None and kube.owner_uids(api, HANDLE) == ("", ""),
+       "DEL keeps the VM's addresses, active slot emptied", kube.owner_uids(api, HANDLE))
     t.netns_del(ns1)
     ns2 = t.netns("rst")
     RST = pod_obj(SRC, "virt-launcher-vm-a-r5tq2", "11111111-2222-4333-8444-555555555555")
@@ -143,8 +90,8 @@ def run(api, host, kc):
     ok(r.rc == 0 and r.json and sorted(x["address"] for x in r.json["ips"])
        == sorted(x["address"] for x in first["ips"]), "restart ADD gets the same addresses", r)
     print("# API calls for a VM pod ADD (restart, addresses exist): %s" % calls)
-    ok(owners(api) == (RST["metadata"]["uid"], ""), "restarted pod is the active owner",
-       owners(api))
+    ok(kube.owner_uids(api, HANDLE) == (RST["metadata"]["uid"], ""), "restarted pod is the active owner",
+       kube.owner_uids(api, HANDLE))
     rst_if = r.json["interfaces"][0]["name"] if r.json else ""
     rst_res = r.json
 
@@ -158,29 +105,29 @@ def run(api, host, kc):
        r)
     tgt_if = r.json["interfaces"][0]["name"] if r.json else "none"
     tgt_res = r.json
-    ok(owners(api) == (RST["metadata"]["uid"], tgt_uid),
-       "target is the alternate owner, the running pod stays active", owners(api))
+    ok(kube.owner_uids(api, HANDLE) == (RST["metadata"]["uid"], tgt_uid),
+       "target is the alternate owner, the running pod stays active", kube.owner_uids(api, HANDLE))
     rts = [x for x in t.ipj(host, "route", "show") + t.ipj(host, "-6", "route", "show")
            if x.get("dev") == tgt_if and not x["dst"].startswith("fe80:")]
     ok(rts == [], "no host route via the target's veth %s (dark)" % tgt_if, rts)
-    rt = t.ipj(host, "route", "show", v4(first))
+    rt = t.ipj(host, "route", "show", kube.v4(first))
     ok(len(rt) == 1 and rt[0]["dev"] == rst_if, "the VM's host route still via the source",
        rt)
     addrs = {a["local"] for l in t.ipj(ns3, "addr", "show", "dev", "eth0")
              for a in l["addr_info"] if a["scope"] == "global"}
-    ok(v4(first) in addrs, "the target pod has the VM's address inside", addrs)
+    ok(kube.v4(first) in addrs, "the target pod has the VM's address inside", addrs)
 
     r = t.cni("CHECK", dict(c, prevResult=rst_res), host, cid="cid-rst",
-              netns_path="/run/netns/" + ns2, args=args(RST))
+              netns_path="/run/netns/" + ns2, args=kube.pod_args(RST))
     ok(r.rc == 0, "CHECK of the running VM pod (VM handle, host route)", r)
     r = t.cni("CHECK", dict(c, prevResult=tgt_res), host, cid="cid-tgt",
-              netns_path="/run/netns/" + ns3, args=args(TGT), node=TGT_NODE)
+              netns_path="/run/netns/" + ns3, args=kube.pod_args(TGT), node=TGT_NODE)
     ok(r.rc == 0, "CHECK of the dark migration target", r)
-    v4net = v4(first) + "/32"
+    v4net = kube.v4(first) + "/32"
     subprocess.run(["ip", "-n", host, "route", "add", v4net, "dev", tgt_if, "proto", "75",
                     "metric", "2000"], check=True)
     r = t.cni("CHECK", dict(c, prevResult=tgt_res), host, cid="cid-tgt",
-              netns_path="/run/netns/" + ns3, args=args(TGT), node=TGT_NODE)
+              netns_path="/run/netns/" + ns3, args=kube.pod_args(TGT), node=TGT_NODE)
     ok(r.rc != 0 and r.json and "dark" in r.json.get("details", ""),
        "CHECK of a target that got a host route fails", r)
     subprocess.run(["ip", "-n", host, "route", "del", v4net, "dev", tgt_if, "proto", "75",
@@ -188,12 +135,12 @@ def run(api, host, kc):
 
     # DEL of source then target: each empties only its own slot.
     r = dele(RST, "cid-rst", ns2)
-    ok(r.rc == 0 and owners(api) == ("", tgt_uid),
-       "DEL of the source leaves the target as the one owner", (r, owners(api)))
+    ok(r.rc == 0 and kube.owner_uids(api, HANDLE) == ("", tgt_uid),
+       "DEL of the source leaves the target as the one owner", (r, kube.owner_uids(api, HANDLE)))
     r = dele(TGT, "cid-tgt", ns3)
-    ok(r.rc == 0 and owners(api) == ("", "") and handle(api) is not None,
+    ok(r.rc == 0 and kube.owner_uids(api, HANDLE) == ("", "") and handle(api) is not None,
        "DEL of the target empties its slot; the VM (not deleted) keeps its addresses",
-       (r, owners(api)))
+       (r, kube.owner_uids(api, HANDLE)))
 
     # Rejections: nothing created, the VM's owner slots untouched.
     ns4 = t.netns("bad")
@@ -225,7 +172,7 @@ def run(api, host, kc):
 
     # A migration target of a VM without addresses (on another network).
     r = t.cni("ADD", dict(c, name="othernet"), host, cid="cid-tgt2",
-              netns_path="/run/netns/" + ns4, args=args(TGT), node=TGT_NODE)
+              netns_path="/run/netns/" + ns4, args=kube.pod_args(TGT), node=TGT_NODE)
     ok(r.rc != 0 and r.json and "no addresses" in r.json.get("details", "")
        and kube.host_links(host) == [], "migration target of a VM without addresses rejected",
        r)
@@ -243,4 +190,4 @@ def run(api, host, kc):
 
 
 if __name__ == "__main__":
-    main()
+    kube.run_main(run)

@@ -14,7 +14,6 @@ test API server (fixtures test/data/fixtures/vm-a.*):
   SHA-256 (computed here independently), a restart keeps the addresses and a migration
   target gets them, dark."""
 import copy
-import glob
 import hashlib
 import json
 import os
@@ -28,28 +27,12 @@ import kube  # noqa: E402
 
 ok = t.ok
 G = "/apis/kvnet.io/v1/"
-FIX = os.path.join(t.ROOT, "test", "data", "fixtures")
 NET = "vmnet"
 CAP = "io.kubernetes.cri.pod-annotations"
 
 
-def fixture(name):
-    with open(os.path.join(FIX, name)) as f:
-        return json.load(f)
-
-
-def args(pod):
-    return "K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % (pod["metadata"]["namespace"],
-                                                     pod["metadata"]["name"])
-
-
 def addrs(res):
     return sorted(x["address"] for x in res["ips"]) if res and "ips" in res else None
-
-
-def handles(api):
-    st, obj = api.get(G + "ipamhandles")
-    return sorted(o["metadata"]["name"] for o in obj.get("items", []))
 
 
 def gets(calls, word):
@@ -67,54 +50,42 @@ def set_config(api, value):
     ok(st == 201, "IPAMConfig default set to %s" % value, st)
 
 
-def main():
-    host, api, kc = kube.setup()
-    try:
-        run(api, host, kc)
-    finally:
-        api.stop()
-    t.finish()
-
-
 def run(api, host, kc):
-    api.load_files(sorted(glob.glob(os.path.join(FIX, "vm-a.*.json"))))
-    c = t.conf("/nonexistent-kvnet-state", "1.1.0", name=NET, datastore="kubernetes",
-               kubeconfig=kc)
-    del c["state_dir"]
-    src, tgt = fixture("vm-a.source-pod.json"), fixture("vm-a.target-pod.json")
+    c = kube.vm_world(api, kc, NET)
+    src, tgt = kube.fixture("vm-a.source-pod.json"), kube.fixture("vm-a.target-pod.json")
     ns = t.netns("p1")
     nsp = "/run/netns/" + ns
 
     # --- persistence Disabled -----------------------------------------------------------
     set_config(api, "Disabled")
     api.counters(reset=True)
-    r = t.cni("ADD", c, host, cid="cid-off", netns_path=nsp, args=args(src))
+    r = t.cni("ADD", c, host, cid="cid-off", netns_path=nsp, args=kube.pod_args(src))
     calls = api.counters()
     ok(r.rc == 0 and r.json and len(r.json["ips"]) == 2, "Disabled: the VM pod's ADD works", r)
-    ok(handles(api) == [NET + ".cid-off"],
-       "Disabled: the VM pod got an ordinary handle <network>.<containerID>", handles(api))
+    ok(kube.handles(api) == [NET + ".cid-off"],
+       "Disabled: the VM pod got an ordinary handle <network>.<containerID>", kube.handles(api))
     ok(gets(calls, "virtualmachineinstances") == 0 and gets(calls, "ipamconfigs/default") >= 1,
        "Disabled: no VMI GET (the IPAMConfig is read first)", calls["paths"])
     print("# API calls for a VM pod ADD with persistence Disabled: %d %s"
           % (calls["total"], calls["verbs"]))
     tns = t.netns("t1")
-    before = handles(api)
+    before = kube.handles(api)
     r = t.cni("ADD", c, host, cid="cid-tgt-off", netns_path="/run/netns/" + tns,
-              args=args(tgt))
+              args=kube.pod_args(tgt))
     ok(r.rc != 0 and r.json and r.json["msg"] == "migration target rejected"
        and "kubeVirtVMAddressPersistence: Disabled" in r.json["details"],
        "Disabled: a migration target's ADD is rejected with a clear error", r)
-    ok(handles(api) == before and "eth0" not in [l["ifname"] for l in t.ipj(tns, "link")],
-       "Disabled: the rejected target created nothing", handles(api))
-    r = t.cni("DEL", c, host, cid="cid-off", netns_path=nsp, args=args(src))
-    ok(r.rc == 0 and handles(api) == [], "Disabled: DEL releases like any pod", (r, handles(api)))
+    ok(kube.handles(api) == before and "eth0" not in [l["ifname"] for l in t.ipj(tns, "link")],
+       "Disabled: the rejected target created nothing", kube.handles(api))
+    r = t.cni("DEL", c, host, cid="cid-off", netns_path=nsp, args=kube.pod_args(src))
+    ok(r.rc == 0 and kube.handles(api) == [], "Disabled: DEL releases like any pod", (r, kube.handles(api)))
 
     # --- Enabled again: the VM handle -----------------------------------------------------
     set_config(api, "Enabled")
-    r = t.cni("ADD", c, host, cid="cid-on", netns_path=nsp, args=args(src))
-    ok(r.rc == 0 and handles(api) == [NET + ".vmi.default.vm-a"],
-       "Enabled: the VM pod gets the VM handle", (r, handles(api)))
-    r = t.cni("DEL", c, host, cid="cid-on", netns_path=nsp, args=args(src))
+    r = t.cni("ADD", c, host, cid="cid-on", netns_path=nsp, args=kube.pod_args(src))
+    ok(r.rc == 0 and kube.handles(api) == [NET + ".vmi.default.vm-a"],
+       "Enabled: the VM pod gets the VM handle", (r, kube.handles(api)))
+    r = t.cni("DEL", c, host, cid="cid-on", netns_path=nsp, args=kube.pod_args(src))
     ok(r.rc == 0, "Enabled: DEL", r)
     set_config(api, None)
 
@@ -145,15 +116,15 @@ def run(api, host, kc):
     r = t.cni("DEL", dict(capc, runtimeConfig={CAP: {"team": "x"}}), host, cid="cid-plain2",
               netns_path=nsp, args=pa)
     d = api.counters()
-    ok(r.rc == 0 and gets(d, "/pods/") == 0 and NET + ".cid-plain2" not in handles(api),
+    ok(r.rc == 0 and gets(d, "/pods/") == 0 and NET + ".cid-plain2" not in kube.handles(api),
        "DEL with the capability: no pod GET, released", (r, d["paths"]))
 
     vmann = src["metadata"]["annotations"]
     api.counters(reset=True)
     r = t.cni("ADD", dict(capc, runtimeConfig={CAP: vmann}), host, cid="cid-vmcap",
-              netns_path=nsp, args=args(src))
+              netns_path=nsp, args=kube.pod_args(src))
     vcalls = api.counters()
-    ok(r.rc == 0 and handles(api) == [NET + ".vmi.default.vm-a"]
+    ok(r.rc == 0 and kube.handles(api) == [NET + ".vmi.default.vm-a"]
        and gets(vcalls, "/pods/") == 1 and gets(vcalls, "virtualmachineinstances/vm-a") == 1,
        "with the capability a pod with kubevirt.io/domain is still verified (pod, VMI GET)",
        (r, vcalls["paths"]))
@@ -162,7 +133,7 @@ def run(api, host, kc):
     # a forged annotation set cannot make a VM pod ordinary... it can only skip the GET
     # for pods that the runtime says are not VM pods; the VM's own pod is unaffected
     r = t.cni("DEL", dict(capc, runtimeConfig={CAP: vmann}), host, cid="cid-vmcap",
-              netns_path=nsp, args=args(src))
+              netns_path=nsp, args=kube.pod_args(src))
     ok(r.rc == 0, "DEL of the VM pod with the capability", r)
 
     for what, rc_cfg, word in [
@@ -189,7 +160,7 @@ def run(api, host, kc):
                                     "metadata": {"name": lns}})
     objs = {}
     for k in ("vm", "vmi", "source-pod", "target-pod", "vmim"):
-        o = fixture("vm-a.%s.json" % k)
+        o = kube.fixture("vm-a.%s.json" % k)
         s = json.dumps(o).replace("virt-launcher-vm-a-", "virt-launcher-%s-" % lvm)
         s = s.replace('"vm-a"', json.dumps(lvm)).replace('"default"', json.dumps(lns))
         o = json.loads(s)
@@ -201,21 +172,21 @@ def run(api, host, kc):
     api.load(list(objs.values()))
     lsrc, ltgt = objs["source-pod"], objs["target-pod"]
     n1, n2, n3 = t.netns("l1"), t.netns("l2"), t.netns("l3")
-    r1 = t.cni("ADD", c, host, cid="cid-l1", netns_path="/run/netns/" + n1, args=args(lsrc))
+    r1 = t.cni("ADD", c, host, cid="cid-l1", netns_path="/run/netns/" + n1, args=kube.pod_args(lsrc))
     vma = NET + ".vmi.default.vm-a"  # the fixture VM's handle, kept: that VM exists
-    ok(r1.rc == 0 and handles(api) == sorted([vma, want]),
+    ok(r1.rc == 0 and kube.handles(api) == sorted([vma, want]),
        "long VM: handle is the cut name + '-' + 10 hex digits of SHA-256",
-       (r1, handles(api), want))
-    r = t.cni("DEL", c, host, cid="cid-l1", netns_path="/run/netns/" + n1, args=args(lsrc))
-    ok(r.rc == 0 and want in handles(api), "long VM: DEL of its pod keeps the handle", r)
+       (r1, kube.handles(api), want))
+    r = t.cni("DEL", c, host, cid="cid-l1", netns_path="/run/netns/" + n1, args=kube.pod_args(lsrc))
+    ok(r.rc == 0 and want in kube.handles(api), "long VM: DEL of its pod keeps the handle", r)
     rst = copy.deepcopy(lsrc)
     rst["metadata"]["name"] = "virt-launcher-%s-r5tq2" % lvm
     rst["metadata"]["uid"] = "11111111-2222-4333-8444-777777777777"
     api.load([rst])
-    r2 = t.cni("ADD", c, host, cid="cid-l2", netns_path="/run/netns/" + n2, args=args(rst))
+    r2 = t.cni("ADD", c, host, cid="cid-l2", netns_path="/run/netns/" + n2, args=kube.pod_args(rst))
     ok(r2.rc == 0 and addrs(r2.json) == addrs(r1.json),
        "long VM: a restart keeps the addresses", (r2, addrs(r1.json)))
-    r3 = t.cni("ADD", c, host, cid="cid-l3", netns_path="/run/netns/" + n3, args=args(ltgt),
+    r3 = t.cni("ADD", c, host, cid="cid-l3", netns_path="/run/netns/" + n3, args=kube.pod_args(ltgt),
                node="node-b")  # the fixture VMIM's target node
     ok(r3.rc == 0 and addrs(r3.json) == addrs(r1.json),
        "long VM: the migration target gets the same addresses", r3)
@@ -224,15 +195,15 @@ def run(api, host, kc):
            if x.get("dev") == tif and not x["dst"].startswith("fe80:")]
     ok(rts == [], "long VM: the target is dark (no host route via %s)" % tif, rts)
     for cid, n, pod in (("cid-l2", n2, rst), ("cid-l3", n3, ltgt)):
-        r = t.cni("DEL", c, host, cid=cid, netns_path="/run/netns/" + n, args=args(pod))
+        r = t.cni("DEL", c, host, cid=cid, netns_path="/run/netns/" + n, args=kube.pod_args(pod))
         ok(r.rc == 0, "long VM: DEL %s" % cid, r)
     api.delete("/apis/kubevirt.io/v1/namespaces/%s/virtualmachines/%s" % (lns, lvm))
     api.delete("/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/%s" % (lns, lvm))
     r = t.cni("GC", dict(c, **{"cni.dev/valid-attachments": []}), host)
-    ok(r.rc == 0 and handles(api) == [vma],
+    ok(r.rc == 0 and kube.handles(api) == [vma],
        "long VM: GC frees it once the VM is gone; vm-a (exists, no attachment) is kept",
-       (r, handles(api)))
+       (r, kube.handles(api)))
 
 
 if __name__ == "__main__":
-    main()
+    kube.run_main(run)

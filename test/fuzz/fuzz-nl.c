@@ -1,11 +1,12 @@
 /* libFuzzer target: the netlink reply parser and attribute walker (net/nl) and the
- * message parsers built on them (link_parse, rt_parse), over any bytes. Seeds are the recorded
+ * message parsers built on them (link_parse, rt_parse, tc_bpf_parse), over any bytes. Seeds are the recorded
  * kernel replies in test/data/netlink/. The expected seq/port id are taken from the first message
  * so the fuzzer gets past those checks. */
 #include "lib/err.h"
 #include "net/link.h"
 #include "net/nl.h"
 #include "net/route.h"
+#include "net/tc.h"
 
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -59,6 +60,10 @@ static int cb(const struct nl_msgv *m, void *arg, struct err *e)
 	char buf[IP_STRLEN];
 	as.type = RTM_NEWLINK;
 	if (link_parse(&as, &li, e) == 0 && strlen(li.name) >= LINK_NAMESZ)
+		__builtin_trap();
+	struct tc_bpf_info fi;
+	as.type = RTM_NEWTFILTER;
+	if (tc_bpf_parse(&as, &fi, e) == 0 && strlen(fi.name) >= sizeof(fi.name))
 		__builtin_trap();
 	as.type = RTM_NEWROUTE;
 	if (rt_parse(&as, &rt, e) == 0) {

@@ -71,6 +71,13 @@ static bool ping_ok(const char *src)
 	return st == 0;
 }
 
+static bool ping_from_b(void)
+{
+	int st = -1;
+	free(tns_sh(&st, B, "ping -c 1 -W 1 198.18.1.2 >/dev/null 2>&1"));
+	return st == 0;
+}
+
 static void stop_servers(void)
 {
 	if (SERVER_PID > 0)
@@ -377,6 +384,116 @@ static void test_atomic_failure(void)
 	T_CHECK(nftj_is("comments(\"kvnet\", \"fwd\")", "['ct-est', 'ct-inv', 'dispatch']"));
 }
 
+/* ipBlock 0.0.0.0/0 except 198.18.1.192/26: two ranges, the second ends at the largest
+ * address (no end element); the set is rewritten in one batch (flush + add); elements
+ * are deleted one by one */
+static void test_set_rewrite_open_range(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	struct nft_elem el[2];
+	struct ip_addr a0 = ip("0.0.0.0"), a1 = ip("198.18.1.191"), a2 = ip("198.18.2.0"),
+		       a3 = ip("255.255.255.255");
+	nft_batch_init(&b, T, &e);
+	nft_set_flush(&b, "peers");
+	nft_elem_addr(&el[0], &a0, &a1);
+	nft_elem_addr(&el[1], &a2, &a3);
+	nft_elems(&b, &PEERS, false, el, 2);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	if (e.code)
+		t_note("%s", e.msg);
+	T_CHECK(nftj_is("elems(\"kvnet\", \"peers\")",
+			"['0.0.0.0-198.18.1.191', '198.18.2.0-255.255.255.255']"));
+	T_CHECK(tcp_ok("198.18.1.2", 9005));
+	T_CHECK(!tcp_ok("198.18.1.200", 9005));
+	/* delete one element of the port set */
+	nft_batch_reset(&b);
+	nft_elem_port(&el[0], 5353, 5353);
+	nft_elems(&b, &PORTS, true, el, 1);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("elems(\"kvnet\", \"ports\")", "['6000-6010']"));
+	/* deleting it again: the kernel names the element */
+	T_EQ(nft_commit(S, &b, 0, &e), -ENOENT);
+	t_note("%s", e.msg);
+	T_CHECK(strstr(e.msg, "set ports: delete elements 1-1") != NULL);
+	nft_batch_free(&b);
+}
+
+/* a concatenation set (inet_proto . inet_service, with port ranges) matched by a rule
+ * inserted at the head of the chain */
+static void test_concat_set(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	struct nft_set_spec svc = {"svc", NFT_KEY_PROTO_SERVICE, true, false};
+	struct nft_elem el[2];
+	struct ip_addr who = ip("198.18.1.200");
+	nft_batch_init(&b, T, &e);
+	nft_set_add(&b, &svc);
+	nft_elem_proto_port(&el[0], IPPROTO_TCP, 9000, 9010);
+	nft_elem_proto_port(&el[1], IPPROTO_UDP, 53, 53);
+	nft_elems(&b, &svc, false, el, 2);
+	nft_rule_begin(&b, NFT_RULE_INSERT, "ep-b-in", 0, "svc");
+	nft_match_addr(&b, NFT_SRC, &who, 32, false);
+	nft_match_proto_port_set(&b, NFT_DST, "svc");
+	nft_counter(&b);
+	nft_verdict(&b, NFT_V_ACCEPT, NULL);
+	nft_rule_end(&b);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	if (e.code)
+		t_note("%s", e.msg);
+	T_CHECK(nftj_is("[(s[\"type\"], s.get(\"flags\")) for s in sets(\"kvnet\") if "
+			"s[\"name\"] == \"svc\"]",
+			"[(['inet_proto', 'inet_service'], ['interval'])]"));
+	T_CHECK(nftj_is("sorted(str(e) for e in [s for s in sets(\"kvnet\") if s[\"name\"] == "
+			"\"svc\"][0][\"elem\"])",
+			"[\"{'concat': ['tcp', {'range': [9000, 9010]}]}\", \"{'concat': ['udp', "
+			"53]}\"]"));
+	T_CHECK(nftj_is("comments(\"kvnet\", \"ep-b-in\")[0]", "svc"));
+	T_CHECK(nftj_is("rules(\"kvnet\", \"ep-b-in\")[0][\"expr\"][1][\"match\"][\"left\"]",
+			"{'concat': [{'meta': {'key': 'l4proto'}}, {'payload': {'protocol': 'th', "
+			"'field': 'dport'}}]}"));
+	T_CHECK(tcp_ok("198.18.1.200", 9005)); /* in the hole of peers, but in svc */
+	T_CHECK(!tcp_ok("198.18.1.200", 7000));
+	T_CHECK(nftj_is("counter(\"kvnet\", \"ep-b-in\", \"svc\")[0] >= 1", "True"));
+	/* read back: one element per range, with its key end */
+	struct nft_state st;
+	nft_state_init(&st, T);
+	T_EQ(nft_state_load(S, &st, &e), 0);
+	const struct nft_set_info *s = nft_state_set(&st, "svc");
+	T_CHECK(s && s->key_len == 8 && (s->flags & NFT_SET_CONCAT) && s->nelems == 2);
+	for (size_t i = 0; s && i < s->nelems; i++)
+		if (s->elems[i].key[0] == IPPROTO_TCP)
+			T_CHECK(s->elems[i].has_key_end && s->elems[i].key_end[4] == 9000 >> 8 &&
+				s->elems[i].key_end[5] == (9010 & 0xff));
+	nft_state_free(&st);
+	nft_batch_free(&b);
+}
+
+/* 10,000 refused messages in one batch: every answer is read, the first is named */
+static void test_many_refusals(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	char *before = nftj("json.dumps(d, sort_keys=True)");
+	nft_batch_init(&b, T, &e);
+	for (int i = 0; i < 10000; i++) {
+		nft_rule_begin(&b, NFT_RULE_APPEND, "no-such-chain", 0, NULL);
+		nft_verdict(&b, NFT_V_ACCEPT, NULL);
+		nft_rule_end(&b);
+	}
+	T_EQ(nft_commit(S, &b, 0, &e), -ENOENT);
+	t_note("%s", e.msg);
+	T_CHECK(strstr(e.msg, "nft kvnet: rule no-such-chain #1: add: ") == e.msg);
+	T_CHECK(strstr(e.msg, "(10000 of 10000 messages refused, nothing applied)") != NULL);
+	T_EQ(b.failed, 0);
+	char *after = nftj("json.dumps(d, sort_keys=True)");
+	T_CHECK(before && after && strcmp(before, after) == 0);
+	free(before);
+	free(after);
+	nft_batch_free(&b);
+}
+
 /* replace a rule in place by handle; a stale generation is refused */
 static void test_replace_and_genid(void)
 {
@@ -482,6 +599,37 @@ static void test_large_batch(void)
 	free(el);
 }
 
+/* updates in place: a base chain's policy, create of an existing table, flush */
+static void test_updates(void)
+{
+	struct nft_batch b;
+	struct err e = {0};
+	struct nft_chain_spec fwd = {"fwd", NFT_HOOK_FORWARD, 0, true};
+	nft_batch_init(&b, T, &e);
+	nft_chain_add(&b, &fwd);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("chain(\"kvnet\", \"fwd\")[\"policy\"]", "drop"));
+	/* b -> a leaves by fa, which the vmap does not know: the policy decides */
+	T_CHECK(!ping_from_b());
+	nft_batch_reset(&b);
+	fwd.drop = false;
+	nft_chain_add(&b, &fwd);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("chain(\"kvnet\", \"fwd\")[\"policy\"]", "accept"));
+	T_CHECK(ping_from_b());
+	nft_batch_reset(&b);
+	nft_table(&b, NFT_TABLE_CREATE);
+	T_EQ(nft_commit(S, &b, 0, &e), -EEXIST);
+	t_note("%s", e.msg);
+	nft_batch_reset(&b);
+	nft_table(&b, NFT_TABLE_FLUSH);
+	T_EQ(nft_commit(S, &b, 0, &e), 0);
+	T_CHECK(nftj_is("[len(rules(\"kvnet\", c)) for c in (\"fwd\", \"ep-b-in\")] + "
+			"[len(chains(\"kvnet\")), len(sets(\"kvnet\"))]",
+			"[0, 0, 2, 5]"));
+	nft_batch_free(&b);
+}
+
 static void test_delete_table(void)
 {
 	struct nft_batch b;
@@ -570,7 +718,11 @@ int main(void)
 	T_RUN(test_read_state);
 	T_RUN(test_atomic_failure);
 	T_RUN(test_replace_and_genid);
+	T_RUN(test_set_rewrite_open_range);
+	T_RUN(test_concat_set);
+	T_RUN(test_many_refusals);
 	T_RUN(test_large_batch);
+	T_RUN(test_updates);
 	T_RUN(test_delete_table);
 	nl_close(S);
 	stop_servers();

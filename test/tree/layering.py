@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-LAYER = {'lib': 0, 'net': 1, 'kube': 1, 'conf': 1, 'ipam': 2, 'inst': 2, 'flows': 2, 'policy': 2, 'cni': 3, 'agent': 3,
+LAYER = {'lib': 0, 'net': 1, 'kube': 1, 'conf': 1, 'ipam': 2, 'inst': 2, 'flows': 2, 'policy': 2, 'l2': 2, 'cni': 3, 'agent': 3,
          'cmd': 4, '.': 5}
 # Sideways arrows between modules of one layer that are part of the design.
 SIDEWAYS = {('cni', 'agent/client.h'), ('cni', 'agent/proto.h')}

@@ -4,6 +4,7 @@
 #include "net/link.h"
 #include "net/nl.h"
 #include "net/route.h"
+#include "net/tc.h"
 #include "test/lib/t.h"
 
 #include <arpa/inet.h>
@@ -242,6 +243,61 @@ static int typed_cb(const struct nl_msgv *m, void *arg, struct err *e)
 	return 0;
 }
 
+/* what the tc callback saw */
+struct filters {
+	int n, heads;
+	struct tc_bpf_info f[4];
+};
+
+static int tc_cb(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	struct filters *s = arg;
+	struct tc_bpf_info fi;
+	int rc = tc_bpf_parse(m, &fi, e);
+	if (rc == -ENOENT) {
+		s->heads++; /* the chain's head: no options */
+		return 0;
+	}
+	if (rc < 0 || s->n >= 4)
+		return rc < 0 ? rc : err_setx(e, E2BIG, "too many filters");
+	s->f[s->n++] = fi;
+	return 0;
+}
+
+/* tc filter dumps: an eBPF direct-action filter (ingress, prio 7) and a classic BPF one
+ * (egress), as tc attached them. */
+static void test_tc_dump(void)
+{
+	size_t len;
+	struct nl_reply r;
+	struct err e = {0};
+	struct filters s = {0};
+	uint8_t *p = load(DIR "tc-dump-ingress.bin", &len);
+	if (!p)
+		return;
+	nl_reply_init(&r, 105, PORTID, true, tc_cb, &s);
+	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
+	free(p);
+	T_EQ(s.n, 1);
+	T_EQ(s.heads, 1);
+	T_EQ(s.f[0].prio, 7);
+	T_EQ(s.f[0].handle, 1);
+	T_CHECK(s.f[0].direct_action);
+	T_CHECK(s.f[0].prog_id > 0);
+	T_STREQ(s.f[0].name, ".rec-cls.o:[classifier]");
+	memset(&s, 0, sizeof(s));
+	p = load(DIR "tc-dump-egress.bin", &len);
+	if (!p)
+		return;
+	nl_reply_init(&r, 106, PORTID, true, tc_cb, &s);
+	T_EQ(nl_reply_feed(&r, p, len, &e), 0);
+	free(p);
+	T_EQ(s.n, 1);
+	T_CHECK(!s.f[0].direct_action);
+	T_EQ(s.f[0].prog_id, 0);
+	T_STREQ(s.f[0].name, "");
+}
+
 static void test_typed_parsers(void)
 {
 	size_t len;
@@ -351,6 +407,7 @@ int main(void)
 	T_RUN(test_error_with_extack);
 	T_RUN(test_truncated);
 	T_RUN(test_typed_parsers);
+	T_RUN(test_tc_dump);
 	T_RUN(test_typed_parsers_reject_bad);
 	return t_done();
 }

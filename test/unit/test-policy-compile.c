@@ -519,6 +519,44 @@ static void test_yaml(void)
 	pol_world_free(w);
 }
 
+/* Host-network pods and pods that have ended are out of policy's world: a selector that
+ * matches their labels does not put their address in the peer set, and they are no
+ * endpoint; an ipBlock still names the address. An address held by a pod explains as
+ * that pod (pol_world_find_ip), a VMI before its launcher pod. */
+static void test_inactive_pods(void)
+{
+	struct pol_world *w = grid();
+	T_EQ(add(w, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"h\",\"namespace\":\"y\",\"labels\":"
+		    "{\"pod\":\"b\"}},\"spec\":{\"hostNetwork\":true},\"status\":{\"phase\":\"Running\","
+		    "\"podIP\":\"198.18.9.1\"}}"), 0);
+	T_EQ(add(w, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"done\",\"namespace\":\"y\",\"labels\":"
+		    "{\"pod\":\"b\"}},\"status\":{\"phase\":\"Succeeded\",\"podIP\":\"198.18.9.2\"}}"), 0);
+	T_EQ(pol_world_npods(w), 9u);
+	T_EQ(pol_world_ninactive(w), 2u);
+	/* x/a admits pod=b from every namespace */
+	T_EQ(add(w, "{\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"from-b\",\"namespace\":\"x\"},"
+		    "\"spec\":{\"podSelector\":{\"matchLabels\":{\"pod\":\"a\"}},\"ingress\":[{\"from\":"
+		    "[{\"namespaceSelector\":{},\"podSelector\":{\"matchLabels\":{\"pod\":\"b\"}}},"
+		    "{\"ipBlock\":{\"cidr\":\"198.18.9.2/32\"}}]}]}}"), 0);
+	T_EQ(verdict(w, "y/b", "x/a", 80, "tcp"), 1);
+	T_EQ(verdict(w, "198.18.9.1", "x/a", 80, "tcp"), 0);  /* host network: not a peer */
+	T_EQ(verdict(w, "198.18.9.2", "x/a", 80, "tcp"), 1);  /* named by the ipBlock */
+	T_EQ(verdict(w, "y/h", "x/a", 80, "tcp"), -1);        /* no endpoint */
+	T_EQ(add(w, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"virt-launcher-vm1-x\",\"namespace\":"
+		    "\"z\"},\"status\":{\"podIP\":\"198.18.7.7\"}}"), 0);
+	T_EQ(add(w, "{\"kind\":\"VirtualMachineInstance\",\"metadata\":{\"name\":\"vm1\",\"namespace\":"
+		    "\"z\"},\"status\":{\"interfaces\":[{\"ipAddress\":\"198.18.7.7\"}]}}"), 0);
+	struct ip_addr ip;
+	const char *ns = NULL, *name = NULL;
+	bool vm = false;
+	T_CHECK(ip_parse("198.18.7.7", &ip));
+	T_CHECK(pol_world_find_ip(w, &ip, &ns, &name, &vm));
+	T_CHECK(vm && strcmp(ns, "z") == 0 && strcmp(name, "vm1") == 0);
+	T_CHECK(ip_parse("198.18.9.1", &ip));
+	T_CHECK(!pol_world_find_ip(w, &ip, &ns, &name, &vm));
+	pol_world_free(w);
+}
+
 int main(void)
 {
 	T_RUN(test_yaml);
@@ -540,5 +578,6 @@ int main(void)
 	T_RUN(test_errors);
 	T_RUN(test_ranges);
 	T_RUN(test_deterministic);
+	T_RUN(test_inactive_pods);
 	return t_done();
 }

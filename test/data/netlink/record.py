@@ -22,7 +22,8 @@ NETLINK_EXT_ACK = 11
 
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 1, 4, 0x200, 0x400, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_GETLINK, RTM_NEWROUTE, RTM_GETROUTE = 18, 24, 26
+RTM_GETLINK, RTM_NEWROUTE, RTM_GETROUTE, RTM_GETTFILTER = 18, 24, 26, 46
+TC_H_CLSACT, TC_H_MIN_INGRESS, TC_H_MIN_EGRESS = 0xFFFFFFF1, 0xFFF2, 0xFFF3
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY = 1, 4, 5, 6
 
 
@@ -86,6 +87,12 @@ def record(outdir):
         attr(RTA_GATEWAY, socket.inet_aton("198.19.9.9")) + attr(RTA_OIF, struct.pack("=I", v0))
     save("err-extack.bin", exchange(sock, msg(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK |
                                               NLM_F_CREATE | NLM_F_EXCL, 104, body), False))
+    # tc filter dumps of v0's clsact hooks (set up by tc: an eBPF filter on ingress, a
+    # classic BPF one on egress)
+    for name, hook, seq in (("tc-dump-ingress.bin", TC_H_MIN_INGRESS, 105),
+                            ("tc-dump-egress.bin", TC_H_MIN_EGRESS, 106)):
+        tcm = struct.pack("=BxxxiIII", socket.AF_UNSPEC, v0, 0, (TC_H_CLSACT & 0xFFFF0000) | hook, 0)
+        save(name, exchange(sock, msg(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, seq, tcm), True))
     # truncated: the link dump cut 10 bytes into its second message
     first_len = (struct.unpack_from("=I", link, 0)[0] + 3) & ~3
     save("truncated.bin", link[: first_len + 10])
@@ -116,6 +123,21 @@ def main():
         sh("addr", "add", "198.18.0.1/24", "dev", "v0")
         sh("route", "add", "198.18.6.0/24", "via", "198.18.0.2", "dev", "v0", "proto", "75",
            "metric", "512")
+        # a trivial eBPF classifier, compiled here by clang (only to record with)
+        src = os.path.join(outdir, ".rec-cls.c")
+        obj = os.path.join(outdir, ".rec-cls.o")
+        with open(src, "w") as f:
+            f.write('__attribute__((section("classifier"), used)) int cls(void *s) { return 2; }\n'
+                    'char _license[] __attribute__((section("license"), used)) = "GPL";\n')
+        subprocess.run(["clang", "-target", "bpf", "-O2", "-c", src, "-o", obj], check=True)
+        tc = lambda *a: subprocess.run(["ip", "netns", "exec", ns, "tc", *a], check=True)
+        tc("qdisc", "add", "dev", "v0", "clsact")
+        tc("filter", "add", "dev", "v0", "ingress", "prio", "7", "handle", "1", "bpf", "da",
+           "obj", obj, "sec", "classifier")
+        tc("filter", "add", "dev", "v0", "egress", "bpf", "bytecode", "1,6 0 0 0,",
+           "classid", "1:1")
+        os.unlink(src)
+        os.unlink(obj)
         env = dict(os.environ, KVT_REC_INSIDE="1")
         subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
                         outdir], check=True, env=env)
