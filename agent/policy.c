@@ -55,6 +55,7 @@ static void schedule(struct agent_policy *p, uint64_t ms)
 struct world_ctx {
 	struct agent_policy *p; /* for logs */
 	struct pol_world *w;	/* being filled */
+	const char *kind;	/* the kind of the informer being read */
 	unsigned bad;		/* objects refused */
 };
 
@@ -62,9 +63,11 @@ static void world_add(void *user, const struct kube_obj *obj)
 {
 	struct world_ctx *c = user;
 	struct err e = { 0 };
-	if (pol_world_add_json(c->w, obj->json, obj->len, NULL, &e) < 0) {
+	/* by the informer's kind: objects from a LIST carry none of their own */
+	if (pol_world_add_json_kind(c->w, obj->json, obj->len, c->kind, NULL, &e) < 0) {
 		if (c->bad++ < 3)
-			log_warnx(c->p->log, "policy: %s/%s skipped: %s", obj->ns, obj->name, e.msg);
+			log_warnx(c->p->log, "policy: %s %s/%s skipped: %s", c->kind, obj->ns,
+				  obj->name, e.msg);
 	}
 }
 
@@ -333,10 +336,17 @@ static int sync_once(struct agent_policy *p, struct err *e)
 		goto out;
 	}
 	struct world_ctx wc = { .p = p, .w = w };
-	static const enum agent_kind kinds[] = { AGENT_K_NAMESPACE, AGENT_K_POD_ALL,
-						 AGENT_K_VMI, AGENT_K_NETPOL };
-	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
-		agent_obj_each(a, kinds[k], world_add, &wc);
+	static const struct {
+		enum agent_kind k; /* informer */
+		const char *kind;  /* its objects' kind */
+	} kinds[] = { { AGENT_K_NAMESPACE, "Namespace" },
+		      { AGENT_K_POD_ALL, "Pod" },
+		      { AGENT_K_VMI, "VirtualMachineInstance" },
+		      { AGENT_K_NETPOL, "NetworkPolicy" } };
+	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		wc.kind = kinds[k].kind;
+		agent_obj_each(a, kinds[k].k, world_add, &wc);
+	}
 	unsigned n = pick_eps(p, w, in, known, n_eps);
 	if ((rc = pol_compile(w, in, n, &rs, e)) < 0)
 		goto out;

@@ -47,6 +47,30 @@ def nft_json(node):
     return json.loads(p.stdout).get("nftables", [])
 
 
+def wait_for(cond, timeout):
+    """Poll cond until true (True) or timeout seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def ruleset_shape(node):
+    """nft -j list ruleset without what traffic changes (counter values, the metainfo
+    header): two calls compare equal when nobody changed the ruleset in between."""
+    def strip(x):
+        if isinstance(x, dict):
+            if set(x) == {"counter"} and isinstance(x["counter"], dict):
+                return {"counter": {}}
+            return {k: strip(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+    return [strip(o) for o in nft_json(node) if "metainfo" not in o]
+
+
 def mkpod(lab, kv, name, node, labels):
     obj = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": kv.namespace, "labels": labels},
@@ -307,15 +331,28 @@ def main():
         denied = lab.stream(pods["c"], vm.ip4, "denied")
         allowed.wait_answers(guest, 200)
         before = len(lab.agent_lines(na))
+        shape = ruleset_shape(na)
         t_kill = time.time()
         lab.stop_agent(na, signal.SIGKILL)
         lab.start_agent(na)
         lab.wait_agent_ready(na)
         t_ready = time.time()
+        # the restarted agent's first sync is done once it reports its endpoints
+        # programmed (set after it compared the kernel's table with the compiler's)
+        synced = wait_for(lambda: 'kvnet_policy_endpoints{state="programmed"} 2' in
+                            lab.agent_metrics(na), 20.0)
+        ok(synced, "restart: the restarted agent synced table kvnet (both endpoints of "
+           "node-a programmed, kvnet_policy_endpoints)", lab.agent_metrics(na)[-2000:])
         bad = wait_tables(lab, locals_, {("vm", "in")}, {"x/vm-from-a"})
         allowed.wait_answers(guest, 200)
         ra, rd = allowed.stop(), denied.stop()
-        ok(not bad, "restart: the table is unchanged after the restart", bad)
+        ok(not bad, "restart: the table is the designed one after the restart", bad)
+        shape_after = ruleset_shape(na)
+        ok(shape_after == shape, "restart: nft -j list ruleset on node-a is identical "
+           "before and after the SIGKILL and restart (%d objects; counter values aside, "
+           "handles included)" % len(shape),
+           [o for o in shape_after if o not in shape] + [o for o in shape
+                                                         if o not in shape_after])
         ok(rd.sent > 0 and len(rd.reply) == 0,
            "restart: the denied stream (y/c -> VM) got zero answers before, during and "
            "after the agent's restart (%d sent)" % rd.sent, rd.who())
