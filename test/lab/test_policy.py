@@ -71,6 +71,23 @@ def ruleset_shape(node):
     return [strip(o) for o in nft_json(node) if "metainfo" not in o]
 
 
+def in_kernel(pod):
+    """What is missing of pod's chains and map elements in its node's ruleset."""
+    objs = nft_json(pod.node)
+    chains = {o["chain"]["name"] for o in objs if "chain" in o}
+    els = {}
+    for o in objs:
+        if "map" in o:
+            for e in o["map"].get("elem", []):
+                if isinstance(e, list):
+                    els[(o["map"]["name"], e[0])] = e[1].get("goto", {}).get("target")
+    miss = ["chain %s_%s" % (d, pod.host_if) for d in "ei"
+            if "%s_%s" % (d, pod.host_if) not in chains]
+    miss += ["map %s element %s" % (m, pod.host_if) for m, d in (("eg", "e"), ("in", "i"))
+             if els.get((m, pod.host_if)) != "%s_%s" % (d, pod.host_if)]
+    return miss
+
+
 def mkpod(lab, kv, name, node, labels):
     obj = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": kv.namespace, "labels": labels},
@@ -268,7 +285,8 @@ def main():
         T.skip("policy lab", "dist/kvnet has no agent")
         return 0
     with L.Lab(nodes=("node-a", "node-b"), log=T.note,
-               agent_conf_extra="network_policy = enabled\n") as lab:
+               agent_conf_extra="network_policy = enabled\n\n[cni]\n"
+               "policy_setup_timeout_seconds = 10\n") as lab:
         for ns in ("x", "y"):
             lab.api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                 "metadata": {"name": ns, "labels": {"ns": ns}}})
@@ -279,6 +297,12 @@ def main():
                 "c": mkpod(lab, ky, "c", nb, {"pod": "c"})}
         vm = kx.create_vm("vm", "node-a")
         pods["vm"] = vm.pod
+        # the gate: each CNI ADD above waited for "programmed"; so its chains and map
+        # elements were in the kernel when it answered (checked at once, no waiting)
+        for k in ("a", "d", "c", "vm"):
+            got = in_kernel(pods[k])
+            ok(got == [], "gate: %s's chains and map elements were in the kernel when "
+               "the CNI ADD on %s answered" % (k, pods[k].node.name), got)
         servers = [serve(lab, p) for p in pods.values()]
         ips = {k: p.ip4 for k, p in pods.items()}
         locals_ = {"node-a": {"a": pods["a"].host_if, "vm": pods["vm"].host_if},
