@@ -388,6 +388,21 @@ def main():
         upd = [x for x in after if "table kvnet updated" in x.get("msg", "")]
         ok(upd == [], "restart: the restarted agent adopted the table and changed nothing",
            upd)
+
+        # ---- fail closed: an agent that does not answer (stopped) ---------------------
+        # node-b's agent is frozen (SIGSTOP: its socket takes the connection, nobody
+        # answers): the CNI ADD waits policy_setup_timeout_seconds and fails (TRYLATER)
+        os.kill(nb.agent.p.pid, signal.SIGSTOP)
+        try:
+            err = ""
+            try:
+                mkpod(lab, ky, "e", nb, {"pod": "e"})
+            except RuntimeError as ex:
+                err = str(ex)
+        finally:
+            os.kill(nb.agent.p.pid, signal.SIGCONT)
+        ok("not programmed" in err, "fail closed: with node-b's agent stopped the CNI ADD "
+           "failed after policy_setup_timeout_seconds (endpoint not programmed)", err[-400:])
         for s in servers:
             s.stop()
     leftover = [x for x in L.sh("ip", "netns", "list").stdout.split()
