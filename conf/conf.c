@@ -157,6 +157,11 @@ static const struct conf_key conf_schema[] = {
 	  "a DNAT on the node survive; never flushed on the source. The target\n"
 	  "takes entries only for a VM it is the migration target of, from the\n"
 	  "source node, for that VM's addresses. Needs the peer path on." },
+	{ "agent", "network_policy", CONF_T_ENUM, F(agent.network_policy), "disabled", 0, 0,
+	  switch_names, false,
+	  "Enforce Kubernetes NetworkPolicy on this node's endpoints with nf_tables\n"
+	  "(table inet kvnet; kubernetes datastore only). A kvnet veth is dropped until\n"
+	  "its rules are in the kernel unless [cni] policy_timeout_action is continue." },
 	{ "flows", "enabled", CONF_T_BOOL, F(flows.enabled), "false", 0, 0, NULL, false,
 	  "Record flows of the local VMs and pods from conntrack (and set\n"
 	  "net.netfilter.nf_conntrack_acct=1 in the agent's namespace for bytes)." },

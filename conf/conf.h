@@ -169,6 +169,7 @@ struct conf {
 					       * HMAC key (absolute path) */
 		bool conntrack_handover;      /* [agent] conntrack_handover: copy a migrating
 					       * VM's conntrack entries over the peer path */
+		enum conf_switch network_policy; /* [agent] network_policy: enforce NetworkPolicy */
 	} agent;
 	struct {
 		bool enabled;		      /* [flows] enabled: the agent records flows */
