@@ -86,12 +86,21 @@ def bridge_state(pod):
 def migrate(lab, kv, vm, target, what, sources):
     tr = Q.Traffic(lab, vm, sources, *RATES)
     m = None
+    before_ok = after_ok = True
     try:
-        tr.wait_answers(200)
-        m = kv.migrate(vm, target, settle=lambda m: O.wait_converged(lab, vm, m.tgt))
-        after_ok = True
         try:
-            tr.wait_answers(200)
+            tr.wait_answers(200, timeout=30)
+        except RuntimeError as e:
+            before_ok = str(e)
+        ok(before_ok is True, "%s: every stream answered before the migration" % what,
+           before_ok)
+        try:
+            m = kv.migrate(vm, target, settle=lambda m: O.wait_converged(lab, vm, m.tgt))
+        except RuntimeError as e:
+            ok(False, "%s: the migration ran" % what, e)
+            return None, {}
+        try:
+            tr.wait_answers(200, timeout=30)
         except RuntimeError as e:
             after_ok = str(e)
     finally:
@@ -112,6 +121,8 @@ def migrate(lab, kv, vm, target, what, sources):
     T.note("%s: guest pause %.1f ms (QMP STOP -> RESUME; QEMU downtime %s ms, total %s ms)"
            % (what, q["pause_ms"], q["downtime_ms"], q["total_ms"]))
     t_ann = m.t_announce
+    T.note("%s: announcements after RESUME: %s" % (what, ", ".join(
+        "%s %+.1f ms" % (k, (t - q["resume_t"]) * 1000) for k, t in m.announce.items() if t)))
     for tag, r in sorted(res.items()):
         cut = r["cut_ms"]
         T.note("%s %s: stall at the cut-over %s ms, minus pause %s ms; first answer %s ms "
@@ -171,8 +182,8 @@ def main():
         okc, bad = O.wait_converged(lab, vm2, vm2.pod)
         ok(okc, "rarp: every node forwards vm-b's addresses to node-a", bad)
         m, _ = migrate(lab, kv, vm2, "node-b", "RARP only A -> B", srcs)
-        ok(list(m.announce) == ["rarp"], "RARP only: QEMU's RARP and no guest announcement "
-           "expected", m.announce)
+        ok(m is not None and list(m.announce) == ["rarp"], "RARP only: QEMU's RARP and no "
+           "guest announcement expected", m and m.announce)
         kv.stop_vm(vm2)
     return T.status()
 
