@@ -12,7 +12,10 @@ and between migrations included) and checks the VM's addresses against the CNI A
 of every pod that ran it; either failing makes the exit status 1. Everything is removed at
 the end, also on Ctrl-C (with --keep the lab's files stay).
 
-    test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep]
+    test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep] [--qemu]
+
+--qemu (`make demo DEMO_ARGS=--qemu`): the VM is a real QEMU guest (test/lab/qemuvm.py,
+needs qemu-system-x86) migrated by QMP; prints the guest pause and per stream the stall.
 """
 import argparse
 import os
@@ -89,6 +92,7 @@ def main():
                     help="seconds the migrated route keeps metric 512 (agent default 30)")
     ap.add_argument("--announce", default="garp")
     ap.add_argument("--keep", action="store_true", help="keep the lab's files")
+    ap.add_argument("--qemu", action="store_true", help="a real QEMU guest (qemuvm.py)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("make demo: needs root (network namespaces)", file=sys.stderr)
@@ -101,15 +105,26 @@ def main():
         print("make demo: the kvnet agent has no live-migration hand-over yet "
               "(`kvnet agent --help` says so; issue #5)", file=sys.stderr)
         return 1
+    guests = None
+    if a.qemu:
+        import qemuvm
+        img, why = qemuvm.available()
+        if img is None:
+            print("make demo: --qemu: %s" % why, file=sys.stderr)
+            return 1
     t_start = time.time()
     head("kvnet demo: a VM keeps its IP and its traffic while it live-migrates")
     with L.Lab(log=say, convergence=a.convergence, keep=a.keep) as lab:
-        kv = KubeVirt(lab)
+        if a.qemu:
+            guests = qemuvm.QemuGuests(lab, img)
+        kv = KubeVirt(lab, guests=guests)
         say("agents ready on %s" % ", ".join(lab.nodes))
         if not lab.agents_migrate():
             print("make demo: the kvnet agent has no live-migration hand-over yet (no "
                   "kvnet_migrations_total in its /metrics; issue #5)", file=sys.stderr)
             return 1
+        if a.qemu:
+            return qemuvm.demo(lab, kv, say, head)
         client = kv.ordinary_pod("client", lab.nodes["node-c"])
         vm = kv.create_vm("vm-a", "node-a", announce=a.announce)
         orig = (vm.ip4, vm.ip6)

@@ -729,6 +729,62 @@ def cut_gap(times, t_stop):
     return (after[0] - before[-1]) * 1000, after[0]
 
 
+def demo(lab, kv, say, head, rates=(250, 50, 20)):
+    """`make demo DEMO_ARGS=--qemu`: the real VM on node-a, migrated to node-b and back
+    under traffic from a pod on node-c and the API host; per migration the guest pause,
+    the announcements and per stream the stall and stall minus pause. Returns the exit
+    status (1 when a migration fails, a stream does not answer again or a TCP connection
+    is lost)."""
+    import observe as O
+    if os.environ.get("KVT_QEMU_DEFAULT_ROUTE") == "1":  # until the gateway fix (test_qemu.py)
+        say("KVT_QEMU_DEFAULT_ROUTE=1: the nodes get a default route via the API host")
+        for n in lab.nodes.values():
+            L.sh("ip", "-n", n.ns, "route", "add", "default", "via", L.API4)
+    client = kv.ordinary_pod("client", lab.nodes["node-c"])
+    head("a QEMU guest (TCG) with the KubeVirt bridge binding in its launcher pod on node-a")
+    vm = kv.create_vm("vm-a", "node-a")
+    links = {x["ifname"]: x.get("master") for x in L.ipj(vm.pod.ns, "link", "show")}
+    say("VM vm-a: %s and %s, MAC %s (the pod's); in the pod: %s" % (
+        vm.ip4, vm.ip6, vm.mac, ", ".join("%s master %s" % (k, v) if v else k
+                                          for k, v in links.items() if k != "lo")))
+    okc, bad = O.wait_converged(lab, vm, vm.pod)
+    if not okc:
+        say("the nodes do not route to the VM: %s" % bad)
+        return 1
+    status = 0
+    for target in ("node-b", "node-a"):
+        head("live migration of vm-a by QMP: %s -> %s" % (vm.node.name, target))
+        tr = Traffic(lab, vm, [("pod@node-c", client), ("api", "api")], *rates)
+        m = None
+        try:
+            tr.wait_answers(200)
+            m = kv.migrate(vm, target, settle=lambda m: O.wait_converged(lab, vm, m.tgt))
+            tr.wait_answers(200)
+        except RuntimeError as e:
+            say("FAILED: %s" % e)
+            status = 1
+        finally:
+            res = tr.stop(m.t.get("paused") if m else None)
+        if m is None or not hasattr(m, "qemu"):
+            return 1
+        q = m.qemu
+        say("guest pause %.1f ms (QMP STOP on %s -> RESUME on %s; QEMU: downtime %s ms, "
+            "migration %s ms, %.0f MB)" % (q["pause_ms"], m.src.node.name, m.tgt.node.name,
+                                           q["downtime_ms"], q["total_ms"],
+                                           q["ram"].get("transferred", 0) / 1e6))
+        say("announcements after RESUME: %s" % ", ".join(
+            "%s %+.1f ms" % (k, (t - q["resume_t"]) * 1000) for k, t in m.announce.items() if t))
+        for tag, r in sorted(res.items()):
+            cut = r["cut_ms"]
+            say("%-20s stall %7s ms, stall - pause %7s ms%s" % (
+                tag + ":", "%.1f" % cut if cut is not None else "-",
+                "%.1f" % (cut - q["pause_ms"]) if cut is not None else "-",
+                "; connection LOST: %s" % r["error"] if r["lost_conn"] else ""))
+            if r["lost_conn"]:
+                status = 1
+    return status
+
+
 def main():
     ap = argparse.ArgumentParser(prog="qemuvm.py")
     sub = ap.add_subparsers(dest="cmd", required=True)
