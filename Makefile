@@ -64,7 +64,7 @@ TOOL_BIN := $(patsubst test/tools/%.c,build/tools/%,$(TOOL_SRC))
 # --- the same unit tests linked like dist/kvnet (musl, static, Debian's archives) ---------
 # Only tests whose subject depends on the libc or the static archives (TLS, YAML, sockets);
 # test/run runs them as "musl". They prove BearSSL/libyaml work in the shipped build.
-MUSL_TESTS := test-conn test-tls test-kubeconfig
+MUSL_TESTS := test-conn test-tls test-kubeconfig test-agent-peermsg
 MUSL_TEST_BIN := $(patsubst test/unit/%.c,build/musltest/%,\
 	$(filter $(patsubst %,test/unit/%.c,$(MUSL_TESTS)),$(UNIT_SRC)))
 MUSL_TESTLIB_OBJ := $(patsubst %.c,build/musl/%.o,$(LIB_SRC) $(COMPAT_SRC) $(TESTLIB_SRC))

@@ -72,6 +72,12 @@ struct agent {
 	struct subs contribs[AGENT_KOBJ_COUNT]; /* contributors per kernel object kind */
 	void **mods;			   /* module states, as agent_modules() lists them */
 	unsigned n_mods;		   /* modules created */
+	struct {
+		char path[64];		   /* exact path */
+		agent_http_fn fn;	   /* its handler */
+		void *arg;		   /* passed to fn */
+	} http[AGENT_HTTP_ROUTES_MAX];	   /* module HTTP endpoints */
+	unsigned n_http;		   /* used entries of http[] */
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -91,6 +97,16 @@ bool agent_obj_all_synced(const struct agent *a)
 }
 
 bool agent_ready(const struct agent *a) { return agent_obj_all_synced(a) && a->reconciled; }
+
+void *agent_module(struct agent *a, const char *name)
+{
+	unsigned nm = 0;
+	const struct agent_module *mods = agent_modules(&nm);
+	for (unsigned i = 0; i < a->n_mods && i < nm; i++)
+		if (strcmp(mods[i].name, name) == 0)
+			return a->mods[i];
+	return NULL;
+}
 
 void agent_want_kind(struct agent *a, enum agent_kind kind)
 {
@@ -165,6 +181,35 @@ int agent_contrib_add(struct agent *a, enum agent_kobj k, agent_contrib_fn fn, v
 	if ((unsigned)k >= AGENT_KOBJ_COUNT)
 		return err_setx(e, EINVAL, "agent: contribution %d: no such kind", (int)k);
 	return subs_add(&a->contribs[k], (struct sub){ .contrib = fn, .arg = arg }, e);
+}
+
+int agent_http_add(struct agent *a, const char *path, agent_http_fn fn, void *arg,
+		   struct err *e)
+{
+	size_t n = strlen(path);
+	if (path[0] != '/' || n >= sizeof(a->http[0].path) || strcmp(path, "/healthz") == 0 ||
+	    strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0)
+		return err_setx(e, EINVAL, "agent: http path %s: not a module path", path);
+	for (unsigned i = 0; i < a->n_http; i++)
+		if (strcmp(a->http[i].path, path) == 0)
+			return err_setx(e, EEXIST, "agent: http path %s: served already", path);
+	if (a->n_http == AGENT_HTTP_ROUTES_MAX)
+		return err_setx(e, ENOSPC, "agent: http path %s: more than %d module paths", path,
+				AGENT_HTTP_ROUTES_MAX);
+	memcpy(a->http[a->n_http].path, path, n + 1);
+	a->http[a->n_http].fn = fn;
+	a->http[a->n_http].arg = arg;
+	a->n_http++;
+	return 0;
+}
+
+void agent_http_del(struct agent *a, const char *path)
+{
+	for (unsigned i = 0; i < a->n_http; i++)
+		if (strcmp(a->http[i].path, path) == 0) {
+			a->http[i] = a->http[--a->n_http];
+			return;
+		}
 }
 
 void agent_contrib_del(struct agent *a, enum agent_kobj k, agent_contrib_fn fn, void *arg)
@@ -590,9 +635,15 @@ static void cni_line(void *user, struct agent_conn *c, const char *line, size_t 
 
 /* ---- HTTP ------------------------------------------------------------------------------ */
 
-static void http_get(void *user, const char *path, struct agent_http_answer *ans)
+static void http_get(void *user, const char *path, const char *query,
+		     struct agent_http_answer *ans)
 {
 	struct agent *a = user;
+	for (unsigned i = 0; i < a->n_http; i++)
+		if (strcmp(a->http[i].path, path) == 0) {
+			a->http[i].fn(a->http[i].arg, a, query, ans);
+			return;
+		}
 	char *small = ans->text;
 	size_t cap = sizeof(ans->text);
 	if (strcmp(path, "/healthz") == 0) {

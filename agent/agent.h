@@ -12,7 +12,7 @@
  *   agent/admit.h       which registrations are accepted (pure checks)
  *   agent/reconcile.h   the route reconciler (one reconciler per kernel object kind)
  *   agent/modules.h     the module table: routes (agent/routes.h), migration hand-over
- *                       (agent/mignode.h)
+ *                       (agent/mignode.h), the agent-to-agent cut-over path (agent/peer.h)
  *
  * What the hub does itself: the CNI requests (register, unregister, "programmed"
  * answers), readiness (/readyz 200 once every wanted informer has synced once and the
@@ -37,7 +37,8 @@
  *                                             reconciler;
  *   - gates (agent_ep_gate_set) to hold a CNI ADD's "programmed" answer, overrides
  *     (agent_override_*) for per-address route decisions, metrics (agent_metrics),
- *     timers and fds on agent_loop().
+ *     timers and fds on agent_loop();
+ *   - agent_http_add(a, "/path", fn, arg)     a GET endpoint on the HTTP port.
  * A new kernel object kind (neighbours, nf_tables, tc/BPF, FDB) adds an AGENT_KOBJ_ value,
  * its want array and its reconciler in the hub's reconciler table: the only hub edit,
  * once per kind, never per feature.
@@ -62,6 +63,7 @@ struct kube_client;
 struct log;
 struct nl_sock;
 struct agent_metrics;
+struct agent_http_answer;
 
 struct agent;
 
@@ -107,6 +109,10 @@ struct nl_sock *agent_nl(struct agent *a);
 struct agent_metrics *agent_metrics(struct agent *a);
 /* True once ready (what /readyz says). */
 bool agent_ready(const struct agent *a);
+/* The state of module `name` of the module table (agent/modules.h), for a module that
+ * offers calls to the others (the peer path's agent_peer_tell); NULL when no such
+ * module exists or it is not created (yet). */
+void *agent_module(struct agent *a, const char *name);
 
 /* Ask for informer `kind` (before agent_start; kinds nobody asks for are not watched). */
 void agent_want_kind(struct agent *a, enum agent_kind kind);
@@ -156,6 +162,21 @@ int agent_hook_add(struct agent *a, enum agent_hook h, agent_hook_fn fn, void *a
 		   struct err *e);
 /* Unsubscribe (fn, arg) from h; no-op if not subscribed. */
 void agent_hook_del(struct agent *a, enum agent_hook h, agent_hook_fn fn, void *arg);
+
+/* ---- HTTP endpoints of modules ------------------------------------------------------- */
+
+#define AGENT_HTTP_ROUTES_MAX 8 /* module paths on the HTTP port */
+
+/* Answer a GET (or HEAD) of a module's path: query is what followed '?' (not decoded,
+ * agent_http_query_get); fill ans (agent/servers.h: status 200 and text preset). */
+typedef void (*agent_http_fn)(void *arg, struct agent *a, const char *query,
+			      struct agent_http_answer *ans);
+/* Serve path (exact match, "/" then at most 63 bytes; not /healthz, /readyz, /metrics)
+ * with fn(arg). 0, or -EEXIST / -ENOSPC / -EINVAL with e. */
+int agent_http_add(struct agent *a, const char *path, agent_http_fn fn, void *arg,
+		   struct err *e);
+/* Stop serving path (no-op if not served). */
+void agent_http_del(struct agent *a, const char *path);
 
 /* ---- the desired state: contributions per kernel object kind ------------------------- */
 

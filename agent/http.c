@@ -51,17 +51,21 @@ long agent_http_parse(const char *buf, size_t len, struct agent_http_req *out, s
 	if (m == 0 || buf[p] != ' ')
 		return err_setx(e, EPROTO, "http request: bad method");
 	p++;
-	size_t t = 0;
+	size_t t = 0, qn = 0;
 	bool query = false;
 	if (buf[p] != '/')
 		return err_setx(e, EPROTO, "http request: target is not an absolute path");
 	while (p < end && target_char((unsigned char)buf[p])) {
-		if (buf[p] == '?')
+		if (!query && buf[p] == '?') {
 			query = true;
-		if (!query) {
+		} else if (!query) {
 			if (t + 1 >= sizeof(out->path))
 				return err_setx(e, EPROTO, "http request: path too long");
 			out->path[t++] = buf[p];
+		} else {
+			if (qn + 1 >= sizeof(out->query))
+				return err_setx(e, EPROTO, "http request: query too long");
+			out->query[qn++] = buf[p];
 		}
 		p++;
 	}
@@ -107,6 +111,57 @@ long agent_http_parse(const char *buf, size_t len, struct agent_http_req *out, s
 			return err_setx(e, EPROTO, "http request: a body is not accepted");
 	}
 	return (long)end;
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int agent_http_query_get(const char *query, const char *key, char *out, size_t cap,
+			 struct err *e)
+{
+	size_t klen = strlen(key);
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+		if (plen > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			size_t o = 0;
+			for (size_t i = klen + 1; i < plen; i++) {
+				int c = (unsigned char)p[i];
+				if (c == '+') {
+					c = ' ';
+				} else if (c == '%') {
+					int hi = i + 2 < plen ? hexval((unsigned char)p[i + 1]) : -1;
+					int lo = hi >= 0 ? hexval((unsigned char)p[i + 2]) : -1;
+					if (lo < 0)
+						return err_setx(e, EINVAL,
+								"query %s: bad %%-escape", key);
+					c = hi << 4 | lo;
+					i += 2;
+				}
+				if (c < 0x20 || c == 0x7f)
+					return err_setx(e, EINVAL, "query %s: control byte 0x%02x",
+							key, c);
+				if (o + 1 >= cap)
+					return err_setx(e, ENAMETOOLONG,
+							"query %s: value over %zu bytes", key,
+							cap ? cap - 1 : 0);
+				out[o++] = (char)c;
+			}
+			if (cap)
+				out[o] = 0;
+			return cap ? 1 : err_setx(e, ENAMETOOLONG, "query %s: no room", key);
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return 0;
 }
 
 static const char *reason(int status)

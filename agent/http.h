@@ -7,6 +7,9 @@
  * ends, a malformed request line or header field, or a head over AGENT_HTTP_HEAD_MAX is
  * refused; other methods are parsed (the server answers 405). Every answer closes the
  * connection (Connection: close), so there is no pipelining to get wrong.
+ *
+ * The query (after '?') is kept as sent; agent_http_query_get() finds one parameter in
+ * it and percent-decodes it (application/x-www-form-urlencoded: '+' is a space).
  */
 #ifndef KVNET_AGENT_HTTP_H
 #define KVNET_AGENT_HTTP_H
@@ -22,6 +25,7 @@ struct err;
 struct agent_http_req {
 	char method[16];		 /* "GET", "HEAD", ... (a token) */
 	char path[AGENT_HTTP_PATH_MAX];	 /* request target up to '?' */
+	char query[AGENT_HTTP_PATH_MAX]; /* what follows the '?' (not decoded), or "" */
 	int minor;			 /* HTTP/1.minor */
 };
 
@@ -30,6 +34,13 @@ struct agent_http_req {
  * -EMSGSIZE with e. */
 long agent_http_parse(const char *buf, size_t len, struct agent_http_req *out,
 		      struct err *e);
+
+/* Find parameter key in query (as agent_http_req.query holds it: "k=v&k2=v2") and
+ * write its percent-decoded value, NUL-terminated, into out (cap bytes). 1 when found
+ * (the first occurrence), 0 when absent, -EINVAL with e for a malformed escape or a
+ * decoded NUL or control byte, -ENAMETOOLONG with e when it does not fit. Pure. */
+int agent_http_query_get(const char *query, const char *key, char *out, size_t cap,
+			 struct err *e);
 
 /* Write a whole response (status line, Content-Type, Content-Length, Connection: close,
  * body unless head_only) into a malloc'd buffer; NULL when out of memory. */

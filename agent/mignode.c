@@ -2,7 +2,9 @@
 #include "agent/mignode.h"
 
 #include "agent/agent.h"
+#include "agent/gateway.h"
 #include "agent/metrics.h"
+#include "agent/peer.h"
 #include "conf/conf.h"
 #include "ipam/ds.h"
 #include "ipam/ds_file.h"
@@ -476,6 +478,9 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 				d->route_ns = now_ns();
 		}
 		d->metric = act->metric;
+		if (d->route_ns) /* the other nodes at once (agent/peer.h); the API follows */
+			(void)agent_peer_tell(n->a, x->m.ip, x->m.n_ip, x->m.vmim_uid,
+					      x->m.announce_ns ? x->m.announce_ns : d->route_ns);
 		return;
 	case MIG_A_ROUTE_NORMAL:
 		/* no longer a dark target: the agent's own rule routes it at route_metric, also
@@ -1147,6 +1152,7 @@ bool mignode_announce(struct mignode *n, const struct ann_event *ev)
 		if (x->m.state == MIG_TARGET && !vouched(n, x))
 			continue; /* logged and counted once per change of its objects */
 		hit = true;
+		agent_gw_announced(n->a, x->aep, ev->mac); /* before the route: no ARP wait */
 		x->announced = *ip;
 		feed(x, MIG_EV_ANNOUNCE, ts);
 		memset(&x->announced, 0, sizeof(x->announced));

@@ -1,7 +1,10 @@
 /* modules — the module table (see modules.h). One line per module. */
 #include "agent/modules.h"
 
+#include "agent/gateway.h"
+#include "agent/flows.h"
 #include "agent/mignode.h"
+#include "agent/peer.h"
 #include "agent/routes.h"
 
 #include <stddef.h>
@@ -27,9 +30,34 @@ static void migration_destroy(void *s)
 	mignode_free(s);
 }
 
+/* The agent-to-agent path of the cut-over (agent/peer.h). */
+static void *peer_create(struct agent *a, struct err *e)
+{
+	return agent_peer_new(a, e);
+}
+
+static void peer_destroy(void *s)
+{
+	agent_peer_free(s);
+}
+
+/* Flow records, the flow log, GET /flows and the per-VM metrics ([flows] enabled). */
+static void *flows_create(struct agent *a, struct err *e)
+{
+	return agent_flows_new(a, e);
+}
+
+static void flows_destroy(void *s)
+{
+	agent_flows_free(s);
+}
+
 static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
+	{ "peer", peer_create, peer_destroy },
+	{ "gateway", agent_gw_new, agent_gw_free },
+	{ "flows", flows_create, flows_destroy },
 };
 
 const struct agent_module *agent_modules(unsigned *n)

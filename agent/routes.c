@@ -84,30 +84,12 @@ static void wm_free(struct world_mem *m)
 	free(m->owners);
 }
 
-/* Parse an object's JSON into d (tokens malloc'd into *tok). */
-static int obj_parse(const struct kube_obj *o, struct json_doc *d, struct json_tok **tok)
-{
-	*tok = NULL;
-	int rc = json_parse(d, o->json, o->len, NULL, 0, 0, NULL);
-	if (rc != 0 && rc != -ENOSPC)
-		return rc;
-	*tok = calloc(d->n ? d->n : 1, sizeof(**tok));
-	if (!*tok)
-		return -ENOMEM;
-	rc = json_parse(d, o->json, o->len, *tok, d->n, 0, NULL);
-	if (rc < 0) {
-		free(*tok);
-		*tok = NULL;
-	}
-	return rc;
-}
-
 static void node_cb(void *user, const struct kube_obj *o)
 {
 	struct world_mem *m = user;
 	struct json_doc d;
 	struct json_tok *tok;
-	if (obj_parse(o, &d, &tok) < 0)
+	if (kube_obj_parse(o, &d, &tok) < 0)
 		return;
 	char mem[4096];
 	struct kube_arena ar;
@@ -133,26 +115,12 @@ static void node_cb(void *user, const struct kube_obj *o)
 	free(tok);
 }
 
-/* The i-th address of block c. */
-static struct ip_addr nth_addr(const struct ipam_cidr *c, unsigned i)
-{
-	struct ip_addr a = c->a;
-	int last = a.family == AF_INET6 ? 15 : 3;
-	unsigned carry = i;
-	for (int k = last; k >= 0 && carry; k--) {
-		unsigned s = a.b[k] + (carry & 0xff);
-		a.b[k] = (uint8_t)s;
-		carry = (carry >> 8) + (s >> 8);
-	}
-	return a;
-}
-
 static void block_cb(void *user, const struct kube_obj *o)
 {
 	struct world_mem *m = user;
 	struct json_doc d;
 	struct json_tok *tok;
-	if (obj_parse(o, &d, &tok) < 0)
+	if (kube_obj_parse(o, &d, &tok) < 0)
 		return;
 	int spec = json_get(&d, 0, "spec");
 	size_t sl = 0;
@@ -183,7 +151,7 @@ static void block_cb(void *user, const struct kube_obj *o)
 				     sizeof(*m->owners)))
 				break;
 			struct agent_owner *ow = &m->owners[m->n_owners++];
-			ow->ip = nth_addr(&bl->cidr, i);
+			ow->ip = ipam_block_addr(bl, i);
 			bool active = at->active.uid[0] != 0;
 			ow->node = wm_str(m, active ? at->active.node : at->node);
 			ow->uid = wm_str(m, active ? at->active.uid : "");

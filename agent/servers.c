@@ -269,7 +269,7 @@ static void http_request(struct agent_conn *c)
 		ans.status = 405;
 		snprintf(ans.text, sizeof(ans.text), "method not allowed\n");
 	} else if (s->ops.http_get) {
-		s->ops.http_get(s->user, req.path, &ans);
+		s->ops.http_get(s->user, req.path, req.query, &ans);
 	} else {
 		ans.status = 404;
 		snprintf(ans.text, sizeof(ans.text), "not found\n");

@@ -65,8 +65,9 @@ struct agent_servers_ops {
 	/* One CNI request line (with its LF, at most AGENT_PROTO_LINE_MAX bytes); answer
 	 * with agent_conn_answer, possibly later (agent_conn_wait). */
 	void (*cni_line)(void *user, struct agent_conn *c, const char *line, size_t len);
-	/* GET or HEAD of path (without the query). */
-	void (*http_get)(void *user, const char *path, struct agent_http_answer *ans);
+	/* GET or HEAD of path; query is what followed '?' (not decoded; "" if none). */
+	void (*http_get)(void *user, const char *path, const char *query,
+			 struct agent_http_answer *ans);
 };
 
 /* Listeners not open yet. reg (may be NULL): the registry for the connection metrics;

@@ -118,24 +118,17 @@ static int load_kind(struct pol_world *w, struct kube_client *c, const struct ku
 		if (rc == 0 && resp.status != 200)
 			rc = err_setx(e, EIO, "list %s: HTTP %d %s%s%s", r->plural, resp.status,
 				      resp.reason, *resp.message ? ": " : "", resp.message);
-		if (rc == 0)
-			rc = pol_world_add_json(w, resp.body, resp.len, NULL, e);
 		*cont = 0;
-		if (rc == 0) {
-			/* metadata.continue: the next page, if any */
-			struct json_doc d;
-			json_parse(&d, resp.body, resp.len, NULL, 0, 0, e);
-			struct json_tok *tok = calloc(d.n ? d.n : 1, sizeof(*tok));
-			err_clear(e);
-			if (!tok)
-				rc = err_setx(e, ENOMEM, "list %s: out of memory", r->plural);
-			else if (json_parse(&d, resp.body, resp.len, tok, d.n ? d.n : 1, 0, e) == 0) {
-				int t = json_path(&d, 0, "metadata.continue");
-				if (t >= 0 && json_str(&d, t, cont, sizeof(cont)) < 0)
-					*cont = 0;
-			}
-			free(tok);
+		struct json_doc d;
+		struct json_tok *tok = NULL;
+		/* one parse: the page's objects, and metadata.continue (the next page, if any) */
+		if (rc == 0 && (rc = json_parse_alloc(&d, resp.body, resp.len, &tok, e)) == 0 &&
+		    (rc = pol_world_add(w, &d, 0, NULL, e)) == 0) {
+			int t = json_path(&d, 0, "metadata.continue");
+			if (t >= 0 && json_str(&d, t, cont, sizeof(cont)) < 0)
+				*cont = 0;
 		}
+		free(tok);
 		kube_resp_free(&resp);
 		if (rc < 0)
 			return err_prefix(e, "%s", r->plural), rc;

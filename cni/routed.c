@@ -5,7 +5,24 @@
  * forwarding, and a host route per address (proto RT_PROTO_KVNET, metric 1024) unless
  * the pod is a dark migration target. Host sysctls: net.ipv4.conf.kvX.{proxy_arp,
  * forwarding}=1, accept_dad=0, and with IPv6 net.ipv6.conf.all.forwarding=1 (IPv6 has no
- * per-interface forwarding for routing decisions). */
+ * per-interface forwarding for routing decisions).
+ *
+ * The gateway answers for itself. 169.254.1.1/32 (scope host) is also an address of every
+ * host veth, so the node answers ARP for it as for any local address. Proxy ARP alone is
+ * not enough: it answers only when the node has a route to 169.254.1.1 through another
+ * interface, and a node without a default route (the lab's, an air-gapped edge node) has
+ * none. A pod never notices (its permanent neighbour entry answers for it), but a guest
+ * behind KubeVirt's bridge binding ARPs for 169.254.1.1 itself, from behind the pod's
+ * k6t-eth0 bridge. An address rather than a route: a route to 169.254.1.1 would need a
+ * second interface to point at and would be one more proto-75 route for the agent's
+ * route reconcile to own; the address's local route is proto kernel, goes with the veth,
+ * and the same /32 on many interfaces is ordinary for the kernel (one local route per
+ * device). Scope host: local, so ARP for it is answered, but never picked as the source
+ * of what the node sends into its pods. Endpoints made before this address existed get it from the agent
+ * (agent/gateway.c, at every endpoint reconcile), and CHECK reports it missing. The v6
+ * gateway needs nothing more: fe80::ecee:eeff:feee:eeee/64 is already an address of the
+ * host veth, and the node answers a guest's own neighbour solicitation for it with no
+ * route at all. */
 #include "cni/mode.h"
 
 #include "cni/store.h"
@@ -31,6 +48,20 @@ static int host_sysctl(const char *host, const char *what, const char *v, struct
 	snprintf(name, sizeof(name), "%s.%s.%s", what[0] == '4' ? "net.ipv4.conf" : "net.ipv6.conf",
 		 host, what + 2);
 	return netns_sysctl_write(-1, name, v, e);
+}
+
+/* 169.254.1.1/32 scope host on the host veth ifindex (see the header comment); already
+ * there is fine. */
+static int gw4_host_addr(struct nl_sock *hs, int ifindex, struct err *e)
+{
+	struct ip_addr gw4;
+	ip_parse(CNI_GW4, &gw4);
+	int rc = addr_add_scope(hs, ifindex, &gw4, 32, 0, RT_SCOPE_HOST, e);
+	if (rc == -EEXIST) {
+		err_clear(e);
+		return 0;
+	}
+	return rc;
 }
 
 static int routed_add(const struct cni_req *r, const struct cni_ns *ns, const struct cni_ipam *c,
@@ -61,9 +92,11 @@ static int routed_add(const struct cni_req *r, const struct cni_ns *ns, const st
 	    (rc = host_sysctl(p->host, "4.forwarding", "1", e)) < 0 ||
 	    (rc = host_sysctl(p->host, "6.accept_dad", "0", e)) < 0)
 		return rc;
-	bool v6 = false;
-	for (unsigned i = 0; i < c->n; i++)
+	bool v6 = false, v4 = false;
+	for (unsigned i = 0; i < c->n; i++) {
 		v6 |= c->ip[i].family == AF_INET6;
+		v4 |= c->ip[i].family == AF_INET;
+	}
 	struct ip_addr gw6, gw4;
 	ip_parse(CNI_GW6, &gw6);
 	ip_parse(CNI_GW4, &gw4);
@@ -79,6 +112,8 @@ static int routed_add(const struct cni_req *r, const struct cni_ns *ns, const st
 			return rc;
 		err_clear(e);
 	}
+	if (v4 && (rc = gw4_host_addr(hs, p->host_idx, e)) < 0)
+		return rc;
 	if ((rc = link_set_up(hs, p->host_idx, true, e)) < 0)
 		return rc;
 
@@ -201,6 +236,20 @@ static int routed_check(const struct cni_req *r, const struct cni_ns *ns,
 	if (link_index(ns->host, host, &host_idx, &e) < 0)
 		return cni_fail(f, CNI_E_INTERNAL, "check failed", "host interface %s: %s", host,
 				e.msg);
+	bool v4 = false;
+	for (unsigned i = 0; i < c->n; i++)
+		v4 |= c->ip[i].family == AF_INET;
+	if (v4) { /* the gateway's address on the host veth: its local route */
+		struct find_rt q;
+		memset(&q, 0, sizeof(q));
+		ip_parse(CNI_GW4, &q.dst);
+		q.len = 32;
+		q.type = RTN_LOCAL;
+		if (has_route(ns->host, RT_TABLE_LOCAL, 0, host_idx, &q, &e) < 0 || !q.found)
+			return cni_fail(f, CNI_E_INTERNAL, "check failed",
+					"gateway address %s/32 missing on %s (the agent adds it "
+					"to endpoints of earlier releases)", CNI_GW4, host);
+	}
 	for (unsigned i = 0; i < c->n; i++) {
 		char s[64];
 		ip_fmt(&c->ip[i], s);

@@ -134,6 +134,35 @@ static const struct conf_key conf_schema[] = {
 	{ "agent", "resync_seconds", CONF_T_DURATION, F(agent.resync_seconds), "30", 1, 3600,
 	  NULL, false,
 	  "Reconcile the routes at least this often, even without any change." },
+	{ "agent", "peer_port", CONF_T_INT, F(agent.peer_port), "9473", 0, 65535, NULL, false,
+	  "UDP port of the agent-to-agent path on the node's InternalIP: at a\n"
+	  "migration the target tells every other agent at once where the VM\n"
+	  "lives now (HMAC-signed, replay-checked; the API stays the source of\n"
+	  "truth). 0: off (other nodes learn through the API watch only)." },
+	{ "agent", "peer_key_file", CONF_T_PATH, F(agent.peer_key_file), "/etc/kvnet/peer/key",
+	  0, 0, NULL, true,
+	  "Shared HMAC-SHA256 key of that path (16..4096 bytes, the same on every\n"
+	  "node; a trailing newline is dropped). In a DaemonSet, mount it from a\n"
+	  "Secret. Missing file or empty: the path stays off (with a warning).\n"
+	  "Both keys are read at start only (a reload keeps them)." },
+	{ "flows", "enabled", CONF_T_BOOL, F(flows.enabled), "false", 0, 0, NULL, false,
+	  "Record flows of the local VMs and pods from conntrack (and set\n"
+	  "net.netfilter.nf_conntrack_acct=1 in the agent's namespace for bytes)." },
+	{ "flows", "log_dir", CONF_T_PATH, F(flows.log_dir), "/var/log/kvnet/flows", 0, 0, NULL,
+	  false,
+	  "Directory of the flow log: flows.log (JSON lines, one record per flow\n"
+	  "and window) and its rotated files flows.log.1 .. flows.log.N." },
+	{ "flows", "flush_interval", CONF_T_DURATION, F(flows.flush_interval), "10", 1, 3600, NULL,
+	  false, "Length of a window: records are written to the flow log this often." },
+	{ "flows", "max_flows", CONF_T_INT, F(flows.max_flows), "65536", 1, 1048576, NULL, false,
+	  "Records a window holds (memory allocated once at start); a new flow\n"
+	  "beyond it is dropped and counted (kvnet_flows_dropped_total)." },
+	{ "flows", "max_log_bytes", CONF_T_INT, F(flows.max_log_bytes), "67108864", 4096,
+	  1073741824, NULL, false,
+	  "Size at which flows.log is rotated (bytes)." },
+	{ "flows", "max_log_files", CONF_T_INT, F(flows.max_log_files), "4", 0, 100, NULL, false,
+	  "Rotated flow log files kept besides flows.log (the oldest is removed);\n"
+	  "disk use stays below (max_log_files + 1) x max_log_bytes." },
 };
 
 #undef F
@@ -142,6 +171,7 @@ static const struct conf_key conf_schema[] = {
 
 static const char *const conf_sections[] = {
 	"log", "datastore", "kubernetes", "ipam", "network", "migration", "cni", "agent",
+	"flows",
 };
 #define CONF_NSECTIONS (sizeof(conf_sections) / sizeof(conf_sections[0]))
 

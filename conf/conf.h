@@ -3,7 +3,7 @@
  * The file is INI, read with inih, in these sections (schema order; `kvnet config -n -d`
  * prints every key with its documentation, and dist/kvnet.conf is that output):
  *
- *   [log] [datastore] [kubernetes] [ipam] [network] [migration] [cni] [agent]
+ *   [log] [datastore] [kubernetes] [ipam] [network] [migration] [cni] [agent] [flows]
  *
  * One schema table (conf.c) says, for every key, its section, type, default, range and
  * documentation; the parser, the environment overrides, the defaults and the printer
@@ -140,7 +140,19 @@ struct conf {
 						  * root; "" = root only */
 		char endpoints_dir[CONF_STR_MAX]; /* [agent] endpoints_dir (absolute path) */
 		uint32_t resync_seconds;      /* [agent] resync_seconds, 1..3600 */
+		uint32_t peer_port;	      /* [agent] peer_port: UDP port of the
+					       * agent-to-agent path, 0 = off */
+		char peer_key_file[CONF_STR_MAX]; /* [agent] peer_key_file: its shared
+					       * HMAC key (absolute path) */
 	} agent;
+	struct {
+		bool enabled;		      /* [flows] enabled: the agent records flows */
+		char log_dir[CONF_STR_MAX];   /* [flows] log_dir (absolute path) */
+		uint32_t flush_interval;      /* [flows] flush_interval, seconds, 1..3600 */
+		uint32_t max_flows;	      /* [flows] max_flows, records per window */
+		uint32_t max_log_bytes;	      /* [flows] max_log_bytes, per log file */
+		uint32_t max_log_files;	      /* [flows] max_log_files, rotated files kept */
+	} flows;
 	uint64_t given[2];		      /* bit per schema key: set by a file or the
 					       * environment, not a default (conf_given) */
 };

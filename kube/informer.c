@@ -653,3 +653,8 @@ void kube_informer_stats(const struct kube_informer *inf, struct kube_informer_s
 {
 	*out = inf->stats;
 }
+
+int kube_obj_parse(const struct kube_obj *o, struct json_doc *d, struct json_tok **tok)
+{
+	return json_parse_alloc(d, o->json, o->len, tok, NULL);
+}

@@ -30,6 +30,8 @@ struct err;
 struct ev_loop;
 struct kube_client;
 struct kube_res;
+struct json_doc;
+struct json_tok;
 
 /* One stored object. */
 struct kube_obj {
@@ -40,6 +42,10 @@ struct kube_obj {
 	const char *json;  /* the whole object, NUL-terminated */
 	size_t len;        /* its length */
 };
+
+/* Parse o's JSON into d, the tokens malloc'd into *tok (free it; NULL on failure).
+ * 0, or -errno from json_parse / -ENOMEM. */
+int kube_obj_parse(const struct kube_obj *o, struct json_doc *d, struct json_tok **tok);
 
 struct kube_informer_ops {
 	void (*add)(void *user, const struct kube_obj *obj);

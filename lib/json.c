@@ -1253,3 +1253,22 @@ int json_w_finish(struct json_w *w, struct err *e)
 		return err_setx(e, -w->err, "json: write: %s", w->why);
 	return 0;
 }
+
+int json_parse_alloc(struct json_doc *d, const char *text, size_t len, struct json_tok **tok,
+		     struct err *e)
+{
+	*tok = NULL;
+	int rc = json_parse(d, text, len, NULL, 0, 0, e);
+	if (rc < 0 && rc != -ENOSPC)
+		return rc;
+	err_clear(e);
+	unsigned n = d->n ? d->n : 1;
+	if (!(*tok = calloc(n, sizeof(**tok))))
+		return err_setx(e, ENOMEM, "json: out of memory for %u tokens", n);
+	rc = json_parse(d, text, len, *tok, n, 0, e);
+	if (rc < 0) {
+		free(*tok);
+		*tok = NULL;
+	}
+	return rc;
+}

@@ -80,6 +80,11 @@ struct json_doc {
 int json_parse(struct json_doc *d, const char *text, size_t len, struct json_tok *tok,
 	       unsigned cap, unsigned max_depth, struct err *e);
 
+/* json_parse with the token array malloc'd to fit (counted first): 0 with *tok set (the
+ * caller frees it), or the error of json_parse / -ENOMEM with *tok NULL. */
+int json_parse_alloc(struct json_doc *d, const char *text, size_t len, struct json_tok **tok,
+		     struct err *e);
+
 /* Type of token i, or 0 when i is not a valid index. */
 enum json_type json_type(const struct json_doc *d, int i);
 /* The raw source bytes of token i (strings: between the quotes, escapes intact;

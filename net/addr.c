@@ -14,7 +14,8 @@
 #include <sys/socket.h>
 
 static int addr_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifindex,
-		    const struct ip_addr *ip, uint8_t plen, uint32_t ifa_flags, struct err *e)
+		    const struct ip_addr *ip, uint8_t plen, uint32_t ifa_flags, uint8_t scope,
+		    struct err *e)
 {
 	uint8_t buf[256];
 	struct nl_msg m;
@@ -29,7 +30,7 @@ static int addr_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifinde
 	    .ifa_family = ip->family,
 	    .ifa_prefixlen = plen,
 	    .ifa_flags = (uint8_t)ifa_flags,
-	    .ifa_scope = RT_SCOPE_UNIVERSE,
+	    .ifa_scope = scope,
 	    .ifa_index = (uint32_t)ifindex,
 	};
 	nl_msg_init(&m, buf, sizeof(buf), type, flags);
@@ -45,16 +46,29 @@ int addr_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, uint8_t p
 	     struct err *e)
 {
 	char a[IP_STRLEN];
-	int rc = addr_msg(s, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, ip, plen, flags, e);
+	int rc = addr_msg(s, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, ip, plen, flags,
+			  RT_SCOPE_UNIVERSE, e);
 	if (rc < 0)
 		err_prefix(e, "address %s dev %d: add", ip_fmt_prefix(ip, plen, a), ifindex);
+	return rc;
+}
+
+int addr_add_scope(struct nl_sock *s, int ifindex, const struct ip_addr *ip, uint8_t plen,
+		   uint32_t flags, uint8_t scope, struct err *e)
+{
+	char a[IP_STRLEN];
+	int rc = addr_msg(s, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, ip, plen, flags,
+			  scope, e);
+	if (rc < 0)
+		err_prefix(e, "address %s dev %d scope %u: add", ip_fmt_prefix(ip, plen, a),
+			   ifindex, scope);
 	return rc;
 }
 
 int addr_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, uint8_t plen, struct err *e)
 {
 	char a[IP_STRLEN];
-	int rc = addr_msg(s, RTM_DELADDR, 0, ifindex, ip, plen, 0, e);
+	int rc = addr_msg(s, RTM_DELADDR, 0, ifindex, ip, plen, 0, RT_SCOPE_UNIVERSE, e);
 	if (rc < 0)
 		err_prefix(e, "address %s dev %d: delete", ip_fmt_prefix(ip, plen, a), ifindex);
 	return rc;

@@ -23,6 +23,13 @@ struct nl_sock;
 int addr_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, uint8_t plen, uint32_t flags,
 	     struct err *e);
 
+/* addr_add with an IPv4 scope (RT_SCOPE_HOST, RT_SCOPE_LINK, ...) instead of universe:
+ * a scope host address is local (answered, ARP included) but never picked as a source
+ * for traffic leaving the node. The kernel sets IPv6 scopes from the address itself.
+ * Same returns and message as addr_add, with "scope N". */
+int addr_add_scope(struct nl_sock *s, int ifindex, const struct ip_addr *ip, uint8_t plen,
+		   uint32_t flags, uint8_t scope, struct err *e);
+
 /* Remove ip/plen from interface ifindex. Absent: -EADDRNOTAVAIL. */
 int addr_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, uint8_t plen, struct err *e);
 

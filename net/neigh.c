@@ -12,7 +12,8 @@
 #define NEIGH_MSG_BUF 128
 
 static int neigh_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifindex,
-		     const struct ip_addr *ip, const uint8_t *mac, bool proxy, struct err *e)
+		     const struct ip_addr *ip, const uint8_t *mac, bool proxy, uint16_t state,
+		     struct err *e)
 {
 	uint8_t buf[NEIGH_MSG_BUF];
 	struct nl_msg m;
@@ -24,7 +25,7 @@ static int neigh_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifind
 	struct ndmsg nd = {
 	    .ndm_family = ip->family,
 	    .ndm_ifindex = ifindex,
-	    .ndm_state = NUD_PERMANENT,
+	    .ndm_state = state,
 	    .ndm_flags = proxy ? NTF_PROXY : 0,
 	};
 	nl_msg_init(&m, buf, sizeof(buf), type, flags);
@@ -40,7 +41,7 @@ int neigh_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, const ui
 {
 	char a[IP_STRLEN];
 	int rc =
-	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, mac, false, e);
+	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, mac, false, NUD_PERMANENT, e);
 	if (rc < 0)
 		err_prefix(e, "neighbour %s dev %d: add permanent", ip_fmt(ip, a), ifindex);
 	return rc;
@@ -49,7 +50,7 @@ int neigh_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, const ui
 int neigh_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e)
 {
 	char a[IP_STRLEN];
-	int rc = neigh_msg(s, RTM_DELNEIGH, 0, ifindex, ip, NULL, false, e);
+	int rc = neigh_msg(s, RTM_DELNEIGH, 0, ifindex, ip, NULL, false, NUD_PERMANENT, e);
 	if (rc < 0)
 		err_prefix(e, "neighbour %s dev %d: delete", ip_fmt(ip, a), ifindex);
 	return rc;
@@ -59,7 +60,7 @@ int neigh_proxy_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, st
 {
 	char a[IP_STRLEN];
 	int rc =
-	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, NULL, true, e);
+	    neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, NULL, true, NUD_PERMANENT, e);
 	if (rc < 0)
 		err_prefix(e, "proxy neighbour %s dev %d: add", ip_fmt(ip, a), ifindex);
 	return rc;
@@ -68,8 +69,19 @@ int neigh_proxy_add(struct nl_sock *s, int ifindex, const struct ip_addr *ip, st
 int neigh_proxy_del(struct nl_sock *s, int ifindex, const struct ip_addr *ip, struct err *e)
 {
 	char a[IP_STRLEN];
-	int rc = neigh_msg(s, RTM_DELNEIGH, 0, ifindex, ip, NULL, true, e);
+	int rc = neigh_msg(s, RTM_DELNEIGH, 0, ifindex, ip, NULL, true, NUD_PERMANENT, e);
 	if (rc < 0)
 		err_prefix(e, "proxy neighbour %s dev %d: delete", ip_fmt(ip, a), ifindex);
+	return rc;
+}
+
+int neigh_set_reachable(struct nl_sock *s, int ifindex, const struct ip_addr *ip,
+			const uint8_t mac[6], struct err *e)
+{
+	char a[IP_STRLEN];
+	int rc = neigh_msg(s, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ifindex, ip, mac, false,
+			   NUD_REACHABLE, e);
+	if (rc < 0)
+		err_prefix(e, "neighbour %s dev %d: set reachable", ip_fmt(ip, a), ifindex);
 	return rc;
 }

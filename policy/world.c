@@ -1018,15 +1018,8 @@ int pol_world_add_json(struct pol_world *w, const char *text, size_t len, unsign
 		       struct err *e)
 {
 	struct json_doc d;
-	int rc = json_parse(&d, text, len, NULL, 0, 0, e);
-	if (rc < 0 && rc != -ENOSPC)
-		return rc;
-	err_clear(e);
-	unsigned n = d.n ? d.n : 1;
-	struct json_tok *tok = calloc(n, sizeof(*tok));
-	if (!tok)
-		return err_setx(e, ENOMEM, "json: out of memory for %u tokens", n);
-	rc = json_parse(&d, text, len, tok, n, 0, e);
+	struct json_tok *tok;
+	int rc = json_parse_alloc(&d, text, len, &tok, e);
 	if (rc == 0)
 		rc = pol_world_add(w, &d, 0, added, e);
 	free(tok);

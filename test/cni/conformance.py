@@ -84,11 +84,25 @@ def main():
     v4 = res["ips"][0]["address"]
     ok(any(x["dst"] == v4.split("/")[0] and x.get("metric") == 1024 and x.get("scope") == "link"
            for x in hr), "host route IP/32 dev kv... scope link metric 1024 proto 75", hr)
+    # the gateway's address on the host veth (issue #11), and CHECK missing it (checked
+    # before the routes; deleting a link's last IPv4 address flushes its routes too)
+    ga = [(a["local"], a["prefixlen"], a["scope"]) for x in t.ipj(host, "-4", "addr", "show", "dev",
+                                                                 hostif)
+          for a in x.get("addr_info", [])]
+    ok(ga == [("169.254.1.1", 32, "host")], "host veth has 169.254.1.1/32 scope host", ga)
+    r = t.cni("CHECK", dict(c, prevResult=res), host, cid="chk", netns_path="/run/netns/" + pod,
+              args=args)
+    ok(r.rc == 0, "CHECK succeeds with the gateway address in place", r)
     subprocess.run(["ip", "-n", host, "route", "del", v4, "dev", hostif], check=True)
     r = t.cni("CHECK", dict(c, prevResult=res), host, cid="chk", netns_path="/run/netns/" + pod,
               args=args)
     ok(r.rc != 0 and r.json and "host route" in r.json.get("details", ""),
        "CHECK fails naming the deleted host route", r)
+    subprocess.run(["ip", "-n", host, "addr", "del", "169.254.1.1/32", "dev", hostif], check=True)
+    r = t.cni("CHECK", dict(c, prevResult=res), host, cid="chk", netns_path="/run/netns/" + pod,
+              args=args)
+    ok(r.rc != 0 and r.json and "gateway address 169.254.1.1/32" in r.json.get("details", ""),
+       "CHECK fails naming the missing gateway address", r)
     r = t.cni("CHECK", c, host, cid="chk", netns_path="/run/netns/" + pod, args=args)
     err_is(r, 7, "CHECK without prevResult is code 7", "prevResult")
 

@@ -162,6 +162,14 @@ def check_schemas(objs):
         bad = copy.deepcopy(cfg)
         bad['spec']['kubeVirtVMAddressPersistence'] = 'Maybe'
         tap(errors(bad), 'CRD schema rejects IPAMConfig kubeVirtVMAddressPersistence: Maybe')
+    l2 = next((o for _, o in objs if o['kind'] == 'L2Network'), None)
+    if l2:
+        bad = copy.deepcopy(l2)
+        bad['spec']['vlan'] = 4095
+        tap(errors(bad), 'CRD schema rejects an L2Network on VLAN 4095')
+        bad = copy.deepcopy(l2)
+        del bad['spec']['trunk']
+        tap(errors(bad), 'CRD schema rejects an L2Network without spec.trunk')
     if pool:
         bad = copy.deepcopy(pool)
         del bad['spec']['cidr']

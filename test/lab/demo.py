@@ -13,6 +13,14 @@ of every pod that ran it; either failing makes the exit status 1. Everything is 
 the end, also on Ctrl-C (with --keep the lab's files stay).
 
     test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep] [--qemu]
+    test/lab/demo.py --scenario flows [--keep]
+
+--scenario flows (issue #14): the agents record flows; pods on node-b and node-c and the
+API host connect to the VM over TCP, the VM connects to the API host, the VM migrates
+node-a -> node-b and the traffic runs again; prints the blast-radius table of the VM
+(`kvnet flows --vm` over every node's flow log) and writes its SVG picture
+(build/demo-flows.svg). Exit 0 only when the report lists exactly the peers, ports and
+directions the demo generated, with at least the bytes it sent, from both nodes.
 
 --qemu (`make demo DEMO_ARGS=--qemu`): the VM is a real QEMU guest (test/lab/qemuvm.py,
 needs qemu-system-x86) migrated by QMP; prints the guest pause and per stream the stall.
@@ -86,8 +94,80 @@ def addresses_kept(vm, orig, pods):
     return bad
 
 
+def flows_scenario(a):
+    """The blast-radius demo (--scenario flows)."""
+    import test_flows as TF
+    head("kvnet demo: who talks to this VM? (flow records, across a live migration)")
+    procs = []
+    with TF.FlowLab(log=say, convergence=a.convergence, keep=a.keep) as lab:
+        TF.conntrack_on(lab)
+        kv = KubeVirt(lab)
+        vm = kv.create_vm("vm-a", "node-a")
+        pb = kv.ordinary_pod("client-b", lab.nodes["node-b"])
+        pc = kv.ordinary_pod("client-c", lab.nodes["node-c"])
+        TF.start_server(lab, None, 7070, procs)
+        want = TF.expected(vm, pb, pc)
+        sent = TF.CONNS * TF.PAYLOAD
+        try:
+            say("VM %s/%s on node-a (%s); clients %s on node-b, %s on node-c, the API host "
+                "%s" % (vm.namespace, vm.name, vm.ip4, pb.ip4, pc.ip4, L.API4))
+            good, _ = TF.traffic(lab, vm, pb, pc, procs)
+            say("traffic: %d TCP connections of %d bytes from each client (ports 8080, "
+                "9090) and from the VM to the API host (7070)" % (TF.CONNS, TF.PAYLOAD))
+            for p in procs[1:]:
+                p.stop()
+            del procs[1:]
+            m = kv.migrate(vm, "node-b")
+            say("live migration node-a -> node-b: %s" % m.outcome)
+            good2, _ = TF.traffic(lab, vm, pb, pc, procs)
+            say("the same traffic again, now to the VM on node-b")
+
+            def done(rows):
+                return all(set(rows[k].get("nodes", [])) == {"node-a", "node-b"} and
+                           rows[k]["bytes_in" if k[2] == "ingress" else "bytes_out"]
+                           >= 2 * sent for k in want if k in rows)
+            rows = TF.wait_rows(lab, vm, want, done)
+        finally:
+            for p in procs:
+                p.stop()
+        files = TF.flow_logs(lab)
+        head("kvnet flows --vm %s/%s  (flow logs of %s)" % (vm.namespace, vm.name,
+                                                             ", ".join(lab.nodes)))
+        table = L.sh(L.KVNET, "flows", "--vm", "%s/%s" % (vm.namespace, vm.name), *files,
+                     check=False)
+        print(table.stdout, end="", flush=True)
+        svg = os.path.join(L.ROOT, "build", "demo-flows.svg")
+        os.makedirs(os.path.dirname(svg), exist_ok=True)
+        pic = L.sh(L.KVNET, "flows", "--vm", "%s/%s" % (vm.namespace, vm.name), "-o", "svg",
+                   "--out", svg, *files, check=False)
+        say("picture: %s" % (svg if pic.returncode == 0 else "NOT written: " + pic.stderr))
+        wrong = []
+        if set(rows) != set(want):
+            wrong.append("peers %s, want %s" % (sorted(rows), sorted(want)))
+        for k, (kind, label) in want.items():
+            r = rows.get(k, {})
+            side = "bytes_in" if k[2] == "ingress" else "bytes_out"
+            if (r.get("peer_kind") != kind or r.get("peer") != (label or k[0]) or
+                    r.get(side, 0) < 2 * sent or
+                    set(r.get("nodes", [])) != {"node-a", "node-b"}):
+                wrong.append("%s:%d %s: %s" % (k[0], k[1], k[2], r))
+        ok = good and good2 and m.outcome == "Succeeded" and pic.returncode == 0 and not wrong
+        head("summary")
+        if ok:
+            say("the report matches the traffic: %d peers, their ports and directions, at "
+                "least %d bytes each, from node-a before and node-b after the migration"
+                % (len(want), 2 * sent))
+        else:
+            say("the report does NOT match the traffic: %s" % "; ".join(wrong or ["traffic "
+                                                                            "failed"]))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser(prog="make demo")
+    ap.add_argument("--scenario", choices=("migrate", "flows"), default="migrate",
+                    help="migrate (default): the hand-over timeline; flows: the blast-radius "
+                         "report of the VM")
     ap.add_argument("--convergence", type=int, default=5,
                     help="seconds the migrated route keeps metric 512 (agent default 30)")
     ap.add_argument("--announce", default="garp")
@@ -97,6 +177,8 @@ def main():
     if os.geteuid() != 0:
         print("make demo: needs root (network namespaces)", file=sys.stderr)
         return 1
+    if a.scenario == "flows":
+        return flows_scenario(a)
     if not L.agent_built():
         print("make demo: dist/kvnet has no agent yet (`kvnet agent` is not implemented): "
               "the live-migration hand-over needs it (issue #5)", file=sys.stderr)

@@ -22,6 +22,14 @@ network, in the same order and with the same object shapes as the real ones
                   completed, VMI nodeName = target, source pod Succeeded, its CNI DEL, pod
                   deleted); or Failed (target pod Failed, its CNI DEL, the source keeps it)
                 Hooks let a scenario act at any phase (restart an agent, the API server...).
+  binding       create_vm(binding="bridge"): KubeVirt's bridge binding in every launcher
+                pod of the VM (migration targets included): bridge k6t-eth0 (169.254.75.10/32)
+                enslaves the pod's eth0 (addresses flushed, a random MAC) and tap0, a veth
+                whose far end is eth0 of a separate guest namespace (Pod.guest_ns) holding
+                the pod's addresses and MAC and the default routes via 169.254.1.1 and
+                fe80::ecee:eeff:feee:eeee (no neighbour entry: the guest ARPs/solicits
+                itself); the guest (echo.py vm) runs there. Default binding=None: the
+                guest runs in the pod's namespace on the pod's eth0.
 """
 
 import copy
@@ -68,6 +76,7 @@ class Pod:
         self.dad_after_add = None  # {link: why} tentative right after CNI ADD (links_not_ready)
         self.guest = None
         self.events = None
+        self.guest_ns = None  # bridge binding: the guest's namespace (else the pod's)
 
     def __repr__(self):
         return "Pod(%s on %s)" % (self.name, self.node.name)
@@ -82,6 +91,7 @@ class VM:
         self.pod = None      # the pod running the VM
         self.ip4 = self.ip6 = None
         self.mac = None      # the guest's MAC: kept across pods, as a real guest keeps it
+        self.binding = None  # None (guest on the pod's eth0) or "bridge" (KubeVirt's)
 
     @property
     def node(self):
@@ -227,6 +237,41 @@ class KubeVirt:
         L.wait_links_ready(pod.node.ns, [pod.host_if])
         return res
 
+    def bridge_bind(self, pod, vm):
+        """KubeVirt's bridge binding in pod's namespace (see the module comment), as
+        virt-handler's bridge infra configurator and the domain's tap do it."""
+        vm.mac = vm.mac or pod.mac
+        g = pod.guest_ns = self.lab.new_pod_ns()
+        P = ["ip", "-n", pod.ns]
+        rnd = "02:" + ":".join("%02x" % b for b in secrets.token_bytes(5))
+        for k, v in (("net.ipv6.conf.default.accept_dad", 0),
+                     ("net.ipv6.conf.all.accept_dad", 0)):
+            L.sh("ip", "netns", "exec", g, "sysctl", "-qw", "%s=%s" % (k, v))
+            L.sh("ip", "netns", "exec", pod.ns, "sysctl", "-qw", "%s=%s" % (k, v))
+        L.sh(*P, "link", "set", "eth0", "down")
+        L.sh(*P, "addr", "flush", "dev", "eth0")
+        L.sh(*P, "link", "set", "eth0", "address", rnd)
+        L.sh(*P, "link", "add", "k6t-eth0", "type", "bridge", "mcast_snooping", "0")
+        L.sh(*P, "addr", "add", "169.254.75.10/32", "dev", "k6t-eth0")
+        L.sh(*P, "link", "set", "eth0", "master", "k6t-eth0")
+        L.sh(*P, "link", "add", "tap0", "type", "veth", "peer", "name", "eth0", "netns", g)
+        L.sh(*P, "link", "set", "tap0", "master", "k6t-eth0")
+        for link in ("eth0", "k6t-eth0", "tap0"):
+            L.sh(*P, "link", "set", link, "up")
+        G = ["ip", "-n", g]
+        L.sh(*G, "link", "set", "lo", "up")
+        L.sh(*G, "link", "set", "eth0", "address", vm.mac)
+        L.sh(*G, "link", "set", "eth0", "up")
+        if pod.ip4:
+            L.sh(*G, "addr", "add", pod.ip4 + "/32", "dev", "eth0")
+            L.sh(*G, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink")
+        if pod.ip6:
+            L.sh(*G, "addr", "add", pod.ip6 + "/128", "dev", "eth0", "nodad")
+            L.sh(*G, "-6", "route", "add", "default", "via", "fe80::ecee:eeff:feee:eeee",
+                 "dev", "eth0")
+        L.wait_links_ready(pod.ns)
+        L.wait_links_ready(g)
+
     def pod_del(self, pod):
         rc, res, err = self.lab.cni("DEL", pod.node, pod)
         if rc != 0:
@@ -235,15 +280,27 @@ class KubeVirt:
         if pod.ns:
             L.sh("ip", "netns", "del", pod.ns, check=False)
             pod.ns = None
+        if pod.guest_ns:
+            L.sh("ip", "netns", "del", pod.guest_ns, check=False)
+            pod.guest_ns = None
 
     def guest_start(self, pod, vm, standby=False, announce="garp"):
         if self.guests is not None:
             return self.guests.start(self, pod, vm, standby, announce)
         pod.events = os.path.join(self.lab.dir, "guest-%s.events" % pod.name)
-        cmd = ["ip", "netns", "exec", pod.ns, sys.executable, L.ECHO, "vm",
+        if vm.binding == "bridge" and not pod.guest_ns:
+            self.bridge_bind(pod, vm)
+        cmd = ["ip", "netns", "exec", pod.guest_ns or pod.ns, sys.executable, L.ECHO, "vm",
                "--name", "%s@%s" % (vm.name, pod.node.name), "--ip4", pod.ip4 or "",
                "--ip6", pod.ip6 or "", "--events", pod.events, "--announce", announce]
         vm.mac = vm.mac or pod.mac
+        if vm.mac and vm.binding != "bridge" and pod.mac and pod.mac != vm.mac:
+            # the guest keeps its MAC across pods and answers frames to it (a bridge-bound
+            # guest does so behind k6t-eth0; here the guest is the pod's own stack, so its
+            # eth0 takes the MAC it announces: a RARP for a MAC nobody receives would
+            # send the node's neighbour entry, taken from the announcement, nowhere)
+            L.sh("ip", "-n", pod.ns, "link", "set", "eth0", "address", vm.mac)
+            L.wait_links_ready(pod.ns)
         if vm.mac:
             cmd += ["--mac", vm.mac]
         if standby:
@@ -293,8 +350,9 @@ class KubeVirt:
 
     # ---- VM life cycle ------------------------------------------------------------------------
 
-    def create_vm(self, name, node_name, announce="garp"):
+    def create_vm(self, name, node_name, announce="garp", binding=None):
         vm = VM(name, self.namespace)
+        vm.binding = binding
         node = self.lab.nodes[node_name]
         made = self._ok(self.api.post(self._path("vm"), self._vm_obj(name)), "create VM")
         vm.vm_uid = made["metadata"]["uid"]

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,40 @@ static void test_bad_input(void)
 	t_note("%s", e.msg);
 }
 
+/* The routed mode's gateway: one /32 scope host on two links (cni/routed.c). */
+static void test_scope_host_two_links(void)
+{
+	struct err e = {0};
+	struct ip_addr gw;
+	int idx1 = 0;
+	ip_parse("169.254.1.1", &gw);
+	T_EQ(link_index(SA, "kv1", &idx1, &e), 0);
+	T_EQ(link_set_up(SA, idx1, true, &e), 0);
+	T_EQ(addr_add_scope(SA, IDX, &gw, 32, 0, RT_SCOPE_HOST, &e), 0);
+	T_EQ(addr_add_scope(SA, idx1, &gw, 32, 0, RT_SCOPE_HOST, &e), 0);
+	T_EQ(addr_add_scope(SA, idx1, &gw, 32, 0, RT_SCOPE_HOST, &e), -EEXIST);
+	T_CHECK(strncmp(e.msg, "address 169.254.1.1/32 dev ", 27) == 0);
+	t_note("%s", e.msg);
+	T_CHECK(tns_ipj_is(A, "-4 addr show dev kv1",
+			   "[(a['local'], a['prefixlen'], a['scope']) for a in d[0]['addr_info']]",
+			   "[('169.254.1.1', 32, 'host')]"));
+	/* one local route per link (proto kernel), each going with its address */
+	T_CHECK(tns_ipj_is(A, "-4 route show table local 169.254.1.1",
+			   "sorted((r['dev'], r['type'], r['protocol']) for r in d)",
+			   "[('kv0', 'local', 'kernel'), ('kv1', 'local', 'kernel')]"));
+	/* never the source of what leaves through the link */
+	int st = -1;
+	free(tns_sh(&st, A, "ip route add 198.19.200.1/32 dev kv1 scope link"));
+	T_EQ(st, 0);
+	T_CHECK(tns_ipj_is(A, "-4 route get 198.19.200.1", "d[0].get('prefsrc') != '169.254.1.1'",
+			   "True"));
+	T_EQ(addr_del(SA, IDX, &gw, 32, &e), 0);
+	T_CHECK(tns_ipj_is(A, "-4 route show table local 169.254.1.1",
+			   "[(r['dev'], r['type']) for r in d]", "[('kv1', 'local')]"));
+	T_EQ(addr_del(SA, idx1, &gw, 32, &e), 0);
+	T_CHECK(tns_ipj_is(A, "-4 route show table local 169.254.1.1", "d", "[]"));
+}
+
 int main(void)
 {
 	struct err e = {0};
@@ -114,6 +149,7 @@ int main(void)
 	T_RUN(test_add_del_v4);
 	T_RUN(test_add_v6_nodad);
 	T_RUN(test_bad_input);
+	T_RUN(test_scope_host_two_links);
 	nl_close(SA);
 	return t_done();
 }

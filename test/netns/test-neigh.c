@@ -1,5 +1,5 @@
 /* netns tests for net/neigh against the real kernel: permanent and proxy entries, IPv4
- * and IPv6, checked with `ip -j neigh show [proxy]` parsed by python3. */
+ * and IPv6, reachable (announced) entries, checked with `ip -j neigh show [proxy]` parsed by python3. */
 #include "lib/err.h"
 #include "net/addr.h"
 #include "net/link.h"
@@ -81,6 +81,31 @@ static void test_proxy_v4_v6(void)
 	T_CHECK(strncmp(e.msg, "proxy neighbour 198.18.0.9 dev ", 31) == 0);
 }
 
+static void test_reachable_v4_v6(void)
+{
+	struct err e = {0};
+	const uint8_t mac[6] = {0x02, 0x4b, 0x56, 0, 0, 0x11};
+	struct ip_addr a4 = ip("198.18.0.17"), a6 = ip("2001:db8::17");
+	T_EQ(neigh_set_reachable(SA, IDX, &a4, mac, &e), 0);
+	T_EQ(neigh_set_reachable(SA, IDX, &a6, mac, &e), 0);
+	T_CHECK(tns_ipj_is(A, "-4 neigh show dev kv0", NEIGH,
+			   "[('198.18.0.17', '02:4b:56:00:00:11', ['REACHABLE'])]"));
+	T_CHECK(tns_ipj_is(A, "-6 neigh show dev kv0",
+			   "[x for x in " NEIGH " if x[0] == '2001:db8::17']",
+			   "[('2001:db8::17', '02:4b:56:00:00:11', ['REACHABLE'])]"));
+	/* a new announcement with another MAC replaces it, also over a permanent entry */
+	const uint8_t mac2[6] = {0x02, 0x4b, 0x56, 0, 0, 0x12};
+	T_EQ(neigh_add(SA, IDX, &a4, mac, &e), 0);
+	T_EQ(neigh_set_reachable(SA, IDX, &a4, mac2, &e), 0);
+	T_CHECK(tns_ipj_is(A, "-4 neigh show dev kv0", NEIGH,
+			   "[('198.18.0.17', '02:4b:56:00:00:12', ['REACHABLE'])]"));
+	T_EQ(neigh_del(SA, IDX, &a4, &e), 0);
+	T_EQ(neigh_del(SA, IDX, &a6, &e), 0);
+	T_EQ(neigh_set_reachable(SA, 9999, &a4, mac, &e), -ENODEV);
+	T_CHECK(strncmp(e.msg, "neighbour 198.18.0.17 dev 9999: set reachable", 45) == 0);
+	t_note("%s", e.msg);
+}
+
 static void test_bad_input(void)
 {
 	struct err e = {0};
@@ -107,6 +132,7 @@ int main(void)
 	T_RUN(test_permanent_v4);
 	T_RUN(test_permanent_v6);
 	T_RUN(test_proxy_v4_v6);
+	T_RUN(test_reachable_v4_v6);
 	T_RUN(test_bad_input);
 	nl_close(SA);
 	return t_done();

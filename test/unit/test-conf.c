@@ -374,10 +374,10 @@ static void test_parse_errors(void)
 		  "t.conf:2: syntax error (want [section], key = value or a # comment)" },
 		{ "[empty]\n[network]\nmtu = 1\n",
 		  "t.conf:1: [empty]: unknown section (want one of log, datastore, kubernetes, "
-		  "ipam, network, migration, cni, agent)" },
+		  "ipam, network, migration, cni, agent, flows)" },
 		{ "[ Network ]\nmtu = 1500\n",
 		  "t.conf:1: [Network]: unknown section (want one of log, datastore, kubernetes, "
-		  "ipam, network, migration, cni, agent)" },
+		  "ipam, network, migration, cni, agent, flows)" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		T_CHECK(parse(&c, cases[i].text, &e) < 0);

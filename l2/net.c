@@ -1,0 +1,231 @@
+/* l2/net — bridges, uplink veths, trunk and port programs of L2 networks; see net.h. */
+#include "l2/net.h"
+
+#include "lib/err.h"
+#include "net/bpf.h"
+#include "net/link.h"
+#include "net/netns.h"
+#include "net/nl.h"
+#include "net/tc.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The tc priority kvnet's programs sit at on every hook it uses. */
+#define L2_TC_PRIO 1
+
+void l2_bridge_name(const char *id, char buf[16])
+{
+	snprintf(buf, 16, "kvl-%.8s", id);
+}
+
+void l2_uplink_name(const char *id, char buf[16])
+{
+	snprintf(buf, 16, "kvu-%.8s", id);
+}
+
+void l2_trunk_side_name(const char *id, char buf[16])
+{
+	snprintf(buf, 16, "kvt-%.8s", id);
+}
+
+static bool id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	if (!n || n > L2_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* net.ipv6.conf.NAME.disable_ipv6 = 1 in the socket's namespace: kvnet's links carry no
+ * address, and the node says nothing into the VLAN (no RS, no MLD, no DAD). */
+static int no_ipv6(struct nl_sock *s, const char *name, struct err *e)
+{
+	char key[96];
+	int fd = nl_netns_fd(s, e);
+	if (fd < 0)
+		return fd;
+	snprintf(key, sizeof(key), "net.ipv6.conf.%s.disable_ipv6", name);
+	int rc = netns_sysctl_write(fd, key, "1", e);
+	close(fd);
+	return rc;
+}
+
+/* ifindex of name, creating it with make() when it is not there. */
+static int ensure(struct nl_sock *s, const char *name, int (*make)(struct nl_sock *s,
+						  const void *arg, struct err *e),
+		  const void *arg, struct link_info *li, struct err *e)
+{
+	int rc = link_get(s, name, li, e);
+	if (rc == -ENODEV) {
+		err_clear(e);
+		if ((rc = make(s, arg, e)) < 0)
+			return rc;
+		rc = link_get(s, name, li, e);
+	}
+	return rc;
+}
+
+static int make_bridge(struct nl_sock *s, const void *arg, struct err *e)
+{
+	return link_add_bridge(s, arg, e);
+}
+
+static int make_veth(struct nl_sock *s, const void *arg, struct err *e)
+{
+	return link_add_veth(s, arg, e);
+}
+
+/* Load the program in a (assembled), attach it at (ifindex, hook), close the fd. */
+static int attach(struct nl_sock *s, struct bpf_asm *a, const char *name, int ifindex,
+		  enum tc_hook hook, struct err *e)
+{
+	int fd = -1, rc;
+	if ((rc = bpf_prog_load_cls(a, name, &fd, e)) < 0)
+		return rc;
+	if ((rc = tc_clsact_add(s, ifindex, e)) == 0)
+		rc = tc_bpf_attach(s, ifindex, hook, L2_TC_PRIO, fd, name, e);
+	close(fd);
+	return rc;
+}
+
+static int set_mtu(struct nl_sock *s, const struct link_info *li, uint32_t mtu, struct err *e)
+{
+	return mtu && li->mtu != mtu ? link_set_mtu(s, li->index, mtu, e) : 0;
+}
+
+/* Bridge, veth pair and uplink program of one network. *tk_index: its trunk-side veth. */
+static int net_apply(struct nl_sock *s, const struct l2_net *n, const struct link_info *trunk,
+		     struct bpf_asm *a, int *tk_index, struct err *e)
+{
+	char br[16], up[16], tk[16];
+	struct link_info bi, ui, ti;
+	int rc;
+	uint32_t mtu = n->mtu ? n->mtu : trunk->mtu;
+	l2_bridge_name(n->id, br);
+	l2_uplink_name(n->id, up);
+	l2_trunk_side_name(n->id, tk);
+	struct link_veth v = { .name = up, .peer = tk, .peer_netns_fd = -1, .mtu = mtu };
+	if ((rc = ensure(s, br, make_bridge, br, &bi, e)) < 0 ||
+	    (rc = ensure(s, up, make_veth, &v, &ui, e)) < 0 || (rc = link_get(s, tk, &ti, e)) < 0)
+		return rc;
+	if ((rc = no_ipv6(s, br, e)) < 0 || (rc = no_ipv6(s, up, e)) < 0 ||
+	    (rc = no_ipv6(s, tk, e)) < 0)
+		return rc;
+	if ((rc = set_mtu(s, &bi, mtu, e)) < 0 || (rc = set_mtu(s, &ui, mtu, e)) < 0 ||
+	    (rc = set_mtu(s, &ti, mtu, e)) < 0)
+		return rc;
+	if ((rc = l2_prog_uplink(a, n->vid, trunk->index)) < 0)
+		return err_setx(e, -rc, "uplink program for VLAN %u: bad arguments", n->vid);
+	if ((rc = attach(s, a, "kvnet_uplink", ti.index, TC_HOOK_INGRESS, e)) < 0)
+		return rc;
+	if (ui.master != bi.index && (rc = link_set_master(s, ui.index, bi.index, e)) < 0)
+		return rc;
+	if ((rc = link_set_up(s, bi.index, true, e)) < 0 ||
+	    (rc = link_set_up(s, ti.index, true, e)) < 0 ||
+	    (rc = link_set_up(s, ui.index, true, e)) < 0)
+		return rc;
+	*tk_index = ti.index;
+	return 0;
+}
+
+int l2_trunk_apply(struct nl_sock *s, const char *trunk, const struct l2_net *nets, size_t n,
+		   struct err *e)
+{
+	struct link_info tl;
+	struct l2_vlan_out out[L2_VLAN_MAX];
+	size_t nout = 0;
+	int untagged = 0, rc;
+	if (n > L2_VLAN_MAX)
+		return err_setx(e, E2BIG, "l2: trunk %s: %zu networks, at most %d", trunk, n,
+				L2_VLAN_MAX);
+	if ((rc = link_get(s, trunk, &tl, e)) < 0)
+		return err_prefix(e, "l2: trunk %s", trunk), rc;
+	struct bpf_asm *a = malloc(sizeof(*a));
+	if (!a)
+		return err_setx(e, ENOMEM, "l2: trunk %s: out of memory", trunk);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct l2_net *nt = &nets[i];
+		int tk = 0;
+		if (!id_ok(nt->id)) {
+			rc = err_setx(e, EINVAL, "l2: network id '%s': want 1-%d of [a-z0-9]", nt->id,
+				      L2_ID_MAX);
+			break;
+		}
+		if (nt->vid > 4094) {
+			rc = err_setx(e, EINVAL, "l2: network %s: VLAN %u is not 0-4094", nt->id,
+				      nt->vid);
+			break;
+		}
+		for (size_t j = 0; j < i && rc == 0; j++)
+			if (nets[j].vid == nt->vid)
+				rc = err_setx(e, EEXIST, "l2: trunk %s: networks %s and %s both VLAN %u",
+					      trunk, nets[j].id, nt->id, nt->vid);
+		if (rc == 0 && (rc = net_apply(s, nt, &tl, a, &tk, e)) < 0)
+			err_prefix(e, "l2: network %s (VLAN %u)", nt->id, nt->vid);
+		if (rc == 0 && nt->vid)
+			out[nout++] = (struct l2_vlan_out){ .vid = nt->vid, .ifindex = tk };
+		else if (rc == 0)
+			untagged = tk;
+	}
+	if (rc == 0 && (rc = l2_prog_trunk(a, out, nout, untagged)) < 0)
+		rc = err_setx(e, -rc, "l2: trunk %s: program: bad arguments", trunk);
+	if (rc == 0 && (rc = attach(s, a, "kvnet_trunk", tl.index, TC_HOOK_INGRESS, e)) < 0)
+		err_prefix(e, "l2: trunk %s", trunk);
+	if (rc == 0 && !(tl.flags & 1 /* IFF_UP */) && (rc = link_set_up(s, tl.index, true, e)) < 0)
+		err_prefix(e, "l2: trunk %s", trunk);
+	free(a);
+	return rc;
+}
+
+int l2_net_remove(struct nl_sock *s, const char *id, struct err *e)
+{
+	char br[16], up[16];
+	struct link_info li;
+	l2_bridge_name(id, br);
+	l2_uplink_name(id, up);
+	const char *names[2] = { up, br };
+	for (int i = 0; i < 2; i++) {
+		int rc = link_get(s, names[i], &li, e);
+		if (rc == -ENODEV) {
+			err_clear(e);
+			continue;
+		}
+		if (rc < 0 || (rc = link_del(s, li.index, e)) < 0)
+			return err_prefix(e, "l2: network %s", id), rc;
+	}
+	return 0;
+}
+
+int l2_port_attach(struct nl_sock *s, const char *id, int ifindex, const struct l2_guard *g,
+		   struct err *e)
+{
+	char br[16];
+	struct link_info bi;
+	int rc;
+	l2_bridge_name(id, br);
+	if ((rc = link_get(s, br, &bi, e)) < 0)
+		return err_prefix(e, "l2: network %s", id), rc;
+	struct bpf_asm *a = malloc(sizeof(*a));
+	if (!a)
+		return err_setx(e, ENOMEM, "l2: port %d: out of memory", ifindex);
+	if ((rc = l2_prog_guard(a, g)) < 0)
+		rc = err_setx(e, -rc, "l2: port %d: guard: bad arguments", ifindex);
+	if (rc == 0)
+		rc = attach(s, a, "kvnet_guard", ifindex, TC_HOOK_INGRESS, e);
+	free(a);
+	if (rc == 0)
+		rc = link_set_master(s, ifindex, bi.index, e);
+	if (rc == 0)
+		rc = link_set_up(s, ifindex, true, e);
+	if (rc < 0)
+		err_prefix(e, "l2: network %s: port %d", id, ifindex);
+	return rc;
+}
