@@ -742,10 +742,6 @@ def demo(lab, kv, say, head, rates=(250, 50, 20)):
     status (1 when a migration fails, a stream does not answer again or a TCP connection
     is lost)."""
     import observe as O
-    if os.environ.get("KVT_QEMU_DEFAULT_ROUTE") == "1":  # until the gateway fix (test_qemu.py)
-        say("KVT_QEMU_DEFAULT_ROUTE=1: the nodes get a default route via the API host")
-        for n in lab.nodes.values():
-            L.sh("ip", "-n", n.ns, "route", "add", "default", "via", L.API4)
     client = kv.ordinary_pod("client", lab.nodes["node-c"])
     head("a QEMU guest (TCG) with the KubeVirt bridge binding in its launcher pod on node-a")
     vm = kv.create_vm("vm-a", "node-a")

@@ -12,10 +12,9 @@ the guest pause (QMP STOP on the source -> RESUME on the target), each stream's 
 (longest gap between answers) and stall minus pause.
 
 Skips (# SKIP, with the reason) only when qemu-system-x86_64 is missing or the guest image
-cannot be built, or the agent has no migration hand-over. KVT_QEMU_DEFAULT_ROUTE=1 gives
-the lab's nodes a default route via the API host (a workaround while a bridge-bound guest
-cannot reach 169.254.1.1 on a node without one: proxy ARP needs a route); the test does
-not set it on its own."""
+cannot be built, or the agent has no migration hand-over. The lab's nodes have no default
+route, on purpose: the guest reaches its gateway 169.254.1.1 (and fe80::1) without one
+(issue #11)."""
 import os
 import subprocess
 import sys
@@ -151,11 +150,6 @@ def main():
             T.skip(n, why)
         return 0
     with L.Lab(convergence=CONV) as lab:
-        if os.environ.get("KVT_QEMU_DEFAULT_ROUTE") == "1":
-            T.note("KVT_QEMU_DEFAULT_ROUTE=1: the nodes get a default route via the API host")
-            for n in lab.nodes.values():
-                L.sh("ip", "-n", n.ns, "route", "add", "default", "via", L.API4)
-                L.sh("ip", "-n", n.ns, "-6", "route", "add", "default", "via", L.API6)
         kv = KubeVirt(lab, guests=Q.QemuGuests(lab, img))
         client = kv.ordinary_pod("client", lab.nodes["node-c"])
         vm = kv.create_vm("vm-a", "node-a")
