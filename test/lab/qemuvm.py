@@ -459,6 +459,64 @@ def _capture_kinds(s, kinds, ip4, ip6, timeout):
     return out
 
 
+class TapWatch:
+    """A thread reading the target pod's tap0 (the guest's side of the bridge, kernel
+    timestamps) during a cut-over: the times of the IP frames to the guest (what the
+    network delivers) and from it (what the guest answers), per peer address. Splits a
+    stream's stall into the network's share and the guest's (a TCG guest runs from a cold
+    translation cache after RESUME). Bounded: max_frames, and stop()."""
+
+    def __init__(self, ns, ifname="tap0", max_frames=200000):
+        self.s = _capture_in(ns, ifname)
+        self.s.settimeout(0.05)
+        self.frames = []  # (t, "to"|"from", peer address)
+        self.max = max_frames
+        self.done = threading.Event()
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _run(self):
+        import echo
+        while not self.done.is_set() and len(self.frames) < self.max:
+            try:
+                data, anc, _, addr = self.s.recvmsg(256, socket.CMSG_SPACE(16))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(data) < 14:
+                continue
+            et = struct.unpack("!H", data[12:14])[0]
+            to = addr[2] == echo.PACKET_OUTGOING
+            if et == 0x0800 and len(data) >= 34:
+                peer = socket.inet_ntoa(data[26:30] if to else data[30:34])
+            elif et == 0x86DD and len(data) >= 54:
+                if data[20] == 58 and data[54:55] and data[54] in (133, 134, 135, 136):
+                    continue  # ND, not traffic
+                peer = socket.inet_ntop(socket.AF_INET6, data[22:38] if to else data[38:54])
+            else:
+                continue
+            t = time.time()
+            for lvl, typ, val in anc:
+                if lvl == socket.SOL_SOCKET and typ == echo.SO_TIMESTAMPNS and len(val) >= 16:
+                    sec, nsec = struct.unpack("qq", val[:16])
+                    t = sec + nsec / 1e9
+            self.frames.append((t, "to" if to else "from", peer))
+
+    def stop(self):
+        self.done.set()
+        self.th.join(5)
+        self.s.close()
+
+    def first_after(self, t0):
+        """{"to": {peer: t}, "from": {peer: t}}: the first frame each way after t0."""
+        out = {"to": {}, "from": {}}
+        for t, d, peer in self.frames:
+            if t > t0 and peer not in out[d]:
+                out[d][peer] = t
+        return out
+
+
 class QemuGuests:
     """The guest implementation kubevirt.KubeVirt uses when given guests=QemuGuests(lab):
     start (bridge binding + QEMU, a migration target waits -incoming), stop, cutover
@@ -499,6 +557,7 @@ class QemuGuests:
         src, tgt = m.src.guest, m.tgt.guest
         kinds = ["rarp"] + (["garp", "na"] if m.vm.guest_announce else [])
         cap = _capture_in(m.tgt.ns, "eth0")
+        tap = TapWatch(m.tgt.ns)
         try:
             s0, t0 = len(src.qmp.events), len(tgt.qmp.events)
             m.t["migrate_cmd"] = time.time()
@@ -507,8 +566,15 @@ class QemuGuests:
             resume = tgt.qmp.wait_event("RESUME", t0, timeout=120)
             m.t["paused"], m.t["resumed"] = stop["t"], resume["t"]
             seen = _capture_kinds(cap, kinds, m.vm.ip4, m.vm.ip6, timeout=3.0)
+            end = time.monotonic() + 10  # until the guest answered each peer (bounded)
+            while time.monotonic() < end:
+                f = tap.first_after(resume["t"])
+                if f["to"] and all(p in f["from"] for p in f["to"]):
+                    break
+                time.sleep(0.02)
         finally:
             cap.close()
+            tap.stop()
         end = time.monotonic() + 30
         while True:
             st = src.qmp.cmd("query-migrate")
@@ -523,7 +589,8 @@ class QemuGuests:
         rec = {"pause_ms": (m.t["resumed"] - m.t["paused"]) * 1000,
                "downtime_ms": st.get("downtime"), "total_ms": st.get("total-time"),
                "ram": st.get("ram", {}), "announce": dict(m.announce),
-               "stop_t": m.t["paused"], "resume_t": m.t["resumed"]}
+               "stop_t": m.t["paused"], "resume_t": m.t["resumed"],
+               "tap": tap.first_after(m.t["resumed"])}
         m.qemu = rec
         self.migrations.append(rec)
 

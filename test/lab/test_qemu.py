@@ -122,6 +122,13 @@ def migrate(lab, kv, vm, target, what, sources):
     t_ann = m.t_announce
     T.note("%s: announcements after RESUME: %s" % (what, ", ".join(
         "%s %+.1f ms" % (k, (t - q["resume_t"]) * 1000) for k, t in m.announce.items() if t)))
+    tap, r0 = q.get("tap", {"to": {}, "from": {}}), q["resume_t"]
+    T.note("%s: on the target's tap0 after RESUME, per peer: first frame to the guest / "
+           "first frame from it: %s" % (what, ", ".join(
+               "%s %s / %s ms" % (p, "%+.1f" % ((t - r0) * 1000),
+                                  "%+.1f" % ((tap["from"][p] - r0) * 1000)
+                                  if p in tap["from"] else "-")
+               for p, t in sorted(tap["to"].items()))))
     for tag, r in sorted(res.items()):
         cut = r["cut_ms"]
         T.note("%s %s: stall at the cut-over %s ms, minus pause %s ms; first answer %s ms "
