@@ -122,10 +122,13 @@ def migrate(lab, kv, vm, target, what, sources):
     t_ann = m.t_announce
     T.note("%s: announcements after RESUME: %s" % (what, ", ".join(
         "%s %+.1f ms" % (k, (t - q["resume_t"]) * 1000) for k, t in m.announce.items() if t)))
+    names = {L.API4: "api v4", L.API6: "api v6"}
+    names.update({ip: "%s %s" % (t, "v6" if ":" in ip else "v4") for t, src in sources
+                  if src != "api" for ip in (src.ip4, src.ip6)})
     tap, r0 = q.get("tap", {"to": {}, "from": {}}), q["resume_t"]
     T.note("%s: on the target's tap0 after RESUME, per peer: first frame to the guest / "
            "first frame from it: %s" % (what, ", ".join(
-               "%s %s / %s ms" % (p, "%+.1f" % ((t - r0) * 1000),
+               "%s %s / %s ms" % (names.get(p, p), "%+.1f" % ((t - r0) * 1000),
                                   "%+.1f" % ((tap["from"][p] - r0) * 1000)
                                   if p in tap["from"] else "-")
                for p, t in sorted(tap["to"].items()))))
