@@ -12,7 +12,8 @@ cd "$(dirname "$0")"
 pkgs_build="musl-tools libinih-dev libbearssl-dev libyaml-dev make gcc"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_test="iproute2 python3 python3-yaml python3-jsonschema openssl arping iputils-ping nftables conntrack tcpdump procps psmisc
-	containernetworking-plugins file podman runc busybox-static chromium fonts-dejavu-core ncat iperf3"
+	containernetworking-plugins file podman runc busybox-static chromium fonts-dejavu-core ncat iperf3 bird2
+	qemu-system-x86 cpio"
 
 missing() {
 	local p out=()

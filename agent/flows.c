@@ -42,6 +42,8 @@
 struct fl_conn {
 	uint32_t id;	   /* conntrack id */
 	uint8_t state;	   /* FL_CONN_* */
+	bool seen;	   /* in the dump being read */
+	uint8_t missed;	   /* dumps in a row it was not in */
 	uint64_t bytes[2]; /* original, reply */
 	uint64_t pkts[2];  /* original, reply */
 };
@@ -93,7 +95,7 @@ struct agent_flows {
 	struct agent_metric *m_vm[5];	/* bytes in, out, packets in, out, denied {vm} */
 	struct agent_metric *m_overflow, *m_observed, *m_dropped, *m_records, *m_in_use,
 		*m_max, *m_bytes, *m_lost, *m_untracked, *m_log_bytes, *m_rotations,
-		*m_log_errors;		/* see flows.h */
+		*m_log_errors, *m_dumps;	/* see flows.h */
 	uint64_t last_dropped;		/* table drops already in m_dropped */
 	uint64_t last_observed;		/* observations already in m_observed */
 };
@@ -453,49 +455,71 @@ static int on_dump(const struct nl_msgv *m, void *arg, struct err *e)
 	(void)e;
 	if (ct_parse(m, &ce, NULL) < 0 || !ce.id || !ce.has_counters || !touches_ep(f, &ce))
 		return 0;
-	struct fl_conns *old = &f->conns[f->cur], *nxt = &f->conns[!f->cur];
-	const struct fl_conn *was = conns_find(old, ce.id, false);
+	struct fl_conns *nxt = &f->conns[!f->cur];
+	/* the connections tracked before were copied in first: they keep their slots */
+	struct fl_conn *slot = conns_find(nxt, ce.id, false);
+	if (!slot && nxt->n < nxt->max) {
+		slot = conns_find(nxt, ce.id, true);
+		if (slot) {
+			*slot = (struct fl_conn){ .id = ce.id, .state = FL_CONN_USED };
+			nxt->n++;
+		}
+	}
+	if (!slot) {
+		/* not remembered: its bytes are accounted once, when it ends */
+		agent_metric_add(f->m_untracked, NULL, 1);
+		return 0;
+	}
 	uint64_t db[2], dp[2];
 	for (int k = 0; k < 2; k++) {
-		uint64_t pb = was ? was->bytes[k] : 0, pp = was ? was->pkts[k] : 0;
-		db[k] = ce.bytes[k] >= pb ? ce.bytes[k] - pb : 0;
-		dp[k] = ce.packets[k] >= pp ? ce.packets[k] - pp : 0;
+		db[k] = ce.bytes[k] >= slot->bytes[k] ? ce.bytes[k] - slot->bytes[k] : 0;
+		dp[k] = ce.packets[k] >= slot->pkts[k] ? ce.packets[k] - slot->pkts[k] : 0;
+		slot->bytes[k] = ce.bytes[k];
+		slot->pkts[k] = ce.packets[k];
 	}
-	struct fl_conn *slot = nxt->n < nxt->max ? conns_find(nxt, ce.id, true) : NULL;
-	if (!slot) {
-		/* not remembered: its bytes so far are accounted when it ends */
-		if (!was)
-			agent_metric_add(f->m_untracked, NULL, 1);
-		if (!was)
-			return 0;
-	} else {
-		if (slot->state != FL_CONN_USED)
-			nxt->n++;
-		*slot = (struct fl_conn){ .id = ce.id, .state = FL_CONN_USED,
-					  .bytes = { ce.bytes[0], ce.bytes[1] },
-					  .pkts = { ce.packets[0], ce.packets[1] } };
-	}
+	slot->seen = true;
+	slot->missed = 0;
 	if (db[0] || db[1] || dp[0] || dp[1])
 		observe(f, &ce, db, dp, false, false, wall_ms());
 	return 0;
 }
 
-/* Dump the table and swap the connection counters. */
+/* Dump the table and swap the connection counters. The connections tracked so far are
+ * copied into the next table first (so new ones never push them out); one missing from
+ * two dumps in a row is forgotten (its DESTROY event was lost in an overrun). */
 static void dump(struct agent_flows *f)
 {
+	struct fl_conns *old = &f->conns[f->cur], *nxt = &f->conns[!f->cur];
 	uint8_t buf[64];
 	struct nl_msg m;
 	struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0 };
 	struct err e = { 0 };
 	nl_msg_init(&m, buf, sizeof(buf), (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, 0);
 	nl_put_fam(&m, &g, sizeof(g));
-	conns_clear(&f->conns[!f->cur]);
+	conns_clear(nxt);
+	for (uint32_t i = 0; i <= old->mask; i++)
+		if (old->v[i].state == FL_CONN_USED) {
+			struct fl_conn *s = conns_find(nxt, old->v[i].id, true);
+			*s = old->v[i];
+			s->seen = false;
+			nxt->n++;
+		}
 	int rc = nl_dump(f->req, &m, on_dump, f, &e);
 	if (rc < 0 && rc != -EINTR) {
 		log_warnx(f->log, "agent: flows: conntrack dump: %s", e.msg);
 		return; /* keep the counters we had */
 	}
+	for (uint32_t i = 0; i <= nxt->mask; i++) {
+		struct fl_conn *s = &nxt->v[i];
+		if (s->state != FL_CONN_USED || s->seen)
+			continue;
+		if (s->missed++ >= 1) {
+			s->state = FL_CONN_GONE;
+			nxt->n--;
+		}
+	}
 	f->cur = !f->cur;
+	agent_metric_add(f->m_dumps, NULL, 1);
 }
 
 /* ---- the flow log ---------------------------------------------------------------- */
@@ -790,6 +814,8 @@ static int metrics_new(struct agent_flows *f, struct err *e)
 	  "Times the conntrack event socket overran (events lost).");
 	C(m_untracked, "kvnet_flows_conns_untracked_total",
 	  "Connections whose counters did not fit the table: accounted when they end.");
+	C(m_dumps, "kvnet_flows_ct_dumps_total",
+	  "Conntrack table dumps read (one per flush interval).");
 	C(m_log_bytes, "kvnet_flows_log_bytes_total", "Bytes written to the flow log.");
 	C(m_rotations, "kvnet_flows_log_rotations_total", "Flow log rotations.");
 	C(m_log_errors, "kvnet_flows_log_errors_total",

@@ -12,8 +12,9 @@
  * conntrack reports counters only in dumps and DESTROY events, so the dump gives
  * long-lived connections their bytes window by window. Per connection (by conntrack id)
  * the counters last accounted are kept in a table of at most [flows] max_flows
- * connections (two arrays allocated at start, swapped at each dump); a connection that
- * does not fit is accounted once, when it ends (kvnet_flows_conns_untracked_total).
+ * connections (two arrays allocated at start, swapped at each dump; the connections
+ * tracked already keep their place); a new connection that does not fit is accounted
+ * once, when it ends (kvnet_flows_conns_untracked_total).
  * Counting bytes needs net.netfilter.nf_conntrack_acct=1: the module sets it at start
  * and says so in the log. Conntrack must be active in the namespace (kube-proxy, policy
  * or any rule using ct; a namespace without one tracks nothing).
@@ -42,7 +43,7 @@
  * kvnet_flows_records_total, kvnet_flows_table_in_use / _max / _bytes,
  * kvnet_flows_events_lost_total (socket overrun), kvnet_flows_conns_untracked_total,
  * kvnet_flows_log_bytes_total, kvnet_flows_log_rotations_total,
- * kvnet_flows_log_errors_total.
+ * kvnet_flows_log_errors_total, kvnet_flows_ct_dumps_total (table dumps read).
  */
 #ifndef KVNET_AGENT_FLOWS_H
 #define KVNET_AGENT_FLOWS_H

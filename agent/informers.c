@@ -41,7 +41,9 @@ struct agent_informers {
 };
 
 static const char *const kind_names[AGENT_K_COUNT] = { "pods", "vmis", "vmims",
-						       "ipamblocks", "ipamhandles", "nodes" };
+						       "ipamblocks", "ipamhandles", "nodes",
+						       "networkpolicies", "namespaces",
+						       "pods-all", "l2networks" };
 
 const char *agent_kind_name(enum agent_kind k)
 {
@@ -133,7 +135,8 @@ static void inf_error(void *user, const struct err *e)
 	struct agent_informers *w = c->w;
 	log_msg(w->log, LOG_LVL_WARN, "agent: informer %s: %s (retrying)", kind_names[c->kind],
 		e->msg);
-	bool optional = c->kind != AGENT_K_POD && c->kind != AGENT_K_NODE;
+	bool optional = c->kind != AGENT_K_POD && c->kind != AGENT_K_NODE &&
+			c->kind != AGENT_K_POD_ALL && c->kind != AGENT_K_NAMESPACE;
 	if (!c->synced && optional && e->code == ENOENT) {
 		log_warnx(w->log, "agent: informer %s: the API server does not serve it: "
 				  "treated as empty until it does", kind_names[c->kind]);
@@ -168,6 +171,8 @@ int agent_informers_start(struct agent_informers *w, const struct conf *c, struc
 	static const struct kube_res *const res[AGENT_K_COUNT] = {
 		&kube_res_pods, &kube_res_vmis, &kube_res_vmims,
 		&kube_res_ipamblocks, &kube_res_ipamhandles, &kube_res_nodes,
+		&kube_res_netpols, &kube_res_namespaces, &kube_res_pods,
+		&kube_res_l2networks,
 	};
 	char fs[IPAM_NAME_MAX + 32];
 	snprintf(fs, sizeof(fs), "spec.nodeName=%s", w->node);

@@ -5,11 +5,12 @@
  *   agent_informers_want(w, AGENT_K_VMIM)      every module, before start
  *   agent_informers_start(w, conf, e)          kubeconfig, API client, informers
  *
- * Kinds nobody wants are never watched and count as synced (empty). Pods are watched
- * for this node only (field selector spec.nodeName). While the API server is down the
+ * Kinds nobody wants are never watched and count as synced (empty). AGENT_K_POD is
+ * this node's pods only (field selector spec.nodeName); AGENT_K_POD_ALL is every pod of
+ * the cluster (NetworkPolicy peers), wanted only by the policy module. While the API server is down the
  * stores keep the last state; the informers relist by themselves. A kind the API server
  * does not serve (404: KubeVirt or kvnet's CRDs not installed) counts as synced, empty,
- * except pods and nodes, so the node still gets its routes; the informer keeps retrying.
+ * except pods, nodes and namespaces (built in: a 404 is a real error), so the node still gets its routes; the informer keeps retrying.
  * Events go to the owner (the hub) through struct agent_informers_notify, which fans
  * them out to its subscribers. Object views are valid only during the call.
  */
@@ -36,6 +37,10 @@ enum agent_kind {
 	AGENT_K_BLOCK,	/* kvnet.io IPAMBlocks */
 	AGENT_K_HANDLE, /* kvnet.io IPAMHandles */
 	AGENT_K_NODE,	/* nodes */
+	AGENT_K_NETPOL,	/* networking.k8s.io NetworkPolicies, every namespace */
+	AGENT_K_NAMESPACE, /* namespaces (their labels, for namespaceSelector) */
+	AGENT_K_POD_ALL, /* pods of every node (peers for NetworkPolicy selectors) */
+	AGENT_K_L2NET,	/* kvnet.io L2Networks */
 	AGENT_K_COUNT,	/* number of kinds */
 };
 

@@ -1010,6 +1010,10 @@ static void hook_object(void *user, struct agent *a, enum agent_kind kind,
 		rec_put(n, IPAM_HANDLE, old, obj);
 		break;
 	case AGENT_K_NODE:
+	case AGENT_K_L2NET:
+	case AGENT_K_NETPOL:
+	case AGENT_K_NAMESPACE:
+	case AGENT_K_POD_ALL:
 	case AGENT_K_COUNT:
 		break;
 	}

@@ -1,10 +1,14 @@
 /* modules — the module table (see modules.h). One line per module. */
 #include "agent/modules.h"
 
+#include "agent/bgp.h"
 #include "agent/gateway.h"
 #include "agent/flows.h"
+#include "agent/l2.h"
 #include "agent/mignode.h"
 #include "agent/peer.h"
+#include "agent/peerct.h"
+#include "agent/policy.h"
 #include "agent/routes.h"
 
 #include <stddef.h>
@@ -28,6 +32,17 @@ static void *migration_create(struct agent *a, struct err *e)
 static void migration_destroy(void *s)
 {
 	mignode_free(s);
+}
+
+/* NetworkPolicy onto nf_tables ([agent] network_policy). */
+static void *policy_create(struct agent *a, struct err *e)
+{
+	return agent_policy_new(a, e);
+}
+
+static void policy_destroy(void *s)
+{
+	agent_policy_free(s);
 }
 
 /* The agent-to-agent path of the cut-over (agent/peer.h). */
@@ -55,9 +70,13 @@ static void flows_destroy(void *s)
 static const struct agent_module table[] = {
 	{ "routes", routes_create, routes_destroy },
 	{ "migration", migration_create, migration_destroy },
+	{ "policy", policy_create, policy_destroy },
 	{ "peer", peer_create, peer_destroy },
+	{ "peerct", agent_peerct_new, agent_peerct_free },
 	{ "gateway", agent_gw_new, agent_gw_free },
 	{ "flows", flows_create, flows_destroy },
+	{ "l2", agent_l2_new, agent_l2_free },
+	{ "bgp", agent_bgp_new, agent_bgp_free },
 };
 
 const struct agent_module *agent_modules(unsigned *n)

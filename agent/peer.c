@@ -88,6 +88,9 @@ struct agent_peer {
 	unsigned n_owners, cap_owners;	  /* used / allocated */
 	char (*blk_names)[IPAM_NAME_MAX + 1]; /* IPAMBlock object names (indices stay) */
 	unsigned n_blks, cap_blks;	  /* used / allocated */
+	agent_peer_ct_fn on_ct;		  /* subscriber of CT messages (agent_peer_listen) */
+	agent_peer_claim_fn on_claim;	  /* ... and of accepted claims */
+	void *listen_user;		  /* their argument */
 	uint64_t rej_t0;		  /* start of the reject log window (ms) */
 	unsigned rej_logged;		  /* reject lines in it */
 	struct agent_metric *m_sent, *m_recv, *m_rej, *m_held, *m_drop, *m_lat; /* metrics */
@@ -227,7 +230,11 @@ static int sock_bind(struct agent_peer *p, struct psock *s, const struct ip_addr
 	int fd = socket(ip->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_set(e, errno, "peer: socket");
-	int one = 1;
+	int one = 1, big = 4 << 20;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	if (ip->family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	struct sockaddr_storage ss;
@@ -333,6 +340,73 @@ int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, cons
 		   "seq=%llu peers=%u ip=%s uid=%s sent_ts=%s", (unsigned long long)m.seq, sent,
 		   ipb, m.uid[0] ? m.uid : "-", fmt_ts(now_ns(), ts, sizeof(ts)));
 	return first;
+}
+
+int agent_peer_listen(struct agent *a, agent_peer_ct_fn ct, agent_peer_claim_fn claim,
+		      void *user)
+{
+	struct agent_peer *p = agent_module(a, "peer");
+	if (!p)
+		return -ENOTCONN;
+	p->on_ct = ct;
+	p->on_claim = claim;
+	p->listen_user = user;
+	return 0;
+}
+
+bool agent_peer_on(struct agent *a)
+{
+	const struct agent_peer *p = agent_module(a, "peer");
+	return p && p->on;
+}
+
+int agent_peer_prepare(struct agent *a, struct peermsg *m)
+{
+	struct agent_peer *p = agent_module(a, "peer");
+	if (!p || !p->on)
+		return -ENOTCONN;
+	sockets_update(p);
+	if ((p->s4.fd < 0 && p->s6.fd < 0) || !peermsg_node_name_ok(agent_node(a)))
+		return -ENOTCONN;
+	snprintf(m->node, sizeof(m->node), "%s", agent_node(a));
+	m->n_node_addr = 0;
+	if (p->s4.fd >= 0)
+		m->node_addr[m->n_node_addr++] = p->s4.bound;
+	if (p->s6.fd >= 0)
+		m->node_addr[m->n_node_addr++] = p->s6.bound;
+	return 0;
+}
+
+int agent_peer_send(struct agent *a, const char *to, struct peermsg *m, struct err *e)
+{
+	struct agent_peer *p = agent_module(a, "peer");
+	if (!p || !p->on)
+		return err_setx(e, ENOTCONN, "peer: path off");
+	const struct pnode *n = node_find(p, to);
+	if (!n || strcmp(to, agent_node(a)) == 0)
+		return err_setx(e, ENOTCONN, "peer: node %s unknown (or this node)", to);
+	const struct psock *s = p->s4.fd >= 0 && n->v4.family ? &p->s4
+			      : p->s6.fd >= 0 && n->v6.family ? &p->s6 : NULL;
+	if (!s)
+		return err_setx(e, ENOTCONN, "peer: node %s has no address of a family this "
+					     "node speaks", to);
+	m->boot = p->boot;
+	m->seq = ++p->seq;
+	if (!m->ts_ns)
+		m->ts_ns = now_ns();
+	uint8_t buf[PEERMSG_MAX];
+	size_t len = 0;
+	if (peermsg_encode(m, p->key, p->klen, buf, sizeof(buf), &len, e) < 0)
+		return -EINVAL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sockaddr_of(s == &p->s4 ? &n->v4 : &n->v6, p->port, &ss);
+	if (sendto(s->fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
+		int rc = err_set(e, errno, "peer: send to %s", to);
+		agent_metric_add(p->m_sent, "error", 1);
+		return rc;
+	}
+	agent_metric_add(p->m_sent, "ok", 1);
+	return 0;
 }
 
 /* ---- what the datastore says --------------------------------------------------------- */
@@ -705,6 +779,15 @@ static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 		       m.node, (unsigned long long)m.boot, (unsigned long long)m.seq);
 		return;
 	}
+	if (m.type == PEERMSG_T_CT) {
+		if (p->on_ct)
+			p->on_ct(p->listen_user, &m);
+		else
+			reject(p, "garbage", from, "node %s seq %llu: a conntrack chunk, and "
+						   "nobody here takes them", m.node,
+			       (unsigned long long)m.seq);
+		return;
+	}
 	unsigned applied = 0;
 	uint64_t route_ns = 0;
 	const struct agent_ep *asked = NULL; /* the endpoint source_may_switch() judged */
@@ -778,6 +861,8 @@ static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 	log_fields(agent_log(p->a), LOG_LVL_INFO, "peer claim accepted",
 		   "node=%s seq=%llu uid=%s ip=%s applied=%u%s", m.node, (unsigned long long)m.seq,
 		   m.uid[0] ? m.uid : "-", ipb, applied, extra);
+	if (p->on_claim)
+		p->on_claim(p->listen_user, &m);
 }
 
 static void on_readable(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents,
@@ -835,6 +920,10 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 	case AGENT_K_VMI:
 	case AGENT_K_VMIM:
 	case AGENT_K_HANDLE:
+	case AGENT_K_L2NET:
+	case AGENT_K_NETPOL:
+	case AGENT_K_NAMESPACE:
+	case AGENT_K_POD_ALL:
 	case AGENT_K_COUNT:
 		break;
 	}

@@ -43,6 +43,9 @@
  *   kvnet_peer_announce_to_route_seconds                   the message's event time (the
  *       target's announcement, its clock) to this node's route ack (histogram)
  *
+ * Sockets get 4 MiB buffers (SO_RCVBUFFORCE / SO_SNDBUFFORCE where allowed): a
+ * conntrack hand-over sends a few hundred datagrams back to back.
+ *
  * Log lines (logfmt): msg="peer claim sent" seq= peers= ip= uid= sent_ts=;
  * msg="peer claim accepted" node= seq= uid= ip= applied= announce_ts= route_ts=
  * latency_us= handle_us= (handle_us: datagram read -> first route ack on this node);
@@ -62,6 +65,7 @@
 
 #include "lib/ip.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct agent;
@@ -88,5 +92,39 @@ void agent_peer_free(struct agent_peer *p);
  * sendto's -errno (the other peers were still tried). */
 int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, const char *uid,
 		    uint64_t event_ns);
+
+/* ---- other message types (agent/peerct.h: the conntrack hand-over) -------------------
+ * peer.c owns the sockets, the key and the replay state; a module that speaks another
+ * message type fills a struct peermsg and lets peer.c sign and send it, and is handed
+ * the messages of its type that passed size, HMAC, decoding, the sender check (a known
+ * node sending from its own InternalIP, not this node) and the replay window. What the
+ * message may change is for that module to judge. */
+struct peermsg;
+
+/* Called for an authenticated, fresh message of type PEERMSG_T_CT (m->node: the sender,
+ * verified as above). */
+typedef void (*agent_peer_ct_fn)(void *user, const struct peermsg *m);
+/* Called for every authenticated, fresh CLAIM (the cut-over of migration m->uid to node
+ * m->node, m->ts_ns the announcement's time), after peer.c has taken it. */
+typedef void (*agent_peer_claim_fn)(void *user, const struct peermsg *m);
+
+/* Subscribe (one subscriber: a second call replaces it; NULLs unsubscribe). 0, or
+ * -ENOTCONN when the peer module does not exist. */
+int agent_peer_listen(struct agent *a, agent_peer_ct_fn ct, agent_peer_claim_fn claim,
+		      void *user);
+
+/* True when the path is on (port, key and datastore allow it; known at creation). */
+bool agent_peer_on(struct agent *a);
+
+/* Fill m's sender fields (node, node addresses) for a message to send, so the caller
+ * can size a CT payload (peermsg_ct_room). 0, or -ENOTCONN when the path is off or this
+ * node's address is not known yet. */
+int agent_peer_prepare(struct agent *a, struct peermsg *m);
+
+/* Sign and send m (prepared; its type and type fields set by the caller; boot, sequence
+ * and, when 0, the event time are filled here) to node `to`'s agent. 0, -ENOTCONN (path
+ * off, unknown node or no address of a family this node has), -EINVAL (does not
+ * encode: e says why) or sendto's -errno (-EAGAIN: the socket buffer is full). */
+int agent_peer_send(struct agent *a, const char *to, struct peermsg *m, struct err *e);
 
 #endif

@@ -68,19 +68,62 @@ static bool fam_ok(const struct ip_addr *a)
 	return a->family == AF_INET || a->family == AF_INET6;
 }
 
+/* Bytes of the CT_DATA TLVs that carry n payload bytes. */
+static size_t ct_tlv_bytes(size_t n)
+{
+	return n + 2 * ((n + 254) / 255);
+}
+
+size_t peermsg_ct_room(const struct peermsg *m)
+{
+	size_t used = PEERMSG_MIN + 2 + strnlen(m->node, sizeof(m->node)) + 2 + 8;
+	for (unsigned i = 0; i < m->n_node_addr && i < 2; i++)
+		used += 2 + ip_len(&m->node_addr[i]);
+	size_t ul = strnlen(m->uid, sizeof(m->uid)), vl = strnlen(m->vmi_uid, sizeof(m->vmi_uid));
+	used += (ul ? 2 + ul : 0) + (vl ? 2 + vl : 0);
+	if (used >= PEERMSG_MAX)
+		return 0;
+	size_t room = PEERMSG_MAX - used, n = room;
+	while (n && ct_tlv_bytes(n) > room)
+		n--;
+	return n > PEERMSG_CT_MAX ? PEERMSG_CT_MAX : n;
+}
+
+static int check_ct(const struct peermsg *m, struct err *e)
+{
+	if (m->n_addr)
+		return err_setx(e, EINVAL, "peer message: a conntrack chunk carries no addresses");
+	if (!m->uid[0] || !m->vmi_uid[0])
+		return err_setx(e, EINVAL, "peer message: a conntrack chunk needs the migration "
+					   "uid and the VMI uid");
+	if (!uid_ok(m->vmi_uid, strnlen(m->vmi_uid, sizeof(m->vmi_uid))))
+		return err_setx(e, EINVAL, "peer message: VMI uid not 1..%d printable bytes",
+				PEERMSG_UID_MAX);
+	if ((m->round & ~PEERMSG_CT_CUTOVER) == 0 || m->chunk >= m->chunks)
+		return err_setx(e, EINVAL, "peer message: chunk %u of %u, round %u out of range",
+				m->chunk, m->chunks, m->round);
+	if (m->ct_len == 0 || m->ct_len > PEERMSG_CT_MAX)
+		return err_setx(e, EINVAL, "peer message: conntrack payload of %u bytes (want "
+					   "1..%d)", m->ct_len, PEERMSG_CT_MAX);
+	return 0;
+}
+
 int peermsg_encode(const struct peermsg *m, const uint8_t *key, size_t klen, uint8_t *buf,
 		   size_t cap, size_t *len, struct err *e)
 {
 	*len = 0;
-	if (m->type != PEERMSG_T_CLAIM)
+	if (m->type != PEERMSG_T_CLAIM && m->type != PEERMSG_T_CT)
 		return err_setx(e, EINVAL, "peer message: type %u unknown", m->type);
+	bool ct = m->type == PEERMSG_T_CT;
+	if (ct && check_ct(m, e) < 0)
+		return -EINVAL;
 	if (!peermsg_node_name_ok(m->node))
 		return err_setx(e, EINVAL, "peer message: node name \"%.64s\" not a node name",
 				m->node);
 	if (m->n_node_addr < 1 || m->n_node_addr > 2)
 		return err_setx(e, EINVAL, "peer message: %u node addresses (want 1 or 2)",
 				m->n_node_addr);
-	if (m->n_addr < 1 || m->n_addr > PEERMSG_ADDRS_MAX)
+	if (!ct && (m->n_addr < 1 || m->n_addr > PEERMSG_ADDRS_MAX))
 		return err_setx(e, EINVAL, "peer message: %u addresses (want 1..%d)", m->n_addr,
 				PEERMSG_ADDRS_MAX);
 	size_t ul = strnlen(m->uid, sizeof(m->uid));
@@ -113,6 +156,18 @@ int peermsg_encode(const struct peermsg *m, const uint8_t *key, size_t klen, uin
 		if (!fam_ok(&m->addr[i]))
 			return err_setx(e, EINVAL, "peer message: address %u has no family", i);
 		w_tlv(&w, PEERMSG_TLV_ADDR, m->addr[i].b, ip_len(&m->addr[i]));
+	}
+	if (ct) {
+		w_tlv(&w, PEERMSG_TLV_VMI_UID, m->vmi_uid, strlen(m->vmi_uid));
+		wcur_u8(&w, PEERMSG_TLV_CHUNK);
+		wcur_u8(&w, 8);
+		wcur_be32(&w, m->round);
+		wcur_be16(&w, m->chunk);
+		wcur_be16(&w, m->chunks);
+		for (size_t off = 0; off < m->ct_len; off += 255) {
+			size_t n = m->ct_len - off > 255 ? 255 : m->ct_len - off;
+			w_tlv(&w, PEERMSG_TLV_CT_DATA, m->ct + off, n);
+		}
 	}
 	uint8_t *mac = NULL;
 	if (!wcur_reserve(&w, PEERMSG_MAC, &mac) || !wcur_ok(&w))
@@ -182,13 +237,14 @@ int peermsg_decode(const uint8_t *buf, size_t len, struct peermsg *m, struct err
 	if (ver != PEERMSG_VERSION)
 		return err_setx(e, EBADMSG, "peer message: version %u (want %d)", ver,
 				PEERMSG_VERSION);
-	if (m->type != PEERMSG_T_CLAIM)
+	if (m->type != PEERMSG_T_CLAIM && m->type != PEERMSG_T_CT)
 		return err_setx(e, EBADMSG, "peer message: type %u unknown", m->type);
+	bool ct = m->type == PEERMSG_T_CT;
 	if (rsv != 0)
 		return bad(e, "reserved bytes not zero");
 	if (m->seq == 0)
 		return bad(e, "sequence 0");
-	bool have_node = false, have_uid = false;
+	bool have_node = false, have_uid = false, have_vmi = false, have_chunk = false;
 	while (cur_left(&c) > 0) {
 		uint8_t t = 0, n = 0;
 		struct cur v;
@@ -225,11 +281,46 @@ int peermsg_decode(const uint8_t *buf, size_t len, struct peermsg *m, struct err
 			break;
 		}
 		case PEERMSG_TLV_ADDR:
+			if (ct)
+				return bad(e, "an address in a conntrack chunk");
 			if (m->n_addr == PEERMSG_ADDRS_MAX)
 				return bad(e, "too many addresses");
 			if (!read_ip(&v, n, &m->addr[m->n_addr]))
 				return bad(e, "address not 4 or 16 bytes");
 			m->n_addr++;
+			break;
+		case PEERMSG_TLV_VMI_UID: {
+			if (!ct)
+				return bad(e, "a VMI uid in a claim");
+			if (have_vmi)
+				return bad(e, "VMI uid given twice");
+			const uint8_t *p = NULL;
+			if (!cur_ptr(&v, n, &p) || !uid_ok((const char *)p, n))
+				return bad(e, "VMI uid not 1..64 printable bytes");
+			memcpy(m->vmi_uid, p, n);
+			m->vmi_uid[n] = '\0';
+			have_vmi = true;
+			break;
+		}
+		case PEERMSG_TLV_CHUNK:
+			if (!ct)
+				return bad(e, "a chunk header in a claim");
+			if (have_chunk)
+				return bad(e, "chunk header given twice");
+			if (n != 8 || !cur_be32(&v, &m->round) || !cur_be16(&v, &m->chunk) ||
+			    !cur_be16(&v, &m->chunks))
+				return bad(e, "chunk header not 8 bytes");
+			if ((m->round & ~PEERMSG_CT_CUTOVER) == 0 || m->chunk >= m->chunks)
+				return bad(e, "chunk index, count or round out of range");
+			have_chunk = true;
+			break;
+		case PEERMSG_TLV_CT_DATA:
+			if (!ct)
+				return bad(e, "conntrack data in a claim");
+			if (n == 0 || (size_t)m->ct_len + n > PEERMSG_CT_MAX)
+				return bad(e, "conntrack data empty or over its bound");
+			cur_copy(&v, m->ct + m->ct_len, n);
+			m->ct_len = (uint16_t)(m->ct_len + n);
 			break;
 		default:
 			break; /* a newer sender's field: authenticated, skipped */
@@ -239,6 +330,12 @@ int peermsg_decode(const uint8_t *buf, size_t len, struct peermsg *m, struct err
 		return bad(e, "no node");
 	if (!m->n_node_addr)
 		return bad(e, "no node address");
+	if (ct) {
+		if (!have_uid || !have_vmi || !have_chunk || !m->ct_len)
+			return bad(e, "conntrack chunk without migration uid, VMI uid, chunk "
+				      "header or data");
+		return 0;
+	}
 	if (!m->n_addr)
 		return bad(e, "no address");
 	return 0;

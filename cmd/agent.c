@@ -75,14 +75,18 @@ static void node_name(const struct conf *cf, char *out)
 }
 
 /* Least privilege, once the sockets are bound and the capture is open: keep only
- * CAP_NET_ADMIN (routes, links) and CAP_NET_RAW (the announcement capture, re-armed by
- * the kernel on the open socket) in the effective and permitted sets, none inheritable
+ * CAP_NET_ADMIN (routes, links), CAP_NET_RAW (the announcement capture, re-armed by the
+ * kernel on the open socket) and CAP_BPF (loading the tc programs of L2 networks, with
+ * CAP_NET_ADMIN; kernels before 5.8 have no CAP_BPF and refuse them) in the effective and permitted sets, none inheritable
  * or ambient, drop every other capability from the bounding set, and set no_new_privs
  * (no exec'd program can gain privileges). Failures are reported, not fatal: an agent
  * started without some capabilities keeps running with what it has. */
 static void drop_privileges(struct agent_cmd *c)
 {
-	const uint64_t keep = (1ull << CAP_NET_ADMIN) | (1ull << CAP_NET_RAW);
+#ifndef CAP_BPF
+#define CAP_BPF 39 /* linux 5.8 */
+#endif
+	const uint64_t keep = (1ull << CAP_NET_ADMIN) | (1ull << CAP_NET_RAW) | (1ull << CAP_BPF);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		log_warn(&c->log, "agent: prctl(PR_SET_NO_NEW_PRIVS)");
 	unsigned dropped = 0;
@@ -206,6 +210,7 @@ int cmd_agent(int argc, char **argv)
 		       cf.agent.listen.family == AF_INET6 ? "]" : "", cf.agent.listen.port,
 		       cf.agent.socket, cf.agent.endpoints_dir, cf.agent.resync_seconds,
 		       cf.network.cross_node == CONF_CROSS_DIRECT  ? "direct"
+		       : cf.network.cross_node == CONF_CROSS_BGP   ? "bgp"
 		       : cf.network.cross_node == CONF_CROSS_VXLAN ? "vxlan"
 								   : "none");
 		return 0;

@@ -31,7 +31,7 @@ static bool gc_vm_alloc(const struct cni_req *r, const struct ipam_attrs *a)
 {
 	char h[IPAM_NAME_MAX + 1];
 	return a->vmi_name[0] && a->ns[0] &&
-	       ipam_handle_vm(h, r->name, a->ns, a->vmi_name, NULL) == 0 && !strcmp(h, a->handle);
+	       ipam_handle_vm(h, cni_ipam_net(r), a->ns, a->vmi_name, NULL) == 0 && !strcmp(h, a->handle);
 }
 
 /* An owner slot GC empties: held by a pod on this node whose attachment the runtime no
@@ -125,7 +125,7 @@ int cni_gc_op(struct ipam_state *st, void *arg, struct err *e)
 			} else {
 				char h[IPAM_NAME_MAX + 1];
 				if (!a->container_id[0] || strcmp(a->node, c->r->node) != 0 ||
-				    ipam_handle_pod(h, r->name, a->container_id, NULL) < 0 ||
+				    ipam_handle_pod(h, cni_ipam_net(r), a->container_id, NULL) < 0 ||
 				    strcmp(h, a->handle) != 0)
 					continue; /* another node's or another network's */
 				if (attached(r, a->container_id, a->ifname))

@@ -8,6 +8,7 @@
 /* Every mode the plugin knows; a new mode adds its line here. */
 static const struct cni_mode *const cni_modes[] = {
 	&cni_mode_routed,
+	&cni_mode_l2,
 };
 
 const struct cni_mode *cni_mode_find(const char *name)

@@ -61,6 +61,7 @@ struct cni_mode {
 };
 
 extern const struct cni_mode cni_mode_routed;
+extern const struct cni_mode cni_mode_l2; /* cni/l2.h */
 
 /* The mode called name, or NULL. */
 const struct cni_mode *cni_mode_find(const char *name);

@@ -126,6 +126,15 @@ int cni_args_parse(struct cni_req *r, const char *args, struct cni_fail *f)
 					return bad_arg(f, kv, v, "a uid (at most 64 hex digits and "
 						       "'-', starting with a hex digit)");
 				snprintf(r->pod_uid, sizeof(r->pod_uid), "%s", v);
+			} else if (strcmp(kv, "MAC") == 0) {
+				uint8_t m[6];
+				if (ipam_mac_parse(v, m, NULL, NULL) < 0)
+					return bad_arg(f, kv, v, "a unicast MAC aa:bb:cc:dd:ee:ff");
+				if (r->has_mac && memcmp(m, r->mac, 6) != 0)
+					return bad_arg(f, kv, v, "the MAC runtimeConfig.mac asks for "
+						       "(or absent)");
+				memcpy(r->mac, m, 6);
+				r->has_mac = true;
 			} else if (strcmp(kv, "IgnoreUnknown") != 0 &&
 				   strcmp(kv, "K8S_POD_INFRA_CONTAINER_ID") != 0 &&
 				   strcmp(kv, "K8S_POD_UID") != 0 && !unknown) {
@@ -222,7 +231,7 @@ static int conf_pools(struct cni_req *r, const char *k, int family, struct cni_f
 static const char *const conf_keys[] = {
 	"cniVersion", "name", "type", "mode", "datastore", "state_dir", "ipv4_pools", "ipv6_pools",
 	"pools", "mtu", "log_file", "log_level", "policy_setup_timeout_seconds", "kubeconfig",
-	"agent_socket", "policy_timeout_action", "kvnet_conf",
+	"agent_socket", "policy_timeout_action", "kvnet_conf", "network",
 	"prevResult", "runtimeConfig", "capabilities", "args", "dns",
 	"cni.dev/valid-attachments", "cni.dev/attachments",
 };
@@ -291,16 +300,31 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 	if (rc == 1 && strcmp(s, "kvnet") != 0)
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "type: '%s' is not kvnet", s);
+	int net = conf_str(r, "network", r->network, sizeof(r->network), f);
+	if (net < 0)
+		return -1;
+	if (net == 1 && !kube_name_is_label(r->network))
+		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
+				"network: '%s' is not an L2Network name (a DNS-1123 label)",
+				r->network);
 	rc = conf_str(r, "mode", s, sizeof(s), f);
 	if (rc < 0)
 		return -1;
-	r->mode = cni_mode_find(rc == 1 ? s : "routed");
+	r->mode = cni_mode_find(rc == 1 ? s : net == 1 ? "l2" : "routed");
 	if (!r->mode) {
 		char names[128];
 		cni_mode_names(names, sizeof(names));
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
 				"mode: '%s' is not a data-plane mode (want %s)", s, names);
 	}
+	bool l2 = strcmp(r->mode->name, "l2") == 0;
+	if (l2 && net != 1)
+		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
+				"mode l2 needs \"network\": the name of an L2Network");
+	if (!l2 && net == 1)
+		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
+				"network %s: an L2Network is mode l2, not %s", r->network,
+				r->mode->name);
 	rc = conf_str(r, "datastore", s, sizeof(s), f);
 	if (rc < 0)
 		return -1;
@@ -330,7 +354,11 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 	if (conf_pools(r, "ipv4_pools", AF_INET, f) < 0 ||
 	    conf_pools(r, "ipv6_pools", AF_INET6, f) < 0 || conf_pools(r, "pools", 0, f) < 0)
 		return -1;
-	if (r->n_pools == 0)
+	if (l2 && r->n_pools)
+		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
+				"network %s: the pools are the L2Network's subnets; drop "
+				"ipv4_pools, ipv6_pools and pools", r->network);
+	if (r->n_pools == 0 && !l2)
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
 			    "no pools: set ipv4_pools, ipv6_pools or pools");
 	uint64_t u;
@@ -390,6 +418,16 @@ int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f)
 			    "runtimeConfig: must be an object");
 	if (rt >= 0)
 		r->annots = json_get(&r->doc, rt, CNI_CAP_ANNOTATIONS);
+	int mt = rt >= 0 ? json_get(&r->doc, rt, "mac") : -1;
+	if (mt >= 0) {
+		struct err me = { 0 };
+		if (json_type(&r->doc, mt) != JSON_STRING || json_str(&r->doc, mt, s, sizeof(s)) < 0 ||
+		    ipam_mac_parse(s, r->mac, NULL, &me) < 0)
+			return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",
+					"runtimeConfig.mac: %s", me.msg[0] ? me.msg :
+					"must be a MAC string aa:bb:cc:dd:ee:ff");
+		r->has_mac = true;
+	}
 	if (r->annots >= 0) {
 		if (json_type(&r->doc, r->annots) != JSON_OBJECT)
 			return cni_fail(f, CNI_E_CONFIG, "invalid network configuration",

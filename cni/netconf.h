@@ -11,6 +11,13 @@
  * (absolute), log_level, policy_setup_timeout_seconds (0..3600), policy_timeout_action
  * ("fail" or "continue"). Plus what runtimes inject: prevResult, runtimeConfig,
  * capabilities, args, dns, cni.dev/valid-attachments, cni.dev/attachments.
+ *
+ * L2 networks: "network": "<L2Network name>" (a DNS label) puts the interface on that
+ * L2Network (cni/l2.c); it implies mode "l2" (another mode with it, or mode "l2" without
+ * it, is code 7), and the pools come from the L2Network's subnets, so the ipv*_pools
+ * keys are refused with it. The MAC a runtime asks for: runtimeConfig.mac (the "mac"
+ * capability, KubeVirt's macAddress through Multus) or CNI_ARGS MAC=; both given and
+ * different is code 7.
  */
 #ifndef KVNET_CNI_NETCONF_H
 #define KVNET_CNI_NETCONF_H
@@ -47,6 +54,9 @@ enum {
 extern const char *const cni_versions[CNI_NVERSIONS];
 
 struct cni_mode;
+struct cni_l2;
+
+#define CNI_NETWORK_MAX 63 /* an L2Network's name: a DNS label */
 
 /* What the invocation says: environment and parsed configuration. */
 struct cni_req {
@@ -73,6 +83,13 @@ struct cni_req {
 	unsigned n_pools;		/* configured pools */
 	struct ipam_cidr pools[CNI_POOLS_MAX]; /* them */
 	unsigned families;		/* IPAM_V4 | IPAM_V6 present in pools */
+	struct ip_addr pool_gw[CNI_POOLS_MAX]; /* per pool: a gateway the pool reserves
+					 * (family 0: none; L2Network gateways) */
+	char network[CNI_NETWORK_MAX + 1]; /* "network": the L2Network, "" = none */
+	const struct cni_l2 *l2;	/* that L2Network as read from the datastore
+					 * (cni/l2.h; set by the plugin, not owned) */
+	uint8_t mac[6];			/* the MAC the runtime asks for */
+	bool has_mac;			/* runtimeConfig.mac or CNI_ARGS MAC given */
 	uint32_t mtu;			/* 0 = default */
 	uint32_t policy_timeout;	/* policy_setup_timeout_seconds; 0 = do not wait */
 	bool policy_continue;		/* policy_timeout_action "continue" */
@@ -130,7 +147,8 @@ void cni_req_fini(struct cni_req *r);
 int cni_conf_parse(struct cni_req *r, bool full, struct cni_fail *f);
 
 /* CNI_ARGS "K=V;K=V" (NULL = none) into r: K8S_POD_NAMESPACE, K8S_POD_NAME,
- * K8S_POD_UID; unknown keys are code 4 unless IgnoreUnknown is 1/true. */
+ * K8S_POD_UID, MAC (a unicast MAC into r->mac; another MAC than runtimeConfig.mac's is
+ * code 4 too); unknown keys are code 4 unless IgnoreUnknown is 1/true. */
 int cni_args_parse(struct cni_req *r, const char *args, struct cni_fail *f);
 
 /* The environment a command needs: CNI_CONTAINERID and CNI_IFNAME valid, CNI_NETNS set

@@ -2,6 +2,7 @@
 #include "cni/plugin.h"
 
 #include "agent/client.h"
+#include "cni/l2.h"
 #include "cni/mode.h"
 #include "conf/conf.h"
 #include "kube/kubeconfig.h"
@@ -187,15 +188,23 @@ int cni_add(struct cni_req *r, struct cni_fail *f)
 	bool cs_open = false;
 	struct cni_vm vm;
 	memset(&vm, 0, sizeof(vm));
-	if (r->kube) {
+	struct cni_l2 *l2 = NULL;
+	if (r->kube || r->network[0]) {
 		if (cni_store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
 			goto out;
 		cs_open = true;
+	}
+	if (r->network[0] && (!(l2 = malloc(sizeof(*l2))) || cni_l2_load(&cs, r, l2, f) < 0)) {
+		if (!l2)
+			cni_fail(f, CNI_E_INTERNAL, "out of memory", "L2Network %s", r->network);
+		goto out;
+	}
+	if (r->kube) {
 		if (cni_vm_resolve(&cs, r, false, &vm, f) < 0)
 			goto out;
 		c.persist_off = vm.persist_off;
 		if (vm.is_vm) {
-			if (ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
+			if (ipam_handle_vm(c.handle, cni_ipam_net(r), r->pod_ns, vm.vm, &e) < 0) {
 				cni_fail(f, CNI_E_CONFIG, "invalid network configuration", "%s",
 				     e.msg);
 				goto out;
@@ -213,8 +222,10 @@ int cni_add(struct cni_req *r, struct cni_fail *f)
 		cni_fail(f, CNI_E_INTERNAL, "netlink unavailable", "%s", e.msg);
 		goto out;
 	}
-	if (cni_ipam_run(r, cs_open ? &cs : NULL, c.vm ? cni_op_vm_alloc : cni_op_alloc, true,
-			 &c, f) < 0)
+	if (r->n_pools == 0) /* an L2Network without subnets: no IPAM, the runtime's MAC */
+		cni_mac_pick(&c, NULL);
+	else if (cni_ipam_run(r, cs_open ? &cs : NULL, c.vm ? cni_op_vm_alloc : cni_op_alloc,
+			      true, &c, f) < 0)
 		goto out;
 	struct cni_plumb p;
 	memset(&p, 0, sizeof(p));
@@ -224,11 +235,11 @@ int cni_add(struct cni_req *r, struct cni_fail *f)
 	bool plumbed = r->mode->add(r, &ns, &c, &p, &e) == 0;
 	if (!plumbed)
 		cni_fail(f, CNI_E_INTERNAL, "cannot set up the pod interface", "%s", e.msg);
-	if (!plumbed || agent_register(r, &c, &p, &vm, cs_open ? cs.kc->server : NULL, f) < 0) {
+	if (!plumbed || agent_register(r, &c, &p, &vm, cs_open && cs.kc ? cs.kc->server : NULL, f) < 0) {
 undo:
 		r->mode->undo(r, &ns, &p);
 		struct cni_fail f2;
-		if (!c.existed &&
+		if (!c.existed && r->n_pools &&
 		    cni_ipam_run(r, cs_open ? &cs : NULL, cni_op_release, true, &c, &f2) < 0)
 			log_errorx(&r->log, "undo: %s", f2.det);
 		goto out;
@@ -236,6 +247,18 @@ undo:
 	struct cni_result res = { .host_ifname = p.host, .host_mac = p.host_mac,
 				  .ip = c.ip, .n_ip = c.n };
 	memcpy(res.pod_mac, p.pod_mac, 6);
+	uint8_t plen[IPAM_HANDLE_IPS_MAX];
+	if (r->l2) { /* a secondary interface on the L2Network's subnets */
+		for (unsigned i = 0; i < c.n; i++) {
+			const struct l2_subnet *sn = c.ip[i].family == AF_INET ? &r->l2->def.v4
+									 : &r->l2->def.v6;
+			plen[i] = sn->set ? sn->prefix : c.ip[i].family == AF_INET ? 32 : 128;
+		}
+		res.plen = plen;
+		res.secondary = true;
+		res.gw4 = &r->l2->def.v4.gw;
+		res.gw6 = &r->l2->def.v6.gw;
+	}
 	if (put_out(r, &res, f) < 0)
 		goto undo;
 	ret = 0;
@@ -246,6 +269,8 @@ out:
 		r->done(r);
 	if (cs_open)
 		cni_store_close(&cs);
+	free(l2);
+	r->l2 = NULL;
 	close_ns(&ns);
 	return ret;
 }
@@ -306,7 +331,7 @@ int cni_del(struct cni_req *r, struct cni_fail *f)
 	if (cni_vm_resolve(&cs, r, true, &vm, f) < 0)
 		goto out;
 	if (vm.is_vm) {
-		if (ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
+		if (ipam_handle_vm(c.handle, cni_ipam_net(r), r->pod_ns, vm.vm, &e) < 0) {
 			cni_fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
 			goto out;
 		}
@@ -329,7 +354,8 @@ out:
 	return ret;
 }
 
-int cni_check(struct cni_req *r, struct cni_fail *f)
+/* CHECK once the L2Network (mode l2) is loaded. */
+static int check_loaded(struct cni_req *r, struct cni_fail *f)
 {
 	if (cni_env_check(r, true, f) < 0)
 		return -1;
@@ -352,7 +378,7 @@ int cni_check(struct cni_req *r, struct cni_fail *f)
 		cni_store_close(&cs);
 		return -1;
 	}
-	if (vm.is_vm && ipam_handle_vm(c.handle, r->name, r->pod_ns, vm.vm, &e) < 0) {
+	if (vm.is_vm && ipam_handle_vm(c.handle, cni_ipam_net(r), r->pod_ns, vm.vm, &e) < 0) {
 		cni_store_close(&cs);
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
 	}
@@ -367,9 +393,13 @@ int cni_check(struct cni_req *r, struct cni_fail *f)
 	if (h) {
 		c.n = h->n;
 		memcpy(c.ip, h->ip, sizeof(c.ip));
+		const struct ipam_attrs *ra = h->n ? ipam_lookup_ip(&st, &h->ip[0]) : NULL;
+		c.has_mac = ra && ra->mac[0] && ipam_mac_parse(ra->mac, c.mac, NULL, NULL) == 0;
 	}
 	ipam_state_free(&st);
-	if (!h)
+	if (!h && r->l2 && r->n_pools == 0) /* an L2Network without IPAM: the MAC only */
+		cni_mac_pick(&c, NULL);
+	else if (!h)
 		return cni_fail(f, CNI_E_INTERNAL, "check failed", "ipam: no addresses held by %s",
 			    c.handle);
 
@@ -413,6 +443,24 @@ int cni_check(struct cni_req *r, struct cni_fail *f)
 		ret = r->mode->check(r, &ns, &c, vm.target, f);
 	close_ns(&ns);
 	return ret;
+}
+
+int cni_check(struct cni_req *r, struct cni_fail *f)
+{
+	if (!r->network[0])
+		return check_loaded(r, f);
+	struct cni_store cs;
+	if (cni_store_open(&cs, r, CNI_E_TRYLATER, f) < 0)
+		return -1;
+	struct cni_l2 *l2 = malloc(sizeof(*l2));
+	int rc = l2 ? cni_l2_load(&cs, r, l2, f)
+		    : cni_fail(f, CNI_E_INTERNAL, "out of memory", "L2Network %s", r->network);
+	cni_store_close(&cs);
+	if (rc == 0)
+		rc = check_loaded(r, f);
+	free(l2);
+	r->l2 = NULL;
+	return rc;
 }
 
 int cni_status(struct cni_req *r, struct cni_fail *f)

@@ -47,15 +47,21 @@ void cni_result_write(struct json_w *w, const struct cni_req *r, const struct cn
 			json_w_kstr(w, "version", is6 ? "6" : "4");
 		char a[64];
 		ipam_addr_str(&res->ip[i], a, sizeof(a));
-		snprintf(buf, sizeof(buf), "%s/%d", a, is6 ? 128 : 32);
+		snprintf(buf, sizeof(buf), "%s/%d", a, res->plen ? res->plen[i] : is6 ? 128 : 32);
 		json_w_kstr(w, "address", buf);
-		json_w_kstr(w, "gateway", is6 ? CNI_GW6 : CNI_GW4);
+		const struct ip_addr *gw = is6 ? res->gw6 : res->gw4;
+		if (!res->secondary)
+			json_w_kstr(w, "gateway", is6 ? CNI_GW6 : CNI_GW4);
+		else if (gw && gw->family)
+			json_w_kstr(w, "gateway", ipam_addr_str(gw, a, sizeof(a)));
 		json_w_kint(w, "interface", 1);
 		json_w_obj_end(w);
 	}
 	json_w_arr_end(w);
 	json_w_key(w, "routes");
 	json_w_arr_begin(w);
+	if (res->secondary)
+		v4 = v6 = false;
 	if (v4) {
 		json_w_obj_begin(w);
 		json_w_kstr(w, "dst", "0.0.0.0/0");

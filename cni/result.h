@@ -6,6 +6,7 @@
 #include "cni/netconf.h"
 #include "lib/ip.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* What ADD made, as the result reports it. */
@@ -15,10 +16,15 @@ struct cni_result {
 	uint8_t pod_mac[6];	     /* the pod interface's MAC */
 	const struct ip_addr *ip;    /* the pod's addresses */
 	unsigned n_ip;		     /* how many */
+	const uint8_t *plen;	     /* per address its prefix length; NULL = /32 and /128 */
+	bool secondary;		     /* an L2 secondary interface: the gateways are gw4/gw6
+				      * (NULL: none) and there are no default routes */
+	const struct ip_addr *gw4;   /* secondary: the IPv4 gateway or NULL */
+	const struct ip_addr *gw6;   /* secondary: the IPv6 gateway or NULL */
 };
 
 /* The ADD result of r's cniVersion: interfaces (host, pod), ips with gateways, default
- * routes per family, empty dns. */
+ * routes per family (none for a secondary interface), empty dns. */
 void cni_result_write(struct json_w *w, const struct cni_req *r, const struct cni_result *res);
 /* {"cniVersion","code","msg","details"}; cniVersion "1.1.0" when r has none. */
 void cni_error_write(struct json_w *w, const struct cni_req *r, const struct cni_fail *f);

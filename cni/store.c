@@ -5,6 +5,7 @@
 #include "kube/kubeconfig.h"
 #include "lib/err.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,28 +75,81 @@ int cni_ipam_init(struct cni_ipam *c, const struct cni_req *r, struct cni_fail *
 	struct err e = { 0 };
 	memset(c, 0, sizeof(*c));
 	c->r = r;
-	if (ipam_handle_pod(c->handle, r->name, r->cid, &e) < 0)
+	if (ipam_handle_pod(c->handle, cni_ipam_net(r), r->cid, &e) < 0)
 		return cni_fail(f, CNI_E_CONFIG, "invalid network configuration", "%s", e.msg);
 	return 0;
 }
 
-/* Make sure every configured pool exists in st (added with the default block size). */
+const char *cni_ipam_net(const struct cni_req *r)
+{
+	return r->network[0] ? r->network : r->name;
+}
+
+/* True when every address allocated in pool p belongs to a handle of network net (an
+ * L2Network's subnet made a pool with `ipamctl pool add` and reserved for its VMs before
+ * the first ADD): the pool may become net's own. */
+static bool pool_adoptable(const struct ipam_state *st, const struct ipam_pool *p,
+			   const char *net)
+{
+	size_t nl = strlen(net);
+	for (unsigned i = 0; i < st->n_blocks; i++) {
+		const struct ipam_block *b = &st->blocks[i];
+		if (!ipam_cidr_contains(&p->cidr, &b->cidr.a))
+			continue;
+		for (unsigned k = 0; k < b->size; k++)
+			if (b->slot[k] && (strncmp(b->slot[k]->handle, net, nl) != 0 ||
+					   b->slot[k]->handle[nl] != '.'))
+				return false;
+	}
+	return true;
+}
+
 int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e)
 {
 	for (unsigned i = 0; i < r->n_pools; i++) {
-		bool have = false;
+		struct ipam_pool *have = NULL;
 		for (unsigned j = 0; j < st->n_pools; j++)
 			if (st->pools[j].cidr.prefix == r->pools[i].prefix &&
 			    ip_eq(&st->pools[j].cidr.a, &r->pools[i].a))
-				have = true;
-		if (have)
-			continue;
+				have = &st->pools[j];
 		char name[IPAM_NAME_MAX + 1];
 		ipam_block_name(&r->pools[i], name, sizeof(name));
-		int rc = ipam_pool_add(st, name, &r->pools[i], 0, NULL, 0, e);
+		const struct ip_addr *gw = &r->pool_gw[i];
+		if (!have) {
+			int rc = ipam_pool_add(st, name, &r->pools[i], 0, gw, gw->family ? 1 : 0, e);
+			if (rc < 0)
+				return rc;
+			ipam_pool_set_network(st, &st->pools[st->n_pools - 1], r->network);
+			continue;
+		}
+		if (!have->network[0] && r->network[0] && pool_adoptable(st, have, r->network))
+			ipam_pool_set_network(st, have, r->network);
+		if (strcmp(have->network, r->network) != 0)
+			return err_setx(e, EEXIST, "pool %s: %s is %s%s, not %s%s", have->name,
+					name, have->network[0] ? "L2Network " : "a routed pool",
+					have->network, r->network[0] ? "L2Network " : "routed network ",
+					r->network[0] ? r->network : r->name);
+		int rc = ipam_pool_reserve(st, have, gw, e);
 		if (rc < 0)
 			return rc;
 	}
+	return 0;
+}
+
+int cni_mac_pick(struct cni_ipam *c, struct err *e)
+{
+	const struct cni_req *r = c->r;
+	if (!r->has_mac)
+		return 0;
+	if (c->has_mac && memcmp(c->mac, r->mac, 6) != 0) {
+		const uint8_t *a = c->mac, *b = r->mac;
+		return err_setx(e, EINVAL, "handle %s: MAC conflict: the runtime asks for "
+				"%02x:%02x:%02x:%02x:%02x:%02x (runtimeConfig.mac / CNI_ARGS MAC), "
+				"the VM's reservation says %02x:%02x:%02x:%02x:%02x:%02x", c->handle,
+				b[0], b[1], b[2], b[3], b[4], b[5], a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
+	memcpy(c->mac, r->mac, 6);
+	c->has_mac = true;
 	return 0;
 }
 
@@ -119,6 +173,10 @@ void cni_attrs(const struct cni_ipam *c, struct ipam_attrs *a)
 	snprintf(a->node, sizeof(a->node), "%s", c->r->node);
 	snprintf(a->ifname, sizeof(a->ifname), "%s", c->r->ifname);
 	snprintf(a->container_id, sizeof(a->container_id), "%s", c->r->cid);
+	const uint8_t *m = c->r->mac;
+	if (c->r->has_mac)
+		snprintf(a->mac, sizeof(a->mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+			 m[3], m[4], m[5]);
 }
 
 int cni_op_alloc(struct ipam_state *st, void *arg, struct err *e)
@@ -133,7 +191,10 @@ int cni_op_alloc(struct ipam_state *st, void *arg, struct err *e)
 	c->existed = ipam_handle_find(st, c->handle) != NULL;
 	struct ipam_attrs a;
 	cni_attrs(c, &a);
-	return ipam_alloc(st, c->handle, c->r->node, c->r->families, &a, c->ip, &c->n, e);
+	if ((rc = cni_mac_pick(c, e)) < 0)
+		return rc;
+	return ipam_alloc_net(st, c->handle, c->r->node, c->r->families, c->r->network, &a,
+			      c->ip, &c->n, e);
 }
 
 int cni_op_release(struct ipam_state *st, void *arg, struct err *e)

@@ -40,8 +40,9 @@ struct cni_ipam {
 	bool existed;			       /* the handle held addresses before ADD */
 	unsigned released;		       /* GC: handles released */
 	const struct cni_vm *vm;	       /* VM pod identity, or NULL (ordinary pod) */
-	uint8_t mac[6];			       /* VM pods: MAC recorded for the VM (ipamctl
-						* reserve/import); the pod's eth0 gets it */
+	uint8_t mac[6];			       /* MAC recorded for the VM (ipamctl
+						* reserve/import) or asked by the runtime
+						* (cni_mac_pick); the pod interface gets it */
 	bool has_mac;			       /* mac is set */
 	bool persist_off;		       /* a VM pod made ordinary by the IPAMConfig */
 	struct cni_gc *gc;		       /* GC: what cni_gc() found out, or NULL */
@@ -64,8 +65,21 @@ int cni_ipam_init(struct cni_ipam *c, const struct cni_req *r, struct cni_fail *
 int cni_ipam_run(const struct cni_req *r, struct cni_store *open, ipam_ds_fn fn,
 		 bool one_handle, struct cni_ipam *c, struct cni_fail *f);
 
-/* Make sure every configured pool exists in st (added with the default block size). */
+/* The network name IPAM keys r's handles on: the L2Network for mode l2 (so the VM's
+ * address is one per L2Network, whichever attachment names it), else the CNI network. */
+const char *cni_ipam_net(const struct cni_req *r);
+
+/* Make sure every configured pool exists in st (added with the default block size), with
+ * its gateway (r->pool_gw) reserved and, for an L2Network, its network set: a pool made
+ * before gets the missing reservation (-EADDRINUSE when an address holds the gateway
+ * already); a pool of no network whose addresses all belong to the L2Network's handles
+ * (made by `ipamctl pool add` for reservations) becomes the L2Network's; a pool of
+ * another network is -EEXIST (one subnet, one network). */
 int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e);
+/* The MAC of c's interface: the one recorded for the VM (c->has_mac, from ipamctl
+ * reserve/import) and the runtime's (r->mac) must agree (-EINVAL naming both); the
+ * runtime's alone becomes c->mac. */
+int cni_mac_pick(struct cni_ipam *c, struct err *e);
 /* The IPAMConfig in st must still say what was read before this update (off: Disabled):
  * -EAGAIN (try again) when it changed in between. */
 int cni_persist_still(const struct ipam_state *st, bool off, struct err *e);

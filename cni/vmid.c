@@ -445,7 +445,8 @@ int cni_op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
 	snprintf(a.vmi_name, sizeof(a.vmi_name), "%s", vm->vm);
 	snprintf(a.vmi_uid, sizeof(a.vmi_uid), "%s", vm->vmi_uid);
 	snprintf(a.vm_uid, sizeof(a.vm_uid), "%s", vm->vm_uid);
-	rc = ipam_alloc(st, c->handle, c->r->node, c->r->families, &a, c->ip, &c->n, e);
+	rc = ipam_alloc_net(st, c->handle, c->r->node, c->r->families, c->r->network, &a,
+			    c->ip, &c->n, e);
 	if (rc < 0)
 		return rc;
 	h = ipam_handle_find(st, c->handle);
@@ -455,6 +456,8 @@ int cni_op_vm_alloc(struct ipam_state *st, void *arg, struct err *e)
 		const struct ipam_attrs *ra = ipam_lookup_ip(st, &h->ip[i]);
 		c->has_mac = ra && ra->mac[0] && ipam_mac_parse(ra->mac, c->mac, NULL, NULL) == 0;
 	}
+	if ((rc = cni_mac_pick(c, e)) < 0)
+		return rc;
 	enum ipam_slot which = vm->target ? IPAM_ALTERNATE : IPAM_ACTIVE;
 	char held[IPAM_UID_MAX + 1];
 	snprintf(held, sizeof(held), "%s", slot_uid(st, h, which));

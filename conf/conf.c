@@ -26,6 +26,8 @@ enum conf_type {
 	CONF_T_CIDR6_LIST, /* comma-separated IPv6 CIDRs */
 	CONF_T_HOSTPORT,   /* IPV4:PORT or [IPV6]:PORT */
 	CONF_T_LOGLEVEL,   /* error, warn, info, debug */
+	CONF_T_IPV4,       /* one IPv4 address, or empty */
+	CONF_T_PEER_LIST,  /* comma-separated "ADDRESS ASN" pairs */
 };
 
 /* One key of the schema. */
@@ -44,7 +46,7 @@ struct conf_key {
 static const char *const datastore_names[] = { "file", "kubernetes", NULL };
 static const char *const switch_names[] = { "disabled", "enabled", NULL };
 static const char *const action_names[] = { "fail", "continue", NULL };
-static const char *const cross_names[] = { "none", "direct", "vxlan", NULL };
+static const char *const cross_names[] = { "none", "direct", "bgp", "vxlan", NULL };
 static const char *const family_names[] = { "ipv4", "ipv6", NULL };
 
 #define F(field) offsetof(struct conf, field)
@@ -98,9 +100,10 @@ static const struct conf_key conf_schema[] = {
 	  cross_names, false,
 	  "How the agent reaches pods on other nodes: direct (nodes share one L2\n"
 	  "segment: each remote block via its node's InternalIP, moved /32s via the\n"
-	  "node of their active owner), vxlan (nodes in different subnets: the same\n"
-	  "routes over a VXLAN overlay device, see vxlan_*) or none (only local\n"
-	  "routes)." },
+	  "node of their active owner), bgp (BIRD 2 on the node announces kvnet's\n"
+	  "routes to the [bgp] peers and installs what they learned), vxlan (nodes\n"
+	  "in different subnets: the direct routes over a VXLAN overlay device, see\n"
+	  "vxlan_*) or none (only local routes)." },
 	{ "network", "vxlan_vni", CONF_T_INT, F(network.vxlan_vni), "4096", 1, 16777215, NULL,
 	  false, "cross_node = vxlan: the VXLAN network identifier, the same on every node." },
 	{ "network", "vxlan_port", CONF_T_INT, F(network.vxlan_port), "4789", 1, 65535, NULL,
@@ -162,6 +165,19 @@ static const struct conf_key conf_schema[] = {
 	  "node; a trailing newline is dropped). In a DaemonSet, mount it from a\n"
 	  "Secret. Missing file or empty: the path stays off (with a warning).\n"
 	  "Both keys are read at start only (a reload keeps them)." },
+	{ "agent", "conntrack_handover", CONF_T_BOOL, F(agent.conntrack_handover), "true", 0, 0,
+	  NULL, false,
+	  "Over that path, copy the source node's conntrack entries of a migrating\n"
+	  "VM's addresses (NAT included) to the target node before the cut-over\n"
+	  "and top them up at it, so connections under stateful rules or through\n"
+	  "a DNAT on the node survive; never flushed on the source. The target\n"
+	  "takes entries only for a VM it is the migration target of, from the\n"
+	  "source node, for that VM's addresses. Needs the peer path on." },
+	{ "agent", "network_policy", CONF_T_ENUM, F(agent.network_policy), "disabled", 0, 0,
+	  switch_names, false,
+	  "Enforce Kubernetes NetworkPolicy on this node's endpoints with nf_tables\n"
+	  "(table inet kvnet; kubernetes datastore only). A kvnet veth is dropped until\n"
+	  "its rules are in the kernel unless [cni] policy_timeout_action is continue." },
 	{ "flows", "enabled", CONF_T_BOOL, F(flows.enabled), "false", 0, 0, NULL, false,
 	  "Record flows of the local VMs and pods from conntrack (and set\n"
 	  "net.netfilter.nf_conntrack_acct=1 in the agent's namespace for bytes)." },
@@ -180,6 +196,37 @@ static const struct conf_key conf_schema[] = {
 	{ "flows", "max_log_files", CONF_T_INT, F(flows.max_log_files), "4", 0, 100, NULL, false,
 	  "Rotated flow log files kept besides flows.log (the oldest is removed);\n"
 	  "disk use stays below (max_log_files + 1) x max_log_bytes." },
+	{ "bgp", "asn", CONF_T_INT, F(bgp.asn), "64512", 1, 4294967295u, NULL, false,
+	  "This node's AS number (cross_node = bgp). A peer with the same number\n"
+	  "is an iBGP peer (a route reflector or ToR in the node's AS; local\n"
+	  "preference only travels over iBGP)." },
+	{ "bgp", "router_id", CONF_T_IPV4, F(bgp.router_id), "", 0, 0, NULL, true,
+	  "BGP router id; empty: the node's IPv4 InternalIP." },
+	{ "bgp", "peers", CONF_T_PEER_LIST, F(bgp.peers), "", 0, 0, NULL, true,
+	  "BGP neighbours: comma-separated \"ADDRESS ASN\" pairs, e.g.\n"
+	  "\"198.18.255.1 64512, 2001:db8::1 64512\". A session carries the routes\n"
+	  "of its address's family." },
+	{ "bgp", "config", CONF_T_PATH, F(bgp.config), "/etc/bird/kvnet.conf", 0, 0, NULL,
+	  false,
+	  "The BIRD configuration fragment the agent writes (atomically, when it\n"
+	  "changes); bird.conf includes it: include \"/etc/bird/kvnet.conf\";" },
+	{ "bgp", "socket", CONF_T_PATH, F(bgp.socket), "/run/bird/bird.ctl", 0, 0, NULL, false,
+	  "BIRD's control socket: the agent asks it to reload (configure)." },
+	{ "bgp", "local_pref", CONF_T_INT, F(bgp.local_pref), "100", 0, 4294967295u, NULL,
+	  false, "Local preference of the blocks and /32s this node announces." },
+	{ "bgp", "migration_local_pref", CONF_T_INT, F(bgp.migration_local_pref), "200", 0,
+	  4294967295u, NULL, false,
+	  "Local preference of a migrated VM's /32 while its route has\n"
+	  "migration_metric (above local_pref, so the target's /32 wins at once)." },
+	{ "bgp", "kernel_metric", CONF_T_INT, F(bgp.kernel_metric), "4096", 1, 4294967295u,
+	  NULL, false,
+	  "The one metric of every route BIRD installs from BGP (above\n"
+	  "route_metric). Never derived from local preference: a route whose\n"
+	  "metric changes would leave its old copy in the kernel." },
+	{ "bgp", "graceful_restart", CONF_T_BOOL, F(bgp.graceful_restart), "true", 0, 0, NULL,
+	  false,
+	  "BGP graceful restart: a restarting BIRD's routes stay in the peers'\n"
+	  "tables (and its own kernel routes stay) until it is back." },
 };
 
 #undef F
@@ -188,7 +235,7 @@ static const struct conf_key conf_schema[] = {
 
 static const char *const conf_sections[] = {
 	"log", "datastore", "kubernetes", "ipam", "network", "migration", "cni", "agent",
-	"flows",
+	"flows", "bgp",
 };
 #define CONF_NSECTIONS (sizeof(conf_sections) / sizeof(conf_sections[0]))
 
@@ -584,6 +631,91 @@ bad:
 			quote(q, sizeof(q), v));
 }
 
+static int parse_ipv4(const char *v, struct conf_ipv4 *out, struct err *e)
+{
+	char q[QUOTE_MAX];
+	struct conf_ipv4 x;
+	memset(&x, 0, sizeof(x));
+	if (*v && inet_pton(AF_INET, v, x.addr) != 1)
+		return err_setx(e, EINVAL, "%s is not an IPv4 address", quote(q, sizeof(q), v));
+	x.set = *v != 0;
+	*out = x;
+	return 0;
+}
+
+/* One "ADDRESS ASN" pair from s[0..n) (trimmed). */
+static int parse_peer(const char *s, size_t n, struct conf_bgp_peer *out, struct err *e)
+{
+	char item[96], q[QUOTE_MAX];
+	struct conf_bgp_peer p;
+	memset(&p, 0, sizeof(p));
+	if (n >= sizeof(item))
+		n = sizeof(item) - 1;
+	memcpy(item, s, n);
+	item[n] = '\0';
+	char *sp = item;
+	while (*sp && !is_space(*sp))
+		sp++;
+	char *asn = sp;
+	while (*asn && is_space(*asn))
+		asn++;
+	if (!*sp || !*asn)
+		return err_setx(e, EINVAL, "%s is not a peer (want ADDRESS ASN)",
+				quote(q, sizeof(q), item));
+	*sp = '\0';
+	if (inet_pton(AF_INET, item, p.addr) == 1)
+		p.family = AF_INET;
+	else if (inet_pton(AF_INET6, item, p.addr) == 1)
+		p.family = AF_INET6;
+	else
+		return err_setx(e, EINVAL, "%s: bad peer address", quote(q, sizeof(q), item));
+	if (!parse_u32(asn, strlen(asn), &p.asn) || p.asn == 0)
+		return err_setx(e, EINVAL, "%s: bad AS number (want 1..4294967295)",
+				quote(q, sizeof(q), asn));
+	*out = p;
+	return 0;
+}
+
+static int parse_peer_list(const char *v, struct conf_bgp_peers *out, struct err *e)
+{
+	struct conf_bgp_peers l;
+	const char *p = v;
+	memset(&l, 0, sizeof(l));
+	if (*v == '\0') {
+		*out = l;
+		return 0;
+	}
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		while (n && is_space(*p)) {
+			p++;
+			n--;
+		}
+		while (n && is_space(p[n - 1]))
+			n--;
+		if (n == 0)
+			return err_setx(e, EINVAL,
+					"empty item in the list (want ADDRESS ASN, ADDRESS ASN, ...)");
+		if (l.n == CONF_BGP_PEERS_MAX)
+			return err_setx(e, EINVAL, "too many peers (want at most %d)",
+					CONF_BGP_PEERS_MAX);
+		int r = parse_peer(p, n, &l.v[l.n], e);
+		if (r < 0)
+			return r;
+		for (unsigned i = 0; i < l.n; i++)
+			if (l.v[i].family == l.v[l.n].family &&
+			    memcmp(l.v[i].addr, l.v[l.n].addr, 16) == 0)
+				return err_setx(e, EINVAL, "peer %.*s given twice", (int)n, p);
+		l.n++;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	*out = l;
+	return 0;
+}
+
 /* Parse v into the field of key k inside c. On error c is unchanged and e holds the
  * message without the "[section] key: " prefix. */
 static int set_value(struct conf *c, const struct conf_key *k, const char *v, struct err *e)
@@ -614,6 +746,10 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, st
 		return parse_hostport(v, (struct conf_hostport *)(void *)field, e);
 	case CONF_T_LOGLEVEL:
 		return parse_loglevel(v, (enum log_level *)(void *)field, e);
+	case CONF_T_IPV4:
+		return parse_ipv4(v, (struct conf_ipv4 *)(void *)field, e);
+	case CONF_T_PEER_LIST:
+		return parse_peer_list(v, (struct conf_bgp_peers *)(void *)field, e);
 	}
 	return err_setx(e, EINVAL, "unknown type");
 }
@@ -958,6 +1094,22 @@ int conf_check(const struct conf *c, struct err *e)
 				"[network] migration_metric: %u is not below route_metric %u (the "
 				"migrated route must win)",
 				c->network.migration_metric, c->network.route_metric);
+	if (c->network.cross_node != CONF_CROSS_BGP)
+		return 0;
+	if (c->bgp.peers.n == 0)
+		return err_setx(e, EINVAL,
+				"[bgp] peers: empty with [network] cross_node = bgp (want at "
+				"least one ADDRESS ASN)");
+	if (c->bgp.migration_local_pref <= c->bgp.local_pref)
+		return err_setx(e, EINVAL,
+				"[bgp] migration_local_pref: %u is not above local_pref %u (the "
+				"migrated /32 must win)",
+				c->bgp.migration_local_pref, c->bgp.local_pref);
+	if (c->bgp.kernel_metric <= c->network.route_metric)
+		return err_setx(e, EINVAL,
+				"[bgp] kernel_metric: %u is not above [network] route_metric %u "
+				"(kvnet's own routes must win on the node)",
+				c->bgp.kernel_metric, c->network.route_metric);
 	return 0;
 }
 
@@ -1061,6 +1213,22 @@ static void format_value(struct out *o, const struct conf *c, const struct conf_
 	case CONF_T_LOGLEVEL:
 		outf(o, "%s", log_level_name(*(const enum log_level *)(const void *)field));
 		return;
+	case CONF_T_IPV4: {
+		const struct conf_ipv4 *x = (const void *)field;
+		if (x->set) {
+			inet_ntop(AF_INET, x->addr, a, sizeof(a));
+			outf(o, "%s", a);
+		}
+		return;
+	}
+	case CONF_T_PEER_LIST: {
+		const struct conf_bgp_peers *l = (const void *)field;
+		for (unsigned i = 0; i < l->n; i++) {
+			inet_ntop(l->v[i].family, l->v[i].addr, a, sizeof(a));
+			outf(o, "%s%s %u", i ? ", " : "", a, l->v[i].asn);
+		}
+		return;
+	}
 	}
 }
 
@@ -1106,6 +1274,12 @@ static void format_doc(struct out *o, const struct conf_key *k)
 		break;
 	case CONF_T_LOGLEVEL:
 		outf(o, "Log level: error, warn, info, debug");
+		break;
+	case CONF_T_IPV4:
+		outf(o, "IPv4 address or empty");
+		break;
+	case CONF_T_PEER_LIST:
+		outf(o, "ADDRESS ASN pairs, comma-separated (at most %d)", CONF_BGP_PEERS_MAX);
 		break;
 	}
 	outf(o, ". Environment: ");
@@ -1195,6 +1369,20 @@ bool conf_equal(const struct conf *a, const struct conf *b)
 			same = *(const enum log_level *)(const void *)fa ==
 			       *(const enum log_level *)(const void *)fb;
 			break;
+		case CONF_T_IPV4: {
+			const struct conf_ipv4 *x = (const void *)fa, *y = (const void *)fb;
+			same = x->set == y->set && memcmp(x->addr, y->addr, 4) == 0;
+			break;
+		}
+		case CONF_T_PEER_LIST: {
+			const struct conf_bgp_peers *x = (const void *)fa, *y = (const void *)fb;
+			same = x->n == y->n;
+			for (unsigned j = 0; same && j < x->n; j++)
+				same = x->v[j].family == y->v[j].family &&
+				       x->v[j].asn == y->v[j].asn &&
+				       memcmp(x->v[j].addr, y->v[j].addr, 16) == 0;
+			break;
+		}
 		}
 		if (!same)
 			return false;

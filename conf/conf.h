@@ -4,6 +4,7 @@
  * prints every key with its documentation, and dist/kvnet.conf is that output):
  *
  *   [log] [datastore] [kubernetes] [ipam] [network] [migration] [cni] [agent] [flows]
+ *   [bgp]
  *
  * One schema table (conf.c) says, for every key, its section, type, default, range and
  * documentation; the parser, the environment overrides, the defaults and the printer
@@ -47,6 +48,7 @@ struct err;
 				   * the line limit below is stricter (every value must
 				   * print as one `key = value` line that parses back) */
 #define CONF_POOLS_MAX 16         /* CIDRs per pool list */
+#define CONF_BGP_PEERS_MAX 8      /* [bgp] peers */
 #define CONF_TEXT_MAX (1u << 20)  /* conf_load refuses bigger files */
 #define CONF_LINE_MAX 197         /* bytes per line, newline excluded (inih's limit) */
 #define CONF_ENV_PREFIX "KVNET_"
@@ -62,6 +64,25 @@ struct conf_cidr {
 struct conf_cidr_list {
 	unsigned n;                            /* entries used in v[] */
 	struct conf_cidr v[CONF_POOLS_MAX];    /* the networks; unused entries zeroed */
+};
+
+/* One BGP neighbour: its address and AS number ([bgp] peers, "ADDRESS ASN"). */
+struct conf_bgp_peer {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];  /* address, network order; IPv4 uses the first 4 bytes */
+	uint32_t asn;      /* its AS number, 1..4294967295 */
+};
+
+/* The [bgp] peers list, in the order given. */
+struct conf_bgp_peers {
+	unsigned n;                                 /* entries used in v[] */
+	struct conf_bgp_peer v[CONF_BGP_PEERS_MAX]; /* the peers; unused entries zeroed */
+};
+
+/* An IPv4 address or nothing ([bgp] router_id). */
+struct conf_ipv4 {
+	bool set;          /* false: empty (the default applies) */
+	uint8_t addr[4];   /* address, network order */
 };
 
 /* A listening address written IPV4:PORT or [IPV6]:PORT (literal addresses only). */
@@ -84,6 +105,8 @@ enum conf_switch {
 enum conf_cross_node {
 	CONF_CROSS_NONE,    /* "none": the agent routes local endpoints only */
 	CONF_CROSS_DIRECT,  /* "direct": remote blocks via their node (shared L2 segment) */
+	CONF_CROSS_BGP,     /* "bgp": BIRD 2 announces kvnet's routes and installs the
+			     * other nodes' ([bgp]; agent/bgp.h) */
 	CONF_CROSS_VXLAN,   /* "vxlan": remote blocks via their node over a VXLAN overlay */
 };
 
@@ -156,6 +179,9 @@ struct conf {
 					       * agent-to-agent path, 0 = off */
 		char peer_key_file[CONF_STR_MAX]; /* [agent] peer_key_file: its shared
 					       * HMAC key (absolute path) */
+		bool conntrack_handover;      /* [agent] conntrack_handover: copy a migrating
+					       * VM's conntrack entries over the peer path */
+		enum conf_switch network_policy; /* [agent] network_policy: enforce NetworkPolicy */
 	} agent;
 	struct {
 		bool enabled;		      /* [flows] enabled: the agent records flows */
@@ -165,6 +191,19 @@ struct conf {
 		uint32_t max_log_bytes;	      /* [flows] max_log_bytes, per log file */
 		uint32_t max_log_files;	      /* [flows] max_log_files, rotated files kept */
 	} flows;
+	struct {
+		uint32_t asn;                 /* [bgp] asn: this node's AS number */
+		struct conf_ipv4 router_id;   /* [bgp] router_id; unset = the node's IPv4
+					       * InternalIP */
+		struct conf_bgp_peers peers;  /* [bgp] peers */
+		char config[CONF_STR_MAX];    /* [bgp] config: the fragment kvnet writes */
+		char socket[CONF_STR_MAX];    /* [bgp] socket: BIRD's control socket */
+		uint32_t local_pref;          /* [bgp] local_pref of ordinary announcements */
+		uint32_t migration_local_pref; /* [bgp] migration_local_pref, > local_pref */
+		uint32_t kernel_metric;       /* [bgp] kernel_metric of learned routes, >
+					       * route_metric */
+		bool graceful_restart;        /* [bgp] graceful_restart */
+	} bgp;
 	uint64_t given[2];		      /* bit per schema key: set by a file or the
 					       * environment, not a default (conf_given) */
 };
@@ -195,7 +234,8 @@ int conf_apply_env(struct conf *c, char *const *envp, struct err *e);
 
 /* Checks that involve more than one key: at least one pool; every pool at least as big
  * as a block of its family; no two pools of a family overlapping; migration_metric below
- * route_metric. Returns 0 or -EINVAL with e. */
+ * route_metric; with cross_node = bgp: at least one peer, migration_local_pref above
+ * local_pref, kernel_metric above route_metric. Returns 0 or -EINVAL with e. */
 int conf_check(const struct conf *c, struct err *e);
 
 /* The whole sequence: defaults, the file at path (if it does not exist and missing_ok,

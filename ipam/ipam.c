@@ -367,6 +367,29 @@ static bool cidr_overlap(const struct ipam_cidr *a, const struct ipam_cidr *b)
 	return ipam_cidr_contains(a, &b->a) || ipam_cidr_contains(b, &a->a);
 }
 
+void ipam_pool_set_network(struct ipam_state *st, struct ipam_pool *p, const char *net)
+{
+	(void)st;
+	snprintf(p->network, sizeof(p->network), "%s", net);
+}
+
+int ipam_pool_reserve(struct ipam_state *st, struct ipam_pool *p, const struct ip_addr *a,
+		      struct err *e)
+{
+	if (!a->family || ipam_pool_reserves(p, a))
+		return 0;
+	char s[INET6_ADDRSTRLEN];
+	ipam_addr_str(a, s, sizeof(s));
+	const struct ipam_attrs *at = ipam_lookup_ip(st, a);
+	if (at)
+		return err_setx(e, EADDRINUSE, "pool %s: gateway %s is held by handle %s; "
+				"release it first", p->name, s, at->handle);
+	if (p->n_reserved == IPAM_RESERVED_MAX)
+		return err_setx(e, ENOSPC, "pool %s: no room to reserve gateway %s", p->name, s);
+	p->reserved[p->n_reserved++] = *a;
+	return 0;
+}
+
 int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cidr *cidr,
 		  unsigned block_prefix, const struct ip_addr *reserved, unsigned n_reserved,
 		  struct err *e)
@@ -624,19 +647,37 @@ static int slot_take(struct ipam_state *st, struct ipam_block *b, unsigned ord, 
 }
 
 /* Allocate one address of family fam (AF_*) for handle. */
+/* True when pool p serves network net ("" = the ordinary networks). */
+static bool pool_serves(const struct ipam_pool *p, const char *net)
+{
+	return strcmp(p->network, net) == 0;
+}
+
+/* True when block b lies in a pool of family fam serving net. */
+static bool block_serves(const struct ipam_state *st, const struct ipam_block *b, int fam,
+			 const char *net)
+{
+	if (b->cidr.a.family != fam)
+		return false;
+	const struct ipam_pool *p = pool_of(st, &b->cidr.a);
+	return p && pool_serves(p, net);
+}
+
 static int alloc_one(struct ipam_state *st, int fam, const char *handle, const char *node,
-		     const struct ipam_attrs *attrs, struct ip_addr *out, struct err *e)
+		     const char *net, const struct ipam_attrs *attrs, struct ip_addr *out,
+		     struct err *e)
 {
 	const char *fs = fam == AF_INET ? "IPv4" : "IPv6";
 	bool any_pool = false;
 	for (unsigned i = 0; i < st->n_pools; i++)
-		any_pool |= st->pools[i].cidr.a.family == fam;
+		any_pool |= st->pools[i].cidr.a.family == fam && pool_serves(&st->pools[i], net);
 	if (!any_pool)
-		return err_setx(e, ENOENT, "handle %s: allocate: no %s pool", handle, fs);
+		return err_setx(e, ENOENT, "handle %s: allocate: no %s pool%s%s", handle, fs,
+				*net ? " of network " : "", net);
 	/* 1. blocks affine to this node */
 	for (unsigned i = 0; i < st->n_blocks; i++) {
 		struct ipam_block *b = &st->blocks[i];
-		if (b->cidr.a.family != fam || strcmp(b->affinity, node))
+		if (!block_serves(st, b, fam, net) || strcmp(b->affinity, node))
 			continue;
 		long o = block_free_ord(st, b);
 		if (o >= 0)
@@ -645,7 +686,7 @@ static int alloc_one(struct ipam_state *st, int fam, const char *handle, const c
 	/* 2. claim a free block (one with nothing allocatable is skipped, stays claimed) */
 	for (unsigned i = 0; i < st->n_pools; i++) {
 		const struct ipam_pool *p = &st->pools[i];
-		if (p->cidr.a.family != fam)
+		if (p->cidr.a.family != fam || !pool_serves(p, net))
 			continue;
 		for (;;) {
 			bool nomem = false;
@@ -662,7 +703,7 @@ static int alloc_one(struct ipam_state *st, int fam, const char *handle, const c
 	/* 3. borrow from any block */
 	for (unsigned i = 0; i < st->n_blocks; i++) {
 		struct ipam_block *b = &st->blocks[i];
-		if (b->cidr.a.family != fam)
+		if (!block_serves(st, b, fam, net))
 			continue;
 		long o = block_free_ord(st, b);
 		if (o >= 0)
@@ -675,7 +716,16 @@ int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsi
 	       const struct ipam_attrs *attrs, struct ip_addr *out, unsigned *n_out,
 	       struct err *e)
 {
+	return ipam_alloc_net(st, handle, node, families, NULL, attrs, out, n_out, e);
+}
+
+int ipam_alloc_net(struct ipam_state *st, const char *handle, const char *node,
+		   unsigned families, const char *net, const struct ipam_attrs *attrs,
+		   struct ip_addr *out, unsigned *n_out, struct err *e)
+{
 	*n_out = 0;
+	if (!net)
+		net = "";
 	if (!ipam_name_valid(handle))
 		return err_setx(e, EINVAL, "handle \"%.64s\": not a valid object name", handle);
 	if (!node || !*node || strlen(node) > IPAM_NAME_MAX)
@@ -694,12 +744,12 @@ int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsi
 	unsigned n = 0;
 	int r = 0;
 	if (families & IPAM_V4) {
-		r = alloc_one(st, AF_INET, handle, node, attrs, &got[n], e);
+		r = alloc_one(st, AF_INET, handle, node, net, attrs, &got[n], e);
 		if (r == 0)
 			n++;
 	}
 	if (r == 0 && (families & IPAM_V6)) {
-		r = alloc_one(st, AF_INET6, handle, node, attrs, &got[n], e);
+		r = alloc_one(st, AF_INET6, handle, node, net, attrs, &got[n], e);
 		if (r == 0)
 			n++;
 	}

@@ -3,7 +3,9 @@
  * Four kinds of record, each one datastore object (kubernetes: one CRD object whose
  * `spec` is the JSON below; file: one file in the state directory):
  *
- *   pool    name -> {"cidr":"198.18.0.0/22","blockSize":26,"reserved":["198.18.0.9"]}
+ *   pool    name -> {"cidr":"198.18.0.0/22","blockSize":26,"reserved":["198.18.0.9"],
+ *                    "network":"vlan100"}  (network: only for the pool of an L2Network's
+ *                    subnet, which only that network allocates from; absent otherwise)
  *   block   name -> {"cidr":"198.18.0.64/26","affinity":"node-a"|null,"used":2,
  *                    "allocations":[{"ip":"198.18.0.65","handle":"...", attributes...}]}
  *   handle  name -> {"ips":["198.18.0.65","2001:db8::41"]}   (name = the handle id)
@@ -112,6 +114,8 @@ struct ipam_pool {
 	uint8_t block_prefix;			      /* block size as a prefix length */
 	unsigned n_reserved;			      /* entries in reserved[] */
 	struct ip_addr reserved[IPAM_RESERVED_MAX]; /* explicitly reserved addresses */
+	char network[IPAM_NAME_MAX + 1];	      /* the L2Network this pool serves alone
+						       * ("" = any ordinary network's) */
 };
 
 struct ipam_block {
@@ -218,6 +222,14 @@ int ipam_pool_add(struct ipam_state *st, const char *name, const struct ipam_cid
 		  struct err *e);
 /* True when a is never handed out by pool p (see the header comment). */
 bool ipam_pool_reserves(const struct ipam_pool *p, const struct ip_addr *a);
+/* Pool p (one of st's) serves only L2Network net from now on ("": any routed network).
+ * An update of the pool record. */
+void ipam_pool_set_network(struct ipam_state *st, struct ipam_pool *p, const char *net);
+/* Pool p (one of st's) never hands out a (an L2Network's gateway): added to its reserved
+ * list unless there already. 0, -EADDRINUSE when a handle holds a (e names it), -ENOSPC
+ * when the list is full. An update of the pool record. */
+int ipam_pool_reserve(struct ipam_state *st, struct ipam_pool *p, const struct ip_addr *a,
+		      struct err *e);
 
 /* Allocate one address per family in `families` (IPAM_V4|IPAM_V6) for handle, on node,
  * with attrs (attrs->handle is overwritten with handle). If the handle already holds
@@ -230,6 +242,11 @@ bool ipam_pool_reserves(const struct ipam_pool *p, const struct ip_addr *a);
 int ipam_alloc(struct ipam_state *st, const char *handle, const char *node, unsigned families,
 	       const struct ipam_attrs *attrs, struct ip_addr *out, unsigned *n_out,
 	       struct err *e);
+/* ipam_alloc() for network net: new addresses come only from pools whose network is net
+ * ("" or NULL: pools of no network, which is what ipam_alloc() uses). */
+int ipam_alloc_net(struct ipam_state *st, const char *handle, const char *node,
+		   unsigned families, const char *net, const struct ipam_attrs *attrs,
+		   struct ip_addr *out, unsigned *n_out, struct err *e);
 /* Give the specific address a to handle (ipamctl reserve/import): a must be inside a
  * pool (-EADDRNOTAVAIL), not reserved by it (-EADDRNOTAVAIL), and free (-EEXIST naming
  * the holding handle). Allocating the same address to the same handle again is 0. */

@@ -96,6 +96,8 @@ int ipam_rec_write(const struct ipam_state *st, enum ipam_kind kind, const char 
 			for (unsigned k = 0; k < p->n_reserved; k++)
 				w_addr(w, &p->reserved[k]);
 			json_w_arr_end(w);
+			if (p->network[0])
+				json_w_kstr(w, "network", p->network);
 			json_w_obj_end(w);
 			return json_w_finish(w, e);
 		}
@@ -268,10 +270,10 @@ static int get_owner(const struct json_doc *d, int tok, struct ipam_owner *o, co
 static int parse_pool(struct ipam_state *st, const char *name, const struct json_doc *d,
 		      const char *what, struct err *e)
 {
-	static const char *const keys[] = {"cidr", "blockSize", "reserved"};
-	int v[3];
+	static const char *const keys[] = {"cidr", "blockSize", "reserved", "network"};
+	int v[4];
 	struct ipam_cidr c;
-	int r = obj_fields(d, 0, keys, 3, v, what, e);
+	int r = obj_fields(d, 0, keys, 4, v, what, e);
 	if (r || (r = get_cidr(d, v[0], &c, what, e)))
 		return r;
 	int64_t bs = 0;
@@ -293,8 +295,16 @@ static int parse_pool(struct ipam_state *st, const char *name, const struct json
 				return r;
 		}
 	}
+	char net[IPAM_NAME_MAX + 1] = "";
+	if (v[3] >= 0 && (r = get_str(d, v[3], keys[3], false, net, sizeof(net), what, e)))
+		return r;
+	if (net[0] && !ipam_name_valid(net))
+		return err_setx(e, EINVAL, "%s: field \"network\": not a network name", what);
 	r = ipam_pool_add(st, name, &c, (unsigned)bs, res, n, e);
-	return r ? err_prefix(e, "%s", what) : 0;
+	if (r)
+		return err_prefix(e, "%s", what);
+	snprintf(st->pools[st->n_pools - 1].network, IPAM_NAME_MAX + 1, "%s", net);
+	return 0;
 }
 
 static int parse_alloc(struct ipam_block *b, const struct json_doc *d, int tok, const char *what,

@@ -46,6 +46,7 @@ extern const struct kube_res kube_res_vms;         /* kubevirt.io/v1 virtualmach
 extern const struct kube_res kube_res_vmims;       /* kubevirt.io/v1 virtualmachineinstancemigrations */
 extern const struct kube_res kube_res_netpols;     /* networking.k8s.io/v1 networkpolicies */
 extern const struct kube_res kube_res_ippools;     /* kvnet.io/v1, cluster-scoped */
+extern const struct kube_res kube_res_l2networks;  /* kvnet.io/v1, cluster-scoped */
 extern const struct kube_res kube_res_ipamblocks;  /* kvnet.io/v1, cluster-scoped */
 extern const struct kube_res kube_res_ipamhandles; /* kvnet.io/v1, cluster-scoped */
 extern const struct kube_res kube_res_ipamconfigs; /* kvnet.io/v1, cluster-scoped */

@@ -185,6 +185,19 @@ int l2_trunk_apply(struct nl_sock *s, const char *trunk, const struct l2_net *ne
 	return rc;
 }
 
+int l2_trunk_release(struct nl_sock *s, const char *trunk, struct err *e)
+{
+	struct link_info tl;
+	int rc = link_get(s, trunk, &tl, e);
+	if (rc == -ENODEV) {
+		err_clear(e);
+		return 0;
+	}
+	if (rc == 0)
+		rc = tc_bpf_detach(s, tl.index, TC_HOOK_INGRESS, L2_TC_PRIO, e);
+	return rc < 0 ? (err_prefix(e, "l2: trunk %s", trunk), rc) : 0;
+}
+
 int l2_net_remove(struct nl_sock *s, const char *id, struct err *e)
 {
 	char br[16], up[16];

@@ -50,6 +50,10 @@ void l2_trunk_side_name(const char *id, char buf[16]);
 int l2_trunk_apply(struct nl_sock *s, const char *trunk, const struct l2_net *nets, size_t n,
 		   struct err *e);
 
+/* Take kvnet's program off trunk (its last network is gone): the trunk's frames go to
+ * the host again as before kvnet. Call it before removing the last network's links.
+ * A trunk without the program, or gone, is fine. 0 or -errno. */
+int l2_trunk_release(struct nl_sock *s, const char *trunk, struct err *e);
 /* Remove network id's bridge and veth pair. Call it right after its trunk was re-applied
  * without it (which stops the switch's frames of its VLAN at once; until the removal its
  * VMs can still send out of the trunk). Absent is fine. */

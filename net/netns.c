@@ -3,6 +3,7 @@
 #include "lib/err.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -220,10 +221,13 @@ static int sysctl_read_fn(void *arg, struct err *e)
 static int in_ns(int nsfd, int (*fn)(void *arg, struct err *e), struct sysctl_job *j,
 		 struct err *e)
 {
-	if (nsfd < 0)
+	/* the thread's own namespace needs no setns (nor CAP_SYS_ADMIN, which the agent
+	 * drops: its sockets' namespace is its own) */
+	struct stat want, cur;
+	if (nsfd < 0 || (fstat(nsfd, &want) == 0 && stat("/proc/thread-self/ns/net", &cur) == 0 &&
+			 want.st_dev == cur.st_dev && want.st_ino == cur.st_ino))
 		return fn(j, e);
-	int r = netns_run(nsfd, fn, j, e);
-	return r;
+	return netns_run(nsfd, fn, j, e);
 }
 
 int netns_sysctl_write(int nsfd, const char *name, const char *value, struct err *e)

@@ -89,6 +89,12 @@ int pol_world_add(struct pol_world *w, const struct json_doc *d, int obj, unsign
 /* Parse text[0..len) as JSON and add its root as pol_world_add() does. */
 int pol_world_add_json(struct pol_world *w, const char *text, size_t len, unsigned *added,
 		       struct err *e);
+/* Parse text[0..len) as JSON and add it as one object of the given kind (NetworkPolicy,
+ * Pod, Namespace, VirtualMachineInstance; others skipped), whatever its own "kind"
+ * says: what an informer holds came from a LIST, whose items carry no kind. Returns as
+ * pol_world_add(). */
+int pol_world_add_json_kind(struct pol_world *w, const char *text, size_t len,
+			    const char *kind, unsigned *added, struct err *e);
 /* YAML (one or more documents, `---` separated) to a JSON List of the documents, in a
  * heap buffer *out (*out_len bytes). Plain scalars that read as null, true/false or a
  * JSON number become those; everything else is a string. 0, -EINVAL naming the line,

@@ -1026,6 +1026,20 @@ int pol_world_add_json(struct pol_world *w, const char *text, size_t len, unsign
 	return rc;
 }
 
+int pol_world_add_json_kind(struct pol_world *w, const char *text, size_t len,
+			    const char *kind, unsigned *added, struct err *e)
+{
+	struct json_doc d;
+	struct json_tok *tok;
+	int rc = json_parse_alloc(&d, text, len, &tok, e);
+	if (rc == 0 && d.tok[0].type != JSON_OBJECT)
+		rc = err_setx(e, EINVAL, "%s: not a JSON object", kind);
+	if (rc == 0)
+		rc = pol_world_add_kind(w, &d, 0, kind, added, e);
+	free(tok);
+	return rc;
+}
+
 unsigned pol_world_ninactive(const struct pol_world *w)
 {
 	return w->n_inactive;

@@ -52,6 +52,8 @@ _BH = {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update', '
 MUTATORS = {
     'ipam_pool_add': {'ippools': {'create'}},
     'ipam_alloc': {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update'}},
+    'ipam_alloc_net': {'ipamblocks': {'create', 'update'},
+                       'ipamhandles': {'create', 'update'}},
     'ipam_reserve_ip': {'ipamblocks': {'create', 'update'},
                         'ipamhandles': {'create', 'update'}},
     'ipam_owner_set': {'ipamblocks': {'update'}},
@@ -61,6 +63,8 @@ MUTATORS = {
     'ipam_release_ip': {'ipamblocks': {'update'}, 'ipamhandles': {'update', 'delete'}},
     'ipam_handle_mend': _BH,
     'ipam_pool_ensure': {'ippools': {'create'}},
+    'ipam_pool_set_network': {'ippools': {'update'}},
+    'ipam_pool_reserve': {'ippools': {'update'}},
     'ipam_pool_delete': {'ippools': {'delete'}, 'ipamblocks': {'delete'}},
     'ipam_inv_apply': {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update'}},
     # takes back raced import rows: ipam_release_ip per row
@@ -91,7 +95,11 @@ def read(path):
 def strip_comments(text):
     text = re.sub(r'/\*.*?\*/', lambda m: re.sub(r'[^\n]', ' ', m.group(0)), text, flags=re.S)
     text = re.sub(r'//[^\n]*', '', text)
-    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    # string literals are blanked (their commas and parentheses would confuse the call
+    # parser), but a plain word is kept: a subresource argument ("status") is one
+    return re.sub(r'"(?:\\.|[^"\\])*"',
+                  lambda m: m.group(0) if re.fullmatch(r'"[A-Za-z0-9_.-]*"', m.group(0)) else '""',
+                  text)
 
 
 def closure(start):
@@ -243,10 +251,10 @@ class Role:
                     res = self.resolve(args[ri], f, fn)
                     sub = None
                     if si is not None and args[si] not in ('NULL', '0'):
-                        if args[si] != '""':
+                        sub = re.fullmatch(r'"([A-Za-z0-9_.-]+)"', args[si])
+                        if not sub:
                             raise Unresolved(f'{f}: {fn.name}: {call}: subresource '
-                                             f'"{args[si]}" is not a literal')
-                        sub = re.search(r'"([^"]*)"', read(f)[0:0] + args[si])
+                                             f'{args[si]} is not a literal word')
                     out.append((f, fn.name, call, res, verbs, sub))
         return out
 

@@ -31,7 +31,7 @@ KVNET = os.path.join(TOP, 'dist', 'kvnet')
 VERSION = open(os.path.join(TOP, 'VERSION')).read().strip()
 CONFLIST_TOP = {'cniVersion', 'name', 'plugins'}
 PLUGIN_KEYS = {'type', 'kvnet_conf', 'ipv4_pools', 'ipv6_pools', 'mtu', 'capabilities'}
-AGENT_CAPS = {'NET_ADMIN', 'NET_RAW'}
+AGENT_CAPS = {'NET_ADMIN', 'NET_RAW', 'BPF'}
 failed = 0
 
 
@@ -148,7 +148,10 @@ def agent_paths(conf):
     p = {'[datastore] state_dir': conf['datastore']['state_dir'],
          '[agent] socket': os.path.dirname(conf['agent']['socket']),
          '[agent] endpoints_dir': conf['agent']['endpoints_dir'],
-         'kvnet.conf': '/etc/kvnet'}
+         'kvnet.conf': '/etc/kvnet',
+         # written only with [flows] enabled = true, but a user turning it on in the
+         # ConfigMap must not find the log inside the container's throwaway filesystem
+         '[flows] log_dir': conf['flows']['log_dir']}
     if conf['log'].get('file'):
         p['[log] file'] = os.path.dirname(conf['log']['file'])
     if conf['kubernetes'].get('kubeconfig'):
@@ -240,7 +243,8 @@ def check_daemonset(docs, accounts):
     hps = sorted((v.get('hostPath') or {}).get('path') for v in volumes.values()
                  if 'hostPath' in v)
     tap(hps == sorted({'/opt/cni/bin', '/etc/cni/net.d', '/var/lib/kvnet', '/run/kvnet',
-                       '/etc/kvnet'}), 'DaemonSet: host paths are exactly the five of the design',
+                       '/etc/kvnet', '/var/log/kvnet'}),
+        'DaemonSet: host paths are exactly the five of the design and the flow log\'s',
         hps)
     mountdir = [m['mountPath'] for m in ic['volumeMounts'] if m['name'] in
                 [v['name'] for v in cmv]]
@@ -355,7 +359,7 @@ def check_unit():
     text = open(unit).read()
     caps = re.search(r'^CapabilityBoundingSet=(.*)$', text, re.M)
     tap(caps and set(caps.group(1).split()) == {'CAP_' + c for c in AGENT_CAPS},
-        'kvnet-agent.service: bounding set is CAP_NET_ADMIN CAP_NET_RAW',
+        'kvnet-agent.service: bounding set is CAP_NET_ADMIN CAP_NET_RAW CAP_BPF',
         caps.group(0) if caps else 'no CapabilityBoundingSet')
 
 

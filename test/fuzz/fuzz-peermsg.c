@@ -2,7 +2,7 @@
  * check must refuse anything a fixed key did not sign; whatever decodes must satisfy
  * the decoder's promises, encode again (signed) to a datagram that authenticates and
  * decodes to the same fields, and go through the replay check. Seeds: signed messages
- * of the shapes the agent sends (test/fuzz/corpus/peermsg, made with that key). */
+ * of the shapes the agent sends (claims, conntrack chunks) (test/fuzz/corpus/peermsg, made with that key). */
 #include "agent/peermsg.h"
 #include "lib/err.h"
 
@@ -29,9 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	/* what the decoder promises */
+	bool ct = m.type == PEERMSG_T_CT;
 	if (!peermsg_node_name_ok(m.node) || m.n_node_addr < 1 || m.n_node_addr > 2 ||
-	    m.n_addr < 1 || m.n_addr > PEERMSG_ADDRS_MAX || m.seq == 0 ||
-	    m.type != PEERMSG_T_CLAIM || strlen(m.uid) > PEERMSG_UID_MAX)
+	    m.n_addr > PEERMSG_ADDRS_MAX || (!ct && m.n_addr < 1) || m.seq == 0 ||
+	    (m.type != PEERMSG_T_CLAIM && !ct) || strlen(m.uid) > PEERMSG_UID_MAX)
+		__builtin_trap();
+	if (ct && (m.n_addr != 0 || !m.uid[0] || !m.vmi_uid[0] || (m.round & ~PEERMSG_CT_CUTOVER) == 0 ||
+		   m.chunk >= m.chunks || m.ct_len < 1 || m.ct_len > PEERMSG_CT_MAX))
 		__builtin_trap();
 	for (unsigned i = 0; i < m.n_addr; i++)
 		if (m.addr[i].family != AF_INET && m.addr[i].family != AF_INET6)
@@ -46,7 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	if (strcmp(d.node, m.node) || strcmp(d.uid, m.uid) || d.seq != m.seq ||
 	    d.boot != m.boot || d.ts_ns != m.ts_ns || d.n_addr != m.n_addr ||
-	    d.n_node_addr != m.n_node_addr)
+	    d.n_node_addr != m.n_node_addr || d.type != m.type || strcmp(d.vmi_uid, m.vmi_uid) ||
+	    d.round != m.round || d.chunk != m.chunk || d.chunks != m.chunks ||
+	    d.ct_len != m.ct_len || memcmp(d.ct, m.ct, m.ct_len) != 0)
+		__builtin_trap();
+	/* a CT message never encodes to more payload than the room its fields leave */
+	if (ct && m.ct_len > peermsg_ct_room(&m))
 		__builtin_trap();
 	for (unsigned i = 0; i < m.n_addr; i++)
 		if (!ip_eq(&d.addr[i], &m.addr[i]))

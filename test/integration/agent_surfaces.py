@@ -11,7 +11,7 @@ namespace:
     descriptors stay bounded; the excess is counted (rejected), the idle ones are closed
     after the HTTP timeout (timed out); a slow HTTP client (half a request) does not
     block the loop
-  - the running agent holds only CAP_NET_ADMIN and CAP_NET_RAW, no_new_privs set"""
+  - the running agent holds only CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF, no_new_privs set"""
 import json
 import os
 import resource
@@ -84,11 +84,11 @@ def main():
         for line in f:
             k, _, v = line.partition(":")
             status[k] = v.strip()
-    want = "%016x" % ((1 << 12) | (1 << 13))  # CAP_NET_ADMIN, CAP_NET_RAW
+    want = "%016x" % ((1 << 12) | (1 << 13) | (1 << 39))  # CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF
     ok(status.get("CapEff") == want and status.get("CapPrm") == want and
        status.get("CapBnd") == want and status.get("CapInh") == "0" * 16 and
        status.get("CapAmb") == "0" * 16 and status.get("NoNewPrivs") == "1",
-       "the running agent keeps net_admin and net_raw only, no_new_privs set",
+       "the running agent keeps net_admin, net_raw and bpf only, no_new_privs set",
        {k: status.get(k) for k in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb",
                                     "NoNewPrivs")})
     ag.stop()

@@ -12,7 +12,7 @@ and between migrations included) and checks the VM's addresses against the CNI A
 of every pod that ran it; either failing makes the exit status 1. Everything is removed at
 the end, also on Ctrl-C (with --keep the lab's files stay).
 
-    test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep]
+    test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep] [--qemu]
     test/lab/demo.py --scenario flows [--keep]
 
 --scenario flows (issue #14): the agents record flows; pods on node-b and node-c and the
@@ -21,6 +21,9 @@ node-a -> node-b and the traffic runs again; prints the blast-radius table of th
 (`kvnet flows --vm` over every node's flow log) and writes its SVG picture
 (build/demo-flows.svg). Exit 0 only when the report lists exactly the peers, ports and
 directions the demo generated, with at least the bytes it sent, from both nodes.
+
+--qemu (`make demo DEMO_ARGS=--qemu`): the VM is a real QEMU guest (test/lab/qemuvm.py,
+needs qemu-system-x86) migrated by QMP; prints the guest pause and per stream the stall.
 """
 import argparse
 import os
@@ -169,6 +172,10 @@ def main():
                     help="seconds the migrated route keeps metric 512 (agent default 30)")
     ap.add_argument("--announce", default="garp")
     ap.add_argument("--keep", action="store_true", help="keep the lab's files")
+    ap.add_argument("--cross-node", choices=("direct", "bgp"), default="direct",
+                    help="direct (default): one L2 segment; bgp: BIRD on every node and a "
+                         "ToR route reflector (test/lab/bgplab.py)")
+    ap.add_argument("--qemu", action="store_true", help="a real QEMU guest (qemuvm.py)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("make demo: needs root (network namespaces)", file=sys.stderr)
@@ -183,21 +190,37 @@ def main():
         print("make demo: the kvnet agent has no live-migration hand-over yet "
               "(`kvnet agent --help` says so; issue #5)", file=sys.stderr)
         return 1
+    guests = None
+    if a.qemu:
+        import qemuvm
+        img, why = qemuvm.available()
+        if img is None:
+            print("make demo: --qemu: %s" % why, file=sys.stderr)
+            return 1
     t_start = time.time()
     head("kvnet demo: a VM keeps its IP and its traffic while it live-migrates")
-    with L.Lab(log=say, convergence=a.convergence, keep=a.keep) as lab:
-        kv = KubeVirt(lab)
+    with L.Lab(log=say, convergence=a.convergence, keep=a.keep,
+               cross_node=a.cross_node) as lab:
+        if lab.tor:
+            say("cross_node = bgp: ToR BGP sessions %s" % lab.tor.wait_sessions())
+        if a.qemu:
+            guests = qemuvm.QemuGuests(lab, img)
+        kv = KubeVirt(lab, guests=guests)
         say("agents ready on %s" % ", ".join(lab.nodes))
         if not lab.agents_migrate():
             print("make demo: the kvnet agent has no live-migration hand-over yet (no "
                   "kvnet_migrations_total in its /metrics; issue #5)", file=sys.stderr)
             return 1
+        if a.qemu:
+            return qemuvm.demo(lab, kv, say, head)
         client = kv.ordinary_pod("client", lab.nodes["node-c"])
         vm = kv.create_vm("vm-a", "node-a", announce=a.announce)
         orig = (vm.ip4, vm.ip6)
         head("VM vm-a on node-a: %s and %s (kept for the VM, not the pod)" % (vm.ip4, vm.ip6))
-        say("client pod on node-c: %s; API host %s routes the pool via node-c (an upstream "
-            "router)" % (client.ip4, L.API4))
+        say("client pod on node-c: %s; API host %s %s" % (
+            client.ip4, L.API4, "routes the pool via node-c (an upstream router)"
+            if not lab.tor else "has only a default route to the ToR, which learns the "
+            "pool over BGP"))
         okc, bad = O.wait_converged(lab, vm, vm.pod)
         if not okc:
             print("make demo: the nodes do not route to the VM: %s" % bad, file=sys.stderr)
@@ -252,6 +275,7 @@ def main():
                                                     for p in [runs[0][0].src] + targets),)))
         if outside:
             say("%d echoes lost outside the hand-over windows (see above)" % outside)
+        say("cross_node = %s" % a.cross_node)
         say("blackout per migration (worst stream, from the announcement to the first echo "
             "the target answered): %s ms" %
             ", ".join("%.1f" % w for w in worst))

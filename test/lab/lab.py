@@ -357,7 +357,8 @@ class Node:
 
 class Lab:
     def __init__(self, nodes=("node-a", "node-b", "node-c"), agents=True, upstream=None,
-                 convergence=30, log=None, keep=False, agent_conf_extra=""):
+                 convergence=30, log=None, keep=False, agent_conf_extra="",
+                 cross_node="direct"):
         self.node_names = list(nodes)
         self.want_agents = agents
         self.upstream = upstream or self.node_names[-1]
@@ -365,6 +366,8 @@ class Lab:
         self.say = log or (lambda msg: None)
         self.keep = keep or os.environ.get("KVT_KEEP") == "1"
         self.agent_conf_extra = agent_conf_extra
+        self.cross_node = cross_node  # "direct", or "bgp": a ToR and BIRD (bgplab.py)
+        self.tor = None
         self.nodes = {}
         self.api = None
         self.pods = []
@@ -410,11 +413,17 @@ class Lab:
                          ("net.ipv4.conf.all.rp_filter", 0),
                          ("net.ipv4.conf.default.rp_filter", 0)):
                 sh("ip", "netns", "exec", node.ns, "sysctl", "-qw", "%s=%s" % (k, v))
-        up = self.nodes[self.upstream]
-        sh("ip", "-n", self.apins, "route", "add", POOL4, "via", up.ip4)
-        sh("ip", "-n", self.apins, "-6", "route", "add", POOL6, "via", up.ip6)
+        if self.cross_node == "bgp":
+            import bgplab
+            self.tor = bgplab.Tor(self, sys.modules[__name__])
+            self.tor.wire()
+        else:
+            up = self.nodes[self.upstream]
+            sh("ip", "-n", self.apins, "route", "add", POOL4, "via", up.ip4)
+            sh("ip", "-n", self.apins, "-6", "route", "add", POOL6, "via", up.ip6)
         # nothing is sent before every lab link is up with every address usable
-        for ns in [self.fab, self.apins] + [x.ns for x in self.nodes.values()]:
+        for ns in ([self.fab, self.apins] + [x.ns for x in self.nodes.values()] +
+                   ([self.tor.ns] if self.tor else [])):
             wait_links_ready(ns)
         # the harness lives on the API host from here on (its sockets are made there)
         self.orig_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
@@ -448,6 +457,11 @@ class Lab:
         self._wait_blockwatch()
         for node in self.nodes.values():
             wait_netlink_listener(node.monitor, "ip monitor route on %s" % node.name)
+        if self.tor:
+            import bgplab
+            self.tor.start()
+            for node in self.nodes.values():
+                bgplab.start_node(sys.modules[__name__], node)
         if self.want_agents:
             for node in self.nodes.values():
                 self.start_agent(node)
@@ -570,7 +584,7 @@ log_level = debug
 log_file = %(cnilog)s
 
 [network]
-cross_node = direct
+cross_node = %(cross)s
 
 [agent]
 listen = 127.0.0.1:9746
@@ -579,7 +593,9 @@ endpoints_dir = %(eps)s
 %(extra)s""" % {"node": node.name, "log": node.agent_log, "kc": node.kubeconfig,
                 "p4": POOL4, "p6": POOL6, "conv": self.convergence, "sock": node.agent_sock,
                 "eps": os.path.join(node.dir, "endpoints"), "cnilog": node.cni_log,
-                "extra": self.agent_conf_extra}
+                "cross": self.cross_node,
+                "extra": self.agent_conf_extra + (
+                    __import__("bgplab").agent_conf(node) if self.cross_node == "bgp" else "")}
 
     def install(self, node):
         """`kvnet install --root` of KVNET, this node's kvnet.conf and the network's

@@ -8,7 +8,9 @@ side sent. The VM then migrates to node-b and the same traffic again continues t
 report from the target node. GET /flows on node-a answers the same peers as the CLI on
 node-a's log, and /metrics carries the VM's bytes. A flood of 5,000 UDP flows to distinct
 ports from the VM fills the window's table (max_flows 1000): drops are counted, no window
-holds more than the bound, and the agent's RSS grows by no more than the fixed tables.
+holds more than the bound, and the agent's RSS grows by no more than the fixed tables; a
+long-lived connection open across the flood is counted once (its bytes are neither lost
+nor doubled when new connections fill the connection table).
 
 Conntrack only tracks in a namespace where some rule asks for it (kube-proxy, policy);
 the nodes get one such rule here, standing in for kube-proxy. Verdicts are all "allow":
@@ -68,6 +70,23 @@ for p in range(n):
     s.sendto(b"f", (host, 20000 + p))
 print("sent", n, flush=True)
 """
+
+
+LONG = r"""
+import os, socket, sys, time
+host, port, size, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+c = socket.create_connection((host, port), timeout=5)
+c.sendall(b"x" * size)
+print("half", flush=True)
+end = time.monotonic() + 60
+while not os.path.exists(go) and time.monotonic() < end:
+    time.sleep(0.05)
+c.sendall(b"x" * size); c.shutdown(socket.SHUT_WR)
+got = c.recv(100); c.close()
+assert int(got) == 2 * size, got
+print("done", flush=True)
+"""
+LONG_SIZE = 200000  # bytes the long-lived connection sends before and after the flood
 
 
 class FlowLab(L.Lab):
@@ -285,8 +304,19 @@ def main():
                    "peer %s:%d %s continues from node-b (nodes %s, %s %s)" % (
                        k[0], k[1], k[2], r.get("nodes"), side, r.get(side)), r)
 
-            # a flood of short flows from the VM: the table bound holds
+            # a flood of short flows from the VM: the table bound holds, and a long-lived
+            # connection open across it is counted once (its counters keep their place in
+            # the connection table, the flood's new connections do not push it out)
             nb = lab.nodes["node-b"]
+            start_server(lab, None, 6060, procs)
+            go = os.path.join(lab.dir, "long-go")
+            longc = L.Proc(in_ns(vm.pod.ns, "python3", "-c", LONG, L.API4, "6060",
+                                 str(LONG_SIZE), go), os.path.join(lab.dir, "long.log"))
+            procs.append(longc)
+            lk = (L.API4, 6060, "egress")
+            rows = wait_rows(lab, vm, [lk], lambda r: r[lk]["bytes_out"] >= LONG_SIZE)
+            ok(rows.get(lk, {}).get("bytes_out", 0) >= LONG_SIZE,
+               "the long-lived connection's first half is in the report", rows.get(lk))
             pid = agent_pid(nb)
             before = rss_kib(pid)
             mt = lab.agent_metrics(nb)
@@ -304,6 +334,29 @@ def main():
                 time.sleep(0.3)
             ok(drops - drops0 >= 5000 - 3 * MAX_FLOWS,
                "the table filled: kvnet_flows_dropped_total grew by %d" % (drops - drops0))
+            dumps0 = metric(lab.agent_metrics(nb), "kvnet_flows_ct_dumps_total") or 0
+            end = time.monotonic() + 20
+            while time.monotonic() < end and (
+                    metric(lab.agent_metrics(nb), "kvnet_flows_ct_dumps_total") or 0) < dumps0 + 2:
+                time.sleep(0.3)
+            with open(go, "w"):
+                pass
+            end = time.monotonic() + 30
+            while time.monotonic() < end and "done" not in longc.log():
+                time.sleep(0.1)
+            ok("done" in longc.log(), "the long-lived connection sent its second half after "
+               "two dumps of the full table", longc.log()[-300:])
+            rows = wait_rows(lab, vm, [lk], lambda r: r[lk]["bytes_out"] >= 2 * LONG_SIZE)
+            dumps1 = metric(lab.agent_metrics(nb), "kvnet_flows_ct_dumps_total") or 0
+            end = time.monotonic() + 20
+            while time.monotonic() < end and (
+                    metric(lab.agent_metrics(nb), "kvnet_flows_ct_dumps_total") or 0) < dumps1 + 2:
+                time.sleep(0.3)
+            got = rows_of(report(lab, vm)).get(lk, {}).get("bytes_out", 0)
+            # IP and TCP headers add ~4% on 1448-byte segments; counted twice would be 2x
+            ok(2 * LONG_SIZE <= got <= 2 * LONG_SIZE * 1.15,
+               "the long-lived connection is counted once: %d bytes out for %d sent"
+               % (got, 2 * LONG_SIZE), rows.get(lk))
             after = rss_kib(pid)
             T.note("agent RSS on node-b: %d KiB before, %d KiB after the flood; tables %d KiB"
                    % (before, after, table_bytes // 1024))

@@ -82,6 +82,51 @@ static void test_args(void)
 	cni_req_fini(&r);
 }
 
+#define L2BASE "\"cniVersion\":\"1.1.0\",\"name\":\"nad\",\"type\":\"kvnet\""
+
+/* "network": mode l2 implied, no pools needed; runtimeConfig.mac and CNI_ARGS MAC. */
+static void test_l2(void)
+{
+	struct cni_req r;
+	struct cni_fail f;
+	T_EQ(parse(&r, "{" L2BASE ",\"network\":\"vlan100\",\"runtimeConfig\":"
+		       "{\"mac\":\"02:00:C6:12:64:0A\"}}", &f), 0);
+	T_CHECK(r.mode == &cni_mode_l2);
+	T_STREQ(r.network, "vlan100");
+	T_EQ(r.n_pools, 0);
+	T_CHECK(r.has_mac && r.mac[0] == 0x02 && r.mac[5] == 0x0a);
+	T_EQ(cni_args_parse(&r, "MAC=02:00:c6:12:64:0a", &f), 0); /* the same: fine */
+	T_EQ(cni_args_parse(&r, "MAC=02:00:c6:12:64:0b", &f), -1);
+	T_EQ(f.code, CNI_E_ENV);
+	T_CHECK(strstr(f.det, "runtimeConfig.mac") != NULL);
+	cni_req_fini(&r);
+	T_EQ(parse(&r, "{" L2BASE ",\"network\":\"vlan100\",\"mode\":\"l2\"}", &f), 0);
+	T_EQ(cni_args_parse(&r, "MAC=01:00:5e:00:00:01", &f), -1); /* multicast */
+	T_EQ(f.code, CNI_E_ENV);
+	cni_req_fini(&r);
+	static const struct {
+		const char *text; /* the configuration */
+		const char *det;  /* a substring of the details (code 7) */
+	} bad[] = {
+		{ "{" L2BASE ",\"mode\":\"l2\"}", "mode l2 needs \"network\"" },
+		{ "{" L2BASE ",\"network\":\"vlan100\",\"mode\":\"routed\"}", "not routed" },
+		{ "{" L2BASE ",\"network\":\"Vlan_1\"}", "DNS-1123 label" },
+		{ "{" L2BASE ",\"network\":\"v\",\"ipv4_pools\":[\"198.18.0.0/24\"]}",
+		  "drop ipv4_pools" },
+		{ "{" L2BASE ",\"network\":\"v\",\"runtimeConfig\":{\"mac\":\"zz\"}}",
+		  "runtimeConfig.mac" },
+		{ "{" L2BASE ",\"network\":\"v\",\"runtimeConfig\":{\"mac\":7}}",
+		  "runtimeConfig.mac" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		T_EQ(parse(&r, bad[i].text, &f), -1);
+		T_EQ(f.code, CNI_E_CONFIG);
+		if (!strstr(f.det, bad[i].det))
+			T_STREQ(f.det, bad[i].det);
+		cni_req_fini(&r);
+	}
+}
+
 /* A conf with the given INI text over the defaults. */
 static void load(struct conf *c, const char *text)
 {
@@ -144,6 +189,7 @@ int main(void)
 	T_RUN(test_minimal);
 	T_RUN(test_errors);
 	T_RUN(test_args);
+	T_RUN(test_l2);
 	T_RUN(test_node_precedence);
 	return t_done();
 }

@@ -308,8 +308,8 @@ static void test_unknown_names(void)
 {
 	struct conf c;
 	struct err e;
-	T_EQ(set1(&c, "bgp", "peer", "x", &e), -EINVAL);
-	T_CHECK(strncmp(e.msg, "[bgp]: unknown section (want one of log, ", 40) == 0);
+	T_EQ(set1(&c, "ospf", "peer", "x", &e), -EINVAL);
+	T_CHECK(strncmp(e.msg, "[ospf]: unknown section (want one of log, ", 40) == 0);
 	T_EQ(set1(&c, "ipam", "block_size", "24", &e), -EINVAL);
 	T_CHECK(strncmp(e.msg, "[ipam] block_size: unknown key (want one of ipv4_pools, ", 55) ==
 		0);
@@ -374,10 +374,10 @@ static void test_parse_errors(void)
 		  "t.conf:2: syntax error (want [section], key = value or a # comment)" },
 		{ "[empty]\n[network]\nmtu = 1\n",
 		  "t.conf:1: [empty]: unknown section (want one of log, datastore, kubernetes, "
-		  "ipam, network, migration, cni, agent, flows)" },
+		  "ipam, network, migration, cni, agent, flows, bgp)" },
 		{ "[ Network ]\nmtu = 1500\n",
 		  "t.conf:1: [Network]: unknown section (want one of log, datastore, kubernetes, "
-		  "ipam, network, migration, cni, agent, flows)" },
+		  "ipam, network, migration, cni, agent, flows, bgp)" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		T_CHECK(parse(&c, cases[i].text, &e) < 0);
@@ -479,6 +479,71 @@ static void test_check(void)
 	T_EQ(conf_check(&c, &e), -EINVAL);
 	T_EQ(parse(&c, "[network]\nmigration_metric = 1023\n", &e), 0);
 	T_EQ(conf_check(&c, &e), 0);
+}
+
+static void test_bgp(void)
+{
+	struct conf c;
+	struct err e;
+	char buf[8192];
+	T_EQ(parse(&c, "", &e), 0);
+	T_EQ(c.bgp.asn, 64512);
+	T_CHECK(!c.bgp.router_id.set);
+	T_EQ(c.bgp.peers.n, 0);
+	T_STREQ(c.bgp.config, "/etc/bird/kvnet.conf");
+	T_STREQ(c.bgp.socket, "/run/bird/bird.ctl");
+	T_EQ(c.bgp.kernel_metric, 4096);
+	T_CHECK(c.bgp.graceful_restart);
+	T_EQ(parse(&c, "[network]\ncross_node=bgp\n[bgp]\nrouter_id = 198.18.0.9\n"
+		       "peers = 198.18.255.1 64512 , 2001:db8::1\t65001\n", &e), 0);
+	T_EQ(c.network.cross_node, CONF_CROSS_BGP);
+	T_CHECK(c.bgp.router_id.set);
+	T_EQ(c.bgp.router_id.addr[3], 9);
+	T_EQ(c.bgp.peers.n, 2);
+	T_EQ(c.bgp.peers.v[0].family, AF_INET);
+	T_EQ(c.bgp.peers.v[0].asn, 64512);
+	T_EQ(c.bgp.peers.v[1].family, AF_INET6);
+	T_EQ(c.bgp.peers.v[1].asn, 65001);
+	T_EQ(conf_check(&c, &e), 0);
+	conf_format(&c, 0, buf, sizeof(buf));
+	T_CHECK(strstr(buf, "peers = 198.18.255.1 64512, 2001:db8::1 65001\n") != NULL);
+	T_CHECK(strstr(buf, "router_id = 198.18.0.9\n") != NULL);
+	/* bad values */
+	T_EQ(parse(&c, "[bgp]\npeers = 198.18.255.1\n", &e), -EINVAL);
+	T_STREQ(e.msg, "t.conf:2: [bgp] peers: \"198.18.255.1\" is not a peer (want ADDRESS ASN)");
+	T_EQ(parse(&c, "[bgp]\npeers = 198.18.255.1 0\n", &e), -EINVAL);
+	T_EQ(parse(&c, "[bgp]\npeers = 198.18.255.1 4294967296\n", &e), -EINVAL);
+	T_EQ(parse(&c, "[bgp]\npeers = x.y 1\n", &e), -EINVAL);
+	T_EQ(parse(&c, "[bgp]\npeers = 198.18.255.1 1,\n", &e), -EINVAL);
+	T_EQ(parse(&c, "[bgp]\npeers = 198.18.255.1 1, 198.18.255.1 2\n", &e), -EINVAL);
+	T_STREQ(e.msg, "t.conf:2: [bgp] peers: peer 198.18.255.1 2 given twice");
+	T_EQ(parse(&c, "[bgp]\npeers = 198.18.0.1 1,198.18.0.2 1,198.18.0.3 1,198.18.0.4 1,"
+		       "198.18.0.5 1,198.18.0.6 1,198.18.0.7 1,198.18.0.8 1,198.18.0.9 1\n", &e),
+	     -EINVAL);
+	T_EQ(parse(&c, "[bgp]\nrouter_id = 2001:db8::1\n", &e), -EINVAL);
+	T_EQ(parse(&c, "[bgp]\nasn = 0\n", &e), -ERANGE);
+	/* cross-key checks only with cross_node = bgp */
+	T_EQ(parse(&c, "[bgp]\nmigration_local_pref = 100\n", &e), 0);
+	T_EQ(conf_check(&c, &e), 0);
+	T_EQ(parse(&c, "[network]\ncross_node=bgp\n", &e), 0);
+	T_EQ(conf_check(&c, &e), -EINVAL);
+	T_EQ(parse(&c, "[network]\ncross_node=bgp\n[bgp]\npeers=198.18.255.1 1\n"
+		       "migration_local_pref = 100\n", &e), 0);
+	T_EQ(conf_check(&c, &e), -EINVAL);
+	T_STREQ(e.msg, "[bgp] migration_local_pref: 100 is not above local_pref 100 (the "
+		       "migrated /32 must win)");
+	T_EQ(parse(&c, "[network]\ncross_node=bgp\n[bgp]\npeers=198.18.255.1 1\n"
+		       "kernel_metric = 1024\n", &e), 0);
+	T_EQ(conf_check(&c, &e), -EINVAL);
+	/* equality sees the new types */
+	struct conf a, b;
+	T_EQ(parse(&a, "[bgp]\npeers=198.18.255.1 1\nrouter_id=198.18.0.1\n", &e), 0);
+	T_EQ(parse(&b, "[bgp]\npeers=198.18.255.1 2\nrouter_id=198.18.0.1\n", &e), 0);
+	T_CHECK(!conf_equal(&a, &b));
+	T_EQ(parse(&b, "[bgp]\npeers=198.18.255.1 1\nrouter_id=198.18.0.1\n", &e), 0);
+	T_CHECK(conf_equal(&a, &b));
+	T_EQ(parse(&b, "[bgp]\npeers=198.18.255.1 1\n", &e), 0);
+	T_CHECK(!conf_equal(&a, &b));
 }
 
 static void test_format_round_trip(void)
@@ -620,6 +685,7 @@ int main(void)
 	T_RUN(test_parse_errors);
 	T_RUN(test_env);
 	T_RUN(test_check);
+	T_RUN(test_bgp);
 	T_RUN(test_format_round_trip);
 	T_RUN(test_load);
 	T_RUN(test_node_and_ident);

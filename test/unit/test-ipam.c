@@ -56,6 +56,51 @@ static const char *alloc(struct ipam_state *st, const char *h, const char *node,
 	return r || n == 0 ? "" : S(&out[0]);
 }
 
+/* A pool with a network serves only that network; others never take from it. The field
+ * round-trips through the record JSON, and a pool without it writes no "network". */
+static void test_network_pools(void)
+{
+	struct ipam_state st;
+	ipam_state_init(&st);
+	T_EQ(pool(&st, "routed", "198.18.0.0/24", 0, NULL, NULL), 0);
+	T_EQ(pool(&st, "l2", "198.18.100.0/24", 0, "198.18.100.1", NULL), 0);
+	snprintf(st.pools[1].network, sizeof(st.pools[1].network), "vlan100");
+	struct ip_addr out[IPAM_HANDLE_IPS_MAX];
+	unsigned n = 0;
+	struct err e = {0};
+	T_EQ(ipam_alloc_net(&st, "vlan100.vm1", "node-a", IPAM_V4, "vlan100", NULL, out, &n, &e), 0);
+	T_STREQ(S(&out[0]), "198.18.100.2"); /* .0 and the gateway .1 reserved */
+	T_STREQ(alloc(&st, "net.c1", "node-a", IPAM_V4, NULL), "198.18.0.1");
+	/* fill the routed pool: it never borrows from the L2 network's block */
+	char h[32];
+	int rc = 0;
+	for (int i = 2; i < 300 && rc == 0; i++) {
+		snprintf(h, sizeof(h), "net.c%d", i);
+		const char *got = alloc(&st, h, "node-a", IPAM_V4, &rc);
+		if (rc == 0)
+			T_CHECK(strncmp(got, "198.18.0.", 9) == 0);
+	}
+	T_EQ(rc, -ENOSPC);
+	T_EQ(ipam_alloc_net(&st, "vlan200.vm1", "node-a", IPAM_V4, "vlan200", NULL, out, &n, &e),
+	     -ENOENT);
+	T_CHECK(strstr(e.msg, "vlan200") != NULL);
+	struct json_w w;
+	json_w_init_grow(&w, 1024);
+	T_EQ(ipam_rec_write(&st, IPAM_POOL, "l2", &w, NULL), 0);
+	T_CHECK(strstr(w.buf, "\"network\":\"vlan100\"") != NULL);
+	struct ipam_state st2;
+	ipam_state_init(&st2);
+	T_EQ(ipam_state_load(&st2, IPAM_POOL, "l2", "1", w.buf, w.len, NULL), 0);
+	T_STREQ(st2.pools[0].network, "vlan100");
+	json_w_free(&w);
+	json_w_init_grow(&w, 1024);
+	T_EQ(ipam_rec_write(&st, IPAM_POOL, "routed", &w, NULL), 0);
+	T_CHECK(strstr(w.buf, "network") == NULL);
+	json_w_free(&w);
+	ipam_state_free(&st2);
+	ipam_state_free(&st);
+}
+
 static void test_affinity_and_claim(void)
 {
 	struct ipam_state st;
@@ -793,6 +838,7 @@ static void test_config_record(void)
 int main(void)
 {
 	T_RUN(test_affinity_and_claim);
+	T_RUN(test_network_pools);
 	T_RUN(test_borrow_and_exhaustion_v4);
 	T_RUN(test_v6_and_dual_stack);
 	T_RUN(test_v6_large_pools);

@@ -557,6 +557,46 @@ static void test_inactive_pods(void)
 	pol_world_free(w);
 }
 
+/* What an informer holds: LIST items, no "kind" of their own. Read by pol_world_add_json
+ * they are skipped (the agent's restart bug: every endpoint unknown); by
+ * pol_world_add_json_kind they are taken with the informer's kind. */
+static void test_kindless_items(void)
+{
+	static const char ns[] = "{\"metadata\":{\"name\":\"x\",\"labels\":{\"ns\":\"x\"}}}";
+	static const char pod[] = "{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\","
+				  "\"labels\":{\"pod\":\"a\"}},\"spec\":{\"containers\":[]},"
+				  "\"status\":{\"podIP\":\"198.18.0.1\"}}";
+	static const char np[] = "{\"metadata\":{\"name\":\"deny\",\"namespace\":\"x\"},"
+				 "\"spec\":{\"podSelector\":{},\"policyTypes\":[\"Ingress\"]}}";
+	struct pol_ep_in ep = { "x", "a", "kvtest0" };
+	struct pol_ruleset rs;
+	struct err e = { 0 };
+	unsigned added = 0;
+
+	struct pol_world *w = pol_world_new();
+	T_EQ(pol_world_add_json(w, pod, strlen(pod), &added, NULL), 0);
+	T_EQ(added, 0u);
+	T_EQ(pol_compile(w, &ep, 1, &rs, &e), -ENOENT);
+	pol_world_free(w);
+
+	w = pol_world_new();
+	T_EQ(pol_world_add_json_kind(w, ns, strlen(ns), "Namespace", &added, NULL), 0);
+	T_EQ(pol_world_add_json_kind(w, pod, strlen(pod), "Pod", &added, NULL), 0);
+	T_EQ(pol_world_add_json_kind(w, np, strlen(np), "NetworkPolicy", &added, NULL), 0);
+	T_EQ(pol_world_add_json_kind(w, np, strlen(np), "ConfigMap", &added, NULL), 0);
+	T_EQ(added, 3u);
+	T_EQ(pol_compile(w, &ep, 1, &rs, &e), 0);
+	T_EQ(rs.n, 1u);
+	if (rs.n == 1)
+		T_CHECK(rs.eps[0].dir[POL_INGRESS].isolated && !rs.eps[0].dir[POL_EGRESS].isolated);
+	pol_ruleset_free(&rs);
+	e.msg[0] = 0;
+	T_EQ(pol_world_add_json_kind(w, "[1]", 3, "Pod", NULL, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "Pod") != NULL);
+	T_EQ(pol_world_add_json_kind(w, "{", 1, "Pod", NULL, &e), -EINVAL);
+	pol_world_free(w);
+}
+
 int main(void)
 {
 	T_RUN(test_yaml);
@@ -579,5 +619,6 @@ int main(void)
 	T_RUN(test_ranges);
 	T_RUN(test_deterministic);
 	T_RUN(test_inactive_pods);
+	T_RUN(test_kindless_items);
 	return t_done();
 }

@@ -1,0 +1,77 @@
+/* l2 — the agent's side of the L2Networks (l2/netdef.h): every network this node has a
+ * trunk for is made real (bridge kvl-ID, uplink veth, trunk program: l2/net.h) and kept
+ * so, and each node reports its side in the network's status.
+ *
+ * Where the networks come from: the L2Network objects of the API (kubernetes datastore,
+ * an informer; a cluster without the CRD has none) or the files state_dir/l2networks/
+ * NAME.json of the file datastore (the same document; read at every reconcile). The trunk
+ * a node uses is the first per-node override that matches its name or labels, else the
+ * default (l2_netdef_trunk).
+ *
+ * At every reconcile, per trunk: when the set of networks on it changed, one of them is
+ * not ready, or one of its links went, the trunk is applied again with exactly the
+ * networks it carries now (the switch's frames of a removed VLAN stop at once), then the
+ * links of removed networks go; the last network of a trunk takes kvnet's program off it.
+ * Two networks with one VLAN on one trunk: the first by name is used, the other reports
+ * the clash. A trunk that does not exist (yet) is retried at every resync. Links of
+ * networks that no longer exist are removed once the informers have synced (an agent
+ * that was down while an L2Network was deleted cleans up after itself).
+ *
+ * Status (kubernetes datastore): this node's entry of status.nodes ({node, trunk,
+ * trunkFound, bridgeReady, ports, message}) is written when it differs from what the
+ * object says, as a JSON patch of the status subresource guarded by a test of the
+ * resourceVersion (nodes write their own entries concurrently; a lost race is retried at
+ * the next reconcile). A node without a trunk for a network removes its entry.
+ *
+ * Also: GET /l2networks on the agent's HTTP port (this node's view, JSON, both
+ * datastores) and the gauges kvnet_l2_networks{state="ready"|"failed"|"absent"} and
+ * kvnet_l2_ports (VM ports in kvnet's bridges).
+ */
+#ifndef KVNET_AGENT_L2_H
+#define KVNET_AGENT_L2_H
+
+#include "l2/net.h"
+#include "l2/netdef.h"
+#include "lib/json.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct agent;
+struct err;
+
+#define AGENT_L2_MAX 64	      /* L2Networks one node follows */
+#define AGENT_L2_MSG_MAX 160  /* a status message */
+
+/* One network as this node has it. */
+struct agent_l2_state {
+	char name[L2_NAME_MAX + 1];	 /* the L2Network */
+	struct l2_net net;		 /* link id, VLAN, MTU */
+	char trunk[L2_IFNAME_MAX + 1];	 /* the trunk this node uses; "" = not on this node */
+	bool clash;			 /* its VLAN is taken on that trunk by another network */
+	bool trunk_found;		 /* the trunk exists here */
+	bool bridge_ready;		 /* bridge, uplink and trunk program in place */
+	unsigned ports;			 /* VM ports in its bridge */
+	char message[AGENT_L2_MSG_MAX];	 /* why not ready, or "" */
+};
+
+/* Plan (pure): the networks of defs (n of them, any order) as node sees them, sorted by
+ * name into out (cap entries): trunk from l2_netdef_trunk, clashes of one VLAN on one
+ * trunk marked (the first name keeps it). trunk_found/bridge_ready/ports are left false/0.
+ * Returns how many (at most cap). */
+size_t agent_l2_plan(const struct l2_netdef *defs, size_t n, const struct l2_node *node,
+		     struct agent_l2_state *out, size_t cap);
+
+/* The JSON patch (pure) that makes the L2Network object at token obj of d carry st as
+ * node's entry of status.nodes (st NULL: no entry for node), guarded by a test of its
+ * metadata.resourceVersion, into w. Returns 1 when a patch was written, 0 when the object
+ * says so already (nothing written), -EINVAL when the object has no resourceVersion or
+ * a status.nodes that is not an array. */
+int agent_l2_status_patch(const struct json_doc *d, int obj, const char *node,
+			  const struct agent_l2_state *st, struct json_w *w);
+
+/* The module (agent/modules.c): its state, or NULL with e. */
+void *agent_l2_new(struct agent *a, struct err *e);
+void agent_l2_free(void *state);
+
+#endif

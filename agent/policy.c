@@ -1,0 +1,560 @@
+/* policy — NetworkPolicy onto nf_tables (see policy.h). */
+#include "agent/policy.h"
+
+#include "agent/agent.h"
+#include "agent/metrics.h"
+#include "agent/polnft.h"
+#include "conf/conf.h"
+#include "kube/informer.h"
+#include "lib/err.h"
+#include "lib/evloop.h"
+#include "lib/ip.h"
+#include "lib/log.h"
+#include "net/nft.h"
+#include "net/nl.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define POLICY_RETRY_MS 1000 /* after a failed sync */
+
+struct agent_policy {
+	struct agent *a;	   /* the hub (not owned) */
+	struct log *log;	   /* its logger (not owned) */
+	bool active;		   /* enabled with the kubernetes datastore */
+	bool fail_open;		   /* [cni] policy_timeout_action continue */
+	struct nl_sock *nf;	   /* NETLINK_NETFILTER (owned) */
+	struct ev_timer *timer;	   /* the coalesced sync (owned) */
+	bool hooked;		   /* hooks registered */
+	bool waiting_logged;	   /* "waiting for the informers" said once */
+	unsigned last_known;	   /* endpoints programmed by the last good sync */
+	unsigned last_unknown;	   /* endpoints whose pod was unknown then */
+	struct agent_metric *m_batches; /* kvnet_policy_batches_total{result} */
+	struct agent_metric *m_lat;	/* kvnet_policy_batch_seconds */
+	struct agent_metric *m_rules;	/* kvnet_policy_rules */
+	struct agent_metric *m_sets;	/* kvnet_policy_sets */
+	struct agent_metric *m_eps;	/* kvnet_policy_endpoints{state} */
+};
+
+static void schedule(struct agent_policy *p, uint64_t ms)
+{
+	if (p->timer && (!ev_timer_armed(p->timer) || ms == 0))
+		ev_timer_arm(p->timer, ms, 0);
+}
+
+/* ---- the world from the informers --------------------------------------------------- */
+
+struct world_ctx {
+	struct agent_policy *p; /* for logs */
+	struct pol_world *w;	/* being filled */
+	const char *kind;	/* the kind of the informer being read */
+	unsigned bad;		/* objects refused */
+};
+
+static void world_add(void *user, const struct kube_obj *obj)
+{
+	struct world_ctx *c = user;
+	struct err e = { 0 };
+	/* by the informer's kind: objects from a LIST carry none of their own */
+	if (pol_world_add_json_kind(c->w, obj->json, obj->len, c->kind, NULL, &e) < 0) {
+		if (c->bad++ < 3)
+			log_warnx(c->p->log, "policy: %s %s/%s skipped: %s", c->kind, obj->ns,
+				  obj->name, e.msg);
+	}
+}
+
+/* ---- the kernel's table as a pnft_table ---------------------------------------------- */
+
+static void copy_name(char *dst, size_t cap, const char *src, bool *ok)
+{
+	if (strlen(src) >= cap)
+		*ok = false;
+	snprintf(dst, cap, "%s", src);
+}
+
+static int from_state(const struct nft_state *st, struct pnft_table *t, struct err *e)
+{
+	memset(t, 0, sizeof(*t));
+	if (!st->exists)
+		return 0;
+	t->present = true;
+	bool ok = true;
+	t->chains = calloc(st->nchains ? st->nchains : 1, sizeof(*t->chains));
+	t->sets = calloc(st->nsets ? st->nsets : 1, sizeof(*t->sets));
+	if (!t->chains || !t->sets)
+		goto nomem;
+	for (size_t i = 0; i < st->nchains; i++) {
+		const struct nft_chain_info *ci = &st->chains[i];
+		struct pnft_chain *c = &t->chains[t->n_chains++];
+		copy_name(c->name, sizeof(c->name), ci->name, &ok);
+		c->base = ci->base;
+		c->prio = ci->priority;
+		size_t n = 0;
+		for (size_t r = 0; r < st->nrules; r++)
+			n += strcmp(st->rules[r].chain, ci->name) == 0;
+		c->rules = calloc(n ? n : 1, sizeof(*c->rules));
+		c->handles = calloc(n ? n : 1, sizeof(*c->handles));
+		if (!c->rules || !c->handles)
+			goto nomem;
+		for (size_t r = 0; r < st->nrules; r++) {
+			if (strcmp(st->rules[r].chain, ci->name) != 0)
+				continue;
+			snprintf(c->rules[c->n].udata, sizeof(c->rules[c->n].udata), "%s",
+				 st->rules[r].id);
+			c->handles[c->n++] = st->rules[r].handle;
+		}
+	}
+	for (size_t i = 0; i < st->nsets; i++) {
+		const struct nft_set_info *si = &st->sets[i];
+		if (si->flags & NFT_SET_MAP) {
+			int m = strcmp(si->name, PNFT_MAP_EG) == 0   ? 0
+				: strcmp(si->name, PNFT_MAP_IN) == 0 ? 1
+								     : -1;
+			if (m < 0) { /* a map that is not ours: deleted like a stale set */
+				struct pnft_set *s = &t->sets[t->n_sets++];
+				copy_name(s->name, sizeof(s->name), si->name, &ok);
+				continue;
+			}
+			struct pnft_map *mp = &t->maps[m];
+			t->has_map[m] = true;
+			snprintf(mp->name, sizeof(mp->name), "%s", si->name);
+			mp->e = calloc(si->nelems ? si->nelems : 1, sizeof(*mp->e));
+			if (!mp->e)
+				goto nomem;
+			for (size_t k = 0; k < si->nelems; k++) {
+				const struct nft_elem_info *ei = &si->elems[k];
+				struct pnft_elem *el = &mp->e[mp->n++];
+				size_t l = ei->len < PNFT_IFNAME_MAX ? ei->len : PNFT_IFNAME_MAX - 1;
+				memcpy(el->ifname, ei->key, l);
+				el->ifname[l] = 0;
+				/* a verdict that is not a goto: never desired, so replaced */
+				if (ei->has_verdict && ei->verdict == NFT_GOTO)
+					copy_name(el->chain, sizeof(el->chain), ei->chain, &ok);
+				else
+					snprintf(el->chain, sizeof(el->chain), "?");
+			}
+			continue;
+		}
+		struct pnft_set *s = &t->sets[t->n_sets++];
+		copy_name(s->name, sizeof(s->name), si->name, &ok);
+		s->family = si->key_len == 4 ? AF_INET : AF_INET6;
+	}
+	if (!ok) {
+		pnft_table_free(t);
+		return err_setx(e, ENAMETOOLONG, "policy: table %s holds a name longer than %d "
+				"bytes that kvnet did not make: delete the table to start over",
+				PNFT_TABLE, PNFT_NAME_MAX - 1);
+	}
+	return 0;
+nomem:
+	pnft_table_free(t);
+	return err_setx(e, ENOMEM, "policy: reading table %s: out of memory", PNFT_TABLE);
+}
+
+/* ---- the plan as one batch ------------------------------------------------------------ */
+
+static int put_rule(struct nft_batch *b, const struct pnft_op *o)
+{
+	const struct pnft_rule *r = o->rule;
+	nft_rule_begin(b, o->kind == PNFT_OP_INSERT_RULE ? NFT_RULE_INSERT : NFT_RULE_APPEND,
+		       o->name, 0, r->udata);
+	if (r->not_prefix != PNFT_IF_NONE) {
+		nft_expr_meta(b, r->not_prefix == PNFT_IF_IIF ? NFT_META_IIFNAME : NFT_META_OIFNAME,
+			      NFT_REG_1);
+		nft_expr_cmp(b, NFT_REG_1, NFT_CMP_NEQ, PNFT_PREFIX, strlen(PNFT_PREFIX));
+	}
+	if (r->ct_state)
+		nft_match_ct_state(b, r->ct_state);
+	if (r->set[0])
+		nft_match_addr_set(b, r->saddr ? NFT_SRC : NFT_DST,
+				   r->nfproto == 2 ? AF_INET : AF_INET6, r->set, false);
+	if (r->l4proto) {
+		nft_match_l4proto(b, r->l4proto);
+		if (r->dport_lo || r->dport_hi)
+			nft_match_port(b, NFT_DST, r->dport_lo, r->dport_hi);
+	}
+	if (r->vmap != PNFT_IF_NONE)
+		nft_vmap(b, r->vmap == PNFT_IF_IIF ? NFT_IIFNAME : NFT_OIFNAME, r->target);
+	if (r->counter)
+		nft_counter(b);
+	switch (r->verdict) {
+	case PNFT_V_NONE:
+		break;
+	case PNFT_V_ACCEPT:
+		nft_verdict(b, NFT_V_ACCEPT, NULL);
+		break;
+	case PNFT_V_DROP:
+		nft_verdict(b, NFT_V_DROP, NULL);
+		break;
+	case PNFT_V_GOTO:
+		nft_verdict(b, NFT_V_GOTO, r->target);
+		break;
+	}
+	return nft_rule_end(b);
+}
+
+static void range_addrs(const struct pol_range *r, struct ip_addr *lo, struct ip_addr *hi)
+{
+	size_t n = r->family == AF_INET ? 4 : 16;
+	memset(lo, 0, sizeof(*lo));
+	memset(hi, 0, sizeof(*hi));
+	lo->family = hi->family = r->family;
+	for (size_t i = 0; i < n; i++) {
+		lo->b[i] = (uint8_t)(r->lo >> (8 * (n - 1 - i)));
+		hi->b[i] = (uint8_t)(r->hi >> (8 * (n - 1 - i)));
+	}
+}
+
+static int put_set(struct nft_batch *b, const struct pnft_set *s)
+{
+	struct nft_set_spec sp = { .name = s->name,
+				   .key = s->family == AF_INET ? NFT_KEY_IPV4 : NFT_KEY_IPV6,
+				   .interval = true };
+	nft_set_add(b, &sp);
+	if (!s->n)
+		return b->rc;
+	struct nft_elem *el = calloc(s->n, sizeof(*el));
+	if (!el)
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->n; i++) {
+		struct ip_addr lo, hi;
+		range_addrs(&s->r[i], &lo, &hi);
+		nft_elem_addr(&el[i], &lo, &hi);
+	}
+	int rc = nft_elems(b, &sp, false, el, s->n);
+	free(el);
+	return rc;
+}
+
+static int put_op(struct nft_batch *b, const struct pnft_op *o)
+{
+	static const struct nft_set_spec mapspec[2] = {
+		{ .name = PNFT_MAP_EG, .key = NFT_KEY_IFNAME, .vmap = true },
+		{ .name = PNFT_MAP_IN, .key = NFT_KEY_IFNAME, .vmap = true },
+	};
+	struct nft_elem el;
+	switch (o->kind) {
+	case PNFT_OP_ADD_TABLE:
+		return nft_table(b, NFT_TABLE_ADD);
+	case PNFT_OP_ADD_SET:
+		return put_set(b, o->set);
+	case PNFT_OP_ADD_MAP:
+		return nft_set_add(b, &mapspec[strcmp(o->name, PNFT_MAP_IN) == 0]);
+	case PNFT_OP_ADD_CHAIN: {
+		struct nft_chain_spec c = { .name = o->chain->name,
+					    .hook = o->chain->base ? NFT_HOOK_FORWARD
+								   : NFT_HOOK_NONE,
+					    .priority = o->chain->prio };
+		return nft_chain_add(b, &c);
+	}
+	case PNFT_OP_FLUSH_CHAIN:
+		return nft_chain_flush(b, o->name);
+	case PNFT_OP_ADD_RULE:
+	case PNFT_OP_INSERT_RULE:
+		return put_rule(b, o);
+	case PNFT_OP_ADD_ELEM:
+	case PNFT_OP_DEL_ELEM:
+		memset(&el, 0, sizeof(el));
+		if (nft_elem_ifname(&el, o->elem.ifname, NFT_V_GOTO,
+				    o->kind == PNFT_OP_ADD_ELEM ? o->elem.chain : NULL) < 0)
+			return -EINVAL;
+		return nft_elems(b, &mapspec[strcmp(o->name, PNFT_MAP_IN) == 0],
+				 o->kind == PNFT_OP_DEL_ELEM, &el, 1);
+	case PNFT_OP_DEL_RULE:
+		return nft_rule_del(b, o->name, o->handle);
+	case PNFT_OP_DEL_CHAIN:
+		return nft_chain_del(b, o->name);
+	case PNFT_OP_DEL_SET:
+		return nft_set_del(b, o->name);
+	}
+	return -EINVAL;
+}
+
+/* ---- one sync --------------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned count_rules(const struct pnft_table *t)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < t->n_chains; i++)
+		n += t->chains[i].n;
+	return n;
+}
+
+/* The endpoints to compile: those with a veth and a pod the world knows. known[i] says
+ * which of the agent's endpoints are in (the others stay dropped and gated). */
+static unsigned pick_eps(struct agent_policy *p, const struct pol_world *w,
+			 struct pol_ep_in *in, bool *known, unsigned n_eps)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < n_eps; i++) {
+		struct agent_ep *ep = agent_ep_at(p->a, i);
+		known[i] = false;
+		if (!ep->veth[0] || !ep->ns[0] || !ep->pod[0])
+			continue;
+		struct pol_ep_in one = { ep->ns, ep->pod, ep->veth };
+		struct pol_ruleset rs;
+		if (pol_compile(w, &one, 1, &rs, NULL) < 0)
+			continue; /* pod not (yet) in the informers */
+		pol_ruleset_free(&rs);
+		in[n++] = one;
+		known[i] = true;
+	}
+	return n;
+}
+
+static int sync_once(struct agent_policy *p, struct err *e)
+{
+	struct agent *a = p->a;
+	int rc = -ENOMEM;
+	struct pol_world *w = pol_world_new();
+	unsigned n_eps = agent_ep_count(a);
+	struct pol_ep_in *in = calloc(n_eps ? n_eps : 1, sizeof(*in));
+	bool *known = calloc(n_eps ? n_eps : 1, sizeof(*known));
+	struct pol_ruleset rs = { 0 };
+	struct pnft_table want = { 0 }, cur = { 0 };
+	struct pnft_plan plan = { 0 };
+	struct nft_state st;
+	struct nft_batch b;
+	bool st_init = false, b_init = false;
+	if (!w || !in || !known) {
+		err_setx(e, ENOMEM, "policy: out of memory");
+		goto out;
+	}
+	struct world_ctx wc = { .p = p, .w = w };
+	static const struct {
+		enum agent_kind k; /* informer */
+		const char *kind;  /* its objects' kind */
+	} kinds[] = { { AGENT_K_NAMESPACE, "Namespace" },
+		      { AGENT_K_POD_ALL, "Pod" },
+		      { AGENT_K_VMI, "VirtualMachineInstance" },
+		      { AGENT_K_NETPOL, "NetworkPolicy" } };
+	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		wc.kind = kinds[k].kind;
+		agent_obj_each(a, kinds[k].k, world_add, &wc);
+	}
+	unsigned n = pick_eps(p, w, in, known, n_eps);
+	if ((rc = pol_compile(w, in, n, &rs, e)) < 0)
+		goto out;
+	struct pnft_opts o = { .fail_open = p->fail_open };
+	if ((rc = pnft_build(&rs, &o, &want, e)) < 0)
+		goto out;
+	if ((rc = nft_state_init(&st, PNFT_TABLE)) < 0) {
+		err_setx(e, -rc, "policy: nft state");
+		goto out;
+	}
+	st_init = true;
+	if ((rc = nft_state_load(p->nf, &st, e)) < 0)
+		goto out;
+	if ((rc = from_state(&st, &cur, e)) < 0)
+		goto out;
+	if ((rc = pnft_diff(&want, &cur, &plan, e)) < 0)
+		goto out;
+	if (plan.n) {
+		if ((rc = nft_batch_init(&b, PNFT_TABLE, e)) < 0)
+			goto out;
+		b_init = true;
+		for (unsigned i = 0; i < plan.n; i++)
+			put_op(&b, &plan.ops[i]);
+		double t0 = now_s();
+		rc = nft_commit(p->nf, &b, st.genid, e);
+		agent_metric_observe(p->m_lat, now_s() - t0);
+		agent_metric_add(p->m_batches, rc == 0 ? "ok" : "failed", 1);
+		if (rc < 0)
+			goto out;
+		log_info(p->log, "policy: table %s updated: %u changes in one batch (%zu "
+			 "messages); %u endpoints programmed, %u rules, %u sets", PNFT_TABLE,
+			 plan.n, nft_batch_count(&b), n, count_rules(&want), want.n_sets);
+	}
+	agent_metric_set(p->m_rules, NULL, count_rules(&want));
+	agent_metric_set(p->m_sets, NULL, want.n_sets);
+	agent_metric_set(p->m_eps, "programmed", n);
+	agent_metric_set(p->m_eps, "dropped", n_eps - n);
+	/* the kernel now holds every known endpoint's chains: "programmed" */
+	for (unsigned i = 0; i < n_eps; i++) {
+		struct agent_ep *ep = agent_ep_at(a, i);
+		if (known[i])
+			agent_ep_gate_clear(a, ep, AGENT_POLICY_GATE);
+	}
+	if (n_eps - n != p->last_unknown && n_eps > n)
+		log_info(p->log, "policy: %u endpoints dropped until their pod is known to "
+			 "the informers", n_eps - n);
+	p->last_known = n;
+	p->last_unknown = n_eps - n;
+	rc = 0;
+out:
+	if (b_init)
+		nft_batch_free(&b);
+	if (st_init)
+		nft_state_free(&st);
+	pnft_plan_free(&plan);
+	pnft_table_free(&cur);
+	pnft_table_free(&want);
+	pol_ruleset_free(&rs);
+	free(known);
+	free(in);
+	pol_world_free(w);
+	return rc;
+}
+
+static void on_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)loop, (void)t;
+	struct agent_policy *p = arg;
+	/* agent_ready: every informer created and synced once (before agent_start none
+	 * exists and every kind would count as synced, empty) */
+	if (!agent_ready(p->a) || !agent_obj_all_synced(p->a)) {
+		/* adopt: whatever the kernel holds stays in force until the world is known */
+		if (!p->waiting_logged)
+			log_info(p->log, "policy: waiting for the informers before touching table "
+				 "%s", PNFT_TABLE);
+		p->waiting_logged = true;
+		schedule(p, POLICY_RETRY_MS / 5);
+		return;
+	}
+	struct err e = { 0 };
+	int rc = sync_once(p, &e);
+	if (rc == -ERESTART) { /* somebody changed the ruleset meanwhile: read again */
+		schedule(p, 0);
+		return;
+	}
+	if (rc < 0) {
+		log_warnx(p->log, "%s (retrying)", e.msg);
+		schedule(p, POLICY_RETRY_MS);
+	}
+}
+
+/* ---- hooks ---------------------------------------------------------------------------- */
+
+static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
+{
+	struct agent_policy *p = arg;
+	switch (ev->hook) {
+	case AGENT_HOOK_EP_ADDED:
+		agent_ep_gate_set(a, ev->ep, AGENT_POLICY_GATE);
+		schedule(p, 0);
+		break;
+	case AGENT_HOOK_EP_REMOVED:
+		schedule(p, 0);
+		break;
+	case AGENT_HOOK_OBJECT:
+		switch (ev->kind) {
+		case AGENT_K_NETPOL:
+		case AGENT_K_NAMESPACE:
+		case AGENT_K_POD_ALL:
+		case AGENT_K_VMI:
+			schedule(p, 0);
+			break;
+		case AGENT_K_POD:
+		case AGENT_K_VMIM:
+		case AGENT_K_BLOCK:
+		case AGENT_K_HANDLE:
+		case AGENT_K_NODE:
+		case AGENT_K_L2NET:
+		case AGENT_K_COUNT:
+			break;
+		}
+		break;
+	case AGENT_HOOK_RECONCILED: /* the periodic resync repairs drift too */
+		schedule(p, 0);
+		break;
+	case AGENT_HOOK_COUNT:
+		break;
+	}
+}
+
+static const enum agent_hook hooks[] = { AGENT_HOOK_EP_ADDED, AGENT_HOOK_EP_REMOVED,
+					 AGENT_HOOK_OBJECT, AGENT_HOOK_RECONCILED };
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+struct agent_policy *agent_policy_new(struct agent *a, struct err *e)
+{
+	struct agent_policy *p = calloc(1, sizeof(*p));
+	if (!p) {
+		err_setx(e, ENOMEM, "policy: out of memory");
+		return NULL;
+	}
+	p->a = a;
+	p->log = agent_log(a);
+	const struct conf *c = agent_conf(a);
+	if (c->agent.network_policy != CONF_ENABLED)
+		return p;
+	if (c->datastore.type != CONF_DATASTORE_KUBERNETES) {
+		log_warnx(p->log, "policy: [agent] network_policy needs the kubernetes datastore: "
+			  "NOT enforced");
+		return p;
+	}
+	p->active = true;
+	p->fail_open = c->cni.policy_timeout_action == CONF_TIMEOUT_CONTINUE;
+	if (nl_open(&p->nf, NETLINK_NETFILTER, e) < 0)
+		goto fail;
+	if (ev_timer_add(agent_loop(a), 0, 0, on_timer, p, NULL, &p->timer, e) < 0)
+		goto fail;
+	ev_timer_disarm(p->timer);
+	struct agent_metrics *reg = agent_metrics(a);
+	p->m_batches = agent_metric_new(reg, "kvnet_policy_batches_total",
+					"nf_tables batches sent for NetworkPolicy, by result",
+					AGENT_M_COUNTER, "result");
+	static const double bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
+					 0.025, 0.05,	0.1,	0.25,  1 };
+	p->m_lat = agent_metric_histogram(reg, "kvnet_policy_batch_seconds",
+					  "Time the kernel took to apply one policy batch", bounds,
+					  sizeof(bounds) / sizeof(bounds[0]));
+	p->m_rules = agent_metric_new(reg, "kvnet_policy_rules",
+				      "Rules in table inet kvnet", AGENT_M_GAUGE, NULL);
+	p->m_sets = agent_metric_new(reg, "kvnet_policy_sets",
+				     "Peer address sets in table inet kvnet", AGENT_M_GAUGE, NULL);
+	p->m_eps = agent_metric_new(reg, "kvnet_policy_endpoints",
+				    "Endpoints with their policy in the kernel (programmed) or "
+				    "dropped until it is", AGENT_M_GAUGE, "state");
+	if (!p->m_batches || !p->m_lat || !p->m_rules || !p->m_sets || !p->m_eps) {
+		err_setx(e, ENOMEM, "policy: metrics");
+		goto fail;
+	}
+	static const enum agent_kind kinds[] = { AGENT_K_NETPOL, AGENT_K_NAMESPACE,
+						 AGENT_K_POD_ALL, AGENT_K_VMI };
+	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		agent_want_kind(a, kinds[k]);
+	for (unsigned h = 0; h < sizeof(hooks) / sizeof(hooks[0]); h++)
+		if (agent_hook_add(a, hooks[h], on_hook, p, e) < 0)
+			goto fail;
+	p->hooked = true;
+	if (p->fail_open)
+		log_warnx(p->log, "policy: [cni] policy_timeout_action is continue: FAIL OPEN: "
+			  "a kvnet veth whose rules are not in the kernel yet is NOT filtered");
+	log_info(p->log, "policy: enforcing NetworkPolicy in table inet %s (%s until an "
+		 "endpoint's rules are in)", PNFT_TABLE, p->fail_open ? "open" : "closed");
+	schedule(p, 0);
+	return p;
+fail:
+	agent_policy_free(p);
+	return NULL;
+}
+
+void agent_policy_free(struct agent_policy *p)
+{
+	if (!p)
+		return;
+	if (p->hooked)
+		for (unsigned h = 0; h < sizeof(hooks) / sizeof(hooks[0]); h++)
+			agent_hook_del(p->a, hooks[h], on_hook, p);
+	if (p->timer)
+		ev_timer_del(p->timer);
+	nl_close(p->nf);
+	free(p);
+}
