@@ -10,6 +10,7 @@
 #include "agent/peerct.h"
 #include "agent/policy.h"
 #include "agent/routes.h"
+#include "agent/vxlan.h"
 
 #include <stddef.h>
 
@@ -77,6 +78,7 @@ static const struct agent_module table[] = {
 	{ "flows", flows_create, flows_destroy },
 	{ "l2", agent_l2_new, agent_l2_free },
 	{ "bgp", agent_bgp_new, agent_bgp_free },
+	{ "vxlan", agent_vxlan_new, agent_vxlan_free },
 };
 
 const struct agent_module *agent_modules(unsigned *n)

@@ -2,6 +2,7 @@
 #include "agent/routes.h"
 
 #include "agent/agent.h"
+#include "agent/vxlan.h"
 #include "kube/informer.h"
 #include "kube/types.h"
 #include "lib/err.h"
@@ -183,9 +184,14 @@ static int contribute(void *arg, struct agent *a, struct agent_want *want, struc
 		eps[i] = agent_ep_at(a, i);
 	unsigned n_ovr = 0;
 	const struct agent_override *ovr = agent_overrides(a, &n_ovr);
+	/* cross_node = vxlan: "via a node" through the overlay, once its device is up */
+	int via_oif = c->network.cross_node == CONF_CROSS_VXLAN
+			      ? agent_vxlan_ifindex(agent_module(a, "vxlan"))
+			      : 0;
 	struct agent_world w = {
 		.self = agent_node(a),
-		.direct = c->network.cross_node == CONF_CROSS_DIRECT,
+		.direct = c->network.cross_node == CONF_CROSS_DIRECT || via_oif > 0,
+		.via_oif = via_oif,
 		.metric = c->network.route_metric,
 		.protocol = (uint8_t)c->network.route_protocol,
 		.nodes = m.nodes, .n_nodes = m.n_nodes,
@@ -213,6 +219,9 @@ int agent_routes_apply_override(struct agent *a, const struct agent_override *o,
 	struct agent_world w = {
 		.self = agent_node(a),
 		.direct = true,
+		.via_oif = c->network.cross_node == CONF_CROSS_VXLAN
+				   ? agent_vxlan_ifindex(agent_module(a, "vxlan"))
+				   : 0,
 		.metric = c->network.route_metric,
 		.protocol = (uint8_t)c->network.route_protocol,
 		.ovr = o, .n_ovr = 1,

@@ -1,0 +1,301 @@
+/* vxlan — the overlay device and its FDB / neighbour entries (see vxlan.h). */
+#include "agent/vxlan.h"
+
+#include "agent/agent.h"
+#include "kube/informer.h"
+#include "kube/types.h"
+#include "lib/err.h"
+#include "lib/ip.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "net/fdb.h"
+#include "net/link.h"
+#include "net/neigh.h"
+
+#include <errno.h>
+#include <linux/neighbour.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define VX_NODE_NAMESZ 254 /* a Node name (DNS subdomain, 253) and the NUL */
+
+/* One node of the world model: its name and InternalIPs. */
+struct vx_node {
+	char name[VX_NODE_NAMESZ];
+	struct ip_addr v4, v6;
+};
+
+struct vx_nodes {
+	struct vx_node *v;
+	unsigned n, cap;
+	bool oom;
+};
+
+struct agent_vxlan {
+	struct agent *a;
+	int ifindex; /* the device, once created and up; 0 before */
+};
+
+static void node_cb(void *user, const struct kube_obj *o)
+{
+	struct vx_nodes *ns = user;
+	struct json_doc d;
+	struct json_tok *tok;
+	if (ns->oom || kube_obj_parse(o, &d, &tok) < 0)
+		return;
+	char mem[4096];
+	struct kube_arena ar;
+	kube_arena_init(&ar, mem, sizeof(mem));
+	struct kube_node n;
+	struct err e = { 0 };
+	if (kube_node_view(&d, 0, &n, &ar, &e) == 0 && n.meta.name) {
+		if (ns->n == ns->cap) {
+			unsigned cap = ns->cap ? ns->cap * 2 : 8;
+			struct vx_node *v = realloc(ns->v, cap * sizeof(*v));
+			if (!v) {
+				ns->oom = true;
+				free(tok);
+				return;
+			}
+			ns->v = v;
+			ns->cap = cap;
+		}
+		struct vx_node *vn = &ns->v[ns->n];
+		memset(vn, 0, sizeof(*vn));
+		snprintf(vn->name, sizeof(vn->name), "%s", n.meta.name);
+		for (unsigned i = 0; i < n.n_addrs; i++) {
+			struct ip_addr ip;
+			if (!n.addrs[i].type || strcmp(n.addrs[i].type, "InternalIP") != 0 ||
+			    !n.addrs[i].address || !ip_parse(n.addrs[i].address, &ip))
+				continue;
+			struct ip_addr *slot = ip.family == AF_INET6 ? &vn->v6 : &vn->v4;
+			if (!slot->family)
+				*slot = ip;
+		}
+		ns->n++;
+	}
+	free(tok);
+}
+
+/* The VTEP (underlay) address of node n: its InternalIP of the underlay family. */
+static const struct ip_addr *vtep(const struct conf *c, const struct vx_node *n)
+{
+	const struct ip_addr *ip = c->network.vxlan_family == CONF_FAMILY_IPV6 ? &n->v6 : &n->v4;
+	return ip->family ? ip : NULL;
+}
+
+/* The MTU of link index (a link_dump callback). */
+struct mtu_find {
+	int index;
+	uint32_t mtu;
+};
+
+static int mtu_cb(const struct link_info *li, void *arg, struct err *e)
+{
+	(void)e;
+	struct mtu_find *m = arg;
+	if (li->index == m->index)
+		m->mtu = li->mtu;
+	return 0;
+}
+
+/* Create (or adopt) the device with local address me; set it up. 0 or -errno with e. */
+static int device_ensure(struct agent_vxlan *x, const struct ip_addr *me, struct err *e)
+{
+	const struct conf *c = agent_conf(x->a);
+	struct nl_sock *s = agent_nl(x->a);
+	struct link_info li;
+	int idx = 0;
+	int rc = link_get(s, c->network.vxlan_device, &li, e);
+	if (rc == 0) {
+		if (strcmp(li.kind, "vxlan") != 0)
+			return err_setx(e, EEXIST, "vxlan: %s exists and is a %s link, not vxlan",
+					c->network.vxlan_device, li.kind[0] ? li.kind : "plain");
+		idx = li.index;
+	} else if (rc == -ENODEV) {
+		struct fdb_vxlan v = { .vni = (uint32_t)c->network.vxlan_vni,
+				       .port = (uint16_t)c->network.vxlan_port, .local = *me };
+		snprintf(v.name, sizeof(v.name), "%s", c->network.vxlan_device);
+		fdb_vxlan_mac(me, v.mac);
+		if (c->network.vxlan_underlay[0])
+			rc = link_index(s, c->network.vxlan_underlay, &v.underlay, e);
+		else
+			rc = fdb_addr_ifindex(s, me, &v.underlay, e);
+		if (rc < 0)
+			return rc;
+		struct mtu_find mf = { .index = v.underlay };
+		if ((rc = link_dump(s, mtu_cb, &mf, e)) < 0)
+			return rc;
+		v.mtu = fdb_vxlan_mtu(mf.mtu, me->family);
+		if (!v.mtu)
+			return err_setx(e, EMSGSIZE, "vxlan: underlay ifindex %d: MTU %u is too "
+				       "small for the overlay", v.underlay, mf.mtu);
+		rc = fdb_vxlan_add(s, &v, e);
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
+		if ((rc = link_index(s, v.name, &idx, e)) < 0)
+			return rc;
+		char b[IP_STRLEN];
+		log_msg(agent_log(x->a), LOG_LVL_INFO,
+			"vxlan: created %s (ifindex %d) vni %u port %u local %s underlay %d mtu %u",
+			v.name, idx, v.vni, v.port, ip_fmt(me, b), v.underlay, v.mtu);
+	} else {
+		return rc;
+	}
+	if ((rc = link_set_up(s, idx, true, e)) < 0)
+		return rc;
+	x->ifindex = idx;
+	agent_reconcile_soon(x->a); /* the routes module now routes through it */
+	return 0;
+}
+
+/* The FDB entries on the device, as the dump found them. */
+struct vx_fdb {
+	struct fdb_entry *v;
+	unsigned n, cap;
+};
+
+static int fdb_cb(const struct fdb_entry *f, void *arg, struct err *e)
+{
+	struct vx_fdb *l = arg;
+	if (!(f->state & NUD_PERMANENT) || !f->dst.family)
+		return 0;
+	if (l->n == l->cap) {
+		unsigned cap = l->cap ? l->cap * 2 : 8;
+		struct fdb_entry *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return err_setx(e, ENOMEM, "vxlan: fdb dump: out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *f;
+	return 0;
+}
+
+/* Program node n's entries (its VTEP vt): FDB and the neighbours of its InternalIPs. */
+static int peer_apply(struct agent_vxlan *x, const struct vx_node *n, const struct ip_addr *vt,
+		      bool have_fdb, struct err *e)
+{
+	struct nl_sock *s = agent_nl(x->a);
+	uint8_t mac[6];
+	fdb_vxlan_mac(vt, mac);
+	int rc = 0;
+	if (!have_fdb && (rc = fdb_replace(s, x->ifindex, mac, vt, e)) < 0)
+		return rc;
+	if (n->v4.family && (rc = neigh_add(s, x->ifindex, &n->v4, mac, e)) < 0)
+		return rc;
+	if (n->v6.family && (rc = neigh_add(s, x->ifindex, &n->v6, mac, e)) < 0)
+		return rc;
+	return 0;
+}
+
+/* Bring the device and the entries to what the Node objects say. 0 or -errno with e. */
+static int sync_all(struct agent_vxlan *x, struct err *e)
+{
+	const struct conf *c = agent_conf(x->a);
+	struct vx_nodes ns = { 0 };
+	agent_obj_each(x->a, AGENT_K_NODE, node_cb, &ns);
+	int rc = 0;
+	if (ns.oom) {
+		rc = err_setx(e, ENOMEM, "vxlan: nodes: out of memory");
+		goto out;
+	}
+	const struct vx_node *self = NULL;
+	for (unsigned i = 0; i < ns.n && !self; i++)
+		if (strcmp(ns.v[i].name, agent_node(x->a)) == 0)
+			self = &ns.v[i];
+	const struct ip_addr *me = self ? vtep(c, self) : NULL;
+	if (!me)
+		goto out; /* not known yet: nothing to build on */
+	if (!x->ifindex && (rc = device_ensure(x, me, e)) < 0)
+		goto out;
+	struct vx_fdb have = { 0 };
+	rc = fdb_dump(agent_nl(x->a), x->ifindex, fdb_cb, &have, e);
+	if (rc == -ENODEV || rc == -ENOENT) {
+		x->ifindex = 0; /* the device went away: build it again next time */
+		free(have.v);
+		goto out;
+	}
+	if (rc < 0) {
+		free(have.v);
+		goto out;
+	}
+	/* stale: an entry no node's VTEP explains */
+	for (unsigned j = 0; j < have.n && rc == 0; j++) {
+		bool keep = false;
+		for (unsigned i = 0; i < ns.n && !keep; i++) {
+			const struct ip_addr *vt = vtep(c, &ns.v[i]);
+			uint8_t mac[6];
+			if (!vt || &ns.v[i] == self)
+				continue;
+			fdb_vxlan_mac(vt, mac);
+			keep = ip_eq(vt, &have.v[j].dst) && memcmp(mac, have.v[j].mac, 6) == 0;
+		}
+		if (!keep) {
+			rc = fdb_del(agent_nl(x->a), x->ifindex, have.v[j].mac, &have.v[j].dst, e);
+			if (rc == -ENOENT)
+				rc = 0;
+		}
+	}
+	for (unsigned i = 0; i < ns.n && rc == 0; i++) {
+		const struct ip_addr *vt = vtep(c, &ns.v[i]);
+		if (!vt || &ns.v[i] == self)
+			continue;
+		uint8_t mac[6];
+		fdb_vxlan_mac(vt, mac);
+		bool found = false;
+		for (unsigned j = 0; j < have.n && !found; j++)
+			found = ip_eq(vt, &have.v[j].dst) && memcmp(mac, have.v[j].mac, 6) == 0;
+		rc = peer_apply(x, &ns.v[i], vt, found, e);
+	}
+	free(have.v);
+out:
+	free(ns.v);
+	return rc;
+}
+
+static void on_reconciled(void *arg, struct agent *a, const struct agent_event *ev)
+{
+	(void)ev;
+	struct agent_vxlan *x = arg;
+	struct err e = { 0 };
+	if (sync_all(x, &e) < 0)
+		log_msg(agent_log(a), LOG_LVL_WARN, "%s", e.msg);
+}
+
+void *agent_vxlan_new(struct agent *a, struct err *e)
+{
+	struct agent_vxlan *x = calloc(1, sizeof(*x));
+	if (!x) {
+		err_setx(e, ENOMEM, "vxlan: out of memory");
+		return NULL;
+	}
+	x->a = a;
+	if (agent_conf(a)->network.cross_node != CONF_CROSS_VXLAN)
+		return x;
+	agent_want_kind(a, AGENT_K_NODE);
+	if (agent_hook_add(a, AGENT_HOOK_RECONCILED, on_reconciled, x, e) < 0) {
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+void agent_vxlan_free(void *state)
+{
+	struct agent_vxlan *x = state;
+	if (!x)
+		return;
+	agent_hook_del(x->a, AGENT_HOOK_RECONCILED, on_reconciled, x);
+	free(x);
+}
+
+int agent_vxlan_ifindex(const void *state)
+{
+	const struct agent_vxlan *x = state;
+	return x ? x->ifindex : 0;
+}

@@ -1,0 +1,38 @@
+/* vxlan — cross_node = vxlan: the node's VXLAN overlay device and, for every other
+ * node, the overlay entries that make "via that node onlink dev <device>" work.
+ *
+ * After every reconcile (AGENT_HOOK_RECONCILED) the module brings the kernel to:
+ *   - the device [network] vxlan_device (VNI vxlan_vni, UDP port vxlan_port, learning
+ *     off, local address = this node's InternalIP of vxlan_family, underlay
+ *     vxlan_underlay or the interface holding that address, MTU = underlay MTU minus
+ *     the encapsulation overhead, net/fdb.h), created and set up once the Node object
+ *     gives this node's address; an existing link of that name is adopted;
+ *   - per other node with an InternalIP of vxlan_family (its VTEP): the permanent FDB
+ *     entry "VTEP MAC -> VTEP address" (fdb_vxlan_mac: every node derives every MAC)
+ *     and a permanent neighbour entry on the device for each of the node's InternalIPs
+ *     (v4 and v6: the gateways of agent/desired.h's overlay routes) -> that MAC.
+ * The module owns the device, so every permanent FDB entry on it is its own: it dumps
+ * them, adds the missing ones and deletes the stale ones (a node gone or moved), with
+ * their neighbours. The first time the device exists it asks for a reconcile, so the
+ * routes module (agent_vxlan_ifindex) routes remote blocks and moved /32s through it.
+ * Failures are one warning line each and are retried on the next reconcile.
+ * With another cross_node the module does nothing.
+ */
+#ifndef KVNET_AGENT_VXLAN_H
+#define KVNET_AGENT_VXLAN_H
+
+struct agent;
+struct err;
+
+/* The module (a struct agent_vxlan) for agent a; the module table's create. NULL with
+ * e. */
+void *agent_vxlan_new(struct agent *a, struct err *e);
+/* Unsubscribe and free (a struct agent_vxlan); the device and entries stay. NULL is
+ * ignored. */
+void agent_vxlan_free(void *state);
+
+/* The ifindex of the overlay device once it exists and is up, else 0 (also for NULL:
+ * no module, another cross_node). */
+int agent_vxlan_ifindex(const void *state);
+
+#endif
