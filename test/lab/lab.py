@@ -366,8 +366,9 @@ class Lab:
         self.say = log or (lambda msg: None)
         self.keep = keep or os.environ.get("KVT_KEEP") == "1"
         self.agent_conf_extra = agent_conf_extra
-        self.cross_node = cross_node  # "direct", or "bgp": a ToR and BIRD (bgplab.py)
-        self.tor = None
+        self.cross_node = cross_node  # "direct", "bgp": a ToR and BIRD (bgplab.py), or
+        self.tor = None               # "vxlan": nodes routed by a router (vxlanlab.py)
+        self.router = None
         self.nodes = {}
         self.api = None
         self.pods = []
@@ -421,9 +422,14 @@ class Lab:
             up = self.nodes[self.upstream]
             sh("ip", "-n", self.apins, "route", "add", POOL4, "via", up.ip4)
             sh("ip", "-n", self.apins, "-6", "route", "add", POOL6, "via", up.ip6)
+            if self.cross_node == "vxlan":
+                import vxlanlab
+                self.router = vxlanlab.Router(self, sys.modules[__name__])
+                self.router.wire()
         # nothing is sent before every lab link is up with every address usable
         for ns in ([self.fab, self.apins] + [x.ns for x in self.nodes.values()] +
-                   ([self.tor.ns] if self.tor else [])):
+                   ([self.tor.ns] if self.tor else []) +
+                   ([self.router.ns] if self.router else [])):
             wait_links_ready(ns)
         # the harness lives on the API host from here on (its sockets are made there)
         self.orig_ns = os.open("/proc/self/ns/net", os.O_RDONLY)

@@ -21,9 +21,10 @@ def forwarding(lab, ip):
 
 def expected(lab, pod, ip):
     """Where every node should send ip when pod runs the VM: the pod's veth on its node,
-    the pod's node over the fabric everywhere else."""
+    the pod's node over the fabric (cross_node = vxlan: the overlay) everywhere else."""
     gw = pod.node.ip6 if ":" in ip else pod.node.ip4
-    return {n.name: ((pod.host_if, None) if n is pod.node else ("fab0", gw))
+    via = "kvnet.vxlan" if lab.cross_node == "vxlan" else "fab0"  # vxlan: the overlay
+    return {n.name: ((pod.host_if, None) if n is pod.node else (via, gw))
             for n in lab.nodes.values()}
 
 

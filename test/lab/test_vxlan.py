@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Lab scenarios with cross_node = vxlan (vxlanlab.py): the nodes each in a subnet of their
+own, routed through a router namespace that knows no pod address, their bridge ports
+isolated, so pods on different nodes reach each other only through the overlay. Checked
+with iproute2 (`ip -j -d link`, `bridge -j fdb`, `ip -j neigh`, `ip -j route get`),
+ping and tcpdump on the router, independent of kvnet:
+
+  - overlay: every node's agent made kvnet.vxlan (VNI 4096, port 4789, MTU 1450), an FDB
+    entry per other node (its VTEP MAC -> its InternalIP) and permanent neighbours for the
+    other nodes' InternalIPs; the underlay between nodes goes via the router
+  - ordinary: pods on node-b and node-c ping each other (v4, v6) and the API host (v4, v6);
+    a VM on node-a is forwarded to through the overlay by every other node
+  - migration A -> B and back under traffic from a pod on node-c and the API host
+    (test_migrate's checks)
+  - all along, tcpdump on the router saw no pod-to-pod packet in the clear, and saw UDP 4789
+Figures are printed, not asserted."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L  # noqa: E402
+import labtap as T  # noqa: E402
+import observe as O  # noqa: E402
+import test_migrate as TM  # noqa: E402
+import vxlanlab as X  # noqa: E402
+from kubevirt import KubeVirt  # noqa: E402
+
+ok = T.ok
+DEV = "kvnet.vxlan"
+PODS4 = "198.18.0.0/24"
+PODS6 = "2001:db8:4b76::/112"
+
+
+def wait(fn, timeout=15.0):
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(0.05)
+
+
+def overlay(lab, node):
+    """(vni, port, mtu, {fdb dst}, {permanent neighbour}) of node's overlay device."""
+    li = L.ipj(node.ns, "-d", "link", "show", "dev", DEV) if dev_exists(node) else []
+    if not li:
+        return None
+    d = li[0].get("linkinfo", {}).get("info_data", {})
+    p = subprocess.run(node.prefix() + ["bridge", "-j", "fdb", "show", "dev", DEV],
+                       capture_output=True, text=True, timeout=20)
+    fdb = {e.get("dst") for e in json.loads(p.stdout or "[]") if "permanent" in
+           str(e.get("state", "")) or e.get("state") is None}
+    neigh = {n.get("dst") for n in L.ipj(node.ns, "neigh", "show", "dev", DEV)
+             if "PERMANENT" in n.get("state", [])}
+    return (d.get("id"), d.get("port"), li[0].get("mtu"), fdb, neigh)
+
+
+def dev_exists(node):
+    return any(x.get("ifname") == DEV for x in L.ipj(node.ns, "link", "show"))
+
+
+def want_overlay(lab, node):
+    others = [n for n in lab.nodes.values() if n is not node]
+    return (4096, 4789, 1450, {n.ip4 for n in others},
+            {n.ip4 for n in others} | {n.ip6 for n in others})
+
+
+def ping(pod, ip):
+    p = pod_run(pod, "ping", "-q", "-c", "2", "-W", "5", ip)
+    return p.returncode == 0
+
+
+def pod_run(pod, *cmd):
+    return subprocess.run(["ip", "netns", "exec", pod.ns] + list(cmd), capture_output=True,
+                          text=True, timeout=30)
+
+
+def main():
+    names = ("overlay", "underlay routed", "ordinary", "A -> B", "B -> A", "router")
+    if not L.agent_built() or not L.agent_handover():
+        for n in names:
+            T.skip(n, "dist/kvnet has no agent with the hand-over")
+        return 0
+    with L.Lab(convergence=TM.CONV, cross_node="vxlan") as lab:
+        cap = os.path.join(lab.dir, "router.pcap.txt")
+        dump = L.Proc(lab.router.prefix() + [
+            "tcpdump", "-i", "fab0", "-n", "-l", "-U",
+            "(src net %s and dst net %s) or (ip6 and src net %s and dst net %s) or "
+            "udp port 4789" % (PODS4, PODS4, PODS6, PODS6)], cap)
+        wait(lambda: "listening on" in open(cap).read(), 10)
+        for n in lab.nodes.values():
+            want = want_overlay(lab, n)
+            have = wait(lambda n=n, want=want: overlay(lab, n) == want and overlay(lab, n),
+                        20) or overlay(lab, n)
+            ok(have == want, "overlay: %s: %s vni 4096 port 4789 mtu 1450, an FDB entry "
+               "per other node, permanent neighbours for their InternalIPs" % (n.name, DEV),
+               {"have": have, "want": want})
+        a, b = lab.nodes["node-a"], lab.nodes["node-b"]
+        r = L.ipj(a.ns, "route", "get", b.ip4)
+        ok(r and r[0].get("gateway") == X.RTR4, "underlay routed: node-a reaches node-b via "
+           "the router", r)
+        kv = KubeVirt(lab)
+        client = kv.ordinary_pod("client", lab.nodes["node-c"])
+        other = kv.ordinary_pod("other", b)
+        for dst, what in ((client.ip4, "pod@node-c v4"), (client.ip6, "pod@node-c v6"),
+                          (L.API4, "API host v4"), (L.API6, "API host v6")):
+            ok(ping(other, dst), "ordinary: a pod on node-b pings %s (%s)" % (what, dst))
+        ok(ping(client, other.ip4) and ping(client, other.ip6),
+           "ordinary: the pod on node-c pings the pod on node-b (v4, v6)")
+        vm = kv.create_vm("vm-a", "node-a")
+        okc, bad = O.wait_converged(lab, vm, vm.pod)
+        ok(okc, "ordinary: every other node forwards vm-a's addresses to node-a over %s"
+           % DEV, bad)
+        run = TM.Run(lab, kv, vm, [("pod@node-c", client), ("api", "api")])
+        for tgt, what in (("node-b", "A -> B"), ("node-a", "B -> A")):
+            run.go(tgt, what)
+            run.check(what)
+        dump.stop()
+        # one line per packet seen, starting with its time stamp; tcpdump prints a VXLAN
+        # packet's inner frame on the line after it (no time stamp): not a packet
+        lines = [l for l in open(cap).read().splitlines() if l[:1].isdigit() and " > " in l]
+        udp = [l for l in lines if "VXLAN" in l or ".4789:" in l]
+        clear = [l for l in lines if l not in udp]
+        ok(udp and not clear, "router: tcpdump saw %d overlay packets (UDP 4789) and no "
+           "pod-to-pod packet in the clear" % len(udp), clear[:5])
+        T.note("router: %d UDP 4789 packets, %d pod-to-pod in the clear" % (len(udp), len(clear)))
+    return T.status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
