@@ -172,9 +172,10 @@ def main():
                     help="seconds the migrated route keeps metric 512 (agent default 30)")
     ap.add_argument("--announce", default="garp")
     ap.add_argument("--keep", action="store_true", help="keep the lab's files")
-    ap.add_argument("--cross-node", choices=("direct", "bgp"), default="direct",
+    ap.add_argument("--cross-node", choices=("direct", "bgp", "vxlan"), default="direct",
                     help="direct (default): one L2 segment; bgp: BIRD on every node and a "
-                         "ToR route reflector (test/lab/bgplab.py)")
+                         "ToR route reflector (test/lab/bgplab.py); vxlan: nodes routed "
+                         "through a router, pods over the overlay (test/lab/vxlanlab.py)")
     ap.add_argument("--qemu", action="store_true", help="a real QEMU guest (qemuvm.py)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -203,6 +204,9 @@ def main():
                cross_node=a.cross_node) as lab:
         if lab.tor:
             say("cross_node = bgp: ToR BGP sessions %s" % lab.tor.wait_sessions())
+        if lab.router:
+            say("cross_node = vxlan: nodes routed through %s, pods over kvnet.vxlan"
+                % lab.router.ns)
         if a.qemu:
             guests = qemuvm.QemuGuests(lab, img)
         kv = KubeVirt(lab, guests=guests)
