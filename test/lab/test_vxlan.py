@@ -13,6 +13,9 @@ ping and tcpdump on the router, independent of kvnet:
   - migration A -> B and back under traffic from a pod on node-c and the API host
     (test_migrate's checks)
   - all along, tcpdump on the router saw no pod-to-pod packet in the clear, and saw UDP 4789
+  - underlay ipv6 (a second lab, [network] vxlan_family = ipv6): the devices' local address
+    is the node's IPv6 InternalIP, MTU 1430, FDB entries to the other nodes' IPv6
+    InternalIPs; pods on node-a and node-b ping each other (v4, v6) and the API host
 Figures are printed, not asserted."""
 import json
 import os
@@ -63,10 +66,30 @@ def dev_exists(node):
     return any(x.get("ifname") == DEV for x in L.ipj(node.ns, "link", "show"))
 
 
-def want_overlay(lab, node):
+def want_overlay(lab, node, v6=False):
     others = [n for n in lab.nodes.values() if n is not node]
-    return (4096, 4789, 1450, {n.ip4 for n in others},
+    return (4096, 4789, 1430 if v6 else 1450, {n.ip6 if v6 else n.ip4 for n in others},
             {n.ip4 for n in others} | {n.ip6 for n in others})
+
+
+def underlay_v6():
+    with L.Lab(cross_node="vxlan", agent_conf_extra="[network]\nvxlan_family = ipv6\n") as lab:
+        for n in lab.nodes.values():
+            want = want_overlay(lab, n, v6=True)
+            have = wait(lambda n=n, want=want: overlay(lab, n) == want and overlay(lab, n),
+                        20) or overlay(lab, n)
+            local = (L.ipj(n.ns, "-d", "link", "show", "dev", DEV) or [{}])[0].get(
+                "linkinfo", {}).get("info_data", {}).get("local6")
+            ok(have == want and local == n.ip6, "underlay ipv6: %s: %s local %s, mtu 1430, "
+               "FDB entries to the other nodes' IPv6 InternalIPs" % (n.name, DEV, n.ip6),
+               {"have": have, "want": want, "local6": local})
+        kv = KubeVirt(lab)
+        pa = kv.ordinary_pod("a", lab.nodes["node-a"])
+        pb = kv.ordinary_pod("b", lab.nodes["node-b"])
+        ok(ping(pa, pb.ip4) and ping(pa, pb.ip6) and ping(pb, pa.ip4) and ping(pb, pa.ip6),
+           "underlay ipv6: pods on node-a and node-b ping each other (v4, v6)")
+        ok(ping(pa, L.API4) and ping(pa, L.API6),
+           "underlay ipv6: the pod on node-a pings the API host (v4, v6)")
 
 
 def ping(pod, ip):
@@ -80,7 +103,8 @@ def pod_run(pod, *cmd):
 
 
 def main():
-    names = ("overlay", "underlay routed", "ordinary", "A -> B", "B -> A", "router")
+    names = ("overlay", "underlay routed", "ordinary", "A -> B", "B -> A", "router",
+             "underlay ipv6")
     if not L.agent_built() or not L.agent_handover():
         for n in names:
             T.skip(n, "dist/kvnet has no agent with the hand-over")
@@ -128,6 +152,7 @@ def main():
         ok(udp and not clear, "router: tcpdump saw %d overlay packets (UDP 4789) and no "
            "pod-to-pod packet in the clear" % len(udp), clear[:5])
         T.note("router: %d UDP 4789 packets, %d pod-to-pod in the clear" % (len(udp), len(clear)))
+    underlay_v6()
     return T.status()
 
 
