@@ -37,8 +37,28 @@ struct vx_nodes {
 
 struct agent_vxlan {
 	struct agent *a;
-	int ifindex; /* the device, once created and up; 0 before */
+	int ifindex;	      /* the device, once created and up; 0 before */
+	struct ip_addr *nb;   /* the neighbours this agent installed on it */
+	unsigned n_nb, cap_nb;
 };
+
+/* Remember neighbour ip as installed (once). 0 or -ENOMEM with e. */
+static int nb_note(struct agent_vxlan *x, const struct ip_addr *ip, struct err *e)
+{
+	for (unsigned i = 0; i < x->n_nb; i++)
+		if (ip_eq(&x->nb[i], ip))
+			return 0;
+	if (x->n_nb == x->cap_nb) {
+		unsigned cap = x->cap_nb ? x->cap_nb * 2 : 8;
+		struct ip_addr *v = realloc(x->nb, cap * sizeof(*v));
+		if (!v)
+			return err_setx(e, ENOMEM, "vxlan: neighbours: out of memory");
+		x->nb = v;
+		x->cap_nb = cap;
+	}
+	x->nb[x->n_nb++] = *ip;
+	return 0;
+}
 
 static void node_cb(void *user, const struct kube_obj *o)
 {
@@ -186,10 +206,11 @@ static int peer_apply(struct agent_vxlan *x, const struct vx_node *n, const stru
 	int rc = 0;
 	if (!have_fdb && (rc = fdb_replace(s, x->ifindex, mac, vt, e)) < 0)
 		return rc;
-	if (n->v4.family && (rc = neigh_add(s, x->ifindex, &n->v4, mac, e)) < 0)
-		return rc;
-	if (n->v6.family && (rc = neigh_add(s, x->ifindex, &n->v6, mac, e)) < 0)
-		return rc;
+	const struct ip_addr *ips[2] = { &n->v4, &n->v6 };
+	for (unsigned i = 0; i < 2; i++)
+		if (ips[i]->family && ((rc = neigh_add(s, x->ifindex, ips[i], mac, e)) < 0 ||
+				       (rc = nb_note(x, ips[i], e)) < 0))
+			return rc;
 	return 0;
 }
 
@@ -216,7 +237,9 @@ static int sync_all(struct agent_vxlan *x, struct err *e)
 	struct vx_fdb have = { 0 };
 	rc = fdb_dump(agent_nl(x->a), x->ifindex, fdb_cb, &have, e);
 	if (rc == -ENODEV || rc == -ENOENT) {
-		x->ifindex = 0; /* the device went away: build it again next time */
+		x->ifindex = 0; /* the device went away (its neighbours with it): build it
+				 * again next time */
+		x->n_nb = 0;
 		free(have.v);
 		goto out;
 	}
@@ -253,6 +276,22 @@ static int sync_all(struct agent_vxlan *x, struct err *e)
 		rc = peer_apply(x, &ns.v[i], vt, found, e);
 	}
 	free(have.v);
+	/* stale neighbours: installed for an InternalIP no other node has now */
+	for (unsigned j = 0; j < x->n_nb && rc == 0;) {
+		bool keep = false;
+		for (unsigned i = 0; i < ns.n && !keep; i++)
+			keep = &ns.v[i] != self && vtep(c, &ns.v[i]) &&
+			       (ip_eq(&ns.v[i].v4, &x->nb[j]) || ip_eq(&ns.v[i].v6, &x->nb[j]));
+		if (keep) {
+			j++;
+			continue;
+		}
+		rc = neigh_del(agent_nl(x->a), x->ifindex, &x->nb[j], e);
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc == 0)
+			x->nb[j] = x->nb[--x->n_nb];
+	}
 out:
 	free(ns.v);
 	return rc;
@@ -291,6 +330,7 @@ void agent_vxlan_free(void *state)
 	if (!x)
 		return;
 	agent_hook_del(x->a, AGENT_HOOK_RECONCILED, on_reconciled, x);
+	free(x->nb);
 	free(x);
 }
 

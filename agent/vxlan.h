@@ -12,8 +12,10 @@
  *     and a permanent neighbour entry on the device for each of the node's InternalIPs
  *     (v4 and v6: the gateways of agent/desired.h's overlay routes) -> that MAC.
  * The module owns the device, so every permanent FDB entry on it is its own: it dumps
- * them, adds the missing ones and deletes the stale ones (a node gone or moved), with
- * their neighbours. The first time the device exists it asks for a reconcile, so the
+ * them, adds the missing ones and deletes the stale ones (a node gone or moved). The
+ * neighbours it installed are remembered and deleted when no other node has that
+ * InternalIP any more (neighbours left by an earlier agent of a node removed while no
+ * agent ran stay: no route uses them). The first time the device exists it asks for a reconcile, so the
  * routes module (agent_vxlan_ifindex) routes remote blocks and moved /32s through it.
  * Failures are one warning line each and are retried on the next reconcile.
  * With another cross_node the module does nothing.

@@ -15,7 +15,8 @@ ping and tcpdump on the router, independent of kvnet:
   - all along, tcpdump on the router saw no pod-to-pod packet in the clear, and saw UDP 4789
   - underlay ipv6 (a second lab, [network] vxlan_family = ipv6): the devices' local address
     is the node's IPv6 InternalIP, MTU 1430, FDB entries to the other nodes' IPv6
-    InternalIPs; pods on node-a and node-b ping each other (v4, v6) and the API host
+    InternalIPs; pods on node-a and node-b ping each other (v4, v6) and the API host;
+    the Node object of node-c deleted: node-a deletes its FDB entry and neighbours
 Figures are printed, not asserted."""
 import json
 import os
@@ -90,6 +91,15 @@ def underlay_v6():
            "underlay ipv6: pods on node-a and node-b ping each other (v4, v6)")
         ok(ping(pa, L.API4) and ping(pa, L.API6),
            "underlay ipv6: the pod on node-a pings the API host (v4, v6)")
+        # a node leaves: the others delete its FDB entry and its neighbours
+        a, b, c = (lab.nodes[n] for n in ("node-a", "node-b", "node-c"))
+        r = lab.api.delete("/api/v1/nodes/node-c")
+        want = (4096, 4789, 1430, {b.ip6}, {b.ip4, b.ip6})
+        have = wait(lambda: overlay(lab, a) == want and overlay(lab, a), 20) or overlay(lab, a)
+        ok(have == want, "node removed: node-a deleted node-c's FDB entry and neighbours",
+           {"delete": getattr(r, "status", r), "have": have, "want": want})
+        ok(ping(pa, pb.ip4) and ping(pa, pb.ip6),
+           "node removed: the pods on node-a and node-b still ping each other")
 
 
 def ping(pod, ip):
