@@ -45,6 +45,7 @@ struct ctl {
 	const char *kubeconfig_flag;	   /* --kubeconfig */
 	const char *context_flag;	   /* --context */
 	const char *network;		   /* --network */
+	bool network_set;		   /* --network was given (show/release: that network) */
 	const char *ip;			   /* --ip */
 	const char *vm;			   /* --vm NS/NAME */
 	const char *handle;		   /* --handle */
@@ -172,6 +173,18 @@ const char *ctl_slash_split(const char *s, char *ns, size_t nscap, char *name, s
 /* Cross-check st against x->live into r (ipamctl_check.c); 0 or -1 (reported). */
 int ctl_run_check(struct ctl *x, const struct ipam_state *st, struct ipam_report *r,
 		  struct ipam_htimes *ht);
+/* ---- L2 networks (ipamctl_l2.c) ---------------------------------------------------- */
+
+/* The L2Networks of the datastore in use (opened) into *out (free it), *n of them; a
+ * document or object that does not parse is reported as a warning and skipped. 0 or -1
+ * (reported). */
+int ctl_load_l2nets(struct ctl *x, struct ipam_l2net **out, unsigned *n);
+/* True when address a is in a pool of L2Network net. */
+bool ctl_l2_holds(const struct ipam_state *st, const char *net, const struct ip_addr *a);
+/* show --network x->network: its L2Network, its pools, every allocation in them. Returns
+ * the exit status (1: the network is not known). */
+int ctl_show_network(struct ctl *x, const struct ipam_state *st);
+
 /* Validate inventory v against the current state, then apply it in one update, printing
  * the result (ipamctl_import.c: reserve and import). cmd is "reserve" or "import", what
  * the prefix of problem lines (the file name, or "reserve"). Returns the exit status. */
