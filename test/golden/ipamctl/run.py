@@ -178,6 +178,9 @@ L2_CASES = [
     ("l2-release-reserved", ["release", "--network", "vlan100", "--handle",
                              "vlan100.vmi.default.vm-gw", "--force"]),
     ("l2-show-after", ["show", "--network", "vlan100"]),
+    ("l2-check-report", ["check", "--vm-grace-seconds", "0", "-o", "{R}"]),
+    ("l2-release-report-othernet", ["release", "--from-report", "{R}", "--network", "vlan200",
+                                    "--vm-grace-seconds", "0"]),
 ]
 
 
