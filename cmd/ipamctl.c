@@ -1,9 +1,9 @@
 /* ipamctl role — the operator CLI over the IPAM state (conventions of `calicoctl ipam` and
  * `kubectl`): see, check, repair and pre-register VM addresses.
  *
- *   show [--blocks | --ip IP | --vm NS/NAME | --borrowed | --configuration]
+ *   show [--blocks | --ip IP | --vm NS/NAME | --network NET | --borrowed | --configuration]
  *   check [-o report.json]
- *   release --ip IP | --handle H | --from-report FILE [--force]
+ *   release --ip IP | --handle H | --from-report FILE [--network NET] [--force]
  *   reserve --vm NS/NAME --ip IP [--mac MAC] [--network NET]
  *   import FILE.csv [--partial] [--network NET]
  *   configure --kubevirt-ip-persistence=Enabled|Disabled
@@ -59,10 +59,12 @@ const char *ctl_slash_split(const char *s, char *ns, size_t nscap, char *name, s
 
 /* The subcommands, in the order usage lists them. */
 static const struct ctl_cmd cmds[] = {
-	{"show", ctl_show, "[--blocks | --ip IP | --vm NS/NAME | --borrowed | --configuration]",
+	{"show", ctl_show,
+	 "[--blocks | --ip IP | --vm NS/NAME | --network NET | --borrowed | --configuration]",
 	 false},
 	{"check", ctl_check, "[-o report.json] [--vm-grace-seconds N]", false},
-	{"release", ctl_release, "--ip IP | --handle H | --from-report FILE [--force]", false},
+	{"release", ctl_release,
+	 "--ip IP | --handle H | --from-report FILE [--network NET] [--force]", false},
 	{"reserve", ctl_reserve, "--vm NS/NAME --ip IP [--mac MAC] [--network NET]", false},
 	{"import", ctl_import, "FILE.csv [--partial] [--network NET]   (namespace,vm,ip,mac,network)",
 	 true},
@@ -193,6 +195,7 @@ int cmd_ipamctl(int argc, char **argv)
 			break;
 		case O_NETWORK:
 			x.network = optarg;
+			x.network_set = true;
 			break;
 		case O_BLOCKS:
 			x.blocks = true;

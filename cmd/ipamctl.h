@@ -32,6 +32,11 @@ struct kube_client;
 #define CTL_PAGE 500			/* LIST page size */
 #define CTL_FILE_MAX (64u << 20)	/* bytes of a file read or a JSON output */
 #define CTL_DEFAULT_NETWORK "kvnet"	/* --network default */
+/* The file datastore's L2Network documents, state_dir/CTL_L2_DIR/NAME.json, as the CNI
+ * reads them (cni/l2.h CNI_L2_DIR, CNI_L2_DOC_MAX; not included: ipamctl would inherit the
+ * plugin's API rights in test/dist/apicalls.py). */
+#define CTL_L2_DIR "l2networks"
+#define CTL_L2_DOC_MAX (256u << 10)
 
 enum ctl_out { OUT_TABLE = 1, OUT_JSON, OUT_WIDE };
 
@@ -45,6 +50,7 @@ struct ctl {
 	const char *kubeconfig_flag;	   /* --kubeconfig */
 	const char *context_flag;	   /* --context */
 	const char *network;		   /* --network */
+	bool network_set;		   /* --network was given (show/release: that network) */
 	const char *ip;			   /* --ip */
 	const char *vm;			   /* --vm NS/NAME */
 	const char *handle;		   /* --handle */
@@ -172,6 +178,18 @@ const char *ctl_slash_split(const char *s, char *ns, size_t nscap, char *name, s
 /* Cross-check st against x->live into r (ipamctl_check.c); 0 or -1 (reported). */
 int ctl_run_check(struct ctl *x, const struct ipam_state *st, struct ipam_report *r,
 		  struct ipam_htimes *ht);
+/* ---- L2 networks (ipamctl_l2.c) ---------------------------------------------------- */
+
+/* The L2Networks of the datastore in use (opened) into *out (free it), *n of them; a
+ * document or object that does not parse is reported as a warning and skipped. 0 or -1
+ * (reported). */
+int ctl_load_l2nets(struct ctl *x, struct ipam_l2net **out, unsigned *n);
+/* True when address a is in a pool of L2Network net. */
+bool ctl_l2_holds(const struct ipam_state *st, const char *net, const struct ip_addr *a);
+/* show --network x->network: its L2Network, its pools, every allocation in them. Returns
+ * the exit status (1: the network is not known). */
+int ctl_show_network(struct ctl *x, const struct ipam_state *st);
+
 /* Validate inventory v against the current state, then apply it in one update, printing
  * the result (ipamctl_import.c: reserve and import). cmd is "reserve" or "import", what
  * the prefix of problem lines (the file name, or "reserve"). Returns the exit status. */

@@ -15,9 +15,16 @@ int ctl_run_check(struct ctl *x, const struct ipam_state *st, struct ipam_report
 		     struct ipam_htimes *ht)
 {
 	struct err e = {0};
+	struct ipam_l2net *nets;
+	unsigned nn;
+	if (ctl_load_l2nets(x, &nets, &nn) < 0)
+		return -1;
 	struct ipam_check_opts o = {.live = &x->live, .now = (int64_t)time(NULL),
-				    .vm_grace = x->vm_grace, .handle_time = ipam_htimes_get, .user = ht};
-	if (ipam_report_check(st, &o, r, &e) < 0) {
+				    .vm_grace = x->vm_grace, .handle_time = ipam_htimes_get, .user = ht,
+				    .l2nets = nets, .n_l2nets = nn};
+	int rc = ipam_report_check(st, &o, r, &e);
+	free(nets);
+	if (rc < 0) {
 		ctl_errx("check: %s", e.msg);
 		return -1;
 	}

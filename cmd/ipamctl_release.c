@@ -1,6 +1,7 @@
-/* ipamctl release --ip IP | --handle H | --from-report FILE [--force]: free addresses
- * whose owner is gone (or, with --force, anyway), or apply the repairs of a check report
- * that are still current. */
+/* ipamctl release --ip IP | --handle H | --from-report FILE [--network NET] [--force]: free
+ * addresses whose owner is gone (or, with --force, anyway), or apply the repairs of a check
+ * report that are still current. With --network, only addresses of that L2Network's pools
+ * are touched (--ip/--handle elsewhere are refused, report problems elsewhere skipped). */
 #include "cmd/ipamctl.h"
 
 #include "lib/err.h"
@@ -43,6 +44,9 @@ static int op_release_ip(struct ipam_state *st, void *arg, struct err *e)
 		return -EINVAL;
 	char as[64], why[256];
 	ipam_addr_str(&a, as, sizeof(as));
+	if (x->network_set && !ctl_l2_holds(st, x->network, &a))
+		return err_setx(e, ENOENT, "release %s: not in a pool of L2Network %s", as,
+				x->network);
 	const struct ipam_attrs *at = ipam_lookup_ip(st, &a);
 	if (!at)
 		return err_setx(e, ENOENT, "release %s: not allocated", as);
@@ -70,6 +74,13 @@ static int op_release_handle(struct ipam_state *st, void *arg, struct err *e)
 	const struct ipam_handle *h = ipam_handle_find(st, x->handle);
 	if (!h)
 		return err_setx(e, ENOENT, "release handle %s: no such handle", x->handle);
+	for (unsigned i = 0; x->network_set && i < h->n; i++)
+		if (!ctl_l2_holds(st, x->network, &h->ip[i])) {
+			char hs[64];
+			return err_setx(e, ENOENT, "release handle %s: %s is not in a pool of "
+					"L2Network %s", x->handle,
+					ipam_addr_str(&h->ip[i], hs, sizeof(hs)), x->network);
+		}
 	struct ip_addr ips[IPAM_HANDLE_IPS_MAX];
 	unsigned n = h->n;
 	memcpy(ips, h->ip, n * sizeof(*ips));
@@ -126,6 +137,13 @@ static int op_release_report(struct ipam_state *st, void *arg, struct err *e)
 		char as[64] = "";
 		if (p->has_ip)
 			ipam_addr_str(&p->ip, as, sizeof(as));
+		if (x->network_set && !(p->has_ip ? ctl_l2_holds(st, x->network, &p->ip)
+						  : ctl_l2_holds(st, x->network, &p->block.a))) {
+			ctl_act_add(&ra->acts, "skipped", as, p->handle,
+				"%s: not in a pool of L2Network %s", ipam_problem_name(p->kind),
+				x->network);
+			continue;
+		}
 		if (!ipam_problem_repairable(&now, st, p, x->force)) {
 			ctl_act_add(&ra->acts, "skipped", as, p->handle,
 				"%s: no longer found (owner alive again or already repaired)",

@@ -1,6 +1,6 @@
-/* ipamctl show [--blocks | --ip IP | --vm NS/NAME | --borrowed | --configuration]: pool
- * usage (default), blocks, one address, one VM's addresses, borrowed addresses, the
- * IPAMConfig record. Read only. */
+/* ipamctl show [--blocks | --ip IP | --vm NS/NAME | --network NET | --borrowed |
+ * --configuration]: pool usage (default), blocks, one address, one VM's addresses, one L2
+ * network (ipamctl_l2.c), borrowed addresses, the IPAMConfig record. Read only. */
 #include "cmd/ipamctl.h"
 
 #include "ipam/listing.h"
@@ -448,10 +448,11 @@ int ctl_show(struct ctl *x, int argc, char **argv)
 	(void)argc; /* no operands (the table says so) */
 	(void)argv;
 	unsigned modes = (x->blocks ? 1 : 0) + (x->ip ? 1 : 0) + (x->vm ? 1 : 0) +
-			 (x->borrowed ? 1 : 0) + (x->configuration ? 1 : 0);
+			 (x->borrowed ? 1 : 0) + (x->configuration ? 1 : 0) +
+			 (x->network_set ? 1 : 0);
 	if (modes > 1) {
-		ctl_errx("show: --blocks, --ip, --vm, --borrowed and --configuration exclude each "
-		      "other");
+		ctl_errx("show: --blocks, --ip, --vm, --network, --borrowed and --configuration "
+		      "exclude each other");
 		return 2;
 	}
 	if (x->configuration)
@@ -472,6 +473,8 @@ int ctl_show(struct ctl *x, int argc, char **argv)
 		rc = show_vm(x, &st);
 	else if (x->borrowed)
 		rc = show_borrowed(x, &st);
+	else if (x->network_set)
+		rc = ctl_show_network(x, &st);
 	else
 		rc = show_pools(x, &st);
 	ipam_state_free(&st);

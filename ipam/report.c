@@ -393,6 +393,12 @@ const char *ipam_problem_name(enum ipam_problem_kind k)
 		return "DuplicateAddress";
 	case IPAM_P_DUP_MAC:
 		return "DuplicateMAC";
+	case IPAM_P_L2_NETWORK:
+		return "L2NetworkMismatch";
+	case IPAM_P_L2_SUBNET:
+		return "OutsideL2Subnet";
+	case IPAM_P_L2_GATEWAY:
+		return "L2GatewayAllocated";
 	}
 	return "?";
 }
@@ -522,6 +528,87 @@ static int check_alloc(const struct ipam_state *st, const struct ipam_check_opts
 	return 0;
 }
 
+static bool in_cidr(const struct ipam_cidr *c, const struct ip_addr *a)
+{
+	return c->a.family == a->family && ipam_cidr_contains(c, a);
+}
+
+/* The L2 problems of the allocation at ord of block b in pool p: in an L2Network's pool,
+ * a handle of another network, an address outside the subnet, the gateway; in an ordinary
+ * pool, a handle of an L2Network. 0 or -ENOMEM. */
+static int check_l2(const struct ipam_check_opts *o, struct ipam_report *r,
+		    const struct ipam_pool *p, const struct ipam_block *b, unsigned ord)
+{
+	const struct ipam_attrs *a = b->slot[ord];
+	struct ip_addr ad = ipam_block_addr(b, ord);
+	char as[INET6_ADDRSTRLEN], cs[64];
+	ipam_addr_str(&ad, as, sizeof(as));
+	size_t nl = strlen(p->network);
+	struct ipam_problem *q;
+	if (!p->network[0]) {
+		/* a pool of no L2Network: is the handle one of an L2Network's? */
+		for (unsigned i = 0; o && o->l2nets && i < o->n_l2nets; i++) {
+			const char *nm = o->l2nets[i].name;
+			size_t l = strlen(nm);
+			if (strncmp(a->handle, nm, l) || a->handle[l] != '.')
+				continue;
+			if (!(q = add_problem(r, IPAM_P_L2_NETWORK, IPAM_R_NONE)))
+				return -ENOMEM;
+			snprintf(q->detail, sizeof(q->detail),
+				 "%s (handle %s of L2Network %s) is in pool %s, which serves no "
+				 "L2Network", as, a->handle, nm, p->name);
+			goto fill;
+		}
+		return 0;
+	}
+	if (strncmp(a->handle, p->network, nl) || a->handle[nl] != '.') {
+		if (!(q = add_problem(r, IPAM_P_L2_NETWORK, IPAM_R_NONE)))
+			return -ENOMEM;
+		snprintf(q->detail, sizeof(q->detail),
+			 "%s is in pool %s of L2Network %s, but handle %s is not of that network",
+			 as, p->name, p->network, a->handle);
+		goto fill;
+	}
+	const struct ipam_l2net *n = NULL;
+	for (unsigned i = 0; o && o->l2nets && i < o->n_l2nets && !n; i++)
+		if (!strcmp(o->l2nets[i].name, p->network))
+			n = &o->l2nets[i];
+	if (!n)
+		return 0;
+	bool v4 = ad.family == AF_INET;
+	const struct ipam_cidr *sn = v4 ? &n->v4 : &n->v6;
+	const struct ip_addr *gw = v4 ? &n->gw4 : &n->gw6;
+	if (!(v4 ? n->has_v4 : n->has_v6) || !in_cidr(sn, &ad)) {
+		if (!(q = add_problem(r, IPAM_P_L2_SUBNET, IPAM_R_NONE)))
+			return -ENOMEM;
+		if (v4 ? n->has_v4 : n->has_v6)
+			snprintf(q->detail, sizeof(q->detail),
+				 "%s (handle %s) is outside L2Network %s's subnet %s", as,
+				 a->handle, n->name, ipam_cidr_str(sn, cs, sizeof(cs)));
+		else
+			snprintf(q->detail, sizeof(q->detail),
+				 "%s (handle %s): L2Network %s has no IPv%c subnet", as, a->handle,
+				 n->name, v4 ? '4' : '6');
+		goto fill;
+	}
+	if (gw->family && ip_eq(gw, &ad)) {
+		if (!(q = add_problem(r, IPAM_P_L2_GATEWAY, IPAM_R_NONE)))
+			return -ENOMEM;
+		snprintf(q->detail, sizeof(q->detail),
+			 "%s is L2Network %s's gateway, allocated to handle %s", as, n->name,
+			 a->handle);
+		goto fill;
+	}
+	return 0;
+fill:
+	q->has_ip = true;
+	q->ip = ad;
+	q->has_block = true;
+	q->block = b->cidr;
+	snprintf(q->handle, sizeof(q->handle), "%s", a->handle);
+	return 0;
+}
+
 /* DuplicateMAC: in each group of one MAC (sorted by address), the first allocation of a
  * handle on the network of an earlier allocation of another handle (so a VM with two
  * addresses is reported once). 0 or -ENOMEM. */
@@ -600,7 +687,9 @@ int ipam_report_check(const struct ipam_state *st, const struct ipam_check_opts 
 				continue;
 			used++;
 			r->allocations++;
-			if (check_alloc(st, o, r, b, k) < 0) {
+			const struct ipam_pool *pl = ipam_pool_of(st, &b->cidr.a);
+			if (check_alloc(st, o, r, b, k) < 0 ||
+			    (pl && check_l2(o, r, pl, b, k) < 0)) {
 				rc = err_set(e, ENOMEM, "ipam check");
 				goto out;
 			}
@@ -817,7 +906,9 @@ static int parse_problem(struct ipam_report *r, const struct json_doc *d, int ob
 		return err_set(e, ENOMEM, "report");
 	static const enum ipam_problem_kind kinds[] = {IPAM_P_LEAKED, IPAM_P_HANDLE_STALE,
 						       IPAM_P_NO_HANDLE, IPAM_P_BLOCK_COUNT,
-						       IPAM_P_DUPLICATE, IPAM_P_DUP_MAC};
+						       IPAM_P_DUPLICATE, IPAM_P_DUP_MAC,
+						       IPAM_P_L2_NETWORK, IPAM_P_L2_SUBNET,
+						       IPAM_P_L2_GATEWAY};
 	static const enum ipam_repair reps[] = {IPAM_R_NONE, IPAM_R_RELEASE, IPAM_R_UNLINK,
 						IPAM_R_RELINK, IPAM_R_RECOUNT};
 	bool found = false;

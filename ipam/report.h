@@ -24,6 +24,18 @@
  *                            the pair, naming the first. Import and reserve refuse this;
  *                            two reserves racing on different kubernetes objects do not
  *                            see each other
+ *   L2NetworkMismatch        an allocation in the pool of L2Network N whose handle is not
+ *                            one of N's (<N>.<...>): another network took an address that
+ *                            only N hands out; or a handle of an L2Network in a pool that
+ *                            serves none
+ *   OutsideL2Subnet          an allocation in N's pool outside N's subnet of its family
+ *                            (the L2Network was changed after the pool was made, or the
+ *                            family has no subnet any more)
+ *   L2GatewayAllocated       an allocation of N's gateway address (a VM that answers as the
+ *                            gateway cuts the VLAN off its router)
+ *                            The last three need the L2Networks (ipam_check_opts.l2nets);
+ *                            without them a pool's network is taken as unknown: only the
+ *                            first is checked
  *
  * Report (`ipam_report_write`, read back by `ipam_report_parse`):
  *
@@ -141,6 +153,9 @@ enum ipam_problem_kind {
 	IPAM_P_BLOCK_COUNT,    /* BlockCountMismatch */
 	IPAM_P_DUPLICATE,      /* DuplicateAddress */
 	IPAM_P_DUP_MAC,	       /* DuplicateMAC */
+	IPAM_P_L2_NETWORK,     /* L2NetworkMismatch */
+	IPAM_P_L2_SUBNET,      /* OutsideL2Subnet */
+	IPAM_P_L2_GATEWAY,     /* L2GatewayAllocated */
 };
 
 enum ipam_repair {
@@ -163,6 +178,14 @@ struct ipam_problem {
 	char detail[IPAM_REPORT_DETAIL];   /* one line for a person */
 };
 
+/* An L2Network as check needs it (the caller reads the L2Network objects). */
+struct ipam_l2net {
+	char name[IPAM_NAME_MAX + 1]; /* metadata.name */
+	bool has_v4, has_v6;	      /* a subnet of that family is given */
+	struct ipam_cidr v4, v6;      /* the subnets */
+	struct ip_addr gw4, gw6;      /* their gateways (family 0: none) */
+};
+
 struct ipam_check_opts {
 	const struct ipam_live *live; /* API view; NULL or !known = leaks not judged */
 	int64_t now;		      /* current time, seconds (same clock as handle_age) */
@@ -171,6 +194,8 @@ struct ipam_check_opts {
 	 * the file datastore keeps no times). NULL: every handle is old. */
 	int64_t (*handle_time)(void *user, const char *id);
 	void *user; /* passed to handle_time */
+	const struct ipam_l2net *l2nets; /* the L2Networks that exist (NULL: not known) */
+	unsigned n_l2nets;		 /* entries in l2nets */
 };
 
 struct ipam_report {

@@ -94,6 +94,20 @@ def main():
              for a in (L.ipj(P, "addr", "show", "net1") or [{}])[0].get("addr_info", [])
              if a.get("scope") == "global"]
     L.ok(sorted(addrs) == sorted(ips), "net1's addresses are the result's", addrs)
+    sn = subprocess.run([L.KVNET, "ipamctl", "-c", "/dev/null", "--datastore", "file",
+                         "--state-dir", state, "show", "--network", "vlan100", "-o", "json"],
+                        capture_output=True, text=True, timeout=60,
+                        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                             "HOME": "/nonexistent"})
+    try:
+        items = json.loads(sn.stdout).get("items", [])
+    except ValueError:
+        items = None
+    L.ok(sn.returncode == 0 and items is not None and
+         sorted((x["ip"], x["mac"], x["handle"]) for x in items) ==
+         sorted((a.split("/")[0], VMMAC, "vlan100.vm1") for a in ips),
+         "ipamctl show --network vlan100 (file datastore): both addresses with the VM's MAC",
+         sn)
     routes = L.ipj(P, "route", "show", "default") + L.ipj(P, "-6", "route", "show", "default")
     L.ok(routes == [], "no default route on the secondary interface", routes)
     host = (res.json or {}).get("interfaces", [{}])[0].get("name", "")

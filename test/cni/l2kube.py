@@ -4,8 +4,11 @@ custom resource (GET /apis/kvnet.io/v1/l2networks/vlan100); the VM vm-a's addres
 are reserved with `ipamctl reserve --network vlan100` before its first ADD; the VM pod's
 net1 gets exactly them (ip -j), a restart (DEL, new launcher pod, ADD) keeps them, a
 runtime MAC that differs from the reserved one is code 7 naming both, and the pool of the
-L2Network reserves its gateway and serves it alone (a routed network cannot take it)."""
+L2Network reserves its gateway and serves it alone (a routed network cannot take it).
+`ipamctl show --network vlan100` lists the running VM with its MAC and live owner, and
+check finds no L2 problem."""
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +34,39 @@ def ctl(args, kc, host):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                                "HOME": "/nonexistent"})
+
+
+def show_network(kc, host, pod):
+    """ipamctl show --network and check see the running VM on vlan100 (issue #13)."""
+    p = ctl(["show", "--network", "vlan100", "-o", "json"], kc, host)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        doc = {}
+    items = doc.get("items", [])
+    ok(p.returncode == 0 and doc.get("l2Network", {}).get("vlan") == 100 and
+       [x.get("cidr") for x in doc.get("pools", [])] == ["198.18.100.0/24"],
+       "show --network vlan100 -o json: the L2Network (VLAN 100) and its one pool", p)
+    ok([(x.get("ip"), x.get("mac"), x.get("namespace"), x.get("vm"), x.get("owner"),
+         (x.get("activeOwner") or {}).get("uid")) for x in items] ==
+       [(IP4, MAC, "default", "vm-a", "alive", pod["metadata"]["uid"])],
+       "show --network: the VM's address with its MAC, owned by the running launcher pod",
+       items)
+    p = ctl(["show", "--network", "vlan100"], kc, host)
+    rows = [ln.split() for ln in p.stdout.splitlines()]
+    ok(p.returncode == 0 and [IP4, MAC, "default/vm-a"] in [r[:3] for r in rows],
+       "show --network (table): a row IP, MAC, VM", p)
+    p = ctl(["show", "--network", "vlan999"], kc, host)
+    ok(p.returncode == 1 and "vlan999 is not known" in p.stdout,
+       "show --network of no L2Network and no pool: exit 1, says so", p)
+    p = ctl(["check", "-o", "json"], kc, host)
+    try:
+        probs = [x["kind"] for x in json.loads(p.stdout).get("problems", [])]
+    except (ValueError, KeyError):
+        probs = None
+    ok(probs is not None and not [k for k in probs if k.startswith("L2") or
+                                  k == "OutsideL2Subnet"],
+       "check: no L2 problem on the healthy network", p)
 
 
 def run(api, host, kc):
@@ -80,6 +116,7 @@ def run(api, host, kc):
     ok(r2.rc == 0 and r2.json and [i["address"] for i in r2.json["ips"]] == [IP4 + "/24"] and
        (t.ipj(ns2, "link", "show", "net1") or [{}])[0].get("address") == MAC,
        "restart: the new launcher pod's net1 keeps the address and the MAC", r2)
+    show_network(kc, host, rst)
     t.cni("DEL", c, host, cid="cid2", netns_path="/run/netns/" + ns2, ifname="net1",
           args=kube.pod_args(rst))
     ns3 = t.netns("l2k3")

@@ -14,6 +14,7 @@ the end, also on Ctrl-C (with --keep the lab's files stay).
 
     test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep] [--qemu]
     test/lab/demo.py --scenario flows [--keep]
+    test/lab/demo.py --scenario policy [--keep]
 
 --scenario flows (issue #14): the agents record flows; pods on node-b and node-c and the
 API host connect to the VM over TCP, the VM connects to the API host, the VM migrates
@@ -21,6 +22,13 @@ node-a -> node-b and the traffic runs again; prints the blast-radius table of th
 (`kvnet flows --vm` over every node's flow log) and writes its SVG picture
 (build/demo-flows.svg). Exit 0 only when the report lists exactly the peers, ports and
 directions the demo generated, with at least the bytes it sent, from both nodes.
+
+--scenario policy (issue #12): the agents enforce NetworkPolicy; the VM is under a policy
+allowing ingress only from pods role=ok; probers role=ok and role=no on node-c stream 1 kHz
+UDP echo to it while it migrates node-a -> node-b -> node-a (test_policy_migrate.py).
+Prints per migration the allowed stream's blackout and the denied stream's answers. Exit
+0 only when the denied prober got zero answers from source or target at every moment and
+the allowed one lost echoes only in the hand-over windows.
 
 --qemu (`make demo DEMO_ARGS=--qemu`): the VM is a real QEMU guest (test/lab/qemuvm.py,
 needs qemu-system-x86) migrated by QMP; prints the guest pause and per stream the stall.
@@ -163,11 +171,53 @@ def flows_scenario(a):
     return 0 if ok else 1
 
 
+def policy_scenario(a):
+    """A VM under a NetworkPolicy live-migrates (--scenario policy)."""
+    import test_policy_migrate as PM
+    t_start = time.time()
+    head("kvnet demo: a VM's NetworkPolicy holds from the first packet on every node it "
+         "runs on")
+    with L.Lab(log=say, convergence=a.convergence, keep=a.keep,
+               agent_conf_extra=PM.CONF) as lab:
+        say("agents ready on %s ([agent] network_policy = enabled, [cni] "
+            "policy_setup_timeout_seconds = 10)" % ", ".join(lab.nodes))
+        try:
+            ok, out, s = PM.run(lab, say)
+        except RuntimeError as e:
+            print("make demo: %s" % e, file=sys.stderr)
+            return 1
+        for i, r in enumerate(out):
+            head("migration %d: %s -> %s (%s, %s)" % (i + 1, r["src"], r["tgt"], r["name"],
+                                                     r["outcome"]))
+            b = r["blackout_ms"]
+            say("allowed (role=ok):   blackout %s ms, %d echoes lost in the hand-over%s" % (
+                "%.1f" % b if b is not None else "n/a", r["lost_window"],
+                "" if r["order_ok"] else " (answers NOT source then target)"))
+            say("denied  (role=no):   %d answers of %d echoes sent (source and target)" % (
+                r["denied_answers"], r["denied_sent"]))
+        head("summary")
+        ra, rd = s["allowed"], s["denied"]
+        say("allowed: %d echoes sent, %d answered, %d lost outside the hand-over windows" %
+            (ra.sent, len(ra.reply), s["lost_outside"]))
+        say("denied:  %d echoes sent, %d answered%s" % (
+            rd.sent, len(rd.reply), "" if not rd.reply else " by %s" % rd.who()))
+        say("control: with the policy deleted the role=no prober is %s" % (
+            "answered" if s["control"] else "NOT answered (the path is broken)"))
+        say("blackout per migration (allowed stream): %s ms" % ", ".join(
+            "%.1f" % r["blackout_ms"] if r["blackout_ms"] is not None else "n/a"
+            for r in out))
+        say("the policy held" if ok else "the policy did NOT hold (see above)")
+    say("lab removed (namespaces, links, processes%s); %.0f s in all" % (
+        "; files kept in %s" % lab.dir if a.keep else ", files", time.time() - t_start))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser(prog="make demo")
-    ap.add_argument("--scenario", choices=("migrate", "flows"), default="migrate",
+    ap.add_argument("--scenario", choices=("migrate", "flows", "policy"),
+                    default="migrate",
                     help="migrate (default): the hand-over timeline; flows: the blast-radius "
-                         "report of the VM")
+                         "report of the VM; policy: a VM under a NetworkPolicy migrates")
     ap.add_argument("--convergence", type=int, default=5,
                     help="seconds the migrated route keeps metric 512 (agent default 30)")
     ap.add_argument("--announce", default="garp")
@@ -183,6 +233,11 @@ def main():
         return 1
     if a.scenario == "flows":
         return flows_scenario(a)
+    if a.scenario == "policy":
+        if not L.agent_built():
+            print("make demo: dist/kvnet has no agent", file=sys.stderr)
+            return 1
+        return policy_scenario(a)
     if not L.agent_built():
         print("make demo: dist/kvnet has no agent yet (`kvnet agent` is not implemented): "
               "the live-migration hand-over needs it (issue #5)", file=sys.stderr)

@@ -333,8 +333,11 @@ def main():
         key = open(kfile, "rb").read().strip()
         vmi_uid = vm.vmi["metadata"]["uid"]
         ref0 = metric(lab, b, "kvnet_ct_handover_chunks_total", "refused")
-        tuples = lambda: sorted(" ".join(ln.split()[3:]).split(" [")[0]  # noqa: E731
-                                for ln in ct_entries(b, vm.ip4))  # (no timeout, no flags)
+        # an entry's addresses and ports only: its state and timeout move on their own
+        # (TIME_WAIT entries expire, a connection closes) while the forged chunks arrive
+        tuples = lambda: sorted(set(" ".join(w for w in ln.split(" [")[0].split()  # noqa: E731
+                                             if w.split("=")[0] in ("src", "dst", "sport", "dport"))
+                                    for ln in ct_entries(b, vm.ip4)))
         have0 = tuples()
         now = time.time_ns()
         payload = open(os.path.join(L.ROOT, "test", "fuzz", "corpus", "ct", "ct-wire.bin"),
@@ -353,9 +356,9 @@ def main():
             time.sleep(0.05)
         why = [f.get("reason") for f in log_lines(lab, b, "conntrack hand-over refused", t0)]
         ok(ref1 >= ref0 + 2 and
-           "not_target" in why and "unknown_vmi" in why and tuples() == have0,
+           "not_target" in why and "unknown_vmi" in why and set(tuples()) <= set(have0),
            "signed chunks from a node that is not the migration's source, or for an unknown "
-           "VMI, are refused (not_target, unknown_vmi) and change no entry on node-b",
+           "VMI, are refused (not_target, unknown_vmi) and add no entry on node-b",
            {"why": why, "refused": (ref0, ref1), "before": have0, "after": tuples()})
         for s in servers:
             s.stop()

@@ -11,7 +11,8 @@ egress to an ipBlock, several policies as a union, both selectors combined):
   - the expected matrix is written here by hand from the Kubernetes semantics;
   - `kvnet policy explain` over the same objects (read from the API) must agree cell by
     cell;
-  - every cell is probed with real traffic (ncat for TCP, UDP datagrams) and must agree;
+  - every cell, over IPv4 and IPv6, is probed with real traffic (ncat for TCP, UDP
+    datagrams) and must agree (the ipBlocks are IPv4: no IPv6 peer matches them);
   - `nft -j list ruleset` on each node holds only table inet kvnet with exactly the
     chains of its local endpoints, map elements to them, a default deny exactly on the
     isolated directions, rule comments naming only the case's policies, no unused set.
@@ -166,34 +167,38 @@ NS = {"a": "x", "vm": "x", "d": "x", "c": "y"}
 
 
 def case_list(ips):
-    """(name, policies, want(src, dst, port) -> bool, isolated {(endpoint, dir)})."""
+    """(name, policies, want(src, dst, port, family 4|6) -> bool, isolated {(endpoint,
+    dir)}). The ipBlocks are IPv4: an IPv6 peer matches none of them."""
     a4 = ips["a"] + "/32"
     d4 = ips["d"] + "/32"
     deny_x = np("x", "deny-all", {"podSelector": {}, "policyTypes": ["Ingress"]})
     return [
-        ("no policy", [], lambda s, d, p: True, set()),
+        ("no policy", [], lambda s, d, p, f: True, set()),
         ("deny-all ingress in x", [deny_x],
-         lambda s, d, p: NS[d] != "x", {(e, "in") for e in ("a", "vm", "d")}),
+         lambda s, d, p, f: NS[d] != "x", {(e, "in") for e in ("a", "vm", "d")}),
         ("allow-from-namespace y to x/a (with deny-all)", [
             deny_x,
             np("x", "a-from-y", {"podSelector": sel(pod="a"), "ingress": [
                 {"from": [{"namespaceSelector": sel(ns="y")}]}]})],
-         lambda s, d, p: NS[d] != "x" or (d == "a" and s == "c"),
+         lambda s, d, p, f: NS[d] != "x" or (d == "a" and s == "c"),
          {(e, "in") for e in ("a", "vm", "d")}),
         ("allow-from-pod on a named port (x pods to x/d on http)", [
             np("x", "d-http", {"podSelector": sel(pod="d"), "ingress": [
                 {"from": [{"podSelector": {}}], "ports": [{"port": "http"}]}]})],
-         lambda s, d, p: d != "d" or (s in ("a", "vm") and p == "80/tcp"), {("d", "in")}),
+         lambda s, d, p, f: d != "d" or (s in ("a", "vm") and p == "80/tcp"),
+         {("d", "in")}),
         ("ipBlock with except and endPort (to y/c)", [
             np("y", "c-block", {"podSelector": sel(pod="c"), "ingress": [
                 {"from": [{"ipBlock": {"cidr": "198.18.0.0/24", "except": [a4]}}],
                  "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8100}]}]})],
-         lambda s, d, p: d != "c" or (s in ("vm", "d") and p == "8080/tcp"), {("c", "in")}),
+         lambda s, d, p, f: d != "c" or (f == 4 and s in ("vm", "d") and p == "8080/tcp"),
+         {("c", "in")}),
         ("egress of x/a to an ipBlock (d on 81/udp only)", [
             np("x", "a-out", {"podSelector": sel(pod="a"), "policyTypes": ["Egress"],
                               "egress": [{"to": [{"ipBlock": {"cidr": d4}}],
                                           "ports": [{"protocol": "UDP", "port": 81}]}]})],
-         lambda s, d, p: s != "a" or (d == "d" and p == "81/udp"), {("a", "eg")}),
+         lambda s, d, p, f: s != "a" or (f == 4 and d == "d" and p == "81/udp"),
+         {("a", "eg")}),
         ("several policies as a union, both selectors combined (to y/c)", [
             np("y", "c-from-xa", {"podSelector": sel(pod="c"), "ingress": [
                 {"from": [{"namespaceSelector": sel(ns="x"), "podSelector": sel(pod="a")}],
@@ -201,7 +206,7 @@ def case_list(ips):
             np("y", "c-from-d", {"podSelector": sel(pod="c"), "ingress": [
                 {"from": [{"namespaceSelector": {}, "podSelector": sel(pod="d")}],
                  "ports": [{"port": 8080}]}]})],
-         lambda s, d, p: d != "c" or (s == "a" and p == "80/tcp") or
+         lambda s, d, p, f: d != "c" or (s == "a" and p == "80/tcp") or
          (s == "d" and p == "8080/tcp"), {("c", "in")}),
     ]
 
@@ -307,7 +312,10 @@ def main():
         ips = {k: p.ip4 for k, p in pods.items()}
         locals_ = {"node-a": {"a": pods["a"].host_if, "vm": pods["vm"].host_if},
                    "node-b": {"c": pods["c"].host_if, "d": pods["d"].host_if}}
+        ips6 = {k: p.ip6 for k, p in pods.items()}
         names = {"a": "x/a", "vm": "x/vm", "c": "y/c", "d": "x/d", "api": L.API4}
+        # the IPv6 cells are explained by address (a pod's v6 address is that pod)
+        names6 = dict(ips6, api=L.API6)
         objdir = os.path.join(lab.dir, "objects")
         for name, pols, want, isolated in case_list(ips):
             set_policies(lab, pols)
@@ -318,12 +326,14 @@ def main():
                "(only table inet kvnet, chains and map elements of the local endpoints, "
                "default deny exactly where isolated, no stray rule or set)" % name, bad)
             dump_objects(lab, objdir)
-            cells = [(s, d, p) for s in SRCS for d in DSTS for p in PORTS if s != d]
+            cells = [(s, d, p, f) for f in (4, 6) for s in SRCS for d in DSTS
+                     for p in PORTS if s != d]
             got_explain = {}
             ths = []
             for c in cells:
                 def run(c=c):
-                    got_explain[c] = explain(objdir, names[c[0]], names[c[1]], c[2])
+                    nm = names if c[3] == 4 else names6
+                    got_explain[c] = explain(objdir, nm[c[0]], nm[c[1]], c[2])
                 ths.append(threading.Thread(target=run))
             for t in ths:
                 t.start()
@@ -331,19 +341,22 @@ def main():
                 t.join()
             got_probe = {}
             for s in SRCS:
-                tg = ["%s:%s" % (ips[d], p) for d in DSTS for p in PORTS if d != s]
-                res = probe(pods.get(s), tg)
+                tg = {}
                 for d in DSTS:
                     for p in PORTS:
                         if d != s:
-                            got_probe[(s, d, p)] = res.get("%s:%s" % (ips[d], p))
+                            tg[(s, d, p, 4)] = "%s:%s" % (ips[d], p)
+                            tg[(s, d, p, 6)] = "[%s]:%s" % (ips6[d], p)
+                res = probe(pods.get(s), list(tg.values()))
+                for c, t in tg.items():
+                    got_probe[c] = res.get(t)
             wrong_e = {c: got_explain[c] for c in cells if got_explain[c] != want(*c)}
             wrong_p = {c: got_probe[c] for c in cells if got_probe[c] != want(*c)}
             allowed = sum(1 for c in cells if want(*c))
             ok(not wrong_e, "%s: kvnet policy explain agrees with the expected matrix "
-               "(%d cells, %d allowed)" % (name, len(cells), allowed), wrong_e)
-            ok(not wrong_p, "%s: real probes agree with the expected matrix (%d cells, "
-               "%d allowed)" % (name, len(cells), allowed), wrong_p)
+               "(%d cells IPv4 and IPv6, %d allowed)" % (name, len(cells), allowed), wrong_e)
+            ok(not wrong_p, "%s: real probes agree with the expected matrix (%d cells IPv4 "
+               "and IPv6, %d allowed)" % (name, len(cells), allowed), wrong_p)
 
         # ---- the agent restarts: the rules stay in force -----------------------------
         set_policies(lab, [np("x", "vm-from-a", {"podSelector": {"matchLabels": {

@@ -1,7 +1,7 @@
 /* Unit tests for ipam/report: owner judgement, pool usage (128-bit counts), pool delete,
  * each problem kind of check with an API view, the VM grace period, the report JSON round
  * trip, and repairs after which check finds nothing; pool ensure (pool add); which
- * problems of an older report may still be repaired; DuplicateMAC. */
+ * problems of an older report may still be repaired; DuplicateMAC; the L2 problems. */
 #include "ipam/report.h"
 #include "lib/json.h"
 #include "lib/err.h"
@@ -394,6 +394,64 @@ static void test_duplicate_mac(void)
 	ipam_state_free(&st);
 }
 
+/* The L2 problems: each kind once, in address order, none without the L2Networks but the
+ * handle-in-the-wrong-pool one, no repair; the kinds survive the report round trip. */
+static void test_l2_problems(void)
+{
+	struct ipam_state st;
+	ipam_state_init(&st);
+	pool(&st, "198.18.0.0/24", 26);
+	pool(&st, "198.18.100.0/24", 26);
+	pool(&st, "198.18.101.0/24", 26);
+	for (unsigned i = 1; i < st.n_pools; i++)
+		ipam_pool_set_network(&st, &st.pools[i], "vlan100");
+	mac_alloc(&st, "198.18.0.5", "vlan100", "vm-s", "");	  /* ordinary pool */
+	mac_alloc(&st, "198.18.100.1", "vlan100", "vm-g", "");  /* the gateway */
+	mac_alloc(&st, "198.18.100.9", "kvnet", "vm-m", "");	  /* another network's */
+	mac_alloc(&st, "198.18.100.10", "vlan100", "vm-a", ""); /* healthy */
+	mac_alloc(&st, "198.18.101.5", "vlan100", "vm-o", "");  /* outside the subnet */
+	struct ipam_l2net n;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.name, sizeof(n.name), "vlan100");
+	n.has_v4 = true;
+	T_EQ(ipam_cidr_parse(&n.v4, "198.18.100.0/24", NULL), 0);
+	n.gw4 = ip("198.18.100.1");
+	struct ipam_check_opts o = {.l2nets = &n, .n_l2nets = 1};
+	struct ipam_report r;
+	T_EQ(ipam_report_check(&st, &o, &r, NULL), 0);
+	const enum ipam_problem_kind want[] = {IPAM_P_L2_NETWORK, IPAM_P_L2_GATEWAY,
+					       IPAM_P_L2_NETWORK, IPAM_P_L2_SUBNET};
+	const char *wip[] = {"198.18.0.5", "198.18.100.1", "198.18.100.9", "198.18.101.5"};
+	T_EQ(r.n, 4);
+	for (unsigned i = 0; i < r.n && i < 4; i++) {
+		char as[64];
+		T_EQ(r.p[i].kind, want[i]);
+		T_EQ(r.p[i].repair, IPAM_R_NONE);
+		T_STREQ(ipam_addr_str(&r.p[i].ip, as, sizeof(as)), wip[i]);
+	}
+	if (r.n == 4) {
+		T_STREQ(r.p[3].detail, "198.18.101.5 (handle vlan100.vmi.default.vm-o) is outside "
+				       "L2Network vlan100's subnet 198.18.100.0/24");
+		T_STREQ(ipam_problem_name(r.p[1].kind), "L2GatewayAllocated");
+		struct json_w w;
+		json_w_init_grow(&w, 1 << 16);
+		T_EQ(ipam_report_write(&r, &w, NULL), 0);
+		struct ipam_report back;
+		T_EQ(ipam_report_parse(&back, w.buf, w.len, NULL), 0);
+		T_CHECK(back.n == 4 && back.p[3].kind == IPAM_P_L2_SUBNET &&
+			ipam_problem_current(&r, &back.p[3]));
+		ipam_report_free(&back);
+		json_w_free(&w);
+	}
+	ipam_report_free(&r);
+	/* without the L2Networks: only the other network's handle in vlan100's pool */
+	T_EQ(ipam_report_check(&st, NULL, &r, NULL), 0);
+	T_CHECK(r.n == 1 && r.p[0].kind == IPAM_P_L2_NETWORK &&
+		!strcmp(r.p[0].handle, "kvnet.vmi.default.vm-m"));
+	ipam_report_free(&r);
+	ipam_state_free(&st);
+}
+
 static void test_no_api_no_leaks(void)
 {
 	struct ipam_state st;
@@ -447,6 +505,7 @@ int main(void)
 	T_RUN(test_pool_ensure);
 	T_RUN(test_problem_repairable);
 	T_RUN(test_duplicate_mac);
+	T_RUN(test_l2_problems);
 	T_RUN(test_judge);
 	T_RUN(test_check_finds_each_kind_and_repairs);
 	T_RUN(test_no_api_no_leaks);

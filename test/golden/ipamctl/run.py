@@ -157,6 +157,32 @@ SEQUENCE = [
                               "--mac", "02:00:00:00:00:04"]),
 ]
 
+# The L2 world (world.py, issue #13): show --network, the L2 problems of check, release
+# --network; in order (the releases change the state).
+L2_CASES = [
+    ("l2-show", ["show", "--network", "vlan100"]),
+    ("l2-show-wide", ["show", "--network", "vlan100", "-o", "wide"]),
+    ("l2-show-json", ["show", "--network", "vlan100", "-o", "json"]),
+    ("l2-show-nopool", ["show", "--network", "vlan200"]),
+    ("l2-show-unknown", ["show", "--network", "vlan999"]),
+    ("l2-show-unknown-json", ["show", "--network", "vlan999", "-o", "json"]),
+    ("l2-usage-modes", ["show", "--network", "vlan100", "--vm", "default/vm-a"]),
+    ("l2-check", ["check", "--vm-grace-seconds", "0"]),
+    ("l2-check-json", ["check", "--vm-grace-seconds", "0", "-o", "json"]),
+    ("l2-release-elsewhere", ["release", "--network", "vlan100", "--ip", "198.18.0.5"]),
+    ("l2-release-handle-elsewhere", ["release", "--network", "vlan100", "--handle",
+                                     "vlan100.vmi.default.vm-s"]),
+    ("l2-release-live", ["release", "--network", "vlan100", "--ip", "198.18.100.10"]),
+    ("l2-release-force", ["release", "--network", "vlan100", "--ip", "2001:db8:100::a",
+                          "--force"]),
+    ("l2-release-reserved", ["release", "--network", "vlan100", "--handle",
+                             "vlan100.vmi.default.vm-gw", "--force"]),
+    ("l2-show-after", ["show", "--network", "vlan100"]),
+    ("l2-check-report", ["check", "--vm-grace-seconds", "0", "-o", "{R}"]),
+    ("l2-release-report-othernet", ["release", "--from-report", "{R}", "--network", "vlan200",
+                                    "--vm-grace-seconds", "0"]),
+]
+
 
 class Env:
     def __init__(self, ds, tmp, api):
@@ -275,6 +301,22 @@ def main():
                                       ("release-noapi", ["release", "--ip", "198.18.0.3"])])
                 finally:
                     shutil.rmtree(noapi.tmp, ignore_errors=True)
+        finally:
+            api.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+    # the L2 world, each datastore on an API server of its own
+    for ds in ("file", "kube"):
+        tmp = tempfile.mkdtemp(prefix="kvt-%d-ipamctl-" % os.getpid())
+        api = KubeAPI(listen="127.0.0.1:0")
+        try:
+            world.crds(api)
+            world.load_api(api)
+            env = Env(ds, tmp, api)
+            if ds == "file":
+                world.plant_l2_file(env.state)
+            else:
+                world.plant_l2_kube(api)
+            run_cases(env, L2_CASES)
         finally:
             api.stop()
             shutil.rmtree(tmp, ignore_errors=True)

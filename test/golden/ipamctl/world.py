@@ -154,3 +154,118 @@ def crds(api):
                          yaml.safe_load(fp))
         if r.status != 201:
             raise RuntimeError("CRD %s: %s" % (f, r.raw))
+
+
+# --- the L2 world (issue #13): L2Networks vlan100 (pools of its own) and vlan200 (none),
+# and one of each L2 problem check reports:
+#   198.18.100.1   L2GatewayAllocated   vlan100's gateway, allocated to VM vm-gw
+#   198.18.100.9   L2NetworkMismatch    handle kvnet.vmi.default.vm-m (another network's)
+#   198.18.101.5   OutsideL2Subnet      pool 198.18.101.0/24 is vlan100's, its subnet is not
+#   198.18.0.5     L2NetworkMismatch    vlan100's handle in an ordinary pool
+# Healthy: .10 and 2001:db8:100::a (VM vm-a, alive), .11 (reserved for vm-r2).
+L2NETS = [
+    {"apiVersion": "kvnet.io/v1", "kind": "L2Network", "metadata": {"name": "vlan100"},
+     "spec": {"vlan": 100, "trunk": {"interface": "tr0"},
+              "ipv4": {"subnet": "198.18.100.0/24", "gateway": "198.18.100.1"},
+              "ipv6": {"subnet": "2001:db8:100::/64", "gateway": "2001:db8:100::1"}}},
+    {"apiVersion": "kvnet.io/v1", "kind": "L2Network", "metadata": {"name": "vlan200"},
+     "spec": {"vlan": 200, "trunk": {"interface": "tr0"},
+              "ipv4": {"subnet": "198.18.200.0/24"}}},
+]
+L2POOLS = {
+    "v4-198-18-100-0-24": {"cidr": "198.18.100.0/24", "blockSize": 26, "reserved": [],
+                           "network": "vlan100"},
+    "v4-198-18-101-0-24": {"cidr": "198.18.101.0/24", "blockSize": 26, "reserved": [],
+                           "network": "vlan100"},
+    "v6-20010db8010000000000000000000000-112": {"cidr": "2001:db8:100::/112",
+                                                "blockSize": 120, "reserved": [],
+                                                "network": "vlan100"},
+    "v4-198-18-0-0-24": {"cidr": "198.18.0.0/24", "blockSize": 26, "reserved": []},
+}
+
+
+def l2_vm(ip, vm, handle, mac="", owner=True):
+    a = {"ip": ip, "handle": handle, "namespace": "default", "vmiName": vm}
+    if mac:
+        a["mac"] = mac
+    if owner:
+        a.update({"pod": SRC["metadata"]["name"], "node": "node-a", "ifname": "net1",
+                  "containerID": "c-" + vm, "vmiUID": VMI["metadata"]["uid"],
+                  "vmUID": VM["metadata"]["uid"],
+                  "activeOwner": {"namespace": "default", "name": SRC["metadata"]["name"],
+                                  "uid": SRC_UID, "node": "node-a"}})
+    return a
+
+
+def l2_blocks():
+    return {
+        "v4-198-18-100-0-26": {"cidr": "198.18.100.0/26", "affinity": "node-a", "used": 4,
+                               "allocations": [
+                                   l2_vm("198.18.100.1", "vm-gw", "vlan100.vmi.default.vm-gw",
+                                         "02:00:00:00:01:01", owner=False),
+                                   l2_vm("198.18.100.9", "vm-m", "kvnet.vmi.default.vm-m",
+                                         owner=False),
+                                   l2_vm("198.18.100.10", "vm-a", "vlan100.vmi.default.vm-a",
+                                         "02:00:00:00:01:0a"),
+                                   l2_vm("198.18.100.11", "vm-r2", "vlan100.vmi.default.vm-r2",
+                                         "02:00:00:00:01:0b", owner=False)]},
+        "v4-198-18-101-0-26": {"cidr": "198.18.101.0/26", "affinity": "node-a", "used": 1,
+                               "allocations": [
+                                   l2_vm("198.18.101.5", "vm-o", "vlan100.vmi.default.vm-o",
+                                         owner=False)]},
+        "v4-198-18-0-0-26": {"cidr": "198.18.0.0/26", "affinity": "node-a", "used": 1,
+                             "allocations": [
+                                 l2_vm("198.18.0.5", "vm-s", "vlan100.vmi.default.vm-s",
+                                       owner=False)]},
+        "v6-20010db8010000000000000000000000-120": {
+            "cidr": "2001:db8:100::/120", "affinity": "node-a", "used": 1,
+            "allocations": [l2_vm("2001:db8:100::a", "vm-a", "vlan100.vmi.default.vm-a",
+                                  "02:00:00:00:01:0a")]},
+    }
+
+
+L2HANDLES = {
+    "vlan100.vmi.default.vm-gw": {"ips": ["198.18.100.1"]},
+    "kvnet.vmi.default.vm-m": {"ips": ["198.18.100.9"]},
+    "vlan100.vmi.default.vm-a": {"ips": ["198.18.100.10", "2001:db8:100::a"]},
+    "vlan100.vmi.default.vm-r2": {"ips": ["198.18.100.11"]},
+    "vlan100.vmi.default.vm-o": {"ips": ["198.18.101.5"]},
+    "vlan100.vmi.default.vm-s": {"ips": ["198.18.0.5"]},
+}
+
+
+def l2_records():
+    out = []
+    for n, s in L2POOLS.items():
+        out.append(("pool", "ippools", "IPPool", n, s))
+    for n, s in l2_blocks().items():
+        out.append(("block", "ipamblocks", "IPAMBlock", n, s))
+    for n, s in L2HANDLES.items():
+        out.append(("handle", "ipamhandles", "IPAMHandle", n, s))
+    return out
+
+
+def plant_l2_file(state_dir):
+    for kind, _, _, name, spec in l2_records():
+        d = os.path.join(state_dir, kind)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name + ".json"), "w") as f:
+            json.dump(spec, f)
+    d = os.path.join(state_dir, "l2networks")
+    os.makedirs(d, exist_ok=True)
+    for n in L2NETS:
+        with open(os.path.join(d, n["metadata"]["name"] + ".json"), "w") as f:
+            json.dump(n, f)
+
+
+def plant_l2_kube(api):
+    for _, plural, kind, name, spec in l2_records():
+        r = api.post(G + plural, {"apiVersion": "kvnet.io/v1", "kind": kind,
+                                  "metadata": {"name": name}, "spec": spec})
+        if r.status != 201:
+            raise RuntimeError("plant %s %s: %s %s" % (plural, name, r.status, r.raw))
+    for n in L2NETS:
+        r = api.post(G + "l2networks", n)
+        if r.status != 201:
+            raise RuntimeError("plant l2network %s: %s %s" % (n["metadata"]["name"], r.status,
+                                                              r.raw))
