@@ -9,7 +9,9 @@ every protocol from both sources, each migration Succeeded with the announcement
 on the target pod's eth0, every node forwards the VM to the target (ip route get), every
 stream answers again after the cut-over, 0 TCP connections lost. Printed, not asserted:
 the guest pause (QMP STOP on the source -> RESUME on the target), each stream's stall
-(longest gap between answers) and stall minus pause.
+(longest gap between answers) and stall minus pause. The cut-over copies the guest paused
+(qemuvm.MIGRATE: QEMU 7.2's live pre-copy under TCG corrupts the guest's memory under
+traffic); KVT_QEMU_MIGRATE=live runs QEMU's live pre-copy instead.
 
 Skips (# SKIP, with the reason) only when qemu-system-x86_64 is missing or the guest image
 cannot be built, or the agent has no migration hand-over. The lab's nodes have no default
@@ -160,6 +162,8 @@ def main():
             T.skip(n, why)
         return 0
     with L.Lab(convergence=CONV) as lab:
+        T.note("cut-over: %s copy (KVT_QEMU_MIGRATE), accel %s" % (
+            Q.MIGRATE, os.environ.get("KVT_QEMU_ACCEL", "tcg")))
         kv = KubeVirt(lab, guests=Q.QemuGuests(lab, img))
         client = kv.ordinary_pod("client", lab.nodes["node-c"])
         vm = kv.create_vm("vm-a", "node-a")
