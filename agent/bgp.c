@@ -1,5 +1,6 @@
 /* bgp — BIRD's fragment and its reload (see bgp.h). */
 #include "agent/bgp.h"
+#include "agent/blockobj.h"
 
 #include "agent/agent.h"
 #include "agent/birdconf.h"
@@ -59,17 +60,9 @@ struct blocks {
 static void block_cb(void *user, const struct kube_obj *o)
 {
 	struct blocks *bs = user;
-	struct json_doc d;
-	struct json_tok *tok;
-	if (kube_obj_parse(o, &d, &tok) < 0)
-		return;
-	int spec = json_get(&d, 0, "spec");
-	size_t sl = 0;
-	const char *raw = spec >= 0 ? json_raw(&d, spec, &sl) : NULL;
 	struct ipam_state st;
-	ipam_state_init(&st);
 	struct err e = { 0 };
-	if (raw && ipam_state_load(&st, IPAM_BLOCK, o->name, o->rv ? o->rv : "", raw, sl, &e) == 0) {
+	if (agent_block_load(o, &st, &e) == 0) {
 		for (unsigned i = 0; i < st.n_blocks; i++) {
 			const struct ipam_block *bl = &st.blocks[i];
 			if (strcmp(bl->affinity, bs->self) != 0)
@@ -92,7 +85,6 @@ static void block_cb(void *user, const struct kube_obj *o)
 		}
 	}
 	ipam_state_free(&st);
-	free(tok);
 }
 
 /* This node's IPv4 InternalIP into *out (family 0 when unknown). */

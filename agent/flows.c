@@ -1,5 +1,6 @@
 /* flows — the agent's flow module (agent/flows.h). */
 #include "agent/flows.h"
+#include "agent/blockobj.h"
 
 #include "agent/agent.h"
 #include "agent/http.h"
@@ -203,16 +204,8 @@ static int peer_cmp(const void *x, const void *y)
 static void dir_block(void *user, const struct kube_obj *o)
 {
 	struct fl_dir *d = user;
-	struct json_doc doc;
-	struct json_tok *tok;
-	if (kube_obj_parse(o, &doc, &tok) < 0)
-		return;
-	int spec = json_get(&doc, 0, "spec");
-	size_t sl = 0;
-	const char *raw = spec >= 0 ? json_raw(&doc, spec, &sl) : NULL;
 	struct ipam_state st;
-	ipam_state_init(&st);
-	if (raw && ipam_state_load(&st, IPAM_BLOCK, o->name, o->rv ? o->rv : "", raw, sl, NULL) == 0)
+	if (agent_block_load(o, &st, NULL) == 0)
 		for (unsigned b = 0; b < st.n_blocks; b++)
 			for (unsigned i = 0; i < st.blocks[b].size; i++) {
 				const struct ipam_attrs *at = st.blocks[b].slot[i];
@@ -224,7 +217,6 @@ static void dir_block(void *user, const struct kube_obj *o)
 					vm ? at->vmi_name : at->pod);
 			}
 	ipam_state_free(&st);
-	free(tok);
 }
 
 static void dir_vmi(void *user, const struct kube_obj *o)

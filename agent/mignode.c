@@ -1,5 +1,6 @@
 /* mignode — the node's migration machines: agent hooks and capture in, actions out. */
 #include "agent/mignode.h"
+#include "agent/blockobj.h"
 
 #include "agent/agent.h"
 #include "agent/gateway.h"
@@ -717,7 +718,6 @@ static void on_vmi(struct mignode *n, const struct kube_obj *obj);
 static bool target_vouched(struct mignode *n, const struct mn_ep *x, char *why, size_t cap);
 static bool vouched(struct mignode *n, struct mn_ep *x);
 static void redecide(struct mignode *n, struct mn_ep *x);
-static int parse_obj(const struct kube_obj *obj, struct json_doc *d, struct json_tok **tok);
 
 static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, bool from_disk)
 {
@@ -779,20 +779,6 @@ static void hook_ep_removed(void *user, struct agent *a, struct agent_ep *aep)
 	update_gauges(n);
 }
 
-/* Parse obj into doc with malloc'd tokens (*tok; free() it). 0 or -errno. */
-static int parse_obj(const struct kube_obj *obj, struct json_doc *d, struct json_tok **tok)
-{
-	*tok = NULL;
-	int rc = json_parse(d, obj->json, obj->len, NULL, 0, 0, NULL);
-	if (rc != -ENOSPC && rc != 0)
-		return rc;
-	unsigned need = d->n ? d->n : 1;
-	*tok = calloc(need, sizeof(**tok));
-	if (!*tok)
-		return -ENOMEM;
-	return json_parse(d, obj->json, obj->len, *tok, need, 0, NULL);
-}
-
 static bool pod_matches(const struct mn_ep *x, const struct kube_obj *o)
 {
 	if (strcmp(x->m.ns, o->ns) != 0 || strcmp(x->m.pod, o->name) != 0)
@@ -821,7 +807,7 @@ static void on_pod(struct mignode *n, const struct kube_obj *old, const struct k
 		struct kube_arena ar;
 		struct kube_pod pod;
 		kube_arena_init(&ar, mem, sizeof(mem));
-		if (parse_obj(obj, &d, &tok) < 0 || kube_pod_view(&d, 0, &pod, &ar, NULL) < 0) {
+		if (kube_obj_parse(obj, &d, &tok) < 0 || kube_pod_view(&d, 0, &pod, &ar, NULL) < 0) {
 			free(tok);
 			continue;
 		}
@@ -855,7 +841,7 @@ static bool vmim_read(const struct kube_obj *o, char *phase, size_t pcap, char *
 	struct kube_arena ar;
 	struct kube_vmim v;
 	kube_arena_init(&ar, mem, sizeof(mem));
-	bool ok = parse_obj(o, &d, &tok) == 0 && kube_vmim_view(&d, 0, &v, &ar, NULL) == 0;
+	bool ok = kube_obj_parse(o, &d, &tok) == 0 && kube_vmim_view(&d, 0, &v, &ar, NULL) == 0;
 	if (ok) {
 		snprintf(phase, pcap, "%s", v.phase ? v.phase : "");
 		snprintf(vmi, vcap, "%s", v.vmi_name ? v.vmi_name : "");
@@ -907,25 +893,11 @@ static void on_block(struct mignode *n, const struct kube_obj *obj)
 {
 	if (!obj || !n->n)
 		return;
-	struct json_doc d;
-	struct json_tok *tok;
-	if (parse_obj(obj, &d, &tok) < 0) {
-		free(tok);
-		return;
-	}
-	int spec = json_get(&d, 0, "spec");
-	size_t len = 0;
-	const char *raw = spec >= 0 ? json_raw(&d, spec, &len) : NULL;
 	struct ipam_state st;
-	ipam_state_init(&st);
-	struct err e;
-	if (!raw || ipam_state_load(&st, IPAM_BLOCK, obj->name, obj->rv ? obj->rv : "", raw, len,
-				    &e) < 0) {
-		free(tok);
+	if (agent_block_load(obj, &st, NULL) < 0) {
 		ipam_state_free(&st);
 		return;
 	}
-	free(tok);
 	const char *self = agent_node(n->a);
 	for (unsigned i = 0; i < n->n; i++) {
 		struct mn_ep *x = n->eps[i];
@@ -963,7 +935,7 @@ static void on_vmi(struct mignode *n, const struct kube_obj *obj)
 	struct kube_arena ar;
 	struct kube_vmi v;
 	kube_arena_init(&ar, mem, sizeof(mem));
-	if (parse_obj(obj, &d, &tok) < 0 || kube_vmi_view(&d, 0, &v, &ar, NULL) < 0) {
+	if (kube_obj_parse(obj, &d, &tok) < 0 || kube_vmi_view(&d, 0, &v, &ar, NULL) < 0) {
 		free(tok);
 		return;
 	}
@@ -1071,8 +1043,8 @@ static bool target_vouched(struct mignode *n, const struct mn_ep *x, char *why, 
 	kube_arena_init(&pa, mem->p, sizeof(mem->p));
 	kube_arena_init(&va, mem->v, sizeof(mem->v));
 	kube_arena_init(&ma, mem->m, sizeof(mem->m));
-	if (parse_obj(&po, &pd, &pt) < 0 || kube_pod_view(&pd, 0, &pod, &pa, NULL) < 0 ||
-	    parse_obj(&vo, &vd, &vt) < 0 || kube_vmi_view(&vd, 0, &vmi, &va, NULL) < 0) {
+	if (kube_obj_parse(&po, &pd, &pt) < 0 || kube_pod_view(&pd, 0, &pod, &pa, NULL) < 0 ||
+	    kube_obj_parse(&vo, &vd, &vt) < 0 || kube_vmi_view(&vd, 0, &vmi, &va, NULL) < 0) {
 		snprintf(why, cap, "its pod or VMI object does not parse");
 		goto out;
 	}
@@ -1088,7 +1060,7 @@ static bool target_vouched(struct mignode *n, const struct mn_ep *x, char *why, 
 		struct vmim_find f = { .uid = mig };
 		agent_obj_each(n->a, AGENT_K_VMIM, vmim_find_fn, &f);
 		if (f.found && strcmp(f.o.ns, x->m.ns) == 0) {
-			if (parse_obj(&f.o, &md, &mt) < 0 ||
+			if (kube_obj_parse(&f.o, &md, &mt) < 0 ||
 			    kube_vmim_view(&md, 0, &vmim, &ma, NULL) < 0) {
 				snprintf(why, cap, "VMIM %s does not parse", mig);
 				goto out;

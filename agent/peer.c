@@ -1,5 +1,6 @@
 /* peer — the agent-to-agent path of the migration cut-over (see peer.h). */
 #include "agent/peer.h"
+#include "agent/blockobj.h"
 
 #include "agent/agent.h"
 #include "agent/metrics.h"
@@ -91,8 +92,7 @@ struct agent_peer {
 	agent_peer_ct_fn on_ct;		  /* subscriber of CT messages (agent_peer_listen) */
 	agent_peer_claim_fn on_claim;	  /* ... and of accepted claims */
 	void *listen_user;		  /* their argument */
-	uint64_t rej_t0;		  /* start of the reject log window (ms) */
-	unsigned rej_logged;		  /* reject lines in it */
+	struct log_limit rej_lim;	  /* reject lines: REJECT_LOG_BURST per REJECT_LOG_MS */
 	struct agent_metric *m_sent, *m_recv, *m_rej, *m_held, *m_drop, *m_lat; /* metrics */
 };
 
@@ -465,17 +465,8 @@ static void owners_update(struct agent_peer *p, const struct kube_obj *old,
 	p->n_owners = j;
 	if (!obj)
 		return;
-	struct json_doc d;
-	struct json_tok *tok;
-	if (kube_obj_parse(obj, &d, &tok) < 0)
-		return;
-	int spec = json_get(&d, 0, "spec");
-	size_t sl = 0;
-	const char *raw = spec >= 0 ? json_raw(&d, spec, &sl) : NULL;
 	struct ipam_state st;
-	ipam_state_init(&st);
-	if (raw && ipam_state_load(&st, IPAM_BLOCK, obj->name, obj->rv ? obj->rv : "", raw, sl,
-				   NULL) == 0) {
+	if (agent_block_load(obj, &st, NULL) == 0) {
 		for (unsigned b = 0; b < st.n_blocks; b++) {
 			const struct ipam_block *bl = &st.blocks[b];
 			for (unsigned i = 0; i < bl->size; i++) {
@@ -496,7 +487,6 @@ static void owners_update(struct agent_peer *p, const struct kube_obj *old,
 		}
 	}
 	ipam_state_free(&st);
-	free(tok);
 }
 
 /* May the local endpoint ep (a VM pod) be routed to node `to` for migration uid? Only
@@ -677,23 +667,11 @@ static void reject(struct agent_peer *p, const char *reason, const char *from,
 		   const char *fmt, ...)
 {
 	agent_metric_add(p->m_rej, reason, 1);
-	uint64_t now = ev_now_ms();
-	if (now - p->rej_t0 >= REJECT_LOG_MS) {
-		p->rej_t0 = now;
-		p->rej_logged = 0;
-	}
-	if (p->rej_logged++ >= REJECT_LOG_BURST)
-		return;
-	char detail[ERR_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	log_limited(agent_log(p->a), &p->rej_lim, ev_now_ms(), "peer message rejected", reason,
+		    from, fmt, ap);
 	va_end(ap);
-	for (char *c = detail; *c; c++)
-		if (*c == '"' || *c == '\\')
-			*c = '\'';
-	log_fields(agent_log(p->a), LOG_LVL_WARN, "peer message rejected",
-		   "reason=%s from=%s detail=\"%s\"", reason, from, detail);
 }
 
 static struct psender *sender_get(struct agent_peer *p, const char *node)
@@ -964,6 +942,8 @@ struct agent_peer *agent_peer_new(struct agent *a, struct err *e)
 		err_setx(e, ENOMEM, "peer: out of memory");
 		return NULL;
 	}
+	p->rej_lim.burst = REJECT_LOG_BURST;
+	p->rej_lim.window_ms = REJECT_LOG_MS;
 	p->a = a;
 	p->s4.fd = p->s6.fd = -1;
 	p->boot = now_ns();

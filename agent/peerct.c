@@ -69,8 +69,7 @@ struct agent_peerct {
 	unsigned n_s;			/* in use */
 	struct nl_sock *ct;		/* ctnetlink: dumps (source), creates (target) */
 	struct ev_timer *tick;		/* session timer (armed while there are sessions) */
-	uint64_t ref_t0;		/* start of the refusal log window (ms) */
-	unsigned ref_logged;		/* refusal lines in it */
+	struct log_limit ref_lim;	/* refusal lines: REFUSE_LOG_BURST per REFUSE_LOG_MS */
 	struct agent_metric *m_ent, *m_chunk, *m_lat; /* metrics */
 };
 
@@ -201,23 +200,11 @@ static void refuse(struct agent_peerct *p, const char *reason, const char *from,
 		   const char *fmt, ...)
 {
 	agent_metric_add(p->m_chunk, "refused", 1);
-	uint64_t now = ev_now_ms();
-	if (now - p->ref_t0 >= REFUSE_LOG_MS) {
-		p->ref_t0 = now;
-		p->ref_logged = 0;
-	}
-	if (p->ref_logged++ >= REFUSE_LOG_BURST)
-		return;
-	char detail[ERR_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	log_limited(agent_log(p->a), &p->ref_lim, ev_now_ms(), "conntrack hand-over refused",
+		    reason, from, fmt, ap);
 	va_end(ap);
-	for (char *c = detail; *c; c++)
-		if (*c == '"' || *c == '\\')
-			*c = '\'';
-	log_fields(agent_log(p->a), LOG_LVL_WARN, "conntrack hand-over refused",
-		   "reason=%s from=%s detail=\"%s\"", reason, from, detail);
 }
 
 static int ct_sock(struct agent_peerct *p, struct err *e)
@@ -704,6 +691,8 @@ void *agent_peerct_new(struct agent *a, struct err *e)
 		err_setx(e, ENOMEM, "peerct: out of memory");
 		return NULL;
 	}
+	p->ref_lim.burst = REFUSE_LOG_BURST;
+	p->ref_lim.window_ms = REFUSE_LOG_MS;
 	p->a = a;
 	p->s = calloc(PEERCT_SESS_MAX, sizeof(*p->s));
 	if (!p->s) {

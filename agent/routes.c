@@ -1,5 +1,6 @@
 /* routes — the base routing module (see routes.h). */
 #include "agent/routes.h"
+#include "agent/blockobj.h"
 
 #include "agent/agent.h"
 #include "agent/vxlan.h"
@@ -119,19 +120,10 @@ static void node_cb(void *user, const struct kube_obj *o)
 static void block_cb(void *user, const struct kube_obj *o)
 {
 	struct world_mem *m = user;
-	struct json_doc d;
-	struct json_tok *tok;
-	if (kube_obj_parse(o, &d, &tok) < 0)
-		return;
-	int spec = json_get(&d, 0, "spec");
-	size_t sl = 0;
-	const char *raw = spec >= 0 ? json_raw(&d, spec, &sl) : NULL;
 	struct ipam_state st;
-	ipam_state_init(&st);
 	struct err e = { 0 };
-	if (!raw || ipam_state_load(&st, IPAM_BLOCK, o->name, o->rv ? o->rv : "", raw, sl, &e) < 0) {
-		log_msg(agent_log(m->a), LOG_LVL_DEBUG, "agent: ipamblock %s: ignored: %s",
-			o->name, raw ? e.msg : "no spec");
+	if (agent_block_load(o, &st, &e) < 0) {
+		log_msg(agent_log(m->a), LOG_LVL_DEBUG, "agent: ignored: %s", e.msg);
 		goto out;
 	}
 	for (unsigned b = 0; b < st.n_blocks; b++) {
@@ -160,7 +152,6 @@ static void block_cb(void *user, const struct kube_obj *o)
 	}
 out:
 	ipam_state_free(&st);
-	free(tok);
 }
 
 /* The contribution: desired.h over the endpoints, the overrides, the nodes and blocks. */

@@ -551,16 +551,15 @@ static int parse_cidr(int family, const char *s, size_t n, struct conf_cidr *out
 	return 0;
 }
 
-static int parse_cidr_list(int family, const char *v, struct conf_cidr_list *out,
-			   struct err *e)
+/* Call item(u, p, n, e) for each comma-separated item of v, spaces around it trimmed; an
+ * empty item is an error naming `want` (the list's form). v == "" is an empty list. */
+static int each_item(const char *v, const char *want,
+		     int (*item)(void *u, const char *p, size_t n, struct err *e), void *u,
+		     struct err *e)
 {
-	struct conf_cidr_list l;
 	const char *p = v;
-	memset(&l, 0, sizeof(l));
-	if (*v == '\0') {
-		*out = l;
+	if (*v == '\0')
 		return 0;
-	}
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
@@ -571,19 +570,43 @@ static int parse_cidr_list(int family, const char *v, struct conf_cidr_list *out
 		while (n && is_space(p[n - 1]))
 			n--;
 		if (n == 0)
-			return err_setx(e, EINVAL, "empty item in the list (want CIDR, CIDR, ...)");
-		if (l.n == CONF_POOLS_MAX)
-			return err_setx(e, EINVAL, "too many CIDRs (want at most %d)",
-					CONF_POOLS_MAX);
-		int r = parse_cidr(family, p, n, &l.v[l.n], e);
+			return err_setx(e, EINVAL, "empty item in the list (want %s)", want);
+		int r = item(u, p, n, e);
 		if (r < 0)
 			return r;
-		l.n++;
 		if (!comma)
-			break;
+			return 0;
 		p = comma + 1;
 	}
-	*out = l;
+}
+
+struct cidr_items {
+	int family;
+	struct conf_cidr_list l;
+};
+
+static int cidr_item(void *u, const char *p, size_t n, struct err *e)
+{
+	struct cidr_items *c = u;
+	if (c->l.n == CONF_POOLS_MAX)
+		return err_setx(e, EINVAL, "too many CIDRs (want at most %d)", CONF_POOLS_MAX);
+	int r = parse_cidr(c->family, p, n, &c->l.v[c->l.n], e);
+	if (r < 0)
+		return r;
+	c->l.n++;
+	return 0;
+}
+
+static int parse_cidr_list(int family, const char *v, struct conf_cidr_list *out,
+			   struct err *e)
+{
+	struct cidr_items c;
+	memset(&c, 0, sizeof(c));
+	c.family = family;
+	int r = each_item(v, "CIDR, CIDR, ...", cidr_item, &c, e);
+	if (r < 0)
+		return r;
+	*out = c.l;
 	return 0;
 }
 
@@ -676,42 +699,29 @@ static int parse_peer(const char *s, size_t n, struct conf_bgp_peer *out, struct
 	return 0;
 }
 
+static int peer_item(void *u, const char *p, size_t n, struct err *e)
+{
+	struct conf_bgp_peers *l = u;
+	if (l->n == CONF_BGP_PEERS_MAX)
+		return err_setx(e, EINVAL, "too many peers (want at most %d)", CONF_BGP_PEERS_MAX);
+	int r = parse_peer(p, n, &l->v[l->n], e);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->v[i].family == l->v[l->n].family &&
+		    memcmp(l->v[i].addr, l->v[l->n].addr, 16) == 0)
+			return err_setx(e, EINVAL, "peer %.*s given twice", (int)n, p);
+	l->n++;
+	return 0;
+}
+
 static int parse_peer_list(const char *v, struct conf_bgp_peers *out, struct err *e)
 {
 	struct conf_bgp_peers l;
-	const char *p = v;
 	memset(&l, 0, sizeof(l));
-	if (*v == '\0') {
-		*out = l;
-		return 0;
-	}
-	for (;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		while (n && is_space(*p)) {
-			p++;
-			n--;
-		}
-		while (n && is_space(p[n - 1]))
-			n--;
-		if (n == 0)
-			return err_setx(e, EINVAL,
-					"empty item in the list (want ADDRESS ASN, ADDRESS ASN, ...)");
-		if (l.n == CONF_BGP_PEERS_MAX)
-			return err_setx(e, EINVAL, "too many peers (want at most %d)",
-					CONF_BGP_PEERS_MAX);
-		int r = parse_peer(p, n, &l.v[l.n], e);
-		if (r < 0)
-			return r;
-		for (unsigned i = 0; i < l.n; i++)
-			if (l.v[i].family == l.v[l.n].family &&
-			    memcmp(l.v[i].addr, l.v[l.n].addr, 16) == 0)
-				return err_setx(e, EINVAL, "peer %.*s given twice", (int)n, p);
-		l.n++;
-		if (!comma)
-			break;
-		p = comma + 1;
-	}
+	int r = each_item(v, "ADDRESS ASN, ADDRESS ASN, ...", peer_item, &l, e);
+	if (r < 0)
+		return r;
 	*out = l;
 	return 0;
 }

@@ -218,3 +218,21 @@ void log_fields(const struct log *l, enum log_level level, const char *msg, cons
 	va_end(ap);
 	log_write_fields(l, level, msg, fields);
 }
+
+void log_limited(const struct log *l, struct log_limit *r, uint64_t now_ms, const char *msg,
+		 const char *reason, const char *from, const char *fmt, va_list ap)
+{
+	if (now_ms - r->t0 >= r->window_ms) {
+		r->t0 = now_ms;
+		r->n = 0;
+	}
+	if (r->n >= r->burst)
+		return;
+	r->n++;
+	char detail[512];
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	for (char *c = detail; *c; c++)
+		if (*c == '"' || *c == '\\')
+			*c = '\'';
+	log_fields(l, LOG_LVL_WARN, msg, "reason=%s from=%s detail=\"%s\"", reason, from, detail);
+}

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct err;
 
@@ -49,6 +50,21 @@ void log_vmsg(const struct log *l, enum log_level level, const char *fmt, va_lis
  * space (the caller quotes values that may hold spaces; control bytes become spaces). */
 void log_fields(const struct log *l, enum log_level level, const char *msg, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* A burst limit for one kind of warn line a remote or hostile party can cause (a rejected
+ * peer message, a refused chunk): at most `burst` lines per `window_ms`, the others are
+ * only counted (by the caller's metric). Zero-initialise t0 and n. */
+struct log_limit {
+	unsigned burst;
+	uint64_t window_ms;
+	uint64_t t0;	/* start of the current window */
+	unsigned n;	/* lines in it */
+};
+
+/* A warn line `msg` with the fields reason=REASON from=FROM detail="..." (detail from fmt;
+ * its quotes and backslashes become '), when r lets one more pass at now_ms. */
+void log_limited(const struct log *l, struct log_limit *r, uint64_t now_ms, const char *msg,
+		 const char *reason, const char *from, const char *fmt, va_list ap);
 
 /* log_warn/log_error append ": strerror(errno)"; the x variants do not. */
 void log_error(const struct log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
