@@ -38,6 +38,8 @@ struct vx_nodes {
 struct agent_vxlan {
 	struct agent *a;
 	int ifindex;	      /* the device, once created and up; 0 before */
+	struct fdb_vxlan dev; /* what it was made (or adopted) as, while ifindex != 0 */
+	char underlay_conf[CONF_STR_MAX]; /* [network] vxlan_underlay it was made for */
 	struct ip_addr *nb;   /* the neighbours this agent installed on it */
 	unsigned n_nb, cap_nb;
 };
@@ -123,53 +125,139 @@ static int mtu_cb(const struct link_info *li, void *arg, struct err *e)
 	return 0;
 }
 
-/* Create (or adopt) the device with local address me; set it up. 0 or -errno with e. */
-static int device_ensure(struct agent_vxlan *x, const struct ip_addr *me, struct err *e)
+/* The device as kvnet.conf and this node's address me want it: name, VNI, port, local
+ * address, underlay (vxlan_underlay, else the interface holding me), MTU and MAC. 0 or
+ * -errno with e. */
+static int device_want(struct agent_vxlan *x, const struct ip_addr *me, struct fdb_vxlan *v,
+		       struct err *e)
 {
 	const struct conf *c = agent_conf(x->a);
 	struct nl_sock *s = agent_nl(x->a);
-	struct link_info li;
+	int rc;
+	memset(v, 0, sizeof(*v));
+	v->vni = (uint32_t)c->network.vxlan_vni;
+	v->port = (uint16_t)c->network.vxlan_port;
+	v->local = *me;
+	snprintf(v->name, sizeof(v->name), "%s", c->network.vxlan_device);
+	fdb_vxlan_mac(me, v->mac);
+	if (c->network.vxlan_underlay[0])
+		rc = link_index(s, c->network.vxlan_underlay, &v->underlay, e);
+	else
+		rc = fdb_addr_ifindex(s, me, &v->underlay, e);
+	if (rc < 0)
+		return err_prefix(e, "vxlan: %s: underlay", v->name), rc;
+	struct mtu_find mf = { .index = v->underlay };
+	if ((rc = link_dump(s, mtu_cb, &mf, e)) < 0)
+		return rc;
+	v->mtu = fdb_vxlan_mtu(mf.mtu, me->family);
+	if (!v->mtu)
+		return err_setx(e, EMSGSIZE, "vxlan: underlay ifindex %d: MTU %u is too "
+			       "small for the overlay", v->underlay, mf.mtu);
+	return 0;
+}
+
+/* "vni 4096 port 4789 local 198.19.0.1 underlay 2" of v into buf. */
+static const char *dev_fmt(const struct fdb_vxlan *v, char *buf, size_t len)
+{
+	char b[IP_STRLEN];
+	snprintf(buf, len, "vni %u port %u local %s underlay %d", v->vni, v->port,
+		 v->local.family ? ip_fmt(&v->local, b) : "none", v->underlay);
+	return buf;
+}
+
+/* What of have differs from want in the attributes the overlay depends on (VNI, port,
+ * local address, underlay): a list of names into buf, "" when none. */
+static const char *dev_diff(const struct fdb_vxlan *have, const struct fdb_vxlan *want,
+			    char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s", have->vni != want->vni ? " vni" : "",
+		 have->port != want->port ? " port" : "",
+		 !ip_eq(&have->local, &want->local) ? " local" : "",
+		 have->underlay != want->underlay ? " underlay" : "");
+	return buf;
+}
+
+/* Create the device want, or adopt the existing link of its name: a vxlan link with the
+ * VNI, port, local address and underlay wanted is kept (its MAC and MTU set when they
+ * differ); one with other attributes is deleted and created again, with a warning naming
+ * them; a link of another kind is refused. Sets it up. 0 or -errno with e. */
+static int device_ensure(struct agent_vxlan *x, const struct ip_addr *me, struct err *e)
+{
+	struct nl_sock *s = agent_nl(x->a);
+	struct fdb_vxlan want, have;
+	char hb[96], wb[96], db[48];
 	int idx = 0;
-	int rc = link_get(s, c->network.vxlan_device, &li, e);
+	int rc = device_want(x, me, &want, e);
+	if (rc < 0)
+		return rc;
+	rc = fdb_vxlan_get(s, want.name, &have, &idx, e);
+	if (rc == -ENOTSUP)
+		return err_prefix(e, "vxlan: refusing to use or replace %s", want.name), -EEXIST;
+	if (rc == 0 && dev_diff(&have, &want, db, sizeof(db))[0]) {
+		log_msg(agent_log(x->a), LOG_LVL_WARN,
+			"vxlan: %s exists with%s not as configured (%s; want %s): replacing it",
+			want.name, db, dev_fmt(&have, hb, sizeof(hb)), dev_fmt(&want, wb, sizeof(wb)));
+		if ((rc = link_del(s, idx, e)) < 0 && rc != -ENODEV)
+			return err_prefix(e, "vxlan: %s: delete", want.name), rc;
+		rc = -ENODEV;
+	}
 	if (rc == 0) {
-		if (strcmp(li.kind, "vxlan") != 0)
-			return err_setx(e, EEXIST, "vxlan: %s exists and is a %s link, not vxlan",
-					c->network.vxlan_device, li.kind[0] ? li.kind : "plain");
-		idx = li.index;
+		if (memcmp(have.mac, want.mac, 6) != 0 &&
+		    (rc = link_set_mac(s, idx, want.mac, e)) < 0)
+			return rc;
+		if (have.mtu != want.mtu && (rc = link_set_mtu(s, idx, want.mtu, e)) < 0)
+			return rc;
+		log_msg(agent_log(x->a), LOG_LVL_INFO, "vxlan: adopted %s (ifindex %d) %s mtu %u",
+			want.name, idx, dev_fmt(&want, wb, sizeof(wb)), want.mtu);
 	} else if (rc == -ENODEV) {
-		struct fdb_vxlan v = { .vni = (uint32_t)c->network.vxlan_vni,
-				       .port = (uint16_t)c->network.vxlan_port, .local = *me };
-		snprintf(v.name, sizeof(v.name), "%s", c->network.vxlan_device);
-		fdb_vxlan_mac(me, v.mac);
-		if (c->network.vxlan_underlay[0])
-			rc = link_index(s, c->network.vxlan_underlay, &v.underlay, e);
-		else
-			rc = fdb_addr_ifindex(s, me, &v.underlay, e);
-		if (rc < 0)
-			return rc;
-		struct mtu_find mf = { .index = v.underlay };
-		if ((rc = link_dump(s, mtu_cb, &mf, e)) < 0)
-			return rc;
-		v.mtu = fdb_vxlan_mtu(mf.mtu, me->family);
-		if (!v.mtu)
-			return err_setx(e, EMSGSIZE, "vxlan: underlay ifindex %d: MTU %u is too "
-				       "small for the overlay", v.underlay, mf.mtu);
-		rc = fdb_vxlan_add(s, &v, e);
+		rc = fdb_vxlan_add(s, &want, e);
 		if (rc < 0 && rc != -EEXIST)
 			return rc;
-		if ((rc = link_index(s, v.name, &idx, e)) < 0)
+		if ((rc = link_index(s, want.name, &idx, e)) < 0)
 			return rc;
-		char b[IP_STRLEN];
-		log_msg(agent_log(x->a), LOG_LVL_INFO,
-			"vxlan: created %s (ifindex %d) vni %u port %u local %s underlay %d mtu %u",
-			v.name, idx, v.vni, v.port, ip_fmt(me, b), v.underlay, v.mtu);
+		log_msg(agent_log(x->a), LOG_LVL_INFO, "vxlan: created %s (ifindex %d) %s mtu %u",
+			want.name, idx, dev_fmt(&want, wb, sizeof(wb)), want.mtu);
 	} else {
 		return rc;
 	}
 	if ((rc = link_set_up(s, idx, true, e)) < 0)
 		return rc;
 	x->ifindex = idx;
+	x->dev = want;
+	snprintf(x->underlay_conf, sizeof(x->underlay_conf), "%s",
+		 agent_conf(x->a)->network.vxlan_underlay);
 	agent_reconcile_soon(x->a); /* the routes module now routes through it */
+	return 0;
+}
+
+/* The device in use when kvnet.conf (a reload) or this node's address no longer
+ * describes it: a list of what changed into buf ("" = nothing). */
+static const char *conf_changed(const struct agent_vxlan *x, const struct ip_addr *me,
+				char *buf, size_t len)
+{
+	const struct conf *c = agent_conf(x->a);
+	snprintf(buf, len, "%s%s%s%s%s",
+		 strcmp(x->dev.name, c->network.vxlan_device) != 0 ? " vxlan_device" : "",
+		 x->dev.vni != (uint32_t)c->network.vxlan_vni ? " vxlan_vni" : "",
+		 x->dev.port != (uint16_t)c->network.vxlan_port ? " vxlan_port" : "",
+		 strcmp(x->underlay_conf, c->network.vxlan_underlay) != 0 ? " vxlan_underlay" : "",
+		 !ip_eq(&x->dev.local, me) ? " vxlan_family/local address" : "");
+	return buf;
+}
+
+/* Delete the device in use (a reload changed what it should be): its FDB entries,
+ * neighbours and routes go with it; device_ensure makes the new one. 0 or -errno. */
+static int device_retire(struct agent_vxlan *x, const char *why, struct err *e)
+{
+	char b[96];
+	log_msg(agent_log(x->a), LOG_LVL_WARN, "vxlan: configuration changed (%s): deleting %s "
+		"(ifindex %d, %s) to create it again", why + 1, x->dev.name, x->ifindex,
+		dev_fmt(&x->dev, b, sizeof(b)));
+	int rc = link_del(agent_nl(x->a), x->ifindex, e);
+	if (rc < 0 && rc != -ENODEV)
+		return err_prefix(e, "vxlan: %s", x->dev.name), rc;
+	x->ifindex = 0;
+	x->n_nb = 0;
 	return 0;
 }
 
@@ -232,6 +320,10 @@ static int sync_all(struct agent_vxlan *x, struct err *e)
 	const struct ip_addr *me = self ? vtep(c, self) : NULL;
 	if (!me)
 		goto out; /* not known yet: nothing to build on */
+	char why[96];
+	if (x->ifindex && conf_changed(x, me, why, sizeof(why))[0] &&
+	    (rc = device_retire(x, why, e)) < 0)
+		goto out;
 	if (!x->ifindex && (rc = device_ensure(x, me, e)) < 0)
 		goto out;
 	struct vx_fdb have = { 0 };

@@ -6,7 +6,17 @@
  *     off, local address = this node's InternalIP of vxlan_family, underlay
  *     vxlan_underlay or the interface holding that address, MTU = underlay MTU minus
  *     the encapsulation overhead, net/fdb.h), created and set up once the Node object
- *     gives this node's address; an existing link of that name is adopted;
+ *     gives this node's address. An existing link of that name is read back
+ *     (fdb_vxlan_get): a vxlan link with that VNI, port, local address and underlay is
+ *     adopted (MAC and MTU set if they differ); one with other attributes is deleted
+ *     and created again (a warning names them); a link of another kind is refused (a
+ *     warning each reconcile, nothing built on it);
+ *   - after a reload (SIGHUP) that changes vxlan_device, vxlan_vni, vxlan_port,
+ *     vxlan_underlay or vxlan_family (or this node's InternalIP changed): the device in
+ *     use is deleted, with a warning naming the keys, and created again as now
+ *     configured (its FDB entries, neighbours and routes are programmed again on the
+ *     new device; traffic between nodes stops until every node runs the same
+ *     VNI and port);
  *   - per other node with an InternalIP of vxlan_family (its VTEP): the permanent FDB
  *     entry "VTEP MAC -> VTEP address" (fdb_vxlan_mac: every node derives every MAC)
  *     and a permanent neighbour entry on the device for each of the node's InternalIPs

@@ -10,6 +10,7 @@
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -89,6 +90,118 @@ int fdb_vxlan_add(struct nl_sock *s, const struct fdb_vxlan *v, struct err *e)
 	if (rc < 0)
 		err_prefix(e, "vxlan %s: create", v->name);
 	return rc;
+}
+
+static const struct nl_pol vx_link_pol[IFLA_MAX + 1] = {
+	[IFLA_LINKINFO] = { NL_A_NESTED, 0 },
+};
+
+static const struct nl_pol vx_info_pol[IFLA_INFO_MAX + 1] = {
+	[IFLA_INFO_KIND] = { NL_A_STR, 0 },
+	[IFLA_INFO_DATA] = { NL_A_NESTED, 0 },
+};
+
+static const struct nl_pol vx_data_pol[IFLA_VXLAN_MAX + 1] = {
+	[IFLA_VXLAN_ID] = { NL_A_U32, 0 },
+	[IFLA_VXLAN_LINK] = { NL_A_U32, 0 },
+	[IFLA_VXLAN_LOCAL] = { NL_A_UNSPEC, 4 },
+	[IFLA_VXLAN_LOCAL6] = { NL_A_UNSPEC, 16 },
+	[IFLA_VXLAN_PORT] = { NL_A_U16, 0 },
+};
+
+int fdb_vxlan_parse(const struct nl_msgv *m, struct fdb_vxlan *out, struct err *e)
+{
+	struct link_info li;
+	struct nl_attr tb[IFLA_MAX + 1], info[IFLA_INFO_MAX + 1], d[IFLA_VXLAN_MAX + 1];
+	memset(out, 0, sizeof(*out));
+	int rc = link_parse(m, &li, e);
+	if (rc < 0)
+		return rc;
+	if (strcmp(li.kind, "vxlan") != 0)
+		return err_setx(e, ENOTSUP, "link %s is a %s link, not vxlan", li.name,
+				li.kind[0] ? li.kind : "plain");
+	/* link_parse validated the header and the top level; the nests are read here */
+	if ((rc = nl_msg_parse(m, NULL, sizeof(struct ifinfomsg), vx_link_pol, IFLA_MAX, tb,
+			       e)) < 0 ||
+	    (rc = nl_attr_parse(tb[IFLA_LINKINFO].p, tb[IFLA_LINKINFO].len, vx_info_pol,
+				IFLA_INFO_MAX, info, e)) < 0)
+		return err_prefix(e, "vxlan %s", li.name), rc;
+	if (!nl_attr_has(&info[IFLA_INFO_DATA]))
+		return err_setx(e, EBADMSG, "vxlan %s: no IFLA_INFO_DATA", li.name);
+	rc = nl_attr_parse(info[IFLA_INFO_DATA].p, info[IFLA_INFO_DATA].len, vx_data_pol,
+			   IFLA_VXLAN_MAX, d, e);
+	if (rc < 0)
+		return err_prefix(e, "vxlan %s: IFLA_INFO_DATA", li.name), rc;
+	if (!nl_attr_u32(&d[IFLA_VXLAN_ID], &out->vni))
+		return err_setx(e, EBADMSG, "vxlan %s: no IFLA_VXLAN_ID", li.name);
+	uint16_t port = 0;
+	if (nl_attr_u16(&d[IFLA_VXLAN_PORT], &port))
+		out->port = ntohs(port);
+	uint32_t link = 0;
+	if (nl_attr_u32(&d[IFLA_VXLAN_LINK], &link)) {
+		if (link > INT32_MAX)
+			return err_setx(e, EBADMSG, "vxlan %s: IFLA_VXLAN_LINK %u", li.name, link);
+		out->underlay = (int)link;
+	}
+	if (nl_attr_has(&d[IFLA_VXLAN_LOCAL6])) {
+		if (!nl_attr_bytes(&d[IFLA_VXLAN_LOCAL6], out->local.b, 16))
+			return err_setx(e, EBADMSG, "vxlan %s: IFLA_VXLAN_LOCAL6 of %u bytes",
+					li.name, d[IFLA_VXLAN_LOCAL6].len);
+		out->local.family = AF_INET6;
+	} else if (nl_attr_has(&d[IFLA_VXLAN_LOCAL])) {
+		if (!nl_attr_bytes(&d[IFLA_VXLAN_LOCAL], out->local.b, 4))
+			return err_setx(e, EBADMSG, "vxlan %s: IFLA_VXLAN_LOCAL of %u bytes",
+					li.name, d[IFLA_VXLAN_LOCAL].len);
+		out->local.family = AF_INET;
+	}
+	memcpy(out->name, li.name, sizeof(out->name));
+	out->mtu = li.mtu;
+	if (li.has_mac)
+		memcpy(out->mac, li.mac, 6);
+	return 0;
+}
+
+/* What fdb_vxlan_get's callback fills. */
+struct vx_get {
+	struct fdb_vxlan *out; /* the caller's */
+	int index;	       /* the link's ifindex */
+	bool found;	       /* a reply was parsed */
+};
+
+static int vx_get_cb(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	struct vx_get *g = arg;
+	struct link_info li;
+	int rc = fdb_vxlan_parse(m, g->out, e);
+	if (rc == 0 && (rc = link_parse(m, &li, e)) == 0)
+		g->index = li.index, g->found = true;
+	return rc;
+}
+
+int fdb_vxlan_get(struct nl_sock *s, const char *name, struct fdb_vxlan *out, int *ifindex,
+		  struct err *e)
+{
+	uint8_t buf[FDB_MSG_BUF];
+	struct nl_msg m;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct vx_get g = { .out = out };
+	size_t n = strnlen(name, LINK_NAMESZ);
+	memset(out, 0, sizeof(*out));
+	*ifindex = 0;
+	if (n == 0 || n >= LINK_NAMESZ)
+		return err_setx(e, EINVAL, "vxlan '%.*s': invalid name (1 to %d characters)",
+				(int)n, name, LINK_NAMESZ - 1);
+	nl_msg_init(&m, buf, sizeof(buf), RTM_GETLINK, 0);
+	nl_put_fam(&m, &ifi, sizeof(ifi));
+	nl_put_str(&m, IFLA_IFNAME, name);
+	nl_put_u32(&m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	int rc = nl_request(s, &m, vx_get_cb, &g, e);
+	if (rc == 0 && !g.found)
+		rc = err_setx(e, ENODEV, "no reply");
+	if (rc < 0)
+		return err_prefix(e, "vxlan %s: get", name), rc;
+	*ifindex = g.index;
+	return 0;
 }
 
 static int fdb_msg(struct nl_sock *s, uint16_t type, uint16_t flags, int ifindex,

@@ -9,7 +9,7 @@
  *                     flags NTF_SELF (the device's own table, not a bridge's)}
  *            | NDA_LLADDR mac (6) | NDA_DST remote VTEP (4 or 16 bytes)
  *
- *   VXLAN device, RTM_NEWLINK:
+ *   VXLAN device, RTM_NEWLINK (to create; and the kernel's answer to RTM_GETLINK):
  *   nlmsghdr | ifinfomsg | IFLA_IFNAME | IFLA_MTU u32 | IFLA_ADDRESS mac
  *            | IFLA_LINKINFO { IFLA_INFO_KIND "vxlan",
  *                              IFLA_INFO_DATA { IFLA_VXLAN_ID u32, IFLA_VXLAN_LINK u32,
@@ -71,6 +71,17 @@ uint32_t fdb_vxlan_mtu(uint32_t underlay_mtu, int family);
 /* Create the VXLAN device v (down; set it up with link_set_up). -EEXIST if a link of
  * that name exists. */
 int fdb_vxlan_add(struct nl_sock *s, const struct fdb_vxlan *v, struct err *e);
+
+/* Parse an RTM_NEWLINK message of a VXLAN device into out (pure; fuzzed): name, MTU,
+ * MAC, and from IFLA_LINKINFO / IFLA_INFO_DATA the VNI, UDP port (host order; 0 when
+ * absent), underlay ifindex (0 = none) and local address (family 0 = none). A link of
+ * another kind is -ENOTSUP, a malformed message or one without IFLA_VXLAN_ID -EBADMSG. */
+int fdb_vxlan_parse(const struct nl_msgv *m, struct fdb_vxlan *out, struct err *e);
+
+/* Read the VXLAN device `name` (RTM_GETLINK) into out, its ifindex into *ifindex.
+ * Absent: -ENODEV; a link of another kind: -ENOTSUP (both with e). */
+int fdb_vxlan_get(struct nl_sock *s, const char *name, struct fdb_vxlan *out, int *ifindex,
+		  struct err *e);
 
 /* Add or replace the permanent entry mac -> dst on VXLAN device ifindex. */
 int fdb_replace(struct nl_sock *s, int ifindex, const uint8_t mac[6],

@@ -6,7 +6,8 @@
     bindings point at roles and accounts that exist;
   - the DaemonSet: its ConfigMap is dist/cni/kubernetes/ as is; every path the agent uses
     (kvnet.conf as `dist/kvnet config -n` resolves it, defaults included) is a hostPath
-    mounted at the same place; the install step sees /opt/cni/bin, /etc/cni/net.d,
+    mounted at the same place (BIRD's fragment and socket directories of [bgp] included);
+    the unit may write BIRD's two directories; the install step sees /opt/cni/bin, /etc/cni/net.d,
     /etc/kvnet and /var/lib/kvnet under /host; capabilities are NET_ADMIN and NET_RAW only; image tag = VERSION;
   - every conflist is in the network-level shape, answers CNI VERSION, and passes CNI
     STATUS with a throw-away file datastore (the full configuration parse of dist/kvnet);
@@ -151,7 +152,11 @@ def agent_paths(conf):
          'kvnet.conf': '/etc/kvnet',
          # written only with [flows] enabled = true, but a user turning it on in the
          # ConfigMap must not find the log inside the container's throwaway filesystem
-         '[flows] log_dir': conf['flows']['log_dir']}
+         '[flows] log_dir': conf['flows']['log_dir'],
+         # cross_node = bgp: the fragment the agent writes and BIRD's control socket;
+         # mounted whatever cross_node says, so a ConfigMap switched to bgp just works
+         '[bgp] config': os.path.dirname(conf['bgp']['config']),
+         '[bgp] socket': os.path.dirname(conf['bgp']['socket'])}
     if conf['log'].get('file'):
         p['[log] file'] = os.path.dirname(conf['log']['file'])
     if conf['kubernetes'].get('kubeconfig'):
@@ -243,9 +248,9 @@ def check_daemonset(docs, accounts):
     hps = sorted((v.get('hostPath') or {}).get('path') for v in volumes.values()
                  if 'hostPath' in v)
     tap(hps == sorted({'/opt/cni/bin', '/etc/cni/net.d', '/var/lib/kvnet', '/run/kvnet',
-                       '/etc/kvnet', '/var/log/kvnet'}),
-        'DaemonSet: host paths are exactly the five of the design and the flow log\'s',
-        hps)
+                       '/etc/kvnet', '/var/log/kvnet', '/etc/bird', '/run/bird'}),
+        'DaemonSet: host paths are exactly the five of the design, the flow log\'s and '
+        'BIRD\'s two (cross_node = bgp)', hps)
     mountdir = [m['mountPath'] for m in ic['volumeMounts'] if m['name'] in
                 [v['name'] for v in cmv]]
     for opt in ('--conflist', '--conf'):
@@ -361,6 +366,12 @@ def check_unit():
     tap(caps and set(caps.group(1).split()) == {'CAP_' + c for c in AGENT_CAPS},
         'kvnet-agent.service: bounding set is CAP_NET_ADMIN CAP_NET_RAW CAP_BPF',
         caps.group(0) if caps else 'no CapabilityBoundingSet')
+    rw = {p.lstrip('-') for ln in re.findall(r'^ReadWritePaths=(.*)$', text, re.M)
+          for p in ln.split()}
+    conf = effective_conf(open(os.path.join(TOP, 'dist', 'kvnet.conf')).read())
+    need = {os.path.dirname(conf['bgp']['config']), os.path.dirname(conf['bgp']['socket'])}
+    tap(need <= rw, 'kvnet-agent.service: may write [bgp] config and socket directories '
+        '(ProtectSystem=strict)', f'ReadWritePaths {sorted(rw)}, need {sorted(need)}')
 
 
 def main():

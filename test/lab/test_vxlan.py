@@ -17,7 +17,15 @@ ping and tcpdump on the router, independent of kvnet:
     is the node's IPv6 InternalIP, MTU 1430, FDB entries to the other nodes' IPv6
     InternalIPs; pods on node-a and node-b ping each other (v4, v6) and the API host;
     the Node object of node-c deleted: node-a deletes its FDB entry and neighbours
+  - reload and adoption (a third lab): every node's kvnet.conf changed to vxlan_vni 5000,
+    vxlan_port 4790 and SIGHUP: each agent deletes the device, says which keys changed and
+    creates it again (ip -d link: VNI 5000, port 4790, FDB and neighbours), pods on node-a
+    and node-b ping each other again; node-a's agent stopped, its device replaced by one
+    made with iproute2 with VNI 99 and started again: the agent says what differs and
+    replaces it; a device as configured is adopted as it is (same ifindex); a bridge of
+    that name is refused (left alone, a warning)
 Figures are printed, not asserted."""
+import signal
 import json
 import os
 import subprocess
@@ -102,6 +110,93 @@ def underlay_v6():
            "node removed: the pods on node-a and node-b still ping each other")
 
 
+def log_text(node):
+    try:
+        with open(node.agent_log, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def ifindex(node):
+    li = L.ipj(node.ns, "link", "show", "dev", DEV) if dev_exists(node) else []
+    return li[0].get("ifindex") if li else None
+
+
+def restart_agent(lab, node):
+    lab.stop_agent(node)
+    lab.start_agent(node)
+    lab.wait_agent_ready(node)
+
+
+def reload_adopt():
+    with L.Lab(cross_node="vxlan") as lab:
+        a, b = lab.nodes["node-a"], lab.nodes["node-b"]
+        kv = KubeVirt(lab)
+        pa = kv.ordinary_pod("a", a)
+        pb = kv.ordinary_pod("b", b)
+        ok(ping(pa, pb.ip4) and ping(pb, pa.ip6), "reload: before, pods on node-a and node-b "
+           "ping each other over VNI 4096")
+        # ---- SIGHUP with another VNI and port on every node ---------------------------
+        lab.agent_conf_extra = "[network]\nvxlan_vni = 5000\nvxlan_port = 4790\n"
+        marks = {n.name: len(log_text(n)) for n in lab.nodes.values()}
+        for n in lab.nodes.values():
+            with open(n.agent_conf, "w", encoding="utf-8") as f:
+                f.write(lab.agent_config(n))
+            n.agent.send(signal.SIGHUP)
+        for n in lab.nodes.values():
+            want = (5000, 4790) + want_overlay(lab, n)[2:]
+            have = wait(lambda n=n, want=want: overlay(lab, n) == want and overlay(lab, n),
+                        20) or overlay(lab, n)
+            said = wait(lambda n=n: "vxlan: configuration changed (vxlan_vni vxlan_port): "
+                        "deleting %s" % DEV in log_text(n)[marks[n.name]:], 10)
+            ok(have == want and said, "reload: %s: %s deleted (the log names vxlan_vni and "
+               "vxlan_port) and created again with VNI 5000 port 4790, its FDB entries and "
+               "neighbours" % (n.name, DEV), {"have": have, "want": want,
+                                              "log": log_text(n)[marks[n.name]:][-1500:]})
+        ok(wait(lambda: ping(pa, pb.ip4) and ping(pa, pb.ip6) and ping(pb, pa.ip4), 20),
+           "reload: pods on node-a and node-b ping each other over VNI 5000 (v4, v6)")
+        # ---- a device of another VNI under our name: replaced -----------------------
+        lab.stop_agent(a)
+        L.sh("ip", "-n", a.ns, "link", "del", DEV)
+        L.sh("ip", "-n", a.ns, "link", "add", DEV, "type", "vxlan", "id", "99", "dstport",
+             "4790", "local", a.ip4, "nolearning")
+        mark = len(log_text(a))
+        lab.start_agent(a)
+        lab.wait_agent_ready(a)
+        want = (5000, 4790) + want_overlay(lab, a)[2:]
+        have = wait(lambda: overlay(lab, a) == want and overlay(lab, a), 20) or overlay(lab, a)
+        said = wait(lambda: "vxlan: %s exists with vni underlay not as configured (vni 99 "
+                    "port 4790 local %s underlay 0;" % (DEV, a.ip4) in log_text(a)[mark:], 10)
+        ok(have == want and said, "adopt: a %s with VNI 99 and no underlay left on node-a: "
+           "the agent names what differs and replaces it (VNI 5000 port 4790)" % DEV,
+           {"have": have, "want": want, "log": log_text(a)[mark:][-1500:]})
+        ok(wait(lambda: ping(pa, pb.ip4) and ping(pb, pa.ip6), 20),
+           "adopt: pods on node-a and node-b ping each other again")
+        # ---- a device as configured: adopted as it is ---------------------------------
+        before = ifindex(a)
+        mark = len(log_text(a))
+        restart_agent(lab, a)
+        said = wait(lambda: "vxlan: adopted %s (ifindex %s)" % (DEV, before)
+                    in log_text(a)[mark:], 15)
+        ok(said and ifindex(a) == before and overlay(lab, a) == want,
+           "adopt: a %s as configured is kept (same ifindex %s)" % (DEV, before),
+           {"ifindex": ifindex(a), "log": log_text(a)[mark:][-1500:]})
+        # ---- another kind of link under the name: refused ---------------------------
+        lab.stop_agent(a)
+        L.sh("ip", "-n", a.ns, "link", "del", DEV)
+        L.sh("ip", "-n", a.ns, "link", "add", DEV, "type", "bridge")
+        mark = len(log_text(a))
+        lab.start_agent(a)
+        lab.wait_agent_ready(a)
+        said = wait(lambda: "vxlan: refusing to use or replace %s" % DEV in log_text(a)[mark:],
+                    15)
+        kind = (L.ipj(a.ns, "-d", "link", "show", "dev", DEV) or [{}])[0].get(
+            "linkinfo", {}).get("info_kind")
+        ok(said and kind == "bridge", "adopt: a bridge named %s is refused and left alone"
+           % DEV, {"kind": kind, "log": log_text(a)[mark:][-1500:]})
+
+
 def ping(pod, ip):
     p = pod_run(pod, "ping", "-q", "-c", "2", "-W", "5", ip)
     return p.returncode == 0
@@ -114,7 +209,7 @@ def pod_run(pod, *cmd):
 
 def main():
     names = ("overlay", "underlay routed", "ordinary", "A -> B", "B -> A", "router",
-             "underlay ipv6")
+             "underlay ipv6", "reload", "adopt")
     if not L.agent_built() or not L.agent_handover():
         for n in names:
             T.skip(n, "dist/kvnet has no agent with the hand-over")
@@ -163,6 +258,7 @@ def main():
            "pod-to-pod packet in the clear" % len(udp), clear[:5])
         T.note("router: %d UDP 4789 packets, %d pod-to-pod in the clear" % (len(udp), len(clear)))
     underlay_v6()
+    reload_adopt()
     return T.status()
 
 

@@ -1,6 +1,7 @@
 /* netns tests for net/fdb against the real kernel: the VXLAN device (IPv4 and IPv6
  * underlay, learning off, MTU, MAC) checked with `ip -j -d link`, and FDB entries
- * (add, replace, dump, delete) checked with `bridge -j fdb`, parsed by python3. */
+ * (add, replace, dump, delete) checked with `bridge -j fdb`, parsed by python3; devices
+ * made by iproute2 read back with fdb_vxlan_get. */
 #include "lib/err.h"
 #include "net/addr.h"
 #include "net/fdb.h"
@@ -165,6 +166,53 @@ static void test_bad_input(void)
 	t_note("%s", e.msg);
 }
 
+/* fdb_vxlan_get reads back a device made by iproute2 (v4 and v6 underlay, with and without
+ * a link), and says what another kind of link or a missing one is. */
+static void test_vxlan_get(void)
+{
+	struct err e = { 0 };
+	int st, idx = 0, under = 0, ip_idx = 0;
+	char *out = tns_sh(&st, A,
+			   "ip link add kvg4 type vxlan id 5000 dstport 8472 local 198.18.1.1 "
+			   "dev kvu0 nolearning && "
+			   "ip link add kvg6 type vxlan id 77 dstport 4789 local 2001:db8::1:1 && "
+			   "ip link add kvgd type bridge");
+	free(out);
+	T_EQ(st, 0);
+	T_EQ(link_index(SA, "kvu0", &under, &e), 0);
+	struct fdb_vxlan v;
+	char b[IP_STRLEN];
+	T_EQ(fdb_vxlan_get(SA, "kvg4", &v, &idx, &e), 0);
+	T_STREQ(v.name, "kvg4");
+	T_EQ(v.vni, 5000u);
+	T_EQ(v.port, 8472);
+	T_EQ(v.underlay, under);
+	T_STREQ(ip_fmt(&v.local, b), "198.18.1.1");
+	out = tns_ipj(A, "link show kvg4", "d[0]['ifindex']");
+	ip_idx = out ? atoi(out) : -1;
+	free(out);
+	T_EQ(idx, ip_idx);
+	out = tns_ipj(A, "link show kvg4", "d[0]['mtu']");
+	T_CHECK(out && (uint32_t)atoi(out) == v.mtu);
+	free(out);
+	T_EQ(fdb_vxlan_get(SA, "kvg6", &v, &idx, &e), 0);
+	T_EQ(v.vni, 77u);
+	T_EQ(v.port, 4789);
+	T_EQ(v.underlay, 0);
+	T_EQ(v.local.family, AF_INET6);
+	T_STREQ(ip_fmt(&v.local, b), "2001:db8::1:1");
+	T_EQ(fdb_vxlan_get(SA, "kvgd", &v, &idx, &e), -ENOTSUP);
+	T_CHECK(strstr(e.msg, "kvgd is a bridge link, not vxlan") != NULL);
+	t_note("%s", e.msg);
+	e.msg[0] = '\0';
+	T_EQ(fdb_vxlan_get(SA, "kvgnone", &v, &idx, &e), -ENODEV);
+	t_note("%s", e.msg);
+	T_EQ(idx, 0);
+	out = tns_sh(&st, A, "ip link del kvg4 && ip link del kvg6 && ip link del kvgd");
+	free(out);
+	T_EQ(st, 0);
+}
+
 /* The underlay interface found by its address, checked against `ip -j addr`. */
 static void test_addr_ifindex(void)
 {
@@ -279,6 +327,7 @@ int main(void)
 	T_RUN(test_vxlan_v4);
 	T_RUN(test_vxlan_v6);
 	T_RUN(test_bad_input);
+	T_RUN(test_vxlan_get);
 	T_RUN(test_addr_ifindex);
 	T_RUN(test_overlay_path);
 	nl_close(SA);
