@@ -37,6 +37,9 @@
  *   kvnet_migration_endpoints{state="base|target|live|timewait|source|retired"}  gauge
  *   kvnet_migration_announcements_total{match="armed|ignored"}          counter
  *   kvnet_migration_owner_swaps_total{path="fast|full"}                 counter
+ *   kvnet_migration_cutover_round_seconds   histogram: event-loop time of a step that
+ *       moves the IPAM owner (the target's cut-over round: routes, peer fan-out, owner)
+ *   kvnet_migration_owner_loop_seconds      histogram: the owner action's share of it
  *
  * Log lines: see agent/migrate.h for the field names (stable; the lab parses them).
  */
