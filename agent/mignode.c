@@ -46,6 +46,8 @@ struct mn_ep {
 	bool armed;			  /* announcements on its veth count */
 	bool forget;			  /* MIG_A_FORGET ran: free after the step */
 	uint64_t id;			  /* key of its owner jobs (agent/swapq.h) */
+	char handle[IPAM_NAME_MAX + 1];	  /* its IPAM handle, learned from the blocks (the
+					   * fast path's key), "" until known */
 	uint64_t gen;			  /* generation of its latest owner action: only
 					   * that one's answer is fed to the machine */
 	enum mig_act_kind own;		  /* that action */
@@ -197,10 +199,11 @@ static void rec_put(struct mignode *n, enum ipam_kind kind, const struct kube_ob
 	r->len = obj->len;
 }
 
-/* Load the cached records of kind that `want` accepts into st, as one LIST page. */
-static int rec_load(struct mignode *n, struct ipam_state *st, enum ipam_kind kind,
+/* The cached records of kind that `want` accepts as one LIST page ({"items":[...]},
+ * malloc'd into *out, *len): a copy, no parse. -ENOMEM. */
+static int rec_page(struct mignode *n, enum ipam_kind kind,
 		    bool (*want)(const struct mn_rec *r, const void *arg), const void *arg,
-		    unsigned *loaded, struct err *e)
+		    char **out, size_t *len_out, unsigned *loaded, struct err *e)
 {
 	size_t cap = 16, len = 0;
 	for (unsigned i = 0; i < n->n_recs; i++)
@@ -222,10 +225,10 @@ static int rec_load(struct mignode *n, struct ipam_state *st, enum ipam_kind kin
 	}
 	body[len++] = ']';
 	body[len++] = '}';
-	char cont[16];
-	int rc = ipam_ds_kube_load_page(st, kind, body, len, cont, sizeof(cont), e);
-	free(body);
-	return rc;
+	body[len] = '\0';
+	*out = body;
+	*len_out = len;
+	return 0;
 }
 
 /* A block that may hold one of the endpoint's addresses (its text names one). */
@@ -246,46 +249,59 @@ static bool want_handle(const struct mn_rec *r, const void *arg)
 	return strcmp(r->name, (const char *)arg) == 0;
 }
 
-/* The fast path's input, from the informers' copies: the endpoint's blocks and its
- * handle as a loaded state (no I/O; the worker swaps it and writes one compare-and-swap
- * PUT per changed block, and falls back to the full update, which is authoritative, on
- * any conflict). NULL with e when a record is missing here. */
-static struct ipam_state *fast_prepare(struct mignode *n, const struct mig_ep *m,
-				       struct err *e)
+/* Learn x's handle from the cached blocks (a parse of the endpoint's blocks: done when
+ * the endpoint appears, off the cut-over's path). */
+static void learn_handle(struct mignode *n, struct mn_ep *x)
 {
-	struct ipam_state *st = malloc(sizeof(*st));
-	if (!st) {
-		err_set(e, ENOMEM, "migration: owner swap");
-		return NULL;
-	}
-	ipam_state_init(st);
+	char *body = NULL;
+	size_t len = 0;
 	unsigned loaded = 0;
-	int rc = rec_load(n, st, IPAM_BLOCK, want_block, m, &loaded, e);
+	struct err e;
+	if (x->handle[0] || rec_page(n, IPAM_BLOCK, want_block, &x->m, &body, &len, &loaded, &e) < 0)
+		return;
+	struct ipam_state st;
+	ipam_state_init(&st);
+	char cont[16];
+	if (loaded && ipam_ds_kube_load_page(&st, IPAM_BLOCK, body, len, cont, sizeof(cont), &e) == 0)
+		for (unsigned i = 0; i < x->m.n_ip && !x->handle[0]; i++) {
+			struct ip_addr ia;
+			memset(&ia, 0, sizeof(ia));
+			ia.family = x->m.ip[i].family;
+			memcpy(ia.b, x->m.ip[i].b, sizeof(ia.b));
+			const struct ipam_attrs *at = ipam_lookup_ip(&st, &ia);
+			if (at)
+				snprintf(x->handle, sizeof(x->handle), "%s", at->handle);
+		}
+	ipam_state_free(&st);
+	free(body);
+}
+
+/* The fast path's input from the informers' copies (agent/swapq.h): the endpoint's
+ * blocks and handle as text, copied, not parsed (the worker parses, swaps and writes one
+ * compare-and-swap PUT per changed block, and falls back to the full update, which is
+ * authoritative, on any conflict). -ENOENT when something is not cached here. */
+static int fast_copy(struct mignode *n, struct mn_ep *x, struct swapq_fast *f, struct err *e)
+{
+	unsigned loaded = 0;
+	memset(f, 0, sizeof(*f));
+	if (!x->handle[0])
+		learn_handle(n, x);
+	if (!x->handle[0])
+		return err_setx(e, ENOENT, "migration: owner swap: handle not known from the blocks");
+	int rc = rec_page(n, IPAM_BLOCK, want_block, &x->m, &f->blocks, &f->blocks_len, &loaded, e);
 	if (rc == 0 && !loaded)
 		rc = err_setx(e, ENOENT, "migration: owner swap: no cached block");
-	const struct ipam_attrs *at = NULL;
-	for (unsigned i = 0; rc == 0 && i < m->n_ip && !at; i++) {
-		struct ip_addr ia;
-		memset(&ia, 0, sizeof(ia));
-		ia.family = m->ip[i].family;
-		memcpy(ia.b, m->ip[i].b, sizeof(ia.b));
-		at = ipam_lookup_ip(st, &ia);
-	}
-	if (rc == 0 && !at)
-		rc = err_setx(e, ENOENT, "migration: owner swap: address not in cached blocks");
-	if (rc == 0) {
-		char handle[IPAM_NAME_MAX + 1];
-		snprintf(handle, sizeof(handle), "%s", at->handle);
-		rc = rec_load(n, st, IPAM_HANDLE, want_handle, handle, &loaded, e);
-		if (rc == 0 && loaded != 1)
-			rc = err_setx(e, ENOENT, "migration: owner swap: handle %s not cached", handle);
-	}
+	if (rc == 0)
+		rc = rec_page(n, IPAM_HANDLE, want_handle, x->handle, &f->handles, &f->handles_len,
+			      &loaded, e);
+	if (rc == 0 && loaded != 1)
+		rc = err_setx(e, ENOENT, "migration: owner swap: handle %s not cached", x->handle);
 	if (rc < 0) {
-		ipam_state_free(st);
-		free(st);
-		return NULL;
+		free(f->blocks);
+		free(f->handles);
+		memset(f, 0, sizeof(*f));
 	}
-	return st;
+	return rc;
 }
 
 /* Issue owner action `kind` for x off the loop: its answer comes to on_swapped. */
@@ -294,17 +310,16 @@ static int owner_issue(struct mignode *n, struct mn_ep *x, enum mig_act_kind kin
 {
 	if (!n->q)
 		return err_setx(e, ENOTCONN, "migration: owner swap: no datastore");
-	struct ipam_state *fast = NULL;
+	struct swapq_fast fast = { 0 };
 	if (!n->ds && agent_conf(n->a)->datastore.type == CONF_DATASTORE_KUBERNETES) {
 		struct err fe;
 		err_clear(&fe);
-		fast = fast_prepare(n, &x->m, &fe);
-		if (!fast)
+		if (fast_copy(n, x, &fast, &fe) < 0)
 			log_fields(agent_log(n->a), LOG_LVL_DEBUG, "migration owner swap: full update",
 				   "pod=%s/%s reason=\"%s\"", x->m.ns, x->m.pod, quotable(&fe));
 	}
 	x->issued_us = mono_us();
-	return swapq_submit(n->q, &x->m, kind, x->id, x->gen, fast, e);
+	return swapq_submit(n->q, &x->m, kind, x->id, x->gen, &fast, e);
 }
 
 /* ---- actions ---------------------------------------------------------------------- */
@@ -728,7 +743,17 @@ static void on_swapped(void *user, const struct swapq_result *r)
 		retry_later(n, x);
 		return;
 	}
-	if (take) { /* the table decides (agent/migrate.h); the cell's line logs the answer */
+	if (take) { /* the table decides (agent/migrate.h) */
+		log_fields(agent_log(n->a), r->rc == 0 ? LOG_LVL_INFO : LOG_LVL_WARN,
+			   "migration owner answered",
+			   "vmi=%s/%s pod=%s state=%s action=%s attempts=%u owner=%s path=%s "
+			   "swap_us=%llu cas_us=%llu queue_us=%llu error=\"%s\"", x->m.ns, x->m.vmi,
+			   x->m.pod, mig_state_name(x->m.state), mig_act_name(r->kind), x->attempts,
+			   r->rc < 0 ? "failed" : r->changed ? "swapped" : "unchanged",
+			   swapq_path_name(r->path),
+			   (unsigned long long)(mono_us() - x->issued_us),
+			   (unsigned long long)r->cas_us, (unsigned long long)r->wait_us,
+			   r->rc < 0 ? quotable(&e) : "-");
 		feed_swap(x, r->rc == 0 ? MIG_EV_SWAP_DONE : MIG_EV_SWAP_FAILED, r);
 		sweep(n);
 		return;
@@ -815,6 +840,7 @@ static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, boo
 		agent_ep_gate_set(a, aep, MIGNODE_GATE_ARMED);
 		feed(x, MIG_EV_TARGET_POD, now_ns());
 		redecide(n, x); /* off the announcement's path */
+		learn_handle(n, x); /* the same: the fast path's key */
 	}
 	update_gauges(n);
 	sweep(n);
@@ -995,6 +1021,8 @@ static void on_block(struct mignode *n, const struct kube_obj *obj)
 			const struct ipam_attrs *at = ipam_lookup_ip(&st, &ia);
 			if (!at)
 				continue;
+			if (!x->handle[0])
+				snprintf(x->handle, sizeof(x->handle), "%s", at->handle);
 			enum mig_event ev = mig_owner_event(&x->m, at->active.uid, at->active.node,
 							    self);
 			if (ev == MIG_N_EVENTS)

@@ -25,7 +25,7 @@ extern char **environ;
 struct sq_node {
 	struct sq_node *next;	  /* list link */
 	struct mig_ep m;	  /* the endpoint, copied at submission */
-	struct ipam_state *fast;  /* prepared state for the fast path, or NULL; owned */
+	struct swapq_fast fast;	  /* the fast path's texts (NULL: none); owned */
 	uint64_t submit_us;	  /* submission time (monotonic) */
 	struct swapq_result r;	  /* filled by the worker */
 };
@@ -75,10 +75,8 @@ static void node_free(struct sq_node *j)
 {
 	if (!j)
 		return;
-	if (j->fast) {
-		ipam_state_free(j->fast);
-		free(j->fast);
-	}
+	free(j->fast.blocks);
+	free(j->fast.handles);
 	free(j);
 }
 
@@ -98,12 +96,21 @@ static int op_swap(struct ipam_state *st, void *arg, struct err *e)
 
 /* The prepared state: swap, then one CAS per changed record. < 0: the caller falls
  * back to the full update (authoritative). */
-static int swap_fast(struct ipam_ds_kube *k, struct ipam_state *st, struct sq_arg *arg,
+static int swap_fast(struct ipam_ds_kube *k, const struct swapq_fast *f, struct sq_arg *arg,
 		     struct err *e)
 {
 	struct ipam_change *ch = NULL;
 	unsigned n_ch = 0;
-	int rc = mig_owner_swap(st, arg->m, arg->take, &arg->changed, e);
+	struct ipam_state stm, *st = &stm;
+	char cont[16];
+	ipam_state_init(st);
+	int rc = ipam_ds_kube_load_page(st, IPAM_BLOCK, f->blocks, f->blocks_len, cont,
+					sizeof(cont), e);
+	if (rc == 0)
+		rc = ipam_ds_kube_load_page(st, IPAM_HANDLE, f->handles, f->handles_len, cont,
+					    sizeof(cont), e);
+	if (rc == 0)
+		rc = mig_owner_swap(st, arg->m, arg->take, &arg->changed, e);
 	if (rc == 0)
 		rc = ipam_state_diff(st, &ch, &n_ch, e);
 	if (rc == 0 && n_ch) {
@@ -114,6 +121,7 @@ static int swap_fast(struct ipam_ds_kube *k, struct ipam_state *st, struct sq_ar
 	if (rc < 0)
 		arg->changed = false;
 	ipam_changes_free(ch, n_ch);
+	ipam_state_free(st);
 	return rc;
 }
 
@@ -158,11 +166,11 @@ static void run_job(struct swapq *q, struct sq_node *j)
 			break;
 		struct ipam_ds_kube k;
 		ipam_ds_kube_init(&k, q->kube);
-		if (j->fast) {
+		if (j->fast.blocks && j->fast.handles) {
 			struct err fe;
 			err_clear(&fe);
 			r->path = SWAPQ_PATH_FAST;
-			r->rc = swap_fast(&k, j->fast, &arg, &fe);
+			r->rc = swap_fast(&k, &j->fast, &arg, &fe);
 			if (r->rc == 0)
 				break;
 			snprintf(r->fast_why, sizeof(r->fast_why), "%s", fe.msg);
@@ -188,11 +196,9 @@ static void run_job(struct swapq *q, struct sq_node *j)
 	r->changed = r->rc == 0 && arg.changed;
 	r->cas_us = mono_us() - t0;
 	r->done_ns = now_ns();
-	if (j->fast) { /* the worker's copy is spent: free it here, not on the loop */
-		ipam_state_free(j->fast);
-		free(j->fast);
-		j->fast = NULL;
-	}
+	free(j->fast.blocks); /* spent: freed here, not on the loop */
+	free(j->fast.handles);
+	memset(&j->fast, 0, sizeof(j->fast));
 }
 
 static void *worker(void *arg)
@@ -249,6 +255,19 @@ static void on_results(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t 
 	}
 }
 
+static int start(struct swapq *q, struct err *e)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker inherits: every signal blocked */
+	int rc = pthread_create(&q->th, NULL, worker, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return err_set(e, rc, "migration: owner swap queue: worker thread");
+	q->started = true;
+	return 0;
+}
+
 struct swapq *swapq_new(struct ev_loop *loop, const struct swapq_ds *ds, swapq_done_fn done,
 			void *user, struct err *e)
 {
@@ -286,41 +305,32 @@ struct swapq *swapq_new(struct ev_loop *loop, const struct swapq_ds *ds, swapq_d
 	}
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	if (start(q, e) < 0) {
+		swapq_free(q);
+		return NULL;
+	}
 	return q;
 }
 
-static int start(struct swapq *q, struct err *e)
-{
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker inherits: every signal blocked */
-	int rc = pthread_create(&q->th, NULL, worker, q);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		return err_set(e, rc, "migration: owner swap queue: worker thread");
-	q->started = true;
-	return 0;
-}
-
 int swapq_submit(struct swapq *q, const struct mig_ep *m, enum mig_act_kind kind, uint64_t id,
-		 uint64_t gen, struct ipam_state *fast_take, struct err *e)
+		 uint64_t gen, struct swapq_fast *fast_take, struct err *e)
 {
 	int rc = 0;
 	struct sq_node *j = NULL;
+	struct swapq_fast none = { 0 }, *f = fast_take ? fast_take : &none;
 	if (kind != MIG_A_OWNER_TAKE && kind != MIG_A_OWNER_RECLAIM && kind != MIG_A_OWNER_RETURN) {
 		rc = err_setx(e, EINVAL, "migration: owner swap queue: %s is not an owner action",
 			      mig_act_name(kind));
 		goto fail;
 	}
-	if (!q->started && (rc = start(q, e)) < 0)
-		goto fail;
 	j = calloc(1, sizeof(*j));
 	if (!j) {
 		rc = err_set(e, ENOMEM, "migration: owner swap queue");
 		goto fail;
 	}
 	j->m = *m;
-	j->fast = fast_take;
+	j->fast = *f;
+	memset(f, 0, sizeof(*f));
 	j->submit_us = mono_us();
 	j->r.id = id;
 	j->r.gen = gen;
@@ -333,10 +343,9 @@ int swapq_submit(struct swapq *q, const struct mig_ep *m, enum mig_act_kind kind
 	pthread_mutex_unlock(&q->mu);
 	return 0;
 fail:
-	if (fast_take) {
-		ipam_state_free(fast_take);
-		free(fast_take);
-	}
+	free(f->blocks);
+	free(f->handles);
+	memset(f, 0, sizeof(*f));
 	return rc;
 }
 
@@ -368,7 +377,8 @@ void swapq_free(struct swapq *q)
 	}
 	if (q->io)
 		ev_io_del(q->io);
-	close(q->efd);
+	if (q->efd >= 0)
+		close(q->efd);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	kube_client_free(q->kube);

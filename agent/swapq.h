@@ -1,6 +1,6 @@
 /* swapq — the IPAM owner compare-and-swap of the migration code, off the event loop.
  *
- *   loop thread                          worker thread (one, started on first submit)
+ *   loop thread                          worker thread (one, started with the queue)
  *   swapq_submit(job) ──queue──►         take job; datastore: fast path (the prepared
  *                                        state from the informers' copies: one CAS PUT per
  *                                        changed block), else the full update (LIST, swap,
@@ -16,7 +16,7 @@
  * Jobs run one at a time in submission order (FIFO), so a RETURN submitted after a TAKE
  * of the same endpoint sees the TAKE's result in the datastore. The worker has its own
  * API client (kube_client is one-thread; the kubeconfig is loaded again on the worker
- * at its first kubernetes job), and never logs: every outcome goes back to the loop,
+ * at its first kubernetes job, the fast path's records are parsed there too), and never logs: every outcome goes back to the loop,
  * which logs and counts. The worker thread starts with every signal blocked (the loop's
  * signalfd sees them all).
  *
@@ -80,12 +80,22 @@ struct swapq_result {
 	uint64_t done_ns;	/* when the worker finished (unix ns) */
 };
 
+/* The fast path's input: LIST answer pages ({"items":[...]}) of the endpoint's
+ * IPAMBlocks and of its IPAMHandle, copied from the informers' objects on the loop (a
+ * copy, no parse: the worker parses). Both malloc'd; free() them. */
+struct swapq_fast {
+	char *blocks;	    /* the blocks that name one of the endpoint's addresses */
+	size_t blocks_len;  /* its length */
+	char *handles;	    /* the endpoint's handle */
+	size_t handles_len; /* its length */
+};
+
 /* Called on the loop for each finished job, in completion (= submission) order. r is
  * valid during the call only. */
 typedef void (*swapq_done_fn)(void *user, const struct swapq_result *r);
 
-/* A queue on loop (an eventfd watched there; no thread yet). ds strings are copied.
- * NULL with e on failure. */
+/* A queue on loop (an eventfd watched there) and its worker thread. ds strings are
+ * copied. NULL with e on failure. */
 struct swapq *swapq_new(struct ev_loop *loop, const struct swapq_ds *ds, swapq_done_fn done,
 			void *user, struct err *e);
 
@@ -95,13 +105,12 @@ void swapq_free(struct swapq *q);
 
 /* Queue the owner action `kind` (MIG_A_OWNER_TAKE / _RECLAIM: take, _RETURN: give back,
  * as mig_owner_swap) for a copy of m, answered later through done() with id and gen.
- * fast_take: a state loaded from the informers' copies for the fast path, or NULL (full
- * update only); ownership moves to the queue in every case (freed with
- * ipam_state_free + free). Starts the worker on first use. 0, or -errno with e (-ENOMEM,
- * the thread could not start, -EINVAL for a kind that is not an owner action): the
- * caller treats that as a failed try. */
+ * fast_take: the fast path's input (kubernetes datastore), or NULL (full update only);
+ * its texts move to the queue in every case (fast_take's fields are cleared). 0, or
+ * -errno with e (-ENOMEM, -EINVAL for a kind that is not an owner action): the caller
+ * treats that as a failed try. Constant time on the loop: a copy and a signal. */
 int swapq_submit(struct swapq *q, const struct mig_ep *m, enum mig_act_kind kind, uint64_t id,
-		 uint64_t gen, struct ipam_state *fast_take, struct err *e);
+		 uint64_t gen, struct swapq_fast *fast_take, struct err *e);
 
 /* Jobs submitted and not answered yet (queued, running, or done and not delivered). */
 unsigned swapq_pending(const struct swapq *q);

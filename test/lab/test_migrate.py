@@ -108,7 +108,7 @@ class Run:
             cut = [f for _, n, f in O.agent_migration_lines(lab, vm, m.t["created"])
                    if n == m.tgt.node.name and f.get("round_us")]
             taken = [f for _, n, f in O.agent_migration_lines(lab, vm, m.t["created"])
-                     if n == m.tgt.node.name and f.get("msg") == "migration owner taken"]
+                     if n == m.tgt.node.name and f.get("msg") == "migration owner answered"]
             T.note("%s: target cut-over round %s us (data plane %s us, owner action on the "
                    "loop %s us); owner swap answered %s us after it was issued" % (
                        what, *[cut[0].get(k, "-") if cut else "-"
