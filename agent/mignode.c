@@ -6,6 +6,7 @@
 #include "agent/gateway.h"
 #include "agent/metrics.h"
 #include "agent/peer.h"
+#include "agent/swapq.h"
 #include "conf/conf.h"
 #include "ipam/ds.h"
 #include "ipam/ds_file.h"
@@ -29,6 +30,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#define MIGNODE_API_TIMEOUT_MS 10000 /* the owner worker's API client I/O timeout */
 #define ANNOTATION_READY "kubevirt.io/migration-target-ready-timestamp"
 #define LABEL_MIGRATION "kubevirt.io/migrationJobUID"
 
@@ -44,10 +46,16 @@ struct mn_ep {
 	struct ev_timer *timer;		  /* convergence timer (created on first use) */
 	bool armed;			  /* announcements on its veth count */
 	bool forget;			  /* MIG_A_FORGET ran: free after the step */
+	uint64_t id;			  /* key of its owner jobs (agent/swapq.h) */
+	char handle[IPAM_NAME_MAX + 1];	  /* its IPAM handle, learned from the blocks (the
+					   * fast path's key), "" until known */
+	uint64_t gen;			  /* generation of its latest owner action: only
+					   * that one's answer is fed to the machine */
+	enum mig_act_kind own;		  /* that action */
+	uint64_t issued_us;		  /* when its current try was issued (monotonic) */
+	unsigned attempts;		  /* tries of it so far */
 	struct ev_timer *retry;		  /* owner CAS retry timer (created on first use) */
-	enum mig_act_kind pend;		  /* the owner action being retried ... */
-	bool pending;			  /* ... when true */
-	unsigned attempts;		  /* tries of the pending action so far */
+	bool pending;			  /* a retry of `own` is scheduled on it */
 	uint64_t backoff_ms;		  /* delay before the next try */
 	char remote_node[IPAM_NAME_MAX + 1]; /* where the active owner went (logs) */
 	struct ip_addr announced;	  /* the address the triggering frame named (family 0:
@@ -72,7 +80,8 @@ struct mn_rec {
 struct mignode {
 	struct agent *a;	      /* the agent (not owned) */
 	struct ipam_ds *ds;	      /* datastore given by the caller, or NULL */
-	struct ipam_ds_kube dsk;      /* the kubernetes datastore over the agent's client */
+	struct swapq *q;	      /* the owner compare-and-swap, off the loop */
+	uint64_t next_id;	      /* the next machine's id */
 	struct pkt_sock *cap;	      /* capture socket, NULL when detection is off */
 	struct ev_io *cap_io;	      /* its watcher */
 	struct mn_ep **eps;	      /* machines; owned */
@@ -85,6 +94,9 @@ struct mignode {
 	struct agent_metric *m_lat;   /* kvnet_migration_announce_to_route_seconds */
 	struct agent_metric *m_state; /* kvnet_migration_endpoints{state} */
 	struct agent_metric *m_ann;   /* kvnet_migration_announcements_total{match} */
+	struct agent_metric *m_round; /* kvnet_migration_cutover_round_seconds */
+	struct agent_metric *m_oloop; /* kvnet_migration_owner_loop_seconds */
+	struct agent_metric *m_oswap; /* kvnet_migration_owner_swap_seconds */
 };
 
 static uint64_t mono_us(void)
@@ -145,18 +157,6 @@ static void update_gauges(struct mignode *n)
 
 static const char *quotable(struct err *e);
 
-struct cas_arg {
-	const struct mig_ep *m; /* the endpoint */
-	bool take;		/* true: alternate -> active; false: active -> alternate */
-	bool changed;		/* out: the slots were swapped */
-};
-
-static int op_swap(struct ipam_state *st, void *arg, struct err *e)
-{
-	struct cas_arg *c = arg;
-	return mig_owner_swap(st, c->m, c->take, &c->changed, e);
-}
-
 static void rec_put(struct mignode *n, enum ipam_kind kind, const struct kube_obj *old,
 		    const struct kube_obj *obj)
 {
@@ -200,10 +200,11 @@ static void rec_put(struct mignode *n, enum ipam_kind kind, const struct kube_ob
 	r->len = obj->len;
 }
 
-/* Load the cached records of kind that `want` accepts into st, as one LIST page. */
-static int rec_load(struct mignode *n, struct ipam_state *st, enum ipam_kind kind,
+/* The cached records of kind that `want` accepts as one LIST page ({"items":[...]},
+ * malloc'd into *out, *len): a copy, no parse. -ENOMEM. */
+static int rec_page(struct mignode *n, enum ipam_kind kind,
 		    bool (*want)(const struct mn_rec *r, const void *arg), const void *arg,
-		    unsigned *loaded, struct err *e)
+		    char **out, size_t *len_out, unsigned *loaded, struct err *e)
 {
 	size_t cap = 16, len = 0;
 	for (unsigned i = 0; i < n->n_recs; i++)
@@ -225,10 +226,10 @@ static int rec_load(struct mignode *n, struct ipam_state *st, enum ipam_kind kin
 	}
 	body[len++] = ']';
 	body[len++] = '}';
-	char cont[16];
-	int rc = ipam_ds_kube_load_page(st, kind, body, len, cont, sizeof(cont), e);
-	free(body);
-	return rc;
+	body[len] = '\0';
+	*out = body;
+	*len_out = len;
+	return 0;
 }
 
 /* A block that may hold one of the endpoint's addresses (its text names one). */
@@ -249,91 +250,77 @@ static bool want_handle(const struct mn_rec *r, const void *arg)
 	return strcmp(r->name, (const char *)arg) == 0;
 }
 
-/* The owner swap from the informers' copies: one compare-and-swap PUT per changed block,
- * no LIST. Any failure (a record missing or stale here, a conflict) returns < 0 and the
- * caller does the full update, which is authoritative. */
-static int owner_swap_fast(struct mignode *n, struct ipam_ds_kube *k, struct cas_arg *arg,
-			   struct err *e)
+/* Learn x's handle from the cached blocks (a parse of the endpoint's blocks: done when
+ * the endpoint appears, off the cut-over's path). */
+static void learn_handle(struct mignode *n, struct mn_ep *x)
 {
+	char *body = NULL;
+	size_t len = 0;
+	unsigned loaded = 0;
+	struct err e;
+	if (x->handle[0] || rec_page(n, IPAM_BLOCK, want_block, &x->m, &body, &len, &loaded, &e) < 0)
+		return;
 	struct ipam_state st;
 	ipam_state_init(&st);
-	struct ipam_change *ch = NULL;
-	unsigned n_ch = 0, loaded = 0;
-	int rc = rec_load(n, &st, IPAM_BLOCK, want_block, arg->m, &loaded, e);
+	char cont[16];
+	if (loaded && ipam_ds_kube_load_page(&st, IPAM_BLOCK, body, len, cont, sizeof(cont), &e) == 0)
+		for (unsigned i = 0; i < x->m.n_ip && !x->handle[0]; i++) {
+			struct ip_addr ia;
+			memset(&ia, 0, sizeof(ia));
+			ia.family = x->m.ip[i].family;
+			memcpy(ia.b, x->m.ip[i].b, sizeof(ia.b));
+			const struct ipam_attrs *at = ipam_lookup_ip(&st, &ia);
+			if (at)
+				snprintf(x->handle, sizeof(x->handle), "%s", at->handle);
+		}
+	ipam_state_free(&st);
+	free(body);
+}
+
+/* The fast path's input from the informers' copies (agent/swapq.h): the endpoint's
+ * blocks and handle as text, copied, not parsed (the worker parses, swaps and writes one
+ * compare-and-swap PUT per changed block, and falls back to the full update, which is
+ * authoritative, on any conflict). -ENOENT when something is not cached here. */
+static int fast_copy(struct mignode *n, struct mn_ep *x, struct swapq_fast *f, struct err *e)
+{
+	unsigned loaded = 0;
+	memset(f, 0, sizeof(*f));
+	if (!x->handle[0])
+		learn_handle(n, x);
+	if (!x->handle[0])
+		return err_setx(e, ENOENT, "migration: owner swap: handle not known from the blocks");
+	int rc = rec_page(n, IPAM_BLOCK, want_block, &x->m, &f->blocks, &f->blocks_len, &loaded, e);
 	if (rc == 0 && !loaded)
 		rc = err_setx(e, ENOENT, "migration: owner swap: no cached block");
-	const struct ipam_attrs *at = NULL;
-	for (unsigned i = 0; rc == 0 && i < arg->m->n_ip && !at; i++) {
-		struct ip_addr ia;
-		memset(&ia, 0, sizeof(ia));
-		ia.family = arg->m->ip[i].family;
-		memcpy(ia.b, arg->m->ip[i].b, sizeof(ia.b));
-		at = ipam_lookup_ip(&st, &ia);
-	}
-	if (rc == 0 && !at)
-		rc = err_setx(e, ENOENT, "migration: owner swap: address not in cached blocks");
-	if (rc == 0) {
-		char handle[IPAM_NAME_MAX + 1];
-		snprintf(handle, sizeof(handle), "%s", at->handle);
-		rc = rec_load(n, &st, IPAM_HANDLE, want_handle, handle, &loaded, e);
-		if (rc == 0 && loaded != 1)
-			rc = err_setx(e, ENOENT, "migration: owner swap: handle %s not cached", handle);
-	}
 	if (rc == 0)
-		rc = mig_owner_swap(&st, arg->m, arg->take, &arg->changed, e);
-	if (rc == 0)
-		rc = ipam_state_diff(&st, &ch, &n_ch, e);
-	if (rc == 0 && n_ch) {
-		k->st = &st; /* what a failed commit restores */
-		rc = ipam_ds_kube(k).ops->commit(k, ch, n_ch, e);
-		k->st = NULL;
+		rc = rec_page(n, IPAM_HANDLE, want_handle, x->handle, &f->handles, &f->handles_len,
+			      &loaded, e);
+	if (rc == 0 && loaded != 1)
+		rc = err_setx(e, ENOENT, "migration: owner swap: handle %s not cached", x->handle);
+	if (rc < 0) {
+		free(f->blocks);
+		free(f->handles);
+		memset(f, 0, sizeof(*f));
 	}
-	if (rc < 0)
-		arg->changed = false;
-	ipam_changes_free(ch, n_ch);
-	ipam_state_free(&st);
 	return rc;
 }
 
-static int owner_swap(struct mignode *n, const struct mig_ep *m, bool take, bool *changed,
-		      struct err *e)
+/* Issue owner action `kind` for x off the loop: its answer comes to on_swapped. */
+static int owner_issue(struct mignode *n, struct mn_ep *x, enum mig_act_kind kind,
+		       struct err *e)
 {
-	struct cas_arg arg = { .m = m, .take = take };
-	const struct conf *c = agent_conf(n->a);
-	int rc;
-	*changed = false;
-	if (n->ds) {
-		rc = ipam_ds_update(n->ds, op_swap, &arg, e);
-	} else if (c->datastore.type == CONF_DATASTORE_KUBERNETES) {
-		/* the agent's client exists only once the agent has started */
-		if (!agent_kube(n->a))
-			return err_setx(e, ENOTCONN, "migration: owner swap: no API client");
-		ipam_ds_kube_init(&n->dsk, agent_kube(n->a));
+	if (!n->q)
+		return err_setx(e, ENOTCONN, "migration: owner swap: no datastore");
+	struct swapq_fast fast = { 0 };
+	if (!n->ds && agent_conf(n->a)->datastore.type == CONF_DATASTORE_KUBERNETES) {
 		struct err fe;
 		err_clear(&fe);
-		rc = owner_swap_fast(n, &n->dsk, &arg, &fe);
-		if (rc == 0) {
-			if (n->m_swap)
-				agent_metric_add(n->m_swap, "fast", 1);
-		} else {
+		if (fast_copy(n, x, &fast, &fe) < 0)
 			log_fields(agent_log(n->a), LOG_LVL_DEBUG, "migration owner swap: full update",
-				   "pod=%s/%s reason=\"%s\"", m->ns, m->pod, quotable(&fe));
-			struct ipam_ds ds = ipam_ds_kube(&n->dsk);
-			rc = ipam_ds_update(&ds, op_swap, &arg, e);
-			if (n->m_swap)
-				agent_metric_add(n->m_swap, "full", 1);
-		}
-	} else {
-		struct ipam_ds_file f;
-		rc = ipam_ds_file_open(&f, c->datastore.state_dir, e);
-		if (rc == 0) {
-			struct ipam_ds ds = ipam_ds_file(&f);
-			rc = ipam_ds_update(&ds, op_swap, &arg, e);
-			ipam_ds_file_close(&f);
-		}
+				   "pod=%s/%s reason=\"%s\"", x->m.ns, x->m.pod, quotable(&fe));
 	}
-	*changed = arg.changed;
-	return rc;
+	x->issued_us = mono_us();
+	return swapq_submit(n->q, &x->m, kind, x->id, x->gen, &fast, e);
 }
 
 /* ---- actions ---------------------------------------------------------------------- */
@@ -352,13 +339,13 @@ static bool transient(int rc)
 	return rc != -EBUSY && rc != -ENOENT && rc != -EINVAL && rc != -ENOMEM;
 }
 
-/* Is the pending owner action still what the machine's state wants? */
+/* Is the latest owner action still what the machine's state wants? */
 static bool still_wanted(const struct mn_ep *x)
 {
-	switch (x->pend) {
+	switch (x->own) {
 	case MIG_A_OWNER_TAKE:
-		return x->m.state == MIG_LIVE || x->m.state == MIG_TIMEWAIT ||
-		       x->m.state == MIG_BASE;
+		return x->m.state == MIG_CLAIMING || x->m.state == MIG_LIVE ||
+		       x->m.state == MIG_TIMEWAIT || x->m.state == MIG_BASE;
 	case MIG_A_OWNER_RECLAIM:
 		return x->m.state == MIG_BASE;
 	case MIG_A_OWNER_RETURN:
@@ -376,14 +363,12 @@ static bool still_wanted(const struct mn_ep *x)
 	return false;
 }
 
-static void retry_later(struct mignode *n, struct mn_ep *x, enum mig_act_kind kind)
+/* Schedule the next try of x's latest owner action (x->own) after the backoff. */
+static void retry_later(struct mignode *n, struct mn_ep *x)
 {
 	struct err e;
-	if (!x->pending || x->pend != kind) {
-		x->attempts = 1;
+	if (x->attempts <= 1)
 		x->backoff_ms = RETRY_FIRST_MS;
-	}
-	x->pend = kind;
 	x->pending = true;
 	if (!x->retry && ev_timer_add(agent_loop(n->a), x->backoff_ms, 0, on_retry, x, NULL,
 				      &x->retry, &e) < 0) {
@@ -395,13 +380,17 @@ static void retry_later(struct mignode *n, struct mn_ep *x, enum mig_act_kind ki
 	x->backoff_ms = x->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : x->backoff_ms * 2;
 }
 static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts);
+static void feed_swap(struct mn_ep *x, enum mig_event kind, const struct swapq_result *res);
 
 /* What carrying out one step's actions found, for its log line. */
 struct done {
 	uint64_t route_ns;   /* ack of the last RTM_NEWROUTE of ROUTE_MIGRATE, 0 none */
 	uint32_t metric;     /* metric installed, 0 none */
-	bool owner_changed;  /* a CAS swapped the owners */
-	uint64_t owner_us;   /* time the owner CAS took (microseconds), 0 none */
+	const struct swapq_result *swap; /* SWAP_* events: the answer that made them */
+	bool owner_ran;	     /* an owner action ran in this step */
+	uint64_t owner_us;   /* loop time spent in the owner action (microseconds) */
+	uint64_t route_us;   /* step start -> the data-plane actions done (monotonic us) */
+	uint64_t round_us;   /* the whole step on the loop (monotonic us) */
 	int failures;	     /* actions that failed (each logged) */
 };
 
@@ -501,19 +490,22 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 	case MIG_A_OWNER_TAKE:
 	case MIG_A_OWNER_RECLAIM:
 	case MIG_A_OWNER_RETURN: {
-		bool changed = false;
-		x->pending = false; /* a new owner action replaces a pending one */
+		/* a new owner action replaces a pending retry, and only its answer counts */
+		x->pending = false;
 		if (x->retry)
 			ev_timer_disarm(x->retry);
+		x->own = act->kind;
+		x->gen++;
+		x->attempts = 1;
 		uint64_t t0 = mono_us();
-		int rc = owner_swap(n, &x->m, act->kind != MIG_A_OWNER_RETURN, &changed, &e);
+		int rc = owner_issue(n, x, act->kind, &e);
 		d->owner_us = mono_us() - t0;
+		d->owner_ran = true;
 		if (rc < 0) {
 			act_fail(n, x, mig_act_name(act->kind), &e, d);
 			if (transient(rc))
-				retry_later(n, x, act->kind);
+				retry_later(n, x);
 		}
-		d->owner_changed = d->owner_changed || changed;
 		return;
 	}
 	case MIG_A_TIMER_START:
@@ -542,12 +534,12 @@ static void log_step(struct mignode *n, const struct mn_ep *x, const struct mig_
 {
 	struct log *l = agent_log(n->a);
 	const struct mig_ep *m = &x->m;
-	char ips[4 * IP_STRLEN], extra[256], a[32], b[32];
+	char ips[4 * IP_STRLEN], extra[512], a[32], b[32];
 	ips_fmt(m, ips, sizeof(ips));
 	size_t off = 0;
 	extra[0] = '\0';
-	if (r->to != r->from && (r->to == MIG_LIVE || (r->from == MIG_TARGET &&
-						       r->to == MIG_TIMEWAIT)))
+	if (r->to != r->from && r->from == MIG_TARGET &&
+	    (r->to == MIG_CLAIMING || r->to == MIG_LIVE || r->to == MIG_TIMEWAIT))
 		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " trigger=%s",
 					mig_trigger_name(m->trigger));
 	if (d->route_ns && m->trigger == MIG_TRIG_ANNOUNCEMENT && m->announce_ns &&
@@ -567,10 +559,29 @@ static void log_step(struct mignode *n, const struct mn_ep *x, const struct mig_
 	if (r->outcome != MIG_OUT_NONE && off < sizeof(extra))
 		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " outcome=%s",
 					mig_outcome_name(r->outcome));
-	if (d->owner_us && off < sizeof(extra))
-		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " owner=%s owner_us=%llu",
-					d->owner_changed ? "swapped" : "unchanged",
+	if (d->owner_ran && off < sizeof(extra))
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off, " owner=issued owner_us=%llu",
 					(unsigned long long)d->owner_us);
+	if (d->swap && off < sizeof(extra)) {
+		const struct swapq_result *w = d->swap;
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off,
+					" owner=%s action=%s attempts=%u path=%s swap_us=%llu "
+					"cas_us=%llu queue_us=%llu swap_ts=%s",
+					w->rc < 0 ? "failed" : w->changed ? "swapped" : "unchanged",
+					mig_act_name(w->kind), x->attempts, swapq_path_name(w->path),
+					(unsigned long long)(mono_us() - x->issued_us),
+					(unsigned long long)w->cas_us,
+					(unsigned long long)w->wait_us,
+					fmt_ts(w->done_ns, b, sizeof(b)));
+		if (w->rc < 0 && off < sizeof(extra))
+			off += (size_t)snprintf(extra + off, sizeof(extra) - off, " error=\"%s\"",
+						quotable((struct err *)&w->e));
+	}
+	if (d->owner_ran && off < sizeof(extra))
+		off += (size_t)snprintf(extra + off, sizeof(extra) - off,
+					" dataplane_us=%llu round_us=%llu",
+					(unsigned long long)d->route_us,
+					(unsigned long long)d->round_us);
 	if (r->event == MIG_EV_OWNER_REMOTE && x->remote_node[0] && off < sizeof(extra))
 		snprintf(extra + off, sizeof(extra) - off, " active_node=%s", x->remote_node);
 	log_fields(l, r->msg ? LOG_LVL_INFO : LOG_LVL_DEBUG,
@@ -605,8 +616,10 @@ static void sweep(struct mignode *n)
 	n->n = j;
 }
 
-/* One event into one machine: step, carry out, count, log. */
-static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts)
+/* One event into one machine: step, carry out, count, log. swap: the owner answer a
+ * SWAP_* event comes from (for the log line), else NULL. */
+static void feed_at(struct mn_ep *x, enum mig_event kind, uint64_t ts,
+		    const struct swapq_result *swap)
 {
 	struct mignode *n = x->node;
 	if (x->forget)
@@ -632,8 +645,18 @@ static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts)
 	n->stepping++;
 	struct done d;
 	memset(&d, 0, sizeof(d));
-	for (unsigned i = 0; i < r.n; i++)
+	d.swap = swap;
+	uint64_t t0 = mono_us();
+	for (unsigned i = 0; i < r.n; i++) {
 		run_action(n, x, &r.act[i], &d);
+		if (r.act[i].kind == MIG_A_ROUTE_MIGRATE || r.act[i].kind == MIG_A_DISARM)
+			d.route_us = mono_us() - t0; /* routes, neighbours, peer fan-out */
+	}
+	d.round_us = mono_us() - t0;
+	if (d.owner_ran && n->m_round) { /* a step that moved the owner: the cut-over round */
+		agent_metric_observe(n->m_round, (double)d.round_us / 1e6);
+		agent_metric_observe(n->m_oloop, (double)d.owner_us / 1e6);
+	}
 	if (r.outcome != MIG_OUT_NONE && n->m_out)
 		agent_metric_add(n->m_out, mig_outcome_name(r.outcome), 1);
 	if (d.route_ns && x->m.trigger == MIG_TRIG_ANNOUNCEMENT && x->m.announce_ns &&
@@ -642,6 +665,16 @@ static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts)
 	log_step(n, x, &r, &d);
 	n->stepping--;
 	update_gauges(n);
+}
+
+static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts)
+{
+	feed_at(x, kind, ts, NULL);
+}
+
+static void feed_swap(struct mn_ep *x, enum mig_event kind, const struct swapq_result *res)
+{
+	feed_at(x, kind, now_ns(), res);
 }
 
 static void on_timer(struct ev_loop *loop, struct ev_timer *t, void *user)
@@ -662,31 +695,77 @@ static void on_retry(struct ev_loop *loop, struct ev_timer *t, void *user)
 	struct mignode *n = x->node;
 	if (x->forget || !x->pending)
 		return;
-	if (!still_wanted(x)) {
-		x->pending = false;
+	x->pending = false;
+	if (!still_wanted(x))
 		return;
-	}
 	struct err e;
 	err_clear(&e);
-	bool changed = false;
 	x->attempts++;
-	int rc = owner_swap(n, &x->m, x->pend != MIG_A_OWNER_RETURN, &changed, &e);
-	struct log *l = agent_log(n->a);
-	if (rc == 0) {
-		x->pending = false;
-		log_fields(l, LOG_LVL_INFO, "migration owner swapped",
-			   "vmi=%s/%s pod=%s action=%s attempts=%u owner=%s", x->m.ns, x->m.vmi,
-			   x->m.pod, mig_act_name(x->pend), x->attempts,
-			   changed ? "swapped" : "unchanged");
+	int rc = owner_issue(n, x, x->own, &e);
+	if (rc < 0) {
+		log_fields(agent_log(n->a), LOG_LVL_WARN, "migration action failed",
+			   "vmi=%s/%s pod=%s action=%s attempts=%u error=\"%s\"", x->m.ns,
+			   x->m.vmi, x->m.pod, mig_act_name(x->own), x->attempts, quotable(&e));
+		if (transient(rc))
+			retry_later(n, x);
+	}
+}
+
+/* An owner answer from the worker (agent/swapq.h), on the loop. */
+static void on_swapped(void *user, const struct swapq_result *r)
+{
+	struct mignode *n = user;
+	struct mn_ep *x = NULL;
+	for (unsigned i = 0; i < n->n && !x; i++)
+		if (n->eps[i]->id == r->id && !n->eps[i]->forget)
+			x = n->eps[i];
+	if (n->m_swap && r->path != SWAPQ_PATH_NONE)
+		agent_metric_add(n->m_swap, swapq_path_name(r->path), 1);
+	if (r->path == SWAPQ_PATH_FULL && r->fast_why[0])
+		log_fields(agent_log(n->a), LOG_LVL_DEBUG, "migration owner swap: full update",
+			   "id=%llu reason=\"%s\"", (unsigned long long)r->id, r->fast_why);
+	struct err e = r->e;
+	if (!x || x->gen != r->gen) {
+		/* the machine is gone, or a newer owner action replaced this one */
+		log_fields(agent_log(n->a), r->rc < 0 ? LOG_LVL_WARN : LOG_LVL_DEBUG,
+			   "migration owner answer dropped",
+			   "id=%llu action=%s rc=%d why=%s error=\"%s\"", (unsigned long long)r->id,
+			   mig_act_name(r->kind), r->rc, x ? "superseded" : "forgotten",
+			   r->rc < 0 ? quotable(&e) : "-");
 		return;
 	}
-	log_fields(l, LOG_LVL_WARN, "migration action failed",
-		   "vmi=%s/%s pod=%s action=%s attempts=%u error=\"%s\"", x->m.ns, x->m.vmi,
-		   x->m.pod, mig_act_name(x->pend), x->attempts, quotable(&e));
-	if (transient(rc))
-		retry_later(n, x, x->pend);
-	else
-		x->pending = false;
+	if (n->m_oswap)
+		agent_metric_observe(n->m_oswap, (double)(mono_us() - x->issued_us) / 1e6);
+	bool take = r->kind == MIG_A_OWNER_TAKE;
+	if (r->rc < 0 && transient(r->rc) && still_wanted(x)) {
+		log_fields(agent_log(n->a), LOG_LVL_WARN, "migration action failed",
+			   "vmi=%s/%s pod=%s action=%s attempts=%u error=\"%s\"", x->m.ns,
+			   x->m.vmi, x->m.pod, mig_act_name(r->kind), x->attempts, quotable(&e));
+		retry_later(n, x);
+		return;
+	}
+	if (take) { /* the table decides (agent/migrate.h) */
+		log_fields(agent_log(n->a), r->rc == 0 ? LOG_LVL_INFO : LOG_LVL_WARN,
+			   "migration owner answered",
+			   "vmi=%s/%s pod=%s state=%s action=%s attempts=%u owner=%s path=%s "
+			   "swap_us=%llu cas_us=%llu queue_us=%llu error=\"%s\"", x->m.ns, x->m.vmi,
+			   x->m.pod, mig_state_name(x->m.state), mig_act_name(r->kind), x->attempts,
+			   r->rc < 0 ? "failed" : r->changed ? "swapped" : "unchanged",
+			   swapq_path_name(r->path),
+			   (unsigned long long)(mono_us() - x->issued_us),
+			   (unsigned long long)r->cas_us, (unsigned long long)r->wait_us,
+			   r->rc < 0 ? quotable(&e) : "-");
+		feed_swap(x, r->rc == 0 ? MIG_EV_SWAP_DONE : MIG_EV_SWAP_FAILED, r);
+		sweep(n);
+		return;
+	}
+	log_fields(agent_log(n->a), r->rc == 0 ? LOG_LVL_INFO : LOG_LVL_WARN,
+		   r->rc == 0 ? "migration owner swapped" : "migration action failed",
+		   "vmi=%s/%s pod=%s action=%s attempts=%u owner=%s path=%s cas_us=%llu error=\"%s\"",
+		   x->m.ns, x->m.vmi, x->m.pod, mig_act_name(r->kind), x->attempts,
+		   r->rc < 0 ? "failed" : r->changed ? "swapped" : "unchanged",
+		   swapq_path_name(r->path), (unsigned long long)r->cas_us,
+		   r->rc < 0 ? quotable(&e) : "-");
 }
 
 /* ---- machines ---------------------------------------------------------------------- */
@@ -746,6 +825,7 @@ static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, boo
 		}
 		mig_ep_init(&x->m);
 		x->node = n;
+		x->id = ++n->next_id;
 		snprintf(x->cid, sizeof(x->cid), "%s", aep->cid);
 		snprintf(x->cifname, sizeof(x->cifname), "%s", aep->ifname);
 		n->eps[n->n++] = x;
@@ -760,6 +840,7 @@ static void hook_ep_added(void *user, struct agent *a, struct agent_ep *aep, boo
 		agent_ep_gate_set(a, aep, MIGNODE_GATE_ARMED);
 		feed(x, MIG_EV_TARGET_POD, now_ns());
 		redecide(n, x); /* off the announcement's path */
+		learn_handle(n, x); /* the same: the fast path's key */
 	}
 	update_gauges(n);
 	sweep(n);
@@ -880,7 +961,8 @@ static void on_vmim(struct mignode *n, const struct kube_obj *old, const struct 
 		if (x->forget || strcmp(x->m.ns, o->ns) != 0 || strcmp(x->m.vmi, vmi) != 0)
 			continue;
 		/* a target (or live target) listens only to its own migration */
-		bool is_target = x->m.state == MIG_TARGET || x->m.state == MIG_LIVE;
+		bool is_target = x->m.state == MIG_TARGET || x->m.state == MIG_CLAIMING ||
+				 x->m.state == MIG_LIVE;
 		if (is_target && (!o->uid || strcmp(x->m.vmim_uid, o->uid) != 0))
 			continue;
 		if (!obj && !is_target)
@@ -911,6 +993,8 @@ static void on_block(struct mignode *n, const struct kube_obj *obj)
 			const struct ipam_attrs *at = ipam_lookup_ip(&st, &ia);
 			if (!at)
 				continue;
+			if (!x->handle[0])
+				snprintf(x->handle, sizeof(x->handle), "%s", at->handle);
 			enum mig_event ev = mig_owner_event(&x->m, at->active.uid, at->active.node,
 							    self);
 			if (ev == MIG_N_EVENTS)
@@ -1216,13 +1300,43 @@ struct mignode *mignode_new(struct agent *a, struct ipam_ds *ds, struct err *e)
 					     "Owner compare-and-swaps (kubernetes datastore), by "
 					     "path: fast (from the informers' copies) or full.",
 					     AGENT_M_COUNTER, "path");
-		if (!n->m_out || !n->m_lat || !n->m_state || !n->m_ann || !n->m_swap) {
+		static const double rb[] = { 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
+					     10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1 };
+		n->m_round = agent_metric_histogram(
+			reg, "kvnet_migration_cutover_round_seconds",
+			"Event-loop time of a migration step that moves the IPAM owner (the "
+			"target's cut-over round: routes, peer fan-out and the owner action).",
+			rb, sizeof(rb) / sizeof(rb[0]));
+		n->m_oloop = agent_metric_histogram(
+			reg, "kvnet_migration_owner_loop_seconds",
+			"Event-loop time spent in the owner action of such a step.", rb,
+			sizeof(rb) / sizeof(rb[0]));
+		n->m_oswap = agent_metric_histogram(
+			reg, "kvnet_migration_owner_swap_seconds",
+			"Owner compare-and-swap issued to its answer back on the event loop "
+			"(done off the loop).", rb, sizeof(rb) / sizeof(rb[0]));
+		if (!n->m_out || !n->m_lat || !n->m_state || !n->m_ann || !n->m_swap ||
+		    !n->m_round || !n->m_oloop || !n->m_oswap) {
 			err_setx(e, EEXIST, "migration: metrics: cannot register (taken?)");
 			goto fail;
 		}
 		for (unsigned o = MIG_OUT_SUCCEEDED; o < MIG_N_OUTCOMES; o++)
 			agent_metric_add(n->m_out, mig_outcome_name(o), 0);
 	}
+	const struct conf *c = agent_conf(a);
+	struct swapq_ds sd = {
+		.kind = ds ? SWAPQ_DS_CALLER
+			   : c->datastore.type == CONF_DATASTORE_KUBERNETES ? SWAPQ_DS_KUBERNETES
+									    : SWAPQ_DS_FILE,
+		.ds = ds,
+		.kubeconfig = c->kubernetes.kubeconfig,
+		.context = c->kubernetes.context,
+		.io_timeout_ms = MIGNODE_API_TIMEOUT_MS,
+		.dir = c->datastore.state_dir,
+	};
+	n->q = swapq_new(agent_loop(a), &sd, on_swapped, n, e);
+	if (!n->q)
+		goto fail;
 	if (agent_conf(a)->migration.announce_detection) {
 		n->cap = pkt_open(0, 0, e);
 		if (!n->cap) {
@@ -1250,6 +1364,7 @@ fail:
 	if (n->cap_io)
 		ev_io_del(n->cap_io);
 	pkt_close(n->cap);
+	swapq_free(n->q);
 	free(n);
 	return NULL;
 }
@@ -1259,6 +1374,7 @@ void mignode_free(struct mignode *n)
 	if (!n)
 		return;
 	unhook(n);
+	swapq_free(n->q); /* first: no answer arrives for a freed machine */
 	if (n->cap_io)
 		ev_io_del(n->cap_io);
 	pkt_close(n->cap);

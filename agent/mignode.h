@@ -22,13 +22,22 @@
  * ROUTE_NORMAL = the endpoint stops being a dark target and its override is dropped, so
  * the agent's own rule routes it at route_metric; ROUTE_DEL = override NONE for a target,
  * dropped override for a source, whose /32 the agent's direct mode sends to the new node),
- * owners by compare-and-swap through the datastore, timers on the agent's loop. The owner
- * swap with the kubernetes datastore first tries a fast path: the blocks and the handle
- * come from the informers' copies (kept here from the object hooks), and only the changed
- * blocks are written, each a PUT under its resourceVersion; anything missing or a
- * conflict falls back to the full update (ipam_ds_update: LIST, swap, CAS). A swap that
- * fails because the datastore is unreachable is retried with backoff (100 ms .. 5 s) as
- * long as the machine's state still wants it.
+ * owners by compare-and-swap through the datastore, timers on the agent's loop.
+ *
+ * The owner swap never blocks the loop: the action only issues it to a worker thread
+ * (agent/swapq.h) and the step ends, so the cut-over's data plane (routes, neighbour
+ * entries, the peer fan-out, the conntrack chunks that arrive next) is not held behind an
+ * API round trip; the answer comes back on the loop and is fed to the machine as
+ * SWAP_DONE / SWAP_FAILED (only the answer to its latest owner action; older ones are
+ * logged and dropped). With the kubernetes datastore the loop first prepares a fast
+ * path: the blocks and the handle from the informers' copies (kept here from the object
+ * hooks), so the worker writes only the changed blocks, each a PUT under its
+ * resourceVersion; anything missing or a conflict falls back to the full update
+ * (ipam_ds_update: LIST, swap, CAS). A swap that fails because the datastore is
+ * unreachable is retried with backoff (100 ms .. 5 s) as long as the machine's state
+ * still wants it; one that fails for good (the slot is someone else's, the addresses
+ * are gone) is SWAP_FAILED, which the table answers (a claiming target gives the
+ * traffic back). Nothing of a swap in flight survives a restart: the API decides.
  *
  * Metrics in the agent's registry:
  *   kvnet_migrations_total{outcome="succeeded|failed|aborted"}         counter
@@ -37,8 +46,19 @@
  *   kvnet_migration_endpoints{state="base|target|live|timewait|source|retired"}  gauge
  *   kvnet_migration_announcements_total{match="armed|ignored"}          counter
  *   kvnet_migration_owner_swaps_total{path="fast|full"}                 counter
+ *   kvnet_migration_cutover_round_seconds   histogram: event-loop time of a step that
+ *       moves the IPAM owner (the target's cut-over round: routes, peer fan-out, owner)
+ *   kvnet_migration_owner_loop_seconds      histogram: the owner action's share of it
  *
- * Log lines: see agent/migrate.h for the field names (stable; the lab parses them).
+ * Log lines: see agent/migrate.h for the field names (stable; the lab parses them), and:
+ *   the step that issues an owner action: owner=issued owner_us= (its loop time)
+ *       dataplane_us= (step start -> routes in and the peers told) round_us= (the step)
+ *   msg="migration owner answered" (a TAKE's answer, before the table sees it) and the
+ *       cell lines of SWAP_*: owner=swapped|unchanged|failed action= attempts=
+ *       path=fast|full swap_us= (issued -> answer on the loop) cas_us= (the worker's
+ *       time) queue_us= (waiting behind other jobs) [error=]
+ *   msg="migration owner swapped" (a RETURN's or RECLAIM's answer),
+ *   msg="migration owner answer dropped" (machine gone or superseded).
  */
 #ifndef KVNET_AGENT_MIGNODE_H
 #define KVNET_AGENT_MIGNODE_H

@@ -26,7 +26,8 @@
 
 /* The order of actions matters: the route goes in first (it is what moves the
  * traffic, and its ack ends the announcement-to-route latency), capture is disarmed
- * next, and the owner compare-and-swap (an API round trip) comes last. */
+ * next, and the owner compare-and-swap (an API round trip, issued off the loop; its
+ * answer comes back as SWAP_DONE / SWAP_FAILED) comes last. */
 const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 	[MIG_BASE] = {
 		[MIG_EV_TARGET_POD] = MOVE(MIG_TARGET, O_NONE, T_NONE, "migration target armed",
@@ -42,12 +43,15 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 		[MIG_EV_OWNER_REMOTE] = MOVE(MIG_SOURCE, O_NONE, T_NONE, "migration source handed over",
 					     MIG_A_ROUTE_DEL),
 		[MIG_EV_TIMER] = INVALID,
+		[MIG_EV_SWAP_DONE] = NOOP,   /* a RECLAIM's answer (rolled back source) */
+		[MIG_EV_SWAP_FAILED] = NOOP, /* the same, failed: logged with the action */
 	},
 	[MIG_TARGET] = {
 		[MIG_EV_TARGET_POD] = NOOP, /* the pod was updated, still a target */
-		[MIG_EV_ANNOUNCE] = MOVE(MIG_LIVE, O_NONE, MIG_TRIG_ANNOUNCEMENT, "migration live",
-					 MIG_A_ROUTE_MIGRATE, MIG_A_DISARM, MIG_A_OWNER_TAKE),
-		[MIG_EV_READY_ANNOTATION] = MOVE(MIG_LIVE, O_NONE, MIG_TRIG_ANNOTATION,
+		[MIG_EV_ANNOUNCE] = MOVE(MIG_CLAIMING, O_NONE, MIG_TRIG_ANNOUNCEMENT,
+					 "migration live", MIG_A_ROUTE_MIGRATE, MIG_A_DISARM,
+					 MIG_A_OWNER_TAKE),
+		[MIG_EV_READY_ANNOTATION] = MOVE(MIG_CLAIMING, O_NONE, MIG_TRIG_ANNOTATION,
 						 "migration live", MIG_A_ROUTE_MIGRATE,
 						 MIG_A_DISARM, MIG_A_OWNER_TAKE),
 		[MIG_EV_VMIM_SUCCEEDED] = MOVE(MIG_TIMEWAIT, MIG_OUT_SUCCEEDED, MIG_TRIG_SUCCEEDED,
@@ -64,6 +68,31 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 					    MIG_A_ROUTE_MIGRATE, MIG_A_DISARM),
 		[MIG_EV_OWNER_REMOTE] = NOOP, /* the source holds it until cut-over */
 		[MIG_EV_TIMER] = INVALID,
+		[MIG_EV_SWAP_DONE] = NOOP,   /* not claiming (any more): nothing to confirm */
+		[MIG_EV_SWAP_FAILED] = NOOP, /* already reverted */
+	},
+	[MIG_CLAIMING] = {
+		[MIG_EV_TARGET_POD] = NOOP,
+		[MIG_EV_ANNOUNCE] = NOOP,	   /* QEMU announces several rounds */
+		[MIG_EV_READY_ANNOTATION] = NOOP, /* follows the announcement */
+		[MIG_EV_VMIM_SUCCEEDED] = MOVE(MIG_TIMEWAIT, MIG_OUT_SUCCEEDED, T_NONE,
+					       "migration succeeded", MIG_A_TIMER_START),
+		[MIG_EV_VMIM_FAILED] = MOVE(MIG_RETIRED, MIG_OUT_FAILED, T_NONE, "migration failed",
+					    MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN),
+		[MIG_EV_POD_ENDED] = MOVE(MIG_RETIRED, MIG_OUT_ABORTED, T_NONE, "migration aborted",
+					  MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN),
+		[MIG_EV_POD_DELETED] = MOVE(MIG_RETIRED, MIG_OUT_ABORTED, T_NONE, "migration aborted",
+					    MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN, MIG_A_FORGET),
+		/* the watch delivered our CAS before its answer came back */
+		[MIG_EV_OWNER_LOCAL] = MOVE0(MIG_LIVE, O_NONE, "migration owner taken"),
+		/* the blocks as they were before our CAS: its answer decides */
+		[MIG_EV_OWNER_REMOTE] = NOOP,
+		[MIG_EV_TIMER] = INVALID,
+		[MIG_EV_SWAP_DONE] = MOVE0(MIG_LIVE, O_NONE, "migration owner taken"),
+		/* the API keeps the source: give the traffic back (dark, disarmed; the VMIM's
+		 * end, the annotation or the API naming this pod decide what comes next) */
+		[MIG_EV_SWAP_FAILED] = MOVE(MIG_TARGET, O_NONE, T_NONE, "migration claim reverted",
+					    MIG_A_ROUTE_DEL),
 	},
 	[MIG_LIVE] = {
 		[MIG_EV_TARGET_POD] = NOOP,
@@ -81,6 +110,8 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 		[MIG_EV_OWNER_REMOTE] = MOVE(MIG_SOURCE, O_NONE, T_NONE,
 					     "migration source handed over", MIG_A_ROUTE_DEL),
 		[MIG_EV_TIMER] = INVALID,
+		[MIG_EV_SWAP_DONE] = NOOP,   /* the watch was first (OWNER_LOCAL) */
+		[MIG_EV_SWAP_FAILED] = NOOP, /* the API names this pod already */
 	},
 	[MIG_TIMEWAIT] = {
 		[MIG_EV_TARGET_POD] = NOOP,
@@ -99,6 +130,8 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 					     MIG_A_ROUTE_DEL),
 		[MIG_EV_TIMER] = MOVE(MIG_BASE, O_NONE, T_NONE, "migration converged",
 				      MIG_A_ROUTE_NORMAL),
+		[MIG_EV_SWAP_DONE] = NOOP,   /* the take of a migration that already succeeded */
+		[MIG_EV_SWAP_FAILED] = NOOP, /* KubeVirt says it runs here: keep it (logged) */
 	},
 	[MIG_SOURCE] = {
 		[MIG_EV_TARGET_POD] = INVALID, /* a source pod never becomes a target */
@@ -113,6 +146,8 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 					    MIG_A_ROUTE_NORMAL),
 		[MIG_EV_OWNER_REMOTE] = NOOP,
 		[MIG_EV_TIMER] = INVALID,
+		[MIG_EV_SWAP_DONE] = NOOP,   /* an answer for an earlier state */
+		[MIG_EV_SWAP_FAILED] = NOOP,
 	},
 	[MIG_RETIRED] = {
 		[MIG_EV_TARGET_POD] = NOOP, /* a failed target keeps its label */
@@ -125,6 +160,8 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 		[MIG_EV_OWNER_LOCAL] = NOOP,
 		[MIG_EV_OWNER_REMOTE] = NOOP,
 		[MIG_EV_TIMER] = INVALID,
+		[MIG_EV_SWAP_DONE] = NOOP,   /* the RETURN's answer */
+		[MIG_EV_SWAP_FAILED] = NOOP, /* the same, failed: logged with the action */
 	},
 };
 
@@ -285,6 +322,8 @@ const char *mig_state_name(enum mig_state s)
 		return "base";
 	case MIG_TARGET:
 		return "target";
+	case MIG_CLAIMING:
+		return "claiming";
 	case MIG_LIVE:
 		return "live";
 	case MIG_TIMEWAIT:
@@ -322,6 +361,10 @@ const char *mig_event_name(enum mig_event ev)
 		return "owner_remote";
 	case MIG_EV_TIMER:
 		return "timer";
+	case MIG_EV_SWAP_DONE:
+		return "swap_done";
+	case MIG_EV_SWAP_FAILED:
+		return "swap_failed";
 	case MIG_N_EVENTS:
 		break;
 	}

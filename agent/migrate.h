@@ -11,19 +11,32 @@
  *
  *   BASE ──TARGET_POD──► TARGET (dark: no host route; announcement detection armed)
  *     ▲                    │ ANNOUNCE (GARP/RARP/NA on the target veth)
- *     │                    │ READY_ANNOTATION (fallback), OWNER_LOCAL (agent restart)
+ *     │                    │ READY_ANNOTATION (fallback)
  *     │                    ▼
- *     │                  LIVE (/32 + /128 at migration_metric; target made ACTIVE owner
- *     │                    │   by CAS, which is what the other nodes watch)
- *     │                    │ VMIM_SUCCEEDED  (TARGET x VMIM_SUCCEEDED goes here at once)
+ *     │                  CLAIMING (/32 + /128 at migration_metric, the other agents told;
+ *     │                    │   the owner CAS issued off the loop, its answer pending)
+ *     │                    │ SWAP_DONE (the CAS landed) or OWNER_LOCAL (the watch saw it
+ *     │                    │ first)        SWAP_FAILED ──► TARGET (route dropped: dark,
+ *     │                    ▼                              disarmed; the API names the source)
+ *     │                  LIVE (the target is the ACTIVE owner, which is what the other
+ *     │                    │   nodes watch)        TARGET ──OWNER_LOCAL (restart)──► LIVE
+ *     │                    │ VMIM_SUCCEEDED  (TARGET/CLAIMING x VMIM_SUCCEEDED go here at once)
  *     │ TIMER              ▼
  *     └──────────────── TIMEWAIT (convergence timer; then back to route_metric)
  *
  *   BASE/LIVE/TIMEWAIT ──OWNER_REMOTE──► SOURCE (the VM is active on another node: no
  *                                        local route; that node's /32 takes over)
  *   SOURCE ──VMIM_FAILED / OWNER_LOCAL──► BASE (rolled back: route and owner back)
- *   TARGET/LIVE ──VMIM_FAILED, POD_ENDED──► RETIRED (torn down: no route, owner
+ *   TARGET/CLAIMING/LIVE ──VMIM_FAILED, POD_ENDED──► RETIRED (torn down: no route, owner
  *                                               returned to the source)
+ *
+ * The owner actions (MIG_A_OWNER_*) only issue the compare-and-swap (agent/swapq.h);
+ * its answer comes back as an event: SWAP_DONE (done, or nothing left to do) or
+ * SWAP_FAILED (it will not get better: someone else holds the slot, the addresses are
+ * gone). Transient failures (API server unreachable) are retried by the caller with
+ * backoff while the state still wants the action, and produce no event. Only the
+ * answer to the latest owner action of a machine is fed; the answer to a RETURN or
+ * RECLAIM changes no state (NOOP cells), only the TAKE of CLAIMING does.
  *   any ──POD_DELETED──► endpoint forgotten (MIG_A_FORGET)
  *
  * Every cell is one of three kinds: a transition (MIG_CELL_MOVE: log at info), an
@@ -67,6 +80,7 @@
 enum mig_state {
 	MIG_BASE,     /* no migration in progress: routed at route_metric (or not ours) */
 	MIG_TARGET,   /* migration target, dark, announcement detection armed */
+	MIG_CLAIMING, /* target running the VM: route at migration_metric, owner CAS pending */
 	MIG_LIVE,     /* target running the VM: route at migration_metric, owner taken */
 	MIG_TIMEWAIT, /* migration succeeded: convergence timer running */
 	MIG_SOURCE,   /* the VM is active on another node: no local route */
@@ -85,6 +99,8 @@ enum mig_event {
 	MIG_EV_OWNER_LOCAL,	 /* the VM's active IPAM owner is this pod */
 	MIG_EV_OWNER_REMOTE,	 /* the VM's active IPAM owner is a pod on another node */
 	MIG_EV_TIMER,		 /* the convergence timer fired */
+	MIG_EV_SWAP_DONE,	 /* the owner CAS of the latest owner action succeeded */
+	MIG_EV_SWAP_FAILED,	 /* it failed for good (not a transient error) */
 	MIG_N_EVENTS
 };
 
@@ -94,7 +110,8 @@ enum mig_act_kind {
 	MIG_A_ROUTE_MIGRATE, /* host /32 and /128 dev veth at `metric` (migration_metric) */
 	MIG_A_ROUTE_NORMAL,  /* host routes at `metric` (route_metric), drop the others */
 	MIG_A_ROUTE_DEL,     /* no host route for the endpoint on this node */
-	MIG_A_OWNER_TAKE,    /* CAS: this pod alternate -> active, old active -> alternate */
+	MIG_A_OWNER_TAKE,    /* CAS (issued, answered by SWAP_*): this pod alternate -> active,
+			      * old active -> alternate */
 	MIG_A_OWNER_RETURN,  /* CAS: this pod active -> alternate, alternate -> active */
 	MIG_A_OWNER_RECLAIM, /* CAS (source side): this pod alternate -> active again */
 	MIG_A_TIMER_START,   /* start the convergence timer, `ms` */
@@ -231,9 +248,10 @@ struct err;
 int mig_owner_swap(struct ipam_state *st, const struct mig_ep *ep, bool take, bool *changed,
 		   struct err *e);
 
-/* Names for logs and metrics: "base", "target", "live", "timewait", "source", "retired";
- * "target_pod", "announce", "ready_annotation", "vmim_succeeded", "vmim_failed",
- * "pod_ended", "pod_deleted", "owner_local", "owner_remote", "timer"; action names;
+/* Names for logs and metrics: "base", "target", "claiming", "live", "timewait", "source",
+ * "retired"; "target_pod", "announce", "ready_annotation", "vmim_succeeded", "vmim_failed",
+ * "pod_ended", "pod_deleted", "owner_local", "owner_remote", "timer", "swap_done",
+ * "swap_failed"; action names;
  * "", "succeeded", "failed", "aborted"; "", "announcement", "annotation", "succeeded",
  * "owner". "?" for a value out of range. */
 const char *mig_state_name(enum mig_state s);

@@ -113,6 +113,7 @@ def scenario_announcement(lab, kv, vm):
         seen["owner"] = owners_are(lab, vm, m.tgt.uid, m.src.uid)
         seen["src_gone"] = wait(lambda: dark(vm, m.src))
         seen["live"] = mig_lines(lab, nb, m.tgt, "migration live")
+        seen["taken"] = wait(lambda: mig_lines(lab, nb, m.tgt, "migration owner taken"))
 
     m = kv.migrate(vm, "node-b", announce="none", hooks={"Running": running})
     ok(seen.get("dark"), "A->B: the target pod is dark after its CNI ADD (no host route)")
@@ -126,10 +127,14 @@ def scenario_announcement(lab, kv, vm):
     live = seen.get("live") or [{}]
     f = live[0]
     ok(f.get("trigger") == "announcement" and f.get("from") == "target"
-       and f.get("to") == "live" and f.get("latency_us", "").isdigit()
+       and f.get("to") == "claiming" and f.get("latency_us", "").isdigit()
        and f.get("announce_ts") and f.get("route_ts") and f.get("ip", "").count(",") == 1,
-       "A->B: log msg=\"migration live\" trigger=announcement with announce_ts, route_ts, "
-       "latency_us and both addresses", f)
+       "A->B: log msg=\"migration live\" trigger=announcement to=claiming with announce_ts, "
+       "route_ts, latency_us and both addresses", f)
+    t = (seen.get("taken") or [{}])[0]
+    ok(t.get("from") == "claiming" and t.get("to") == "live" and t.get("event") in (
+       "swap_done", "owner_local"), "A->B: then msg=\"migration owner taken\" claiming -> "
+       "live (the owner CAS answered off the loop, or its watch event came first)", t)
     T.note("announcement -> route (agent's measure): %s us" % f.get("latency_us"))
     ok(want_metric(vm, m.tgt, 1024), "A->B: after VMIM Succeeded and %d s of convergence "
        "node-b routes at metric 1024" % CONV, metrics_of(vm.ip4, vm.ip6, m.tgt))

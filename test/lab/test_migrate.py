@@ -104,7 +104,16 @@ class Run:
                    "from the announcement %s ms" % (
                        what, r.tag, c["lost_window"], c.get("lost_after_announce", "-"),
                        "%.1f" % c["blackout_ms"] if "blackout_ms" in c else "-"))
-        if not failed:
+        if not failed:  # the target's cut-over round on its event loop (agent/mignode.h)
+            cut = [f for _, n, f in O.agent_migration_lines(lab, vm, m.t["created"])
+                   if n == m.tgt.node.name and f.get("round_us")]
+            taken = [f for _, n, f in O.agent_migration_lines(lab, vm, m.t["created"])
+                     if n == m.tgt.node.name and f.get("msg") == "migration owner answered"]
+            T.note("%s: target cut-over round %s us (data plane %s us, owner action on the "
+                   "loop %s us); owner swap answered %s us after it was issued" % (
+                       what, *[cut[0].get(k, "-") if cut else "-"
+                               for k in ("round_us", "dataplane_us", "owner_us")],
+                       taken[0].get("swap_us", "-") if taken else "-"))
             okm, have = O.wait_metric(m.tgt, ips, 1024, timeout=CONV + 15)
             ok(okm, "%s: after the convergence period the route is back to metric 1024"
                % what, have)

@@ -33,10 +33,12 @@ static const struct spec SPEC[] = {
 	{ MIG_BASE, MIG_EV_OWNER_LOCAL, "=" },
 	{ MIG_BASE, MIG_EV_OWNER_REMOTE, "source: route_del" },
 	{ MIG_BASE, MIG_EV_TIMER, "-" },
+	{ MIG_BASE, MIG_EV_SWAP_DONE, "=" },
+	{ MIG_BASE, MIG_EV_SWAP_FAILED, "=" },
 
 	{ MIG_TARGET, MIG_EV_TARGET_POD, "=" },
-	{ MIG_TARGET, MIG_EV_ANNOUNCE, "live: route_migrate/512 disarm owner_take" },
-	{ MIG_TARGET, MIG_EV_READY_ANNOTATION, "live: route_migrate/512 disarm owner_take" },
+	{ MIG_TARGET, MIG_EV_ANNOUNCE, "claiming: route_migrate/512 disarm owner_take" },
+	{ MIG_TARGET, MIG_EV_READY_ANNOTATION, "claiming: route_migrate/512 disarm owner_take" },
 	{ MIG_TARGET, MIG_EV_VMIM_SUCCEEDED,
 	  "timewait/succeeded: route_migrate/512 disarm owner_take timer_start/2000" },
 	{ MIG_TARGET, MIG_EV_VMIM_FAILED, "retired/failed: disarm route_del" },
@@ -45,6 +47,22 @@ static const struct spec SPEC[] = {
 	{ MIG_TARGET, MIG_EV_OWNER_LOCAL, "live: route_migrate/512 disarm" },
 	{ MIG_TARGET, MIG_EV_OWNER_REMOTE, "=" },
 	{ MIG_TARGET, MIG_EV_TIMER, "-" },
+	{ MIG_TARGET, MIG_EV_SWAP_DONE, "=" },
+	{ MIG_TARGET, MIG_EV_SWAP_FAILED, "=" },
+
+	/* routes in and the other agents told; the owner CAS is in flight */
+	{ MIG_CLAIMING, MIG_EV_TARGET_POD, "=" },
+	{ MIG_CLAIMING, MIG_EV_ANNOUNCE, "=" },
+	{ MIG_CLAIMING, MIG_EV_READY_ANNOTATION, "=" },
+	{ MIG_CLAIMING, MIG_EV_VMIM_SUCCEEDED, "timewait/succeeded: timer_start/2000" },
+	{ MIG_CLAIMING, MIG_EV_VMIM_FAILED, "retired/failed: route_del owner_return" },
+	{ MIG_CLAIMING, MIG_EV_POD_ENDED, "retired/aborted: route_del owner_return" },
+	{ MIG_CLAIMING, MIG_EV_POD_DELETED, "retired/aborted: route_del owner_return forget" },
+	{ MIG_CLAIMING, MIG_EV_OWNER_LOCAL, "live:" },
+	{ MIG_CLAIMING, MIG_EV_OWNER_REMOTE, "=" },
+	{ MIG_CLAIMING, MIG_EV_TIMER, "-" },
+	{ MIG_CLAIMING, MIG_EV_SWAP_DONE, "live:" },
+	{ MIG_CLAIMING, MIG_EV_SWAP_FAILED, "target: route_del" },
 
 	{ MIG_LIVE, MIG_EV_TARGET_POD, "=" },
 	{ MIG_LIVE, MIG_EV_ANNOUNCE, "=" },
@@ -56,6 +74,8 @@ static const struct spec SPEC[] = {
 	{ MIG_LIVE, MIG_EV_OWNER_LOCAL, "=" },
 	{ MIG_LIVE, MIG_EV_OWNER_REMOTE, "source: route_del" },
 	{ MIG_LIVE, MIG_EV_TIMER, "-" },
+	{ MIG_LIVE, MIG_EV_SWAP_DONE, "=" },
+	{ MIG_LIVE, MIG_EV_SWAP_FAILED, "=" },
 
 	{ MIG_TIMEWAIT, MIG_EV_TARGET_POD, "=" },
 	{ MIG_TIMEWAIT, MIG_EV_ANNOUNCE, "=" },
@@ -67,6 +87,8 @@ static const struct spec SPEC[] = {
 	{ MIG_TIMEWAIT, MIG_EV_OWNER_LOCAL, "=" },
 	{ MIG_TIMEWAIT, MIG_EV_OWNER_REMOTE, "source: timer_stop route_del" },
 	{ MIG_TIMEWAIT, MIG_EV_TIMER, "base: route_normal/1024" },
+	{ MIG_TIMEWAIT, MIG_EV_SWAP_DONE, "=" },
+	{ MIG_TIMEWAIT, MIG_EV_SWAP_FAILED, "=" },
 
 	{ MIG_SOURCE, MIG_EV_TARGET_POD, "-" },
 	{ MIG_SOURCE, MIG_EV_ANNOUNCE, "=" },
@@ -78,6 +100,8 @@ static const struct spec SPEC[] = {
 	{ MIG_SOURCE, MIG_EV_OWNER_LOCAL, "base: route_normal/1024" },
 	{ MIG_SOURCE, MIG_EV_OWNER_REMOTE, "=" },
 	{ MIG_SOURCE, MIG_EV_TIMER, "-" },
+	{ MIG_SOURCE, MIG_EV_SWAP_DONE, "=" },
+	{ MIG_SOURCE, MIG_EV_SWAP_FAILED, "=" },
 
 	{ MIG_RETIRED, MIG_EV_TARGET_POD, "=" },
 	{ MIG_RETIRED, MIG_EV_ANNOUNCE, "=" },
@@ -89,6 +113,8 @@ static const struct spec SPEC[] = {
 	{ MIG_RETIRED, MIG_EV_OWNER_LOCAL, "=" },
 	{ MIG_RETIRED, MIG_EV_OWNER_REMOTE, "=" },
 	{ MIG_RETIRED, MIG_EV_TIMER, "-" },
+	{ MIG_RETIRED, MIG_EV_SWAP_DONE, "=" },
+	{ MIG_RETIRED, MIG_EV_SWAP_FAILED, "=" },
 };
 
 static const struct mig_params P = {
@@ -180,7 +206,7 @@ static void test_messages(void)
 				T_CHECK(strncmp(c->msg, "migration ", 10) == 0);
 			/* outcomes only on the target side, only when leaving TARGET/LIVE */
 			if (c->outcome != MIG_OUT_NONE)
-				T_CHECK(s == MIG_TARGET || s == MIG_LIVE);
+				T_CHECK(s == MIG_TARGET || s == MIG_CLAIMING || s == MIG_LIVE);
 			T_CHECK(c->n <= MIG_ACTS_MAX);
 		}
 }
@@ -217,7 +243,7 @@ static void test_handover_success(void)
 	r = step(&tgt, MIG_EV_OWNER_REMOTE, 11); /* the source still holds it */
 	T_EQ(r.kind, MIG_CELL_NOOP);
 	r = step(&tgt, MIG_EV_ANNOUNCE, 12345);
-	T_EQ(tgt.state, MIG_LIVE);
+	T_EQ(tgt.state, MIG_CLAIMING); /* routes in, the owner CAS issued */
 	T_EQ(tgt.trigger, MIG_TRIG_ANNOUNCEMENT);
 	T_EQ(tgt.announce_ns, 12345);
 	T_STREQ(r.msg, "migration live");
@@ -228,7 +254,14 @@ static void test_handover_success(void)
 	r = step(&tgt, MIG_EV_READY_ANNOTATION, 20);
 	T_EQ(r.kind, MIG_CELL_NOOP);
 	T_EQ(tgt.trigger, MIG_TRIG_ANNOUNCEMENT);
-	r = step(&tgt, MIG_EV_OWNER_LOCAL, 21); /* our CAS coming back */
+	r = step(&tgt, MIG_EV_OWNER_REMOTE, 20); /* the blocks before our CAS landed */
+	T_EQ(r.kind, MIG_CELL_NOOP);
+	T_EQ(tgt.state, MIG_CLAIMING);
+	r = step(&tgt, MIG_EV_SWAP_DONE, 21); /* our CAS answered */
+	T_EQ(tgt.state, MIG_LIVE);
+	T_STREQ(r.msg, "migration owner taken");
+	T_EQ(r.n, 0);
+	r = step(&tgt, MIG_EV_OWNER_LOCAL, 21); /* and its watch event */
 	T_EQ(r.kind, MIG_CELL_NOOP);
 	/* the source node sees the owner move */
 	r = step(&src, MIG_EV_OWNER_REMOTE, 22);
@@ -273,7 +306,7 @@ static void test_there_and_back(void)
 	/* back to A */
 	step(&a2, MIG_EV_TARGET_POD, 8);
 	struct mig_result r = step(&a2, MIG_EV_ANNOUNCE, 9);
-	T_EQ(a2.state, MIG_LIVE);
+	T_EQ(a2.state, MIG_CLAIMING);
 	T_EQ(r.act[2].kind, MIG_A_OWNER_TAKE);
 	r = step(&b, MIG_EV_OWNER_REMOTE, 10);
 	T_EQ(b.state, MIG_SOURCE);
@@ -383,6 +416,64 @@ static void test_restart_mid_migration(void)
 	T_EQ(tgt.trigger, MIG_TRIG_OWNER);
 	for (unsigned i = 0; i < r.n; i++)
 		T_CHECK(r.act[i].kind != MIG_A_OWNER_TAKE); /* nothing to swap */
+}
+
+/* The owner CAS answered late or never: the watch may come first; a final failure
+ * gives the traffic back; the VMIM may end while it is in flight. */
+static void test_swap_pending(void)
+{
+	struct mig_ep t;
+	mig_ep_init(&t);
+	step(&t, MIG_EV_TARGET_POD, 1);
+	step(&t, MIG_EV_ANNOUNCE, 2);
+	T_EQ(t.state, MIG_CLAIMING);
+	/* the watch delivers our write before the answer */
+	struct mig_result r = step(&t, MIG_EV_OWNER_LOCAL, 3);
+	T_EQ(t.state, MIG_LIVE);
+	T_EQ(r.n, 0);
+	r = step(&t, MIG_EV_SWAP_DONE, 4); /* the answer, late */
+	T_EQ(r.kind, MIG_CELL_NOOP);
+	T_EQ(t.state, MIG_LIVE);
+
+	/* the CAS fails for good: the route goes, the machine is a dark target again and
+	 * the VMIM's failure then retires it (returning the owner is harmless: not ours) */
+	mig_ep_init(&t);
+	step(&t, MIG_EV_TARGET_POD, 1);
+	step(&t, MIG_EV_ANNOUNCE, 2);
+	r = step(&t, MIG_EV_SWAP_FAILED, 3);
+	T_EQ(t.state, MIG_TARGET);
+	T_STREQ(r.msg, "migration claim reverted");
+	T_EQ(r.n, 1);
+	T_EQ(r.act[0].kind, MIG_A_ROUTE_DEL);
+	T_EQ(t.trigger, MIG_TRIG_NONE);
+	r = step(&t, MIG_EV_SWAP_FAILED, 4); /* a repeat changes nothing */
+	T_EQ(r.kind, MIG_CELL_NOOP);
+	r = step(&t, MIG_EV_VMIM_FAILED, 5);
+	T_EQ(t.state, MIG_RETIRED);
+	T_EQ(r.outcome, MIG_OUT_FAILED);
+
+	/* the VMIM succeeds while the CAS is in flight: timewait, the answer is old news */
+	mig_ep_init(&t);
+	step(&t, MIG_EV_TARGET_POD, 1);
+	step(&t, MIG_EV_ANNOUNCE, 2);
+	r = step(&t, MIG_EV_VMIM_SUCCEEDED, 3);
+	T_EQ(t.state, MIG_TIMEWAIT);
+	T_EQ(r.outcome, MIG_OUT_SUCCEEDED);
+	r = step(&t, MIG_EV_SWAP_DONE, 4);
+	T_EQ(r.kind, MIG_CELL_NOOP);
+
+	/* the VMIM fails while it is in flight: route out, the owner given back (queued
+	 * after the take, so it undoes whatever the take did) */
+	mig_ep_init(&t);
+	step(&t, MIG_EV_TARGET_POD, 1);
+	step(&t, MIG_EV_ANNOUNCE, 2);
+	r = step(&t, MIG_EV_VMIM_FAILED, 3);
+	T_EQ(t.state, MIG_RETIRED);
+	T_EQ(r.outcome, MIG_OUT_FAILED);
+	T_EQ(r.act[0].kind, MIG_A_ROUTE_DEL);
+	T_EQ(r.act[1].kind, MIG_A_OWNER_RETURN);
+	r = step(&t, MIG_EV_SWAP_DONE, 4);
+	T_EQ(r.kind, MIG_CELL_NOOP);
 }
 
 static struct ip_addr ip_of(const char *s)
@@ -630,6 +721,7 @@ int main(void)
 	T_RUN(test_failed_before_cutover);
 	T_RUN(test_aborted);
 	T_RUN(test_restart_mid_migration);
+	T_RUN(test_swap_pending);
 	T_RUN(test_announce_match);
 	T_RUN(test_owner_event);
 	T_RUN(test_owner_take_and_return);
