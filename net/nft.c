@@ -1783,6 +1783,20 @@ int nft_state_load(struct nl_sock *s, struct nft_state *st, struct err *e)
 	return rc;
 }
 
+int nft_rules_load(struct nl_sock *s, struct nft_state *st, struct err *e)
+{
+	state_clear(st);
+	int rc = get(s, st, NFT_MSG_GETRULE, true, NFTA_RULE_TABLE, 0, NULL, e);
+	if (rc == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	if (rc < 0)
+		return err_prefix(e, "nft %s: read rules", st->table), rc;
+	st->exists = st->nrules > 0;
+	return 0;
+}
+
 const struct nft_chain_info *nft_state_chain(const struct nft_state *st, const char *name)
 {
 	for (size_t i = 0; i < st->nchains; i++)

@@ -366,6 +366,12 @@ void nft_state_free(struct nft_state *st);
  * that does not exist is st->exists = false and returns 0. */
 int nft_state_load(struct nl_sock *s, struct nft_state *st, struct err *e);
 
+/* Read only the table's rules (one GETRULE dump: handles, ids and counters), for
+ * reading counters often without the cost of every set element. st is cleared first;
+ * st->exists says whether any rule of the table came back (an absent table is 0 with
+ * no rules). */
+int nft_rules_load(struct nl_sock *s, struct nft_state *st, struct err *e);
+
 /* Add one kernel message (NFT_MSG_NEWTABLE/NEWCHAIN/NEWSET/NEWSETELEM/NEWRULE as a dump
  * hands it out) to st; messages of other tables or families are skipped. Pure: the
  * loader and the fuzzer use it. -EBADMSG with e for a malformed message, -ENOMEM. */
