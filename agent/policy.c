@@ -202,6 +202,10 @@ static int put_rule(struct nft_batch *b, const struct pnft_op *o)
 	}
 	if (r->vmap != PNFT_IF_NONE)
 		nft_vmap(b, r->vmap == PNFT_IF_IIF ? NFT_IIFNAME : NFT_OIFNAME, r->target);
+	if (r->limit_rate)
+		nft_limit(b, r->limit_rate, r->limit_rate);
+	if (r->log)
+		nft_log(b, r->log_prefix, r->log_group);
 	if (r->counter)
 		nft_counter(b);
 	switch (r->verdict) {
@@ -462,7 +466,10 @@ static int sync_once(struct agent_policy *p, struct err *e)
 	unsigned n = pick_eps(p, w, in, known, n_eps);
 	if ((rc = pol_compile(w, in, n, &rs, e)) < 0)
 		goto out;
-	struct pnft_opts o = { .fail_open = p->fail_open };
+	const struct conf *cf = agent_conf(a);
+	struct pnft_opts o = { .fail_open = p->fail_open, .nflog = cf->flows.enabled,
+			       .nflog_group = (uint16_t)cf->flows.nflog_group,
+			       .nflog_rate = cf->flows.nflog_rate };
 	if ((rc = pnft_build(&rs, &o, &want, e)) < 0)
 		goto out;
 	if ((rc = nft_state_init(&st, PNFT_TABLE)) < 0) {

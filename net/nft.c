@@ -758,6 +758,21 @@ int nft_log(struct nft_batch *b, const char *prefix, int group)
 	return expr_end(b, el, d);
 }
 
+int nft_limit(struct nft_batch *b, uint64_t per_second, uint32_t burst)
+{
+	size_t el, d;
+	if (per_second == 0)
+		return bfail(b, EINVAL, "nft %s: limit of 0 packets per second", b->table);
+	if (expr_begin(b, "limit", &el, &d) < 0)
+		return b->rc;
+	put_be64(b, NFTA_LIMIT_RATE, per_second);
+	put_be64(b, NFTA_LIMIT_UNIT, 1);
+	put_be32(b, NFTA_LIMIT_BURST, burst);
+	put_be32(b, NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	put_be32(b, NFTA_LIMIT_FLAGS, 0);
+	return expr_end(b, el, d);
+}
+
 int nft_verdict(struct nft_batch *b, enum nft_verdict v, const char *chain)
 {
 	size_t el, d;

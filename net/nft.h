@@ -255,6 +255,10 @@ int nft_vmap(struct nft_batch *b, enum nft_meta which, const char *map);
  * group, else the kernel log), a verdict (chain for JUMP/GOTO). */
 int nft_counter(struct nft_batch *b);
 int nft_log(struct nft_batch *b, const char *prefix, int group);
+/* A rate limit (a match): the rule goes on while at most per_second packets per second
+ * (with a burst of burst more) have passed it, and stops there otherwise. -EINVAL for
+ * a rate of 0. */
+int nft_limit(struct nft_batch *b, uint64_t per_second, uint32_t burst);
 int nft_verdict(struct nft_batch *b, enum nft_verdict v, const char *chain);
 
 /* The single expressions beneath the matches, for what they do not cover. Registers:

@@ -25,6 +25,9 @@ ok = T.ok
 NETPOL = "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies"
 DENIED_DGRAMS = 40  # UDP datagrams the denied prober sends
 DGRAM = 100         # their payload bytes
+NFLOG_GROUP = 9746  # [flows] nflog_group (the default)
+NFLOG_RATE = 100    # [flows] nflog_rate (the default)
+FLOOD = 5000        # datagrams of the flood
 
 SENDER = r"""
 import socket, sys
@@ -67,6 +70,25 @@ def deny_counters(node, veth):
                 if "counter" in x:
                     out[d] = (x["counter"]["packets"], x["counter"]["bytes"])
     return out
+
+
+def deny_log_rule(node, veth):
+    """{"group", "rate", "prefix"} of the log rule in chain i_VETH, from nft -j."""
+    p = node.run("nft", "-j", "list", "ruleset", check=False)
+    for o in json.loads(p.stdout or "{}").get("nftables", []):
+        r = o.get("rule")
+        if not r or r.get("table") != "kvnet" or r.get("chain") != "i_" + veth:
+            continue
+        got = {}
+        for x in r.get("expr", []):
+            if "log" in x:
+                got["group"] = x["log"].get("group")
+                got["prefix"] = x["log"].get("prefix")
+            if "limit" in x:
+                got["rate"] = x["limit"].get("rate")
+        if "group" in got:
+            return got
+    return None
 
 
 def drop_series(text):
@@ -142,6 +164,49 @@ def main():
                           % (kv.namespace, vm.pod.name))
             ok(by is not None and by == deny_counters(na, veth)["ingress"][1],
                "kvnet_policy_dropped_bytes_total equals the rule's byte counter", by)
+
+            # ---- denied flows in the flow log (nflog) ----------------------------
+            lim = deny_log_rule(na, veth)
+            ok(lim is not None and lim.get("group") == NFLOG_GROUP and
+               lim.get("rate") == NFLOG_RATE,
+               "nft -j: a rate-limited log rule to nflog group %d stands before the "
+               "default deny" % NFLOG_GROUP, lim)
+            deny_key = (bad.ip4, 8080, "ingress")
+            allow_key = (good.ip4, 8080, "ingress")
+            rows = F.wait_rows(lab, vm, [deny_key, allow_key],
+                               lambda rows: rows[deny_key].get("packets_in", 0)
+                               >= DENIED_DGRAMS, timeout=20)
+            dr, ar = rows.get(deny_key, {}), rows.get(allow_key, {})
+            ok(dr.get("action") == "deny" and dr.get("proto") == "udp",
+               "kvnet flows --vm lists client-no on 8080/udp with action deny", dr)
+            ok(dr.get("packets_in") == DENIED_DGRAMS and
+               dr.get("bytes_in") == DENIED_DGRAMS * (20 + 8 + DGRAM),
+               "with every denied datagram and its bytes (under nflog_rate)", dr)
+            ok(dr.get("peer") == "%s/%s" % (kv.namespace, bad.name)
+               and dr.get("peer_kind") == "pod",
+               "the denied peer is named (its pod)", dr)
+            ok(ar.get("action") == "allow", "client-ok's flows on 8080/tcp are allowed", ar)
+            ok(F.metric(lab.agent_metrics(na), "kvnet_flows_vm_denied_total",
+                        'vm="%s/%s"' % (kv.namespace, vm.name)) == DENIED_DGRAMS,
+               "kvnet_flows_vm_denied_total of the VM counts the denied attempts",
+               F.metric(lab.agent_metrics(na), "kvnet_flows_vm_denied_total",
+                        'vm="%s/%s"' % (kv.namespace, vm.name)))
+
+            # a flood: the kernel logs at most nflog_rate a second, the counter counts all
+            s = L.sh("ip", "netns", "exec", bad.ns, "python3", "-c", SENDER, vm.ip4, "8081",
+                     str(FLOOD), "10", check=False)
+            ok("sent" in s.stdout, "client-no floods %d datagrams to 8081" % FLOOD)
+            cnt = wait_for(lambda: (lambda c: c if c[0] >= want_pk + FLOOD else None)(
+                deny_counters(na, veth).get("ingress", (0, 0))), 10)
+            ok(bool(cnt) and cnt[0] == want_pk + FLOOD,
+               "the deny counter counted the whole flood", cnt)
+            logged = wait_for(lambda: F.metric(
+                lab.agent_metrics(na), "kvnet_flows_denied_packets_logged_total"), 10)
+            fl = F.wait_rows(lab, vm, [(bad.ip4, 8081, "ingress")], lambda r: True, 20)
+            fr = fl.get((bad.ip4, 8081, "ingress"), {})
+            ok(fr.get("action") == "deny" and 0 < fr.get("packets_in", 0) < FLOOD,
+               "the flood's flow is denied and logged rate-limited (%s of %d packets)"
+               % (fr.get("packets_in"), FLOOD), (fr, logged))
         finally:
             for p in procs:
                 p.stop()
