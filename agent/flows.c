@@ -5,6 +5,7 @@
 #include "agent/agent.h"
 #include "agent/http.h"
 #include "agent/metrics.h"
+#include "agent/polnft.h"
 #include "agent/servers.h"
 #include "flows/flows.h"
 #include "ipam/ipam.h"
@@ -16,12 +17,14 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "net/ct.h"
+#include "net/nflog.h"
 #include "net/nl.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,8 @@
 #define FL_READS_PER_WAKE 256	/* datagrams read per wake-up before yielding */
 #define FL_REC_MAX 4096		/* one JSON record line */
 #define FL_BATCH 65536		/* log bytes written per write() */
+#define FL_NFLOG_COPY 128	/* bytes of a denied packet copied (IP + ports) */
+#define FL_NFLOG_RCVBUF (1 << 20) /* nflog socket buffer */
 #define FL_CONN_EMPTY 0		/* slot state: never used */
 #define FL_CONN_USED 1		/* slot state: a connection */
 #define FL_CONN_GONE 2		/* slot state: its connection ended (a tombstone) */
@@ -78,6 +83,8 @@ struct agent_flows {
 	struct nl_sock *ev;		/* conntrack events */
 	struct nl_sock *req;		/* conntrack dumps */
 	struct ev_io *io;		/* on ev */
+	struct nl_sock *nflog;		/* denied packets ([flows] nflog_group), or NULL */
+	struct ev_io *nflog_io;		/* on nflog */
 	struct ev_timer *timer;		/* window end */
 	struct flow_table *tab;		/* the window's records */
 	struct fl_conns conns[2];	/* counters accounted: [cur] and the next dump's */
@@ -96,7 +103,7 @@ struct agent_flows {
 	struct agent_metric *m_vm[5];	/* bytes in, out, packets in, out, denied {vm} */
 	struct agent_metric *m_overflow, *m_observed, *m_dropped, *m_records, *m_in_use,
 		*m_max, *m_bytes, *m_lost, *m_untracked, *m_log_bytes, *m_rotations,
-		*m_log_errors, *m_dumps;	/* see flows.h */
+		*m_log_errors, *m_dumps, *m_denied, *m_nflog_lost; /* see flows.h */
 	uint64_t last_dropped;		/* table drops already in m_dropped */
 	uint64_t last_observed;		/* observations already in m_observed */
 };
@@ -400,6 +407,47 @@ static void observe(struct agent_flows *f, const struct ct_entry *ce, const uint
 	}
 }
 
+/* One packet a deny rule logged ("kvnet deny e_VETH" / "i_VETH"): a denied flow of
+ * that endpoint and direction, one packet of its length. Packets of other prefixes, of
+ * an interface without an endpoint, or whose addresses do not put the endpoint on the
+ * rule's side are skipped. */
+static int on_denied(const struct nflog_pkt *pk, void *arg)
+{
+	struct agent_flows *f = arg;
+	size_t pl = strlen(PNFT_LOG_PREFIX);
+	if (strncmp(pk->prefix, PNFT_LOG_PREFIX, pl) != 0)
+		return 0;
+	const char *chain = pk->prefix + pl;
+	if ((chain[0] != 'e' && chain[0] != 'i') || chain[1] != '_' || !chain[2])
+		return 0;
+	enum flow_dir want = chain[0] == 'e' ? FLOW_EGRESS : FLOW_INGRESS;
+	const struct agent_ep *ep = NULL;
+	for (unsigned i = 0; i < agent_ep_count(f->a) && !ep; i++) {
+		const struct agent_ep *x = agent_ep_at(f->a, i);
+		if (strcmp(x->veth, chain + 2) == 0)
+			ep = x;
+	}
+	if (!ep)
+		return 0;
+	struct flow_tuple t = { .src = pk->src, .dst = pk->dst, .sport = pk->sport,
+				.dport = pk->dport, .proto = pk->proto };
+	struct flow_obs o;
+	memset(&o, 0, sizeof(o));
+	if (!flow_classify(&t, ep->ip, ep->n_ip, &o.key, &o.ep_ip) || o.key.dir != want)
+		return 0;
+	ep_who(ep, &o.key.ep);
+	o.key.verdict = FLOW_DENY;
+	flow_counters(o.key.dir, pk->len, 1, 0, 0, &o);
+	o.ts_ms = wall_ms();
+	o.started = true; /* one denied attempt (packets beyond [flows] nflog_rate a
+			   * second are counted by kvnet_policy_dropped_*, not here) */
+	o.ended = true;
+	vm_metrics(f, &o);
+	agent_metric_add(f->m_denied, NULL, 1);
+	flow_observe(f->tab, &o);
+	return 0;
+}
+
 static bool touches_ep(struct agent_flows *f, const struct ct_entry *ce)
 {
 	return agent_ep_find_ip(f->a, &ce->orig.src) || agent_ep_find_ip(f->a, &ce->orig.dst) ||
@@ -644,6 +692,50 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t reven
 	table_metrics(f);
 }
 
+static void on_nflog(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents,
+		     void *arg)
+{
+	struct agent_flows *f = arg;
+	uint8_t buf[NL_RECV_BUF];
+	(void)loop, (void)io, (void)revents;
+	for (int i = 0; i < FL_READS_PER_WAKE; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ENOBUFS) {
+			agent_metric_add(f->m_nflog_lost, NULL, 1);
+			continue;
+		}
+		if (n <= 0)
+			break;
+		struct err e = { 0 };
+		if (nflog_parse_buf(buf, (size_t)n, on_denied, f, &e) < 0)
+			log_debug(f->log, "agent: flows: %s", e.msg);
+	}
+	table_metrics(f);
+}
+
+/* Listen to the deny rules' nflog group. A failure is logged and leaves denied flows
+ * out of the records (allowed flows are recorded as before). */
+static void nflog_start(struct agent_flows *f, const struct conf *c)
+{
+	struct err e = { 0 };
+	int rcv = FL_NFLOG_RCVBUF;
+	if (nl_open(&f->nflog, NETLINK_NETFILTER, &e) < 0 ||
+	    nflog_bind(f->nflog, (uint16_t)c->flows.nflog_group, FL_NFLOG_COPY, &e) < 0 ||
+	    ev_io_add(agent_loop(f->a), nl_fd(f->nflog), EPOLLIN, on_nflog, f, NULL,
+		      &f->nflog_io, &e) < 0) {
+		log_warnx(f->log, "agent: flows: denied flows NOT recorded: %s", e.msg);
+		nl_close(f->nflog);
+		f->nflog = NULL;
+		return;
+	}
+	if (setsockopt(nl_fd(f->nflog), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(nl_fd(f->nflog), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	log_info(f->log, "agent: flows: denied packets from nflog group %u (at most %u a "
+		 "second per endpoint direction)", c->flows.nflog_group, c->flows.nflog_rate);
+}
+
 static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 {
 	struct agent_flows *f = arg;
@@ -812,6 +904,10 @@ static int metrics_new(struct agent_flows *f, struct err *e)
 	C(m_rotations, "kvnet_flows_log_rotations_total", "Flow log rotations.");
 	C(m_log_errors, "kvnet_flows_log_errors_total",
 	  "Flow log records that could not be written.");
+	C(m_denied, "kvnet_flows_denied_packets_logged_total",
+	  "Denied packets read from the policy's nflog group (rate-limited in the kernel).");
+	C(m_nflog_lost, "kvnet_flows_nflog_lost_total",
+	  "Times the nflog socket overran (denied packets not recorded).");
 #undef C
 #undef G
 	for (int i = 0; i < 5; i++)
@@ -819,7 +915,7 @@ static int metrics_new(struct agent_flows *f, struct err *e)
 			return err_setx(e, EEXIST, "agent: flows: metrics: cannot register");
 	if (!f->m_overflow || !f->m_observed || !f->m_dropped || !f->m_records || !f->m_in_use ||
 	    !f->m_max || !f->m_bytes || !f->m_lost || !f->m_untracked || !f->m_log_bytes ||
-	    !f->m_rotations || !f->m_log_errors)
+	    !f->m_rotations || !f->m_log_errors || !f->m_denied || !f->m_nflog_lost)
 		return err_setx(e, EEXIST, "agent: flows: metrics: cannot register");
 	return 0;
 }
@@ -876,6 +972,8 @@ struct agent_flows *agent_flows_new(struct agent *a, struct err *e)
 	    agent_hook_add(a, AGENT_HOOK_EP_REMOVED, on_hook, f, e) < 0 ||
 	    agent_http_add(a, "/flows", http_flows, f, e) < 0)
 		goto fail;
+	if (c->agent.network_policy == CONF_ENABLED)
+		nflog_start(f, c);
 	agent_want_kind(a, AGENT_K_BLOCK);
 	agent_want_kind(a, AGENT_K_VMI);
 	agent_want_kind(a, AGENT_K_NODE);
@@ -908,6 +1006,9 @@ void agent_flows_free(struct agent_flows *f)
 	agent_hook_del(f->a, AGENT_HOOK_EP_REMOVED, on_hook, f);
 	if (f->io)
 		ev_io_del(f->io);
+	if (f->nflog_io)
+		ev_io_del(f->nflog_io);
+	nl_close(f->nflog);
 	if (f->timer)
 		ev_timer_del(f->timer);
 	nl_close(f->ev);

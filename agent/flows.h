@@ -21,9 +21,13 @@
  *
  * Each entry is classified for every local endpoint on one of its sides (flows/flows.h
  * flow_classify): the endpoint is named by its VM (VMI) identity "NS/NAME" when it is
- * a VM's pod, else by its pod, so records follow a VM across migrations. Verdicts are
- * "allow": no policy verdict source exists yet (policy enforcement is another issue), and
- * none is invented. At flush, peers are named from, in this order: the local endpoints,
+ * a VM's pod, else by its pod, so records follow a VM across migrations. Conntrack
+ * entries are flows that were let through ("allow"). Denied packets never reach
+ * conntrack's confirmation, so with [agent] network_policy the module also listens to
+ * [flows] nflog_group, where each isolated direction's default deny logs (agent/polnft.h:
+ * prefix "kvnet deny CHAIN", at most [flows] nflog_rate packets a second per chain, a
+ * limit the kernel applies): each logged packet is one denied attempt of that endpoint
+ * and direction (action "deny", its length in bytes_in / bytes_out). At flush, peers are named from, in this order: the local endpoints,
  * the IPAMBlocks' allocations (pod and VMI of every allocated address in the cluster),
  * the VMIs' interface addresses, the nodes' InternalIPs; anything else is external.
  *
@@ -43,7 +47,9 @@
  * kvnet_flows_records_total, kvnet_flows_table_in_use / _max / _bytes,
  * kvnet_flows_events_lost_total (socket overrun), kvnet_flows_conns_untracked_total,
  * kvnet_flows_log_bytes_total, kvnet_flows_log_rotations_total,
- * kvnet_flows_log_errors_total, kvnet_flows_ct_dumps_total (table dumps read).
+ * kvnet_flows_log_errors_total, kvnet_flows_ct_dumps_total (table dumps read),
+ * kvnet_flows_denied_packets_logged_total (read from nflog), kvnet_flows_nflog_lost_total
+ * (the nflog socket overran).
  */
 #ifndef KVNET_AGENT_FLOWS_H
 #define KVNET_AGENT_FLOWS_H

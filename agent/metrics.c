@@ -10,7 +10,8 @@
 
 #define M_NAME_MAX 96
 #define M_HELP_MAX 200
-#define M_LV_MAX 64
+#define M_LV_MAX 160 /* label value(s), with the NUL */
+#define M_LABELS_MAX 4 /* label names of one metric */
 
 struct series {
 	char lv[M_LV_MAX]; /* label value ("" for an unlabelled metric) */
@@ -22,9 +23,10 @@ struct agent_metric {
 	enum agent_mtype type;			/* kind */
 	char name[M_NAME_MAX];			/* metric name */
 	char help[M_HELP_MAX];			/* HELP text */
-	char label[M_NAME_MAX];			/* label name, "" none */
+	char label[M_NAME_MAX];			/* label name(s), comma-separated, "" none */
 	unsigned n_series;			/* used entries of series[] */
-	struct series series[AGENT_M_SERIES_MAX]; /* counter/gauge values */
+	unsigned max_series;			/* entries of series[] */
+	struct series *series;			/* counter/gauge values (heap) */
 	unsigned n_bounds;			/* histogram: bucket bounds */
 	double bounds[AGENT_M_BUCKETS_MAX];	/* their upper bounds */
 	uint64_t buckets[AGENT_M_BUCKETS_MAX + 1]; /* non-cumulative counts, +Inf last */
@@ -48,6 +50,7 @@ void agent_metrics_free(struct agent_metrics *r)
 		return;
 	for (struct agent_metric *m = r->head, *n; m; m = n) {
 		n = m->next;
+		free(m->series);
 		free(m);
 	}
 	free(r);
@@ -67,11 +70,30 @@ static bool name_ok(const char *s, bool colon)
 	return true;
 }
 
-static struct agent_metric *reg(struct agent_metrics *r, const char *name, const char *help,
-				enum agent_mtype type, const char *label)
+/* One label name, or up to M_LABELS_MAX of them separated by commas. */
+static bool labels_ok(const char *label)
 {
-	if (!r || !name_ok(name, true) || (label && !name_ok(label, false)) ||
-	    (label && strncmp(label, "__", 2) == 0))
+	char one[M_NAME_MAX];
+	unsigned n = 0;
+	if (strlen(label) >= M_NAME_MAX)
+		return false;
+	for (const char *p = label;; n++) {
+		const char *c = strchr(p, ',');
+		size_t l = c ? (size_t)(c - p) : strlen(p);
+		memcpy(one, p, l);
+		one[l] = 0;
+		if (n == M_LABELS_MAX || !name_ok(one, false) || strncmp(one, "__", 2) == 0)
+			return false;
+		if (!c)
+			return true;
+		p = c + 1;
+	}
+}
+
+static struct agent_metric *reg(struct agent_metrics *r, const char *name, const char *help,
+				enum agent_mtype type, const char *label, unsigned max_series)
+{
+	if (!r || !name_ok(name, true) || (label && !labels_ok(label)) || max_series == 0)
 		return NULL;
 	for (struct agent_metric *m = r->head; m; m = m->next)
 		if (strcmp(m->name, name) == 0)
@@ -79,6 +101,12 @@ static struct agent_metric *reg(struct agent_metrics *r, const char *name, const
 	struct agent_metric *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
+	m->series = calloc(type == AGENT_M_HISTOGRAM ? 1 : max_series, sizeof(*m->series));
+	if (!m->series) {
+		free(m);
+		return NULL;
+	}
+	m->max_series = max_series;
 	m->type = type;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	/* HELP: one line; backslash and newline escaped when printed */
@@ -97,9 +125,16 @@ struct agent_metric *agent_metric_new(struct agent_metrics *r, const char *name,
 				      const char *help, enum agent_mtype type,
 				      const char *label)
 {
+	return agent_metric_new_wide(r, name, help, type, label, AGENT_M_SERIES_MAX);
+}
+
+struct agent_metric *agent_metric_new_wide(struct agent_metrics *r, const char *name,
+					   const char *help, enum agent_mtype type,
+					   const char *labels, unsigned max_series)
+{
 	if (type == AGENT_M_HISTOGRAM)
 		return NULL;
-	return reg(r, name, help, type, label);
+	return reg(r, name, help, type, labels, max_series);
 }
 
 struct agent_metric *agent_metric_histogram(struct agent_metrics *r, const char *name,
@@ -110,7 +145,7 @@ struct agent_metric *agent_metric_histogram(struct agent_metrics *r, const char 
 	for (unsigned i = 0; i < n; i++)
 		if (!isfinite(bounds[i]) || (i && !(bounds[i] > bounds[i - 1])))
 			return NULL;
-	struct agent_metric *m = reg(r, name, help, AGENT_M_HISTOGRAM, NULL);
+	struct agent_metric *m = reg(r, name, help, AGENT_M_HISTOGRAM, NULL, 1);
 	if (!m)
 		return NULL;
 	memcpy(m->bounds, bounds, n * sizeof(double));
@@ -129,7 +164,7 @@ static struct series *series(struct agent_metric *m, const char *lv, bool create
 	for (unsigned i = 0; i < m->n_series; i++)
 		if (strncmp(m->series[i].lv, lv, M_LV_MAX - 1) == 0)
 			return &m->series[i];
-	if (!create || m->n_series == AGENT_M_SERIES_MAX)
+	if (!create || m->n_series == m->max_series)
 		return NULL;
 	struct series *s = &m->series[m->n_series++];
 	snprintf(s->lv, sizeof(s->lv), "%s", lv);
@@ -151,6 +186,12 @@ void agent_metric_set(struct agent_metric *m, const char *lv, double v)
 	struct series *s = series(m, lv, true);
 	if (s)
 		s->v = v;
+}
+
+void agent_metric_clear(struct agent_metric *m)
+{
+	if (m && m->type != AGENT_M_HISTOGRAM)
+		m->n_series = 0;
 }
 
 double agent_metric_get(const struct agent_metric *m, const char *lv)
@@ -224,6 +265,26 @@ static void sb_esc(struct sb *b, const char *s, bool quote)
 	}
 }
 
+/* name="value" pairs: label names split at ',', values at AGENT_M_LV_SEP (a missing
+ * value is ""). */
+static void sb_labels(struct sb *b, const char *names, const char *lv)
+{
+	for (const char *n = names; n;) {
+		const char *nc = strchr(n, ',');
+		const char *vc = lv ? strchr(lv, AGENT_M_LV_SEP) : NULL;
+		size_t nl = nc ? (size_t)(nc - n) : strlen(n);
+		size_t vl = !lv ? 0 : vc ? (size_t)(vc - lv) : strlen(lv);
+		char v[M_LV_MAX];
+		memcpy(v, lv ? lv : "", vl);
+		v[vl] = 0;
+		sb_printf(b, "%s%.*s=\"", n == names ? "" : ",", (int)nl, n);
+		sb_esc(b, v, true);
+		sb_printf(b, "\"");
+		n = nc ? nc + 1 : NULL;
+		lv = vc ? vc + 1 : NULL;
+	}
+}
+
 static void sb_num(struct sb *b, double v)
 {
 	if (isinf(v))
@@ -265,9 +326,9 @@ char *agent_metrics_format(const struct agent_metrics *r, size_t *len)
 			continue;
 		}
 		for (unsigned i = 0; i < m->n_series; i++) {
-			sb_printf(&b, "%s{%s=\"", m->name, m->label);
-			sb_esc(&b, m->series[i].lv, true);
-			sb_printf(&b, "\"} ");
+			sb_printf(&b, "%s{", m->name);
+			sb_labels(&b, m->label, m->series[i].lv);
+			sb_printf(&b, "} ");
 			sb_num(&b, m->series[i].v);
 			sb_printf(&b, "\n");
 		}

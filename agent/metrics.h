@@ -30,7 +30,8 @@ enum agent_mtype {
 };
 
 #define AGENT_M_BUCKETS_MAX 24 /* histogram buckets, +Inf excluded */
-#define AGENT_M_SERIES_MAX 32  /* label values per labelled metric */
+#define AGENT_M_SERIES_MAX 32  /* label values per labelled metric (agent_metric_new) */
+#define AGENT_M_LV_SEP '\x1f'  /* separates the values of a metric with several labels */
 
 struct agent_metrics;
 struct agent_metric;
@@ -44,6 +45,12 @@ void agent_metrics_free(struct agent_metrics *r);
 struct agent_metric *agent_metric_new(struct agent_metrics *r, const char *name,
 				      const char *help, enum agent_mtype type,
 				      const char *label);
+/* The same with up to 4 label names separated by commas ("namespace,pod,direction") and
+ * room for max_series series. A series' label value is then the values in that order
+ * joined by AGENT_M_LV_SEP ("ns\x1fpod\x1fingress"); together at most 159 bytes. */
+struct agent_metric *agent_metric_new_wide(struct agent_metrics *r, const char *name,
+					   const char *help, enum agent_mtype type,
+					   const char *labels, unsigned max_series);
 /* Register a histogram with n ascending upper bounds (seconds or whatever the name
  * says; +Inf is implied). NULL as above, or when the bounds are not ascending or n is
  * 0 or over AGENT_M_BUCKETS_MAX. */
@@ -54,6 +61,9 @@ struct agent_metric *agent_metric_histogram(struct agent_metrics *r, const char 
  * Gauge: agent_metric_set. A new label value beyond AGENT_M_SERIES_MAX is dropped. */
 void agent_metric_add(struct agent_metric *m, const char *lv, double v);
 void agent_metric_set(struct agent_metric *m, const char *lv, double v);
+/* Forget every series of a counter or gauge (what is exported is then only what is set
+ * again): for series that follow a changing set of objects. */
+void agent_metric_clear(struct agent_metric *m);
 /* Current value of a series (0 if it does not exist). */
 double agent_metric_get(const struct agent_metric *m, const char *lv);
 /* Histogram: one observation. */

@@ -24,7 +24,18 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define POLICY_RETRY_MS 1000 /* after a failed sync */
+#define POLICY_RETRY_MS 1000	/* after a failed sync */
+#define POLICY_COUNTERS_MS 5000 /* the deny counters are read back this often */
+#define POLICY_DROP_SERIES 512	/* endpoint x direction series of the drop metrics */
+
+/* One deny rule of the table whose counter is exported. */
+struct drop_src {
+	char chain[PNFT_NAME_MAX];  /* its chain */
+	char udata[PNFT_UDATA_MAX]; /* its identity in the kernel */
+	char lv[160];		    /* label values "NS\x1fPOD\x1fDIR", or "DIR" for the
+				     * catch-all of a base chain */
+	bool base;		    /* the fail-closed catch-all (no endpoint yet) */
+};
 
 struct agent_policy {
 	struct agent *a;	   /* the hub (not owned) */
@@ -42,6 +53,14 @@ struct agent_policy {
 	struct agent_metric *m_rules;	/* kvnet_policy_rules */
 	struct agent_metric *m_sets;	/* kvnet_policy_sets */
 	struct agent_metric *m_eps;	/* kvnet_policy_endpoints{state} */
+	struct agent_metric *m_drop[2];	/* kvnet_policy_dropped_{packets,bytes}_total
+					 * {namespace,pod,direction} */
+	struct agent_metric *m_unprog[2]; /* kvnet_policy_unprogrammed_dropped_{packets,
+					   * bytes}_total{direction} */
+	struct agent_metric *m_reads;	/* kvnet_policy_counter_reads_total{result} */
+	struct ev_timer *ctimer;	/* reads the deny counters (owned) */
+	struct drop_src *drops;		/* deny rules of the last good sync (heap) */
+	unsigned n_drops;		/* how many */
 };
 
 static void schedule(struct agent_policy *p, uint64_t ms)
@@ -183,6 +202,10 @@ static int put_rule(struct nft_batch *b, const struct pnft_op *o)
 	}
 	if (r->vmap != PNFT_IF_NONE)
 		nft_vmap(b, r->vmap == PNFT_IF_IIF ? NFT_IIFNAME : NFT_OIFNAME, r->target);
+	if (r->limit_rate)
+		nft_limit(b, r->limit_rate, r->limit_rate);
+	if (r->log)
+		nft_log(b, r->log_prefix, r->log_group);
 	if (r->counter)
 		nft_counter(b);
 	switch (r->verdict) {
@@ -317,6 +340,99 @@ static unsigned pick_eps(struct agent_policy *p, const struct pol_world *w,
 	return n;
 }
 
+/* The deny rules of table t (as built from the endpoints in[0..n)): each endpoint
+ * chain's default deny, and the base chains' catch-all when it drops. Replaces
+ * p->drops; on ENOMEM the old list stays. */
+static void note_drops(struct agent_policy *p, const struct pnft_table *t,
+		       const struct pol_ep_in *in, unsigned n)
+{
+	unsigned cap = 0;
+	for (unsigned i = 0; i < t->n_chains; i++)
+		for (unsigned r = 0; r < t->chains[i].n; r++)
+			cap += t->chains[i].rules[r].verdict == PNFT_V_DROP;
+	struct drop_src *d = calloc(cap ? cap : 1, sizeof(*d));
+	if (!d)
+		return;
+	unsigned k = 0;
+	for (unsigned i = 0; i < t->n_chains; i++) {
+		const struct pnft_chain *c = &t->chains[i];
+		for (unsigned r = 0; r < c->n; r++) {
+			const struct pnft_rule *ru = &c->rules[r];
+			if (ru->verdict != PNFT_V_DROP || !ru->counter || ru->ct_state)
+				continue; /* ct state invalid: not an endpoint's verdict */
+			struct drop_src *x = &d[k];
+			snprintf(x->chain, sizeof(x->chain), "%s", c->name);
+			snprintf(x->udata, sizeof(x->udata), "%s", ru->udata);
+			if (c->base) {
+				x->base = true;
+				snprintf(x->lv, sizeof(x->lv), "%s", c->name);
+				k++;
+				continue;
+			}
+			for (unsigned e = 0; e < n; e++) {
+				char cn[PNFT_NAME_MAX];
+				bool eg = c->name[0] == 'e';
+				pnft_chain_name(cn, eg, in[e].ifname);
+				if (strcmp(cn, c->name) != 0)
+					continue;
+				snprintf(x->lv, sizeof(x->lv), "%s%c%s%c%s", in[e].ns,
+					 AGENT_M_LV_SEP, in[e].name, AGENT_M_LV_SEP,
+					 eg ? "egress" : "ingress");
+				k++;
+				break;
+			}
+		}
+	}
+	free(p->drops);
+	p->drops = d;
+	p->n_drops = k;
+}
+
+/* Read the rules' counters back from the kernel and export those of the deny rules. */
+static int read_counters(struct agent_policy *p, struct err *e)
+{
+	struct nft_state st;
+	int rc = nft_state_init(&st, PNFT_TABLE);
+	if (rc < 0)
+		return err_setx(e, -rc, "policy: nft state");
+	if ((rc = nft_rules_load(p->nf, &st, e)) < 0) {
+		nft_state_free(&st);
+		return rc;
+	}
+	for (int i = 0; i < 2; i++) {
+		agent_metric_clear(p->m_drop[i]);
+		agent_metric_clear(p->m_unprog[i]);
+	}
+	for (unsigned i = 0; i < p->n_drops; i++) {
+		const struct drop_src *d = &p->drops[i];
+		const struct nft_rule_info *ri = NULL;
+		for (size_t r = 0; r < st.nrules && !ri; r++)
+			if (strcmp(st.rules[r].chain, d->chain) == 0 &&
+			    strcmp(st.rules[r].id, d->udata) == 0 && st.rules[r].has_counter)
+				ri = &st.rules[r];
+		if (!ri)
+			continue; /* replaced meanwhile: the next sync notes the new one */
+		struct agent_metric **m = d->base ? p->m_unprog : p->m_drop;
+		agent_metric_set(m[0], d->lv, (double)ri->packets);
+		agent_metric_set(m[1], d->lv, (double)ri->bytes);
+	}
+	nft_state_free(&st);
+	return 0;
+}
+
+static void on_ctimer(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)loop, (void)t;
+	struct agent_policy *p = arg;
+	struct err e = { 0 };
+	if (p->n_drops) {
+		int rc = read_counters(p, &e);
+		agent_metric_add(p->m_reads, rc == 0 ? "ok" : "failed", 1);
+		if (rc < 0)
+			log_warnx(p->log, "%s", e.msg);
+	}
+}
+
 static int sync_once(struct agent_policy *p, struct err *e)
 {
 	struct agent *a = p->a;
@@ -350,7 +466,10 @@ static int sync_once(struct agent_policy *p, struct err *e)
 	unsigned n = pick_eps(p, w, in, known, n_eps);
 	if ((rc = pol_compile(w, in, n, &rs, e)) < 0)
 		goto out;
-	struct pnft_opts o = { .fail_open = p->fail_open };
+	const struct conf *cf = agent_conf(a);
+	struct pnft_opts o = { .fail_open = p->fail_open, .nflog = cf->flows.enabled,
+			       .nflog_group = (uint16_t)cf->flows.nflog_group,
+			       .nflog_rate = cf->flows.nflog_rate };
 	if ((rc = pnft_build(&rs, &o, &want, e)) < 0)
 		goto out;
 	if ((rc = nft_state_init(&st, PNFT_TABLE)) < 0) {
@@ -380,6 +499,7 @@ static int sync_once(struct agent_policy *p, struct err *e)
 			 "messages); %u endpoints programmed, %u rules, %u sets", PNFT_TABLE,
 			 plan.n, nft_batch_count(&b), n, count_rules(&want), want.n_sets);
 	}
+	note_drops(p, &want, in, n);
 	agent_metric_set(p->m_rules, NULL, count_rules(&want));
 	agent_metric_set(p->m_sets, NULL, want.n_sets);
 	agent_metric_set(p->m_eps, "programmed", n);
@@ -506,6 +626,9 @@ struct agent_policy *agent_policy_new(struct agent *a, struct err *e)
 	if (ev_timer_add(agent_loop(a), 0, 0, on_timer, p, NULL, &p->timer, e) < 0)
 		goto fail;
 	ev_timer_disarm(p->timer);
+	if (ev_timer_add(agent_loop(a), POLICY_COUNTERS_MS, POLICY_COUNTERS_MS, on_ctimer, p, NULL, &p->ctimer,
+			 e) < 0)
+		goto fail;
 	struct agent_metrics *reg = agent_metrics(a);
 	p->m_batches = agent_metric_new(reg, "kvnet_policy_batches_total",
 					"nf_tables batches sent for NetworkPolicy, by result",
@@ -522,7 +645,34 @@ struct agent_policy *agent_policy_new(struct agent *a, struct err *e)
 	p->m_eps = agent_metric_new(reg, "kvnet_policy_endpoints",
 				    "Endpoints with their policy in the kernel (programmed) or "
 				    "dropped until it is", AGENT_M_GAUGE, "state");
-	if (!p->m_batches || !p->m_lat || !p->m_rules || !p->m_sets || !p->m_eps) {
+	static const char *const drop_names[2][2] = {
+		{ "kvnet_policy_dropped_packets_total",
+		  "Packets the default deny of an isolated endpoint dropped (table inet kvnet "
+		  "counters), by endpoint and direction" },
+		{ "kvnet_policy_dropped_bytes_total",
+		  "Bytes the default deny of an isolated endpoint dropped, by endpoint and "
+		  "direction" },
+	};
+	static const char *const unprog_names[2][2] = {
+		{ "kvnet_policy_unprogrammed_dropped_packets_total",
+		  "Packets of kvnet veths without their policy in the kernel yet, dropped by "
+		  "the fail-closed catch-all, by base chain" },
+		{ "kvnet_policy_unprogrammed_dropped_bytes_total",
+		  "Bytes dropped by the fail-closed catch-all, by base chain" },
+	};
+	for (int i = 0; i < 2; i++) {
+		p->m_drop[i] = agent_metric_new_wide(reg, drop_names[i][0], drop_names[i][1],
+						     AGENT_M_COUNTER, "namespace,pod,direction",
+						     POLICY_DROP_SERIES);
+		p->m_unprog[i] = agent_metric_new(reg, unprog_names[i][0], unprog_names[i][1],
+						  AGENT_M_COUNTER, "direction");
+	}
+	p->m_reads = agent_metric_new(reg, "kvnet_policy_counter_reads_total",
+				      "Read-backs of the deny counters from the kernel, by result",
+				      AGENT_M_COUNTER, "result");
+	if (!p->m_batches || !p->m_lat || !p->m_rules || !p->m_sets || !p->m_eps ||
+	    !p->m_drop[0] || !p->m_drop[1] || !p->m_unprog[0] || !p->m_unprog[1] ||
+	    !p->m_reads) {
 		err_setx(e, ENOMEM, "policy: metrics");
 		goto fail;
 	}
@@ -555,6 +705,9 @@ void agent_policy_free(struct agent_policy *p)
 			agent_hook_del(p->a, hooks[h], on_hook, p);
 	if (p->timer)
 		ev_timer_del(p->timer);
+	if (p->ctimer)
+		ev_timer_del(p->ctimer);
 	nl_close(p->nf);
+	free(p->drops);
 	free(p);
 }

@@ -84,6 +84,9 @@ static void rule_seal(struct pnft_rule *r, const char *fmt, ...)
 			 (int)r->not_prefix, r->ct_state, r->nfproto, r->saddr, r->set,
 			 r->l4proto, r->dport_lo, r->dport_hi, (int)r->vmap, r->target,
 			 r->counter, (int)r->verdict, r->tail, text);
+	if (r->log || r->limit_rate) /* tables built before nflog keep their hashes */
+		n += snprintf(canon + n, sizeof(canon) - (size_t)n, "|%u|%d|%u|%s",
+			      r->limit_rate, r->log, r->log_group, r->log_prefix);
 	uint64_t h = fnv_add(FNV0, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->udata, sizeof(r->udata), "%016llx %.*s", (unsigned long long)h,
 		 PNFT_UDATA_MAX - 18, text);
@@ -187,7 +190,8 @@ static int base_chain(struct tb *b, bool egress, const struct pnft_opts *o)
 	return 0;
 }
 
-static int ep_chain(struct tb *b, const struct pol_cep *ep, enum pol_dir d)
+static int ep_chain(struct tb *b, const struct pol_cep *ep, enum pol_dir d,
+		    const struct pnft_opts *o)
 {
 	bool egress = d == POL_EGRESS;
 	const char *dn = egress ? "egress" : "ingress";
@@ -244,6 +248,14 @@ static int ep_chain(struct tb *b, const struct pol_cep *ep, enum pol_dir d)
 			}
 		}
 	}
+	if (o->nflog) {
+		if (!(r = tb_rule(b, c)))
+			return -ENOMEM;
+		r->limit_rate = o->nflog_rate ? o->nflog_rate : 1;
+		r->log = true, r->log_group = o->nflog_group, r->tail = true;
+		snprintf(r->log_prefix, sizeof(r->log_prefix), "%s%s", PNFT_LOG_PREFIX, cn);
+		rule_seal(r, "%s/%s %s: deny log", ep->ns, ep->name, dn);
+	}
 	if (!(r = tb_rule(b, c)))
 		return -ENOMEM;
 	r->counter = true, r->verdict = PNFT_V_DROP, r->tail = true;
@@ -296,7 +308,7 @@ int pnft_build(const struct pol_ruleset *rs, const struct pnft_opts *o,
 		}
 		char cn[PNFT_NAME_MAX];
 		for (int d = 0; d < POL_NDIR; d++)
-			if (ep_chain(&b, ep, (enum pol_dir)d) < 0)
+			if (ep_chain(&b, ep, (enum pol_dir)d, o) < 0)
 				goto nomem;
 		pnft_chain_name(cn, true, ep->ifname);
 		if (tb_elem(&b, 0, ep->ifname, cn) < 0)
@@ -462,6 +474,10 @@ static void rule_text(struct sb *s, const struct pnft_rule *r)
 	if (r->vmap != PNFT_IF_NONE)
 		sb_add(s, "%s vmap @%s ", r->vmap == PNFT_IF_IIF ? "iifname" : "oifname",
 		       r->target);
+	if (r->limit_rate)
+		sb_add(s, "limit rate %u/second burst %u packets ", r->limit_rate, r->limit_rate);
+	if (r->log)
+		sb_add(s, "log prefix \"%s\" group %u ", r->log_prefix, r->log_group);
 	if (r->counter)
 		sb_add(s, "counter ");
 	switch (r->verdict) {

@@ -19,7 +19,8 @@
  *     chain e-VETH / i-VETH: not isolated: counter accept; isolated: one rule per
  *         (allow rule, address family of its peers, port range):
  *         [ip saddr @p4-HASH] [meta l4proto tcp th dport 80-80] counter accept,
- *         then counter drop.
+ *         then (with nflog on) limit rate R/second log prefix "kvnet deny CHAIN" group G
+ *         (no verdict: the log of denied packets, at most R a second), then counter drop.
  *
  * The two directions are two base chains at the same hook: a packet between two pods of
  * this node passes the sender's egress chain (in chain egress) and the receiver's
@@ -56,6 +57,8 @@ struct err;
 #define PNFT_IFNAME_MAX 16	  /* IFNAMSIZ */
 #define PNFT_UDATA_MAX 128	  /* rule user data, with the NUL */
 #define PNFT_PREFIX "kv"	  /* host veth names start so (cni/mode.c) */
+#define PNFT_LOG_PREFIX "kvnet deny " /* log prefix of a deny rule, then its chain */
+#define PNFT_LOG_MAX 48		  /* a log prefix, with the NUL */
 
 /* ct state bits as the kernel has them (NF_CT_STATE_BIT, linux/netfilter/nf_conntrack_common.h). */
 #define PNFT_CT_INVALID 1u
@@ -88,6 +91,10 @@ struct pnft_rule {
 	uint8_t l4proto;	      /* meta l4proto (0: any) */
 	uint16_t dport_lo, dport_hi;  /* th dport lo..hi (both 0: any; needs l4proto) */
 	enum pnft_if vmap;	      /* IIF/OIF: vmap lookup of that name in map `target` */
+	uint32_t limit_rate;	      /* > 0: limit rate limit_rate/second (burst as much) */
+	bool log;		      /* a log statement to nflog group log_group */
+	uint16_t log_group;	      /* its group */
+	char log_prefix[PNFT_LOG_MAX]; /* its prefix */
 	bool counter;		      /* a counter expression before the verdict */
 	enum pnft_verdict verdict;    /* the immediate verdict */
 	char target[PNFT_NAME_MAX];   /* GOTO: chain; vmap: map name */
@@ -136,8 +143,11 @@ struct pnft_table {
 };
 
 struct pnft_opts {
-	bool fail_open; /* a kvnet veth without its chains is accepted (and logged by the
-			 * caller), not dropped */
+	bool fail_open;	     /* a kvnet veth without its chains is accepted (and logged by
+			      * the caller), not dropped */
+	bool nflog;	     /* the default deny of an isolated direction logs to nflog */
+	uint16_t nflog_group; /* that group */
+	uint32_t nflog_rate; /* at most this many packets a second per chain (>= 1) */
 };
 
 /* The table for rs: every endpoint of rs with an ifname gets its two chains and map

@@ -196,6 +196,13 @@ static const struct conf_key conf_schema[] = {
 	{ "flows", "max_log_files", CONF_T_INT, F(flows.max_log_files), "4", 0, 100, NULL, false,
 	  "Rotated flow log files kept besides flows.log (the oldest is removed);\n"
 	  "disk use stays below (max_log_files + 1) x max_log_bytes." },
+	{ "flows", "nflog_group", CONF_T_INT, F(flows.nflog_group), "9746", 0, 65535, NULL, false,
+	  "nflog group the NetworkPolicy deny rules log to and the agent reads\n"
+	  "(denied flows in the flow log; one listener per group and node)." },
+	{ "flows", "nflog_rate", CONF_T_INT, F(flows.nflog_rate), "100", 1, 100000, NULL, false,
+	  "Denied packets per second and endpoint direction the kernel logs at\n"
+	  "most (a limit expression: a flood costs the agent no more); the drop\n"
+	  "counters still count every packet." },
 	{ "bgp", "asn", CONF_T_INT, F(bgp.asn), "64512", 1, 4294967295u, NULL, false,
 	  "This node's AS number (cross_node = bgp). A peer with the same number\n"
 	  "is an iBGP peer (a route reflector or ToR in the node's AS; local\n"

@@ -190,6 +190,9 @@ struct conf {
 		uint32_t max_flows;	      /* [flows] max_flows, records per window */
 		uint32_t max_log_bytes;	      /* [flows] max_log_bytes, per log file */
 		uint32_t max_log_files;	      /* [flows] max_log_files, rotated files kept */
+		uint32_t nflog_group;	      /* [flows] nflog_group: deny rules log there */
+		uint32_t nflog_rate;	      /* [flows] nflog_rate: logged denials per second
+					       * and chain */
 	} flows;
 	struct {
 		uint32_t asn;                 /* [bgp] asn: this node's AS number */

@@ -758,6 +758,21 @@ int nft_log(struct nft_batch *b, const char *prefix, int group)
 	return expr_end(b, el, d);
 }
 
+int nft_limit(struct nft_batch *b, uint64_t per_second, uint32_t burst)
+{
+	size_t el, d;
+	if (per_second == 0)
+		return bfail(b, EINVAL, "nft %s: limit of 0 packets per second", b->table);
+	if (expr_begin(b, "limit", &el, &d) < 0)
+		return b->rc;
+	put_be64(b, NFTA_LIMIT_RATE, per_second);
+	put_be64(b, NFTA_LIMIT_UNIT, 1);
+	put_be32(b, NFTA_LIMIT_BURST, burst);
+	put_be32(b, NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	put_be32(b, NFTA_LIMIT_FLAGS, 0);
+	return expr_end(b, el, d);
+}
+
 int nft_verdict(struct nft_batch *b, enum nft_verdict v, const char *chain)
 {
 	size_t el, d;
@@ -1781,6 +1796,20 @@ int nft_state_load(struct nl_sock *s, struct nft_state *st, struct err *e)
 			      st->table);
 	}
 	return rc;
+}
+
+int nft_rules_load(struct nl_sock *s, struct nft_state *st, struct err *e)
+{
+	state_clear(st);
+	int rc = get(s, st, NFT_MSG_GETRULE, true, NFTA_RULE_TABLE, 0, NULL, e);
+	if (rc == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	if (rc < 0)
+		return err_prefix(e, "nft %s: read rules", st->table), rc;
+	st->exists = st->nrules > 0;
+	return 0;
 }
 
 const struct nft_chain_info *nft_state_chain(const struct nft_state *st, const char *name)

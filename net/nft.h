@@ -255,6 +255,10 @@ int nft_vmap(struct nft_batch *b, enum nft_meta which, const char *map);
  * group, else the kernel log), a verdict (chain for JUMP/GOTO). */
 int nft_counter(struct nft_batch *b);
 int nft_log(struct nft_batch *b, const char *prefix, int group);
+/* A rate limit (a match): the rule goes on while at most per_second packets per second
+ * (with a burst of burst more) have passed it, and stops there otherwise. -EINVAL for
+ * a rate of 0. */
+int nft_limit(struct nft_batch *b, uint64_t per_second, uint32_t burst);
 int nft_verdict(struct nft_batch *b, enum nft_verdict v, const char *chain);
 
 /* The single expressions beneath the matches, for what they do not cover. Registers:
@@ -365,6 +369,12 @@ void nft_state_free(struct nft_state *st);
  * is redone when the generation changed while it was read, up to a few times). A table
  * that does not exist is st->exists = false and returns 0. */
 int nft_state_load(struct nl_sock *s, struct nft_state *st, struct err *e);
+
+/* Read only the table's rules (one GETRULE dump: handles, ids and counters), for
+ * reading counters often without the cost of every set element. st is cleared first;
+ * st->exists says whether any rule of the table came back (an absent table is 0 with
+ * no rules). */
+int nft_rules_load(struct nl_sock *s, struct nft_state *st, struct err *e);
 
 /* Add one kernel message (NFT_MSG_NEWTABLE/NEWCHAIN/NEWSET/NEWSETELEM/NEWRULE as a dump
  * hands it out) to st; messages of other tables or families are skipped. Pure: the

@@ -391,6 +391,51 @@ static void test_egress_ipblock_ports(void)
 	pol_world_free(w);
 }
 
+/* With nflog on, an isolated direction logs (rate-limited) before its default deny; a
+ * table without the log rules converges to one with them, and back. */
+static void test_nflog_rule(void)
+{
+	struct pol_world *w = world(pol_ab(false));
+	struct pol_ruleset rs;
+	struct err e = { 0 };
+	T_EQ(pol_compile(w, EPS, 2, &rs, &e), 0);
+	struct pnft_opts on = { .nflog = true, .nflog_group = 9746, .nflog_rate = 50 };
+	struct pnft_opts off = { 0 };
+	struct pnft_table t_on, t_off, cur = { 0 };
+	T_EQ(pnft_build(&rs, &on, &t_on, &e), 0);
+	T_EQ(pnft_build(&rs, &off, &t_off, &e), 0);
+	const struct pnft_chain *ia = pnft_chain_find(&t_on, "i_kv00000000a");
+	T_CHECK(ia && ia->n == 4);
+	if (ia && ia->n == 4) {
+		const struct pnft_rule *lg = &ia->rules[2], *dr = &ia->rules[3];
+		T_CHECK(lg->log && lg->log_group == 9746 && lg->limit_rate == 50 && lg->tail);
+		T_EQ(lg->verdict, PNFT_V_NONE);
+		T_CHECK(!lg->counter);
+		T_STREQ(lg->log_prefix, "kvnet deny i_kv00000000a");
+		T_CHECK(strstr(lg->udata, "x/a ingress: deny log") != NULL);
+		T_CHECK(dr->counter && dr->verdict == PNFT_V_DROP);
+		T_CHECK(strstr(dr->udata, "default deny") != NULL);
+	}
+	/* the open chains carry no log rule; the deny rule's identity does not change */
+	T_EQ(pnft_chain_find(&t_on, "e_kv00000000a")->n, 1);
+	T_STREQ(pnft_chain_find(&t_off, "i_kv00000000a")->rules[2].udata,
+		pnft_chain_find(&t_on, "i_kv00000000a")->rules[3].udata);
+	char *txt = pnft_text(&t_on);
+	T_CHECK(txt && strstr(txt, "limit rate 50/second burst 50 packets log prefix "
+			      "\"kvnet deny i_kv00000000a\" group 9746 ") != NULL);
+	free(txt);
+	unsigned n_ops = 0;
+	T_CHECK(converge(&t_off, &cur, NULL, NULL));
+	T_CHECK(converge(&t_on, &cur, &n_ops, NULL));
+	T_CHECK(n_ops >= 1);
+	T_CHECK(converge(&t_off, &cur, NULL, NULL));
+	pnft_table_free(&cur);
+	pnft_table_free(&t_on);
+	pnft_table_free(&t_off);
+	pol_ruleset_free(&rs);
+	pol_world_free(w);
+}
+
 static void test_bad_ifname(void)
 {
 	struct pol_world *w = world(NULL);
@@ -414,6 +459,7 @@ int main(void)
 	T_RUN(test_endpoint_removed);
 	T_RUN(test_isolation_flip_and_repair);
 	T_RUN(test_egress_ipblock_ports);
+	T_RUN(test_nflog_rule);
 	T_RUN(test_bad_ifname);
 	return t_done();
 }

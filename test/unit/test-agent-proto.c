@@ -279,6 +279,45 @@ static void test_metrics(void)
 	agent_metrics_free(r);
 }
 
+/* Several labels, a series cap of its own, and clearing (kvnet_policy_dropped_*). */
+#define S "\x1f"
+static void test_metrics_wide(void)
+{
+	struct agent_metrics *r = agent_metrics_new();
+	struct agent_metric *w = agent_metric_new_wide(r, "kvnet_drops_total", "Drops.",
+						       AGENT_M_COUNTER,
+						       "namespace,pod,direction", 3);
+	T_CHECK(w != NULL);
+	T_CHECK(!agent_metric_new_wide(r, "kvnet_a", "", AGENT_M_GAUGE, "a,,b", 3));
+	T_CHECK(!agent_metric_new_wide(r, "kvnet_b", "", AGENT_M_GAUGE, "a,__b", 3));
+	T_CHECK(!agent_metric_new_wide(r, "kvnet_c", "", AGENT_M_GAUGE, "a,b,c,d,e", 3));
+	T_CHECK(!agent_metric_new_wide(r, "kvnet_d", "", AGENT_M_GAUGE, "a", 0));
+	agent_metric_set(w, "ns1" S "vm-a" S "ingress", 7);
+	agent_metric_set(w, "ns1" S "vm-a" S "egress", 1);
+	agent_metric_set(w, "ns\"2" S "p", 2); /* a missing value prints as "" */
+	agent_metric_set(w, "ns3" S "q" S "ingress", 9); /* beyond its 3 series: dropped */
+	T_EQ(agent_metric_get(w, "ns1" S "vm-a" S "ingress"), 7);
+	T_EQ(agent_metric_get(w, "ns3" S "q" S "ingress"), 0);
+	size_t len;
+	char *t = agent_metrics_format(r, &len);
+	T_STREQ(t, "# HELP kvnet_drops_total Drops.\n"
+		   "# TYPE kvnet_drops_total counter\n"
+		   "kvnet_drops_total{namespace=\"ns1\",pod=\"vm-a\",direction=\"ingress\"} 7\n"
+		   "kvnet_drops_total{namespace=\"ns1\",pod=\"vm-a\",direction=\"egress\"} 1\n"
+		   "kvnet_drops_total{namespace=\"ns\\\"2\",pod=\"p\",direction=\"\"} 2\n");
+	free(t);
+	agent_metric_clear(w);
+	agent_metric_set(w, "ns3" S "q" S "ingress", 9);
+	t = agent_metrics_format(r, &len);
+	T_STREQ(t, "# HELP kvnet_drops_total Drops.\n"
+		   "# TYPE kvnet_drops_total counter\n"
+		   "kvnet_drops_total{namespace=\"ns3\",pod=\"q\",direction=\"ingress\"} 9\n");
+	free(t);
+	agent_metrics_free(r);
+}
+
+#undef S
+
 int main(void)
 {
 	T_RUN(test_req_add_roundtrip);
@@ -288,5 +327,6 @@ int main(void)
 	T_RUN(test_resp);
 	T_RUN(test_http_parse);
 	T_RUN(test_metrics);
+	T_RUN(test_metrics_wide);
 	return t_done();
 }
