@@ -283,7 +283,8 @@ static int l2_add(const struct cni_req *r, const struct cni_ns *ns, const struct
 	memcpy(g.mac, p->pod_mac, 6);
 	for (unsigned i = 0; i < c->n && g.n_ips < L2_PORT_IPS; i++)
 		g.ips[g.n_ips++] = c->ip[i];
-	return l2_port_attach(hs, r->l2->def.id, p->host_idx, &g, e);
+	/* a migration target's port stays closed until the agent sees the VM there */
+	return l2_port_attach(hs, r->l2->def.id, p->host_idx, &g, p->dark, e);
 }
 
 static void l2_undo(const struct cni_req *r, const struct cni_ns *ns, const struct cni_plumb *p)
