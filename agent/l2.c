@@ -22,13 +22,6 @@
 #define L2_NODE_LABELS_MAX 64	   /* node labels matched against overrides */
 #define L2_FILE_MAX (64 * 1024)	   /* one L2Network file */
 #define L2_PATCH_MAX (16 * 1024)   /* one status patch */
-#define L2_ANN_MAX 32		   /* announced MACs remembered (ports of targets) */
-
-/* The MAC a VM announced on a port (its relearn frames are sent from it). */
-struct l2_announced {
-	char veth[16];	/* the host port; "" = free slot */
-	uint8_t mac[6]; /* the MAC announced there */
-};
 
 /* The module's state. */
 struct agent_l2 {
@@ -44,8 +37,6 @@ struct agent_l2 {
 	char last_warn[256];				/* the last warning (said once) */
 	struct agent_metric *m_nets, *m_ports;		/* kvnet_l2_networks{state}, _ports */
 	struct agent_metric *m_mig;			/* kvnet_l2_migration_ports_total{op} */
-	struct l2_announced ann[L2_ANN_MAX];		/* announced MACs, oldest replaced */
-	unsigned ann_next;				/* the slot replaced next */
 };
 
 /* ---- plan (pure) ------------------------------------------------------------------- */
@@ -511,49 +502,6 @@ static void status_one(void *user, const struct kube_obj *o)
 
 /* ---- live migration ---------------------------------------------------------------- */
 
-/* The network of this node whose bridge holds port veth (its ifindex into *ifindex), or
- * NULL: not an L2 port. */
-static const struct agent_l2_state *port_net(struct agent_l2 *m, const char *veth,
-					     int *ifindex)
-{
-	struct nl_sock *nl = agent_nl(m->a);
-	struct link_info pl, bl;
-	char br[16];
-	if (!veth[0] || link_get(nl, veth, &pl, NULL) < 0 || !pl.master)
-		return NULL;
-	for (size_t i = 0; i < m->n_have; i++) {
-		l2_bridge_name(m->have[i].net.id, br);
-		if (m->have[i].trunk[0] && link_get(nl, br, &bl, NULL) == 0 &&
-		    bl.index == pl.master) {
-			*ifindex = pl.index;
-			return &m->have[i];
-		}
-	}
-	return NULL;
-}
-
-static struct l2_announced *ann_find(struct agent_l2 *m, const char *veth)
-{
-	for (unsigned i = 0; i < L2_ANN_MAX; i++)
-		if (m->ann[i].veth[0] && strcmp(m->ann[i].veth, veth) == 0)
-			return &m->ann[i];
-	return NULL;
-}
-
-void agent_l2_announced(struct agent *a, const struct agent_ep *ep, const uint8_t mac[6])
-{
-	struct agent_l2 *m = agent_module(a, "l2");
-	if (!m || !ep || !ep->veth[0])
-		return;
-	struct l2_announced *x = ann_find(m, ep->veth);
-	if (!x) {
-		x = &m->ann[m->ann_next];
-		m->ann_next = (m->ann_next + 1) % L2_ANN_MAX;
-		snprintf(x->veth, sizeof(x->veth), "%s", ep->veth);
-	}
-	memcpy(x->mac, mac, 6);
-}
-
 static const char *ts_fmt(uint64_t ns, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%llu.%06llu", (unsigned long long)(ns / 1000000000u),
@@ -568,48 +516,80 @@ static uint64_t real_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Open port ifindex of network st and announce the VM there. */
-static void port_open(struct agent_l2 *m, const struct agent_ep *ep, const struct mig_ep *me,
-		      const struct agent_l2_state *st, int ifindex)
+/* The L2 ports of one pod: links in one of this node's bridges whose alias names it. */
+struct pod_ports {
+	struct agent_l2 *m;			/* the module */
+	const char *uid;			/* the pod */
+	int br[AGENT_L2_MAX];			/* bridge ifindex per have[] entry (0: none) */
+	struct {
+		int ifindex;			/* the port */
+		char name[16];			/* its name */
+		struct l2_port_id id;		/* its alias */
+		const struct agent_l2_state *net; /* its network */
+	} p[8];
+	size_t n;				/* ports found */
+};
+
+static int pod_port_one(const struct link_info *li, void *arg, struct err *e)
+{
+	struct pod_ports *q = arg;
+	struct l2_port_id id;
+	(void)e;
+	if (!li->master || !li->alias[0] || q->n == 8 || l2_alias_parse(li->alias, &id) < 0 ||
+	    strcmp(id.uid, q->uid) != 0)
+		return 0;
+	for (size_t i = 0; i < q->m->n_have; i++)
+		if (q->br[i] && q->br[i] == li->master) {
+			q->p[q->n].ifindex = li->index;
+			snprintf(q->p[q->n].name, sizeof(q->p[q->n].name), "%s", li->name);
+			q->p[q->n].id = id;
+			q->p[q->n].net = &q->m->have[i];
+			q->n++;
+			break;
+		}
+	return 0;
+}
+
+/* Open one port and announce the VM there. */
+static void port_open(struct agent_l2 *m, const struct mig_ep *me, const struct pod_ports *q,
+		      size_t k)
 {
 	struct err e = { 0 };
 	char t1[32], t2[32], macs[18];
-	if (l2_port_open(agent_nl(m->a), ifindex, &e) < 0) {
+	const struct l2_port_id *id = &q->p[k].id;
+	if (l2_port_open(agent_nl(m->a), q->p[k].ifindex, &e) < 0) {
 		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
 		return;
 	}
 	uint64_t opened = real_ns();
-	const struct l2_announced *an = ann_find(m, ep->veth);
-	const uint8_t *mac = an ? an->mac : me->has_mac ? me->mac : NULL;
+	if (l2_port_learn(agent_nl(m->a), q->p[k].ifindex, id->mac, &e) < 0)
+		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
 	struct l2_relearn_sent sent = { 0 };
-	int rc = 0;
-	if (!mac)
-		log_warnx(agent_log(m->a), "l2: migration of %s/%s: port %s open, but the VM's MAC "
-			  "is not known (no announcement, not in the VMI): no GARP/NA/RARP sent",
-			  me->ns, me->vmi, ep->veth);
-	else if ((rc = l2_relearn(st->net.id, mac, ep->ip, ep->n_ip, &sent, &e)) < 0)
+	if (l2_relearn(q->p[k].net->net.id, id->mac, id->ips, id->n_ips, &sent, &e) < 0)
 		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
 	log_fields(agent_log(m->a), LOG_LVL_INFO, "l2 port open",
 		   "vmi=%s/%s pod=%s port=%s network=%s vlan=%u mac=%s event_ts=%s ts=%s garp=%u "
-		   "na=%u rarp=%u", me->ns, me->vmi, me->pod, ep->veth, st->name, st->net.vid,
-		   mac ? ann_mac_fmt(mac, macs) : "-", ts_fmt(me->since_ns, t1, sizeof(t1)),
-		   ts_fmt(opened, t2, sizeof(t2)), sent.garp, sent.na, sent.rarp);
+		   "na=%u rarp=%u", me->ns, me->vmi, me->pod, q->p[k].name, q->p[k].net->name,
+		   q->p[k].net->net.vid, ann_mac_fmt(id->mac, macs),
+		   ts_fmt(me->since_ns, t1, sizeof(t1)), ts_fmt(opened, t2, sizeof(t2)), sent.garp,
+		   sent.na, sent.rarp);
 	agent_metric_add(m->m_mig, "open", 1);
 }
 
-static void port_close(struct agent_l2 *m, const struct agent_ep *ep, const struct mig_ep *me,
-		       const struct agent_l2_state *st, int ifindex)
+static void port_close(struct agent_l2 *m, const struct mig_ep *me, const struct pod_ports *q,
+		       size_t k)
 {
 	struct err e = { 0 };
-	char t1[32], t2[32];
-	if (l2_port_close(agent_nl(m->a), ifindex, &e) < 0) {
+	char t1[32], t2[32], macs[18];
+	if (l2_port_close(agent_nl(m->a), q->p[k].ifindex, &e) < 0) {
 		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
 		return;
 	}
 	log_fields(agent_log(m->a), LOG_LVL_INFO, "l2 port closed",
-		   "vmi=%s/%s pod=%s port=%s network=%s vlan=%u event_ts=%s ts=%s", me->ns,
-		   me->vmi, me->pod, ep->veth, st->name, st->net.vid,
-		   ts_fmt(me->since_ns, t1, sizeof(t1)), ts_fmt(real_ns(), t2, sizeof(t2)));
+		   "vmi=%s/%s pod=%s port=%s network=%s vlan=%u mac=%s event_ts=%s ts=%s", me->ns,
+		   me->vmi, me->pod, q->p[k].name, q->p[k].net->name, q->p[k].net->net.vid,
+		   ann_mac_fmt(q->p[k].id.mac, macs), ts_fmt(me->since_ns, t1, sizeof(t1)),
+		   ts_fmt(real_ns(), t2, sizeof(t2)));
 	agent_metric_add(m->m_mig, "close", 1);
 }
 
@@ -617,34 +597,43 @@ void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct 
 		       enum mig_state from, enum mig_state to)
 {
 	struct agent_l2 *m = agent_module(a, "l2");
-	int ifindex = 0;
-	if (!m || !ep || from == to)
+	if (!m || !ep || !ep->uid[0] || from == to)
 		return;
-	const struct agent_l2_state *st = port_net(m, ep->veth, &ifindex);
-	if (!st)
-		return; /* not a port of an L2 bridge: the routed hand-over is all there is */
-	switch (to) {
-	case MIG_TARGET:
-	case MIG_SOURCE:
-	case MIG_RETIRED:
-		port_close(m, ep, me, st, ifindex);
-		break;
-	case MIG_LIVE:
-		port_open(m, ep, me, st, ifindex);
-		break;
-	case MIG_BASE:
-		if (from == MIG_SOURCE)
-			port_open(m, ep, me, st, ifindex);
-		break;
-	case MIG_TIMEWAIT:
-	case MIG_N_STATES:
-		break;
+	bool open = to == MIG_LIVE || (to == MIG_BASE && from == MIG_SOURCE);
+	bool close = to == MIG_TARGET || to == MIG_SOURCE || to == MIG_RETIRED;
+	if (!open && !close)
+		return;
+	struct pod_ports *q = calloc(1, sizeof(*q));
+	if (!q) {
+		log_warnx(agent_log(a), "l2: migration of %s/%s: out of memory", me->ns, me->vmi);
+		return;
 	}
-	if (to == MIG_LIVE || to == MIG_RETIRED) {
-		struct l2_announced *an = ann_find(m, ep->veth);
-		if (an)
-			memset(an, 0, sizeof(*an));
+	q->m = m;
+	q->uid = ep->uid;
+	char br[16];
+	struct link_info bl;
+	for (size_t i = 0; i < m->n_have; i++) {
+		l2_bridge_name(m->have[i].net.id, br);
+		if (m->have[i].trunk[0] && m->have[i].bridge_ready &&
+		    link_get(agent_nl(a), br, &bl, NULL) == 0)
+			q->br[i] = bl.index;
 	}
+	struct err e = { 0 };
+	int rc = -EINTR;
+	for (int t = 0; t < 3 && rc == -EINTR; t++) {
+		q->n = 0;
+		rc = link_dump(agent_nl(a), pod_port_one, q, &e);
+	}
+	if (rc < 0)
+		log_warnx(agent_log(a), "l2: migration of %s/%s: its L2 ports: %s", me->ns, me->vmi,
+			  e.msg);
+	for (size_t k = 0; k < q->n; k++) {
+		if (open)
+			port_open(m, me, q, k);
+		else
+			port_close(m, me, q, k);
+	}
+	free(q);
 }
 
 /* ---- the step at every reconcile --------------------------------------------------- */

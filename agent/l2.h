@@ -23,24 +23,24 @@
  * resourceVersion (nodes write their own entries concurrently; a lost race is retried at
  * the next reconcile). A node without a trunk for a network removes its entry.
  *
- * Live migration (agent/mignode.h runs the hand-over; it tells this module of every
- * transition of a VM endpoint, agent_l2_migrated, and of the announcement that triggered
- * it, agent_l2_announced). Only endpoints whose host port is in one of this node's L2
- * bridges are acted on:
- *   -> target      the port is closed (the CNI ADD of a migration target closed it
- *                  already, before the port joined the bridge: l2_port_attach closed)
- *   target -> live the port opens, then l2_relearn sends, from the VM's MAC, a GARP per
+ * Live migration: an L2 port is no endpoint of the agent's table (routes, gateway and
+ * policy are the pod network's); the CNI ADD names it in its interface alias (l2/net.h
+ * l2_port_id: the pod's uid, the VM's MAC and addresses). The VM pod's pod-network
+ * endpoint carries the hand-over (agent/mignode.h: announcement detection, the
+ * target-ready annotation, owner changes); mignode tells this module of every transition
+ * of its machine (agent_l2_migrated), and the pod's L2 ports on this node follow it:
+ *   -> target      the ports are closed (the CNI ADD of a migration target closed them
+ *                  already, before they joined their bridges: l2_port_attach closed)
+ *   target -> live each port opens, then l2_relearn sends, from the VM's MAC, a GARP per
  *                  IPv4 address, an unsolicited NA per IPv6 address and a RARP into the
  *                  bridge; the uplink tags them with the network's VLAN on the trunk, so
  *                  the upstream switch relearns at once even when the guest says nothing
- *   -> source      (the VM is active on another node) the port closes
- *   source -> base (the migration rolled back) the port opens and the VM is announced
- *   -> retired     (a failed target) the port closes
- * The VM's MAC is the one in its announcement, else the VMI's for that interface (the
- * machine's); with neither, the port opens and only the announcement is skipped (warned).
+ *   -> source      (the VM is active on another node) the ports close
+ *   source -> base (the migration rolled back) the ports open and the VM is announced
+ *   -> retired     (a failed target) the ports close
  * Log lines: msg="l2 port open" / "l2 port closed", vmi=NS/NAME pod= port= network= vlan=
- * event_ts= (the transition's), ts= (after the change, unix seconds), and for an open
- * garp= na= rarp= (frames sent).
+ * mac= event_ts= (the transition's) ts= (after the change; unix seconds), and for an
+ * open garp= na= rarp= (frames sent). Counter kvnet_l2_migration_ports_total{op}.
  *
  * Also: GET /l2networks on the agent's HTTP port (this node's view, JSON, both
  * datastores) and the gauges kvnet_l2_networks{state="ready"|"failed"|"absent"} and
@@ -90,14 +90,12 @@ size_t agent_l2_plan(const struct l2_netdef *defs, size_t n, const struct l2_nod
 int agent_l2_status_patch(const struct json_doc *d, int obj, const char *node,
 			  const struct agent_l2_state *st, struct json_w *w);
 
-/* The hand-over's hooks (agent/mignode.c calls them; the module is found by name, and
- * an agent without it ignores them). ep: the agent's endpoint (NULL ignored), m: its
- * machine after the step from -> to. */
+/* The hand-over's hook (agent/mignode.c calls it; the module is found by name, and an
+ * agent without it ignores it). ep: the VM pod's endpoint (NULL ignored), m: its machine
+ * after the step from -> to. */
 struct agent_ep;
 void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct mig_ep *m,
 		       enum mig_state from, enum mig_state to);
-/* The VM announced itself on ep's port with mac (kept for its relearn frames). */
-void agent_l2_announced(struct agent *a, const struct agent_ep *ep, const uint8_t mac[6]);
 
 /* The module (agent/modules.c): its state, or NULL with e. */
 void *agent_l2_new(struct agent *a, struct err *e);

@@ -630,7 +630,7 @@ static void feed(struct mn_ep *x, enum mig_event kind, uint64_t ts)
 		break;
 	}
 	n->stepping++;
-	agent_l2_migrated(n->a, x->aep, &x->m, r.from, r.to); /* L2 ports: before the CAS */
+	agent_l2_migrated(n->a, x->aep, &x->m, r.from, r.to); /* the pod's L2 ports */
 	struct done d;
 	memset(&d, 0, sizeof(d));
 	for (unsigned i = 0; i < r.n; i++)
@@ -1159,7 +1159,6 @@ bool mignode_announce(struct mignode *n, const struct ann_event *ev)
 			continue; /* logged and counted once per change of its objects */
 		hit = true;
 		agent_gw_announced(n->a, x->aep, ev->mac); /* before the route: no ARP wait */
-		agent_l2_announced(n->a, x->aep, ev->mac);
 		x->announced = *ip;
 		feed(x, MIG_EV_ANNOUNCE, ts);
 		memset(&x->announced, 0, sizeof(x->announced));

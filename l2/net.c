@@ -2,6 +2,7 @@
 #include "l2/net.h"
 
 #include "lib/err.h"
+#include "net/announce.h"
 #include "net/bpf.h"
 #include "net/link.h"
 #include "net/netns.h"
@@ -10,6 +11,8 @@
 #include "net/tc.h"
 
 #include <errno.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -276,6 +279,25 @@ int l2_port_open(struct nl_sock *s, int ifindex, struct err *e)
 	return rc < 0 ? (err_prefix(e, "l2: port %d: open", ifindex), rc) : 0;
 }
 
+int l2_port_learn(struct nl_sock *s, int ifindex, const uint8_t mac[6], struct err *e)
+{
+	uint8_t buf[128];
+	struct nl_msg m;
+	char ms[18];
+	struct ndmsg nd = {
+		.ndm_family = AF_BRIDGE,
+		.ndm_ifindex = ifindex,
+		.ndm_state = NUD_REACHABLE,
+		.ndm_flags = NTF_MASTER,
+	};
+	nl_msg_init(&m, buf, sizeof(buf), RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+	nl_put_fam(&m, &nd, sizeof(nd));
+	nl_put(&m, NDA_LLADDR, mac, 6);
+	int rc = nl_request(s, &m, NULL, NULL, e);
+	return rc < 0 ? (err_prefix(e, "l2: port %d: fdb %s", ifindex, ann_mac_fmt(mac, ms)), rc)
+		      : 0;
+}
+
 int l2_port_closed(struct nl_sock *s, int ifindex, bool *closed, struct err *e)
 {
 	enum tc_hook hooks[2] = { TC_HOOK_INGRESS, TC_HOOK_EGRESS };
@@ -323,4 +345,71 @@ int l2_relearn(const char *id, const uint8_t mac[6], const struct ip_addr *ips, 
 			first = rc;
 	}
 	return first;
+}
+
+#define ALIAS_PREFIX "kvnet-l2 "
+
+int l2_alias_fmt(const struct l2_port_id *p, char *buf, size_t cap)
+{
+	char mac[18], ip[IP_STRLEN];
+	size_t ul = strlen(p->uid);
+	if (!ul || ul > L2_UID_MAX || strchr(p->uid, ' ') || p->n_ips > L2_PORT_IPS)
+		return -EINVAL;
+	int n = snprintf(buf, cap, ALIAS_PREFIX "uid=%s mac=%s", p->uid, ann_mac_fmt(p->mac, mac));
+	for (size_t i = 0; i < p->n_ips && n >= 0 && (size_t)n < cap; i++)
+		n += snprintf(buf + n, cap - (size_t)n, "%s%s", i ? "," : " ip=",
+			      ip_fmt(&p->ips[i], ip));
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	return n;
+}
+
+/* The token of s starting at *pos (up to a space or the end) into tok (cap bytes);
+ * false when it does not fit. */
+static bool alias_tok(const char *s, size_t *pos, char *tok, size_t cap)
+{
+	size_t i = *pos, n = 0;
+	while (s[i] && s[i] != ' ') {
+		if (n + 1 >= cap)
+			return false;
+		tok[n++] = s[i++];
+	}
+	tok[n] = 0;
+	while (s[i] == ' ')
+		i++;
+	*pos = i;
+	return true;
+}
+
+int l2_alias_parse(const char *s, struct l2_port_id *out)
+{
+	char tok[L2_PORT_IPS * (IP_STRLEN + 1) + 8];
+	size_t pos = strlen(ALIAS_PREFIX);
+	bool mac = false;
+	memset(out, 0, sizeof(*out));
+	if (strncmp(s, ALIAS_PREFIX, pos) != 0)
+		return -ENOMSG;
+	while (s[pos]) {
+		if (!alias_tok(s, &pos, tok, sizeof(tok)))
+			return -EINVAL;
+		if (strncmp(tok, "uid=", 4) == 0 && tok[4] && strlen(tok + 4) <= L2_UID_MAX) {
+			snprintf(out->uid, sizeof(out->uid), "%s", tok + 4);
+		} else if (strncmp(tok, "mac=", 4) == 0 && ann_mac_parse(tok + 4, out->mac)) {
+			mac = true;
+		} else if (strncmp(tok, "ip=", 3) == 0 && !out->n_ips) {
+			char *p = tok + 3, *comma;
+			do {
+				comma = strchr(p, ',');
+				if (comma)
+					*comma = 0;
+				if (out->n_ips == L2_PORT_IPS || !ip_parse(p, &out->ips[out->n_ips]))
+					return -EINVAL;
+				out->n_ips++;
+				p = comma + 1;
+			} while (comma);
+		} else {
+			return -EINVAL;
+		}
+	}
+	return out->uid[0] && mac ? 0 : -EINVAL;
 }

@@ -88,8 +88,33 @@ int l2_port_close(struct nl_sock *s, int ifindex, struct err *e);
 /* Open it: the gates go (ingress first, then egress), its guard stays. Open already is
  * fine. 0 or -errno. */
 int l2_port_open(struct nl_sock *s, int ifindex, struct err *e);
+/* Point the bridge's forwarding entry of mac at port ifindex (a dynamic entry, as if
+ * learnt from a frame the VM sent there; RTM_NEWNEIGH AF_BRIDGE NTF_MASTER, replace), so
+ * frames for a VM that just arrived on this node reach it at once even when it has not
+ * sent anything yet (the bridge had learnt it behind the uplink). 0 or -errno. */
+int l2_port_learn(struct nl_sock *s, int ifindex, const uint8_t mac[6], struct err *e);
 /* Whether port ifindex has a gate (on either hook) into *closed. 0 or -errno. */
 int l2_port_closed(struct nl_sock *s, int ifindex, bool *closed, struct err *e);
+
+/* Who a VM port is, kept on the port itself as its interface alias (IFLA_IFALIAS), so
+ * the agent finds a pod's L2 ports and the VM's MAC and addresses in the kernel:
+ *
+ *   kvnet-l2 uid=POD_UID mac=aa:bb:cc:dd:ee:ff [ip=ADDR[,ADDR...]]
+ */
+#define L2_UID_MAX 63 /* characters of a pod uid kept */
+struct l2_port_id {
+	char uid[L2_UID_MAX + 1];	 /* the pod's uid */
+	uint8_t mac[6];			 /* the VM's MAC on this port */
+	struct ip_addr ips[L2_PORT_IPS]; /* its addresses */
+	size_t n_ips;			 /* how many */
+};
+
+/* The alias of p into buf (cap bytes). Its length, or -ENOSPC / -EINVAL (an empty uid,
+ * one with a space or longer than L2_UID_MAX, more than L2_PORT_IPS addresses). Pure. */
+int l2_alias_fmt(const struct l2_port_id *p, char *buf, size_t cap);
+/* Parse an alias (any string; fuzzed) into *out: 0, or -ENOMSG when it is not kvnet's
+ * (no "kvnet-l2 " prefix), -EINVAL when it is but does not parse. Pure. */
+int l2_alias_parse(const char *s, struct l2_port_id *out);
 
 /* What l2_relearn sent. */
 struct l2_relearn_sent {
