@@ -9,6 +9,7 @@
 #include "lib/err.h"
 #include "lib/file.h"
 #include "lib/log.h"
+#include "net/announce.h"
 #include "net/link.h"
 
 #include <dirent.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define L2_NODE_LABELS_MAX 64	   /* node labels matched against overrides */
 #define L2_FILE_MAX (64 * 1024)	   /* one L2Network file */
@@ -34,6 +36,7 @@ struct agent_l2 {
 	bool swept;					/* stale links removed once after sync */
 	char last_warn[256];				/* the last warning (said once) */
 	struct agent_metric *m_nets, *m_ports;		/* kvnet_l2_networks{state}, _ports */
+	struct agent_metric *m_mig;			/* kvnet_l2_migration_ports_total{op} */
 };
 
 /* ---- plan (pure) ------------------------------------------------------------------- */
@@ -497,6 +500,142 @@ static void status_one(void *user, const struct kube_obj *o)
 	json_w_free(&w);
 }
 
+/* ---- live migration ---------------------------------------------------------------- */
+
+static const char *ts_fmt(uint64_t ns, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%llu.%06llu", (unsigned long long)(ns / 1000000000u),
+		 (unsigned long long)(ns % 1000000000u / 1000u));
+	return buf;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The L2 ports of one pod: links in one of this node's bridges whose alias names it. */
+struct pod_ports {
+	struct agent_l2 *m;			/* the module */
+	const char *uid;			/* the pod */
+	int br[AGENT_L2_MAX];			/* bridge ifindex per have[] entry (0: none) */
+	struct {
+		int ifindex;			/* the port */
+		char name[16];			/* its name */
+		struct l2_port_id id;		/* its alias */
+		const struct agent_l2_state *net; /* its network */
+	} p[8];
+	size_t n;				/* ports found */
+};
+
+static int pod_port_one(const struct link_info *li, void *arg, struct err *e)
+{
+	struct pod_ports *q = arg;
+	struct l2_port_id id;
+	(void)e;
+	if (!li->master || !li->alias[0] || q->n == 8 || l2_alias_parse(li->alias, &id) < 0 ||
+	    strcmp(id.uid, q->uid) != 0)
+		return 0;
+	for (size_t i = 0; i < q->m->n_have; i++)
+		if (q->br[i] && q->br[i] == li->master) {
+			q->p[q->n].ifindex = li->index;
+			snprintf(q->p[q->n].name, sizeof(q->p[q->n].name), "%s", li->name);
+			q->p[q->n].id = id;
+			q->p[q->n].net = &q->m->have[i];
+			q->n++;
+			break;
+		}
+	return 0;
+}
+
+/* Open one port and announce the VM there. */
+static void port_open(struct agent_l2 *m, const struct mig_ep *me, const struct pod_ports *q,
+		      size_t k)
+{
+	struct err e = { 0 };
+	char t1[32], t2[32], macs[18];
+	const struct l2_port_id *id = &q->p[k].id;
+	if (l2_port_open(agent_nl(m->a), q->p[k].ifindex, &e) < 0) {
+		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
+		return;
+	}
+	uint64_t opened = real_ns();
+	if (l2_port_learn(agent_nl(m->a), q->p[k].ifindex, id->mac, &e) < 0)
+		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
+	struct l2_relearn_sent sent = { 0 };
+	if (l2_relearn(q->p[k].net->net.id, id->mac, id->ips, id->n_ips, &sent, &e) < 0)
+		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
+	log_fields(agent_log(m->a), LOG_LVL_INFO, "l2 port open",
+		   "vmi=%s/%s pod=%s port=%s network=%s vlan=%u mac=%s event_ts=%s ts=%s garp=%u "
+		   "na=%u rarp=%u", me->ns, me->vmi, me->pod, q->p[k].name, q->p[k].net->name,
+		   q->p[k].net->net.vid, ann_mac_fmt(id->mac, macs),
+		   ts_fmt(me->since_ns, t1, sizeof(t1)), ts_fmt(opened, t2, sizeof(t2)), sent.garp,
+		   sent.na, sent.rarp);
+	agent_metric_add(m->m_mig, "open", 1);
+}
+
+static void port_close(struct agent_l2 *m, const struct mig_ep *me, const struct pod_ports *q,
+		       size_t k)
+{
+	struct err e = { 0 };
+	char t1[32], t2[32], macs[18];
+	if (l2_port_close(agent_nl(m->a), q->p[k].ifindex, &e) < 0) {
+		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
+		return;
+	}
+	log_fields(agent_log(m->a), LOG_LVL_INFO, "l2 port closed",
+		   "vmi=%s/%s pod=%s port=%s network=%s vlan=%u mac=%s event_ts=%s ts=%s", me->ns,
+		   me->vmi, me->pod, q->p[k].name, q->p[k].net->name, q->p[k].net->net.vid,
+		   ann_mac_fmt(q->p[k].id.mac, macs), ts_fmt(me->since_ns, t1, sizeof(t1)),
+		   ts_fmt(real_ns(), t2, sizeof(t2)));
+	agent_metric_add(m->m_mig, "close", 1);
+}
+
+void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct mig_ep *me,
+		       enum mig_state from, enum mig_state to)
+{
+	struct agent_l2 *m = agent_module(a, "l2");
+	if (!m || !ep || !ep->uid[0] || from == to)
+		return;
+	bool open = to == MIG_LIVE || (to == MIG_BASE && from == MIG_SOURCE);
+	bool close = to == MIG_TARGET || to == MIG_SOURCE || to == MIG_RETIRED;
+	if (!open && !close)
+		return;
+	struct pod_ports *q = calloc(1, sizeof(*q));
+	if (!q) {
+		log_warnx(agent_log(a), "l2: migration of %s/%s: out of memory", me->ns, me->vmi);
+		return;
+	}
+	q->m = m;
+	q->uid = ep->uid;
+	char br[16];
+	struct link_info bl;
+	for (size_t i = 0; i < m->n_have; i++) {
+		l2_bridge_name(m->have[i].net.id, br);
+		if (m->have[i].trunk[0] && m->have[i].bridge_ready &&
+		    link_get(agent_nl(a), br, &bl, NULL) == 0)
+			q->br[i] = bl.index;
+	}
+	struct err e = { 0 };
+	int rc = -EINTR;
+	for (int t = 0; t < 3 && rc == -EINTR; t++) {
+		q->n = 0;
+		rc = link_dump(agent_nl(a), pod_port_one, q, &e);
+	}
+	if (rc < 0)
+		log_warnx(agent_log(a), "l2: migration of %s/%s: its L2 ports: %s", me->ns, me->vmi,
+			  e.msg);
+	for (size_t k = 0; k < q->n; k++) {
+		if (open)
+			port_open(m, me, q, k);
+		else
+			port_close(m, me, q, k);
+	}
+	free(q);
+}
+
 /* ---- the step at every reconcile --------------------------------------------------- */
 
 static void step(struct agent_l2 *m)
@@ -620,7 +759,11 @@ void *agent_l2_new(struct agent *a, struct err *e)
 				     AGENT_M_GAUGE, "state");
 	m->m_ports = agent_metric_new(r, "kvnet_l2_ports", "VM ports in kvnet's L2 bridges.",
 				      AGENT_M_GAUGE, NULL);
-	if (!m->m_nets || !m->m_ports) {
+	m->m_mig = agent_metric_new(r, "kvnet_l2_migration_ports_total",
+				    "L2 VM ports opened (a migration target the VM announced "
+				    "itself on, a rolled-back source) and closed (a source after "
+				    "the hand-over, a target before it).", AGENT_M_COUNTER, "op");
+	if (!m->m_nets || !m->m_ports || !m->m_mig) {
 		err_setx(e, EEXIST, "l2 module: metrics kvnet_l2_* taken");
 		free(m);
 		return NULL;

@@ -23,6 +23,25 @@
  * resourceVersion (nodes write their own entries concurrently; a lost race is retried at
  * the next reconcile). A node without a trunk for a network removes its entry.
  *
+ * Live migration: an L2 port is no endpoint of the agent's table (routes, gateway and
+ * policy are the pod network's); the CNI ADD names it in its interface alias (l2/net.h
+ * l2_port_id: the pod's uid, the VM's MAC and addresses). The VM pod's pod-network
+ * endpoint carries the hand-over (agent/mignode.h: announcement detection, the
+ * target-ready annotation, owner changes); mignode tells this module of every transition
+ * of its machine (agent_l2_migrated), and the pod's L2 ports on this node follow it:
+ *   -> target      the ports are closed (the CNI ADD of a migration target closed them
+ *                  already, before they joined their bridges: l2_port_attach closed)
+ *   target -> live each port opens, then l2_relearn sends, from the VM's MAC, a GARP per
+ *                  IPv4 address, an unsolicited NA per IPv6 address and a RARP into the
+ *                  bridge; the uplink tags them with the network's VLAN on the trunk, so
+ *                  the upstream switch relearns at once even when the guest says nothing
+ *   -> source      (the VM is active on another node) the ports close
+ *   source -> base (the migration rolled back) the ports open and the VM is announced
+ *   -> retired     (a failed target) the ports close
+ * Log lines: msg="l2 port open" / "l2 port closed", vmi=NS/NAME pod= port= network= vlan=
+ * mac= event_ts= (the transition's) ts= (after the change; unix seconds), and for an
+ * open garp= na= rarp= (frames sent). Counter kvnet_l2_migration_ports_total{op}.
+ *
  * Also: GET /l2networks on the agent's HTTP port (this node's view, JSON, both
  * datastores) and the gauges kvnet_l2_networks{state="ready"|"failed"|"absent"} and
  * kvnet_l2_ports (VM ports in kvnet's bridges).
@@ -30,6 +49,7 @@
 #ifndef KVNET_AGENT_L2_H
 #define KVNET_AGENT_L2_H
 
+#include "agent/migrate.h"
 #include "l2/net.h"
 #include "l2/netdef.h"
 #include "lib/json.h"
@@ -69,6 +89,13 @@ size_t agent_l2_plan(const struct l2_netdef *defs, size_t n, const struct l2_nod
  * a status.nodes that is not an array. */
 int agent_l2_status_patch(const struct json_doc *d, int obj, const char *node,
 			  const struct agent_l2_state *st, struct json_w *w);
+
+/* The hand-over's hook (agent/mignode.c calls it; the module is found by name, and an
+ * agent without it ignores it). ep: the VM pod's endpoint (NULL ignored), m: its machine
+ * after the step from -> to. */
+struct agent_ep;
+void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct mig_ep *m,
+		       enum mig_state from, enum mig_state to);
 
 /* The module (agent/modules.c): its state, or NULL with e. */
 void *agent_l2_new(struct agent *a, struct err *e);

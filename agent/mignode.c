@@ -4,6 +4,7 @@
 
 #include "agent/agent.h"
 #include "agent/gateway.h"
+#include "agent/l2.h"
 #include "agent/metrics.h"
 #include "agent/peer.h"
 #include "agent/swapq.h"
@@ -643,6 +644,7 @@ static void feed_at(struct mn_ep *x, enum mig_event kind, uint64_t ts,
 		break;
 	}
 	n->stepping++;
+	agent_l2_migrated(n->a, x->aep, &x->m, r.from, r.to); /* the pod's L2 ports */
 	struct done d;
 	memset(&d, 0, sizeof(d));
 	d.swap = swap;

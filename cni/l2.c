@@ -283,7 +283,23 @@ static int l2_add(const struct cni_req *r, const struct cni_ns *ns, const struct
 	memcpy(g.mac, p->pod_mac, 6);
 	for (unsigned i = 0; i < c->n && g.n_ips < L2_PORT_IPS; i++)
 		g.ips[g.n_ips++] = c->ip[i];
-	return l2_port_attach(hs, r->l2->def.id, p->host_idx, &g, e);
+	/* who the port is, for the agent's live-migration hand-over (l2/net.h) */
+	if (r->pod_uid[0]) {
+		struct l2_port_id id;
+		char alias[LINK_ALIASSZ];
+		memset(&id, 0, sizeof(id));
+		snprintf(id.uid, sizeof(id.uid), "%s", r->pod_uid);
+		memcpy(id.mac, g.mac, 6);
+		for (size_t i = 0; i < g.n_ips; i++)
+			id.ips[id.n_ips++] = g.ips[i];
+		if (l2_alias_fmt(&id, alias, sizeof(alias)) < 0)
+			return err_setx(e, ENOSPC, "host port %s: alias: pod uid or addresses too long",
+					p->host);
+		if ((rc = link_set_alias(hs, p->host_idx, alias, e)) < 0)
+			return rc;
+	}
+	/* a migration target's port stays closed until the agent sees the VM there */
+	return l2_port_attach(hs, r->l2->def.id, p->host_idx, &g, p->dark, e);
 }
 
 static void l2_undo(const struct cni_req *r, const struct cni_ns *ns, const struct cni_plumb *p)

@@ -235,7 +235,9 @@ int cni_add(struct cni_req *r, struct cni_fail *f)
 	bool plumbed = r->mode->add(r, &ns, &c, &p, &e) == 0;
 	if (!plumbed)
 		cni_fail(f, CNI_E_INTERNAL, "cannot set up the pod interface", "%s", e.msg);
-	if (!plumbed || agent_register(r, &c, &p, &vm, cs_open && cs.kc ? cs.kc->server : NULL, f) < 0) {
+	/* an L2 port is no routed endpoint: the agent's L2 module finds it in its bridge */
+	if (!plumbed || (!r->l2 && agent_register(r, &c, &p, &vm, cs_open && cs.kc ? cs.kc->server
+										  : NULL, f) < 0)) {
 undo:
 		r->mode->undo(r, &ns, &p);
 		struct cni_fail f2;

@@ -361,3 +361,10 @@ int l2_prog_guard(struct bpf_asm *a, const struct l2_guard *g)
 	verdicts(a, true);
 	return 0;
 }
+
+int l2_prog_gate(struct bpf_asm *a)
+{
+	bpf_asm_init(a);
+	bpf_ret(a, TC_ACT_SHOT);
+	return 0;
+}

@@ -30,6 +30,11 @@
  *                                   (the network has no IPAM), only MAC and tags are
  *                                   checked.
  *
+ *   port gate (ingress and egress)  a closed VM port (a migration target before the VM
+ *                                   is announced there, a source after the hand-over):
+ *                                   every frame is dropped, both ways. It sits before the
+ *                                   guard (a lower tc priority) and is removed to open.
+ *
  * Verdicts are direct-action tc codes (TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT). The
  * builders only assemble; net/bpf.h loads, net/tc.h attaches.
  */
@@ -70,5 +75,8 @@ struct l2_guard {
 
 /* The VM port's ingress program. */
 int l2_prog_guard(struct bpf_asm *a, const struct l2_guard *g);
+
+/* The gate of a closed port: drops every frame. */
+int l2_prog_gate(struct bpf_asm *a);
 
 #endif

@@ -25,6 +25,7 @@ static const struct nl_pol link_pol[IFLA_MAX + 1] = {
     [IFLA_MTU] = {NL_A_U32, 0},
     [IFLA_MASTER] = {NL_A_U32, 0},
     [IFLA_LINKINFO] = {NL_A_NESTED, 0},
+    [IFLA_IFALIAS] = {NL_A_STR, 0},
 };
 
 static const struct nl_pol linkinfo_pol[IFLA_INFO_MAX + 1] = {
@@ -50,6 +51,9 @@ int link_parse(const struct nl_msgv *m, struct link_info *out, struct err *e)
 	memcpy(out->name, name, strlen(name) + 1);
 	nl_attr_u32(&tb[IFLA_MTU], &out->mtu);
 	out->has_mac = nl_attr_bytes(&tb[IFLA_ADDRESS], out->mac, sizeof(out->mac));
+	const char *alias = nl_attr_str(&tb[IFLA_IFALIAS]);
+	if (alias && strlen(alias) < sizeof(out->alias))
+		memcpy(out->alias, alias, strlen(alias) + 1);
 	uint32_t master;
 	if (nl_attr_u32(&tb[IFLA_MASTER], &master))
 		out->master = (int)master;
@@ -335,6 +339,18 @@ int link_set_master(struct nl_sock *s, int ifindex, int master, struct err *e)
 	set_begin(&m, buf, sizeof(buf), ifindex, 0, 0);
 	nl_put_u32(&m, IFLA_MASTER, (uint32_t)master);
 	return set_finish(s, &m, ifindex, master ? "set master" : "release from master", e);
+}
+
+int link_set_alias(struct nl_sock *s, int ifindex, const char *alias, struct err *e)
+{
+	uint8_t buf[LINK_MSG_BUF];
+	struct nl_msg m;
+	if (strlen(alias) >= LINK_ALIASSZ)
+		return err_setx(e, EINVAL, "link %d: alias longer than %d bytes", ifindex,
+				LINK_ALIASSZ - 1);
+	set_begin(&m, buf, sizeof(buf), ifindex, 0, 0);
+	nl_put_str(&m, IFLA_IFALIAS, alias);
+	return set_finish(s, &m, ifindex, "set alias", e);
 }
 
 int link_set_netns(struct nl_sock *s, int ifindex, int nsfd, const char *name, struct err *e)

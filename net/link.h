@@ -31,6 +31,8 @@ struct nl_msgv;
 /* Longest interface name plus its NUL (IFNAMSIZ). */
 #define LINK_NAMESZ 16
 
+#define LINK_ALIASSZ 128 /* longest interface alias kept (with its NUL) */
+
 /* What a link dump or get says about one link (the parts kvnet uses). */
 struct link_info {
 	int index;		/* ifindex */
@@ -41,6 +43,7 @@ struct link_info {
 	bool has_mac;		/* mac is valid */
 	int master;		/* IFLA_MASTER ifindex; 0 = none */
 	char kind[LINK_NAMESZ]; /* IFLA_INFO_KIND ("veth", "bridge", "tun"); "" = none */
+	char alias[LINK_ALIASSZ]; /* IFLA_IFALIAS; "" = none or longer than fits */
 };
 
 /* Parse an RTM_NEWLINK message (pure; fuzzed). Returns 0, or -EBADMSG with e. */
@@ -105,6 +108,10 @@ int link_set_up(struct nl_sock *s, int ifindex, bool up, struct err *e);
 
 /* Enslave the link to master (a bridge's ifindex), or release it with master 0. */
 int link_set_master(struct nl_sock *s, int ifindex, int master, struct err *e);
+
+/* Set the interface alias (IFLA_IFALIAS, what `ip link show` prints as "alias"); at most
+ * LINK_ALIASSZ - 1 bytes (else -EINVAL). 0 or -errno. */
+int link_set_alias(struct nl_sock *s, int ifindex, const char *alias, struct err *e);
 
 /* Move the link into the network namespace nsfd (an open fd), renaming it there to
  * name unless name is NULL. A name taken there is -EEXIST, but the kernel has then

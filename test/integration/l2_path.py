@@ -16,7 +16,11 @@ tags, another source address, an ARP for another address, a DHCP server reply, a
 advertisement, LLDP) is dropped while a control frame sent after it arrives; kvnet's links
 carry no address; re-applying the trunk keeps one program per hook; a network dropped
 from the trunk stops taking the switch's frames at once, and once removed its links are
-gone and nothing of its VMs reaches the switch.
+gone and nothing of its VMs reaches the switch. Live migration's part: a closed port
+(l2-apply close: the gate on ingress before the guard, and on egress) passes nothing
+either way (V1's frames never reach the switch side, a VLAN 100 broadcast never reaches
+V1, while the same frames after l2-apply open do), and l2-apply relearn sends a GARP, an
+NA and a RARP from V1's MAC that the switch side receives tagged 100.
 """
 import atexit
 import json
@@ -146,6 +150,88 @@ def neigh_mac(ns, ip):
             return n.get("lladdr")
     return None
 
+INBOUND = ("import socket,struct,sys;s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);"
+           "s.bind(('s0',0));m=bytes.fromhex(sys.argv[1].replace(':',''));"
+           "s.send(b'\\xff'*6+m+struct.pack('!HHH',0x8100,100,0x88b5)+b'KVT-MARK:'+"
+           "sys.argv[2].encode()+b'\\0'*30)")
+
+
+def send_inbound(mark):
+    """One broadcast frame tagged VLAN 100 (EtherType 0x88b5) from the switch side."""
+    sh(S, "%s -c \"%s\" %s %s" % (PY, INBOUND, H100, mark))
+
+
+def pcap_marks(pcap):
+    r = subprocess.run(["tcpdump", "-r", pcap, "-nn", "-A"], capture_output=True, text=True)
+    return r.stdout
+
+
+def filters(port):
+    out = {}
+    for hook in ("ingress", "egress"):
+        _, o, _ = tool("filters", port, hook)
+        out[hook] = [(x.split()[0], x.split()[3]) for x in o.split("\n")[:-1]]
+    return out
+
+
+def gates_and_relearn():
+    """The migration gates of a VM port (l2_port_close / _open) and the relearn frames
+    (l2_relearn), checked from the switch side and inside the VM. An absence is shown by
+    order: what was sent while closed never arrives although what was sent on the same
+    path after the opening does."""
+    pcap = os.path.join(TMP, "v1-gate.pcap")
+    td = start_line(["ip", "netns", "exec", V1, "tcpdump", "-i", "eth0", "-nn", "-U", "-w",
+                     pcap, "ether", "proto", "0x88b5"], "listening on", stream="stderr")
+    rc, _, err = tool("close", "p1")
+    f = filters("p1")
+    ok(rc == 0 and f == {"ingress": [("1", "kvnet_gate"), ("2", "kvnet_guard")],
+                         "egress": [("1", "kvnet_gate")]},
+       "l2-apply close p1: the gate before the guard on ingress (prio 1, 2), and on egress",
+       err + str(f))
+    before = len(log())
+    sh(V1, "%s %s eth0 %s %s good closed-out" % (PY, SPOOF, VM1[0], VM1[1]))
+    send_inbound("closed-in")
+    r = sh(V1, "ping -c 2 -i 0.2 -W 1 198.18.100.1", check=False)
+    ok(r.returncode != 0, "closed: V1's pings go unanswered", r.stdout)
+    rc, _, err = tool("open", "p1")
+    f = filters("p1")
+    ok(rc == 0 and f == {"ingress": [("2", "kvnet_guard")], "egress": []},
+       "l2-apply open p1: the gates are gone, the guard stays", err + str(f))
+    sh(V1, "%s %s eth0 %s %s good open-out" % (PY, SPOOF, VM1[0], VM1[1]))
+    send_inbound("open-in")
+    try:
+        wait_for(lambda: any(x.get("mark") == "open-out" for x in log()), "open-out")
+        wait_for(lambda: "KVT-MARK:open-in" in pcap_marks(pcap), "open-in in V1")
+        arrived = True
+    except RuntimeError:
+        arrived = False
+    td.send_signal(signal.SIGINT)
+    td.wait(timeout=10)
+    marks = pcap_marks(pcap)
+    v1 = [x for x in log()[before:] if x["src"] == VM1[0]]
+    ok(arrived and not [x for x in v1 if x.get("mark") == "closed-out"],
+       "closed: what V1 sent did not reach the switch side (what it sent after the opening "
+       "did)", v1[:6])
+    ok(arrived and "KVT-MARK:closed-in" not in marks and "KVT-MARK:open-in" in marks,
+       "closed: a VLAN 100 broadcast from the switch side did not reach V1 (tcpdump in V1; "
+       "the one after the opening did)", marks[-600:])
+    r = sh(V1, "ping -c 2 -i 0.2 -W 2 198.18.100.1", check=False)
+    ok(r.returncode == 0, "open: V1 reaches its legacy host again", r.stdout)
+    before = len(log())
+    rc, out, err = tool("relearn", "v100", VM1[0], VM1[1], VM1[2])
+    ok(rc == 0 and out.strip() == "garp 1 na 1 rarp 1", "l2-apply relearn v100: one GARP, "
+       "one NA, one RARP sent", out + err)
+    want = {0x0806, 0x86dd, 0x8035}
+    try:
+        got = wait_for(lambda: {x["type"] for x in log()[before:] if x["src"] == VM1[0] and
+                                x["vid"] == 100} >= want, "the relearn frames on the switch side")
+    except RuntimeError:
+        got = False
+    frames = [x for x in log()[before:] if x["src"] == VM1[0]]
+    ok(got and all(x["vid"] == 100 for x in frames),
+       "the switch side got the GARP, NA and RARP from V1's MAC, all tagged 100 (none on "
+       "VLAN 200)", frames)
+
 
 def main():
     setup()
@@ -204,6 +290,8 @@ def main():
         got = [x for x in log() if x.get("mark") == kind]
         ok(arrived and not got, "V1 %s: dropped (the control frame after it arrived)" % kind,
            "control arrived %s; got through: %s" % (arrived, got))
+
+    gates_and_relearn()
 
     # kvnet's links carry no address; one program per hook after a second apply
     addrs = [a for ln in ipj(N, "addr", "show") if ln["ifname"].startswith(("kvl-", "kvu-", "kvt-"))

@@ -22,6 +22,12 @@ network, in the same order and with the same object shapes as the real ones
                   completed, VMI nodeName = target, source pod Succeeded, its CNI DEL, pod
                   deleted); or Failed (target pod Failed, its CNI DEL, the source keeps it)
                 Hooks let a scenario act at any phase (restart an agent, the API server...).
+  secondary     KubeVirt(lab, secondary=[(ifname, network name, fn(node) -> CNI config)]):
+                every VM launcher pod also gets those attachments, as Multus adds a
+                NetworkAttachmentDefinition's (CNI ADD/DEL with CNI_IFNAME = ifname after /
+                before eth0's), kept in Pod.sec[ifname] = {ip4, ip6, mac, host_if}; the
+                VMI's status.interfaces lists them (name, interfaceName, mac, addresses),
+                as KubeVirt does for a bridge-bound secondary network
   binding       create_vm(binding="bridge"): KubeVirt's bridge binding in every launcher
                 pod of the VM (migration targets included): bridge k6t-eth0 (169.254.75.10/32)
                 enslaves the pod's eth0 (addresses flushed, a random MAC) and tap0, a veth
@@ -77,6 +83,7 @@ class Pod:
         self.guest = None
         self.events = None
         self.guest_ns = None  # bridge binding: the guest's namespace (else the pod's)
+        self.sec = {}         # secondary attachments: ifname -> {ip4, ip6, mac, host_if}
 
     def __repr__(self):
         return "Pod(%s on %s)" % (self.name, self.node.name)
@@ -122,8 +129,9 @@ class Migration:
 
 
 class KubeVirt:
-    def __init__(self, lab, namespace="default", guests=None):
+    def __init__(self, lab, namespace="default", guests=None, secondary=None):
         self.lab = lab
+        self.secondary = list(secondary or [])
         # the guest implementation: None = echo.py in the pod's namespace; or an object
         # with start(kv, pod, vm, standby, announce), stop(kv, pod) and cutover(kv, m,
         # announce) (test/lab/qemuvm.py QemuGuests: a QEMU guest migrated by QMP)
@@ -235,7 +243,23 @@ class KubeVirt:
             L.links_not_ready(pod.node.ns, [pod.host_if]).items()) if "tentative" in v}
         L.wait_links_ready(pod.ns)
         L.wait_links_ready(pod.node.ns, [pod.host_if])
+        if pod.obj["metadata"].get("labels", {}).get("kubevirt.io/created-by"):
+            for ifname, _net, conf in self.secondary:
+                self._sec_add(pod, ifname, conf(pod.node))
         return res
+
+    def _sec_add(self, pod, ifname, conf):
+        rc, res, err = self.lab.cni("ADD", pod.node, pod, ifname=ifname, conf=conf)
+        if rc != 0 or not res:
+            raise RuntimeError("kubevirt: CNI ADD %s %s on %s: exit %d: %s %s"
+                               % (pod.name, ifname, pod.node.name, rc, res, err.strip()))
+        d = {"ip4": None, "ip6": None, "result": res,
+             "host_if": res["interfaces"][0]["name"],
+             "mac": next((i.get("mac") for i in res["interfaces"] if i.get("sandbox")), None)}
+        for ip in res.get("ips", []):
+            a = ip["address"].split("/")[0]
+            d["ip6" if ":" in a else "ip4"] = a
+        pod.sec[ifname] = d
 
     def bridge_bind(self, pod, vm):
         """KubeVirt's bridge binding in pod's namespace (see the module comment), as
@@ -273,6 +297,14 @@ class KubeVirt:
         L.wait_links_ready(g)
 
     def pod_del(self, pod):
+        for ifname, _net, conf in self.secondary:
+            if ifname in pod.sec:
+                rc, res, err = self.lab.cni("DEL", pod.node, pod, ifname=ifname,
+                                            conf=conf(pod.node))
+                if rc != 0:
+                    raise RuntimeError("kubevirt: CNI DEL %s %s on %s: exit %d: %s"
+                                       % (pod.name, ifname, pod.node.name, rc, err.strip()))
+                del pod.sec[ifname]
         rc, res, err = self.lab.cni("DEL", pod.node, pod)
         if rc != 0:
             raise RuntimeError("kubevirt: CNI DEL %s on %s: exit %d: %s %s"
@@ -371,7 +403,7 @@ class KubeVirt:
         self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/nodeName": node.name}},
                              "status": {"phase": "Running", "nodeName": node.name,
                                         "activePods": {pod.uid: node.name},
-                                        "interfaces": [self._iface(pod, vm)],
+                                        "interfaces": self._ifaces(pod, vm),
                                         "conditions": [{"type": "LiveMigratable",
                                                         "status": "True"},
                                                        {"type": "Ready", "status": "True"}]}})
@@ -383,6 +415,18 @@ class KubeVirt:
                 "ipAddress": ips[0] if ips else "",
                 "ipAddresses": ips, "podInterfaceName": "eth0", "infoSource": "domain",
                 "queueCount": 1, "linkState": "up"}
+
+    def _ifaces(self, pod, vm):
+        out = [self._iface(pod, vm)]
+        for ifname, net, _conf in self.secondary:
+            d = pod.sec.get(ifname)
+            if d:
+                ips = [x for x in (d["ip4"], d["ip6"]) if x]
+                out.append({"name": net, "interfaceName": ifname, "mac": d["mac"] or "",
+                            "ipAddress": ips[0] if ips else "", "ipAddresses": ips,
+                            "infoSource": "domain, guest-agent", "queueCount": 1,
+                            "linkState": "up"})
+        return out
 
     def _finish_pod(self, pod, phase="Succeeded"):
         """The pod's containers are done: status, CNI DEL, kubelet deletes it (grace 0)."""
@@ -532,7 +576,7 @@ class KubeVirt:
         m.t["end"] = time.time()
         self._patch_vmi(vm, {"metadata": {"labels": {"kubevirt.io/migrationTargetNodeName": None}},
                              "status": {"activePods": {src.uid: None, m.tgt.uid: node.name},
-                                        "interfaces": [self._iface(m.tgt, vm)],
+                                        "interfaces": self._ifaces(m.tgt, vm),
                                         "migrationState": self._migration_state(
                                             m, targetNodeDomainDetected=True,
                                             targetNodeDomainReadyTimestamp=rfc3339(t_ready),

@@ -696,17 +696,19 @@ endpoints_dir = %(eps)s
             cl = json.load(f)
         return dict(cl["plugins"][0], cniVersion=cl["cniVersion"], name=cl["name"])
 
-    def cni(self, command, node, pod, prev=None):
+    def cni(self, command, node, pod, prev=None, ifname="eth0", conf=None):
         """dist/kvnet as the runtime calls it: CNI_* environment, config on stdin, in the
-        node's namespaces. Returns (exit status, parsed stdout or None, stderr)."""
+        node's namespaces. ifname/conf: another attachment of the pod (Multus: net1 with a
+        NetworkAttachmentDefinition's config) instead of the node's conflist on eth0.
+        Returns (exit status, parsed stdout or None, stderr)."""
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                "CNI_COMMAND": command, "CNI_CONTAINERID": pod.cid,
-               "CNI_NETNS": "/run/netns/" + pod.ns, "CNI_IFNAME": "eth0",
+               "CNI_NETNS": "/run/netns/" + pod.ns, "CNI_IFNAME": ifname,
                "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;"
                            "K8S_POD_INFRA_CONTAINER_ID=%s;K8S_POD_UID=%s"
                            % (pod.namespace, pod.name, pod.cid, pod.uid),
                "CNI_PATH": os.path.dirname(node.kvnet)}
-        conf = self.cni_conf(node)
+        conf = dict(conf) if conf is not None else self.cni_conf(node)
         if prev is not None:
             conf["prevResult"] = prev
         p = subprocess.run(node.prefix() + [node.kvnet], input=json.dumps(conf), env=env,

@@ -6,6 +6,8 @@
  *   l2-apply NSPATH remove ID                         l2_net_remove
  *   l2-apply NSPATH port ID IFNAME MAC [IP...]        l2_port_attach
  *   l2-apply NSPATH filters IFNAME ingress|egress     tc_bpf_list: "prio handle id name da"
+ *   l2-apply NSPATH close IFNAME | open IFNAME        l2_port_close / l2_port_open
+ *   l2-apply NSPATH relearn ID MAC [IP...]            l2_relearn: "garp N na N rarp N"
  *
  * NSPATH is the namespace to act in (/run/netns/X). Failures print the error and exit 1;
  * usage errors exit 2.
@@ -14,8 +16,10 @@
 #include "lib/err.h"
 #include "net/link.h"
 #include "net/nl.h"
+#include "net/netns.h"
 #include "net/tc.h"
 
+#include <errno.h>
 #include <linux/netlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +28,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: l2-apply NSPATH trunk TRUNK [ID:VID[:MTU]...] | remove ID |\n"
-			"       port ID IFNAME MAC [IP...] | filters IFNAME ingress|egress\n");
+			"       port ID IFNAME MAC [IP...] | filters IFNAME ingress|egress |\n"
+			"       close IFNAME | open IFNAME | relearn ID MAC [IP...]\n");
 	return 2;
 }
 
@@ -73,7 +78,7 @@ static int port(struct nl_sock *s, int argc, char **argv, struct err *e)
 	}
 	if (link_index(s, argv[1], &ifindex, e) < 0)
 		return 1;
-	return l2_port_attach(s, argv[0], ifindex, &g, e) < 0 ? 1 : 0;
+	return l2_port_attach(s, argv[0], ifindex, &g, false, e) < 0 ? 1 : 0;
 }
 
 static int filters(struct nl_sock *s, int argc, char **argv, struct err *e)
@@ -91,6 +96,37 @@ static int filters(struct nl_sock *s, int argc, char **argv, struct err *e)
 		printf("%u %u %u %s %s\n", f[i].prio, f[i].handle, f[i].prog_id, f[i].name,
 		       f[i].direct_action ? "da" : "-");
 	return 0;
+}
+
+static int gate(struct nl_sock *s, bool close_it, const char *ifname, struct err *e)
+{
+	int ifindex;
+	if (link_index(s, ifname, &ifindex, e) < 0)
+		return 1;
+	return (close_it ? l2_port_close(s, ifindex, e) : l2_port_open(s, ifindex, e)) < 0;
+}
+
+/* relearn runs in the namespace's thread: l2_relearn sends in the caller's namespace */
+static int relearn(const char *nspath, int argc, char **argv, struct err *e)
+{
+	uint8_t mac[6];
+	struct ip_addr ips[L2_PORT_IPS];
+	size_t n = 0;
+	if (argc < 2 || !parse_mac(argv[1], mac))
+		return usage();
+	for (int i = 2; i < argc; i++) {
+		if (n == L2_PORT_IPS || !ip_parse(argv[i], &ips[n]))
+			return usage();
+		n++;
+	}
+	struct netns_saved saved;
+	if (netns_enter_path(&saved, nspath, e) < 0)
+		return 1;
+	struct l2_relearn_sent sent;
+	int rc = l2_relearn(argv[0], mac, ips, n, &sent, e);
+	printf("garp %u na %u rarp %u\n", sent.garp, sent.na, sent.rarp);
+	netns_return(&saved, NULL);
+	return rc < 0;
 }
 
 int main(int argc, char **argv)
@@ -113,6 +149,10 @@ int main(int argc, char **argv)
 		rc = port(s, argc - 3, argv + 3, &e);
 	else if (strcmp(cmd, "filters") == 0)
 		rc = filters(s, argc - 3, argv + 3, &e);
+	else if ((strcmp(cmd, "close") == 0 || strcmp(cmd, "open") == 0) && argc == 4)
+		rc = gate(s, cmd[0] == 'c', argv[3], &e);
+	else if (strcmp(cmd, "relearn") == 0)
+		rc = relearn(argv[1], argc - 3, argv + 3, &e);
 	else
 		rc = usage();
 	if (rc == 1)
