@@ -75,6 +75,14 @@ int nft_batch_init(struct nft_batch *b, const char *table, struct err *e)
 	return 0;
 }
 
+int nft_batch_family(struct nft_batch *b, uint8_t family)
+{
+	if (family != NFPROTO_INET && family != NFPROTO_BRIDGE && family != NFPROTO_NETDEV)
+		return err_setx(NULL, EAFNOSUPPORT, "nft: family %u", family);
+	b->family = family;
+	return 0;
+}
+
 void nft_batch_reset(struct nft_batch *b)
 {
 	b->len = 0;
@@ -150,7 +158,8 @@ static int msg_begin(struct nft_batch *b, uint8_t type, uint16_t flags, const ch
 	va_end(ap);
 	nl_msg_init(&b->m, b->buf + b->len, NFT_MSG_ROOM,
 		    (uint16_t)((NFNL_SUBSYS_NFTABLES << 8) | type), (uint16_t)(flags | NLM_F_ACK));
-	struct nfgenmsg g = {.nfgen_family = NFPROTO_INET, .version = NFNETLINK_V0, .res_id = 0};
+	struct nfgenmsg g = {.nfgen_family = b->family ? b->family : NFPROTO_INET,
+			     .version = NFNETLINK_V0, .res_id = 0};
 	nl_put_fam(&b->m, &g, sizeof(g));
 	return 0;
 }
@@ -799,6 +808,14 @@ int nft_match_nfproto(struct nft_batch *b, uint8_t nfproto)
 {
 	if (b->open == NFT_OPEN_RULE && b->dep_nfproto == nfproto)
 		return b->rc;
+	if (b->family == NFPROTO_BRIDGE) {
+		/* meta nfproto is NFPROTO_BRIDGE there: match the ethertype (meta protocol) */
+		uint16_t et = htons(nfproto == NFPROTO_IPV4 ? 0x0800 : 0x86dd);
+		nft_expr_meta(b, NFT_META_PROTOCOL, NFT_REG_1);
+		nft_expr_cmp(b, NFT_REG_1, NFT_CMP_EQ, &et, 2);
+		b->dep_nfproto = nfproto;
+		return b->rc;
+	}
 	nft_expr_meta(b, NFT_META_NFPROTO, NFT_REG_1);
 	nft_expr_cmp(b, NFT_REG_1, NFT_CMP_EQ, &nfproto, 1);
 	b->dep_nfproto = nfproto;
@@ -1320,6 +1337,14 @@ int nft_state_init(struct nft_state *st, const char *table)
 	return 0;
 }
 
+int nft_state_family(struct nft_state *st, uint8_t family)
+{
+	if (family != NFPROTO_INET && family != NFPROTO_BRIDGE && family != NFPROTO_NETDEV)
+		return -EAFNOSUPPORT;
+	st->family = family;
+	return 0;
+}
+
 static void state_clear(struct nft_state *st)
 {
 	for (size_t i = 0; i < st->nsets; i++)
@@ -1672,7 +1697,7 @@ int nft_state_feed(struct nft_state *st, const struct nl_msgv *m, struct err *e)
 	if (m->len < GENLEN)
 		return err_setx(e, EBADMSG, "nft: message type %u of %zu bytes", m->type, m->len);
 	memcpy(&g, m->data, sizeof(g));
-	if (g.nfgen_family != NFPROTO_INET)
+	if (g.nfgen_family != (st->family ? st->family : NFPROTO_INET))
 		return 0;
 	switch (m->type & 0xff) {
 	case NFT_MSG_NEWTABLE:
@@ -1736,7 +1761,8 @@ static int get(struct nl_sock *s, struct nft_state *st, uint8_t type, bool dump,
 {
 	uint8_t buf[640];
 	struct nl_msg m;
-	struct nfgenmsg g = {.nfgen_family = NFPROTO_INET, .version = NFNETLINK_V0};
+	struct nfgenmsg g = {.nfgen_family = st->family ? st->family : NFPROTO_INET,
+			     .version = NFNETLINK_V0};
 	nl_msg_init(&m, buf, sizeof(buf), (uint16_t)((NFNL_SUBSYS_NFTABLES << 8) | type), 0);
 	nl_put_fam(&m, &g, sizeof(g));
 	if (tattr)

@@ -113,11 +113,17 @@ struct nft_batch {
 	bool ktext_set;		  /* ktext belongs to the first refusal already */
 	size_t failed;		  /* after a failed commit: index of the first message the
 				   * kernel refused, or nmsgs when no message was named */
+	uint8_t family;		  /* NFPROTO_ of every message; 0: NFPROTO_INET */
 };
 
 /* Start an empty batch on table `name` (family inet). Returns 0, -EINVAL for a name
  * that is empty or too long, -ENOMEM. */
 int nft_batch_init(struct nft_batch *b, const char *table, struct err *e);
+/* Make the batch's table one of family NFPROTO_BRIDGE / NFPROTO_NETDEV / NFPROTO_INET
+ * (the default) before anything is added. In the bridge family the IPv4/IPv6 dependency
+ * of address matches (nft_match_nfproto) is the ethertype (meta protocol), as `nft`
+ * writes it there. 0 or -EAFNOSUPPORT. */
+int nft_batch_family(struct nft_batch *b, uint8_t family);
 /* Drop every message (keep the buffer and table name). */
 void nft_batch_reset(struct nft_batch *b);
 void nft_batch_free(struct nft_batch *b);
@@ -359,11 +365,15 @@ struct nft_state {
 	size_t nsets, setcap;	     /* count, allocated */
 	struct nft_rule_info *rules; /* in chain order (heap) */
 	size_t nrules, rulecap;	     /* count, allocated */
+	uint8_t family;		     /* NFPROTO_ of the table; 0: NFPROTO_INET */
 };
 
 /* Prepare st for table `table` (empty; -EINVAL when the name does not fit). */
 int nft_state_init(struct nft_state *st, const char *table);
 void nft_state_free(struct nft_state *st);
+/* Read (and feed) the table of family NFPROTO_BRIDGE / NETDEV / INET instead of inet;
+ * after nft_state_init. 0 or -EAFNOSUPPORT. */
+int nft_state_family(struct nft_state *st, uint8_t family);
 
 /* Read the table: chains, sets and their elements, rules (a consistent view: the dump
  * is redone when the generation changed while it was read, up to a few times). A table

@@ -61,6 +61,16 @@ struct pol_policy {
 	bool types[POL_NDIR];             /* policyTypes (with the default applied) */
 	struct pol_rule *rules[POL_NDIR]; /* ingress, egress rules */
 	unsigned n_rules[POL_NDIR];       /* how many */
+	bool multi;                       /* a MultiNetworkPolicy (k8s.cni.cncf.io) */
+	char **nets;                      /* multi: policy-for, each "NS/NAD" (heap) */
+	unsigned n_nets;                  /* how many */
+};
+
+/* A pod's addresses on one secondary network (a NetworkAttachmentDefinition). */
+struct pol_podnet {
+	char *net;                       /* "NS/NAD" */
+	struct ip_addr ips[POL_IPS_MAX]; /* its addresses there */
+	unsigned n_ips;                  /* how many */
 };
 
 struct pol_named_port {
@@ -79,6 +89,9 @@ struct pol_pod {
 	const char *inactive;            /* why policy does not see it, or NULL */
 	struct pol_named_port *ports;    /* named container ports */
 	unsigned n_ports;                /* how many */
+	struct pol_podnet *nets;         /* secondary networks (network-status annotation;
+	                                    VMIs: spec.networks[].multus + status.interfaces) */
+	unsigned n_nets;                 /* how many */
 };
 
 struct pol_ns {
@@ -87,14 +100,18 @@ struct pol_ns {
 };
 
 struct pol_world {
-	struct pol_policy *pol;  /* policies */
+	struct pol_policy *pol;  /* NetworkPolicies */
 	unsigned n_pol;          /* how many */
+	struct pol_policy *mpol; /* MultiNetworkPolicies (never seen by pol_compile) */
+	unsigned n_mpol;         /* how many */
 	struct pol_pod *pods;    /* pods and VMIs */
 	unsigned n_pods;         /* how many */
 	struct pol_ns *ns;       /* namespaces */
 	unsigned n_ns;           /* how many */
 	char **inactive;         /* pods left out, "NS/NAME\tWHY" (heap) */
 	unsigned n_inactive;     /* how many */
+	bool view;               /* pol_world_net(): pol and pods are shallow copies of
+	                            another world's (only the arrays are owned) */
 };
 
 /* Add an object whose kind is known (items of a typed List have none). */

@@ -79,7 +79,7 @@ struct pol_world;
 struct pol_world *pol_world_new(void);
 void pol_world_free(struct pol_world *w);
 
-/* Add the object at token obj of d: NetworkPolicy, Pod, Namespace,
+/* Add the object at token obj of d: NetworkPolicy, MultiNetworkPolicy, Pod, Namespace,
  * VirtualMachineInstance, or a List of them (kind List or any *List with items). Other
  * kinds are skipped (*added untouched). *added (may be NULL) is increased by the
  * objects taken. 0, -EINVAL with e naming the object and field, -ENOMEM. On error
@@ -104,6 +104,31 @@ int pol_yaml_to_json(const char *text, size_t len, char **out, size_t *out_len,
 /* pol_yaml_to_json() then pol_world_add_json(). */
 int pol_world_add_yaml(struct pol_world *w, const char *text, size_t len, unsigned *added,
 		       struct err *e);
+/* ---- MultiNetworkPolicy (k8s.cni.cncf.io/v1beta1) ----------------------------------
+ * A MultiNetworkPolicy has the spec of a NetworkPolicy and applies only to the pod
+ * interfaces attached through the NetworkAttachmentDefinitions its annotation
+ * k8s.v1.cni.cncf.io/policy-for names ("NAD" in the policy's namespace, or "NS/NAD",
+ * comma-separated). pol_world_add() takes kind MultiNetworkPolicy; such policies are
+ * kept apart: pol_compile() and pol_verdict() on the world never see them (they are the
+ * cluster network's). A pod's addresses on a secondary network come from its
+ * k8s.v1.cni.cncf.io/network-status annotation (entries not "default"; "ips" may carry a
+ * prefix length), a VMI's from spec.networks[].multus.networkName joined by network name
+ * with status.interfaces[].
+ *
+ * pol_world_net() is the world as network NS/NAD sees it: its policies are the
+ * MultiNetworkPolicies naming NS/NAD, every pod's addresses are its addresses on NS/NAD
+ * (none when it is not attached: selected peers without an address there add nothing).
+ * pol_compile() and pol_verdict() on that view are the MultiNetworkPolicy compiler: the
+ * same code, so selectors, ipBlocks, ports and isolation mean the same. The view
+ * borrows from w (free it with pol_world_free() before w); NULL without memory. */
+struct pol_world *pol_world_net(const struct pol_world *w, const char *net);
+/* MultiNetworkPolicies held. */
+unsigned pol_world_nmulti(const struct pol_world *w);
+/* The addresses (up to POL_IPS_MAX, *n of them) of pod or VMI ns/name on network net
+ * ("NS/NAD"); false when it has no entry for that network. */
+bool pol_world_pod_net_ips(const struct pol_world *w, const char *ns, const char *name,
+			   const char *net, struct ip_addr *ips, unsigned *n);
+
 /* Counts of what the world holds. */
 unsigned pol_world_npolicies(const struct pol_world *w);
 unsigned pol_world_npods(const struct pol_world *w);

@@ -529,7 +529,83 @@ void pol_policy_free(struct pol_policy *p)
 			rule_free(&p->rules[d][i]);
 		free(p->rules[d]);
 	}
+	for (unsigned i = 0; i < p->n_nets; i++)
+		free(p->nets[i]);
+	free(p->nets);
 	*p = (struct pol_policy){ 0 };
+}
+
+/* "NAD" or "NS/NAD" as "NS/NAD" (ns: the object's namespace) into a heap string. */
+static char *net_name(const char *ns, const char *s, size_t n)
+{
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	char *out = NULL;
+	if (!n)
+		return NULL;
+	if (memchr(s, '/', n)) {
+		if (asprintf(&out, "%.*s", (int)n, s) < 0)
+			return NULL;
+	} else if (asprintf(&out, "%s/%.*s", ns, (int)n, s) < 0) {
+		return NULL;
+	}
+	return out;
+}
+
+/* The annotation `key` of metadata md as a heap string (*out NULL when absent). */
+static int get_annotation(struct pctx *c, int md, const char *key, char **out)
+{
+	int an, rc;
+	*out = NULL;
+	if ((rc = get_typed(c, md, "annotations", JSON_OBJECT, "metadata.", &an)) < 0 || an < 0)
+		return rc < 0 ? rc : 0;
+	char path[128];
+	snprintf(path, sizeof(path), "metadata.annotations.");
+	return get_str(c, an, key, path, out);
+}
+
+#define POL_POLICY_FOR "k8s.v1.cni.cncf.io/policy-for"
+#define POL_NET_STATUS "k8s.v1.cni.cncf.io/network-status"
+
+/* A MultiNetworkPolicy's policy-for annotation: comma-separated [NS/]NAD, at least one. */
+static int parse_policy_for(struct pctx *c, int obj, struct pol_policy *p)
+{
+	char *v = NULL;
+	int rc = get_annotation(c, json_get(c->d, obj, "metadata"), POL_POLICY_FOR, &v);
+	if (rc < 0)
+		return rc;
+	if (!v)
+		return bad(c, "metadata.annotations." POL_POLICY_FOR ": required");
+	for (const char *s = v; *s;) {
+		const char *comma = strchr(s, ',');
+		size_t n = comma ? (size_t)(comma - s) : strlen(s);
+		char *one = net_name(p->ns, s, n);
+		if (one && (strchr(one, '/') != strrchr(one, '/') || one[strlen(one) - 1] == '/' ||
+			    one[0] == '/')) {
+			int rc2 = bad(c, "metadata.annotations." POL_POLICY_FOR ": %.*s: not NAD or "
+					 "NAMESPACE/NAD", (int)n, s);
+			free(one);
+			free(v);
+			return rc2;
+		}
+		char **nn = one ? realloc(p->nets, (p->n_nets + 1) * sizeof(*nn)) : NULL;
+		if (one && !nn) {
+			free(one);
+			free(v);
+			return err_setx(c->e, ENOMEM, "%s: out of memory", c->obj);
+		}
+		if (one) {
+			p->nets = nn;
+			p->nets[p->n_nets++] = one;
+		}
+		s += n + (comma ? 1 : 0);
+	}
+	free(v);
+	if (!p->n_nets)
+		return bad(c, "metadata.annotations." POL_POLICY_FOR ": names no network");
+	return 0;
 }
 
 /* metadata.name / namespace (namespace defaults to "default" when ns_default). */
@@ -567,12 +643,16 @@ fail:
 	return rc < 0 ? rc : -ENOMEM;
 }
 
-static int parse_policy(struct pctx *c, int obj, struct pol_policy *p)
+static int parse_policy(struct pctx *c, int obj, bool multi, struct pol_policy *p)
 {
-	*p = (struct pol_policy){ 0 };
+	*p = (struct pol_policy){ .multi = multi };
 	int rc, spec, ps, types, dirs[POL_NDIR];
-	if ((rc = parse_meta(c, obj, "NetworkPolicy", true, &p->ns, &p->name)) < 0)
+	if ((rc = parse_meta(c, obj, multi ? "MultiNetworkPolicy" : "NetworkPolicy", true, &p->ns,
+			     &p->name)) < 0)
 		return rc;
+	p->multi = multi;
+	if (multi && (rc = parse_policy_for(c, obj, p)) < 0)
+		goto fail;
 	if ((rc = get_typed(c, obj, "spec", JSON_OBJECT, "", &spec)) < 0)
 		goto fail;
 	if (spec < 0) {
@@ -646,7 +726,158 @@ void pol_pod_free(struct pol_pod *p)
 	for (unsigned i = 0; i < p->n_ports; i++)
 		free(p->ports[i].name);
 	free(p->ports);
+	for (unsigned i = 0; i < p->n_nets; i++)
+		free(p->nets[i].net);
+	free(p->nets);
 	*p = (struct pol_pod){ 0 };
+}
+
+/* The entry of network net (heap string, taken) of p, made when missing; NULL (net
+ * freed) without memory. */
+static struct pol_podnet *pod_net_take(struct pol_pod *p, char *net)
+{
+	for (unsigned i = 0; i < p->n_nets; i++)
+		if (strcmp(p->nets[i].net, net) == 0) {
+			free(net);
+			return &p->nets[i];
+		}
+	struct pol_podnet *n = realloc(p->nets, (p->n_nets + 1) * sizeof(*n));
+	if (!n) {
+		free(net);
+		return NULL;
+	}
+	p->nets = n;
+	n[p->n_nets] = (struct pol_podnet){ .net = net };
+	return &n[p->n_nets++];
+}
+
+static int net_add_ip(struct pctx *c, struct pol_podnet *n, int t, const char *what)
+{
+	char buf[64];
+	struct ip_addr a;
+	if (json_type(c->d, t) != JSON_STRING || json_str(c->d, t, buf, sizeof(buf)) < 0)
+		return bad(c, "%s: not an IP address", what);
+	char *slash = strchr(buf, '/'); /* network-status may carry a prefix length */
+	if (slash)
+		*slash = 0;
+	if (!ip_parse(buf, &a))
+		return bad(c, "%s: not an IP address", what);
+	for (unsigned i = 0; i < n->n_ips; i++)
+		if (ip_eq(&n->ips[i], &a))
+			return 0;
+	if (n->n_ips < POL_IPS_MAX)
+		n->ips[n->n_ips++] = a;
+	return 0;
+}
+
+/* The pod's k8s.v1.cni.cncf.io/network-status annotation (Multus): a JSON list of
+ * {name, interface, ips, default}; every non-default entry is a secondary network. */
+static int pod_net_status(struct pctx *c, struct pol_pod *p, int md)
+{
+	char *v = NULL;
+	int rc = get_annotation(c, md, POL_NET_STATUS, &v);
+	if (rc < 0 || !v)
+		return rc;
+	struct json_doc d;
+	struct json_tok *tok = NULL;
+	struct pctx sub = *c;
+	sub.d = &d;
+	if (json_parse_alloc(&d, v, strlen(v), &tok, NULL) < 0 || json_type(&d, 0) != JSON_ARRAY) {
+		rc = bad(c, "metadata.annotations." POL_NET_STATUS ": not a JSON list");
+		goto out;
+	}
+	struct json_iter it, jt;
+	int k, e, k2, v2;
+	unsigned idx = 0;
+	json_iter_init(&it, &d, 0);
+	while (json_iter_next(&it, &k, &e)) {
+		char what[160], nm[256];
+		snprintf(what, sizeof(what), "metadata.annotations." POL_NET_STATUS "[%u]", idx++);
+		int nt = json_type(&d, e) == JSON_OBJECT ? json_get(&d, e, "name") : -1;
+		if (nt < 0 || json_str(&d, nt, nm, sizeof(nm)) < 0) {
+			rc = bad(c, "%s.name: required", what);
+			goto out;
+		}
+		int dt = json_get(&d, e, "default");
+		bool def = false;
+		if (dt >= 0 && json_bool(&d, dt, &def) == 0 && def)
+			continue;
+		struct pol_podnet *n = pod_net_take(p, net_name(p->ns, nm, strlen(nm)));
+		if (!n) {
+			rc = err_setx(c->e, ENOMEM, "%s: out of memory", c->obj);
+			goto out;
+		}
+		int ips = json_get(&d, e, "ips");
+		if (ips < 0)
+			continue;
+		if (json_type(&d, ips) != JSON_ARRAY) {
+			rc = bad(c, "%s.ips: not a list", what);
+			goto out;
+		}
+		unsigned j = 0;
+		json_iter_init(&jt, &d, ips);
+		while (json_iter_next(&jt, &k2, &v2)) {
+			char w2[200];
+			snprintf(w2, sizeof(w2), "%s.ips[%u]", what, j++);
+			if ((rc = net_add_ip(&sub, n, v2, w2)) < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(tok);
+	free(v);
+	return rc;
+}
+
+/* A VMI's secondary networks: spec.networks[] {name, multus.networkName} (not
+ * multus.default) joined with status.interfaces[] {name, ipAddress(es)}. */
+static int vmi_nets(struct pctx *c, struct pol_pod *p, int spec, int status)
+{
+	int nets = spec >= 0 ? json_get(c->d, spec, "networks") : -1;
+	int ifs = status >= 0 ? json_get(c->d, status, "interfaces") : -1;
+	if (nets < 0 || json_type(c->d, nets) != JSON_ARRAY)
+		return 0;
+	struct json_iter it, jt, kt;
+	int k, v, k2, v2, k3, v3, rc;
+	json_iter_init(&it, c->d, nets);
+	while (json_iter_next(&it, &k, &v)) {
+		char nm[256], nad[256];
+		int mt = json_type(c->d, v) == JSON_OBJECT ? json_get(c->d, v, "multus") : -1;
+		int nn = mt >= 0 && json_type(c->d, mt) == JSON_OBJECT
+			 ? json_get(c->d, mt, "networkName") : -1;
+		int dt = mt >= 0 && json_type(c->d, mt) == JSON_OBJECT ? json_get(c->d, mt, "default")
+									 : -1;
+		bool def = false;
+		if (nn < 0 || (dt >= 0 && json_bool(c->d, dt, &def) == 0 && def))
+			continue;
+		int namt = json_get(c->d, v, "name");
+		if (namt < 0 || json_str(c->d, namt, nm, sizeof(nm)) < 0 ||
+		    json_str(c->d, nn, nad, sizeof(nad)) < 0)
+			return bad(c, "spec.networks: name and multus.networkName must be strings");
+		struct pol_podnet *n = pod_net_take(p, net_name(p->ns, nad, strlen(nad)));
+		if (!n)
+			return err_setx(c->e, ENOMEM, "%s: out of memory", c->obj);
+		if (ifs < 0 || json_type(c->d, ifs) != JSON_ARRAY)
+			continue;
+		json_iter_init(&jt, c->d, ifs);
+		while (json_iter_next(&jt, &k2, &v2)) {
+			int in = json_type(c->d, v2) == JSON_OBJECT ? json_get(c->d, v2, "name") : -1;
+			if (in < 0 || !json_str_eq(c->d, in, nm, strlen(nm)))
+				continue;
+			int one = json_get(c->d, v2, "ipAddress"), many = json_get(c->d, v2, "ipAddresses");
+			if (one >= 0 && !json_is_null(c->d, one) &&
+			    (rc = net_add_ip(c, n, one, "status.interfaces[].ipAddress")) < 0)
+				return rc;
+			if (many >= 0 && json_type(c->d, many) == JSON_ARRAY) {
+				json_iter_init(&kt, c->d, many);
+				while (json_iter_next(&kt, &k3, &v3))
+					if ((rc = net_add_ip(c, n, v3, "status.interfaces[].ipAddresses")) < 0)
+						return rc;
+			}
+		}
+	}
+	return 0;
 }
 
 static int pod_add_ip(struct pctx *c, struct pol_pod *p, int t, const char *what)
@@ -754,6 +985,10 @@ static int parse_pod(struct pctx *c, int obj, bool vm, struct pol_pod *p)
 	    (rc = get_typed(c, obj, "status", JSON_OBJECT, "", &status)) < 0)
 		goto fail;
 	if (!vm && (rc = pod_inactive(c, spec, status, p)) < 0)
+		goto fail;
+	if (!vm && (rc = pod_net_status(c, p, md)) < 0)
+		goto fail;
+	if (vm && (rc = vmi_nets(c, p, spec, status)) < 0)
 		goto fail;
 	char path[128];
 	struct json_iter it, jt;
@@ -890,8 +1125,17 @@ void pol_world_free(struct pol_world *w)
 {
 	if (!w)
 		return;
+	if (w->view) {
+		free(w->pol);
+		free(w->pods);
+		free(w);
+		return;
+	}
 	for (unsigned i = 0; i < w->n_pol; i++)
 		pol_policy_free(&w->pol[i]);
+	for (unsigned i = 0; i < w->n_mpol; i++)
+		pol_policy_free(&w->mpol[i]);
+	free(w->mpol);
 	for (unsigned i = 0; i < w->n_pods; i++)
 		pol_pod_free(&w->pods[i]);
 	for (unsigned i = 0; i < w->n_ns; i++) {
@@ -972,9 +1216,15 @@ int pol_world_add_kind(struct pol_world *w, const struct json_doc *d, int obj,
 	if (strcmp(kind, "NetworkPolicy") == 0) {
 		if (!grow((void **)&w->pol, w->n_pol, sizeof(*w->pol)))
 			return err_setx(e, ENOMEM, "NetworkPolicy: out of memory");
-		if ((rc = parse_policy(&c, obj, &w->pol[w->n_pol])) < 0)
+		if ((rc = parse_policy(&c, obj, false, &w->pol[w->n_pol])) < 0)
 			return rc;
 		w->n_pol++;
+	} else if (strcmp(kind, "MultiNetworkPolicy") == 0) {
+		if (!grow((void **)&w->mpol, w->n_mpol, sizeof(*w->mpol)))
+			return err_setx(e, ENOMEM, "MultiNetworkPolicy: out of memory");
+		if ((rc = parse_policy(&c, obj, true, &w->mpol[w->n_mpol])) < 0)
+			return rc;
+		w->n_mpol++;
 	} else if (strcmp(kind, "Pod") == 0 || strcmp(kind, "VirtualMachineInstance") == 0) {
 		if (!grow((void **)&w->pods, w->n_pods, sizeof(*w->pods)))
 			return err_setx(e, ENOMEM, "Pod: out of memory");
@@ -1073,4 +1323,67 @@ bool pol_world_find_ip(const struct pol_world *w, const struct ip_addr *ip, cons
 	*name = hit->name;
 	*vm = hit->vm;
 	return true;
+}
+
+static bool policy_for(const struct pol_policy *p, const char *net)
+{
+	for (unsigned i = 0; i < p->n_nets; i++)
+		if (strcmp(p->nets[i], net) == 0)
+			return true;
+	return false;
+}
+
+struct pol_world *pol_world_net(const struct pol_world *w, const char *net)
+{
+	struct pol_world *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->view = true;
+	v->ns = w->ns;
+	v->n_ns = w->n_ns;
+	v->inactive = w->inactive;
+	v->n_inactive = w->n_inactive;
+	if ((w->n_mpol && !(v->pol = calloc(w->n_mpol, sizeof(*v->pol)))) ||
+	    (w->n_pods && !(v->pods = calloc(w->n_pods, sizeof(*v->pods))))) {
+		pol_world_free(v);
+		return NULL;
+	}
+	for (unsigned i = 0; i < w->n_mpol; i++)
+		if (policy_for(&w->mpol[i], net))
+			v->pol[v->n_pol++] = w->mpol[i];
+	for (unsigned i = 0; i < w->n_pods; i++) {
+		struct pol_pod *p = &v->pods[v->n_pods++];
+		*p = w->pods[i];
+		p->n_ips = 0;
+		memset(p->ips, 0, sizeof(p->ips));
+		for (unsigned j = 0; j < w->pods[i].n_nets; j++)
+			if (strcmp(w->pods[i].nets[j].net, net) == 0) {
+				p->n_ips = w->pods[i].nets[j].n_ips;
+				memcpy(p->ips, w->pods[i].nets[j].ips, sizeof(p->ips));
+			}
+	}
+	return v;
+}
+
+unsigned pol_world_nmulti(const struct pol_world *w)
+{
+	return w->n_mpol;
+}
+
+bool pol_world_pod_net_ips(const struct pol_world *w, const char *ns, const char *name,
+			   const char *net, struct ip_addr *ips, unsigned *n)
+{
+	*n = 0;
+	for (unsigned i = 0; i < w->n_pods; i++) {
+		const struct pol_pod *p = &w->pods[i];
+		if (strcmp(p->ns, ns) != 0 || strcmp(p->name, name) != 0)
+			continue;
+		for (unsigned j = 0; j < p->n_nets; j++)
+			if (strcmp(p->nets[j].net, net) == 0) {
+				*n = p->nets[j].n_ips;
+				memcpy(ips, p->nets[j].ips, sizeof(p->nets[j].ips));
+				return true;
+			}
+	}
+	return false;
 }

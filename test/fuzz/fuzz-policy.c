@@ -1,6 +1,8 @@
 /* libFuzzer target for policy/: the input is parsed as JSON objects (one, or a List), and
- * again as YAML documents, into a world — NetworkPolicies, Pods, VMIs, Namespaces — which is then compiled for every
- * pod, written as JSON (which must be complete) and asked one verdict. */
+ * again as YAML documents, into a world — NetworkPolicies, MultiNetworkPolicies, Pods (with
+ * their network-status annotation), VMIs, Namespaces — which is then compiled for every
+ * pod, written as JSON (which must be complete) and asked one verdict; then the same on
+ * the view of the secondary network vms/l2a (pol_world_net). */
 #include "policy/policy.h"
 
 #include <errno.h>
@@ -9,6 +11,27 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void run(const struct pol_world *w)
+{
+	struct pol_ruleset rs;
+	if (pol_compile(w, NULL, 0, &rs, NULL) != 0)
+		return;
+	struct json_w jw;
+	json_w_init_grow(&jw, 1 << 26);
+	pol_ruleset_json(&rs, &jw);
+	if (json_w_finish(&jw, NULL) == -EINVAL)
+		abort();
+	json_w_free(&jw);
+	if (rs.n) {
+		struct pol_end s = { .ns = rs.eps[0].ns, .name = rs.eps[0].name };
+		struct pol_end d = { .ns = rs.eps[rs.n - 1].ns, .name = rs.eps[rs.n - 1].name };
+		struct pol_verdict v;
+		if (pol_verdict(w, &s, &d, POL_TCP, 80, &v, NULL) == 0)
+			pol_verdict_free(&v);
+	}
+	pol_ruleset_free(&rs);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,23 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)pol_world_add_json(w, buf, size, NULL, NULL);
 	(void)pol_world_add_yaml(w, buf, size, NULL, NULL);
-	struct pol_ruleset rs;
-	if (pol_compile(w, NULL, 0, &rs, NULL) == 0) {
-		struct json_w jw;
-		json_w_init_grow(&jw, 1 << 26);
-		pol_ruleset_json(&rs, &jw);
-		if (json_w_finish(&jw, NULL) == -EINVAL)
-			abort();
-		json_w_free(&jw);
-		if (rs.n) {
-			struct pol_end s = { .ns = rs.eps[0].ns, .name = rs.eps[0].name };
-			struct pol_end d = { .ns = rs.eps[rs.n - 1].ns, .name = rs.eps[rs.n - 1].name };
-			struct pol_verdict v;
-			if (pol_verdict(w, &s, &d, POL_TCP, 80, &v, NULL) == 0)
-				pol_verdict_free(&v);
-		}
-		pol_ruleset_free(&rs);
-	}
+	run(w);
+	struct pol_world *net = pol_world_net(w, "vms/l2a");
+	if (net)
+		run(net);
+	pol_world_free(net);
 	pol_world_free(w);
 	free(buf);
 	return 0;
