@@ -43,7 +43,8 @@ struct agent_informers {
 static const char *const kind_names[AGENT_K_COUNT] = { "pods", "vmis", "vmims",
 						       "ipamblocks", "ipamhandles", "nodes",
 						       "networkpolicies", "namespaces",
-						       "pods-all", "l2networks" };
+						       "pods-all", "l2networks",
+						       "multi-networkpolicies" };
 
 const char *agent_kind_name(enum agent_kind k)
 {
@@ -172,7 +173,7 @@ int agent_informers_start(struct agent_informers *w, const struct conf *c, struc
 		&kube_res_pods, &kube_res_vmis, &kube_res_vmims,
 		&kube_res_ipamblocks, &kube_res_ipamhandles, &kube_res_nodes,
 		&kube_res_netpols, &kube_res_namespaces, &kube_res_pods,
-		&kube_res_l2networks,
+		&kube_res_l2networks, &kube_res_mnetpols,
 	};
 	char fs[IPAM_NAME_MAX + 32];
 	snprintf(fs, sizeof(fs), "spec.nodeName=%s", w->node);

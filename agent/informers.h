@@ -41,6 +41,7 @@ enum agent_kind {
 	AGENT_K_NAMESPACE, /* namespaces (their labels, for namespaceSelector) */
 	AGENT_K_POD_ALL, /* pods of every node (peers for NetworkPolicy selectors) */
 	AGENT_K_L2NET,	/* kvnet.io L2Networks */
+	AGENT_K_MNETPOL, /* k8s.cni.cncf.io MultiNetworkPolicies, every namespace */
 	AGENT_K_COUNT,	/* number of kinds */
 };
 

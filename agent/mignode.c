@@ -1069,6 +1069,7 @@ static void hook_object(void *user, struct agent *a, enum agent_kind kind,
 		break;
 	case AGENT_K_NODE:
 	case AGENT_K_L2NET:
+	case AGENT_K_MNETPOL:
 	case AGENT_K_NETPOL:
 	case AGENT_K_NAMESPACE:
 	case AGENT_K_POD_ALL:

@@ -899,6 +899,7 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 	case AGENT_K_VMIM:
 	case AGENT_K_HANDLE:
 	case AGENT_K_L2NET:
+	case AGENT_K_MNETPOL:
 	case AGENT_K_NETPOL:
 	case AGENT_K_NAMESPACE:
 	case AGENT_K_POD_ALL:

@@ -23,6 +23,8 @@ const struct kube_res kube_res_vms = { "kubevirt.io", "v1", "virtualmachines", t
 const struct kube_res kube_res_vmims = { "kubevirt.io", "v1",
 					 "virtualmachineinstancemigrations", true };
 const struct kube_res kube_res_netpols = { "networking.k8s.io", "v1", "networkpolicies", true };
+const struct kube_res kube_res_mnetpols = { "k8s.cni.cncf.io", "v1beta1",
+					   "multi-networkpolicies", true };
 const struct kube_res kube_res_ippools = { "kvnet.io", "v1", "ippools", false };
 const struct kube_res kube_res_l2networks = { "kvnet.io", "v1", "l2networks", false };
 const struct kube_res kube_res_ipamblocks = { "kvnet.io", "v1", "ipamblocks", false };

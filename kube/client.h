@@ -45,6 +45,7 @@ extern const struct kube_res kube_res_vmis;        /* kubevirt.io/v1 virtualmach
 extern const struct kube_res kube_res_vms;         /* kubevirt.io/v1 virtualmachines */
 extern const struct kube_res kube_res_vmims;       /* kubevirt.io/v1 virtualmachineinstancemigrations */
 extern const struct kube_res kube_res_netpols;     /* networking.k8s.io/v1 networkpolicies */
+extern const struct kube_res kube_res_mnetpols;    /* k8s.cni.cncf.io/v1beta1 multi-networkpolicies */
 extern const struct kube_res kube_res_ippools;     /* kvnet.io/v1, cluster-scoped */
 extern const struct kube_res kube_res_l2networks;  /* kvnet.io/v1, cluster-scoped */
 extern const struct kube_res kube_res_ipamblocks;  /* kvnet.io/v1, cluster-scoped */

@@ -397,16 +397,19 @@ int l2_alias_parse(const char *s, struct l2_port_id *out)
 		} else if (strncmp(tok, "mac=", 4) == 0 && ann_mac_parse(tok + 4, out->mac)) {
 			mac = true;
 		} else if (strncmp(tok, "ip=", 3) == 0 && !out->n_ips) {
-			char *p = tok + 3, *comma;
-			do {
-				comma = strchr(p, ',');
+			/* ADDR[,ADDR...]: p walks the list; the last address ends the walk
+			 * (never p = NULL + 1) */
+			for (char *p = tok + 3;;) {
+				char *comma = strchr(p, ',');
 				if (comma)
 					*comma = 0;
 				if (out->n_ips == L2_PORT_IPS || !ip_parse(p, &out->ips[out->n_ips]))
 					return -EINVAL;
 				out->n_ips++;
+				if (!comma)
+					break;
 				p = comma + 1;
-			} while (comma);
+			}
 		} else {
 			return -EINVAL;
 		}

@@ -880,6 +880,34 @@ static int vmi_nets(struct pctx *c, struct pol_pod *p, int spec, int status)
 	return 0;
 }
 
+/* True when VMI interface `in` (a token of status.interfaces[]) is one of its secondary
+ * networks (spec.networks[] with multus.networkName, not multus.default): its addresses
+ * are the VMI's on that network (vmi_nets), never cluster addresses. */
+static bool vmi_secondary_if(const struct pctx *c, int spec, int in)
+{
+	int nets = spec >= 0 ? json_get(c->d, spec, "networks") : -1;
+	int nm = json_get(c->d, in, "name");
+	char name[256];
+	if (nets < 0 || json_type(c->d, nets) != JSON_ARRAY || nm < 0 ||
+	    json_str(c->d, nm, name, sizeof(name)) < 0)
+		return false;
+	struct json_iter it;
+	int k, v;
+	json_iter_init(&it, c->d, nets);
+	while (json_iter_next(&it, &k, &v)) {
+		int mt = json_type(c->d, v) == JSON_OBJECT ? json_get(c->d, v, "multus") : -1;
+		int namt = mt >= 0 ? json_get(c->d, v, "name") : -1;
+		if (mt < 0 || json_type(c->d, mt) != JSON_OBJECT || namt < 0 ||
+		    json_get(c->d, mt, "networkName") < 0 ||
+		    !json_str_eq(c->d, namt, name, strlen(name)))
+			continue;
+		int dt = json_get(c->d, mt, "default");
+		bool def = false;
+		return !(dt >= 0 && json_bool(c->d, dt, &def) == 0 && def);
+	}
+	return false;
+}
+
 static int pod_add_ip(struct pctx *c, struct pol_pod *p, int t, const char *what)
 {
 	char buf[64];
@@ -1068,6 +1096,10 @@ static int parse_pod(struct pctx *c, int obj, bool vm, struct pol_pod *p)
 				rc = bad(c, "%.*s: not an object", (int)strlen(path) - 1, path);
 				goto fail;
 			}
+			/* an L2 (secondary) interface's addresses must not make the VMI a
+			 * NetworkPolicy peer or endpoint on the cluster network */
+			if (vmi_secondary_if(c, spec, v))
+				continue;
 			int one = json_get(c->d, v, "ipAddress"), many;
 			char what[160];
 			snprintf(what, sizeof(what), "%sipAddress", path);

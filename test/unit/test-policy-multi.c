@@ -218,6 +218,54 @@ static void test_verdicts(void)
 	pol_world_free(w);
 }
 
+/* A VMI's address on an L2 (secondary) network is not a cluster address: a
+ * NetworkPolicy peer set selecting the VMI holds its pod-network address only, and the
+ * L2 address names no pod or VMI on the cluster network. */
+static void test_vmi_l2_no_leak(void)
+{
+	struct pol_world *w = pol_world_new();
+	struct err e = { 0 };
+	const char *vmi =
+		"{\"kind\":\"VirtualMachineInstance\",\"metadata\":{\"name\":\"vm1\",\"namespace\":"
+		"\"vms\",\"labels\":{\"app\":\"client\"}},\"spec\":{\"networks\":[{\"name\":\"default\","
+		"\"pod\":{}},{\"name\":\"lan\",\"multus\":{\"networkName\":\"l2a\"}}]},\"status\":"
+		"{\"interfaces\":[{\"name\":\"default\",\"ipAddress\":\"198.18.0.9\"},{\"name\":\"lan\","
+		"\"ipAddress\":\"198.19.1.9\",\"ipAddresses\":[\"198.19.1.9\",\"2001:db8::9\"]}]}}";
+	const char *srv =
+		"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"server\",\"namespace\":\"vms\","
+		"\"labels\":{\"app\":\"server\"}},\"status\":{\"podIP\":\"198.18.0.1\"}}";
+	const char *np =
+		"{\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"np\",\"namespace\":\"vms\"},"
+		"\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"server\"}},\"ingress\":[{\"from\":"
+		"[{\"podSelector\":{\"matchLabels\":{\"app\":\"client\"}}}]}]}}";
+	T_EQ(add(w, vmi, &e), 0);
+	T_EQ(add(w, srv, &e), 0);
+	T_EQ(add(w, np, &e), 0);
+	struct pol_ep_in in = { .ns = "vms", .name = "server", .ifname = "kvsrv" };
+	struct pol_ruleset rs;
+	char rb[256];
+	T_EQ(pol_compile(w, &in, 1, &rs, &e), 0);
+	T_EQ(rs.eps[0].dir[POL_INGRESS].n_rules, 1u);
+	T_STREQ(pol_ranges_fmt(&rs.eps[0].dir[POL_INGRESS].rules[0].peers, rb, sizeof(rb)),
+		"198.18.0.9/32");
+	pol_ruleset_free(&rs);
+	struct ip_addr l2;
+	const char *ns, *name;
+	bool vm;
+	T_CHECK(ip_parse("198.19.1.9", &l2));
+	T_CHECK(!pol_world_find_ip(w, &l2, &ns, &name, &vm));
+	T_CHECK(ip_parse("2001:db8::9", &l2));
+	T_CHECK(!pol_world_find_ip(w, &l2, &ns, &name, &vm));
+	/* its cluster address still names it; its L2 address is its address on l2a */
+	T_CHECK(ip_parse("198.18.0.9", &l2));
+	T_CHECK(pol_world_find_ip(w, &l2, &ns, &name, &vm) && vm);
+	struct ip_addr ips[POL_IPS_MAX];
+	unsigned n = 0;
+	T_CHECK(pol_world_pod_net_ips(w, "vms", "vm1", "vms/l2a", ips, &n));
+	T_EQ(n, 2u);
+	pol_world_free(w);
+}
+
 int main(void)
 {
 	T_RUN(test_parse_policy_for);
@@ -225,5 +273,6 @@ int main(void)
 	T_RUN(test_net_addresses);
 	T_RUN(test_compile_net);
 	T_RUN(test_verdicts);
+	T_RUN(test_vmi_l2_no_leak);
 	return t_done();
 }
