@@ -1,6 +1,7 @@
 /* mnpnft — the bridge-family table of MultiNetworkPolicy (mnpnft.h). */
 #include "agent/mnpnft.h"
 
+#include "agent/polnft.h"
 #include "lib/err.h"
 
 #include <arpa/inet.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+_Static_assert(MNFT_NAME_MAX == PNFT_NAME_MAX, "set names are made by pnft_set_name");
 
 #define ETH_ARP 0x0806
 #define ETH_IP6 0x86dd
@@ -90,28 +93,15 @@ static struct mnft_rule *tb_rule(struct tb *b, struct mnft_chain *c)
 	return r;
 }
 
-/* The set of peers of one family (named by content), added once. */
+/* The set of peers of one family (named by content, as the routed table names its
+ * sets), added once. */
 static int tb_set(struct tb *b, const struct pol_ranges *peers, uint8_t family,
 		  char name[MNFT_NAME_MAX], bool *empty)
 {
-	uint64_t h = fnv_add(FNV0, &family, 1);
-	unsigned n = 0;
-	for (unsigned i = 0; i < peers->n; i++) {
-		if (peers->r[i].family != family)
-			continue;
-		uint8_t buf[32];
-		for (int k = 0; k < 16; k++) {
-			buf[k] = (uint8_t)(peers->r[i].lo >> (8 * (15 - k)));
-			buf[16 + k] = (uint8_t)(peers->r[i].hi >> (8 * (15 - k)));
-		}
-		h = fnv_add(h, buf, sizeof(buf));
-		n++;
-	}
+	unsigned n = pnft_set_name(peers, family, name);
 	*empty = n == 0;
 	if (!n)
 		return 0;
-	snprintf(name, MNFT_NAME_MAX, "p%c_%016llx", family == AF_INET ? '4' : '6',
-		 (unsigned long long)h);
 	struct mnft_table *t = b->t;
 	for (unsigned i = 0; i < t->n_sets; i++)
 		if (strcmp(t->sets[i].name, name) == 0)
@@ -427,37 +417,9 @@ bool mnft_matches(const struct mnft_table *t, const struct nft_state *st)
 	return k == st->nrules;
 }
 
-static void range_addrs(const struct pol_range *r, struct ip_addr *lo, struct ip_addr *hi)
-{
-	size_t n = r->family == AF_INET ? 4 : 16;
-	memset(lo, 0, sizeof(*lo));
-	memset(hi, 0, sizeof(*hi));
-	lo->family = hi->family = r->family;
-	for (size_t i = 0; i < n; i++) {
-		lo->b[i] = (uint8_t)(r->lo >> (8 * (n - 1 - i)));
-		hi->b[i] = (uint8_t)(r->hi >> (8 * (n - 1 - i)));
-	}
-}
-
 static int put_set(struct nft_batch *b, const struct mnft_set *s)
 {
-	struct nft_set_spec sp = { .name = s->name,
-				   .key = s->family == AF_INET ? NFT_KEY_IPV4 : NFT_KEY_IPV6,
-				   .interval = true };
-	nft_set_add(b, &sp);
-	if (!s->n)
-		return b->rc;
-	struct nft_elem *el = calloc(s->n, sizeof(*el));
-	if (!el)
-		return -ENOMEM;
-	for (unsigned i = 0; i < s->n; i++) {
-		struct ip_addr lo, hi;
-		range_addrs(&s->r[i], &lo, &hi);
-		nft_elem_addr(&el[i], &lo, &hi);
-	}
-	int rc = nft_elems(b, &sp, false, el, s->n);
-	free(el);
-	return rc;
+	return pnft_batch_set(b, s->name, s->family, s->r, s->n);
 }
 
 static int put_rule(struct nft_batch *b, const char *chain, const struct mnft_rule *r)

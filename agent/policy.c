@@ -224,37 +224,9 @@ static int put_rule(struct nft_batch *b, const struct pnft_op *o)
 	return nft_rule_end(b);
 }
 
-static void range_addrs(const struct pol_range *r, struct ip_addr *lo, struct ip_addr *hi)
-{
-	size_t n = r->family == AF_INET ? 4 : 16;
-	memset(lo, 0, sizeof(*lo));
-	memset(hi, 0, sizeof(*hi));
-	lo->family = hi->family = r->family;
-	for (size_t i = 0; i < n; i++) {
-		lo->b[i] = (uint8_t)(r->lo >> (8 * (n - 1 - i)));
-		hi->b[i] = (uint8_t)(r->hi >> (8 * (n - 1 - i)));
-	}
-}
-
 static int put_set(struct nft_batch *b, const struct pnft_set *s)
 {
-	struct nft_set_spec sp = { .name = s->name,
-				   .key = s->family == AF_INET ? NFT_KEY_IPV4 : NFT_KEY_IPV6,
-				   .interval = true };
-	nft_set_add(b, &sp);
-	if (!s->n)
-		return b->rc;
-	struct nft_elem *el = calloc(s->n, sizeof(*el));
-	if (!el)
-		return -ENOMEM;
-	for (unsigned i = 0; i < s->n; i++) {
-		struct ip_addr lo, hi;
-		range_addrs(&s->r[i], &lo, &hi);
-		nft_elem_addr(&el[i], &lo, &hi);
-	}
-	int rc = nft_elems(b, &sp, false, el, s->n);
-	free(el);
-	return rc;
+	return pnft_batch_set(b, s->name, s->family, s->r, s->n);
 }
 
 static int put_op(struct nft_batch *b, const struct pnft_op *o)

@@ -3,6 +3,7 @@
 
 #include "lib/err.h"
 #include "lib/ip.h"
+#include "net/nft.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -101,9 +102,8 @@ static struct pnft_rule *tb_rule(struct tb *b, struct pnft_chain *c)
 	return r;
 }
 
-/* The set of peers of one family (named by content), added once; its name in name. */
-static int tb_set(struct tb *b, const struct pol_ranges *peers, uint8_t family,
-		  char name[PNFT_NAME_MAX], bool *empty)
+unsigned pnft_set_name(const struct pol_ranges *peers, uint8_t family,
+		       char name[PNFT_NAME_MAX])
 {
 	uint64_t h = FNV0;
 	unsigned n = 0;
@@ -119,11 +119,20 @@ static int tb_set(struct tb *b, const struct pol_ranges *peers, uint8_t family,
 		h = fnv_add(h, buf, sizeof(buf));
 		n++;
 	}
+	if (n)
+		snprintf(name, PNFT_NAME_MAX, "p%c_%016llx", family == AF_INET ? '4' : '6',
+			 (unsigned long long)h);
+	return n;
+}
+
+/* The set of peers of one family (named by content), added once; its name in name. */
+static int tb_set(struct tb *b, const struct pol_ranges *peers, uint8_t family,
+		  char name[PNFT_NAME_MAX], bool *empty)
+{
+	unsigned n = pnft_set_name(peers, family, name);
 	*empty = n == 0;
 	if (!n)
 		return 0;
-	snprintf(name, PNFT_NAME_MAX, "p%c_%016llx", family == AF_INET ? '4' : '6',
-		 (unsigned long long)h);
 	struct pnft_table *t = b->t;
 	for (unsigned i = 0; i < t->n_sets; i++)
 		if (strcmp(t->sets[i].name, name) == 0)
@@ -977,4 +986,38 @@ bool pnft_equal(const struct pnft_table *a, const struct pnft_table *b)
 				return false;
 	}
 	return true;
+}
+
+void pnft_range_addrs(const struct pol_range *r, struct ip_addr *lo, struct ip_addr *hi)
+{
+	size_t n = r->family == AF_INET ? 4 : 16;
+	memset(lo, 0, sizeof(*lo));
+	memset(hi, 0, sizeof(*hi));
+	lo->family = hi->family = r->family;
+	for (size_t i = 0; i < n; i++) {
+		lo->b[i] = (uint8_t)(r->lo >> (8 * (n - 1 - i)));
+		hi->b[i] = (uint8_t)(r->hi >> (8 * (n - 1 - i)));
+	}
+}
+
+int pnft_batch_set(struct nft_batch *b, const char *name, uint8_t family,
+		   const struct pol_range *r, unsigned n)
+{
+	struct nft_set_spec sp = { .name = name,
+				   .key = family == AF_INET ? NFT_KEY_IPV4 : NFT_KEY_IPV6,
+				   .interval = true };
+	nft_set_add(b, &sp);
+	if (!n)
+		return b->rc;
+	struct nft_elem *el = calloc(n, sizeof(*el));
+	if (!el)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		struct ip_addr lo, hi;
+		pnft_range_addrs(&r[i], &lo, &hi);
+		nft_elem_addr(&el[i], &lo, &hi);
+	}
+	int rc = nft_elems(b, &sp, false, el, n);
+	free(el);
+	return rc;
 }

@@ -47,6 +47,8 @@
 #include <stdint.h>
 
 struct err;
+struct ip_addr;
+struct nft_batch;
 
 #define PNFT_TABLE "kvnet"	  /* the table (family inet) */
 #define PNFT_CHAIN_EGRESS "egress"  /* base chain, hook forward, priority 0 */
@@ -162,6 +164,19 @@ const struct pnft_chain *pnft_chain_find(const struct pnft_table *t, const char 
 const struct pnft_set *pnft_set_find(const struct pnft_table *t, const char *name);
 /* True when map m (0 eg, 1 in) of t maps ifname to chain. */
 bool pnft_map_has(const struct pnft_table *t, int m, const char *ifname, const char *chain);
+
+/* The name of the interval set of peers' addresses of one family ("p4_HASH" /
+ * "p6_HASH", a hash of exactly those intervals: same content, same name) into name, when
+ * peers has any of that family. Returns how many intervals of family peers holds (0:
+ * name untouched). Shared by the bridge table of MultiNetworkPolicy (agent/mnpnft.h). */
+unsigned pnft_set_name(const struct pol_ranges *peers, uint8_t family,
+		       char name[PNFT_NAME_MAX]);
+/* Interval r as its first and last address (family r->family). */
+void pnft_range_addrs(const struct pol_range *r, struct ip_addr *lo, struct ip_addr *hi);
+/* Append to b the creation of interval set `name` (IPv4 or IPv6 addresses by family)
+ * holding r[0..n). 0, -ENOMEM or the batch's error. */
+int pnft_batch_set(struct nft_batch *b, const char *name, uint8_t family,
+		   const struct pol_range *r, unsigned n);
 
 /* The chain names of veth ifname for egress / ingress ("e-VETH", "i-VETH"). */
 void pnft_chain_name(char out[PNFT_NAME_MAX], bool egress, const char *ifname);
