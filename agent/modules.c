@@ -6,6 +6,7 @@
 #include "agent/flows.h"
 #include "agent/l2.h"
 #include "agent/mignode.h"
+#include "agent/mnpol.h"
 #include "agent/peer.h"
 #include "agent/peerct.h"
 #include "agent/policy.h"
@@ -77,6 +78,7 @@ static const struct agent_module table[] = {
 	{ "gateway", agent_gw_new, agent_gw_free },
 	{ "flows", flows_create, flows_destroy },
 	{ "l2", agent_l2_new, agent_l2_free },
+	{ "mnpol", agent_mnpol_new, agent_mnpol_free },
 	{ "bgp", agent_bgp_new, agent_bgp_free },
 	{ "vxlan", agent_vxlan_new, agent_vxlan_free },
 };

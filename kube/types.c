@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool lower_alnum(char c)
@@ -448,4 +449,102 @@ const char *kube_node_address(const struct kube_node *n, const char *type)
 		if (strcmp(n->addrs[i].type, type) == 0)
 			return n->addrs[i].address;
 	return NULL;
+}
+
+/* "aa:bb:cc:dd:ee:ff" (any case) into mac. */
+static bool mac_parse(const char *s, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    p[2] != (i == 5 ? 0 : ':'))
+			return false;
+		char hex[3] = { p[0], p[1], 0 };
+		mac[i] = (uint8_t)strtoul(hex, NULL, 16);
+	}
+	return true;
+}
+
+/* Entry tok of the list into *out (name, interface, mac, ips). False when malformed. */
+static bool net_entry(const struct json_doc *d, int tok, struct kube_net_attach *out)
+{
+	memset(out, 0, sizeof(*out));
+	int nm = json_get(d, tok, "name"), itf = json_get(d, tok, "interface");
+	int mc = json_get(d, tok, "mac"), ips = json_get(d, tok, "ips");
+	char buf[64];
+	if (nm < 0 || json_str(d, nm, out->name, sizeof(out->name)) < 0)
+		return false;
+	if (itf >= 0 && json_str(d, itf, out->iface, sizeof(out->iface)) < 0)
+		out->iface[0] = 0;
+	if (mc >= 0 && json_str(d, mc, buf, sizeof(buf)) == 0 && buf[0]) {
+		if (!mac_parse(buf, out->mac))
+			return false;
+		out->has_mac = true;
+	}
+	if (ips < 0)
+		return true;
+	if (json_type(d, ips) != JSON_ARRAY)
+		return false;
+	struct json_iter it;
+	int k, v;
+	json_iter_init(&it, d, ips);
+	while (json_iter_next(&it, &k, &v)) {
+		if (json_str(d, v, buf, sizeof(buf)) < 0)
+			return false;
+		char *slash = strchr(buf, '/');
+		if (slash)
+			*slash = 0;
+		if (out->n_ips < KUBE_NET_IPS_MAX && !ip_parse(buf, &out->ips[out->n_ips]))
+			return false;
+		if (out->n_ips < KUBE_NET_IPS_MAX)
+			out->n_ips++;
+	}
+	return true;
+}
+
+int kube_net_status_find(const char *text, size_t len, const uint8_t mac[6],
+			 const struct ip_addr *ips, unsigned n_ips, struct kube_net_attach *out,
+			 struct err *e)
+{
+	struct json_doc d;
+	struct json_tok *tok = NULL;
+	int rc = -ENOENT;
+	memset(out, 0, sizeof(*out));
+	if (json_parse_alloc(&d, text, len, &tok, NULL) < 0 || json_type(&d, 0) != JSON_ARRAY) {
+		free(tok);
+		return err_setx(e, EINVAL, KUBE_NET_STATUS ": not a JSON list");
+	}
+	struct json_iter it;
+	int k, v;
+	unsigned idx = 0;
+	bool found = false;
+	json_iter_init(&it, &d, 0);
+	while (json_iter_next(&it, &k, &v)) {
+		struct kube_net_attach a;
+		int nm = json_type(&d, v) == JSON_OBJECT ? json_get(&d, v, "name") : -1;
+		if (nm < 0 || json_type(&d, nm) != JSON_STRING) {
+			rc = err_setx(e, EINVAL, KUBE_NET_STATUS "[%u].name: required", idx);
+			goto out;
+		}
+		idx++;
+		int dt = json_get(&d, v, "default");
+		bool def = false;
+		if ((dt >= 0 && json_bool(&d, dt, &def) == 0 && def) || found ||
+		    !net_entry(&d, v, &a))
+			continue;
+		bool hit = false;
+		if (a.has_mac)
+			hit = memcmp(a.mac, mac, 6) == 0;
+		for (unsigned i = 0; !a.has_mac && i < a.n_ips && !hit; i++)
+			for (unsigned j = 0; j < n_ips && !hit; j++)
+				hit = ip_eq(&a.ips[i], &ips[j]);
+		if (hit) {
+			*out = a;
+			found = true;
+		}
+	}
+	rc = found ? 0 : -ENOENT;
+out:
+	free(tok);
+	return rc;
 }

@@ -16,10 +16,12 @@
 #ifndef KVNET_KUBE_TYPES_H
 #define KVNET_KUBE_TYPES_H
 
+#include "lib/ip.h"
 #include "lib/json.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct err;
 
@@ -180,5 +182,31 @@ int kube_node_view(const struct json_doc *d, int obj, struct kube_node *n,
 		   struct kube_arena *a, struct err *e);
 /* First address of the given type, or NULL. */
 const char *kube_node_address(const struct kube_node *n, const char *type);
+
+/* ---- Multus network-status (k8s.v1.cni.cncf.io/network-status) --------------------- */
+
+#define KUBE_NET_STATUS "k8s.v1.cni.cncf.io/network-status" /* the pod annotation */
+#define KUBE_NET_IPS_MAX 8  /* addresses kept per attachment */
+#define KUBE_NET_NAME_MAX 320 /* "NS/NAD" with the NUL */
+
+/* One secondary attachment of a pod, as Multus reports it. */
+struct kube_net_attach {
+	char name[KUBE_NET_NAME_MAX];	      /* "name": the NAD, "NS/NAD" or "NAD" */
+	char iface[16];			      /* "interface" in the pod ("net1"), or "" */
+	uint8_t mac[6];			      /* "mac", when has_mac */
+	bool has_mac;			      /* a valid "mac" was given */
+	struct ip_addr ips[KUBE_NET_IPS_MAX]; /* "ips" (a prefix length is dropped) */
+	unsigned n_ips;			      /* how many */
+};
+
+/* Find in network-status annotation text[0..len) (a JSON list of {name, interface, ips,
+ * mac, default}; untrusted, fuzzed) the secondary attachment (not "default": true) that is
+ * the port of a VM with MAC mac and addresses ips[0..n_ips): the entry whose mac is mac,
+ * else (an entry without a mac) one holding one of ips. 0 with *out, -ENOENT when no
+ * entry is that port, -EINVAL with e when the text is not a list of objects with a
+ * string "name". Entries with a malformed address or mac are not that port. Pure. */
+int kube_net_status_find(const char *text, size_t len, const uint8_t mac[6],
+			 const struct ip_addr *ips, unsigned n_ips, struct kube_net_attach *out,
+			 struct err *e);
 
 #endif
