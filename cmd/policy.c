@@ -1,6 +1,7 @@
 /* policy: `kvnet policy explain` — which policies select each side of a connection, the
  * verdict and why, computed by the compiler the agent uses (policy/) over a directory of
- * JSON and YAML files (NetworkPolicies, Pods, VMIs, Namespaces, Lists of them; YAML may
+ * JSON and YAML files (NetworkPolicies, MultiNetworkPolicies, Pods, VMIs, Namespaces,
+ * Lists of them; --network NS/NAD explains the MultiNetworkPolicies of that network; YAML may
  * hold several `---` documents) or over the API server (--api, --kubeconfig: the same
  * kinds listed cluster-wide, page by page). An address that a pod or VMI holds is
  * explained as that pod or VMI. Exit status: 0 allowed, 1 denied, 2 usage or input. */
@@ -31,11 +32,15 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kvnet policy explain --from NS/POD|IP --to NS/POD|IP --port PORT/PROTO\n"
 		   "                            [--dir DIR | --api | --kubeconfig FILE [--context C]]\n"
+		   "                            [--network NS/NAD]\n"
 		   "  DIR (default .) holds JSON or YAML files: NetworkPolicy, Pod,\n"
 		   "  VirtualMachineInstance,"
 		   " Namespace objects, or Lists of them.\n"
 		   "  --api reads them from the API server (KUBECONFIG, ~/.kube/config or in-cluster).\n"
 		   "  An address held by a pod or VMI is explained as that pod or VMI.\n"
+		   "  --network: the MultiNetworkPolicies of that NetworkAttachmentDefinition\n"
+		   "  (NAD alone: namespace default) over the pods' addresses on it, as the\n"
+		   "  agent enforces them on L2 ports.\n"
 		   "  Exit 0 allowed, 1 denied, 2 error.\n");
 }
 
@@ -153,7 +158,7 @@ static int load_api(struct pol_world *w, const char *kubeconfig, const char *con
 		return err_prefix(e, "kubernetes"), -EINVAL;
 	}
 	const struct kube_res *kinds[] = { &kube_res_namespaces, &kube_res_netpols, &kube_res_pods,
-					   &kube_res_vmis };
+					   &kube_res_vmis, &kube_res_mnetpols };
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && rc == 0; i++)
 		rc = load_kind(w, c, kinds[i], e);
 	if (rc < 0)
@@ -222,10 +227,11 @@ static int explain(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' }, { "dir", required_argument, NULL, 'd' },
 		{ "api", no_argument, NULL, 'a' },        { "kubeconfig", required_argument, NULL, 'k' },
 		{ "context", required_argument, NULL, 'c' },
+		{ "network", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 },
 	};
 	char *from = NULL, *to = NULL, *port_s = NULL;
-	const char *dir = NULL, *kubeconfig = NULL, *context = NULL;
+	const char *dir = NULL, *kubeconfig = NULL, *context = NULL, *network = NULL;
 	bool api = false;
 	int c;
 	optind = 1;
@@ -238,6 +244,7 @@ static int explain(int argc, char **argv)
 		case 'a': api = true; break;
 		case 'k': kubeconfig = optarg; api = true; break;
 		case 'c': context = optarg; api = true; break;
+		case 'n': network = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -262,17 +269,34 @@ static int explain(int argc, char **argv)
 		return 2;
 	}
 	struct err e = { 0 };
-	struct pol_world *w = pol_world_new();
+	struct pol_world *all = pol_world_new(), *w = all, *view = NULL;
 	struct pol_verdict v;
+	char net[320];
 	int rc = 2;
-	if (!w) {
+	if (!all) {
 		fprintf(stderr, "kvnet policy: out of memory\n");
 		return 2;
 	}
 	bool src_vm, dst_vm;
-	if ((api ? load_api(w, kubeconfig, context, &e) : load_dir(w, dir ? dir : ".", &e)) < 0) {
+	if ((api ? load_api(all, kubeconfig, context, &e) : load_dir(all, dir ? dir : ".", &e)) < 0) {
 		fprintf(stderr, "kvnet policy: %s\n", e.msg);
 		goto out;
+	}
+	if (network) {
+		/* the world as that network sees it: its MultiNetworkPolicies, the pods'
+		 * addresses on it (an address there is explained as its pod) */
+		const char *sl = strchr(network, '/');
+		if (!*network || (sl && (sl == network || !sl[1] || strchr(sl + 1, '/')))) {
+			fprintf(stderr, "kvnet policy: --network: want NS/NAD or NAD\n");
+			goto out;
+		}
+		snprintf(net, sizeof(net), "%s%s", sl ? "" : "default/", network);
+		if (!(view = w = pol_world_net(all, net))) {
+			fprintf(stderr, "kvnet policy: out of memory\n");
+			goto out;
+		}
+		printf("network: %s (%u MultiNetworkPolicies in the world)\n", net,
+		       pol_world_nmulti(all));
 	}
 	bool src_mapped = !src.ns, dst_mapped = !dst.ns;
 	map_end(w, &src, &src_vm);
@@ -302,7 +326,8 @@ static int explain(int argc, char **argv)
 	rc = v.allowed ? 0 : 1;
 	pol_verdict_free(&v);
 out:
-	pol_world_free(w);
+	pol_world_free(view);
+	pol_world_free(all);
 	return rc;
 }
 

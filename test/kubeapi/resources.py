@@ -123,6 +123,9 @@ def builtin_resources():
         R("kvnet.io", "v1", "ipamhandles", "IPAMHandle", False),
         R("kvnet.io", "v1", "ipamconfigs", "IPAMConfig", False),
         R("kvnet.io", "v1", "l2networks", "L2Network", False, status=True),
+        # the Network Plumbing WG's MultiNetworkPolicy (dist/crds/multi-networkpolicies.yaml)
+        R("k8s.cni.cncf.io", "v1beta1", "multi-networkpolicies", "MultiNetworkPolicy", True,
+          short=["multi-policy"]),
     ]
 
 

@@ -246,7 +246,22 @@ class KubeVirt:
         if pod.obj["metadata"].get("labels", {}).get("kubevirt.io/created-by"):
             for ifname, _net, conf in self.secondary:
                 self._sec_add(pod, ifname, conf(pod.node))
+            if self.secondary:
+                self._net_status(pod)
         return res
+
+    def _net_status(self, pod):
+        """Multus's k8s.v1.cni.cncf.io/network-status on the pod once its attachments are
+        in: the default network, then each secondary one (NAD "NS/NETWORK")."""
+        st = [{"name": "kvnet", "interface": "eth0", "default": True, "mac": pod.mac or "",
+               "ips": [x for x in (pod.ip4, pod.ip6) if x]}]
+        for ifname, net, _conf in self.secondary:
+            d = pod.sec.get(ifname)
+            if d:
+                st.append({"name": "%s/%s" % (self.namespace, net), "interface": ifname,
+                           "mac": d["mac"] or "", "ips": [x for x in (d["ip4"], d["ip6"]) if x]})
+        self._ok(self.api.patch(self._path("pod", pod.name), {"metadata": {"annotations": {
+            "k8s.v1.cni.cncf.io/network-status": json.dumps(st)}}}), "pod network-status")
 
     def _sec_add(self, pod, ifname, conf):
         rc, res, err = self.lab.cni("ADD", pod.node, pod, ifname=ifname, conf=conf)
