@@ -185,6 +185,11 @@ static int put_rule(struct nft_batch *b, const struct pnft_op *o)
 	const struct pnft_rule *r = o->rule;
 	nft_rule_begin(b, o->kind == PNFT_OP_INSERT_RULE ? NFT_RULE_INSERT : NFT_RULE_APPEND,
 		       o->name, 0, r->udata);
+	if (r->l2_prefix != PNFT_IF_NONE) {
+		nft_expr_meta(b, r->l2_prefix == PNFT_IF_IIF ? NFT_META_IIFNAME : NFT_META_OIFNAME,
+			      NFT_REG_1);
+		nft_expr_cmp(b, NFT_REG_1, NFT_CMP_EQ, PNFT_L2_PREFIX, strlen(PNFT_L2_PREFIX));
+	}
 	if (r->not_prefix != PNFT_IF_NONE) {
 		nft_expr_meta(b, r->not_prefix == PNFT_IF_IIF ? NFT_META_IIFNAME : NFT_META_OIFNAME,
 			      NFT_REG_1);

@@ -88,6 +88,8 @@ static void rule_seal(struct pnft_rule *r, const char *fmt, ...)
 	if (r->log || r->limit_rate) /* tables built before nflog keep their hashes */
 		n += snprintf(canon + n, sizeof(canon) - (size_t)n, "|%u|%d|%u|%s",
 			      r->limit_rate, r->log, r->log_group, r->log_prefix);
+	if (r->l2_prefix != PNFT_IF_NONE) /* likewise for the rules before it */
+		n += snprintf(canon + n, sizeof(canon) - (size_t)n, "|l2:%d", (int)r->l2_prefix);
 	uint64_t h = fnv_add(FNV0, canon, n > 0 ? (size_t)n : 0);
 	snprintf(r->udata, sizeof(r->udata), "%016llx %.*s", (unsigned long long)h,
 		 PNFT_UDATA_MAX - 18, text);
@@ -171,7 +173,12 @@ static int base_chain(struct tb *b, bool egress, const struct pnft_opts *o)
 	enum pnft_if ifm = egress ? PNFT_IF_IIF : PNFT_IF_OIF;
 	struct pnft_chain *c = tb_chain(b, cn, true, egress ? 0 : 1);
 	struct pnft_rule *r;
+	/* bridged frames of kvnet's L2 bridges (br_netfilter): not a routed endpoint's */
 	if (!c || !(r = tb_rule(b, c)))
+		return -ENOMEM;
+	r->l2_prefix = ifm, r->verdict = PNFT_V_ACCEPT, r->tail = true;
+	rule_seal(r, "%s: bridged by a kvnet L2 bridge", cn);
+	if (!(r = tb_rule(b, c)))
 		return -ENOMEM;
 	r->not_prefix = ifm, r->verdict = PNFT_V_ACCEPT, r->tail = true;
 	rule_seal(r, "%s: not a kvnet veth", cn);
@@ -454,6 +461,9 @@ static void range_text(struct sb *s, const struct pol_range *r)
 static void rule_text(struct sb *s, const struct pnft_rule *r)
 {
 	sb_add(s, "\t\t");
+	if (r->l2_prefix != PNFT_IF_NONE)
+		sb_add(s, "%s \"%s*\" ", r->l2_prefix == PNFT_IF_IIF ? "iifname" : "oifname",
+		       PNFT_L2_PREFIX);
 	if (r->not_prefix != PNFT_IF_NONE)
 		sb_add(s, "%s != \"%s*\" ", r->not_prefix == PNFT_IF_IIF ? "iifname" : "oifname",
 		       PNFT_PREFIX);

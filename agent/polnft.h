@@ -9,6 +9,11 @@
  *     map in { ifname : verdict }   veth → goto i-VETH      (ingress of the pod)
  *     set p4-HASH / p6-HASH         interval sets of peer addresses, named by content
  *     chain egress   hook forward priority 0, policy accept:
+ *         iifname "kvl-*" accept                      (bridged by a kvnet L2 bridge: with
+ *                                                      br_netfilter and bridge-nf-call-
+ *                                                      iptables=1 these frames come here
+ *                                                      too; their policy is the bridge
+ *                                                      table's, agent/mnpnft.h)
  *         iifname != "kv*" accept                     (not a kvnet veth: not ours)
  *         ct state established,related accept
  *         ct state invalid drop
@@ -59,6 +64,7 @@ struct nft_batch;
 #define PNFT_IFNAME_MAX 16	  /* IFNAMSIZ */
 #define PNFT_UDATA_MAX 128	  /* rule user data, with the NUL */
 #define PNFT_PREFIX "kv"	  /* host veth names start so (cni/mode.c) */
+#define PNFT_L2_PREFIX "kvl-"	  /* kvnet's L2 bridges (l2_bridge_name, l2/net.h) */
 #define PNFT_LOG_PREFIX "kvnet deny " /* log prefix of a deny rule, then its chain */
 #define PNFT_LOG_MAX 48		  /* a log prefix, with the NUL */
 
@@ -85,6 +91,9 @@ enum pnft_if {
 struct pnft_rule {
 	char udata[PNFT_UDATA_MAX];   /* "HASH16 TEXT": identity in the kernel */
 	enum pnft_if not_prefix;      /* IIF/OIF: name does NOT start with PNFT_PREFIX */
+	enum pnft_if l2_prefix;	      /* IIF/OIF: name starts with PNFT_L2_PREFIX (a frame
+				       * bridged by a kvnet L2 bridge, which br_netfilter
+				       * shows this hook with the bridge as iif and oif) */
 	uint32_t ct_state;	      /* ct state & this != 0 (PNFT_CT_*); 0: no match */
 	uint8_t nfproto;	      /* NFPROTO_IPV4 (2) / NFPROTO_IPV6 (10); 0: any */
 	bool saddr;		      /* set: the address matched is the source, else the

@@ -174,9 +174,9 @@ def main():
     if not L.agent_built():
         T.skip("test_mnpol", "dist/kvnet has no agent")
         return 0
-    procs = []
-    try:
-        with L.Lab(nodes=("node-a",), agent_conf_extra="network_policy = enabled\n") as lab:
+    with L.Lab(nodes=("node-a",), agent_conf_extra="network_policy = enabled\n") as lab:
+        procs = []
+        try:
             na = lab.nodes["node-a"]
             w = W.L2World(lab)
             hosts = subprocess.Popen(
@@ -303,13 +303,13 @@ def main():
                reaches(w, B, v1[0], v1[2], 8080, True) > 0,
                "MNPs deleted: B reaches vm-l2 again (IPv4, IPv6)")
             ok(pings(vm2.pod.ns, B[1], True), "MNPs deleted: vm-l2b pings B again")
-    finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        finally:  # before the lab removes their namespaces
+            for p in procs:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
     return T.status()
 
 

@@ -6,6 +6,7 @@
  * table in the wrong order are repaired; every plan is replayed in memory with the
  * kernel's reference rules (pnft_apply) and must land on the desired table. */
 #include "agent/polnft.h"
+#include "l2/net.h"
 #include "lib/err.h"
 #include "test/lib/t.h"
 
@@ -135,17 +136,25 @@ static void test_build_shape(void)
 	T_STREQ(t.chains[1].name, "ingress");
 	T_CHECK(t.chains[0].base && t.chains[0].prio == 0 && t.chains[1].prio == 1);
 	const struct pnft_chain *eg = pnft_chain_find(&t, "egress");
-	T_EQ(eg->n, 5);
-	T_EQ(eg->rules[0].not_prefix, PNFT_IF_IIF);
-	T_EQ(eg->rules[1].ct_state, PNFT_CT_ESTABLISHED | PNFT_CT_RELATED);
-	T_EQ(eg->rules[2].ct_state, PNFT_CT_INVALID);
-	T_EQ(eg->rules[2].verdict, PNFT_V_DROP);
-	T_EQ(eg->rules[3].vmap, PNFT_IF_IIF);
-	T_STREQ(eg->rules[3].target, "eg");
-	T_EQ(eg->rules[4].verdict, PNFT_V_DROP); /* closed */
+	T_EQ(eg->n, 6);
+	/* frames bridged by kvnet's L2 bridges (br_netfilter hands them to this hook with
+	 * the bridge as iif and oif) are not a routed endpoint's: accepted first */
+	T_EQ(eg->rules[0].l2_prefix, PNFT_IF_IIF);
+	T_EQ(eg->rules[0].verdict, PNFT_V_ACCEPT);
+	char br[16];
+	l2_bridge_name("1dba2326", br);
+	T_EQ(strncmp(br, PNFT_L2_PREFIX, strlen(PNFT_L2_PREFIX)), 0);
+	T_EQ(eg->rules[1].not_prefix, PNFT_IF_IIF);
+	T_EQ(eg->rules[2].ct_state, PNFT_CT_ESTABLISHED | PNFT_CT_RELATED);
+	T_EQ(eg->rules[3].ct_state, PNFT_CT_INVALID);
+	T_EQ(eg->rules[3].verdict, PNFT_V_DROP);
+	T_EQ(eg->rules[4].vmap, PNFT_IF_IIF);
+	T_STREQ(eg->rules[4].target, "eg");
+	T_EQ(eg->rules[5].verdict, PNFT_V_DROP); /* closed */
 	const struct pnft_chain *ing = pnft_chain_find(&t, "ingress");
-	T_EQ(ing->rules[3].vmap, PNFT_IF_OIF);
-	T_EQ(ing->rules[0].not_prefix, PNFT_IF_OIF);
+	T_EQ(ing->rules[0].l2_prefix, PNFT_IF_OIF);
+	T_EQ(ing->rules[4].vmap, PNFT_IF_OIF);
+	T_EQ(ing->rules[1].not_prefix, PNFT_IF_OIF);
 	/* x/a ingress: from x/b v4 and v6 on tcp 80, then drop */
 	const struct pnft_chain *ia = pnft_chain_find(&t, "i_kv00000000a");
 	T_CHECK(ia != NULL);
@@ -179,7 +188,7 @@ static void test_build_shape(void)
 	pnft_table_free(&t);
 	/* fail open: the catch-all accepts */
 	T_EQ(design(w, EPS, 2, true, &t), 0);
-	T_EQ(pnft_chain_find(&t, "egress")->rules[4].verdict, PNFT_V_ACCEPT);
+	T_EQ(pnft_chain_find(&t, "egress")->rules[5].verdict, PNFT_V_ACCEPT);
 	pnft_table_free(&t);
 	pol_world_free(w);
 }
