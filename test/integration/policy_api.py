@@ -53,6 +53,7 @@ def objects():
                     o["kind"] = d["kind"][:-4]
                 o.setdefault("apiVersion", {"Pod": "v1", "Namespace": "v1",
                                             "NetworkPolicy": "networking.k8s.io/v1",
+                                            "MultiNetworkPolicy": "k8s.cni.cncf.io/v1beta1",
                                             "VirtualMachineInstance": "kubevirt.io/v1"}[o["kind"]])
                 out.append(o)
     return out
