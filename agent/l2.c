@@ -20,7 +20,6 @@
 #include <time.h>
 
 #define L2_NODE_LABELS_MAX 64	   /* node labels matched against overrides */
-#define L2_FILE_MAX (64 * 1024)	   /* one L2Network file */
 #define L2_PATCH_MAX (16 * 1024)   /* one status patch */
 
 /* The module's state. */
@@ -230,7 +229,7 @@ static void def_obj(void *user, const struct kube_obj *o)
 static void read_files(struct agent_l2 *m)
 {
 	char dir[CONF_STR_MAX + 16], path[CONF_STR_MAX + 300];
-	snprintf(dir, sizeof(dir), "%s/l2networks", agent_conf(m->a)->datastore.state_dir);
+	snprintf(dir, sizeof(dir), "%s/%s", agent_conf(m->a)->datastore.state_dir, L2_DOC_DIR);
 	DIR *dp = opendir(dir);
 	if (!dp)
 		return; /* none: no L2Networks on this node */
@@ -242,7 +241,7 @@ static void read_files(struct agent_l2 *m)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		char *text;
 		struct err e = { 0 };
-		if (file_read(path, L2_FILE_MAX, &text, &len, &e) < 0) {
+		if (file_read(path, L2_DOC_MAX, &text, &len, &e) < 0) {
 			warn_once(m, e.msg);
 			continue;
 		}
