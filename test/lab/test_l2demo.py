@@ -10,7 +10,9 @@ vlan100), as a user moving VMs off a hypervisor would; no L2 pod was added befor
 VM, so the VM's routed eth0 must not take an address of vlan100's pools. Checked, each
 printed as it is made:
   - the VM's net1 on VLAN 100 has its original IPv4, IPv6 and MAC (CNI result and
-    `ip -j addr` in the pod), its eth0 none of vlan100's;
+    `ip -j addr` in the pod), its eth0 none of vlan100's; vlan100's status.nodes counts
+    its port on node-a, and after the migration on node-b only (no object touched: the
+    agents count again on their pods' events);
   - the legacy host reaches it: its 1 kHz UDP echo stream is answered by the VM, the
     answers tagged vlan 100 on the switch (`tcpdump -e`);
   - spoofing from the VM (another MAC, a VLAN 200 tag, another IP, ARP for another IP, a
@@ -51,6 +53,17 @@ def guest_addrs(ns, ifname):
                                      if a.get("scope") == "global")
 
 
+def ports_seen(w, want):
+    """Until vlan100's status.nodes says want {node: ports} (bounded); True if it did.
+    No object is touched: the agents count again on their pods' events."""
+    try:
+        W.wait(lambda: all((w.entry("vlan100", n) or {}).get("ports") == k
+                           for n, k in want.items()), "vlan100's port counts %s" % want, 20)
+        return True
+    except RuntimeError:
+        return False
+
+
 def run(lab, say, check):
     """The scenario in lab (nodes node-a, node-b). say(text) narrates, check(cond, what,
     diag) records and prints one check. Returns {"blackout_ms", "lost"} of the migration."""
@@ -72,6 +85,9 @@ def run(lab, say, check):
           "VM default/vm-l2 on node-a: net1 on VLAN 100 has its original address %s, %s and "
           "MAC %s (CNI result; ip -j addr in the pod)" % (W.VM_IP4, W.VM_IP6, W.VM_MAC),
           {"result": s1, "ip": (mac, addrs)})
+    check(ports_seen(w, {"node-a": 1, "node-b": 0}),
+          "vlan100's status.nodes counts the VM's port: node-a 1, node-b 0",
+          [w.entry("vlan100", n) for n in ("node-a", "node-b")])
     check(vm.ip4 and not vm.ip4.startswith("198.18.100.") and
           not (vm.ip6 or "").startswith("2001:db8:100:"),
           "its eth0 on the pod network got %s, %s: none of vlan100's pools (imported before "
@@ -125,6 +141,9 @@ def run(lab, say, check):
           % (m.outcome, cut["lost_total"]), cut)
     check(s2.get("ip4") == W.VM_IP4 and s2.get("ip6") == W.VM_IP6 and s2.get("mac") == W.VM_MAC,
           "on node-b net1 keeps %s, %s and %s" % (W.VM_IP4, W.VM_IP6, W.VM_MAC), s2)
+    check(ports_seen(w, {"node-a": 0, "node-b": 1}),
+          "vlan100's status.nodes follows the VM: node-a 0 ports (the source pod went), "
+          "node-b 1", [w.entry("vlan100", n) for n in ("node-a", "node-b")])
     say("blackout seen from the legacy host: %.1f ms (longest gap of its 1 kHz stream; "
         "%d of %d echoes lost)" % (gap, cut["lost_total"], res.sent))
 
