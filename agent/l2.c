@@ -20,7 +20,6 @@
 #include <time.h>
 
 #define L2_NODE_LABELS_MAX 64	   /* node labels matched against overrides */
-#define L2_FILE_MAX (64 * 1024)	   /* one L2Network file */
 #define L2_PATCH_MAX (16 * 1024)   /* one status patch */
 
 /* The module's state. */
@@ -34,6 +33,9 @@ struct agent_l2 {
 	struct l2_label labels[L2_NODE_LABELS_MAX];	/* this node's labels (scratch) */
 	bool dirty;					/* an L2Network or the node changed */
 	bool swept;					/* stale links removed once after sync */
+	bool ports_stale;				/* a pod or endpoint of this node came
+							 * or went since the last port count */
+	uint64_t counted_ms;				/* monotonic ms of that count (0: none) */
 	char last_warn[256];				/* the last warning (said once) */
 	struct agent_metric *m_nets, *m_ports;		/* kvnet_l2_networks{state}, _ports */
 	struct agent_metric *m_mig;			/* kvnet_l2_migration_ports_total{op} */
@@ -230,7 +232,7 @@ static void def_obj(void *user, const struct kube_obj *o)
 static void read_files(struct agent_l2 *m)
 {
 	char dir[CONF_STR_MAX + 16], path[CONF_STR_MAX + 300];
-	snprintf(dir, sizeof(dir), "%s/l2networks", agent_conf(m->a)->datastore.state_dir);
+	snprintf(dir, sizeof(dir), "%s/%s", agent_conf(m->a)->datastore.state_dir, L2_DOC_DIR);
 	DIR *dp = opendir(dir);
 	if (!dp)
 		return; /* none: no L2Networks on this node */
@@ -242,7 +244,7 @@ static void read_files(struct agent_l2 *m)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		char *text;
 		struct err e = { 0 };
-		if (file_read(path, L2_FILE_MAX, &text, &len, &e) < 0) {
+		if (file_read(path, L2_DOC_MAX, &text, &len, &e) < 0) {
 			warn_once(m, e.msg);
 			continue;
 		}
@@ -322,8 +324,8 @@ static bool trunk_stale(struct agent_l2 *m, const char *t, size_t nw)
 	return nh != nn;
 }
 
-/* Apply trunk t with the networks of want on it. */
-static void apply_trunk(struct agent_l2 *m, const char *t, size_t nw)
+/* Apply trunk t with the networks of want on it. True when it was applied now. */
+static bool apply_trunk(struct agent_l2 *m, const char *t, size_t nw)
 {
 	struct nl_sock *nl = agent_nl(m->a);
 	struct link_info tl;
@@ -340,10 +342,11 @@ static void apply_trunk(struct agent_l2 *m, const char *t, size_t nw)
 				nets[n++] = m->want[i].net;
 		}
 	if (!found)
-		return;
+		return false;
 	struct err e = { 0 };
 	int rc = 0;
-	if (trunk_stale(m, t, nw)) {
+	bool stale = trunk_stale(m, t, nw);
+	if (stale) {
 		rc = n ? l2_trunk_apply(nl, t, nets, n, &e) : 0;
 		if (rc < 0)
 			log_warnx(agent_log(m->a), "l2: %s", e.msg);
@@ -358,6 +361,7 @@ static void apply_trunk(struct agent_l2 *m, const char *t, size_t nw)
 		if (rc < 0)
 			snprintf(w->message, sizeof(w->message), "%s", e.msg);
 	}
+	return stale;
 }
 
 /* Remove the links of a network no longer carried (gone, moved to another trunk, or
@@ -379,7 +383,7 @@ static void remove_gone(struct agent_l2 *m, size_t nw)
 		struct err e = { 0 };
 		if (!used && l2_trunk_release(nl, h->trunk, &e) < 0)
 			log_warnx(agent_log(m->a), "l2: %s", e.msg);
-		if (w && !w->clash && strcmp(w->net.id, h->net.id) == 0 && w->trunk_found)
+		if (w && !w->clash && w->trunk_found)
 			continue; /* moved to another trunk: apply_trunk rebuilt its links there */
 		if (l2_net_remove(nl, h->net.id, &e) < 0)
 			log_warnx(agent_log(m->a), "l2: %s", e.msg);
@@ -449,8 +453,33 @@ static int count_one(const struct link_info *li, void *arg, struct err *e)
 	return 0;
 }
 
-static void count_ports(struct agent_l2 *m, size_t nw)
+static uint64_t mono_ms(void)
 {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* The networks planned keep the port counts they had at the last step. */
+static void keep_counts(struct agent_l2 *m, size_t nw)
+{
+	for (size_t i = 0; i < nw; i++) {
+		const struct agent_l2_state *h = find(m->have, m->n_have, m->want[i].net.id);
+		m->want[i].ports = h && h->bridge_ready && m->want[i].bridge_ready ? h->ports : 0;
+	}
+}
+
+/* Count the ports (one dump of every link) only when they may have changed: the networks
+ * or the node changed (m->dirty), a pod or endpoint of this node came or went, a network
+ * was (re)applied, or a resync period passed since the last count; else keep it. */
+static void count_ports(struct agent_l2 *m, size_t nw, bool applied)
+{
+	uint64_t period = (uint64_t)agent_conf(m->a)->agent.resync_seconds * 1000u;
+	if (!m->dirty && !m->ports_stale && !applied && m->counted_ms &&
+	    mono_ms() - m->counted_ms < period) {
+		keep_counts(m, nw);
+		return;
+	}
 	struct ports p = { .v = m->want, .n = nw };
 	char br[16];
 	for (size_t i = 0; i < nw; i++) {
@@ -460,10 +489,12 @@ static void count_ports(struct agent_l2 *m, size_t nw)
 		if (m->want[i].bridge_ready && link_get(agent_nl(m->a), br, &li, NULL) == 0)
 			p.br[i] = li.index;
 	}
-	if (link_dump(agent_nl(m->a), count_one, &p, NULL) < 0)
-		for (size_t i = 0; i < nw; i++) /* changed meanwhile: keep the last count */
-			if (find(m->have, m->n_have, m->want[i].net.id))
-				m->want[i].ports = find(m->have, m->n_have, m->want[i].net.id)->ports;
+	if (link_dump(agent_nl(m->a), count_one, &p, NULL) < 0) {
+		keep_counts(m, nw); /* changed meanwhile: keep the last count */
+		return;
+	}
+	m->ports_stale = false;
+	m->counted_ms = mono_ms();
 }
 
 /* ---- status ------------------------------------------------------------------------ */
@@ -652,17 +683,18 @@ static void step(struct agent_l2 *m)
 	struct l2_node node = { .name = agent_node(m->a), .labels = m->labels,
 				.n_labels = kube ? node_labels(m) : 0 };
 	size_t nw = agent_l2_plan(m->defs, m->n_defs, &node, m->want, AGENT_L2_MAX);
+	bool applied = false;
 	for (size_t i = 0; i < nw; i++) {
 		bool seen = false;
 		for (size_t j = 0; j < i; j++)
 			seen |= strcmp(m->want[j].trunk, m->want[i].trunk) == 0;
 		if (m->want[i].trunk[0] && !seen)
-			apply_trunk(m, m->want[i].trunk, nw);
+			applied |= apply_trunk(m, m->want[i].trunk, nw);
 	}
 	remove_gone(m, nw);
 	if (!m->swept)
 		sweep(m, nw);
-	count_ports(m, nw);
+	count_ports(m, nw, applied);
 	memcpy(m->have, m->want, nw * sizeof(m->want[0]));
 	m->n_have = nw;
 	m->dirty = false;
@@ -692,6 +724,9 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 							agent_node(a)) == 0)) {
 			m->dirty = true;
 			agent_reconcile_soon(a);
+		} else if (ev->kind == AGENT_K_POD) { /* a pod of this node: its L2 ports */
+			m->ports_stale = true;
+			agent_reconcile_soon(a);
 		}
 		break;
 	case AGENT_HOOK_RECONCILED:
@@ -699,6 +734,8 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 		break;
 	case AGENT_HOOK_EP_ADDED:
 	case AGENT_HOOK_EP_REMOVED:
+		m->ports_stale = true;
+		break;
 	case AGENT_HOOK_COUNT:
 		break;
 	}
@@ -770,12 +807,15 @@ void *agent_l2_new(struct agent *a, struct err *e)
 	}
 	if (agent_hook_add(a, AGENT_HOOK_OBJECT, on_hook, m, e) < 0 ||
 	    agent_hook_add(a, AGENT_HOOK_RECONCILED, on_hook, m, e) < 0 ||
+	    agent_hook_add(a, AGENT_HOOK_EP_ADDED, on_hook, m, e) < 0 ||
+	    agent_hook_add(a, AGENT_HOOK_EP_REMOVED, on_hook, m, e) < 0 ||
 	    agent_http_add(a, "/l2networks", http_l2, m, e) < 0) {
 		agent_l2_free(m);
 		return NULL;
 	}
 	agent_want_kind(a, AGENT_K_L2NET);
 	agent_want_kind(a, AGENT_K_NODE);
+	agent_want_kind(a, AGENT_K_POD);
 	return m;
 }
 
@@ -786,6 +826,8 @@ void agent_l2_free(void *state)
 		return;
 	agent_hook_del(m->a, AGENT_HOOK_OBJECT, on_hook, m);
 	agent_hook_del(m->a, AGENT_HOOK_RECONCILED, on_hook, m);
+	agent_hook_del(m->a, AGENT_HOOK_EP_ADDED, on_hook, m);
+	agent_hook_del(m->a, AGENT_HOOK_EP_REMOVED, on_hook, m);
 	agent_http_del(m->a, "/l2networks");
 	free(m);
 }

@@ -3,7 +3,7 @@
  * so, and each node reports its side in the network's status.
  *
  * Where the networks come from: the L2Network objects of the API (kubernetes datastore,
- * an informer; a cluster without the CRD has none) or the files state_dir/l2networks/
+ * an informer; a cluster without the CRD has none) or the files state_dir/L2_DOC_DIR/
  * NAME.json of the file datastore (the same document; read at every reconcile). The trunk
  * a node uses is the first per-node override that matches its name or labels, else the
  * default (l2_netdef_trunk).

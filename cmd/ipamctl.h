@@ -32,11 +32,6 @@ struct kube_client;
 #define CTL_PAGE 500			/* LIST page size */
 #define CTL_FILE_MAX (64u << 20)	/* bytes of a file read or a JSON output */
 #define CTL_DEFAULT_NETWORK "kvnet"	/* --network default */
-/* The file datastore's L2Network documents, state_dir/CTL_L2_DIR/NAME.json, as the CNI
- * reads them (cni/l2.h CNI_L2_DIR, CNI_L2_DOC_MAX; not included: ipamctl would inherit the
- * plugin's API rights in test/dist/apicalls.py). */
-#define CTL_L2_DIR "l2networks"
-#define CTL_L2_DOC_MAX (256u << 10)
 
 enum ctl_out { OUT_TABLE = 1, OUT_JSON, OUT_WIDE };
 

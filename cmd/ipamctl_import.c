@@ -16,7 +16,37 @@ struct inv_arg {
 	bool partial;		/* apply the good rows even if some are bad */
 	unsigned applied;	/* rows that changed the state */
 	unsigned bad;		/* rows found bad on the fresh state */
+	const struct ipam_l2net *l2; /* the L2Networks that exist */
+	unsigned n_l2;		/* how many */
+	unsigned claimed;	/* pools that became an L2Network's own */
 };
+
+/* True when net names one of the L2Networks l2 (n of them). */
+static bool is_l2net(const struct ipam_l2net *l2, unsigned n, const char *net)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(l2[i].name, net))
+			return true;
+	return false;
+}
+
+/* The pool of every good row registered on an L2Network serves that network alone from
+ * now on (ipam_pool_claim), so the routed allocator never hands out its addresses, also
+ * before the network's first CNI ADD. */
+static int claim_pools(struct ipam_state *st, struct inv_arg *ia, struct err *e)
+{
+	ia->claimed = 0;
+	for (unsigned i = 0; i < ia->inv->n; i++) {
+		const struct ipam_inv_row *r = &ia->inv->rows[i];
+		if (r->bad || !is_l2net(ia->l2, ia->n_l2, r->network))
+			continue;
+		int rc = ipam_pool_claim(st, &r->ip, r->network, e);
+		if (rc < 0 && rc != -ENOENT)
+			return err_prefix(e, "line %u", r->line), rc;
+		ia->claimed += rc == 1;
+	}
+	return 0;
+}
 
 static int op_inventory(struct ipam_state *st, void *arg, struct err *e)
 {
@@ -32,7 +62,8 @@ static int op_inventory(struct ipam_state *st, void *arg, struct err *e)
 		ia->bad += ia->inv->rows[i].bad;
 	if (ia->inv->n_errs_total != before && !ia->partial)
 		return err_setx(e, EEXIST, "the state changed while importing; nothing applied");
-	return ipam_inv_apply(st, ia->inv, &ia->applied, e);
+	int rc = ipam_inv_apply(st, ia->inv, &ia->applied, e);
+	return rc < 0 ? rc : claim_pools(st, ia, e);
 }
 
 struct undo_arg {
@@ -120,12 +151,36 @@ static int inv_json(const char *cmd, const struct ipam_inv *v, unsigned applied,
 	return ctl_emit_json(&w);
 }
 
+static int inventory_run(struct ctl *x, const char *cmd, const char *what, struct ipam_inv *v,
+			 const struct ipam_l2net *l2, unsigned n_l2);
+
+static void claimed_say(const struct inv_arg *ia)
+{
+	if (ia->claimed)
+		printf("%u pool%s now serve%s only the L2Network%s of %s rows (never the routed "
+		       "pod network)\n", ia->claimed, ia->claimed == 1 ? "" : "s",
+		       ia->claimed == 1 ? "s" : "", ia->claimed == 1 ? "" : "s",
+		       ia->claimed == 1 ? "its" : "their");
+}
+
 /* Validate v against the current state, then apply it in one update. */
 int ctl_inventory_run(struct ctl *x, const char *cmd, const char *what, struct ipam_inv *v)
 {
-	struct err e = {0};
 	if (ctl_open_store(x) < 0)
 		return 1;
+	struct ipam_l2net *l2 = NULL;
+	unsigned n_l2 = 0;
+	if (ctl_load_l2nets(x, &l2, &n_l2) < 0)
+		return 1;
+	int rc = inventory_run(x, cmd, what, v, l2, n_l2);
+	free(l2);
+	return rc;
+}
+
+static int inventory_run(struct ctl *x, const char *cmd, const char *what, struct ipam_inv *v,
+			 const struct ipam_l2net *l2, unsigned n_l2)
+{
+	struct err e = {0};
 	struct ipam_state st;
 	if (ctl_read_state(x, &st) < 0) {
 		ipam_state_free(&st);
@@ -152,7 +207,7 @@ int ctl_inventory_run(struct ctl *x, const char *cmd, const char *what, struct i
 			      v->n_errs_total == 1 ? "" : "s");
 		return 1;
 	}
-	struct inv_arg ia = {.inv = v, .partial = x->partial};
+	struct inv_arg ia = {.inv = v, .partial = x->partial, .l2 = l2, .n_l2 = n_l2};
 	r = ipam_ds_update(&x->ds, op_inventory, &ia, &e);
 	if (r < 0) {
 		print_inv_errs(what, v);
@@ -188,6 +243,7 @@ int ctl_inventory_run(struct ctl *x, const char *cmd, const char *what, struct i
 		printf("%s %s for VM %s/%s (handle %s%s%s)\n",
 		       ia.applied ? "reserved" : "already reserved:", as, row->ns, row->vm,
 		       row->handle, row->mac[0] ? ", mac " : "", row->mac);
+		claimed_say(&ia);
 		return 0;
 	}
 	print_inv_errs(what, v);
@@ -197,6 +253,7 @@ int ctl_inventory_run(struct ctl *x, const char *cmd, const char *what, struct i
 	printf("imported %u row%s: %u reserved, %u already in place, %u with problems (not "
 	       "applied)\n", v->n_seen, v->n_seen == 1 ? "" : "s", ia.applied, in_place,
 	       v->n_seen - v->n + bad);
+	claimed_say(&ia);
 	return v->n_errs_total ? 1 : 0;
 }
 

@@ -37,7 +37,7 @@ static int defs_add(struct l2_netdef **v, unsigned *n, unsigned *cap, const stru
 static int file_defs(struct ctl *x, struct l2_netdef **v, unsigned *n, unsigned *cap)
 {
 	char dir[PATH_MAX + 32];
-	snprintf(dir, sizeof(dir), "%s/%s", x->state_dir, CTL_L2_DIR);
+	snprintf(dir, sizeof(dir), "%s/%s", x->state_dir, L2_DOC_DIR);
 	DIR *dp = opendir(dir);
 	if (!dp)
 		return errno == ENOENT ? 0 : (ctl_errx("%s: %s", dir, strerror(errno)), -1);
@@ -52,7 +52,7 @@ static int file_defs(struct ctl *x, struct l2_netdef **v, unsigned *n, unsigned 
 		char *text = NULL;
 		struct err e = {0};
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (file_read(path, CTL_L2_DOC_MAX, &text, &tl, &e) < 0 ||
+		if (file_read(path, L2_DOC_MAX, &text, &tl, &e) < 0 ||
 		    l2_netdef_parse_text(text, tl, &d, &e) < 0)
 			ctl_errx("warning: L2Network %s: %s", path, e.msg);
 		else if (defs_add(v, n, cap, &d) < 0)

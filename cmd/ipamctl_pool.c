@@ -14,12 +14,31 @@ struct pool_arg {
 	struct ipam_cidr cidr; /* the pool */
 	unsigned block;	       /* block prefix (0 default) */
 	bool existed;	       /* add: already there with the same CIDR */
+	const char *l2;	       /* add: the L2Network whose subnet holds it, or NULL */
+	bool claimed;	       /* add: it became that network's own */
 };
 
 static int op_pool_add(struct ipam_state *st, void *arg, struct err *e)
 {
 	struct pool_arg *pa = arg;
-	return ipam_pool_ensure(st, &pa->cidr, pa->block, &pa->existed, e);
+	int rc = ipam_pool_ensure(st, &pa->cidr, pa->block, &pa->existed, e);
+	if (rc < 0 || !pa->l2)
+		return rc;
+	rc = ipam_pool_claim(st, &pa->cidr.a, pa->l2, e);
+	pa->claimed = rc == 1;
+	return rc < 0 ? rc : 0;
+}
+
+/* The L2Network (of l2, n of them) whose subnet holds c, or NULL. */
+static const char *l2_of(const struct ipam_l2net *l2, unsigned n, const struct ipam_cidr *c)
+{
+	for (unsigned i = 0; i < n; i++)
+		if ((l2[i].has_v4 && l2[i].v4.prefix <= c->prefix &&
+		     ipam_cidr_contains(&l2[i].v4, &c->a)) ||
+		    (l2[i].has_v6 && l2[i].v6.prefix <= c->prefix &&
+		     ipam_cidr_contains(&l2[i].v6, &c->a)))
+			return l2[i].name;
+	return NULL;
 }
 
 static int op_pool_delete(struct ipam_state *st, void *arg, struct err *e)
@@ -45,6 +64,8 @@ static int pool_list(struct ctl *x, const struct ipam_state *st)
 			ctl_w_kstr(&w, "name", p->name);
 			ctl_w_kstr(&w, "cidr", ipam_cidr_str(&p->cidr, cs, sizeof(cs)));
 			ctl_w_kuint(&w, "blockSize", p->block_prefix);
+			if (p->network[0])
+				ctl_w_kstr(&w, "network", p->network);
 			json_w_key(&w, "reserved");
 			json_w_arr_begin(&w);
 			for (unsigned i = 0; i < p->n_reserved; i++)
@@ -109,7 +130,16 @@ int ctl_pool(struct ctl *x, int argc, char **argv)
 		ipam_state_free(&st);
 		return rc;
 	}
+	struct ipam_l2net *l2 = NULL;
+	unsigned n_l2 = 0;
+	if (add && ctl_load_l2nets(x, &l2, &n_l2) < 0)
+		return 1;
+	pa.l2 = add ? l2_of(l2, n_l2, &pa.cidr) : NULL;
 	int r = ipam_ds_update(&x->ds, add ? op_pool_add : op_pool_delete, &pa, &e);
+	if (!r && pa.claimed && x->out != OUT_JSON)
+		printf("pool %s serves only L2Network %s (its subnet holds it; never the routed pod "
+		       "network)\n", argv[1], pa.l2);
+	free(l2);
 	char name[IPAM_NAME_MAX + 1], cs[64];
 	ipam_block_name(&pa.cidr, name, sizeof(name));
 	ipam_cidr_str(&pa.cidr, cs, sizeof(cs));

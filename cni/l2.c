@@ -35,8 +35,8 @@ static int file_get(const struct cni_req *r, const char *name, struct l2_netdef 
 	char path[4200];
 	char *text = NULL;
 	size_t len = 0;
-	snprintf(path, sizeof(path), "%s/%s/%s.json", r->state_dir, CNI_L2_DIR, name);
-	int rc = file_read(path, CNI_L2_DOC_MAX, &text, &len, e);
+	snprintf(path, sizeof(path), "%s/%s/%s.json", r->state_dir, L2_DOC_DIR, name);
+	int rc = file_read(path, L2_DOC_MAX, &text, &len, e);
 	if (rc < 0)
 		return rc;
 	rc = l2_netdef_parse_text(text, len, out, e);
@@ -88,7 +88,7 @@ static int siblings(struct cni_store *cs, const struct cni_req *r, struct cni_l2
 	int rc = 0;
 	if (!r->kube) {
 		char path[4200];
-		snprintf(path, sizeof(path), "%s/%s", r->state_dir, CNI_L2_DIR);
+		snprintf(path, sizeof(path), "%s/%s", r->state_dir, L2_DOC_DIR);
 		DIR *dir = opendir(path);
 		if (!dir) {
 			free(d);

@@ -2,7 +2,7 @@
  * on an L2Network (l2/netdef.h), with its original IP and MAC, and the reading of that
  * L2Network from the datastore.
  *
- * Where the L2Network comes from: the file datastore's STATE_DIR/l2networks/NAME.json
+ * Where the L2Network comes from: the file datastore's STATE_DIR/L2_DOC_DIR/NAME.json
  * (the same document as the custom resource), or GET /apis/kvnet.io/v1/l2networks/NAME
  * with the kubernetes datastore. Its subnets become the request's pools (each reserving
  * its gateway, and serving this network alone: ipam.h "network"); without subnets the
@@ -26,9 +26,7 @@
 
 #include <stddef.h>
 
-#define CNI_L2_DIR "l2networks"		      /* under the file datastore's state_dir */
 #define CNI_L2_LOCK CNI_KUBE_LOCKDIR "/l2.lock" /* node-local lock of trunk applies */
-#define CNI_L2_DOC_MAX (256u << 10)	      /* largest L2Network document read */
 
 /* What the l2 mode needs to know of the datastore. */
 struct cni_l2 {

@@ -85,25 +85,6 @@ const char *cni_ipam_net(const struct cni_req *r)
 	return r->network[0] ? r->network : r->name;
 }
 
-/* True when every address allocated in pool p belongs to a handle of network net (an
- * L2Network's subnet made a pool with `ipamctl pool add` and reserved for its VMs before
- * the first ADD): the pool may become net's own. */
-static bool pool_adoptable(const struct ipam_state *st, const struct ipam_pool *p,
-			   const char *net)
-{
-	size_t nl = strlen(net);
-	for (unsigned i = 0; i < st->n_blocks; i++) {
-		const struct ipam_block *b = &st->blocks[i];
-		if (!ipam_cidr_contains(&p->cidr, &b->cidr.a))
-			continue;
-		for (unsigned k = 0; k < b->size; k++)
-			if (b->slot[k] && (strncmp(b->slot[k]->handle, net, nl) != 0 ||
-					   b->slot[k]->handle[nl] != '.'))
-				return false;
-	}
-	return true;
-}
-
 int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e)
 {
 	for (unsigned i = 0; i < r->n_pools; i++) {
@@ -122,7 +103,7 @@ int cni_sync_pools(struct ipam_state *st, const struct cni_req *r, struct err *e
 			ipam_pool_set_network(st, &st->pools[st->n_pools - 1], r->network);
 			continue;
 		}
-		if (!have->network[0] && r->network[0] && pool_adoptable(st, have, r->network))
+		if (!have->network[0] && r->network[0] && ipam_pool_adoptable(st, have, r->network))
 			ipam_pool_set_network(st, have, r->network);
 		if (strcmp(have->network, r->network) != 0)
 			return err_setx(e, EEXIST, "pool %s: %s is %s%s, not %s%s", have->name,

@@ -373,6 +373,43 @@ void ipam_pool_set_network(struct ipam_state *st, struct ipam_pool *p, const cha
 	snprintf(p->network, sizeof(p->network), "%s", net);
 }
 
+bool ipam_pool_adoptable(const struct ipam_state *st, const struct ipam_pool *p,
+			 const char *net)
+{
+	size_t nl = strlen(net);
+	for (unsigned i = 0; i < st->n_blocks; i++) {
+		const struct ipam_block *b = &st->blocks[i];
+		if (!ipam_cidr_contains(&p->cidr, &b->cidr.a))
+			continue;
+		for (unsigned k = 0; k < b->size; k++)
+			if (b->slot[k] && (strncmp(b->slot[k]->handle, net, nl) != 0 ||
+					   b->slot[k]->handle[nl] != '.'))
+				return false;
+	}
+	return true;
+}
+
+int ipam_pool_claim(struct ipam_state *st, const struct ip_addr *a, const char *net,
+		    struct err *e)
+{
+	struct ipam_pool *p = NULL;
+	for (unsigned i = 0; i < st->n_pools && !p; i++)
+		if (ipam_cidr_contains(&st->pools[i].cidr, a))
+			p = &st->pools[i];
+	if (!p)
+		return -ENOENT;
+	if (strcmp(p->network, net) == 0)
+		return 0;
+	if (p->network[0])
+		return err_setx(e, EEXIST, "pool %s serves L2Network %s, not %s", p->name,
+				p->network, net);
+	if (!ipam_pool_adoptable(st, p, net))
+		return err_setx(e, EEXIST, "pool %s: addresses of other networks are allocated "
+				"in it; it cannot serve L2Network %s alone", p->name, net);
+	ipam_pool_set_network(st, p, net);
+	return 1;
+}
+
 int ipam_pool_reserve(struct ipam_state *st, struct ipam_pool *p, const struct ip_addr *a,
 		      struct err *e)
 {

@@ -225,6 +225,18 @@ bool ipam_pool_reserves(const struct ipam_pool *p, const struct ip_addr *a);
 /* Pool p (one of st's) serves only L2Network net from now on ("": any routed network).
  * An update of the pool record. */
 void ipam_pool_set_network(struct ipam_state *st, struct ipam_pool *p, const char *net);
+/* True when every address allocated in pool p belongs to a handle of network net (the
+ * handle id starts with "net."): p may become net's own. */
+bool ipam_pool_adoptable(const struct ipam_state *st, const struct ipam_pool *p,
+			 const char *net);
+/* The pool holding a serves L2Network net alone from now on, so the routed allocator
+ * never hands out its addresses (ipamctl calls it for a pool inside an L2Network's subnet
+ * and for every address registered on one, before any CNI ADD of that network): 0 when
+ * it does already, 1 when it was a pool of no network and ipam_pool_adoptable() (an
+ * update of the pool record), -ENOENT when no pool holds a, -EEXIST with e when the pool
+ * serves another network or holds addresses of other networks' handles. */
+int ipam_pool_claim(struct ipam_state *st, const struct ip_addr *a, const char *net,
+		    struct err *e);
 /* Pool p (one of st's) never hands out a (an L2Network's gateway): added to its reserved
  * list unless there already. 0, -EADDRINUSE when a handle holds a (e names it), -ENOSPC
  * when the list is full. An update of the pool record. */

@@ -35,6 +35,10 @@ struct err;
 #define L2_IFNAME_MAX 15     /* a Linux interface name */
 #define L2_OVERRIDES_MAX 16  /* per-node trunk overrides */
 #define L2_LABELS_MAX 4	     /* matchLabels pairs of one override */
+/* The file datastore keeps one document per L2Network, state_dir/L2_DOC_DIR/NAME.json;
+ * every reader (the CNI, the agent, ipamctl) takes these two from here. */
+#define L2_DOC_DIR "l2networks"	     /* under the file datastore's state_dir */
+#define L2_DOC_MAX (256u << 10)	     /* largest L2Network document read */
 
 struct l2_subnet {
 	bool set;	      /* given */

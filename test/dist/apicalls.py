@@ -64,6 +64,7 @@ MUTATORS = {
     'ipam_handle_mend': _BH,
     'ipam_pool_ensure': {'ippools': {'create'}},
     'ipam_pool_set_network': {'ippools': {'update'}},
+    'ipam_pool_claim': {'ippools': {'update'}},
     'ipam_pool_reserve': {'ippools': {'update'}},
     'ipam_pool_delete': {'ippools': {'delete'}, 'ipamblocks': {'delete'}},
     'ipam_inv_apply': {'ipamblocks': {'create', 'update'}, 'ipamhandles': {'create', 'update'}},

@@ -13,7 +13,9 @@ where test/lab/l2peer.py plays the legacy host 198.18.100.1 on VLAN 100 (real 80
 frames from a raw socket; it answers ARP/ping and streams UDP echoes to the VM). The
 L2Networks vlan100 (VLAN 100, 198.18.100.0/24 and 2001:db8:100::/64, gateways ::1/.1) and
 vlan200 (VLAN 200, 198.18.200.0/24) both use trunk0; the VM's original address and MAC
-are reserved with `ipamctl reserve --network vlan100` before it is created. port200() puts
+are reserved with `ipamctl reserve --network vlan100` (or imported, register="import") before
+it is created; the pools of vlan100's subnets, added after the L2Network, serve vlan100
+alone from the start (ipamctl claims them), so the VM's routed eth0 never takes one. port200() puts
 a listener on VLAN 200 into a node's vlan200 bridge (build/tools/l2-apply: kvnet's own
 port guard) in a namespace of its own, for isolation checks with tcpdump.
 All namespaces are the lab's (kvt-PID-*), removed with it.
@@ -66,7 +68,10 @@ def wait(pred, what, timeout=30.0):
 
 
 class L2World:
-    def __init__(self, lab, vm="default/vm-l2"):
+    def __init__(self, lab, vm="default/vm-l2", register="reserve"):
+        """register: how the VM's original address and MAC are registered, "reserve"
+        (`ipamctl reserve --network vlan100`, one per address) or "import" (`ipamctl
+        import` of an inventory with the network column, as a user moving VMs would)."""
         self.lab = lab
         self.sw = "kvt-%d-l2sw" % L.PID
         self.peer_ns = "kvt-%d-l2peer" % L.PID
@@ -95,36 +100,24 @@ class L2World:
             for name in ("vlan100", "vlan200"):
                 wait(lambda n=node, nm=name: (self.entry(nm, n.name) or {}).get("bridgeReady"),
                      "%s's bridge on %s" % (name, node.name))
-        for args in (("pool", "add", "198.18.100.0/24"), ("pool", "add", "2001:db8:100::/64"),
-                     ("reserve", "--vm", vm, "--ip", VM_IP4, "--mac", VM_MAC, "--network",
-                      "vlan100"),
-                     ("reserve", "--vm", vm, "--ip", VM_IP6, "--network", "vlan100")):
+        steps = [("pool", "add", "198.18.100.0/24"), ("pool", "add", "2001:db8:100::/64")]
+        if register == "import":
+            self.inventory = os.path.join(lab.dir, "inventory.csv")
+            ns, name = vm.split("/")
+            with open(self.inventory, "w", encoding="utf-8") as f:
+                f.write("namespace,vm,ip,mac,network\n%s,%s,%s,%s,vlan100\n%s,%s,%s,,vlan100\n"
+                        % (ns, name, VM_IP4, VM_MAC, ns, name, VM_IP6))
+            steps.append(("import", self.inventory))
+        else:
+            steps += [("reserve", "--vm", vm, "--ip", VM_IP4, "--mac", VM_MAC, "--network",
+                       "vlan100"),
+                      ("reserve", "--vm", vm, "--ip", VM_IP6, "--network", "vlan100")]
+        self.registered = []
+        for args in steps:
             p = self.ipamctl(*args)
             if p.returncode != 0:
                 raise RuntimeError("l2lab: ipamctl %s: %s" % (" ".join(args), p.stdout + p.stderr))
-        self.first_l2_pod()
-
-    def first_l2_pod(self):
-        """A plain pod with only net1 on vlan100 (node-a): its ADD makes the pools added
-        for the reservations vlan100's own (cni/store.c adopts them). Until an L2 ADD did
-        that, the routed allocator takes `ipamctl pool add`'s pools as routed ones: the
-        VM's eth0 ADD would get an address of 198.18.100.0/24 (noticed in this lab; not
-        this scenario's subject)."""
-        import kubevirt
-        node = next(iter(self.lab.nodes.values()))
-        obj = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": "l2-first", "namespace": "default"},
-               "spec": {"nodeName": node.name, "containers": [{"name": "c", "image": "x"}]}}
-        r = self.lab.api.post(L.PODS % "default", obj)
-        if r.status != 201:
-            raise RuntimeError("l2lab: pod l2-first: %s %s" % (r.status, r.raw[:200]))
-        pod = kubevirt.Pod(r.json, node)
-        pod.ns = self.lab.new_pod_ns()
-        rc, res, err = self.lab.cni("ADD", node, pod, ifname="net1",
-                                    conf=self.secondary()[0][2](node))
-        if rc != 0:
-            raise RuntimeError("l2lab: CNI ADD l2-first net1: %s %s" % (res, err))
-        self.first = pod
+            self.registered.append(("ipamctl " + " ".join(args), p.stdout.strip()))
 
     def _port(self, port):
         # the switch's own stack says nothing into the VLANs (no link-local, no MLD)
@@ -188,21 +181,23 @@ class L2World:
         self.p200[node.name] = ns
         return ns
 
-    def peer_broadcast(self, mark):
-        """One broadcast frame tagged VLAN 100 (EtherType 0x88b5, "KVT-MARK:" + mark) from
-        the peer: it floods to every node's trunk."""
+    def peer_broadcast(self, mark, vid=100, mac=PEER_MAC):
+        """One broadcast frame tagged vid (EtherType 0x88b5, "KVT-MARK:" + mark) from
+        the peer, source MAC mac: it floods to every node's trunk."""
         code = ("import socket,struct,sys;s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);"
                 "s.bind(('eth0',0));m=bytes.fromhex(sys.argv[1].replace(':',''));"
-                "s.send(b'\\xff'*6+m+struct.pack('!HHH',0x8100,100,0x88b5)+b'KVT-MARK:'+"
+                "s.send(b'\\xff'*6+m+struct.pack('!HHH',0x8100,int(sys.argv[3]),0x88b5)+b'KVT-MARK:'+"
                 "sys.argv[2].encode()+b'\\0'*30)")
-        L.sh("ip", "netns", "exec", self.peer_ns, sys.executable, "-c", code, PEER_MAC, mark)
+        L.sh("ip", "netns", "exec", self.peer_ns, sys.executable, "-c", code, mac, mark,
+             str(vid))
 
     @staticmethod
-    def vm_send(pod, mark, ifname="net1"):
+    def vm_send(pod, mark, ifname="net1", kind="good"):
         """A UDP broadcast from the VM's own MAC and address out of pod's ifname with mark
-        (test/lib/spoof.py good): what a port must not forward while closed."""
+        (test/lib/spoof.py good: what a port must not forward while closed), or one of
+        spoof.py's other kinds (othermac, hop, ipspoof, arpspoof, dhcp, ...)."""
         L.sh("ip", "netns", "exec", pod.ns, sys.executable, SPOOF, ifname, VM_MAC, VM_IP4,
-             "good", mark)
+             kind, mark)
 
     def filters(self, node, port):
         """{hook: [(prio, name)]} of a port's tc filters (l2-apply filters)."""

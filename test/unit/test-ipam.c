@@ -101,6 +101,44 @@ static void test_network_pools(void)
 	ipam_state_free(&st);
 }
 
+/* ipam_pool_claim: a pool of no network whose allocations are all the L2Network's becomes
+ * its own (ipamctl, before the network's first CNI ADD), after which the routed allocator
+ * never takes from it; a pool of another network, or one with routed allocations, is
+ * refused; an address in no pool is -ENOENT. */
+static void test_pool_claim(void)
+{
+	struct ipam_state st;
+	ipam_state_init(&st);
+	T_EQ(pool(&st, "routed", "198.18.0.0/30", 30, NULL, NULL), 0);
+	T_EQ(pool(&st, "l2", "198.18.100.0/24", 0, NULL, NULL), 0);
+	T_EQ(pool(&st, "mixed", "198.18.101.0/24", 0, NULL, NULL), 0);
+	struct ip_addr a = A("198.18.100.10"), m = A("198.18.101.10"), none = A("198.18.9.1");
+	struct err e = {0};
+	T_EQ(ipam_reserve_ip(&st, "vlan100.vmi.default.vm1", &a, NULL, NULL), 0);
+	T_CHECK(ipam_pool_adoptable(&st, &st.pools[1], "vlan100"));
+	T_CHECK(!ipam_pool_adoptable(&st, &st.pools[1], "vlan10")); /* a prefix is not a name */
+	T_EQ(ipam_pool_claim(&st, &a, "vlan100", &e), 1);
+	T_STREQ(st.pools[1].network, "vlan100");
+	T_EQ(ipam_pool_claim(&st, &a, "vlan100", &e), 0);
+	T_EQ(ipam_pool_claim(&st, &a, "vlan200", &e), -EEXIST);
+	T_CHECK(strstr(e.msg, "serves L2Network vlan100") != NULL);
+	T_EQ(ipam_reserve_ip(&st, "kvnet.vmi.default.vm2", &m, NULL, NULL), 0);
+	T_EQ(ipam_pool_claim(&st, &m, "vlan101", &e), -EEXIST);
+	T_STREQ(st.pools[2].network, "");
+	T_EQ(ipam_pool_claim(&st, &none, "vlan100", &e), -ENOENT);
+	/* the routed allocator: the /30's two addresses, then the mixed pool, never vlan100's */
+	int rc = 0;
+	char h[32];
+	for (int i = 0; i < 300 && rc == 0; i++) {
+		snprintf(h, sizeof(h), "net.c%d", i);
+		const char *got = alloc(&st, h, "node-a", IPAM_V4, &rc);
+		if (rc == 0)
+			T_CHECK(strncmp(got, "198.18.100.", 11) != 0);
+	}
+	T_EQ(rc, -ENOSPC);
+	ipam_state_free(&st);
+}
+
 static void test_affinity_and_claim(void)
 {
 	struct ipam_state st;
@@ -839,6 +877,7 @@ int main(void)
 {
 	T_RUN(test_affinity_and_claim);
 	T_RUN(test_network_pools);
+	T_RUN(test_pool_claim);
 	T_RUN(test_borrow_and_exhaustion_v4);
 	T_RUN(test_v6_and_dual_stack);
 	T_RUN(test_v6_large_pools);
