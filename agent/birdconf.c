@@ -166,7 +166,7 @@ int agent_bird_conf(const struct agent_bird_in *in, char **out, size_t *len, str
 		fam6 |= c->bgp.peers.v[i].family == AF_INET6;
 	}
 
-	put(&t, "# kvnet: BIRD 2 configuration fragment, written by the kvnet agent from\n"
+	put(&t, AGENT_BIRD_HEADER ", written by the kvnet agent from\n"
 		"# kvnet.conf ([bgp]) and this node's IPAM blocks. Do not edit: it is\n"
 		"# rewritten when either changes. bird.conf includes it and holds no router id,\n"
 		"# device or kernel protocol of its own.\n");
@@ -196,4 +196,12 @@ int agent_bird_conf(const struct agent_bird_in *in, char **out, size_t *len, str
 	*out = t.buf;
 	*len = t.len;
 	return 0;
+}
+
+const char *agent_bird_conf_none(void)
+{
+	return AGENT_BIRD_HEADER ", written by the kvnet agent. [network]\n"
+	       "# cross_node is not bgp on this node: nothing announced or learned (BIRD wants\n"
+	       "# one protocol: the device protocol only). Rewritten when cross_node is bgp.\n"
+	       "\nprotocol device kvnet_device {\n}\n";
 }

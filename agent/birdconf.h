@@ -44,4 +44,14 @@ struct agent_bird_in {
 int agent_bird_conf(const struct agent_bird_in *in, char **out, size_t *len,
 		    struct err *e);
 
+/* The first bytes of every fragment kvnet writes (agent_bird_conf and
+ * agent_bird_conf_none): how the agent recognises a file as its own. */
+#define AGENT_BIRD_HEADER "# kvnet: BIRD 2 configuration fragment"
+
+/* The fragment of a node whose cross_node is not bgp (NUL-terminated, static): the device
+ * protocol only (BIRD refuses a configuration without any protocol), so BIRD's reconfigure
+ * removes kvnet's kernel, static and BGP protocols (its kernel routes and BGP sessions
+ * with them) and bird.conf's include still finds a file. */
+const char *agent_bird_conf_none(void);
+
 #endif
