@@ -93,9 +93,13 @@ static void family_part(struct text *t, const struct agent_bird_in *in, int fami
 	put(t, "}\n");
 
 	put(t, "\n# kvnet's routes (protocol %u) in; BGP routes inside the pools out, all at\n"
-	       "# the one metric %u (never a metric from local preference).\n",
-	    c->network.route_protocol, c->bgp.kernel_metric);
-	put(t, "protocol kernel kvnet_kernel%c {\n\tipv%c {\n", v, v);
+	       "# the one metric %u (never a metric from local preference). Preference %u,\n"
+	       "# above BGP's 100: a /32 kvnet installed here (a migration target's) is this\n"
+	       "# node's best route and announced at once, even while a peer still announces\n"
+	       "# the same /32 (the source, until it learns of the move).\n",
+	    c->network.route_protocol, c->bgp.kernel_metric, AGENT_BIRD_KERNEL_PREF);
+	put(t, "protocol kernel kvnet_kernel%c {\n\tipv%c {\n\t\tpreference %u;\n", v, v,
+	    AGENT_BIRD_KERNEL_PREF);
 	put(t, "\t\timport where krt_source = %u;\n", c->network.route_protocol);
 	if (pools->n) {
 		put(t, "\t\texport where source = RTS_BGP && net ~ [ ");

@@ -6,7 +6,11 @@
  *   - protocol static kvnet_blocks4/6: this node's blocks as unreachable routes (announced,
  *     never installed: the kernel protocol exports BGP routes only);
  *   - protocol kernel kvnet_kernel4/6: `learn`, importing only routes with
- *     krt_source = [network] route_protocol (kvnet's), exporting only routes learned
+ *     krt_source = [network] route_protocol (kvnet's) at preference
+ *     AGENT_BIRD_KERNEL_PREF (above BGP's 100: a migration target's /32 is its node's
+ *     best route and announced at once, not only after the source withdrew its copy;
+ *     at BIRD's default 10 for kernel routes it lost to the BGP route of the same /32
+ *     while the source still announced it), exporting only routes learned
  *     from BGP and inside a pool, all at ONE metric ([bgp] kernel_metric). No filter
  *     sets krt_metric: with a metric taken from local preference a route whose
  *     preference changes is a new kernel route and the old copy stays behind;
@@ -29,6 +33,8 @@
 #include <stddef.h>
 
 struct err;
+
+#define AGENT_BIRD_KERNEL_PREF 200 /* preference of kvnet's routes learned from the kernel */
 
 /* What the fragment is made of. */
 struct agent_bird_in {
