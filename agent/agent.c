@@ -816,6 +816,12 @@ int agent_reload(struct agent *a, const struct conf *c, struct err *e)
 		log_warnx(a->log, "agent: reload: listen, socket, socket_group, endpoints_dir, "
 				  "datastore, kubeconfig and route_protocol take effect at the next "
 				  "start only");
+	if (c->network.cross_node != a->conf.network.cross_node)
+		log_warnx(a->log, "agent: reload: cross_node %s -> %s: the old mode's objects are "
+				  "removed (VXLAN device / BIRD fragment, routes), the new mode's "
+				  "made; nodes in different modes do not reach each other",
+			  conf_cross_node_name(a->conf.network.cross_node),
+			  conf_cross_node_name(c->network.cross_node));
 	struct conf keep = a->conf;
 	a->conf = *c;
 	a->conf.agent.listen = keep.agent.listen;

@@ -44,6 +44,9 @@ struct agent_bgp {
 	char buf[2 * AGENT_BIRDCTL_LINE_MAX]; /* bytes read, not parsed yet */
 	size_t blen;		    /* their count */
 	uint64_t started_ms;	    /* when the exchange began */
+	bool none;		    /* the exchange in flight loads agent_bird_conf_none() */
+	bool retired;		    /* cross_node is not bgp and the fragment is (or was
+				     * found) empty: nothing more to do until it is bgp */
 };
 
 static void reload(struct agent_bgp *b);
@@ -223,8 +226,15 @@ static void close_conn(struct agent_bgp *b)
 static void finish(struct agent_bgp *b, bool ok, const char *why)
 {
 	const struct conf *c = agent_conf(b->a);
+	bool none = b->none;
 	close_conn(b);
-	if (ok) {
+	b->none = false;
+	if (none) {
+		/* one attempt: a BIRD that is down reads the empty fragment when it starts */
+		log_msg(agent_log(b->a), ok ? LOG_LVL_INFO : LOG_LVL_WARN,
+			"bgp: BIRD at %s %s the empty %s (cross_node is not bgp): %s",
+			c->bgp.socket, ok ? "reloaded" : "did not reload", c->bgp.config, why);
+	} else if (ok) {
 		b->reloaded = true;
 		log_msg(agent_log(b->a), LOG_LVL_INFO, "bgp: BIRD at %s reloaded %s (%llu ms): %s",
 			c->bgp.socket, c->bgp.config,
@@ -318,11 +328,65 @@ static void on_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	finish(b, false, why);
 }
 
+/* cross_node is not bgp (a reload switched away, or a start after a bgp run): a
+ * fragment of kvnet's with protocols in it is replaced by agent_bird_conf_none() and BIRD
+ * reloaded once, so it drops kvnet's protocols: the routes it put into the kernel and the
+ * BGP sessions (the peers withdraw what this node announced). A file that is absent or
+ * not kvnet's is left alone. */
+static void retire(struct agent_bgp *b)
+{
+	const struct conf *c = agent_conf(b->a);
+	const char *none = agent_bird_conf_none();
+	size_t nl = strlen(none);
+	struct err e = { 0 };
+	if (b->retired)
+		return;
+	ev_timer_disarm(b->retry);
+	free(b->text);
+	b->text = NULL;
+	b->len = 0;
+	b->reloaded = false;
+	char *old = NULL;
+	size_t ol = 0;
+	if (file_read(c->bgp.config, 1 << 20, &old, &ol, &e) < 0 ||
+	    ol < sizeof(AGENT_BIRD_HEADER) - 1 ||
+	    memcmp(old, AGENT_BIRD_HEADER, sizeof(AGENT_BIRD_HEADER) - 1) != 0 ||
+	    (ol == nl && memcmp(old, none, nl) == 0)) {
+		free(old);
+		b->retired = true; /* nothing of kvnet's for BIRD to drop */
+		return;
+	}
+	free(old);
+	if (write_atomic(c->bgp.config, none, nl, &e) < 0) {
+		log_msg(agent_log(b->a), LOG_LVL_WARN, "%s", e.msg);
+		b->retired = true;
+		return;
+	}
+	log_msg(agent_log(b->a), LOG_LVL_WARN, "bgp: cross_node is not bgp: emptied %s "
+		"(BIRD drops kvnet's kernel routes and BGP sessions)", c->bgp.config);
+	b->retired = true;
+	if (b->phase != BGP_IDLE) {
+		b->again = true; /* the reload after the one in flight loads it */
+		return;
+	}
+	b->none = true;
+	reload(b);
+}
+
+/* After a reconcile or a retry: keep the fragment of the mode configured now. */
+static void step(struct agent_bgp *b)
+{
+	if (agent_conf(b->a)->network.cross_node != CONF_CROSS_BGP)
+		return retire(b);
+	b->retired = false;
+	update(b);
+}
+
 static void on_retry(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	(void)loop;
 	(void)t;
-	update(arg);
+	step(arg);
 }
 
 /* Start a `configure` exchange (or ask for one after the one in flight). */
@@ -369,7 +433,7 @@ static void on_reconciled(void *arg, struct agent *a, const struct agent_event *
 {
 	(void)a;
 	(void)ev;
-	update(arg);
+	step(arg);
 }
 
 void *agent_bgp_new(struct agent *a, struct err *e)
@@ -381,8 +445,7 @@ void *agent_bgp_new(struct agent *a, struct err *e)
 	}
 	b->a = a;
 	b->fd = -1;
-	if (agent_conf(a)->network.cross_node != CONF_CROSS_BGP)
-		return b;
+	/* in every mode: a reload may switch cross_node to bgp or away from it */
 	agent_want_kind(a, AGENT_K_BLOCK);
 	agent_want_kind(a, AGENT_K_NODE);
 	if (ev_timer_add(agent_loop(a), 0, 0, on_timeout, b, NULL, &b->timeout, e) < 0 ||

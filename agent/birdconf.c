@@ -93,9 +93,13 @@ static void family_part(struct text *t, const struct agent_bird_in *in, int fami
 	put(t, "}\n");
 
 	put(t, "\n# kvnet's routes (protocol %u) in; BGP routes inside the pools out, all at\n"
-	       "# the one metric %u (never a metric from local preference).\n",
-	    c->network.route_protocol, c->bgp.kernel_metric);
-	put(t, "protocol kernel kvnet_kernel%c {\n\tipv%c {\n", v, v);
+	       "# the one metric %u (never a metric from local preference). Preference %u,\n"
+	       "# above BGP's 100: a /32 kvnet installed here (a migration target's) is this\n"
+	       "# node's best route and announced at once, even while a peer still announces\n"
+	       "# the same /32 (the source, until it learns of the move).\n",
+	    c->network.route_protocol, c->bgp.kernel_metric, AGENT_BIRD_KERNEL_PREF);
+	put(t, "protocol kernel kvnet_kernel%c {\n\tipv%c {\n\t\tpreference %u;\n", v, v,
+	    AGENT_BIRD_KERNEL_PREF);
 	put(t, "\t\timport where krt_source = %u;\n", c->network.route_protocol);
 	if (pools->n) {
 		put(t, "\t\texport where source = RTS_BGP && net ~ [ ");
@@ -166,7 +170,7 @@ int agent_bird_conf(const struct agent_bird_in *in, char **out, size_t *len, str
 		fam6 |= c->bgp.peers.v[i].family == AF_INET6;
 	}
 
-	put(&t, "# kvnet: BIRD 2 configuration fragment, written by the kvnet agent from\n"
+	put(&t, AGENT_BIRD_HEADER ", written by the kvnet agent from\n"
 		"# kvnet.conf ([bgp]) and this node's IPAM blocks. Do not edit: it is\n"
 		"# rewritten when either changes. bird.conf includes it and holds no router id,\n"
 		"# device or kernel protocol of its own.\n");
@@ -196,4 +200,12 @@ int agent_bird_conf(const struct agent_bird_in *in, char **out, size_t *len, str
 	*out = t.buf;
 	*len = t.len;
 	return 0;
+}
+
+const char *agent_bird_conf_none(void)
+{
+	return AGENT_BIRD_HEADER ", written by the kvnet agent. [network]\n"
+	       "# cross_node is not bgp on this node: nothing announced or learned (BIRD wants\n"
+	       "# one protocol: the device protocol only). Rewritten when cross_node is bgp.\n"
+	       "\nprotocol device kvnet_device {\n}\n";
 }

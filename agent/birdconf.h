@@ -6,7 +6,11 @@
  *   - protocol static kvnet_blocks4/6: this node's blocks as unreachable routes (announced,
  *     never installed: the kernel protocol exports BGP routes only);
  *   - protocol kernel kvnet_kernel4/6: `learn`, importing only routes with
- *     krt_source = [network] route_protocol (kvnet's), exporting only routes learned
+ *     krt_source = [network] route_protocol (kvnet's) at preference
+ *     AGENT_BIRD_KERNEL_PREF (above BGP's 100: a migration target's /32 is its node's
+ *     best route and announced at once, not only after the source withdrew its copy;
+ *     at BIRD's default 10 for kernel routes it lost to the BGP route of the same /32
+ *     while the source still announced it), exporting only routes learned
  *     from BGP and inside a pool, all at ONE metric ([bgp] kernel_metric). No filter
  *     sets krt_metric: with a metric taken from local preference a route whose
  *     preference changes is a new kernel route and the old copy stays behind;
@@ -30,6 +34,8 @@
 
 struct err;
 
+#define AGENT_BIRD_KERNEL_PREF 200 /* preference of kvnet's routes learned from the kernel */
+
 /* What the fragment is made of. */
 struct agent_bird_in {
 	const struct conf *c;		  /* [bgp], [network], [ipam] pools */
@@ -43,5 +49,15 @@ struct agent_bird_in {
  * (no IPv4 router id) / -ENOMEM with e. */
 int agent_bird_conf(const struct agent_bird_in *in, char **out, size_t *len,
 		    struct err *e);
+
+/* The first bytes of every fragment kvnet writes (agent_bird_conf and
+ * agent_bird_conf_none): how the agent recognises a file as its own. */
+#define AGENT_BIRD_HEADER "# kvnet: BIRD 2 configuration fragment"
+
+/* The fragment of a node whose cross_node is not bgp (NUL-terminated, static): the device
+ * protocol only (BIRD refuses a configuration without any protocol), so BIRD's reconfigure
+ * removes kvnet's kernel, static and BGP protocols (its kernel routes and BGP sessions
+ * with them) and bird.conf's include still finds a file. */
+const char *agent_bird_conf_none(void);
 
 #endif

@@ -25,40 +25,64 @@
 
 /* One node of the world model: its name and InternalIPs. */
 struct vx_node {
-	char name[VX_NODE_NAMESZ];
-	struct ip_addr v4, v6;
+	char name[VX_NODE_NAMESZ]; /* metadata.name */
+	struct ip_addr v4, v6;	   /* its first IPv4 / IPv6 InternalIP (family 0: none) */
 };
 
+/* The Node objects of the world model, collected by node_cb. */
 struct vx_nodes {
-	struct vx_node *v;
-	unsigned n, cap;
-	bool oom;
+	struct vx_node *v; /* the nodes */
+	unsigned n, cap;   /* used / allocated */
+	bool oom;	   /* an allocation failed: the list is incomplete */
+};
+
+/* A permanent neighbour this agent installed on the device. */
+struct vx_nb {
+	struct ip_addr ip; /* another node's InternalIP */
+	uint8_t mac[6];	   /* the VTEP MAC it resolves to */
 };
 
 struct agent_vxlan {
-	struct agent *a;
-	int ifindex;	      /* the device, once created and up; 0 before */
-	struct fdb_vxlan dev; /* what it was made (or adopted) as, while ifindex != 0 */
+	struct agent *a;	  /* the agent (not owned) */
+	int ifindex;		  /* the device, once created and up; 0 before */
+	struct fdb_vxlan dev;	  /* what it was made (or adopted) as, while ifindex != 0 */
 	char underlay_conf[CONF_STR_MAX]; /* [network] vxlan_underlay it was made for */
-	struct ip_addr *nb;   /* the neighbours this agent installed on it */
-	unsigned n_nb, cap_nb;
+	struct vx_nb *nb;	  /* the neighbours this agent installed on it (the device is
+				   * kvnet's: nobody else writes them, and they go with it) */
+	unsigned n_nb, cap_nb;	  /* used / allocated entries of nb */
+	bool cleaned;		  /* another cross_node: a leftover device was looked for */
 };
 
-/* Remember neighbour ip as installed (once). 0 or -ENOMEM with e. */
-static int nb_note(struct agent_vxlan *x, const struct ip_addr *ip, struct err *e)
+/* The entry of nb for ip, or NULL. */
+static struct vx_nb *nb_find(struct agent_vxlan *x, const struct ip_addr *ip)
 {
 	for (unsigned i = 0; i < x->n_nb; i++)
-		if (ip_eq(&x->nb[i], ip))
-			return 0;
-	if (x->n_nb == x->cap_nb) {
-		unsigned cap = x->cap_nb ? x->cap_nb * 2 : 8;
-		struct ip_addr *v = realloc(x->nb, cap * sizeof(*v));
-		if (!v)
-			return err_setx(e, ENOMEM, "vxlan: neighbours: out of memory");
-		x->nb = v;
-		x->cap_nb = cap;
+		if (ip_eq(&x->nb[i].ip, ip))
+			return &x->nb[i];
+	return NULL;
+}
+
+/* Remember neighbour ip -> mac as installed (replacing what was noted for ip). 0 or
+ * -ENOMEM with e. */
+static int nb_note(struct agent_vxlan *x, const struct ip_addr *ip, const uint8_t mac[6],
+		   struct err *e)
+{
+	struct vx_nb *n = nb_find(x, ip);
+	if (!n) {
+		if (x->n_nb == x->cap_nb) {
+			if (x->cap_nb > UINT32_MAX / 2 / sizeof(*x->nb))
+				return err_setx(e, ENOMEM, "vxlan: neighbours: too many");
+			unsigned cap = x->cap_nb ? x->cap_nb * 2 : 8;
+			struct vx_nb *v = realloc(x->nb, (size_t)cap * sizeof(*v));
+			if (!v)
+				return err_setx(e, ENOMEM, "vxlan: neighbours: out of memory");
+			x->nb = v;
+			x->cap_nb = cap;
+		}
+		n = &x->nb[x->n_nb++];
+		n->ip = *ip;
 	}
-	x->nb[x->n_nb++] = *ip;
+	memcpy(n->mac, mac, 6);
 	return 0;
 }
 
@@ -295,10 +319,16 @@ static int peer_apply(struct agent_vxlan *x, const struct vx_node *n, const stru
 	if (!have_fdb && (rc = fdb_replace(s, x->ifindex, mac, vt, e)) < 0)
 		return rc;
 	const struct ip_addr *ips[2] = { &n->v4, &n->v6 };
-	for (unsigned i = 0; i < 2; i++)
-		if (ips[i]->family && ((rc = neigh_add(s, x->ifindex, ips[i], mac, e)) < 0 ||
-				       (rc = nb_note(x, ips[i], e)) < 0))
+	for (unsigned i = 0; i < 2; i++) {
+		if (!ips[i]->family)
+			continue;
+		const struct vx_nb *had = nb_find(x, ips[i]);
+		if (had && memcmp(had->mac, mac, 6) == 0)
+			continue; /* in place: written only when new or changed */
+		if ((rc = neigh_add(s, x->ifindex, ips[i], mac, e)) < 0 ||
+		    (rc = nb_note(x, ips[i], mac, e)) < 0)
 			return rc;
+	}
 	return 0;
 }
 
@@ -373,12 +403,12 @@ static int sync_all(struct agent_vxlan *x, struct err *e)
 		bool keep = false;
 		for (unsigned i = 0; i < ns.n && !keep; i++)
 			keep = &ns.v[i] != self && vtep(c, &ns.v[i]) &&
-			       (ip_eq(&ns.v[i].v4, &x->nb[j]) || ip_eq(&ns.v[i].v6, &x->nb[j]));
+			       (ip_eq(&ns.v[i].v4, &x->nb[j].ip) || ip_eq(&ns.v[i].v6, &x->nb[j].ip));
 		if (keep) {
 			j++;
 			continue;
 		}
-		rc = neigh_del(agent_nl(x->a), x->ifindex, &x->nb[j], e);
+		rc = neigh_del(agent_nl(x->a), x->ifindex, &x->nb[j].ip, e);
 		if (rc == -ENOENT)
 			rc = 0;
 		if (rc == 0)
@@ -389,12 +419,58 @@ out:
 	return rc;
 }
 
+/* cross_node is not vxlan (a reload switched it, or a start found the device of a vxlan
+ * run before): delete the device, its FDB entries, neighbours and the routes through it
+ * go with it. A link of that name that is not a VXLAN device is not kvnet's: left alone.
+ * 0 or -errno with e. */
+static int teardown(struct agent_vxlan *x, struct err *e)
+{
+	const struct conf *c = agent_conf(x->a);
+	struct nl_sock *s = agent_nl(x->a);
+	struct fdb_vxlan have;
+	char b[96];
+	int idx = x->ifindex, rc;
+	const char *name = x->ifindex ? x->dev.name : c->network.vxlan_device;
+	if (!idx) {
+		if (x->cleaned)
+			return 0;
+		rc = fdb_vxlan_get(s, name, &have, &idx, e);
+		if (rc == -ENODEV || rc == -ENOTSUP) {
+			err_clear(e);
+			x->cleaned = true;
+			return 0;
+		}
+		if (rc < 0)
+			return rc;
+	} else {
+		have = x->dev;
+	}
+	log_msg(agent_log(x->a), LOG_LVL_WARN, "vxlan: cross_node is %s: deleting %s "
+		"(ifindex %d, %s) with its FDB entries, neighbours and routes",
+		conf_cross_node_name(c->network.cross_node), name, idx, dev_fmt(&have, b, sizeof(b)));
+	rc = link_del(s, idx, e);
+	if (rc < 0 && rc != -ENODEV)
+		return err_prefix(e, "vxlan: %s: delete", name), rc;
+	err_clear(e);
+	x->ifindex = 0;
+	x->n_nb = 0;
+	x->cleaned = true;
+	return 0;
+}
+
 static void on_reconciled(void *arg, struct agent *a, const struct agent_event *ev)
 {
 	(void)ev;
 	struct agent_vxlan *x = arg;
 	struct err e = { 0 };
-	if (sync_all(x, &e) < 0)
+	int rc;
+	if (agent_conf(a)->network.cross_node == CONF_CROSS_VXLAN) {
+		x->cleaned = false;
+		rc = sync_all(x, &e);
+	} else {
+		rc = teardown(x, &e);
+	}
+	if (rc < 0)
 		log_msg(agent_log(a), LOG_LVL_WARN, "%s", e.msg);
 }
 
@@ -406,8 +482,7 @@ void *agent_vxlan_new(struct agent *a, struct err *e)
 		return NULL;
 	}
 	x->a = a;
-	if (agent_conf(a)->network.cross_node != CONF_CROSS_VXLAN)
-		return x;
+	/* in every mode: a reload may switch cross_node to vxlan or away from it */
 	agent_want_kind(a, AGENT_K_NODE);
 	if (agent_hook_add(a, AGENT_HOOK_RECONCILED, on_reconciled, x, e) < 0) {
 		free(x);

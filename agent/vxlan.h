@@ -23,12 +23,17 @@
  *     (v4 and v6: the gateways of agent/desired.h's overlay routes) -> that MAC.
  * The module owns the device, so every permanent FDB entry on it is its own: it dumps
  * them, adds the missing ones and deletes the stale ones (a node gone or moved). The
- * neighbours it installed are remembered and deleted when no other node has that
+ * neighbours it installed are remembered with their MAC: one is written only when it is
+ * new or its MAC changed (a reconcile that changes nothing sends no RTM_NEWNEIGH), and
+ * deleted when no other node has that
  * InternalIP any more (neighbours left by an earlier agent of a node removed while no
  * agent ran stay: no route uses them). The first time the device exists it asks for a reconcile, so the
  * routes module (agent_vxlan_ifindex) routes remote blocks and moved /32s through it.
  * Failures are one warning line each and are retried on the next reconcile.
- * With another cross_node the module does nothing.
+ * With another cross_node (a reload switched away from vxlan, or the agent starts in
+ * another mode after a vxlan run) the device of that name, if it is a VXLAN link, is
+ * deleted with one warning: its FDB entries, neighbours and the routes through it go
+ * with it (a link of another kind is left alone). Nothing else is done.
  */
 #ifndef KVNET_AGENT_VXLAN_H
 #define KVNET_AGENT_VXLAN_H

@@ -1445,3 +1445,18 @@ size_t conf_datastore_ident(const struct conf *c, const char *server, char *out,
 	return conf_datastore_ident_of(c->datastore.type, c->datastore.state_dir, server, out,
 				       cap);
 }
+
+const char *conf_cross_node_name(enum conf_cross_node m)
+{
+	switch (m) {
+	case CONF_CROSS_NONE:
+		return "none";
+	case CONF_CROSS_DIRECT:
+		return "direct";
+	case CONF_CROSS_BGP:
+		return "bgp";
+	case CONF_CROSS_VXLAN:
+		return "vxlan";
+	}
+	return "?";
+}

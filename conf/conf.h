@@ -271,6 +271,9 @@ bool conf_equal(const struct conf *a, const struct conf *b);
  * to an object name) into out (cap bytes, truncated, always NUL-terminated). Never fails. */
 void conf_node_name(const struct conf *c, const char *env_node_name, char *out, size_t cap);
 
+/* The [network] cross_node value that selects m ("none", "direct", "bgp", "vxlan"). */
+const char *conf_cross_node_name(enum conf_cross_node m);
+
 /* The identity of the datastore c names, as the CNI and the agent compare it at
  * registration: "file:STATE_DIR" or "kubernetes:SERVER" (server = the API server URL of
  * the kubeconfig actually loaded; NULL = "" when not known yet). Returns the length like

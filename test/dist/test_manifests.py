@@ -346,6 +346,21 @@ def check_confs():
             tap(False, f'{rel(p)}: dist/kvnet config -n parses it', ex)
 
 
+def agent_sysctl_writes():
+    """Files of the agent's code (agent/, l2/, net/ but the helper itself) that write a
+    sysctl: a call of netns_sysctl_write or a /proc/sys/ path opened for writing."""
+    found = []
+    for d in ('agent', 'l2', 'net'):
+        for p in sorted(glob.glob(os.path.join(TOP, d, '*.c'))):
+            if rel(p) == 'net/netns.c':
+                continue
+            src = open(p, encoding='utf-8').read()
+            if 'netns_sysctl_write(' in src or re.search(
+                    r'"/proc/sys/[^"]*"[\s\S]{0,200}O_WRONLY', src):
+                found.append(rel(p))
+    return found
+
+
 def check_unit():
     unit = os.path.join(TOP, 'dist', 'kvnet-agent.service')
     if not shutil.which('systemd-analyze'):
@@ -368,6 +383,13 @@ def check_unit():
         caps.group(0) if caps else 'no CapabilityBoundingSet')
     rw = {p.lstrip('-') for ln in re.findall(r'^ReadWritePaths=(.*)$', text, re.M)
           for p in ln.split()}
+    writes = agent_sysctl_writes()
+    tunables = re.findall(r'^ProtectKernelTunables=(.*)$', text, re.M)
+    ro = bool(tunables) and tunables[-1].strip().lower() in ('yes', 'true', 'on', '1')
+    tap(not writes or not ro or '/proc/sys/net' in rw,
+        'kvnet-agent.service: the agent may write the sysctls its code writes '
+        '(no read-only /proc/sys)', f'ProtectKernelTunables={tunables[-1] if tunables else ""}'
+        f' but the agent writes sysctls in {writes}')
     conf = effective_conf(open(os.path.join(TOP, 'dist', 'kvnet.conf')).read())
     need = {os.path.dirname(conf['bgp']['config']), os.path.dirname(conf['bgp']['socket'])}
     tap(need <= rw, 'kvnet-agent.service: may write [bgp] config and socket directories '

@@ -15,8 +15,13 @@ default route to the ToR. Checked with `birdc` and the ToR's kernel table (`ip -
     the routes while they are down; at re-establishment it drops and re-adds them (RFC
     4724: no preserved forwarding state), echoes lost only in that gap (printed);
     node-a's BIRD restarted (birdc graceful restart, bird -R): nothing lost
+  - cross_node bgp -> none -> bgp on node-a by SIGHUP: its fragment emptied (the device
+    protocol only) and BIRD reloaded, so node-a's sessions close, the ToR routes nothing
+    via node-a and node-a keeps no BIRD route; back to bgp: the fragment, the sessions
+    and the ToR's routes return and every node forwards the VM to node-a again
 Figures are printed, not asserted."""
 import os
+import signal
 import sys
 import time
 
@@ -130,8 +135,59 @@ def steady_traffic(lab, vm, what, action, blip_ok=False):
             what, r.tag, len(lost), ["%.1f" % ((b - a) * 1000) for a, b in gaps]))
 
 
+def mode_switch(lab, vm, a):
+    """[network] cross_node bgp -> none -> bgp on node-a by SIGHUP."""
+    as_bgp = lab.agent_config(a)
+    frag = B.frag_path(a)
+
+    def hup(text):
+        mark = len(log_text(a))
+        with open(a.agent_conf, "w", encoding="utf-8") as f:
+            f.write(text)
+        a.agent.send(signal.SIGHUP)
+        return mark
+
+    def via_a():
+        return [r.get("dst") for r in lab.tor.kernel_routes() if r.get("gateway") in
+                (a.ip4, a.ip6)]
+    mark = hup(as_bgp.replace("cross_node = bgp", "cross_node = none"))
+    said = O_wait(lambda: "bgp: BIRD at %s reloaded the empty %s" % (B.sock_path(a), frag)
+                  in log_text(a)[mark:], 15)
+    text = open(frag).read()
+    down = O_wait(lambda: all(lab.tor.sessions().get(s) != "Established"
+                              for s in ("node_a_4", "node_a_6")), 15)
+    gone = O_wait(lambda: not via_a(), 15)
+    learned = [r for r in L.ipj(a.ns, "route", "show") if r.get("protocol") == "bird"]
+    ok(said and "protocol bgp" not in text and "protocol kernel" not in text and down and
+       gone and not learned, "cross_node bgp -> none (SIGHUP) on node-a: the agent empties "
+       "its fragment and reloads BIRD: node-a's sessions close, the ToR routes nothing via "
+       "node-a, node-a keeps no BIRD route",
+       {"log": log_text(a)[mark:][-1500:], "fragment": text, "sessions":
+        lab.tor.sessions(), "via node-a": via_a(), "bird routes on node-a": learned})
+    mark = hup(as_bgp)
+    back = O_wait(lambda: "protocol bgp kvnet_peer1" in open(frag).read() and
+                  all(lab.tor.sessions().get(s) == "Established"
+                      for s in ("node_a_4", "node_a_6")), 30)
+    blk = O_wait(lambda: any(r.get("dst", "").startswith("198.18.0.") for r in
+                             lab.tor.kernel_routes() if r.get("gateway") == a.ip4), 30)
+    okc, bad = O.wait_converged(lab, vm, vm.pod)
+    ok(back and blk and okc, "cross_node none -> bgp (SIGHUP) on node-a: the fragment is "
+       "written again, the sessions are Established, the ToR routes node-a's block via "
+       "node-a, every node forwards vm-a to it", {"sessions": lab.tor.sessions(),
+                                                "bad": bad, "log": log_text(a)[mark:][-1500:]})
+
+
+def log_text(node):
+    try:
+        with open(node.agent_log, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def main():
-    names = ("sessions", "ordinary", "A -> B", "B -> A", "session down/up", "BIRD restart")
+    names = ("sessions", "ordinary", "A -> B", "B -> A", "session down/up", "BIRD restart",
+             "cross_node")
     if not L.agent_built() or not L.agent_handover():
         for n in names:
             T.skip(n, "dist/kvnet has no agent with the hand-over")
@@ -193,6 +249,7 @@ def main():
         steady_traffic(lab, vm, "BIRD restart", bird_restart)
         ok(lab.tor.sessions().get("node_a_4") == "Established",
            "BIRD restart: node-a's sessions are back")
+        mode_switch(lab, vm, a)
     return T.status()
 
 

@@ -17,6 +17,12 @@ ping and tcpdump on the router, independent of kvnet:
     is the node's IPv6 InternalIP, MTU 1430, FDB entries to the other nodes' IPv6
     InternalIPs; pods on node-a and node-b ping each other (v4, v6) and the API host;
     the Node object of node-c deleted: node-a deletes its FDB entry and neighbours
+  - neighbours: three reconciles that change nothing write none of node-a's permanent
+    neighbours on the device (`ip -s neigh`: their "confirmed" age, reset by any write,
+    keeps growing; only new or changed entries are written)
+  - cross_node vxlan -> none -> vxlan by SIGHUP on every node: the agents say so, delete
+    the device (no route through it left, pods across nodes no longer reach each other),
+    then make it again (FDB, neighbours) and the pods ping each other again
   - reload and adoption (a third lab): every node's kvnet.conf changed to vxlan_vni 5000,
     vxlan_port 4790 and SIGHUP: each agent deletes the device, says which keys changed and
     creates it again (ip -d link: VNI 5000, port 4790, FDB and neighbours), pods on node-a
@@ -123,6 +129,82 @@ def ifindex(node):
     return li[0].get("ifindex") if li else None
 
 
+def reconciles(lab, node):
+    """The agent's kvnet_agent_reconciles_total, every result summed (None: no answer)."""
+    text = lab.agent_metrics(node)
+    v = [float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+         if l.startswith("kvnet_agent_reconciles_total")]
+    return sum(v) if v else None
+
+
+def hup_all(lab, conf_of):
+    """Write every node's kvnet.conf as conf_of(node) says and SIGHUP its agent; the log
+    offsets before, per node."""
+    marks = {n.name: len(log_text(n)) for n in lab.nodes.values()}
+    for n in lab.nodes.values():
+        with open(n.agent_conf, "w", encoding="utf-8") as f:
+            f.write(conf_of(n))
+        n.agent.send(signal.SIGHUP)
+    return marks
+
+
+def cross_node_switch(lab, pa, pb):
+    """[network] cross_node vxlan -> none -> vxlan by SIGHUP on every node."""
+    as_vxlan = lab.agent_config
+    marks = hup_all(lab, lambda n: as_vxlan(n).replace("cross_node = vxlan",
+                                                         "cross_node = none"))
+    for n in lab.nodes.values():
+        gone = wait(lambda n=n: not dev_exists(n), 20)
+        said = wait(lambda n=n: "vxlan: cross_node is none: deleting %s" % DEV
+                    in log_text(n)[marks[n.name]:], 10)
+        told = "agent: reload: cross_node vxlan -> none" in log_text(n)[marks[n.name]:]
+        via = [r for r in L.ipj(n.ns, "route", "show") if r.get("dev") == DEV]
+        ok(gone and said and told and not via, "cross_node vxlan -> none (SIGHUP): %s: the "
+           "agent says so and deletes %s, no route through it is left" % (n.name, DEV),
+           {"device": dev_exists(n), "routes": via,
+            "log": log_text(n)[marks[n.name]:][-1500:]})
+    ok(not ping(pa, pb.ip4), "cross_node none: pods on node-a and node-b no longer reach "
+       "each other (no overlay, routed underlay)")
+    marks = hup_all(lab, as_vxlan)
+    for n in lab.nodes.values():
+        want = (5000, 4790) + want_overlay(lab, n)[2:]
+        have = wait(lambda n=n, want=want: overlay(lab, n) == want and overlay(lab, n),
+                    20) or overlay(lab, n)
+        ok(have == want, "cross_node none -> vxlan (SIGHUP): %s: %s made again with its "
+           "FDB entries and neighbours" % (n.name, DEV), {"have": have, "want": want})
+    ok(wait(lambda: ping(pa, pb.ip4) and ping(pb, pa.ip6), 20),
+       "cross_node none -> vxlan: pods on node-a and node-b ping each other again")
+
+
+def confirmed(node):
+    """{neighbour: seconds since it was last written} of node's permanent neighbours on
+    the device (`ip -s neigh`: a write, even of the same MAC, resets "confirmed"; it
+    sends no notification, so `ip monitor` cannot see it)."""
+    return {n.get("dst"): n.get("confirmed") for n in L.ipj(node.ns, "-s", "neigh", "show",
+                                                               "dev", DEV)
+            if "PERMANENT" in n.get("state", [])}
+
+
+def no_rewrites(lab, node):
+    """Reconciles that change nothing write no neighbour: every permanent neighbour's
+    "confirmed" age (ip -s neigh) grows through three reconciles."""
+    settled = wait(lambda: confirmed(node) and all(
+        (v or 0) >= 3 for v in confirmed(node).values()) and confirmed(node), 30)
+    c0, r0, t0 = confirmed(node), reconciles(lab, node), time.monotonic()
+    for _ in range(3):
+        r = reconciles(lab, node)
+        node.agent.send(signal.SIGHUP)
+        wait(lambda r=r: (reconciles(lab, node) or 0) > (r or 0), 10)
+    r1, c1 = reconciles(lab, node), confirmed(node)
+    floor = int(time.monotonic() - t0) - 1
+    young = {k: (c0.get(k), v) for k, v in c1.items() if (v or 0) < (c0.get(k) or 0) + floor}
+    ok(settled and r0 is not None and r1 is not None and r1 >= r0 + 3 and c1 and not young,
+       "neighbours: %d reconciles on %s that change nothing wrote none of its %d neighbours "
+       "on %s (ip -s neigh: their confirmed age grew)" % ((r1 or 0) - (r0 or 0), node.name,
+                                                          len(c1), DEV),
+       {"reconciles": (r0, r1), "rewritten (before, after)": young, "settled": settled})
+
+
 def restart_agent(lab, node):
     lab.stop_agent(node)
     lab.start_agent(node)
@@ -156,6 +238,8 @@ def reload_adopt():
                                               "log": log_text(n)[marks[n.name]:][-1500:]})
         ok(wait(lambda: ping(pa, pb.ip4) and ping(pa, pb.ip6) and ping(pb, pa.ip4), 20),
            "reload: pods on node-a and node-b ping each other over VNI 5000 (v4, v6)")
+        no_rewrites(lab, a)
+        cross_node_switch(lab, pa, pb)
         # ---- a device of another VNI under our name: replaced -----------------------
         lab.stop_agent(a)
         L.sh("ip", "-n", a.ns, "link", "del", DEV)
@@ -209,7 +293,7 @@ def pod_run(pod, *cmd):
 
 def main():
     names = ("overlay", "underlay routed", "ordinary", "A -> B", "B -> A", "router",
-             "underlay ipv6", "reload", "adopt")
+             "underlay ipv6", "reload", "neighbours", "cross_node", "adopt")
     if not L.agent_built() or not L.agent_handover():
         for n in names:
             T.skip(n, "dist/kvnet has no agent with the hand-over")

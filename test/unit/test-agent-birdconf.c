@@ -161,6 +161,29 @@ static void test_errors(void)
 	T_EQ(agent_bird_conf(&in, &t, &l, &e), -EINVAL);
 }
 
+/* The fragment of a node in another mode: the device protocol only, the same header as
+ * the full one (how the agent knows the file is its own), and BIRD takes it. */
+static void test_none(void)
+{
+	const char *none = agent_bird_conf_none();
+	T_CHECK(strncmp(none, AGENT_BIRD_HEADER, strlen(AGENT_BIRD_HEADER)) == 0);
+	T_CHECK(strstr(none, "protocol device kvnet_device") != NULL);
+	T_CHECK(strstr(none, "protocol kernel") == NULL && strstr(none, "protocol bgp") == NULL &&
+		strstr(none, "protocol static") == NULL);
+	struct conf c = conf_of("[network]\ncross_node=bgp\n[bgp]\npeers=198.18.255.1 1\n");
+	struct agent_bird_in in = { .c = &c };
+	ip_parse("198.18.255.2", &in.router_id);
+	char *t = NULL;
+	size_t l = 0;
+	T_EQ(agent_bird_conf(&in, &t, &l, NULL), 0);
+	T_CHECK(t && strncmp(t, AGENT_BIRD_HEADER, strlen(AGENT_BIRD_HEADER)) == 0);
+	free(t);
+	if (have_bird())
+		T_EQ(bird_parse(none, strlen(none)), 0);
+	else
+		printf("# SKIP bird -p: bird not installed\n");
+}
+
 /* BIRD refuses a broken fragment, so the parse check above means something. */
 static void test_bird_refuses(void)
 {
@@ -177,6 +200,7 @@ int main(void)
 	T_RUN(test_dual_stack);
 	T_RUN(test_v4_no_blocks_no_gr);
 	T_RUN(test_errors);
+	T_RUN(test_none);
 	T_RUN(test_bird_refuses);
 	return t_done();
 }

@@ -670,6 +670,20 @@ static void test_load(void)
 	T_CHECK(strncmp(e.msg, path, strlen(path)) == 0);
 }
 
+/* conf_cross_node_name gives back the value that selects the mode (the reload log). */
+static void test_cross_node_name(void)
+{
+	static const char *const names[] = { "none", "direct", "bgp", "vxlan" };
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct conf c;
+		struct err e = { 0 };
+		char text[64];
+		snprintf(text, sizeof(text), "[network]\ncross_node=%s\n", names[i]);
+		T_EQ(parse(&c, text, &e), 0);
+		T_STREQ(conf_cross_node_name(c.network.cross_node), names[i]);
+	}
+}
+
 int main(void)
 {
 	T_RUN(test_defaults);
@@ -690,5 +704,6 @@ int main(void)
 	T_RUN(test_load);
 	T_RUN(test_node_and_ident);
 	T_RUN(test_given);
+	T_RUN(test_cross_node_name);
 	return t_done();
 }
