@@ -6,6 +6,7 @@
 #include "agent/http.h"
 #include "agent/metrics.h"
 #include "agent/polnft.h"
+#include "agent/polworld.h"
 #include "agent/servers.h"
 #include "flows/flows.h"
 #include "ipam/ipam.h"
@@ -19,6 +20,7 @@
 #include "net/ct.h"
 #include "net/nflog.h"
 #include "net/nl.h"
+#include "policy/policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +79,12 @@ struct fl_dir {
 	bool oom;	     /* a build ran out of memory */
 };
 
+/* One local endpoint's compiled rules, for naming the policies behind its flows. */
+struct fl_pol {
+	struct flow_who who;   /* the endpoint's identity (its VM, else its pod) */
+	struct pol_ruleset rs; /* its rules: one endpoint */
+};
+
 struct agent_flows {
 	struct agent *a;		/* the agent */
 	struct log *log;		/* its log */
@@ -91,6 +99,10 @@ struct agent_flows {
 	unsigned cur;			/* which of conns[] is current */
 	struct fl_dir dir;		/* peer names */
 	bool dir_dirty;			/* rebuild dir before naming */
+	bool enforce;			/* [agent] network_policy: verdicts have policies */
+	struct fl_pol *pols;		/* the local endpoints' rules (heap), n_pols */
+	unsigned n_pols;		/* how many */
+	bool pols_dirty;		/* recompile pols before attributing */
 	char path[CONF_STR_MAX + 16];	/* log_dir/flows.log */
 	int fd;				/* flows.log, O_APPEND, or -1 */
 	uint64_t log_size;		/* its size */
@@ -325,6 +337,85 @@ static void dir_name(const struct fl_dir *d, const struct ip_addr *ip, struct fl
 		else
 			hi = mid;
 	}
+}
+
+/* ---- policies behind a verdict ------------------------------------------------------ */
+
+static void pols_clear(struct agent_flows *f)
+{
+	for (unsigned i = 0; i < f->n_pols; i++)
+		pol_ruleset_free(&f->pols[i].rs);
+	free(f->pols);
+	f->pols = NULL;
+	f->n_pols = 0;
+}
+
+/* Compile every local endpoint with the agent's compiler over the informers' world
+ * (the rules agent/policy.c programs). An endpoint whose pod the world does not know yet
+ * is left out (its flows say "unknown"). */
+static void pols_build(struct agent_flows *f)
+{
+	unsigned n = agent_ep_count(f->a), bad = 0;
+	pols_clear(f);
+	f->pols_dirty = false;
+	struct pol_world *w = agent_polworld_build(f->a, &bad);
+	f->pols = calloc(n ? n : 1, sizeof(*f->pols));
+	if (!w || !f->pols) {
+		log_warnx(f->log, "agent: flows: policies of flows: out of memory");
+		pol_world_free(w);
+		f->pols_dirty = true;
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct agent_ep *ep = agent_ep_at(f->a, i);
+		struct fl_pol *fp = &f->pols[f->n_pols];
+		struct pol_ep_in in = { ep->ns, ep->pod, ep->veth[0] ? ep->veth : NULL };
+		if (!ep->ns[0] || !ep->pod[0] || pol_compile(w, &in, 1, &fp->rs, NULL) < 0)
+			continue;
+		ep_who(ep, &fp->who);
+		f->n_pols++;
+	}
+	if (bad)
+		log_debug(f->log, "agent: flows: policies of flows: %u objects refused", bad);
+	pol_world_free(w);
+}
+
+/* Why record r was let through or dropped on its endpoint's side: the policies of the
+ * endpoint's direction whose rules admit the peer, protocol and port (allowed), or the
+ * policies isolating the direction whose default deny dropped it (denied). Computed at
+ * the window's end with the rules in force then. */
+static void attribute(struct agent_flows *f, struct flow_rec *r)
+{
+	memset(&r->pols, 0, sizeof(r->pols));
+	if (!f->enforce) {
+		r->pols.reason = FLOW_R_UNENFORCED;
+		return;
+	}
+	const struct pol_cep *cep = NULL;
+	for (unsigned i = 0; i < f->n_pols && !cep; i++) {
+		const struct flow_who *w = &f->pols[i].who;
+		if (w->kind == r->key.ep.kind && strcmp(w->ns, r->key.ep.ns) == 0 &&
+		    strcmp(w->name, r->key.ep.name) == 0 && f->pols[i].rs.n == 1)
+			cep = &f->pols[i].rs.eps[0];
+	}
+	if (!cep)
+		return; /* unknown */
+	const struct pol_cdir *d = &cep->dir[r->key.dir == FLOW_EGRESS ? POL_EGRESS : POL_INGRESS];
+	if (!d->isolated) {
+		r->pols.reason = r->key.verdict == FLOW_ALLOW ? FLOW_R_NO_POLICY : FLOW_R_UNKNOWN;
+		return;
+	}
+	if (r->key.verdict == FLOW_DENY) {
+		r->pols.reason = FLOW_R_DEFAULT_DENY;
+		for (unsigned i = 0; i < d->n_policies; i++)
+			flow_pols_add(&r->pols, d->policies[i]);
+		return;
+	}
+	for (unsigned i = 0; i < d->n_rules; i++)
+		if (pol_crule_match(&d->rules[i], &r->key.peer, r->key.proto, r->key.port))
+			flow_pols_add(&r->pols, d->rules[i].policy);
+	/* no rule admits it now: a connection from before the rules changed */
+	r->pols.reason = r->pols.n || r->pols.cut ? FLOW_R_POLICY : FLOW_R_UNKNOWN;
 }
 
 /* ---- metrics --------------------------------------------------------------------- */
@@ -635,6 +726,7 @@ static void flush_rec(void *user, const struct flow_rec *r)
 	char line[FL_REC_MAX];
 	struct json_w w;
 	dir_name(&f->dir, &rec.key.peer, &rec.peer_who);
+	attribute(f, &rec);
 	snprintf(rec.node, sizeof(rec.node), "%s", agent_node(f->a));
 	json_w_init(&w, line, sizeof(line) - 1);
 	flow_json(&w, &rec, x->t0, x->t1);
@@ -655,6 +747,8 @@ static void flush(struct agent_flows *f)
 	dump(f);
 	if (f->dir_dirty)
 		dir_build(f);
+	if (f->enforce && f->pols_dirty)
+		pols_build(f);
 	struct flush_ctx x = { .f = f, .t0 = f->win_start_ms, .t1 = wall_ms() };
 	table_metrics(f);
 	unsigned n = flow_table_flush(f->tab, flush_rec, &x);
@@ -743,6 +837,8 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 	if (ev->hook != AGENT_HOOK_OBJECT || ev->kind == AGENT_K_BLOCK ||
 	    ev->kind == AGENT_K_VMI || ev->kind == AGENT_K_NODE)
 		f->dir_dirty = true;
+	if (ev->hook != AGENT_HOOK_OBJECT || agent_polworld_kind(ev->kind))
+		f->pols_dirty = true;
 }
 
 /* ---- GET /flows ------------------------------------------------------------------ */
@@ -974,6 +1070,13 @@ struct agent_flows *agent_flows_new(struct agent *a, struct err *e)
 		goto fail;
 	if (c->agent.network_policy == CONF_ENABLED)
 		nflog_start(f, c);
+	/* what agent/policy.c enforces: the kubernetes datastore only */
+	if (c->agent.network_policy == CONF_ENABLED &&
+	    c->datastore.type == CONF_DATASTORE_KUBERNETES) {
+		f->enforce = true;
+		f->pols_dirty = true;
+		agent_polworld_want(a);
+	}
 	agent_want_kind(a, AGENT_K_BLOCK);
 	agent_want_kind(a, AGENT_K_VMI);
 	agent_want_kind(a, AGENT_K_NODE);
@@ -1020,5 +1123,6 @@ void agent_flows_free(struct agent_flows *f)
 	free(f->conns[1].v);
 	free(f->dir.v);
 	free(f->dir.str);
+	pols_clear(f);
 	free(f);
 }

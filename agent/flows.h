@@ -27,7 +27,19 @@
  * [flows] nflog_group, where each isolated direction's default deny logs (agent/polnft.h:
  * prefix "kvnet deny CHAIN", at most [flows] nflog_rate packets a second per chain, a
  * limit the kernel applies): each logged packet is one denied attempt of that endpoint
- * and direction (action "deny", its length in bytes_in / bytes_out). At flush, peers are named from, in this order: the local endpoints,
+ * and direction (action "deny", its length in bytes_in / bytes_out).
+ *
+ * Policies behind a verdict (flows/flows.h struct flow_pols): with [agent] network_policy
+ * enabled and the kubernetes datastore, at each window's end the local endpoints are
+ * compiled with the policy compiler (policy/) over the informers' world
+ * (agent/polworld.h) when an object or endpoint changed since; an allowed record names
+ * the policies whose rules of the endpoint's direction match its peer, protocol and
+ * port (pol_crule_match; at most FLOW_POLICIES, the rest counted), or says no policy
+ * isolates the direction; a denied one names the policies isolating the direction whose
+ * default deny logged it. The rules are those in force at the window's end (a
+ * connection older than a policy change may name none: "unknown"); the peer is the
+ * address the endpoint sees (a Service address, not the pod behind it).
+ * At flush, peers are named from, in this order: the local endpoints,
  * the IPAMBlocks' allocations (pod and VMI of every allocated address in the cluster),
  * the VMIs' interface addresses, the nodes' InternalIPs; anything else is external.
  *

@@ -145,11 +145,6 @@ int flow_observe(struct flow_table *t, const struct flow_obs *o)
 	}
 	if (o->ended)
 		r->completed++;
-	if (o->policy && o->policy[0] && !r->policy[0]) {
-		size_t n = strnlen(o->policy, FLOW_POLICY_MAX);
-		memcpy(r->policy, o->policy, n);
-		r->policy[n] = '\0';
-	}
 	return 0;
 }
 
@@ -258,6 +253,63 @@ const char *flow_verdict_name(enum flow_verdict v)
 	return "?";
 }
 
+const char *flow_reason_name(enum flow_reason r, enum flow_dir dir)
+{
+	switch (r) {
+	case FLOW_R_UNKNOWN: return "unknown";
+	case FLOW_R_POLICY: return "policy";
+	case FLOW_R_NO_POLICY: return "no-policy";
+	case FLOW_R_DEFAULT_DENY:
+		return dir == FLOW_EGRESS ? "egress-default-deny" : "ingress-default-deny";
+	case FLOW_R_UNENFORCED: return "unenforced";
+	}
+	return "unknown";
+}
+
+bool flow_reason_parse(const char *s, enum flow_dir dir, enum flow_reason *out)
+{
+	static const enum flow_reason all[] = { FLOW_R_UNKNOWN, FLOW_R_POLICY, FLOW_R_NO_POLICY,
+						FLOW_R_DEFAULT_DENY, FLOW_R_UNENFORCED };
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(s, flow_reason_name(all[i], dir)) == 0) {
+			*out = all[i];
+			return true;
+		}
+	return false;
+}
+
+void flow_pols_add(struct flow_pols *p, const char *name)
+{
+	char nm[FLOW_POLICY_MAX + 1];
+	unsigned i = 0;
+	snprintf(nm, sizeof(nm), "%s", name);
+	if (!nm[0])
+		return;
+	for (; i < p->n; i++) {
+		int c = strcmp(p->name[i], nm);
+		if (c == 0)
+			return;
+		if (c > 0)
+			break;
+	}
+	if (p->n == FLOW_POLICIES) {
+		p->cut++;
+		return;
+	}
+	memmove(p->name[i + 1], p->name[i], (size_t)(p->n - i) * sizeof(p->name[0]));
+	memcpy(p->name[i], nm, sizeof(nm));
+	p->n++;
+}
+
+void flow_pols_merge(struct flow_pols *dst, const struct flow_pols *src)
+{
+	if (dst->reason == FLOW_R_UNKNOWN)
+		dst->reason = src->reason;
+	for (unsigned i = 0; i < src->n; i++)
+		flow_pols_add(dst, src->name[i]);
+	dst->cut += src->cut;
+}
+
 static void side(struct json_w *w, const char *pfx, const struct ip_addr *ip,
 		 const struct flow_who *who)
 {
@@ -301,9 +353,12 @@ void flow_json(struct json_w *w, const struct flow_rec *r, uint64_t start_ms,
 		json_w_uint(w, r->key.proto);
 	json_w_key(w, "policies");
 	json_w_arr_begin(w);
-	if (r->policy[0])
-		json_w_str(w, r->policy);
+	for (unsigned i = 0; i < r->pols.n; i++)
+		json_w_str(w, r->pols.name[i]);
 	json_w_arr_end(w);
+	json_w_key(w, "policies_cut");
+	json_w_uint(w, r->pols.cut);
+	json_w_kstr(w, "reason", flow_reason_name(r->pols.reason, r->key.dir));
 	json_w_key(w, "bytes_in");
 	json_w_uint(w, r->bytes_in);
 	json_w_key(w, "bytes_out");

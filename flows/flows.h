@@ -25,11 +25,19 @@
  *    "source_ip":..,"source_name":..,"source_namespace":..,"source_kind":..,
  *    "dest_ip":..,"dest_name":..,"dest_namespace":..,"dest_kind":..,
  *    "dest_port":N,"proto":"tcp|udp|sctp|icmp|icmpv6|N","policies":[..],
+ *    "policies_cut":N,"reason":R,
  *    "bytes_in":N,"bytes_out":N,"packets_in":N,"packets_out":N,
  *    "num_flows":N,"num_flows_started":N,"num_flows_completed":N,
  *    "first_seen_ms":N,"last_seen_ms":N,"direction":"egress|ingress","node":..}
  * where "in" and "out" are seen from the endpoint (reporter "src" for egress, "dst" for
- * ingress).
+ * ingress). "policies" and "reason" say why the endpoint's side let the flow through or
+ * dropped it (struct flow_pols): an allowed flow names the NetworkPolicies ("NS/NAME")
+ * whose rules admit it for the endpoint's direction (reason "policy"), or says that no
+ * policy isolates that direction ("no-policy"); a denied one says which direction's
+ * default deny dropped it ("ingress-default-deny" / "egress-default-deny") and names the
+ * policies isolating that direction; "unenforced" when the node enforces no policy,
+ * "unknown" when nobody could tell (e.g. the endpoint's pod was not known yet). At most
+ * FLOW_POLICIES names are kept; "policies_cut" counts those left out.
  */
 #ifndef KVNET_FLOWS_FLOWS_H
 #define KVNET_FLOWS_FLOWS_H
@@ -44,7 +52,8 @@ struct err;
 struct json_w;
 
 #define FLOW_NAME_MAX 253   /* a Kubernetes name or "NS/NAME" part */
-#define FLOW_POLICY_MAX 128 /* "NS/NAME" of the deciding policy, or "" */
+#define FLOW_POLICY_MAX 128 /* "NS/NAME" of a policy */
+#define FLOW_POLICIES 4	    /* policies named per record or row (more are counted) */
 
 enum flow_dir {
 	FLOW_EGRESS,  /* the endpoint opened it */
@@ -61,6 +70,23 @@ enum flow_kind {
 	FLOW_KIND_POD,	    /* an ordinary pod */
 	FLOW_KIND_NODE,	    /* a cluster node (peers only) */
 	FLOW_KIND_EXTERNAL, /* anything else (peers only) */
+};
+
+/* Why the endpoint's side decided as it did (see the JSON fields above). */
+enum flow_reason {
+	FLOW_R_UNKNOWN,	     /* nobody could tell */
+	FLOW_R_POLICY,	     /* allowed by the named policies' rules */
+	FLOW_R_NO_POLICY,    /* allowed: no policy isolates the endpoint's direction */
+	FLOW_R_DEFAULT_DENY, /* denied by the default deny of the record's direction */
+	FLOW_R_UNENFORCED,   /* the node enforces no policy */
+};
+
+/* The policies behind a verdict, bounded. */
+struct flow_pols {
+	enum flow_reason reason;		     /* why */
+	char name[FLOW_POLICIES][FLOW_POLICY_MAX + 1]; /* "NS/NAME", n of them, sorted */
+	unsigned n;				     /* names kept */
+	unsigned cut;				     /* names left out (the bound) */
 };
 
 /* Who a side of a flow is. */
@@ -86,7 +112,7 @@ struct flow_rec {
 	struct flow_key key;		  /* what */
 	struct flow_who peer_who;	  /* the peer named (kind EXTERNAL when unknown) */
 	struct ip_addr ep_ip;		  /* the endpoint's address on this flow */
-	char policy[FLOW_POLICY_MAX + 1]; /* the deciding policy ("" = none known) */
+	struct flow_pols pols;		  /* why (set by the agent at the window's end) */
 	char node[FLOW_NAME_MAX + 1];	  /* the node that saw it ("" until the agent sets it) */
 	uint64_t bytes_in, bytes_out;	  /* seen from the endpoint */
 	uint64_t pkts_in, pkts_out;	  /* seen from the endpoint */
@@ -100,7 +126,6 @@ struct flow_rec {
 struct flow_obs {
 	struct flow_key key;		  /* the aggregation key (flow_classify fills it) */
 	struct ip_addr ep_ip;		  /* the endpoint's address on this flow */
-	const char *policy;		  /* deciding policy or NULL */
 	uint64_t bytes_in, bytes_out;	  /* deltas since the last observation */
 	uint64_t pkts_in, pkts_out;	  /* deltas */
 	uint64_t ts_ms;			  /* when (unix ms) */
@@ -170,6 +195,19 @@ const char *flow_proto_name(uint8_t proto);
 const char *flow_kind_name(enum flow_kind k);
 const char *flow_dir_name(enum flow_dir d);
 const char *flow_verdict_name(enum flow_verdict v);
+
+/* "policy", "no-policy", "ingress-default-deny" / "egress-default-deny" (by dir),
+ * "unenforced", "unknown". */
+const char *flow_reason_name(enum flow_reason r, enum flow_dir dir);
+/* Parse such a name for a record of direction dir; false when it is none (or a default
+ * deny of the other direction). */
+bool flow_reason_parse(const char *s, enum flow_dir dir, enum flow_reason *out);
+/* Add policy name to p (kept sorted, once; counted in p->cut when p is full; names
+ * longer than FLOW_POLICY_MAX are cut). */
+void flow_pols_add(struct flow_pols *p, const char *name);
+/* Merge src into dst: the names (bounded, cuts summed) and, when dst's reason is
+ * unknown, src's reason. */
+void flow_pols_merge(struct flow_pols *dst, const struct flow_pols *src);
 
 /* Write r as one JSON object (the fields above) into w; the window is
  * [start_ms, end_ms). The writer's sticky error tells whether it fit. */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LINE_TOKENS 96
+#define LINE_TOKENS 128
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
@@ -173,10 +173,24 @@ int flow_line_parse(const char *line, size_t len, struct flow_rec *r, uint64_t *
 	i = json_get(&p.d, 0, "policies");
 	if (i < 0 || json_type(&p.d, i) != JSON_ARRAY)
 		return err_setx(e, EINVAL, "flow record: \"policies\": missing or not an array");
-	i = json_index(&p.d, i, 0);
-	if (i >= 0 && (json_type(&p.d, i) != JSON_STRING ||
-		       json_str(&p.d, i, r->policy, sizeof(r->policy)) < 0))
-		return err_setx(e, EINVAL, "flow record: \"policies\": not a list of names");
+	for (int k = 0, x; (x = json_index(&p.d, i, k)) >= 0; k++) {
+		if (json_type(&p.d, x) != JSON_STRING || json_str(&p.d, x, s, sizeof(s)) < 0)
+			return err_setx(e, EINVAL, "flow record: \"policies\": not a list of names");
+		flow_pols_add(&r->pols, s);
+	}
+	/* policies_cut and reason are newer than the first records: optional */
+	if (json_get(&p.d, 0, "policies_cut") >= 0) {
+		if ((rc = want_u64(&p, "policies_cut", UINT32_MAX, &v)) < 0)
+			return rc;
+		r->pols.cut += (unsigned)v;
+	}
+	if (json_get(&p.d, 0, "reason") >= 0) {
+		if ((rc = want_str(&p, "reason", s, sizeof(s))) < 0)
+			return rc;
+		if (!flow_reason_parse(s, r->key.dir, &r->pols.reason))
+			return err_setx(e, EINVAL, "flow record: \"reason\": \"%s\" unknown for "
+					"direction %s", s, flow_dir_name(r->key.dir));
+	}
 	return 0;
 }
 
@@ -256,8 +270,7 @@ int flow_report_add(struct flow_report *rep, const struct flow_rec *r)
 	}
 	if (w->peer_who.kind == FLOW_KIND_EXTERNAL && r->peer_who.kind != FLOW_KIND_EXTERNAL)
 		w->peer_who = r->peer_who;
-	if (!w->policy[0] && r->policy[0])
-		snprintf(w->policy, sizeof(w->policy), "%s", r->policy);
+	flow_pols_merge(&w->pols, &r->pols);
 	row_node(w, r->node);
 	w->bytes_in += r->bytes_in, w->bytes_out += r->bytes_out;
 	w->pkts_in += r->pkts_in, w->pkts_out += r->pkts_out;
@@ -329,6 +342,32 @@ static void port_text(const struct flow_row *w, char *buf, size_t cap)
 		snprintf(buf, cap, "%u/%u", w->port, w->proto);
 }
 
+/* The policy names comma-separated ("+N" for those cut), after the reason when
+ * with_reason and it is not "policy" (the POLICY column of the table). */
+static void pols_text(const struct flow_row *w, bool with_reason, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	switch (with_reason ? w->pols.reason : FLOW_R_POLICY) {
+	case FLOW_R_UNKNOWN:
+		o = (size_t)snprintf(buf, cap, w->pols.n ? "" : "-");
+		break;
+	case FLOW_R_POLICY:
+		break;
+	case FLOW_R_NO_POLICY:
+	case FLOW_R_UNENFORCED:
+	case FLOW_R_DEFAULT_DENY:
+		o = (size_t)snprintf(buf, cap, "%s%s",
+				     flow_reason_name(w->pols.reason, w->dir),
+				     w->pols.n ? ":" : "");
+		break;
+	}
+	for (unsigned i = 0; i < w->pols.n && o < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? "," : "", w->pols.name[i]);
+	if (w->pols.cut && o < cap)
+		snprintf(buf + o, cap - o, ",+%u", w->pols.cut);
+}
+
 static void nodes_text(const struct flow_row *w, char *buf, size_t cap)
 {
 	size_t o = 0;
@@ -385,7 +424,14 @@ static int json_out(const struct flow_report *rep, FILE *f, struct err *e)
 			json_w_uint(&w, r->proto);
 		json_w_kstr(&w, "direction", flow_dir_name(r->dir));
 		json_w_kstr(&w, "action", flow_verdict_name(r->verdict));
-		json_w_kstr(&w, "policy", r->policy);
+		json_w_key(&w, "policies");
+		json_w_arr_begin(&w);
+		for (unsigned k = 0; k < r->pols.n; k++)
+			json_w_str(&w, r->pols.name[k]);
+		json_w_arr_end(&w);
+		json_w_key(&w, "policies_cut");
+		json_w_uint(&w, r->pols.cut);
+		json_w_kstr(&w, "reason", flow_reason_name(r->pols.reason, r->dir));
 		json_w_key(&w, "nodes");
 		json_w_arr_begin(&w);
 		for (unsigned k = 0; k < r->nnodes; k++)
@@ -428,6 +474,7 @@ char *flow_report_text(const struct flow_report *rep, enum flow_format fmt, size
 		       struct err *e)
 {
 	char *buf = NULL, lbl[2 * FLOW_NAME_MAX + 8], port[32], nodes[256], b[IP_STRLEN];
+	char pols[FLOW_POLICIES * (FLOW_POLICY_MAX + 1) + 64];
 	size_t n = 0;
 	FILE *f = open_memstream(&buf, &n);
 	int rc = 0;
@@ -437,21 +484,23 @@ char *flow_report_text(const struct flow_report *rep, enum flow_format fmt, size
 	}
 	switch (fmt) {
 	case FLOW_FMT_TABLE:
-		fprintf(f, "%-32s %-10s %-7s %-6s %12s %12s %8s %-24s %s\n", "PEER", "PORT",
+		fprintf(f, "%-32s %-10s %-7s %-6s %12s %12s %8s %-32s %s\n", "PEER", "PORT",
 			"DIR", "ACTION", "BYTES_IN", "BYTES_OUT", "CONNS", "POLICY", "NODES");
 		for (unsigned i = 0; i < rep->n; i++) {
 			const struct flow_row *r = &rep->rows[i];
 			port_text(r, port, sizeof(port));
 			nodes_text(r, nodes, sizeof(nodes));
-			fprintf(f, "%-32s %-10s %-7s %-6s %12llu %12llu %8llu %-24s %s\n",
+			pols_text(r, true, pols, sizeof(pols));
+			fprintf(f, "%-32s %-10s %-7s %-6s %12llu %12llu %8llu %-32s %s\n",
 				flow_row_label(r, lbl, sizeof(lbl)), port, flow_dir_name(r->dir),
 				flow_verdict_name(r->verdict), (unsigned long long)r->bytes_in,
 				(unsigned long long)r->bytes_out, (unsigned long long)r->flows,
-				r->policy[0] ? r->policy : "-", nodes[0] ? nodes : "-");
+				pols, nodes[0] ? nodes : "-");
 		}
 		break;
 	case FLOW_FMT_CSV:
-		fputs("peer,peer_ip,peer_kind,port,proto,direction,action,policy,nodes,bytes_in,"
+		fputs("peer,peer_ip,peer_kind,port,proto,direction,action,policy,reason,nodes,"
+		      "bytes_in,"
 		      "bytes_out,packets_in,packets_out,connections,first_seen_ms,last_seen_ms\r\n",
 		      f);
 		for (unsigned i = 0; i < rep->n; i++) {
@@ -466,8 +515,9 @@ char *flow_report_text(const struct flow_report *rep, enum flow_format fmt, size
 			else
 				fprintf(f, "%u", r->proto);
 			fprintf(f, ",%s,%s,", flow_dir_name(r->dir), flow_verdict_name(r->verdict));
-			csv_field(f, r->policy);
-			fputc(',', f);
+			pols_text(r, false, pols, sizeof(pols));
+			csv_field(f, pols);
+			fprintf(f, ",%s,", flow_reason_name(r->pols.reason, r->dir));
 			csv_field(f, nodes);
 			fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,%llu\r\n",
 				(unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,

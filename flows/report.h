@@ -53,7 +53,7 @@ struct flow_row {
 	uint8_t proto;			  /* IPPROTO_* */
 	enum flow_dir dir;		  /* what the endpoint did */
 	enum flow_verdict verdict;	  /* allow / deny */
-	char policy[FLOW_POLICY_MAX + 1]; /* a deciding policy ("" = none) */
+	struct flow_pols pols;		  /* why: the records' policies merged (bounded) */
 	char nodes[FLOW_REPORT_NODES][FLOW_NAME_MAX + 1]; /* reporting nodes */
 	unsigned nnodes;		  /* how many of nodes[] are set */
 	unsigned more_nodes;		  /* further nodes not named */

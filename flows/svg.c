@@ -57,6 +57,7 @@ struct edge {
 	enum flow_verdict verdict;	   /* allow / deny */
 	uint64_t bytes;			   /* in + out */
 	char ports[160];		   /* "443/tcp 80/tcp ..." */
+	char why[200];			   /* its rows' policies, or their default denies */
 	unsigned node;			   /* index of its node */
 };
 
@@ -94,6 +95,41 @@ static void add_port(char *ports, size_t cap, const struct flow_row *r)
 		return;
 	}
 	snprintf(ports + o, cap - o, "%s%s", o ? " " : "", one);
+}
+
+/* Append what decided row r (its policy names; "no policy"; "DIR default deny") to the
+ * edge's why, once each, cut with "..." when full. */
+static void add_why(char *why, size_t cap, const struct flow_row *r)
+{
+	char one[FLOW_POLICY_MAX + 32];
+	unsigned n = r->pols.n ? r->pols.n : 1;
+	for (unsigned i = 0; i < n; i++) {
+		size_t o = strlen(why);
+		switch (r->pols.reason) {
+		case FLOW_R_DEFAULT_DENY:
+			snprintf(one, sizeof(one), "%s default deny", flow_dir_name(r->dir));
+			n = 1;
+			break;
+		case FLOW_R_NO_POLICY:
+			snprintf(one, sizeof(one), "no policy");
+			break;
+		case FLOW_R_POLICY:
+		case FLOW_R_UNKNOWN:
+		case FLOW_R_UNENFORCED:
+			if (!r->pols.n)
+				return;
+			snprintf(one, sizeof(one), "%s", r->pols.name[i]);
+			break;
+		}
+		if (strstr(why, one))
+			continue;
+		if (o + strlen(one) + 6 >= cap) {
+			if (!strstr(why, "..."))
+				snprintf(why + o, cap - o, ", ...");
+			return;
+		}
+		snprintf(why + o, cap - o, "%s%s", o ? ", " : "", one);
+	}
 }
 
 /* Group the rows into edges; nodes[] get the distinct labels. Returns the edge count. */
@@ -136,6 +172,7 @@ static unsigned group(const struct flow_report *rep, struct edge *ed, unsigned c
 		}
 		ed[k].bytes += r->bytes_in + r->bytes_out;
 		add_port(ed[k].ports, sizeof(ed[k].ports), r);
+		add_why(ed[k].why, sizeof(ed[k].why), r);
 	}
 	return n;
 }
@@ -183,7 +220,16 @@ char *flow_report_svg(const struct flow_report *rep, size_t *len, struct err *e)
 			(W / 2.0 + x) / 2 + off, (H / 2.0 + y) / 2 + off - 4,
 			deny ? "#c62828" : "#37474f");
 		xml(f, ed[i].ports);
-		fprintf(f, "%s</text></g>\n", deny ? " denied" : "");
+		fprintf(f, "%s</text>", deny ? " denied" : "");
+		if (ed[i].why[0]) {
+			fprintf(f, "<text class=\"why\" x=\"%.1f\" y=\"%.1f\" "
+				   "text-anchor=\"middle\" font-size=\"11\" fill=\"%s\">",
+				(W / 2.0 + x) / 2 + off, (H / 2.0 + y) / 2 + off + 10,
+				deny ? "#c62828" : "#607d8b");
+			xml(f, ed[i].why);
+			fputs("</text>", f);
+		}
+		fputs("</g>\n", f);
 	}
 	for (unsigned i = 0; i < slots; i++) {
 		double x, y;

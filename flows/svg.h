@@ -2,8 +2,9 @@
  *
  * The endpoint (the VM) in the middle, one node per peer on a circle around it, labelled
  * with its name (or address) and kind; one edge per peer and verdict, its width growing
- * with the logarithm of the bytes exchanged, labelled with the ports; denied edges red
- * and dashed, marked "denied". Peers beyond FLOW_SVG_PEERS (the smallest by bytes) are
+ * with the logarithm of the bytes exchanged, labelled with the ports and, below them,
+ * what decided (the policies that admitted it, "no policy", or "DIRECTION default
+ * deny"); denied edges red (#c62828) and dashed, marked "denied". Peers beyond FLOW_SVG_PEERS (the smallest by bytes) are
  * folded into one "+N more" node (denied peers are drawn first, so never folded). All text is XML-escaped; no scripts, no external
  * references, so a browser renders it offline.
  */

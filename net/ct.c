@@ -556,42 +556,37 @@ int ct_events_rcvbuf(struct nl_sock *s, int bytes, struct err *e)
 	return 0;
 }
 
+/* ct_events_parse's walk: one message to its handler. */
+struct ev_walk {
+	ct_event_cb cb; /* the caller's handler */
+	void *arg;	/* its argument */
+	int count;	/* events handed over */
+};
+
+static int ev_one(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	struct ev_walk *w = arg;
+	struct ct_entry ce;
+	int rc = ct_parse(m, &ce, e);
+	if (rc == -ENOMSG)
+		return 0; /* NLMSG_NOOP, NLMSG_DONE and other types */
+	if (rc < 0)
+		return rc;
+	enum ct_event ev = m->type == CT_MSG(IPCTNL_MSG_CT_DELETE) ? CT_EV_DESTROY
+			   : m->flags & NLM_F_CREATE		    ? CT_EV_NEW
+								    : CT_EV_UPDATE;
+	w->count++;
+	rc = w->cb(ev, &ce, w->arg);
+	if (rc < 0)
+		return err_setx(e, -rc, "handler stopped"), rc;
+	return 0;
+}
+
 int ct_events_parse(const void *buf, size_t len, ct_event_cb cb, void *arg, struct err *e)
 {
-	struct cur c;
-	int count = 0;
-	cur_init(&c, buf, len);
-	while (cur_left(&c) >= 16) {
-		uint32_t mlen, seq, pid;
-		uint16_t type, flags;
-		size_t start = c.off;
-		cur_h32(&c, &mlen);
-		cur_h16(&c, &type);
-		cur_h16(&c, &flags);
-		cur_h32(&c, &seq);
-		cur_h32(&c, &pid);
-		struct cur body;
-		if (mlen < 16 || !cur_sub(&c, mlen - 16, &body))
-			return err_setx(e, EBADMSG, "conntrack events: message at %zu: length %u",
-					start, mlen);
-		cur_align(&c, 4);
-		struct nl_msgv m = {.type = type, .flags = flags, .seq = seq, .pid = pid,
-				    .data = body.p + body.off, .len = cur_left(&body)};
-		struct ct_entry ce;
-		int rc = ct_parse(&m, &ce, e);
-		if (rc == -ENOMSG)
-			continue; /* NLMSG_NOOP, NLMSG_DONE and other types */
-		if (rc < 0)
-			return err_prefix(e, "conntrack events: message at %zu", start), rc;
-		enum ct_event ev = type == CT_MSG(IPCTNL_MSG_CT_DELETE) ? CT_EV_DESTROY
-				   : flags & NLM_F_CREATE		 ? CT_EV_NEW
-									 : CT_EV_UPDATE;
-		count++;
-		rc = cb(ev, &ce, arg);
-		if (rc < 0)
-			return err_setx(e, -rc, "conntrack events: handler stopped"), rc;
-	}
-	return count;
+	struct ev_walk w = { .cb = cb, .arg = arg };
+	int rc = nl_datagram_walk(buf, len, "conntrack events", ev_one, &w, e);
+	return rc < 0 ? rc : w.count;
 }
 
 int ct_events_read(struct nl_sock *s, ct_event_cb cb, void *arg, struct err *e)

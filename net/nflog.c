@@ -184,35 +184,29 @@ int nflog_parse(const struct nl_msgv *m, struct nflog_pkt *p, struct err *e)
 	return err_setx(e, EBADMSG, "nflog: payload is neither IPv4 nor IPv6 (version %u)", ver);
 }
 
+/* nflog_parse_buf's walk: one packet message to the callback. */
+struct buf_walk {
+	nflog_cb cb; /* the caller's callback */
+	void *arg;   /* its argument */
+	int count;   /* packets handed over */
+};
+
+static int buf_one(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	struct buf_walk *w = arg;
+	struct nflog_pkt p;
+	int rc = nflog_parse(m, &p, e);
+	if (rc == -ENOMSG)
+		return 0;
+	if (rc < 0)
+		return rc;
+	w->count++;
+	return w->cb(&p, w->arg) != 0 ? 1 : 0;
+}
+
 int nflog_parse_buf(const void *buf, size_t len, nflog_cb cb, void *arg, struct err *e)
 {
-	struct cur c;
-	int count = 0;
-	cur_init(&c, buf, len);
-	while (cur_left(&c) >= 16) {
-		uint32_t mlen, seq, pid;
-		uint16_t type, flags;
-		size_t start = c.off;
-		cur_h32(&c, &mlen);
-		cur_h16(&c, &type);
-		cur_h16(&c, &flags);
-		cur_h32(&c, &seq);
-		cur_h32(&c, &pid);
-		struct cur body;
-		if (mlen < 16 || !cur_sub(&c, mlen - 16, &body))
-			return err_setx(e, EBADMSG, "nflog: message at %zu: length %u", start, mlen);
-		cur_align(&c, 4);
-		struct nl_msgv m = { .type = type, .flags = flags, .seq = seq, .pid = pid,
-				     .data = body.p + body.off, .len = cur_left(&body) };
-		struct nflog_pkt p;
-		int rc = nflog_parse(&m, &p, e);
-		if (rc == -ENOMSG)
-			continue;
-		if (rc < 0)
-			return err_prefix(e, "message at %zu", start), rc;
-		count++;
-		if (cb(&p, arg) != 0)
-			break;
-	}
-	return count;
+	struct buf_walk w = { .cb = cb, .arg = arg };
+	int rc = nl_datagram_walk(buf, len, "nflog", buf_one, &w, e);
+	return rc < 0 ? rc : w.count;
 }

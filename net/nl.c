@@ -383,6 +383,36 @@ static int reply_finish(struct nl_reply *r, struct err *e)
 	return 0;
 }
 
+int nl_datagram_walk(const void *buf, size_t len, const char *what, nl_cb cb, void *arg,
+		     struct err *e)
+{
+	struct cur c;
+	cur_init(&c, buf, len);
+	while (cur_left(&c) >= 16) {
+		uint32_t mlen, seq, pid;
+		uint16_t type, flags;
+		size_t start = c.off;
+		cur_h32(&c, &mlen);
+		cur_h16(&c, &type);
+		cur_h16(&c, &flags);
+		cur_h32(&c, &seq);
+		cur_h32(&c, &pid);
+		struct cur body;
+		if (mlen < 16 || !cur_sub(&c, mlen - 16, &body))
+			return err_setx(e, EBADMSG, "%s: message at %zu: length %u", what, start,
+					mlen);
+		cur_align(&c, 4);
+		struct nl_msgv m = { .type = type, .flags = flags, .seq = seq, .pid = pid,
+				     .data = body.p + body.off, .len = cur_left(&body) };
+		int rc = cb(&m, arg, e);
+		if (rc < 0)
+			return err_prefix(e, "%s: message at %zu", what, start), rc;
+		if (rc > 0)
+			break;
+	}
+	return 0;
+}
+
 int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e)
 {
 	struct cur c;

@@ -154,6 +154,14 @@ void nl_reply_init(struct nl_reply *r, uint32_t seq, uint32_t portid, bool dump,
  *   the callback's error, after the reply was read to its end. */
 int nl_reply_feed(struct nl_reply *r, const void *buf, size_t len, struct err *e);
 
+/* Walk the messages of one datagram read from a subscription socket (events, nflog:
+ * unsolicited, so no sequence or port checks), what[0..] naming the source in errors.
+ * cb gets each message in turn: 0 goes on, > 0 stops quietly, -errno stops with that
+ * error (prefixed "message at OFFSET"). A tail shorter than a header is ignored. 0, the
+ * callback's error, or -EBADMSG (a message's length runs past the datagram). */
+int nl_datagram_walk(const void *buf, size_t len, const char *what, nl_cb cb, void *arg,
+		     struct err *e);
+
 /* Kinds of attribute payload a policy can demand. */
 enum nl_akind {
 	NL_A_UNSPEC, /* anything of at least min_len bytes */

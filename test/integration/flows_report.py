@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -45,7 +46,10 @@ def rec(node, vm, direction, peer, port, proto, action, bi, bo, peer_kind="exter
                 source_ip=src["ip"], source_name=src["name"], source_namespace=src["ns"],
                 source_kind=src["kind"], dest_ip=dst["ip"], dest_name=dst["name"],
                 dest_namespace=dst["ns"], dest_kind=dst["kind"], dest_port=port, proto=proto,
-                policies=[policy] if policy else [], bytes_in=bi, bytes_out=bo,
+                policies=[policy] if policy else [], policies_cut=0,
+                reason=("%s-default-deny" % direction if action == "deny" else
+                        "policy" if policy else "no-policy"),
+                bytes_in=bi, bytes_out=bo,
                 packets_in=bi // 100 + 1, packets_out=bo // 100 + 1, num_flows=1,
                 num_flows_started=1, num_flows_completed=0, first_seen_ms=t,
                 last_seen_ms=t + 1000, node=node)
@@ -208,8 +212,13 @@ def run(tmp):
     dom = d.stdout
     ok(d.returncode == 0 and "<svg" in dom and "parsererror" not in dom and
        "error on line" not in dom, "chromium parses the picture as SVG", d.stderr[-2000:])
-    for label in ("web/front-1", "infra/dns-1", "198.19.0.1", "2001:db8:fab::1", "db-1"):
+    for label in ("web/front-1", "infra/dns-1", "198.19.0.1", "2001:db8:fab::1", "db-1",
+                  "prod/allow-web", "ingress default deny", "22/tcp denied"):
         ok(label in dom, "the picture carries the label %s" % label)
+    # where chromium drew the denied edge: its <line> in the DOM it parsed
+    m = re.search(r'<g class="edge denied"><line x1="([\d.]+)" y1="([\d.]+)" '
+                  r'x2="([\d.]+)" y2="([\d.]+)"', dom)
+    ok(m is not None, "the DOM holds one denied edge", dom[:600])
     png = os.path.join(tmp, "db-1.png")
     s = chromium("--screenshot=" + png, "--window-size=960,720", "file://" + svg)
     ok(s.returncode == 0 and os.path.exists(png), "chromium screenshots the picture",
@@ -221,6 +230,19 @@ def run(tmp):
         blue = sum(1 for (r, g, b) in flat if b > 150 and r < 60 and 80 < g < 130)
         dark = sum(1 for (r, g, b) in flat if r + g + b < 200)
         ok(red > 50, "the denied edge is drawn in red (%d red pixels)" % red)
+        if m:
+            # walk the denied edge in the screenshot: red dashes with gaps between them
+            x1, y1, x2, y2 = (float(v) for v in m.groups())
+            runs, prev, steps = 0, False, 400
+            for i in range(60, steps - 60):  # away from both ends' circles
+                x = int(round(x1 + (x2 - x1) * i / steps))
+                y = int(round(y1 + (y2 - y1) * i / steps))
+                r_, g_, b_ = px[y][x] if 0 <= y < h and 0 <= x < w else (0, 0, 0)
+                on = r_ > 170 and g_ < 90 and b_ < 90
+                runs += on and not prev
+                prev = on
+            ok(runs >= 5, "the denied edge is dashed in the screenshot (%d red dashes "
+               "along it)" % runs)
         ok(blue > 2000, "the VM's node is drawn (%d blue pixels)" % blue)
         ok(dark > 200, "labels are drawn (%d dark pixels)" % dark)
 

@@ -8,6 +8,10 @@ the pod client-ok (node-b); client-no (node-c) is denied.
     chain in `nft -j list ruleset` (a tool kvnet did not write), and the denied prober's
     datagrams are all counted there, none on the egress series nor on client-ok's;
     there is one series per programmed endpoint and direction.
+  - the flow records name the policies behind each verdict (agent/flows.h): client-ok's
+    allowed flow lists the NetworkPolicy vm-from-client-ok (reason "policy") in the flow
+    log, `kvnet flows -o json` and `-o table`, and GET /flows on node-a; client-no's
+    denied one says "ingress-default-deny" with the policy that isolates the VM's
 """
 import json
 import os
@@ -186,6 +190,43 @@ def main():
                and dr.get("peer_kind") == "pod",
                "the denied peer is named (its pod)", dr)
             ok(ar.get("action") == "allow", "client-ok's flows on 8080/tcp are allowed", ar)
+            pname = "%s/vm-from-client-ok" % kv.namespace
+            ok(ar.get("policies") == [pname] and ar.get("reason") == "policy"
+               and ar.get("policies_cut") == 0,
+               "the allowed flow names the NetworkPolicy that admitted it (%s)" % pname, ar)
+            ok(dr.get("reason") == "ingress-default-deny" and dr.get("policies") == [pname],
+               "the denied flow says ingress-default-deny, isolated by %s" % pname, dr)
+            lines = []
+            for fn in F.flow_logs(lab):
+                if fn.startswith(na.dir):
+                    with open(fn) as fh:
+                        lines += [json.loads(x) for x in fh if x.strip()]
+            raw = [x for x in lines if x.get("source_ip") == good.ip4
+                   and x.get("dest_port") == 8080 and x.get("action") == "allow"]
+            ok(raw and all(x.get("policies") == [pname] and x.get("reason") == "policy"
+                           for x in raw),
+               "node-a's flow log lines of client-ok carry policies [%s]" % pname, raw[:2])
+            tbl = L.sh(L.KVNET, "flows", "--vm", "%s/%s" % (kv.namespace, vm.name), "-o",
+                       "table", *F.flow_logs(lab), check=False)
+            tl = [x for x in tbl.stdout.splitlines() if "%s/%s" % (kv.namespace, good.name)
+                  in x and "8080/tcp" in x]
+            bl = [x for x in tbl.stdout.splitlines() if "%s/%s" % (kv.namespace, bad.name)
+                  in x and "8080/udp" in x]
+            ok(tl and pname in tl[0] and bl and
+               ("ingress-default-deny:" + pname) in bl[0] and " deny " in bl[0],
+               "kvnet flows -o table: the policy's name on client-ok's row, the default "
+               "deny on client-no's", tbl.stdout[-1200:])
+            q = "vm=%s%%2F%s" % (kv.namespace, vm.name)
+            code = ("import urllib.request;print(urllib.request.urlopen("
+                    "'http://127.0.0.1:9746/flows?%s',timeout=5).read().decode())" % q)
+            hp = na.run("python3", "-c", code, check=False)
+            try:
+                hrows = F.rows_of(json.loads(hp.stdout))
+            except ValueError:
+                hrows = {}
+            ok(hrows.get(allow_key, {}).get("policies") == [pname]
+               and hrows.get(deny_key, {}).get("reason") == "ingress-default-deny",
+               "GET /flows on node-a: the same policies and reasons", hp.stdout[-600:])
             ok(F.metric(lab.agent_metrics(na), "kvnet_flows_vm_denied_total",
                         'vm="%s/%s"' % (kv.namespace, vm.name)) == DENIED_DGRAMS,
                "kvnet_flows_vm_denied_total of the VM counts the denied attempts",

@@ -54,7 +54,8 @@ static void test_round_trip(void)
 	a.peer_who.kind = FLOW_KIND_POD;
 	snprintf(a.peer_who.ns, sizeof(a.peer_who.ns), "web");
 	snprintf(a.peer_who.name, sizeof(a.peer_who.name), "front-1");
-	snprintf(a.policy, sizeof(a.policy), "prod/deny-all");
+	a.pols.reason = FLOW_R_DEFAULT_DENY;
+	flow_pols_add(&a.pols, "prod/deny-all");
 	n = line(&a, buf, sizeof(buf));
 	T_CHECK(n > 0);
 	T_EQ(flow_line_parse(buf, n, &b, &t0, &t1, NULL), 0);
@@ -69,7 +70,21 @@ static void test_round_trip(void)
 	T_EQ(b.key.port, 5432);
 	T_EQ(b.bytes_in, 60);
 	T_EQ(b.bytes_out, 30);
-	T_STREQ(b.policy, "prod/deny-all");
+	T_EQ(b.pols.n, 1);
+	T_STREQ(b.pols.name[0], "prod/deny-all");
+	T_EQ(b.pols.reason, FLOW_R_DEFAULT_DENY);
+	T_CHECK(strstr(buf, "\"reason\":\"ingress-default-deny\"") != NULL);
+	/* a default deny of the other direction is refused */
+	{
+		char mut[2048], *p = strstr(buf, "ingress-default-deny");
+		struct err e = { 0 };
+		memcpy(mut, buf, n + 1);
+		memcpy(mut + (p - buf), "egress-default-denyX", 20);
+		mut[p - buf + 19] = '"';
+		memmove(mut + (p - buf) + 20, mut + (p - buf) + 21, n - (size_t)(p - buf) - 20);
+		T_EQ(flow_line_parse(mut, n - 1, &b, &t0, &t1, &e), -EINVAL);
+		T_CHECK(strstr(e.msg, "reason") != NULL);
+	}
 	T_STREQ(b.node, "node-a");
 
 	/* v6, egress, external peer */
@@ -199,6 +214,67 @@ static void test_query_and_merge(void)
 	flow_report_free(&rep);
 }
 
+/* the policies of a row: the union of its records', bounded, cuts counted; the table
+ * shows the names, or the reason when no name decided */
+static void test_policies(void)
+{
+	struct flow_query q;
+	struct flow_report rep;
+	struct flow_rec r;
+	char name[32];
+	memset(&q, 0, sizeof(q));
+	snprintf(q.ns, sizeof(q.ns), "prod");
+	snprintf(q.name, sizeof(q.name), "db-1");
+	flow_report_init(&rep, &q, 10);
+	r = rec("node-a", "db-1", FLOW_INGRESS, "198.18.0.77", 5432, FLOW_ALLOW, 1000);
+	r.pols.reason = FLOW_R_POLICY;
+	flow_pols_add(&r.pols, "prod/b-allow");
+	flow_pols_add(&r.pols, "prod/a-allow");
+	flow_pols_add(&r.pols, "prod/a-allow");
+	T_EQ(r.pols.n, 2);
+	T_STREQ(r.pols.name[0], "prod/a-allow"); /* sorted, once */
+	T_EQ(flow_report_add(&rep, &r), 1);
+	r = rec("node-b", "db-1", FLOW_INGRESS, "198.18.0.77", 5432, FLOW_ALLOW, 1000);
+	r.pols.reason = FLOW_R_POLICY;
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "prod/c-%d", i);
+		flow_pols_add(&r.pols, name);
+	}
+	T_EQ(r.pols.n, FLOW_POLICIES);
+	T_EQ(r.pols.cut, 1);
+	T_EQ(flow_report_add(&rep, &r), 1);
+	r = rec("node-a", "db-1", FLOW_EGRESS, "198.18.0.99", 53, FLOW_ALLOW, 10);
+	r.pols.reason = FLOW_R_NO_POLICY;
+	T_EQ(flow_report_add(&rep, &r), 1);
+	r = rec("node-a", "db-1", FLOW_INGRESS, "198.19.0.1", 22, FLOW_DENY, 1);
+	r.pols.reason = FLOW_R_DEFAULT_DENY;
+	flow_pols_add(&r.pols, "prod/a-allow");
+	T_EQ(flow_report_add(&rep, &r), 1);
+	flow_report_sort(&rep);
+	T_EQ(rep.n, 3);
+	T_EQ(rep.rows[0].pols.n, FLOW_POLICIES);
+	T_EQ(rep.rows[0].pols.cut, 1 + 2); /* the record's cut and c-2, c-3 left out */
+	T_STREQ(rep.rows[0].pols.name[0], "prod/a-allow");
+	{
+		size_t n;
+		char *t = flow_report_text(&rep, FLOW_FMT_TABLE, &n, NULL);
+		T_CHECK(t && strstr(t, "prod/a-allow,prod/b-allow,prod/c-0,prod/c-1,+3"));
+		T_CHECK(t && strstr(t, "no-policy "));
+		T_CHECK(t && strstr(t, "ingress-default-deny:prod/a-allow"));
+		free(t);
+		t = flow_report_text(&rep, FLOW_FMT_JSON, &n, NULL);
+		T_CHECK(t && strstr(t, "\"policies\":[\"prod/a-allow\",\"prod/b-allow\""));
+		T_CHECK(t && strstr(t, "\"reason\":\"ingress-default-deny\""));
+		T_CHECK(t && strstr(t, "\"policies_cut\":3"));
+		free(t);
+		t = flow_report_text(&rep, FLOW_FMT_CSV, &n, NULL);
+		T_CHECK(t && strstr(t, ",allow,\"prod/a-allow,prod/b-allow,prod/c-0,prod/c-1,+3\","
+				     "policy,"));
+		free(t);
+	}
+	flow_report_free(&rep);
+}
+
 static void test_svg(void)
 {
 	struct flow_query q;
@@ -214,8 +290,12 @@ static void test_svg(void)
 	r.peer_who.kind = FLOW_KIND_POD;
 	snprintf(r.peer_who.ns, sizeof(r.peer_who.ns), "web");
 	snprintf(r.peer_who.name, sizeof(r.peer_who.name), "<script>x</script>");
+	r.pols.reason = FLOW_R_POLICY;
+	flow_pols_add(&r.pols, "prod/allow-web");
 	flow_report_add(&rep, &r);
 	r = rec("node-a", "db-1", FLOW_INGRESS, "198.19.0.1", 22, FLOW_DENY, 10);
+	r.pols.reason = FLOW_R_DEFAULT_DENY;
+	flow_pols_add(&r.pols, "prod/allow-web");
 	flow_report_add(&rep, &r);
 	for (int i = 0; i < 40; i++) {
 		char ip[32];
@@ -233,6 +313,8 @@ static void test_svg(void)
 	T_CHECK(strstr(svg, "198.19.0.1") != NULL);
 	T_CHECK(strstr(svg, "stroke-dasharray") != NULL);
 	T_CHECK(strstr(svg, "22/tcp denied") != NULL);
+	T_CHECK(strstr(svg, ">ingress default deny</text>") != NULL);
+	T_CHECK(strstr(svg, ">prod/allow-web</text>") != NULL);
 	T_CHECK(strstr(svg, "<script>") == NULL);
 	T_CHECK(strstr(svg, "&lt;script&gt;") != NULL);
 	T_CHECK(strstr(svg, "more rows</text>") != NULL);
@@ -246,6 +328,7 @@ int main(void)
 	T_RUN(test_round_trip);
 	T_RUN(test_bad_lines);
 	T_RUN(test_query_and_merge);
+	T_RUN(test_policies);
 	T_RUN(test_svg);
 	return t_done();
 }

@@ -462,9 +462,47 @@ static void test_bytes_after_end(void)
 	T_EQ(nl_reply_feed(&r, a.b, a.n, &e), -EBADMSG);
 }
 
+/* walks every message of a subscription datagram, stops where asked, and refuses a
+ * length that runs past the datagram */
+static int walk_cb(const struct nl_msgv *m, void *arg, struct err *e)
+{
+	struct seen *s = arg;
+	s->n++;
+	s->last_index = m->type;
+	if (!s->fail_at || s->n != s->fail_at)
+		return 0;
+	return m->type == 99 ? 1 : err_setx(e, EIO, "boom");
+}
+
+static void test_datagram_walk(void)
+{
+	struct rb a = {.n = 0};
+	struct err e = {0};
+	struct seen s = {0};
+	uint32_t v = 7;
+	struct nlmsghdr *h = rb_msg(&a, 98, 0, 0, 0);
+	rb_attr(&a, h, 1, &v, sizeof(v));
+	rb_msg(&a, 99, 0, 0, 0);
+	rb_msg(&a, 100, 0, 0, 0);
+	T_EQ(nl_datagram_walk(a.b, a.n, "test", walk_cb, &s, &e), 0);
+	T_EQ(s.n, 3);
+	T_EQ(s.last_index, 100);
+	s = (struct seen){.fail_at = 2}; /* message 2 (type 99) stops quietly */
+	T_EQ(nl_datagram_walk(a.b, a.n, "test", walk_cb, &s, &e), 0);
+	T_EQ(s.n, 2);
+	s = (struct seen){.fail_at = 1}; /* message 1 fails: the error, prefixed */
+	T_EQ(nl_datagram_walk(a.b, a.n, "test", walk_cb, &s, &e), -EIO);
+	T_CHECK(strstr(e.msg, "test: message at 0") != NULL);
+	s = (struct seen){0};
+	T_EQ(nl_datagram_walk(a.b, h->nlmsg_len - 4, "test", walk_cb, &s, &e), -EBADMSG);
+	T_EQ(s.n, 0);
+	T_CHECK(strstr(e.msg, "length") != NULL);
+}
+
 int main(void)
 {
 	T_RUN(test_builder_layout);
+	T_RUN(test_datagram_walk);
 	T_RUN(test_builder_overflow_is_error);
 	T_RUN(test_builder_header_does_not_fit);
 	T_RUN(test_builder_attr_too_long);
