@@ -4,6 +4,7 @@
 #include "agent/agent.h"
 #include "agent/metrics.h"
 #include "agent/polnft.h"
+#include "agent/polstate.h"
 #include "conf/conf.h"
 #include "kube/informer.h"
 #include "lib/err.h"
@@ -61,6 +62,17 @@ struct agent_policy {
 	struct ev_timer *ctimer;	/* reads the deny counters (owned) */
 	struct drop_src *drops;		/* deny rules of the last good sync (heap) */
 	unsigned n_drops;		/* how many */
+	struct pol_world *world;	/* the world, kept across changes from the informers'
+					 * events (NULL until the first full sync) */
+	struct pst *st;			/* the table as programmed, per endpoint (owned) */
+	bool need_full;			/* rebuild world and state, compare with the kernel */
+	bool need_check;		/* compare the state with the kernel (periodic) */
+	struct ev_timer *rtimer;	/* the periodic comparison (owned) */
+	char **dirty;			/* "NS\x1fNAME" of pods whose rules may have changed
+					 * since the last sync (heap) */
+	unsigned n_dirty;		/* how many */
+	unsigned cap_dirty;		/* allocated */
+	bool dirty_all;			/* out of memory noting them: recompile every endpoint */
 };
 
 static void schedule(struct agent_policy *p, uint64_t ms)
@@ -287,43 +299,13 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static unsigned count_rules(const struct pnft_table *t)
+/* The deny rules of table t (after pst_commit: its endpoints are programmed): each
+ * endpoint chain's default deny, and the base chains' catch-all when it drops.
+ * Replaces p->drops (merge: only the entries of t's chains and of endpoints no longer
+ * programmed); on ENOMEM the old list stays. */
+static void note_drops(struct agent_policy *p, const struct pnft_table *t, bool merge)
 {
-	unsigned n = 0;
-	for (unsigned i = 0; i < t->n_chains; i++)
-		n += t->chains[i].n;
-	return n;
-}
-
-/* The endpoints to compile: those with a veth and a pod the world knows. known[i] says
- * which of the agent's endpoints are in (the others stay dropped and gated). */
-static unsigned pick_eps(struct agent_policy *p, const struct pol_world *w,
-			 struct pol_ep_in *in, bool *known, unsigned n_eps)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < n_eps; i++) {
-		struct agent_ep *ep = agent_ep_at(p->a, i);
-		known[i] = false;
-		if (!ep->veth[0] || !ep->ns[0] || !ep->pod[0])
-			continue;
-		struct pol_ep_in one = { ep->ns, ep->pod, ep->veth };
-		struct pol_ruleset rs;
-		if (pol_compile(w, &one, 1, &rs, NULL) < 0)
-			continue; /* pod not (yet) in the informers */
-		pol_ruleset_free(&rs);
-		in[n++] = one;
-		known[i] = true;
-	}
-	return n;
-}
-
-/* The deny rules of table t (as built from the endpoints in[0..n)): each endpoint
- * chain's default deny, and the base chains' catch-all when it drops. Replaces
- * p->drops; on ENOMEM the old list stays. */
-static void note_drops(struct agent_policy *p, const struct pnft_table *t,
-		       const struct pol_ep_in *in, unsigned n)
-{
-	unsigned cap = 0;
+	unsigned cap = merge ? p->n_drops : 0;
 	for (unsigned i = 0; i < t->n_chains; i++)
 		for (unsigned r = 0; r < t->chains[i].n; r++)
 			cap += t->chains[i].rules[r].verdict == PNFT_V_DROP;
@@ -331,6 +313,14 @@ static void note_drops(struct agent_policy *p, const struct pnft_table *t,
 	if (!d)
 		return;
 	unsigned k = 0;
+	/* merge: t holds the base chains and the changed endpoints' chains; the entries
+	 * of the others stay while their endpoint is programmed */
+	for (unsigned i = 0; merge && i < p->n_drops; i++) {
+		const struct drop_src *x = &p->drops[i];
+		if (x->base || pnft_chain_find(t, x->chain) || !pst_has(p->st, x->chain + 2))
+			continue;
+		d[k++] = *x;
+	}
 	for (unsigned i = 0; i < t->n_chains; i++) {
 		const struct pnft_chain *c = &t->chains[i];
 		for (unsigned r = 0; r < c->n; r++) {
@@ -346,18 +336,13 @@ static void note_drops(struct agent_policy *p, const struct pnft_table *t,
 				k++;
 				continue;
 			}
-			for (unsigned e = 0; e < n; e++) {
-				char cn[PNFT_NAME_MAX];
-				bool eg = c->name[0] == 'e';
-				pnft_chain_name(cn, eg, in[e].ifname);
-				if (strcmp(cn, c->name) != 0)
-					continue;
-				snprintf(x->lv, sizeof(x->lv), "%s%c%s%c%s", in[e].ns,
-					 AGENT_M_LV_SEP, in[e].name, AGENT_M_LV_SEP,
-					 eg ? "egress" : "ingress");
-				k++;
-				break;
-			}
+			/* "e_IFNAME" / "i_IFNAME": the endpoint as programmed */
+			const struct pol_cep *ep = pst_find(p->st, c->name + 2);
+			if (!ep)
+				continue;
+			snprintf(x->lv, sizeof(x->lv), "%s%c%s%c%s", ep->ns, AGENT_M_LV_SEP,
+				 ep->name, AGENT_M_LV_SEP, c->name[0] == 'e' ? "egress" : "ingress");
+			k++;
 		}
 	}
 	free(p->drops);
@@ -410,44 +395,227 @@ static void on_ctimer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	}
 }
 
-static int sync_once(struct agent_policy *p, struct err *e)
+static const char *kind_name(enum agent_kind k)
+{
+	switch (k) {
+	case AGENT_K_NAMESPACE:
+		return "Namespace";
+	case AGENT_K_POD_ALL:
+		return "Pod";
+	case AGENT_K_VMI:
+		return "VirtualMachineInstance";
+	case AGENT_K_NETPOL:
+		return "NetworkPolicy";
+	case AGENT_K_POD:
+	case AGENT_K_VMIM:
+	case AGENT_K_BLOCK:
+	case AGENT_K_HANDLE:
+	case AGENT_K_NODE:
+	case AGENT_K_L2NET:
+	case AGENT_K_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+/* The world from the informers, whole. NULL without memory. */
+static struct pol_world *world_load(struct agent_policy *p)
+{
+	struct pol_world *w = pol_world_new();
+	if (!w)
+		return NULL;
+	struct world_ctx wc = { .p = p, .w = w };
+	static const enum agent_kind kinds[] = { AGENT_K_NAMESPACE, AGENT_K_POD_ALL,
+						 AGENT_K_VMI, AGENT_K_NETPOL };
+	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		wc.kind = kind_name(kinds[k]);
+		agent_obj_each(p->a, kinds[k], world_add, &wc);
+	}
+	return w;
+}
+
+/* Pod ns/name's rules may have changed: noted for the next sync. */
+static void note_dirty(void *arg, const char *ns, const char *name)
+{
+	struct agent_policy *p = arg;
+	char key[512];
+	snprintf(key, sizeof(key), "%s%c%s", ns, AGENT_M_LV_SEP, name);
+	for (unsigned i = 0; i < p->n_dirty; i++)
+		if (strcmp(p->dirty[i], key) == 0)
+			return;
+	if (p->n_dirty == p->cap_dirty) {
+		unsigned nc = p->cap_dirty ? p->cap_dirty * 2 : 16;
+		char **n = realloc(p->dirty, nc * sizeof(*n));
+		if (!n) {
+			p->dirty_all = true;
+			return;
+		}
+		p->dirty = n;
+		p->cap_dirty = nc;
+	}
+	if (!(p->dirty[p->n_dirty] = strdup(key))) {
+		p->dirty_all = true;
+		return;
+	}
+	p->n_dirty++;
+}
+
+static bool is_dirty(const struct agent_policy *p, const char *ns, const char *name)
+{
+	if (p->dirty_all)
+		return true;
+	size_t nl = strlen(ns);
+	for (unsigned i = 0; i < p->n_dirty; i++)
+		if (strncmp(p->dirty[i], ns, nl) == 0 && p->dirty[i][nl] == AGENT_M_LV_SEP &&
+		    strcmp(p->dirty[i] + nl + 1, name) == 0)
+			return true;
+	return false;
+}
+
+static void dirty_clear(struct agent_policy *p)
+{
+	for (unsigned i = 0; i < p->n_dirty; i++)
+		free(p->dirty[i]);
+	p->n_dirty = 0;
+	p->dirty_all = false;
+}
+
+/* An informer's object changed: the kept world follows (the old version out, the new
+ * in) and the pods whose rules may change are noted, seen with either version. */
+static void world_event(struct agent_policy *p, const struct agent_event *ev)
+{
+	const char *kind = kind_name(ev->kind);
+	if (!kind || !p->world)
+		return; /* no world yet: the first full sync reads the informers */
+	if (ev->old) {
+		pol_world_dependents(p->world, kind, ev->old->ns, ev->old->name, note_dirty, p);
+		pol_world_remove(p->world, kind, ev->old->ns, ev->old->name);
+	}
+	if (ev->obj) {
+		/* an update's old version may have been refused: take the name out anyway */
+		pol_world_remove(p->world, kind, ev->obj->ns, ev->obj->name);
+		struct world_ctx wc = { .p = p, .w = p->world, .kind = kind };
+		world_add(&wc, ev->obj);
+		pol_world_dependents(p->world, kind, ev->obj->ns, ev->obj->name, note_dirty, p);
+	}
+}
+
+/* Send plan as one batch (genid 0: no generation check). */
+static int send_plan(struct agent_policy *p, const struct pnft_plan *plan, uint32_t genid,
+		     size_t *msgs, struct err *e)
+{
+	struct nft_batch b;
+	int rc = nft_batch_init(&b, PNFT_TABLE, e);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < plan->n; i++)
+		put_op(&b, &plan->ops[i]);
+	double t0 = now_s();
+	rc = nft_commit(p->nf, &b, genid, e);
+	agent_metric_observe(p->m_lat, now_s() - t0);
+	agent_metric_add(p->m_batches, rc == 0 ? "ok" : "failed", 1);
+	*msgs = nft_batch_count(&b);
+	nft_batch_free(&b);
+	return rc;
+}
+
+/* The gates and gauges after a good sync: every agent endpoint the state programmed
+ * for its pod is "programmed". */
+static void after_sync(struct agent_policy *p)
 {
 	struct agent *a = p->a;
-	int rc = -ENOMEM;
-	struct pol_world *w = pol_world_new();
+	unsigned n_eps = agent_ep_count(a), n = 0;
+	for (unsigned i = 0; i < n_eps; i++) {
+		struct agent_ep *ep = agent_ep_at(a, i);
+		if (!ep->veth[0] || !pst_has(p->st, ep->veth))
+			continue;
+		agent_ep_gate_clear(a, ep, AGENT_POLICY_GATE);
+		n++;
+	}
+	agent_metric_set(p->m_rules, NULL, pst_rules(p->st));
+	agent_metric_set(p->m_sets, NULL, pst_sets(p->st));
+	agent_metric_set(p->m_eps, "programmed", n);
+	agent_metric_set(p->m_eps, "dropped", n_eps - n);
+	if (n_eps - n != p->last_unknown && n_eps > n)
+		log_info(p->log, "policy: %u endpoints dropped until their pod is known to "
+			 "the informers", n_eps - n);
+	p->last_known = n;
+	p->last_unknown = n_eps - n;
+}
+
+/* Stage every endpoint whose rules may have changed (all: every endpoint): those with
+ * a veth and a pod the world knows, newly there, moved to another pod or noted dirty;
+ * removals of the ones gone. in[] gets the staged endpoints (for the drop labels). */
+static int stage_changes(struct agent_policy *p, bool all, struct pol_ep_in *in,
+			 unsigned *n_in, struct err *e)
+{
+	struct agent *a = p->a;
 	unsigned n_eps = agent_ep_count(a);
+	*n_in = 0;
+	for (unsigned i = 0; i < n_eps; i++) {
+		struct agent_ep *ep = agent_ep_at(a, i);
+		if (!ep->veth[0] || !ep->ns[0] || !ep->pod[0])
+			continue;
+		const struct pol_cep *c = pst_find(p->st, ep->veth);
+		if (!pol_world_has_pod(p->world, ep->ns, ep->pod)) {
+			if (c && pst_stage_remove(p->st, ep->veth) < 0)
+				return err_setx(e, ENOMEM, "policy: out of memory");
+			continue; /* not (yet) in the informers: stays dropped and gated */
+		}
+		if (!all && c && strcmp(c->ns, ep->ns) == 0 && strcmp(c->name, ep->pod) == 0 &&
+		    !is_dirty(p, ep->ns, ep->pod))
+			continue;
+		struct pol_ep_in one = { ep->ns, ep->pod, ep->veth };
+		int rc = pst_stage(p->st, p->world, &one, e);
+		if (rc < 0)
+			return rc;
+		in[(*n_in)++] = one;
+	}
+	/* programmed endpoints the agent no longer has */
+	for (unsigned i = 0; i < pst_count(p->st); i++) {
+		const struct pol_cep *c = pst_at(p->st, i);
+		bool have = false;
+		for (unsigned k = 0; k < n_eps && !have; k++) {
+			struct agent_ep *ep = agent_ep_at(a, k);
+			have = strcmp(ep->veth, c->ifname) == 0;
+		}
+		if (!have && pst_stage_remove(p->st, c->ifname) < 0)
+			return err_setx(e, ENOMEM, "policy: out of memory");
+	}
+	return 0;
+}
+
+/* The full path: on start, after an error, and (check) periodically: the state (all:
+ * rebuilt from a world read from the informers) against the table read back from the
+ * kernel, the difference in one batch. */
+static int sync_full(struct agent_policy *p, bool all, struct err *e)
+{
+	unsigned n_eps = agent_ep_count(p->a);
 	struct pol_ep_in *in = calloc(n_eps ? n_eps : 1, sizeof(*in));
-	bool *known = calloc(n_eps ? n_eps : 1, sizeof(*known));
-	struct pol_ruleset rs = { 0 };
 	struct pnft_table want = { 0 }, cur = { 0 };
 	struct pnft_plan plan = { 0 };
 	struct nft_state st;
-	struct nft_batch b;
-	bool st_init = false, b_init = false;
-	if (!w || !in || !known) {
+	bool st_init = false;
+	unsigned n = 0;
+	int rc = -ENOMEM;
+	if (!in) {
 		err_setx(e, ENOMEM, "policy: out of memory");
 		goto out;
 	}
-	struct world_ctx wc = { .p = p, .w = w };
-	static const struct {
-		enum agent_kind k; /* informer */
-		const char *kind;  /* its objects' kind */
-	} kinds[] = { { AGENT_K_NAMESPACE, "Namespace" },
-		      { AGENT_K_POD_ALL, "Pod" },
-		      { AGENT_K_VMI, "VirtualMachineInstance" },
-		      { AGENT_K_NETPOL, "NetworkPolicy" } };
-	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		wc.kind = kinds[k].kind;
-		agent_obj_each(a, kinds[k].k, world_add, &wc);
+	if (all) {
+		struct pol_world *w = world_load(p);
+		if (!w) {
+			err_setx(e, ENOMEM, "policy: out of memory");
+			goto out;
+		}
+		pol_world_free(p->world);
+		p->world = w;
+		dirty_clear(p);
+		pst_clear(p->st);
 	}
-	unsigned n = pick_eps(p, w, in, known, n_eps);
-	if ((rc = pol_compile(w, in, n, &rs, e)) < 0)
+	if ((rc = stage_changes(p, all, in, &n, e)) < 0)
 		goto out;
-	const struct conf *cf = agent_conf(a);
-	struct pnft_opts o = { .fail_open = p->fail_open, .nflog = cf->flows.enabled,
-			       .nflog_group = (uint16_t)cf->flows.nflog_group,
-			       .nflog_rate = cf->flows.nflog_rate };
-	if ((rc = pnft_build(&rs, &o, &want, e)) < 0)
+	if ((rc = pst_table(p->st, &want, e)) < 0)
 		goto out;
 	if ((rc = nft_state_init(&st, PNFT_TABLE)) < 0) {
 		err_setx(e, -rc, "policy: nft state");
@@ -460,52 +628,95 @@ static int sync_once(struct agent_policy *p, struct err *e)
 		goto out;
 	if ((rc = pnft_diff(&want, &cur, &plan, e)) < 0)
 		goto out;
-	if (plan.n) {
-		if ((rc = nft_batch_init(&b, PNFT_TABLE, e)) < 0)
-			goto out;
-		b_init = true;
-		for (unsigned i = 0; i < plan.n; i++)
-			put_op(&b, &plan.ops[i]);
-		double t0 = now_s();
-		rc = nft_commit(p->nf, &b, st.genid, e);
-		agent_metric_observe(p->m_lat, now_s() - t0);
-		agent_metric_add(p->m_batches, rc == 0 ? "ok" : "failed", 1);
-		if (rc < 0)
-			goto out;
-		log_info(p->log, "policy: table %s updated: %u changes in one batch (%zu "
-			 "messages); %u endpoints programmed, %u rules, %u sets", PNFT_TABLE,
-			 plan.n, nft_batch_count(&b), n, count_rules(&want), want.n_sets);
-	}
-	note_drops(p, &want, in, n);
-	agent_metric_set(p->m_rules, NULL, count_rules(&want));
-	agent_metric_set(p->m_sets, NULL, want.n_sets);
-	agent_metric_set(p->m_eps, "programmed", n);
-	agent_metric_set(p->m_eps, "dropped", n_eps - n);
-	/* the kernel now holds every known endpoint's chains: "programmed" */
-	for (unsigned i = 0; i < n_eps; i++) {
-		struct agent_ep *ep = agent_ep_at(a, i);
-		if (known[i])
-			agent_ep_gate_clear(a, ep, AGENT_POLICY_GATE);
-	}
-	if (n_eps - n != p->last_unknown && n_eps > n)
-		log_info(p->log, "policy: %u endpoints dropped until their pod is known to "
-			 "the informers", n_eps - n);
-	p->last_known = n;
-	p->last_unknown = n_eps - n;
+	size_t msgs = 0;
+	if (plan.n && (rc = send_plan(p, &plan, st.genid, &msgs, e)) < 0)
+		goto out;
+	pst_commit(p->st);
+	if (plan.n)
+		log_info(p->log, "policy: table %s %s: %u changes in one batch (%zu messages); "
+			 "%u endpoints programmed, %u rules, %u sets", PNFT_TABLE,
+			 all ? "updated" : "repaired", plan.n, msgs, pst_count(p->st),
+			 pst_rules(p->st), pst_sets(p->st));
+	if (!all)
+		dirty_clear(p);
+	note_drops(p, &want, false);
 	rc = 0;
 out:
-	if (b_init)
-		nft_batch_free(&b);
+	if (rc < 0)
+		pst_abort(p->st);
 	if (st_init)
 		nft_state_free(&st);
 	pnft_plan_free(&plan);
 	pnft_table_free(&cur);
 	pnft_table_free(&want);
-	pol_ruleset_free(&rs);
-	free(known);
 	free(in);
-	pol_world_free(w);
 	return rc;
+}
+
+/* The incremental path: recompile the endpoints whose rules may have changed, plan
+ * against the state kept in memory, send just the difference. */
+static int sync_inc(struct agent_policy *p, struct err *e)
+{
+	unsigned n_eps = agent_ep_count(p->a);
+	struct pol_ep_in *in = calloc(n_eps ? n_eps : 1, sizeof(*in));
+	struct pnft_table part = { 0 };
+	struct pnft_plan plan = { 0 };
+	unsigned n = 0;
+	int rc = -ENOMEM;
+	if (!in) {
+		err_setx(e, ENOMEM, "policy: out of memory");
+		goto out;
+	}
+	if ((rc = stage_changes(p, false, in, &n, e)) < 0)
+		goto out;
+	dirty_clear(p);
+	if (!pst_staged(p->st))
+		goto out;
+	if ((rc = pst_plan(p->st, &plan, &part, e)) < 0)
+		goto out;
+	if (plan.n) {
+		size_t msgs = 0;
+		if ((rc = send_plan(p, &plan, 0, &msgs, e)) < 0)
+			goto out;
+		log_debug(p->log, "policy: table %s: %u endpoints changed: %u changes in one "
+			  "batch (%zu messages)", PNFT_TABLE, pst_staged(p->st), plan.n, msgs);
+	}
+	pst_commit(p->st);
+	note_drops(p, &part, true);
+	rc = 0;
+out:
+	if (rc < 0)
+		pst_abort(p->st);
+	pnft_plan_free(&plan);
+	pnft_table_free(&part);
+	free(in);
+	return rc;
+}
+
+static int sync_once(struct agent_policy *p, struct err *e)
+{
+	int rc;
+	if (!p->world || p->need_full)
+		rc = sync_full(p, true, e);
+	else if (p->need_check)
+		rc = sync_full(p, false, e);
+	else
+		rc = sync_inc(p, e);
+	/* an error: the next sync starts over from the informers and the kernel */
+	p->need_full = rc < 0;
+	if (rc == 0) {
+		p->need_check = false;
+		after_sync(p);
+	}
+	return rc;
+}
+
+static void on_rtimer(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)loop, (void)t;
+	struct agent_policy *p = arg;
+	p->need_check = true; /* drift: the kernel read back and compared with the state */
+	schedule(p, 0);
 }
 
 static void on_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
@@ -554,6 +765,7 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 		case AGENT_K_NAMESPACE:
 		case AGENT_K_POD_ALL:
 		case AGENT_K_VMI:
+			world_event(p, ev);
 			schedule(p, 0);
 			break;
 		case AGENT_K_POD:
@@ -567,7 +779,7 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 			break;
 		}
 		break;
-	case AGENT_HOOK_RECONCILED: /* the periodic resync repairs drift too */
+	case AGENT_HOOK_RECONCILED: /* endpoints may have changed: cheap when none did */
 		schedule(p, 0);
 		break;
 	case AGENT_HOOK_COUNT:
@@ -607,6 +819,17 @@ struct agent_policy *agent_policy_new(struct agent *a, struct err *e)
 	if (ev_timer_add(agent_loop(a), POLICY_COUNTERS_MS, POLICY_COUNTERS_MS, on_ctimer, p, NULL, &p->ctimer,
 			 e) < 0)
 		goto fail;
+	uint64_t rs_ms = (uint64_t)c->agent.resync_seconds * 1000;
+	if (ev_timer_add(agent_loop(a), rs_ms, rs_ms, on_rtimer, p, NULL, &p->rtimer, e) < 0)
+		goto fail;
+	const struct conf *cf = c;
+	struct pnft_opts o = { .fail_open = p->fail_open, .nflog = cf->flows.enabled,
+			       .nflog_group = (uint16_t)cf->flows.nflog_group,
+			       .nflog_rate = cf->flows.nflog_rate };
+	if (!(p->st = pst_new(&o))) {
+		err_setx(e, ENOMEM, "policy: out of memory");
+		goto fail;
+	}
 	struct agent_metrics *reg = agent_metrics(a);
 	p->m_batches = agent_metric_new(reg, "kvnet_policy_batches_total",
 					"nf_tables batches sent for NetworkPolicy, by result",
@@ -685,6 +908,12 @@ void agent_policy_free(struct agent_policy *p)
 		ev_timer_del(p->timer);
 	if (p->ctimer)
 		ev_timer_del(p->ctimer);
+	if (p->rtimer)
+		ev_timer_del(p->rtimer);
+	pst_free(p->st);
+	pol_world_free(p->world);
+	dirty_clear(p);
+	free(p->dirty);
 	nl_close(p->nf);
 	free(p->drops);
 	free(p);

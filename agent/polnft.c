@@ -625,6 +625,8 @@ static bool chain_patchable(const struct pnft_chain *want, const struct pnft_cha
 	return true;
 }
 
+static bool chain_equal(const struct pnft_chain *a, const struct pnft_chain *b);
+
 static int diff_chain(const struct pnft_chain *want, const struct pnft_chain *cur,
 		      struct pnft_plan *p, struct pnft_plan *dels)
 {
@@ -636,7 +638,13 @@ static int diff_chain(const struct pnft_chain *want, const struct pnft_chain *cu
 		keep[i] = w >= 0 && rule_index(cur, cur->rules[i].udata) == (int)i;
 	}
 	int rc = -ENOMEM;
-	if (!chain_patchable(want, cur, keep)) {
+	/* no kernel handles (a table kept in memory, not read back): a chain that differs
+	 * is replaced whole (flush + add in the same batch) */
+	if (!cur->handles && chain_equal(want, cur)) {
+		rc = 0;
+		goto out;
+	}
+	if (!cur->handles || !chain_patchable(want, cur, keep)) {
 		if (!op_add(p, PNFT_OP_FLUSH_CHAIN, want->name))
 			goto out;
 		for (unsigned w = 0; w < want->n; w++) {

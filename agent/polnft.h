@@ -228,7 +228,9 @@ struct pnft_plan {
 };
 
 /* Plan the batch that turns cur (read back from the kernel; present false: no table)
- * into want. Ops point into want (keep it alive while the plan is used). 0 or -ENOMEM
+ * into want. A chain of cur without handles (a table kept in memory rather than read
+ * back) is left alone when equal to want's and else replaced whole (flush, then every
+ * rule added, in the same batch). Ops point into want (keep it alive while the plan is used). 0 or -ENOMEM
  * with e. */
 int pnft_diff(const struct pnft_table *want, const struct pnft_table *cur,
 	      struct pnft_plan *plan, struct err *e);

@@ -129,6 +129,30 @@ unsigned pol_world_nmulti(const struct pol_world *w);
 bool pol_world_pod_net_ips(const struct pol_world *w, const char *ns, const char *name,
 			   const char *net, struct ip_addr *ips, unsigned *n);
 
+/* ---- Incremental use ----------------------------------------------------------------
+ * A world kept across changes: an object that changed is taken out (pol_world_remove)
+ * and its new version added (pol_world_add_json_kind). The compiled rules of a pod can
+ * change only when one of the objects below changes; pol_world_dependents() names them,
+ * called once with the old version in the world and once with the new one:
+ *   NetworkPolicy: the pods it selects;
+ *   Pod / VMI: itself, and the pods selected by every policy that could take it into
+ *     its peers (a selector matching it, an ipBlock holding one of its addresses, an
+ *     empty peer list: named egress ports are resolved on every pod);
+ *   Namespace: the pods selected by every policy with a namespace selector.
+ * A pod named may be named several times. */
+typedef void (*pol_dep_fn)(void *arg, const char *ns, const char *name);
+/* Take object KIND ns/name (NetworkPolicy, Pod, VirtualMachineInstance, Namespace; ns
+ * ignored for a Namespace) out of w, with an inactive pod's line. False when w did not
+ * hold it (or w is a view). */
+bool pol_world_remove(struct pol_world *w, const char *kind, const char *ns,
+		      const char *name);
+/* The pods (and VMIs) whose compiled rules may change with object KIND ns/name as w
+ * holds it now, each to fn(arg, ns, name); nothing when w does not hold it. */
+void pol_world_dependents(const struct pol_world *w, const char *kind, const char *ns,
+			  const char *name, pol_dep_fn fn, void *arg);
+/* True when pod or VMI ns/name is in the world (active): an endpoint pol_compile knows. */
+bool pol_world_has_pod(const struct pol_world *w, const char *ns, const char *name);
+
 /* Counts of what the world holds. */
 unsigned pol_world_npolicies(const struct pol_world *w);
 unsigned pol_world_npods(const struct pol_world *w);
