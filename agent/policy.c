@@ -412,6 +412,7 @@ static const char *kind_name(enum agent_kind k)
 	case AGENT_K_HANDLE:
 	case AGENT_K_NODE:
 	case AGENT_K_L2NET:
+		case AGENT_K_MNETPOL:
 	case AGENT_K_COUNT:
 		break;
 	}
@@ -774,7 +775,7 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 		case AGENT_K_HANDLE:
 		case AGENT_K_NODE:
 		case AGENT_K_L2NET:
-	case AGENT_K_MNETPOL:
+		case AGENT_K_MNETPOL:
 		case AGENT_K_COUNT:
 			break;
 		}
