@@ -51,6 +51,14 @@ def go_json(obj):
     return text.encode("utf-8", "replace") + b"\n"
 
 
+# ---- discovery ------------------------------------------------------------------------
+
+def _api_group(group, versions):
+    """An APIGroup as discovery lists it: every served version, the first preferred."""
+    gvs = [{"groupVersion": group + "/" + v, "version": v} for v in versions]
+    return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
+
+
 # ---- authentication -------------------------------------------------------------------
 
 class TokenFile:
@@ -502,17 +510,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise apierr.no_such_resource()
                 return doc
             if parts == ["apis"]:
-                groups = [{"name": g, "versions": [{"groupVersion": g + "/" + v, "version": v}],
-                           "preferredVersion": {"groupVersion": g + "/" + v, "version": v}}
-                          for g, v in sorted(st.registry.groups().items())]
+                groups = [_api_group(g, vs) for g, vs in sorted(st.registry.groups().items())]
                 return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
             if len(parts) == 2 and parts[0] == "apis":
-                v = st.registry.groups().get(parts[1])
-                if v is None:
+                vs = st.registry.groups().get(parts[1])
+                if vs is None:
                     raise apierr.no_such_resource()
-                gv = {"groupVersion": parts[1] + "/" + v, "version": v}
-                return {"kind": "APIGroup", "apiVersion": "v1", "name": parts[1],
-                        "versions": [gv], "preferredVersion": gv}
+                return dict(_api_group(parts[1], vs), kind="APIGroup", apiVersion="v1")
             p = _parse_resource_path(parts)
             if p is None:
                 raise apierr.no_such_resource()
