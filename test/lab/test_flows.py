@@ -13,8 +13,8 @@ long-lived connection open across the flood is counted once (its bytes are neith
 nor doubled when new connections fill the connection table).
 
 Conntrack only tracks in a namespace where some rule asks for it (kube-proxy, policy);
-the nodes get one such rule here, standing in for kube-proxy. Verdicts are all "allow":
-no policy verdict source exists yet, so there is no denied peer to check."""
+the nodes get one such rule here, standing in for kube-proxy. No policy is enforced here, so every verdict is "allow";
+denied peers and the policies behind verdicts are test_flows_policy.py's."""
 import json
 import os
 import sys
