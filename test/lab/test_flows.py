@@ -254,6 +254,9 @@ def main():
                        k[0], k[1], k[2], side, sent, CONNS), r)
                 ok(r.get("nodes") == ["node-a"], "peer %s:%d reported by node-a only" % k[:2],
                    r.get("nodes"))
+                ok(r.get("reason") == "unenforced" and r.get("policies") == [],
+                   "peer %s:%d: reason unenforced, no policies (no policy enforced here)"
+                   % k[:2], r)
 
             # GET /flows on node-a = the CLI over node-a's log
             na = lab.nodes["node-a"]
