@@ -7,8 +7,12 @@
  * "-" is stdin). Records from several nodes' logs are merged, so a VM's report continues
  * across migrations (records name the VM, not its pod). --since keeps records active in
  * the last DURATION (N followed by s, m, h or d; default: everything). -o svg writes the
- * picture (flows/svg.h). A line that is not a record is named on stderr (file:line and
- * why) and skipped; the count is printed at the end.
+ * picture (flows/svg.h). The table's POLICY column names the policies that admitted a
+ * row ("+N" for those cut), or its reason: "no-policy", "ingress-default-deny:POLICIES"
+ * (the policies isolating that direction), "unenforced", "-" (unknown); json carries
+ * "policies", "policies_cut" and "reason" apart, csv "policy" (the names) and "reason".
+ * A line that is not a record is named on stderr (file:line and why) and skipped; the
+ * count is printed at the end.
  *
  * Exit status: 0 report written; 1 a file could not be read or written; 2 usage error.
  */

@@ -19,7 +19,7 @@
 /* ---- bind ------------------------------------------------------------------------ */
 
 static int config(struct nl_sock *s, uint16_t group, uint8_t cmd, const void *mode,
-		  struct err *e)
+		  uint32_t qthresh, struct err *e)
 {
 	uint8_t buf[128];
 	struct nl_msg m;
@@ -33,19 +33,23 @@ static int config(struct nl_sock *s, uint16_t group, uint8_t cmd, const void *mo
 	}
 	if (mode)
 		nl_put(&m, NFULA_CFG_MODE, mode, sizeof(struct nfulnl_msg_config_mode));
+	if (qthresh)
+		nl_put_u32(&m, NFULA_CFG_QTHRESH, htonl(qthresh));
 	return nl_request(s, &m, NULL, NULL, e);
 }
 
 int nflog_bind(struct nl_sock *s, uint16_t group, uint32_t copy_range, struct err *e)
 {
-	int rc = config(s, group, NFULNL_CFG_CMD_BIND, NULL, e);
+	int rc = config(s, group, NFULNL_CFG_CMD_BIND, NULL, 0, e);
 	if (rc < 0)
 		return err_prefix(e, "nflog: bind group %u%s", group,
 				  rc == -EBUSY ? " (another listener has it)" : ""),
 		       rc;
 	struct nfulnl_msg_config_mode md = { .copy_range = htonl(copy_range),
 					     .copy_mode = NFULNL_COPY_PACKET };
-	rc = config(s, group, 0, &md, e);
+	/* one packet per message, sent at once: the kernel's default batches up to 100
+	 * and holds the last ones back for up to a second */
+	rc = config(s, group, 0, &md, 1, e);
 	if (rc < 0)
 		return err_prefix(e, "nflog: group %u: copy mode", group), rc;
 	return 0;

@@ -47,7 +47,8 @@ struct nflog_pkt {
 	uint32_t len;			 /* the packet's length by its network header */
 };
 
-/* Bind s (a NETLINK_NETFILTER socket) to group, copying copy_range bytes of each packet.
+/* Bind s (a NETLINK_NETFILTER socket) to group, copying copy_range bytes of each packet,
+ * each packet sent in its own message at once (queue threshold 1).
  * 0 or -errno with e (-EBUSY: the group has another listener). */
 int nflog_bind(struct nl_sock *s, uint16_t group, uint32_t copy_range, struct err *e);
 

@@ -17,12 +17,17 @@ the end, also on Ctrl-C (with --keep the lab's files stay).
     test/lab/demo.py --scenario policy [--keep]
     test/lab/demo.py --scenario l2 [--keep]
 
---scenario flows (issue #14): the agents record flows; pods on node-b and node-c and the
-API host connect to the VM over TCP, the VM connects to the API host, the VM migrates
-node-a -> node-b and the traffic runs again; prints the blast-radius table of the VM
-(`kvnet flows --vm` over every node's flow log) and writes its SVG picture
-(build/demo-flows.svg). Exit 0 only when the report lists exactly the peers, ports and
-directions the demo generated, with at least the bytes it sent, from both nodes.
+--scenario flows (issue #14): the agents record flows and enforce NetworkPolicy; the VM is
+under two policies (allow-clients: TCP 8080 from the pods client-b and client-c;
+allow-api-host: TCP 9090 from the API host); pods on node-b and node-c and the API host
+connect to the VM over TCP, the VM connects to the API host (its egress is not isolated),
+and the pod client-d on node-c sends UDP datagrams to the VM's 8080, which its ingress
+default deny drops; the VM migrates node-a -> node-b and the traffic runs again; prints
+the blast-radius table of the VM (`kvnet flows --vm` over every node's flow log) and
+writes its SVG picture (build/demo-flows.svg). Exit 0 only when the report lists exactly
+the peers, ports, directions and verdicts the demo generated (the allowed ones naming the
+policy that admitted them, the denied one "ingress-default-deny"), with at least the
+bytes (and denied datagrams) it sent, from both nodes.
 
 --scenario policy (issue #12): the agents enforce NetworkPolicy; the VM is under a policy
 allowing ingress only from pods role=ok; probers role=ok and role=no on node-c stream 1 kHz
@@ -109,51 +114,119 @@ def addresses_kept(vm, orig, pods):
     return bad
 
 
+def demo_policy(ns, vm, name, port, cidrs):
+    """A NetworkPolicy admitting TCP port to the VM from the addresses cidrs."""
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"podSelector": {"matchLabels": {"kubevirt.io/vm": vm.name}},
+                     "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"ipBlock": {"cidr": c}} for c in cidrs],
+                                  "ports": [{"protocol": "TCP", "port": port}]}]}}
+
+
 def flows_scenario(a):
     """The blast-radius demo (--scenario flows)."""
     import test_flows as TF
-    head("kvnet demo: who talks to this VM? (flow records, across a live migration)")
+    import test_flows_policy as TP
+    head("kvnet demo: who talks to this VM? (flow records and their policies, across a "
+         "live migration)")
     procs = []
-    with TF.FlowLab(log=say, convergence=a.convergence, keep=a.keep) as lab:
-        TF.conntrack_on(lab)
+    with TP.PolicyFlowLab(log=say, convergence=a.convergence, keep=a.keep) as lab:
         kv = KubeVirt(lab)
         vm = kv.create_vm("vm-a", "node-a")
         pb = kv.ordinary_pod("client-b", lab.nodes["node-b"])
         pc = kv.ordinary_pod("client-c", lab.nodes["node-c"])
+        pd = kv.ordinary_pod("client-d", lab.nodes["node-c"])
+        ns = kv.namespace
+        pols = {"allow-clients": (8080, [pb.ip4 + "/32", pc.ip4 + "/32"]),
+                "allow-api-host": (9090, [L.API4 + "/32"])}
+        for name, (port, cidrs) in pols.items():
+            r = lab.api.post(TP.NETPOL % ns, demo_policy(ns, vm, name, port, cidrs))
+            if r.status != 201:
+                say("NetworkPolicy %s NOT created: %s" % (name, r.status))
+                return 1
         TF.start_server(lab, None, 7070, procs)
         want = TF.expected(vm, pb, pc)
+        # the verdict and policies each peer's row must carry
+        verdict = {(pb.ip4, 8080, "ingress"): ("allow", "policy", ["%s/allow-clients" % ns]),
+                   (pc.ip4, 8080, "ingress"): ("allow", "policy", ["%s/allow-clients" % ns]),
+                   (L.API4, 9090, "ingress"): ("allow", "policy",
+                                               ["%s/allow-api-host" % ns]),
+                   (L.API4, 7070, "egress"): ("allow", "no-policy", []),
+                   (pd.ip4, 8080, "ingress"): ("deny", "ingress-default-deny",
+                                               sorted("%s/%s" % (ns, n) for n in pols))}
+        want[(pd.ip4, 8080, "ingress")] = ("pod", "%s/%s" % (ns, pd.name))
         sent = TF.CONNS * TF.PAYLOAD
+        denied_sent = 0
+
+        def isolated(node):
+            return TP.wait_for(lambda: "ingress" in TP.deny_counters(node, vm.pod.host_if),
+                               20)
+
+        def deny_traffic(node):
+            """Send the denied datagrams; how many the VM's ingress default deny on node
+            dropped (its counter in `nft -j`, read until it stops growing)."""
+            veth = vm.pod.host_if
+            before = TP.deny_counters(node, veth).get("ingress", (0, 0))[0]
+            s = L.sh("ip", "netns", "exec", pd.ns, "python3", "-c", TP.SENDER, vm.ip4,
+                     "8080", str(TP.DENIED_DGRAMS), str(TP.DGRAM), check=False)
+            if "sent" not in s.stdout:
+                return 0
+            got = TP.wait_for(lambda: (lambda c: c if c - before >= TP.DENIED_DGRAMS
+                                       else None)(
+                TP.deny_counters(node, veth).get("ingress", (0, 0))[0]), 5)
+            n = (got or TP.deny_counters(node, veth).get("ingress", (0, 0))[0]) - before
+            say("%s's ingress default deny on %s dropped %d of the %d datagrams (nft -j)"
+                % (vm.name, node.name, n, TP.DENIED_DGRAMS))
+            return n
         try:
-            say("VM %s/%s on node-a (%s); clients %s on node-b, %s on node-c, the API host "
-                "%s" % (vm.namespace, vm.name, vm.ip4, pb.ip4, pc.ip4, L.API4))
-            good, _ = TF.traffic(lab, vm, pb, pc, procs)
+            say("VM %s/%s on node-a (%s); clients %s, %s on node-b, %s, %s on node-c, the "
+                "API host %s" % (ns, vm.name, vm.ip4, pb.name, pb.ip4, pc.name, pc.ip4,
+                                 L.API4))
+            good = bool(isolated(lab.nodes["node-a"]))
+            say("policies %s programmed on node-a: %s" % (", ".join(sorted(pols)),
+                                                          "yes" if good else "NO"))
+            g1, _ = TF.traffic(lab, vm, pb, pc, procs)
+            denied_sent += deny_traffic(lab.nodes["node-a"])
             say("traffic: %d TCP connections of %d bytes from each client (ports 8080, "
-                "9090) and from the VM to the API host (7070)" % (TF.CONNS, TF.PAYLOAD))
+                "9090) and from the VM to the API host (7070); %d UDP datagrams from %s "
+                "to 8080 (denied)" % (TF.CONNS, TF.PAYLOAD, TP.DENIED_DGRAMS, pd.name))
             for p in procs[1:]:
                 p.stop()
             del procs[1:]
             m = kv.migrate(vm, "node-b")
             say("live migration node-a -> node-b: %s" % m.outcome)
-            good2, _ = TF.traffic(lab, vm, pb, pc, procs)
+            good = good and bool(isolated(lab.nodes["node-b"]))
+            g2, _ = TF.traffic(lab, vm, pb, pc, procs)
+            denied_sent += deny_traffic(lab.nodes["node-b"])
             say("the same traffic again, now to the VM on node-b")
+            good = good and g1 and g2
 
             def done(rows):
-                return all(set(rows[k].get("nodes", [])) == {"node-a", "node-b"} and
-                           rows[k]["bytes_in" if k[2] == "ingress" else "bytes_out"]
-                           >= 2 * sent for k in want if k in rows)
-            rows = TF.wait_rows(lab, vm, want, done)
+                for k in want:
+                    r = rows.get(k, {})
+                    if set(r.get("nodes", [])) != {"node-a", "node-b"}:
+                        return False
+                    if verdict[k][0] == "deny":
+                        if r.get("packets_in", 0) < denied_sent:
+                            return False
+                    elif r.get("bytes_in" if k[2] == "ingress" else "bytes_out", 0) \
+                            < 2 * sent:
+                        return False
+                return True
+            rows = TF.wait_rows(lab, vm, want, done, timeout=40)
         finally:
             for p in procs:
                 p.stop()
         files = TF.flow_logs(lab)
-        head("kvnet flows --vm %s/%s  (flow logs of %s)" % (vm.namespace, vm.name,
+        head("kvnet flows --vm %s/%s  (flow logs of %s)" % (ns, vm.name,
                                                              ", ".join(lab.nodes)))
-        table = L.sh(L.KVNET, "flows", "--vm", "%s/%s" % (vm.namespace, vm.name), *files,
+        table = L.sh(L.KVNET, "flows", "--vm", "%s/%s" % (ns, vm.name), *files,
                      check=False)
         print(table.stdout, end="", flush=True)
         svg = os.path.join(L.ROOT, "build", "demo-flows.svg")
         os.makedirs(os.path.dirname(svg), exist_ok=True)
-        pic = L.sh(L.KVNET, "flows", "--vm", "%s/%s" % (vm.namespace, vm.name), "-o", "svg",
+        pic = L.sh(L.KVNET, "flows", "--vm", "%s/%s" % (ns, vm.name), "-o", "svg",
                    "--out", svg, *files, check=False)
         say("picture: %s" % (svg if pic.returncode == 0 else "NOT written: " + pic.stderr))
         wrong = []
@@ -161,17 +234,35 @@ def flows_scenario(a):
             wrong.append("peers %s, want %s" % (sorted(rows), sorted(want)))
         for k, (kind, label) in want.items():
             r = rows.get(k, {})
+            act, reason, names = verdict[k]
+            deny = act == "deny"
             side = "bytes_in" if k[2] == "ingress" else "bytes_out"
             if (r.get("peer_kind") != kind or r.get("peer") != (label or k[0]) or
-                    r.get(side, 0) < 2 * sent or
+                    r.get("proto") != ("udp" if deny else "tcp") or
+                    (r.get("packets_in", 0) != denied_sent or not denied_sent if deny else
+                     r.get(side, 0) < 2 * sent) or
+                    r.get("action") != act or r.get("reason") != reason or
+                    r.get("policies") != names or
                     set(r.get("nodes", [])) != {"node-a", "node-b"}):
                 wrong.append("%s:%d %s: %s" % (k[0], k[1], k[2], r))
-        ok = good and good2 and m.outcome == "Succeeded" and pic.returncode == 0 and not wrong
+        # the table a person reads says the same
+        for k, (kind, label) in want.items():
+            act, reason, names = verdict[k]
+            line = [x for x in table.stdout.splitlines()
+                    if x.startswith((label or k[0]) + " ") and " %d/" % k[1] in x
+                    and " %s " % k[2] in x]
+            cell = ",".join(names) if reason == "policy" else \
+                reason + (":" + ",".join(names) if names else "")
+            if not line or " %s " % act not in line[0] or cell not in line[0]:
+                wrong.append("table row of %s:%d %s lacks %s %s" % (k[0], k[1], k[2], act,
+                                                                   cell))
+        ok = good and m.outcome == "Succeeded" and pic.returncode == 0 and not wrong
         head("summary")
         if ok:
-            say("the report matches the traffic: %d peers, their ports and directions, at "
-                "least %d bytes each, from node-a before and node-b after the migration"
-                % (len(want), 2 * sent))
+            say("the report matches the traffic: %d peers, their ports, directions and "
+                "verdicts (allowed by %s; %s denied by the ingress default deny, %d "
+                "datagrams), from node-a before and node-b after the migration"
+                % (len(want), " and ".join(sorted(pols)), pd.name, denied_sent))
         else:
             say("the report does NOT match the traffic: %s" % "; ".join(wrong or ["traffic "
                                                                             "failed"]))

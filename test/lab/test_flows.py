@@ -13,8 +13,8 @@ long-lived connection open across the flood is counted once (its bytes are neith
 nor doubled when new connections fill the connection table).
 
 Conntrack only tracks in a namespace where some rule asks for it (kube-proxy, policy);
-the nodes get one such rule here, standing in for kube-proxy. Verdicts are all "allow":
-no policy verdict source exists yet, so there is no denied peer to check."""
+the nodes get one such rule here, standing in for kube-proxy. No policy is enforced here, so every verdict is "allow";
+denied peers and the policies behind verdicts are test_flows_policy.py's."""
 import json
 import os
 import sys
@@ -254,6 +254,9 @@ def main():
                        k[0], k[1], k[2], side, sent, CONNS), r)
                 ok(r.get("nodes") == ["node-a"], "peer %s:%d reported by node-a only" % k[:2],
                    r.get("nodes"))
+                ok(r.get("reason") == "unenforced" and r.get("policies") == [],
+                   "peer %s:%d: reason unenforced, no policies (no policy enforced here)"
+                   % k[:2], r)
 
             # GET /flows on node-a = the CLI over node-a's log
             na = lab.nodes["node-a"]
