@@ -28,6 +28,9 @@
 #define POLICY_RETRY_MS 1000	/* after a failed sync */
 #define POLICY_COUNTERS_MS 5000 /* the deny counters are read back this often */
 #define POLICY_DROP_SERIES 512	/* endpoint x direction series of the drop metrics */
+#define POLICY_QUIET_S 1.0	/* the counter read-back and the periodic comparison wait
+				 * for this long without a sync (changes come first)... */
+#define POLICY_DEFER_MAX 3	/* ...but are put off at most this many times in a row */
 
 /* One deny rule of the table whose counter is exported. */
 struct drop_src {
@@ -73,7 +76,24 @@ struct agent_policy {
 	unsigned n_dirty;		/* how many */
 	unsigned cap_dirty;		/* allocated */
 	bool dirty_all;			/* out of memory noting them: recompile every endpoint */
+	double last_sync;		/* monotonic seconds of the last sync that sent a batch */
+	unsigned defer_c;		/* counter read-backs put off in a row */
+	unsigned defer_r;		/* periodic comparisons put off in a row */
 };
+
+static double now_s(void);
+
+/* Whether background work (a dump of the table) should wait: a sync sent a batch less
+ * than POLICY_QUIET_S ago, and it waited fewer than POLICY_DEFER_MAX times already. */
+static bool put_off(const struct agent_policy *p, unsigned *deferred)
+{
+	if (now_s() - p->last_sync < POLICY_QUIET_S && *deferred < POLICY_DEFER_MAX) {
+		(*deferred)++;
+		return true;
+	}
+	*deferred = 0;
+	return false;
+}
 
 static void schedule(struct agent_policy *p, uint64_t ms)
 {
@@ -410,7 +430,7 @@ static void on_ctimer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	(void)loop, (void)t;
 	struct agent_policy *p = arg;
 	struct err e = { 0 };
-	if (p->n_drops) {
+	if (p->n_drops && !put_off(p, &p->defer_c)) {
 		int rc = read_counters(p, &e);
 		agent_metric_add(p->m_reads, rc == 0 ? "ok" : "failed", 1);
 		if (rc < 0)
@@ -535,7 +555,8 @@ static int send_plan(struct agent_policy *p, const struct pnft_plan *plan, uint3
 		put_op(&b, &plan->ops[i]);
 	double t0 = now_s();
 	rc = nft_commit(p->nf, &b, genid, e);
-	agent_metric_observe(p->m_lat, now_s() - t0);
+	p->last_sync = now_s();
+	agent_metric_observe(p->m_lat, p->last_sync - t0);
 	agent_metric_add(p->m_batches, rc == 0 ? "ok" : "failed", 1);
 	*msgs = nft_batch_count(&b);
 	nft_batch_free(&b);
@@ -738,6 +759,8 @@ static void on_rtimer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	(void)loop, (void)t;
 	struct agent_policy *p = arg;
+	if (put_off(p, &p->defer_r))
+		return;
 	p->need_check = true; /* drift: the kernel read back and compared with the state */
 	schedule(p, 0);
 }
