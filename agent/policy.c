@@ -474,6 +474,7 @@ static struct pol_world *world_load(struct agent_policy *p)
 		wc.kind = kind_name(kinds[k]);
 		agent_obj_each(p->a, kinds[k], world_add, &wc);
 	}
+	pol_world_settle(w);
 	return w;
 }
 
@@ -539,6 +540,8 @@ static void world_event(struct agent_policy *p, const struct agent_event *ev)
 		pol_world_remove(p->world, kind, ev->obj->ns, ev->obj->name);
 		struct world_ctx wc = { .p = p, .w = p->world, .kind = kind };
 		world_add(&wc, ev->obj);
+		if (ev->kind == AGENT_K_NETPOL)
+			pol_world_settle(p->world);
 		pol_world_dependents(p->world, kind, ev->obj->ns, ev->obj->name, note_dirty, p);
 	}
 }
@@ -711,19 +714,24 @@ static int sync_inc(struct agent_policy *p, struct err *e)
 		err_setx(e, ENOMEM, "policy: out of memory");
 		goto out;
 	}
+	double t0 = now_s();
 	if ((rc = stage_changes(p, false, in, &n, e)) < 0)
 		goto out;
 	dirty_clear(p);
 	if (!pst_staged(p->st))
 		goto out;
+	double t1 = now_s();
 	if ((rc = pst_plan(p->st, &plan, &part, e)) < 0)
 		goto out;
 	if (plan.n) {
 		size_t msgs = 0;
+		double t2 = now_s();
 		if ((rc = send_plan(p, &plan, 0, &msgs, e)) < 0)
 			goto out;
 		log_debug(p->log, "policy: table %s: %u endpoints changed: %u changes in one "
-			  "batch (%zu messages)", PNFT_TABLE, pst_staged(p->st), plan.n, msgs);
+			  "batch (%zu messages); compile %.2f ms, plan %.2f ms, kernel %.2f ms",
+			  PNFT_TABLE, pst_staged(p->st), plan.n, msgs, (t1 - t0) * 1e3,
+			  (t2 - t1) * 1e3, (p->last_sync - t2) * 1e3);
 	}
 	pst_commit(p->st);
 	note_drops(p, &part, true);
