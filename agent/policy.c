@@ -592,13 +592,11 @@ static void after_sync(struct agent_policy *p)
 
 /* Stage every endpoint whose rules may have changed (all: every endpoint): those with
  * a veth and a pod the world knows, newly there, moved to another pod or noted dirty;
- * removals of the ones gone. in[] gets the staged endpoints (for the drop labels). */
-static int stage_changes(struct agent_policy *p, bool all, struct pol_ep_in *in,
-			 unsigned *n_in, struct err *e)
+ * removals of the ones gone. */
+static int stage_changes(struct agent_policy *p, bool all, struct err *e)
 {
 	struct agent *a = p->a;
 	unsigned n_eps = agent_ep_count(a);
-	*n_in = 0;
 	for (unsigned i = 0; i < n_eps; i++) {
 		struct agent_ep *ep = agent_ep_at(a, i);
 		if (!ep->veth[0] || !ep->ns[0] || !ep->pod[0])
@@ -616,7 +614,6 @@ static int stage_changes(struct agent_policy *p, bool all, struct pol_ep_in *in,
 		int rc = pst_stage(p->st, p->world, &one, e);
 		if (rc < 0)
 			return rc;
-		in[(*n_in)++] = one;
 	}
 	/* programmed endpoints the agent no longer has */
 	for (unsigned i = 0; i < pst_count(p->st); i++) {
@@ -637,18 +634,11 @@ static int stage_changes(struct agent_policy *p, bool all, struct pol_ep_in *in,
  * kernel, the difference in one batch. */
 static int sync_full(struct agent_policy *p, bool all, struct err *e)
 {
-	unsigned n_eps = agent_ep_count(p->a);
-	struct pol_ep_in *in = calloc(n_eps ? n_eps : 1, sizeof(*in));
 	struct pnft_table want = { 0 }, cur = { 0 };
 	struct pnft_plan plan = { 0 };
 	struct nft_state st;
 	bool st_init = false;
-	unsigned n = 0;
 	int rc = -ENOMEM;
-	if (!in) {
-		err_setx(e, ENOMEM, "policy: out of memory");
-		goto out;
-	}
 	if (all) {
 		struct pol_world *w = world_load(p);
 		if (!w) {
@@ -660,7 +650,7 @@ static int sync_full(struct agent_policy *p, bool all, struct err *e)
 		dirty_clear(p);
 		pst_clear(p->st);
 	}
-	if ((rc = stage_changes(p, all, in, &n, e)) < 0)
+	if ((rc = stage_changes(p, all, e)) < 0)
 		goto out;
 	if ((rc = pst_table(p->st, &want, e)) < 0)
 		goto out;
@@ -696,7 +686,6 @@ out:
 	pnft_plan_free(&plan);
 	pnft_table_free(&cur);
 	pnft_table_free(&want);
-	free(in);
 	return rc;
 }
 
@@ -704,18 +693,11 @@ out:
  * against the state kept in memory, send just the difference. */
 static int sync_inc(struct agent_policy *p, struct err *e)
 {
-	unsigned n_eps = agent_ep_count(p->a);
-	struct pol_ep_in *in = calloc(n_eps ? n_eps : 1, sizeof(*in));
 	struct pnft_table part = { 0 };
 	struct pnft_plan plan = { 0 };
-	unsigned n = 0;
-	int rc = -ENOMEM;
-	if (!in) {
-		err_setx(e, ENOMEM, "policy: out of memory");
-		goto out;
-	}
+	int rc;
 	double t0 = now_s();
-	if ((rc = stage_changes(p, false, in, &n, e)) < 0)
+	if ((rc = stage_changes(p, false, e)) < 0)
 		goto out;
 	dirty_clear(p);
 	if (!pst_staged(p->st))
@@ -741,7 +723,6 @@ out:
 		pst_abort(p->st);
 	pnft_plan_free(&plan);
 	pnft_table_free(&part);
-	free(in);
 	return rc;
 }
 
