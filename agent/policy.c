@@ -28,6 +28,9 @@
 #define POLICY_RETRY_MS 1000	/* after a failed sync */
 #define POLICY_COUNTERS_MS 5000 /* the deny counters are read back this often */
 #define POLICY_DROP_SERIES 512	/* endpoint x direction series of the drop metrics */
+#define POLICY_QUIET_S 1.0	/* the counter read-back and the periodic comparison wait
+				 * for this long without a sync (changes come first)... */
+#define POLICY_DEFER_MAX 3	/* ...but are put off at most this many times in a row */
 
 /* One deny rule of the table whose counter is exported. */
 struct drop_src {
@@ -73,7 +76,24 @@ struct agent_policy {
 	unsigned n_dirty;		/* how many */
 	unsigned cap_dirty;		/* allocated */
 	bool dirty_all;			/* out of memory noting them: recompile every endpoint */
+	double last_sync;		/* monotonic seconds of the last sync that sent a batch */
+	unsigned defer_c;		/* counter read-backs put off in a row */
+	unsigned defer_r;		/* periodic comparisons put off in a row */
 };
+
+static double now_s(void);
+
+/* Whether background work (a dump of the table) should wait: a sync sent a batch less
+ * than POLICY_QUIET_S ago, and it waited fewer than POLICY_DEFER_MAX times already. */
+static bool put_off(const struct agent_policy *p, unsigned *deferred)
+{
+	if (now_s() - p->last_sync < POLICY_QUIET_S && *deferred < POLICY_DEFER_MAX) {
+		(*deferred)++;
+		return true;
+	}
+	*deferred = 0;
+	return false;
+}
 
 static void schedule(struct agent_policy *p, uint64_t ms)
 {
@@ -387,7 +407,7 @@ static void on_ctimer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	(void)loop, (void)t;
 	struct agent_policy *p = arg;
 	struct err e = { 0 };
-	if (p->n_drops) {
+	if (p->n_drops && !put_off(p, &p->defer_c)) {
 		int rc = read_counters(p, &e);
 		agent_metric_add(p->m_reads, rc == 0 ? "ok" : "failed", 1);
 		if (rc < 0)
@@ -432,6 +452,7 @@ static struct pol_world *world_load(struct agent_policy *p)
 		wc.kind = kind_name(kinds[k]);
 		agent_obj_each(p->a, kinds[k], world_add, &wc);
 	}
+	pol_world_settle(w);
 	return w;
 }
 
@@ -497,6 +518,8 @@ static void world_event(struct agent_policy *p, const struct agent_event *ev)
 		pol_world_remove(p->world, kind, ev->obj->ns, ev->obj->name);
 		struct world_ctx wc = { .p = p, .w = p->world, .kind = kind };
 		world_add(&wc, ev->obj);
+		if (ev->kind == AGENT_K_NETPOL)
+			pol_world_settle(p->world);
 		pol_world_dependents(p->world, kind, ev->obj->ns, ev->obj->name, note_dirty, p);
 	}
 }
@@ -513,7 +536,8 @@ static int send_plan(struct agent_policy *p, const struct pnft_plan *plan, uint3
 		put_op(&b, &plan->ops[i]);
 	double t0 = now_s();
 	rc = nft_commit(p->nf, &b, genid, e);
-	agent_metric_observe(p->m_lat, now_s() - t0);
+	p->last_sync = now_s();
+	agent_metric_observe(p->m_lat, p->last_sync - t0);
 	agent_metric_add(p->m_batches, rc == 0 ? "ok" : "failed", 1);
 	*msgs = nft_batch_count(&b);
 	nft_batch_free(&b);
@@ -546,13 +570,11 @@ static void after_sync(struct agent_policy *p)
 
 /* Stage every endpoint whose rules may have changed (all: every endpoint): those with
  * a veth and a pod the world knows, newly there, moved to another pod or noted dirty;
- * removals of the ones gone. in[] gets the staged endpoints (for the drop labels). */
-static int stage_changes(struct agent_policy *p, bool all, struct pol_ep_in *in,
-			 unsigned *n_in, struct err *e)
+ * removals of the ones gone. */
+static int stage_changes(struct agent_policy *p, bool all, struct err *e)
 {
 	struct agent *a = p->a;
 	unsigned n_eps = agent_ep_count(a);
-	*n_in = 0;
 	for (unsigned i = 0; i < n_eps; i++) {
 		struct agent_ep *ep = agent_ep_at(a, i);
 		if (!ep->veth[0] || !ep->ns[0] || !ep->pod[0])
@@ -570,7 +592,6 @@ static int stage_changes(struct agent_policy *p, bool all, struct pol_ep_in *in,
 		int rc = pst_stage(p->st, p->world, &one, e);
 		if (rc < 0)
 			return rc;
-		in[(*n_in)++] = one;
 	}
 	/* programmed endpoints the agent no longer has */
 	for (unsigned i = 0; i < pst_count(p->st); i++) {
@@ -591,18 +612,11 @@ static int stage_changes(struct agent_policy *p, bool all, struct pol_ep_in *in,
  * kernel, the difference in one batch. */
 static int sync_full(struct agent_policy *p, bool all, struct err *e)
 {
-	unsigned n_eps = agent_ep_count(p->a);
-	struct pol_ep_in *in = calloc(n_eps ? n_eps : 1, sizeof(*in));
 	struct pnft_table want = { 0 }, cur = { 0 };
 	struct pnft_plan plan = { 0 };
 	struct nft_state st;
 	bool st_init = false;
-	unsigned n = 0;
 	int rc = -ENOMEM;
-	if (!in) {
-		err_setx(e, ENOMEM, "policy: out of memory");
-		goto out;
-	}
 	if (all) {
 		struct pol_world *w = world_load(p);
 		if (!w) {
@@ -614,7 +628,7 @@ static int sync_full(struct agent_policy *p, bool all, struct err *e)
 		dirty_clear(p);
 		pst_clear(p->st);
 	}
-	if ((rc = stage_changes(p, all, in, &n, e)) < 0)
+	if ((rc = stage_changes(p, all, e)) < 0)
 		goto out;
 	if ((rc = pst_table(p->st, &want, e)) < 0)
 		goto out;
@@ -650,7 +664,6 @@ out:
 	pnft_plan_free(&plan);
 	pnft_table_free(&cur);
 	pnft_table_free(&want);
-	free(in);
 	return rc;
 }
 
@@ -658,29 +671,27 @@ out:
  * against the state kept in memory, send just the difference. */
 static int sync_inc(struct agent_policy *p, struct err *e)
 {
-	unsigned n_eps = agent_ep_count(p->a);
-	struct pol_ep_in *in = calloc(n_eps ? n_eps : 1, sizeof(*in));
 	struct pnft_table part = { 0 };
 	struct pnft_plan plan = { 0 };
-	unsigned n = 0;
-	int rc = -ENOMEM;
-	if (!in) {
-		err_setx(e, ENOMEM, "policy: out of memory");
-		goto out;
-	}
-	if ((rc = stage_changes(p, false, in, &n, e)) < 0)
+	int rc;
+	double t0 = now_s();
+	if ((rc = stage_changes(p, false, e)) < 0)
 		goto out;
 	dirty_clear(p);
 	if (!pst_staged(p->st))
 		goto out;
+	double t1 = now_s();
 	if ((rc = pst_plan(p->st, &plan, &part, e)) < 0)
 		goto out;
 	if (plan.n) {
 		size_t msgs = 0;
+		double t2 = now_s();
 		if ((rc = send_plan(p, &plan, 0, &msgs, e)) < 0)
 			goto out;
 		log_debug(p->log, "policy: table %s: %u endpoints changed: %u changes in one "
-			  "batch (%zu messages)", PNFT_TABLE, pst_staged(p->st), plan.n, msgs);
+			  "batch (%zu messages); compile %.2f ms, plan %.2f ms, kernel %.2f ms",
+			  PNFT_TABLE, pst_staged(p->st), plan.n, msgs, (t1 - t0) * 1e3,
+			  (t2 - t1) * 1e3, (p->last_sync - t2) * 1e3);
 	}
 	pst_commit(p->st);
 	note_drops(p, &part, true);
@@ -690,7 +701,6 @@ out:
 		pst_abort(p->st);
 	pnft_plan_free(&plan);
 	pnft_table_free(&part);
-	free(in);
 	return rc;
 }
 
@@ -716,6 +726,8 @@ static void on_rtimer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	(void)loop, (void)t;
 	struct agent_policy *p = arg;
+	if (put_off(p, &p->defer_r))
+		return;
 	p->need_check = true; /* drift: the kernel read back and compared with the state */
 	schedule(p, 0);
 }

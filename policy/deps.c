@@ -196,3 +196,27 @@ void pol_world_dependents(const struct pol_world *w, const char *kind, const cha
 		break;
 	}
 }
+
+static bool pol_after(const struct pol_policy *a, const struct pol_policy *b)
+{
+	int c = strcmp(a->ns, b->ns);
+	return c > 0 || (c == 0 && strcmp(a->name, b->name) > 0);
+}
+
+void pol_world_settle(struct pol_world *w)
+{
+	if (w->view)
+		return;
+	/* insertion sort: one pass over a sorted array with a few newcomers */
+	for (unsigned i = 1; i < w->n_pol; i++) {
+		if (!pol_after(&w->pol[i - 1], &w->pol[i]))
+			continue;
+		struct pol_policy v = w->pol[i];
+		unsigned j = i;
+		while (j > 0 && pol_after(&w->pol[j - 1], &v)) {
+			w->pol[j] = w->pol[j - 1];
+			j--;
+		}
+		w->pol[j] = v;
+	}
+}

@@ -150,6 +150,10 @@ bool pol_world_remove(struct pol_world *w, const char *kind, const char *ns,
  * holds it now, each to fn(arg, ns, name); nothing when w does not hold it. */
 void pol_world_dependents(const struct pol_world *w, const char *kind, const char *ns,
 			  const char *name, pol_dep_fn fn, void *arg);
+/* Sort the NetworkPolicies of w by namespace/name (cheap when only a few are out of
+ * place): a world kept sorted is compiled without sorting its policies again (the
+ * compiler's order is the same either way). */
+void pol_world_settle(struct pol_world *w);
 /* True when pod or VMI ns/name is in the world (active): an endpoint pol_compile knows. */
 bool pol_world_has_pod(const struct pol_world *w, const char *ns, const char *name);
 

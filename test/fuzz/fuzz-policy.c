@@ -2,7 +2,8 @@
  * again as YAML documents, into a world — NetworkPolicies, MultiNetworkPolicies, Pods (with
  * their network-status annotation), VMIs, Namespaces — which is then compiled for every
  * pod, written as JSON (which must be complete) and asked one verdict; then the same on
- * the view of the secondary network vms/l2a (pol_world_net). */
+ * the view of the secondary network vms/l2a (pol_world_net); then the incremental use:
+ * dependents of every pod, pods and namespaces taken out, compiled again. */
 #include "policy/policy.h"
 
 #include <errno.h>
@@ -33,6 +34,35 @@ static void run(const struct pol_world *w)
 	pol_ruleset_free(&rs);
 }
 
+static void count(void *arg, const char *ns, const char *name)
+{
+	(void)ns, (void)name;
+	(*(unsigned *)arg)++;
+}
+
+/* The incremental use: dependents of every pod and its namespace, then each pod taken
+ * out (with its namespace every other time) and the rest compiled again. */
+static void shrink(struct pol_world *w)
+{
+	struct pol_ruleset rs;
+	if (pol_compile(w, NULL, 0, &rs, NULL) != 0)
+		return;
+	unsigned n = 0;
+	for (unsigned i = 0; i < rs.n; i++) {
+		const char *kind = rs.eps[i].vm ? "VirtualMachineInstance" : "Pod";
+		pol_world_dependents(w, kind, rs.eps[i].ns, rs.eps[i].name, count, &n);
+		pol_world_dependents(w, "Namespace", "", rs.eps[i].ns, count, &n);
+		pol_world_dependents(w, "NetworkPolicy", rs.eps[i].ns, rs.eps[i].name, count, &n);
+		/* held, so taken out (a pod and a VMI of one name: the other stays) */
+		if (!pol_world_remove(w, kind, rs.eps[i].ns, rs.eps[i].name))
+			abort();
+		if (i % 2)
+			pol_world_remove(w, "Namespace", "", rs.eps[i].ns);
+	}
+	pol_ruleset_free(&rs);
+	run(w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size ? size : 1);
@@ -51,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (net)
 		run(net);
 	pol_world_free(net);
+	shrink(w);
 	pol_world_free(w);
 	free(buf);
 	return 0;
