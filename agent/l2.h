@@ -38,6 +38,12 @@
  *   -> source      (the VM is active on another node) the ports close
  *   source -> base (the migration rolled back) the ports open and the VM is announced
  *   -> retired     (a failed target) the ports close
+ * A VM with only L2 interfaces (no interface on kvnet's pod network) has no endpoint and
+ * no machine; its ports follow KubeVirt's objects (pods of this node, VMIs): the target
+ * pod's kubevirt.io/migration-target-ready-timestamp annotation opens them (and announces
+ * the VM as above; also when the agent starts and finds the annotation), the VMI's
+ * status.nodeName turning to another node closes those of its pods here. The CNI ADD of
+ * the target closed them, so an agent restart in between leaves them closed.
  * Log lines: msg="l2 port open" / "l2 port closed", vmi=NS/NAME pod= port= network= vlan=
  * mac= event_ts= (the transition's) ts= (after the change; unix seconds), and for an
  * open garp= na= rarp= (frames sent). Counter kvnet_l2_migration_ports_total{op}.
