@@ -668,10 +668,24 @@ void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct 
 	struct agent_l2 *m = agent_module(a, "l2");
 	if (!m || !ep || !ep->uid[0] || from == to)
 		return;
-	bool open = to == MIG_LIVE || (to == MIG_BASE && from == MIG_SOURCE);
-	bool close = to == MIG_TARGET || to == MIG_SOURCE || to == MIG_RETIRED;
-	if (open || close)
-		pod_ports_set(m, ep->uid, me, open);
+	int act = agent_l2_port_step(from, to);
+	if (act)
+		pod_ports_set(m, ep->uid, me, act > 0);
+}
+
+int agent_l2_port_step(enum mig_state from, enum mig_state to)
+{
+	if (from == to)
+		return 0;
+	/* open as soon as the VM is routed here: at the claim (the owner CAS through the API
+	 * follows; a refused claim goes back to MIG_TARGET and closes), or straight to live
+	 * or time-wait (the VMIM succeeded before any announcement or annotation) */
+	if (to == MIG_CLAIMING || (to == MIG_LIVE && from != MIG_CLAIMING) ||
+	    (to == MIG_TIMEWAIT && from == MIG_TARGET) || (to == MIG_BASE && from == MIG_SOURCE))
+		return 1;
+	if (to == MIG_TARGET || to == MIG_SOURCE || to == MIG_RETIRED)
+		return -1;
+	return 0;
 }
 
 /* ---- VMs with only L2 interfaces ----------------------------------------------------
