@@ -607,6 +607,25 @@ static void port_open(struct agent_l2 *m, const struct mig_ep *me, const struct 
 	agent_metric_add(m->m_mig, "open", 1);
 }
 
+/* Announce the VM again from an open port (the claim was confirmed: a source port that
+ * is still open may have made the switch learn the VM's MAC there meanwhile). */
+static void port_announce(struct agent_l2 *m, const struct mig_ep *me,
+			  const struct pod_ports *q, size_t k)
+{
+	struct err e = { 0 };
+	char t1[32], t2[32], macs[18];
+	const struct l2_port_id *id = &q->p[k].id;
+	struct l2_relearn_sent sent = { 0 };
+	if (l2_relearn(q->p[k].net->net.id, id->mac, id->ips, id->n_ips, &sent, &e) < 0)
+		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
+	log_fields(agent_log(m->a), LOG_LVL_INFO, "l2 port announced",
+		   "vmi=%s/%s pod=%s port=%s network=%s vlan=%u mac=%s event_ts=%s ts=%s garp=%u "
+		   "na=%u rarp=%u", me->ns, me->vmi, me->pod, q->p[k].name, q->p[k].net->name,
+		   q->p[k].net->net.vid, ann_mac_fmt(id->mac, macs),
+		   ts_fmt(me->since_ns, t1, sizeof(t1)), ts_fmt(real_ns(), t2, sizeof(t2)),
+		   sent.garp, sent.na, sent.rarp);
+}
+
 static void port_close(struct agent_l2 *m, const struct mig_ep *me, const struct pod_ports *q,
 		       size_t k)
 {
@@ -624,9 +643,10 @@ static void port_close(struct agent_l2 *m, const struct mig_ep *me, const struct
 	agent_metric_add(m->m_mig, "close", 1);
 }
 
-/* Open (or close) every L2 port of pod uid on this node; me names the VM for the logs. */
+/* Do act (agent_l2_port_step: 1 open, -1 close, 2 announce again) to every L2 port of
+ * pod uid on this node; me names the VM for the logs. */
 static void pod_ports_set(struct agent_l2 *m, const char *uid, const struct mig_ep *me,
-			  bool open)
+			  int act)
 {
 	struct agent *a = m->a;
 	struct pod_ports *q = calloc(1, sizeof(*q));
@@ -654,8 +674,10 @@ static void pod_ports_set(struct agent_l2 *m, const char *uid, const struct mig_
 		log_warnx(agent_log(a), "l2: migration of %s/%s: its L2 ports: %s", me->ns, me->vmi,
 			  e.msg);
 	for (size_t k = 0; k < q->n; k++) {
-		if (open)
+		if (act == 1)
 			port_open(m, me, q, k);
+		else if (act == 2)
+			port_announce(m, me, q, k);
 		else
 			port_close(m, me, q, k);
 	}
@@ -670,7 +692,7 @@ void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct 
 		return;
 	int act = agent_l2_port_step(from, to);
 	if (act)
-		pod_ports_set(m, ep->uid, me, act > 0);
+		pod_ports_set(m, ep->uid, me, act);
 }
 
 int agent_l2_port_step(enum mig_state from, enum mig_state to)
@@ -685,6 +707,8 @@ int agent_l2_port_step(enum mig_state from, enum mig_state to)
 		return 1;
 	if (to == MIG_TARGET || to == MIG_SOURCE || to == MIG_RETIRED)
 		return -1;
+	if (to == MIG_LIVE && from == MIG_CLAIMING)
+		return 2; /* confirmed: announce again (the source may still have been open) */
 	return 0;
 }
 
@@ -759,7 +783,7 @@ static void l2only_set(struct agent_l2 *m, const struct kv_facts *pod, bool open
 	snprintf(me.pod, sizeof(me.pod), "%s", pod->name);
 	snprintf(me.vmi, sizeof(me.vmi), "%s", pod->vmi);
 	me.since_ns = real_ns();
-	pod_ports_set(m, pod->uid, &me, open);
+	pod_ports_set(m, pod->uid, &me, open ? 1 : -1);
 }
 
 /* A pod of this node changed: a target of an L2-only VM became ready. */

@@ -33,7 +33,8 @@
  *                  already, before they joined their bridges: l2_port_attach closed)
  *   target -> claiming / live / time-wait (the VM is routed here: at the claim, not
  *                  after the owner CAS through the API; a refused claim goes back to
- *                  target and closes again)
+ *                  target and closes again; claiming -> live, the claim confirmed,
+ *                  announces the VM once more: msg="l2 port announced")
  *                  each port opens, then l2_relearn sends, from the VM's MAC, a GARP per
  *                  IPv4 address, an unsolicited NA per IPv6 address and a RARP into the
  *                  bridge; the uplink tags them with the network's VLAN on the trunk, so
@@ -107,7 +108,7 @@ void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct 
 		       enum mig_state from, enum mig_state to);
 
 /* What the transition from -> to of a VM pod's machine does to its L2 ports (pure; the
- * table above): 1 open (and announce), -1 close, 0 nothing. */
+ * table above): 1 open (and announce), -1 close, 2 announce again, 0 nothing. */
 int agent_l2_port_step(enum mig_state from, enum mig_state to);
 
 /* The module (agent/modules.c): its state, or NULL with e. */
