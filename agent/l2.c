@@ -607,6 +607,25 @@ static void port_open(struct agent_l2 *m, const struct mig_ep *me, const struct 
 	agent_metric_add(m->m_mig, "open", 1);
 }
 
+/* Announce the VM again from an open port (the claim was confirmed: a source port that
+ * is still open may have made the switch learn the VM's MAC there meanwhile). */
+static void port_announce(struct agent_l2 *m, const struct mig_ep *me,
+			  const struct pod_ports *q, size_t k)
+{
+	struct err e = { 0 };
+	char t1[32], t2[32], macs[18];
+	const struct l2_port_id *id = &q->p[k].id;
+	struct l2_relearn_sent sent = { 0 };
+	if (l2_relearn(q->p[k].net->net.id, id->mac, id->ips, id->n_ips, &sent, &e) < 0)
+		log_warnx(agent_log(m->a), "l2: migration of %s/%s: %s", me->ns, me->vmi, e.msg);
+	log_fields(agent_log(m->a), LOG_LVL_INFO, "l2 port announced",
+		   "vmi=%s/%s pod=%s port=%s network=%s vlan=%u mac=%s event_ts=%s ts=%s garp=%u "
+		   "na=%u rarp=%u", me->ns, me->vmi, me->pod, q->p[k].name, q->p[k].net->name,
+		   q->p[k].net->net.vid, ann_mac_fmt(id->mac, macs),
+		   ts_fmt(me->since_ns, t1, sizeof(t1)), ts_fmt(real_ns(), t2, sizeof(t2)),
+		   sent.garp, sent.na, sent.rarp);
+}
+
 static void port_close(struct agent_l2 *m, const struct mig_ep *me, const struct pod_ports *q,
 		       size_t k)
 {
@@ -624,23 +643,19 @@ static void port_close(struct agent_l2 *m, const struct mig_ep *me, const struct
 	agent_metric_add(m->m_mig, "close", 1);
 }
 
-void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct mig_ep *me,
-		       enum mig_state from, enum mig_state to)
+/* Do act (agent_l2_port_step: 1 open, -1 close, 2 announce again) to every L2 port of
+ * pod uid on this node; me names the VM for the logs. */
+static void pod_ports_set(struct agent_l2 *m, const char *uid, const struct mig_ep *me,
+			  int act)
 {
-	struct agent_l2 *m = agent_module(a, "l2");
-	if (!m || !ep || !ep->uid[0] || from == to)
-		return;
-	bool open = to == MIG_LIVE || (to == MIG_BASE && from == MIG_SOURCE);
-	bool close = to == MIG_TARGET || to == MIG_SOURCE || to == MIG_RETIRED;
-	if (!open && !close)
-		return;
+	struct agent *a = m->a;
 	struct pod_ports *q = calloc(1, sizeof(*q));
 	if (!q) {
 		log_warnx(agent_log(a), "l2: migration of %s/%s: out of memory", me->ns, me->vmi);
 		return;
 	}
 	q->m = m;
-	q->uid = ep->uid;
+	q->uid = uid;
 	char br[16];
 	struct link_info bl;
 	for (size_t i = 0; i < m->n_have; i++) {
@@ -659,12 +674,153 @@ void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct 
 		log_warnx(agent_log(a), "l2: migration of %s/%s: its L2 ports: %s", me->ns, me->vmi,
 			  e.msg);
 	for (size_t k = 0; k < q->n; k++) {
-		if (open)
+		if (act == 1)
 			port_open(m, me, q, k);
+		else if (act == 2)
+			port_announce(m, me, q, k);
 		else
 			port_close(m, me, q, k);
 	}
 	free(q);
+}
+
+void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct mig_ep *me,
+		       enum mig_state from, enum mig_state to)
+{
+	struct agent_l2 *m = agent_module(a, "l2");
+	if (!m || !ep || !ep->uid[0] || from == to)
+		return;
+	int act = agent_l2_port_step(from, to);
+	if (act)
+		pod_ports_set(m, ep->uid, me, act);
+}
+
+int agent_l2_port_step(enum mig_state from, enum mig_state to)
+{
+	if (from == to)
+		return 0;
+	/* open as soon as the VM is routed here: at the claim (the owner CAS through the API
+	 * follows; a refused claim goes back to MIG_TARGET and closes), or straight to live
+	 * or time-wait (the VMIM succeeded before any announcement or annotation) */
+	if (to == MIG_CLAIMING || (to == MIG_LIVE && from != MIG_CLAIMING) ||
+	    (to == MIG_TIMEWAIT && from == MIG_TARGET) || (to == MIG_BASE && from == MIG_SOURCE))
+		return 1;
+	if (to == MIG_TARGET || to == MIG_SOURCE || to == MIG_RETIRED)
+		return -1;
+	if (to == MIG_LIVE && from == MIG_CLAIMING)
+		return 2; /* confirmed: announce again (the source may still have been open) */
+	return 0;
+}
+
+/* ---- VMs with only L2 interfaces ----------------------------------------------------
+ * A VM pod with no interface on kvnet's pod network has no endpoint here, so no hand-over
+ * machine tells this module anything. Its L2 ports follow KubeVirt's objects instead:
+ *   the target pod (label kubevirt.io/migrationJobUID) on this node gets the annotation
+ *     kubevirt.io/migration-target-ready-timestamp (the domain runs here): its ports open
+ *     and the VM is announced on the trunk (port_open);
+ *   the VMI's status.nodeName turns to another node: the ports of its pods here close.
+ * A pod that has an endpoint is left to agent_l2_migrated. */
+
+#define L2_TARGET_READY "kubevirt.io/migration-target-ready-timestamp"
+
+/* True when an endpoint of this node belongs to pod uid. */
+static bool has_endpoint(struct agent *a, const char *uid)
+{
+	for (unsigned i = 0; i < agent_ep_count(a); i++)
+		if (strcmp(agent_ep_at(a, i)->uid, uid) == 0)
+			return true;
+	return false;
+}
+
+/* What the L2-only path reads of a pod or VMI. */
+struct kv_facts {
+	char ns[MIG_NAME_MAX + 1];	/* namespace */
+	char name[MIG_NAME_MAX + 1];	/* name */
+	char uid[MIG_UID_MAX + 1];	/* metadata.uid */
+	char vmi[MIG_NAME_MAX + 1];	/* pod: annotation kubevirt.io/domain */
+	char vmi_uid[MIG_UID_MAX + 1];	/* pod: label kubevirt.io/created-by */
+	bool target;			/* pod: label kubevirt.io/migrationJobUID */
+	bool ready;			/* pod: the target-ready annotation */
+	char node[MIG_NAME_MAX + 1];	/* VMI: status.nodeName */
+};
+
+static void str_at(const struct json_doc *d, int obj, const char *k, char *out, size_t cap)
+{
+	int i = obj >= 0 ? json_get(d, obj, k) : -1;
+	if (i < 0 || json_type(d, i) != JSON_STRING || json_str(d, i, out, cap) < 0)
+		out[0] = 0;
+}
+
+/* The facts of o (a pod or a VMI). 0, or -1 when it does not parse. */
+static int kv_read(const struct kube_obj *o, struct kv_facts *f)
+{
+	struct json_doc d;
+	struct json_tok *tok = NULL;
+	memset(f, 0, sizeof(*f));
+	if (kube_obj_parse(o, &d, &tok) < 0)
+		return -1;
+	int md = json_get(&d, 0, "metadata");
+	int ann = md >= 0 ? json_get(&d, md, "annotations") : -1;
+	int lab = md >= 0 ? json_get(&d, md, "labels") : -1;
+	int status = json_get(&d, 0, "status");
+	str_at(&d, md, "namespace", f->ns, sizeof(f->ns));
+	str_at(&d, md, "name", f->name, sizeof(f->name));
+	str_at(&d, md, "uid", f->uid, sizeof(f->uid));
+	str_at(&d, ann, "kubevirt.io/domain", f->vmi, sizeof(f->vmi));
+	str_at(&d, lab, "kubevirt.io/created-by", f->vmi_uid, sizeof(f->vmi_uid));
+	str_at(&d, status, "nodeName", f->node, sizeof(f->node));
+	f->target = lab >= 0 && json_get(&d, lab, "kubevirt.io/migrationJobUID") >= 0;
+	f->ready = ann >= 0 && json_get(&d, ann, L2_TARGET_READY) >= 0;
+	free(tok);
+	return 0;
+}
+
+static void l2only_set(struct agent_l2 *m, const struct kv_facts *pod, bool open)
+{
+	struct mig_ep me;
+	memset(&me, 0, sizeof(me));
+	snprintf(me.ns, sizeof(me.ns), "%s", pod->ns);
+	snprintf(me.pod, sizeof(me.pod), "%s", pod->name);
+	snprintf(me.vmi, sizeof(me.vmi), "%s", pod->vmi);
+	me.since_ns = real_ns();
+	pod_ports_set(m, pod->uid, &me, open ? 1 : -1);
+}
+
+/* A pod of this node changed: a target of an L2-only VM became ready. */
+static void l2only_pod(struct agent_l2 *m, const struct kube_obj *old, const struct kube_obj *o)
+{
+	struct kv_facts now, was;
+	if (!o || kv_read(o, &now) < 0 || !now.vmi[0] || !now.target || !now.ready ||
+	    (old && kv_read(old, &was) == 0 && was.ready) || has_endpoint(m->a, now.uid))
+		return;
+	l2only_set(m, &now, true);
+}
+
+/* Pods of this node that run VMI vmi_uid (and have no endpoint): closed. */
+struct l2only_close {
+	struct agent_l2 *m;	/* the module */
+	const char *vmi_uid;	/* the VMI */
+};
+
+static void l2only_close_one(void *user, const struct kube_obj *o)
+{
+	struct l2only_close *c = user;
+	struct kv_facts p;
+	if (kv_read(o, &p) == 0 && p.vmi[0] && strcmp(p.vmi_uid, c->vmi_uid) == 0 &&
+	    !has_endpoint(c->m->a, p.uid))
+		l2only_set(c->m, &p, false);
+}
+
+/* A VMI changed: when it moved to another node, its pods here close their L2 ports. */
+static void l2only_vmi(struct agent_l2 *m, const struct kube_obj *old, const struct kube_obj *o)
+{
+	struct kv_facts now, was;
+	if (!o || kv_read(o, &now) < 0 || !now.node[0] || !now.uid[0] ||
+	    strcmp(now.node, agent_node(m->a)) == 0 ||
+	    (old && kv_read(old, &was) == 0 && strcmp(was.node, now.node) == 0))
+		return;
+	struct l2only_close c = { .m = m, .vmi_uid = now.uid };
+	agent_obj_each(m->a, AGENT_K_POD, l2only_close_one, &c);
 }
 
 /* ---- the step at every reconcile --------------------------------------------------- */
@@ -726,7 +882,10 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 			agent_reconcile_soon(a);
 		} else if (ev->kind == AGENT_K_POD) { /* a pod of this node: its L2 ports */
 			m->ports_stale = true;
+			l2only_pod(m, ev->old, ev->obj);
 			agent_reconcile_soon(a);
+		} else if (ev->kind == AGENT_K_VMI) {
+			l2only_vmi(m, ev->old, ev->obj);
 		}
 		break;
 	case AGENT_HOOK_RECONCILED:
@@ -816,6 +975,7 @@ void *agent_l2_new(struct agent *a, struct err *e)
 	agent_want_kind(a, AGENT_K_L2NET);
 	agent_want_kind(a, AGENT_K_NODE);
 	agent_want_kind(a, AGENT_K_POD);
+	agent_want_kind(a, AGENT_K_VMI);
 	return m;
 }
 

@@ -31,13 +31,23 @@
  * of its machine (agent_l2_migrated), and the pod's L2 ports on this node follow it:
  *   -> target      the ports are closed (the CNI ADD of a migration target closed them
  *                  already, before they joined their bridges: l2_port_attach closed)
- *   target -> live each port opens, then l2_relearn sends, from the VM's MAC, a GARP per
+ *   target -> claiming / live / time-wait (the VM is routed here: at the claim, not
+ *                  after the owner CAS through the API; a refused claim goes back to
+ *                  target and closes again; claiming -> live, the claim confirmed,
+ *                  announces the VM once more: msg="l2 port announced")
+ *                  each port opens, then l2_relearn sends, from the VM's MAC, a GARP per
  *                  IPv4 address, an unsolicited NA per IPv6 address and a RARP into the
  *                  bridge; the uplink tags them with the network's VLAN on the trunk, so
  *                  the upstream switch relearns at once even when the guest says nothing
  *   -> source      (the VM is active on another node) the ports close
  *   source -> base (the migration rolled back) the ports open and the VM is announced
  *   -> retired     (a failed target) the ports close
+ * A VM with only L2 interfaces (no interface on kvnet's pod network) has no endpoint and
+ * no machine; its ports follow KubeVirt's objects (pods of this node, VMIs): the target
+ * pod's kubevirt.io/migration-target-ready-timestamp annotation opens them (and announces
+ * the VM as above; also when the agent starts and finds the annotation), the VMI's
+ * status.nodeName turning to another node closes those of its pods here. The CNI ADD of
+ * the target closed them, so an agent restart in between leaves them closed.
  * Log lines: msg="l2 port open" / "l2 port closed", vmi=NS/NAME pod= port= network= vlan=
  * mac= event_ts= (the transition's) ts= (after the change; unix seconds), and for an
  * open garp= na= rarp= (frames sent). Counter kvnet_l2_migration_ports_total{op}.
@@ -96,6 +106,10 @@ int agent_l2_status_patch(const struct json_doc *d, int obj, const char *node,
 struct agent_ep;
 void agent_l2_migrated(struct agent *a, const struct agent_ep *ep, const struct mig_ep *m,
 		       enum mig_state from, enum mig_state to);
+
+/* What the transition from -> to of a VM pod's machine does to its L2 ports (pure; the
+ * table above): 1 open (and announce), -1 close, 2 announce again, 0 nothing. */
+int agent_l2_port_step(enum mig_state from, enum mig_state to);
 
 /* The module (agent/modules.c): its state, or NULL with e. */
 void *agent_l2_new(struct agent *a, struct err *e);

@@ -129,9 +129,12 @@ class Migration:
 
 
 class KubeVirt:
-    def __init__(self, lab, namespace="default", guests=None, secondary=None):
+    def __init__(self, lab, namespace="default", guests=None, secondary=None, routed=True):
         self.lab = lab
         self.secondary = list(secondary or [])
+        # routed=False: VM pods have no interface on kvnet's pod network (their eth0 is
+        # another CNI's, not simulated: the pod has only its secondary interfaces)
+        self.routed = routed
         # the guest implementation: None = echo.py in the pod's namespace; or an object
         # with start(kv, pod, vm, standby, announce), stop(kv, pod) and cutover(kv, m,
         # announce) (test/lab/qemuvm.py QemuGuests: a QEMU guest migrated by QMP)
@@ -223,6 +226,12 @@ class KubeVirt:
     def pod_add(self, pod):
         """Sandbox + CNI ADD on the pod's node, as the runtime does."""
         pod.ns = self.lab.new_pod_ns()
+        vm_pod = pod.obj["metadata"].get("labels", {}).get("kubevirt.io/created-by")
+        if vm_pod and not self.routed:
+            for ifname, _net, conf in self.secondary:
+                self._sec_add(pod, ifname, conf(pod.node))
+            pod.result = {"ips": [], "interfaces": []}
+            return pod.result
         rc, res, err = self.lab.cni("ADD", pod.node, pod)
         if rc != 0 or not res:
             raise RuntimeError("kubevirt: CNI ADD %s on %s: exit %d: %s %s"
@@ -320,7 +329,8 @@ class KubeVirt:
                     raise RuntimeError("kubevirt: CNI DEL %s %s on %s: exit %d: %s"
                                        % (pod.name, ifname, pod.node.name, rc, err.strip()))
                 del pod.sec[ifname]
-        rc, res, err = self.lab.cni("DEL", pod.node, pod)
+        rc, res, err = self.lab.cni("DEL", pod.node, pod) if pod.host_if or self.routed \
+            else (0, None, "")
         if rc != 0:
             raise RuntimeError("kubevirt: CNI DEL %s on %s: exit %d: %s %s"
                                % (pod.name, pod.node.name, rc, res, err.strip()))

@@ -148,17 +148,17 @@ class L2World:
             "cniVersion": "1.1.0", "name": "vlan100-nad", "type": "kvnet",
             "network": "vlan100", "kvnet_conf": node.agent_conf})]
 
-    def stream(self, tag, rate=1000):
-        """The peer's UDP echo stream to the VM over VLAN 100 (a lab.Stream)."""
+    def stream(self, tag, rate=1000, mac=VM_MAC, ip=VM_IP4):
+        """The peer's UDP echo stream to the VM (mac, ip) over VLAN 100 (a lab.Stream)."""
         out = os.path.join(self.lab.dir, "l2stream-%d.json" % next(self.lab.seq))
         ready = out + ".ready"
         p = L.Proc(["ip", "netns", "exec", self.peer_ns, sys.executable, PEER, "eth0", "100",
-                    PEER_MAC, PEER_IP4, "--to-mac", VM_MAC, "--to-ip", VM_IP4, "--out", out,
+                    PEER_MAC, PEER_IP4, "--to-mac", mac, "--to-ip", ip, "--out", out,
                     "--ready", ready, "--id", tag, "--rate", str(rate)], out + ".log")
         wait(lambda: os.path.exists(ready) or not p.alive(), "the peer's stream", 10)
         if not p.alive():
             raise RuntimeError("l2lab: peer stream did not start: %s" % p.log())
-        return L.Stream(p, out, tag, ready, VM_IP4)
+        return L.Stream(p, out, tag, ready, ip)
 
     def port200(self, node):
         """A listener on VLAN 200 of node: a veth port in its vlan200 bridge behind the
@@ -246,9 +246,9 @@ def pcap_frames(pcap, *filt):
     return [ln for ln in r.stdout.splitlines() if ln.strip()]
 
 
-def relearn_lines(lines, mac):
-    """The GARP / RARP / NA lines of tcpdump -e output from mac, tagged vlan 100:
-    [(t, kind)]."""
+def relearn_lines(lines, mac, ip4=VM_IP4, ip6=VM_IP6):
+    """The GARP / RARP / NA lines of tcpdump -e output from mac (for ip4, ip6), tagged
+    vlan 100: [(t, kind)]."""
     out = []
     for ln in lines:
         if not ln.split(" ", 2)[1].startswith(mac) or "vlan 100," not in ln:
@@ -256,11 +256,11 @@ def relearn_lines(lines, mac):
         t = float(ln.split()[0])
         if "Reverse Request" in ln or "rarp" in ln.lower() or "(0x8035)" in ln:
             out.append((t, "rarp"))
-        elif "ARP" in ln and "Request who-has %s tell %s" % (VM_IP4, VM_IP4) in ln:
+        elif "ARP" in ln and "Request who-has %s tell %s" % (ip4, ip4) in ln:
             out.append((t, "garp"))
-        elif "ARP" in ln and ("Reply %s is-at" % VM_IP4) in ln:
+        elif "ARP" in ln and ("Reply %s is-at" % ip4) in ln:
             out.append((t, "garp"))
-        elif "neighbor advertisement" in ln and "tgt is %s" % VM_IP6 in ln:
+        elif "neighbor advertisement" in ln and "tgt is %s" % ip6 in ln:
             out.append((t, "na"))
     return out
 

@@ -144,8 +144,13 @@ def run(lab, say, check):
     check(ports_seen(w, {"node-a": 0, "node-b": 1}),
           "vlan100's status.nodes follows the VM: node-a 0 ports (the source pod went), "
           "node-b 1", [w.entry("vlan100", n) for n in ("node-a", "node-b")])
+    ann = res.cutover("vm-l2@node-a", "vm-l2@node-b", m.t_announce) if m.t_announce else {}
     say("blackout seen from the legacy host: %.1f ms (longest gap of its 1 kHz stream; "
-        "%d of %d echoes lost)" % (gap, cut["lost_total"], res.sent))
+        "%d of %d echoes lost; the guest's pause -> resume %.1f ms); from the guest's GARP "
+        "on the wire to the first echo the target answered: %s ms" % (
+            gap, cut["lost_total"], res.sent,
+            (m.t["resumed"] - m.t["paused"]) * 1000 if m.t.get("resumed") else -1,
+            "%.1f" % ann["blackout_ms"] if "blackout_ms" in ann else "n/a"))
 
     # VLAN 200 isolation, broadcast included
     w.peer_broadcast("bcast100")

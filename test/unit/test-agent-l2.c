@@ -117,9 +117,32 @@ static void test_status_patch(void)
 	T_EQ(rc, -22);
 }
 
+/* The L2 ports follow the VM pod's machine: open once the VM is routed on the target (at
+ * the claim, announced once more when the owner CAS confirms it), also when the VMIM succeeded
+ * first; closed on a refused claim, on the source, on a failed target. */
+static void test_port_step(void)
+{
+	T_EQ(agent_l2_port_step(MIG_BASE, MIG_TARGET), -1);
+	T_EQ(agent_l2_port_step(MIG_TARGET, MIG_CLAIMING), 1);
+	T_EQ(agent_l2_port_step(MIG_CLAIMING, MIG_LIVE), 2); /* announced once more */
+	T_EQ(agent_l2_port_step(MIG_CLAIMING, MIG_TIMEWAIT), 0);
+	T_EQ(agent_l2_port_step(MIG_LIVE, MIG_TIMEWAIT), 0);
+	T_EQ(agent_l2_port_step(MIG_TIMEWAIT, MIG_BASE), 0);
+	T_EQ(agent_l2_port_step(MIG_TARGET, MIG_LIVE), 1);
+	T_EQ(agent_l2_port_step(MIG_TARGET, MIG_TIMEWAIT), 1);
+	T_EQ(agent_l2_port_step(MIG_CLAIMING, MIG_TARGET), -1);
+	T_EQ(agent_l2_port_step(MIG_TARGET, MIG_RETIRED), -1);
+	T_EQ(agent_l2_port_step(MIG_LIVE, MIG_SOURCE), -1);
+	T_EQ(agent_l2_port_step(MIG_BASE, MIG_SOURCE), -1);
+	T_EQ(agent_l2_port_step(MIG_SOURCE, MIG_BASE), 1);
+	T_EQ(agent_l2_port_step(MIG_SOURCE, MIG_RETIRED), -1);
+	T_EQ(agent_l2_port_step(MIG_LIVE, MIG_LIVE), 0);
+}
+
 int main(void)
 {
 	T_RUN(test_plan);
+	T_RUN(test_port_step);
 	T_RUN(test_status_patch);
 	return t_done();
 }
