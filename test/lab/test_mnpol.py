@@ -263,6 +263,11 @@ def main():
                m.get('kvnet_mnpol_batches_total{result="ok"}', 0) >= 1 and
                m.get("kvnet_mnpol_rules", 0) > 0,
                "metrics: kvnet_mnpol_ports programmed >= 2, batches ok, rules", m)
+            if m.get("kvnet_mnpol_batch_seconds_count"):
+                note("table bridge kvnet-l2: %d batches, mean %.2f ms in the kernel, %d rules"
+                     % (m["kvnet_mnpol_batch_seconds_count"],
+                        1000 * m["kvnet_mnpol_batch_seconds_sum"] /
+                        m["kvnet_mnpol_batch_seconds_count"], m.get("kvnet_mnpol_rules", 0)))
             ok(m.get('kvnet_mnpol_ports{state="dropped"}', 0) >= 1 and dropped_ports == set(),
                "metrics: the first pod's port (no network-status entry) is dropped: no chain, "
                "caught by the fail-closed catch-all", m)
