@@ -189,6 +189,16 @@ class Registry:
                 out.setdefault(r.group, r.version)
         return out
 
+    def group_versions(self):
+        """{group: [version, ...]} for every non-core group, the preferred one (groups())
+        first: a group may serve several versions (k8s.cni.cncf.io: v1 NADs, v1beta1
+        MultiNetworkPolicies)."""
+        out = {}
+        for r in self.by_key.values():
+            if r.group and r.version not in out.setdefault(r.group, []):
+                out[r.group].append(r.version)
+        return out
+
     def openapi_v3(self, group=None, version=None):
         """OpenAPI v3 as kube-apiserver serves it, for the resources that came with a schema
         (custom resources): without group, the discovery document {"paths": {"apis/G/V":

@@ -502,17 +502,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise apierr.no_such_resource()
                 return doc
             if parts == ["apis"]:
-                groups = [{"name": g, "versions": [{"groupVersion": g + "/" + v, "version": v}],
-                           "preferredVersion": {"groupVersion": g + "/" + v, "version": v}}
-                          for g, v in sorted(st.registry.groups().items())]
+                groups = [{"name": g, "versions": [{"groupVersion": g + "/" + v, "version": v}
+                                                    for v in vs],
+                           "preferredVersion": {"groupVersion": g + "/" + vs[0], "version": vs[0]}}
+                          for g, vs in sorted(st.registry.group_versions().items())]
                 return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
             if len(parts) == 2 and parts[0] == "apis":
-                v = st.registry.groups().get(parts[1])
-                if v is None:
+                vs = st.registry.group_versions().get(parts[1])
+                if not vs:
                     raise apierr.no_such_resource()
-                gv = {"groupVersion": parts[1] + "/" + v, "version": v}
+                gvs = [{"groupVersion": parts[1] + "/" + v, "version": v} for v in vs]
                 return {"kind": "APIGroup", "apiVersion": "v1", "name": parts[1],
-                        "versions": [gv], "preferredVersion": gv}
+                        "versions": gvs, "preferredVersion": gvs[0]}
             p = _parse_resource_path(parts)
             if p is None:
                 raise apierr.no_such_resource()
