@@ -280,6 +280,26 @@ static int sync_once(struct agent_mnpol *p, struct err *e)
 	unsigned known = 0;
 	for (unsigned i = 0; i < p->n_ports; i++)
 		known += p->ports[i].known;
+	if (!p->n_bridges) {
+		/* no kvnet L2 bridge on this node: no table (the last network went, or there
+		 * never was one: a node without L2 networks gets no bridge table) */
+		if (st.exists) {
+			if ((rc = nft_batch_init(&b, MNFT_TABLE, e)) < 0)
+				goto out;
+			b_init = true;
+			nft_batch_family(&b, NFPROTO_BRIDGE);
+			nft_table(&b, NFT_TABLE_DELETE);
+			if ((rc = nft_commit(p->nf, &b, st.genid, e)) < 0)
+				goto out;
+			log_info(p->log, "mnpol: table bridge %s deleted: no L2 network on this node",
+				 MNFT_TABLE);
+		}
+		agent_metric_set(p->m_rules, NULL, 0);
+		agent_metric_set(p->m_ports, "programmed", 0);
+		agent_metric_set(p->m_ports, "dropped", 0);
+		rc = 0;
+		goto out;
+	}
 	if (!mnft_matches(&want, &st)) {
 		if ((rc = nft_batch_init(&b, MNFT_TABLE, e)) < 0)
 			goto out;

@@ -10,6 +10,7 @@
  *   per NAD: pol_world_net(world, NAD) ── pol_compile(that NAD's ports)
  *   all of them ── mnft_build ── mnft_matches(kernel) ? nothing
  *                                : one atomic batch (delete + create the table)
+ *   a node without any kvnet L2 bridge has no table (deleted when the last one goes)
  *
  * On any relevant informer event (coalesced), after every reconcile of the hub, and
  * every MNPOL_PORT_POLL_MS while a port is dropped for want of its pod or its

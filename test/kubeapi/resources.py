@@ -182,16 +182,22 @@ class Registry:
         self.by_key = dict(self.builtin)
 
     def groups(self):
-        """{group: [versions]} for every non-core group, as kube-apiserver lists them: one
-        group may serve several versions (k8s.cni.cncf.io: v1 NADs, v1beta1
-        MultiNetworkPolicies), the preferred (the first) a v1 before any beta or alpha."""
+        """{group: version} for every non-core group."""
+        out = {}
+        for r in self.by_key.values():
+            if r.group:
+                out.setdefault(r.group, r.version)
+        return out
+
+    def group_versions(self):
+        """{group: [version, ...]} for every non-core group, the preferred one (groups())
+        first: a group may serve several versions (k8s.cni.cncf.io: v1 NADs, v1beta1
+        MultiNetworkPolicies)."""
         out = {}
         for r in self.by_key.values():
             if r.group and r.version not in out.setdefault(r.group, []):
                 out[r.group].append(r.version)
-        rank = lambda v: (0 if "alpha" not in v and "beta" not in v else
-                          1 if "beta" in v else 2, v)
-        return {g: sorted(vs, key=rank) for g, vs in out.items()}
+        return out
 
     def openapi_v3(self, group=None, version=None):
         """OpenAPI v3 as kube-apiserver serves it, for the resources that came with a schema

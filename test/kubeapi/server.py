@@ -51,14 +51,6 @@ def go_json(obj):
     return text.encode("utf-8", "replace") + b"\n"
 
 
-# ---- discovery ------------------------------------------------------------------------
-
-def _api_group(group, versions):
-    """An APIGroup as discovery lists it: every served version, the first preferred."""
-    gvs = [{"groupVersion": group + "/" + v, "version": v} for v in versions]
-    return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
-
-
 # ---- authentication -------------------------------------------------------------------
 
 class TokenFile:
@@ -510,13 +502,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise apierr.no_such_resource()
                 return doc
             if parts == ["apis"]:
-                groups = [_api_group(g, vs) for g, vs in sorted(st.registry.groups().items())]
+                groups = [{"name": g, "versions": [{"groupVersion": g + "/" + v, "version": v}
+                                                    for v in vs],
+                           "preferredVersion": {"groupVersion": g + "/" + vs[0], "version": vs[0]}}
+                          for g, vs in sorted(st.registry.group_versions().items())]
                 return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
             if len(parts) == 2 and parts[0] == "apis":
-                vs = st.registry.groups().get(parts[1])
-                if vs is None:
+                vs = st.registry.group_versions().get(parts[1])
+                if not vs:
                     raise apierr.no_such_resource()
-                return dict(_api_group(parts[1], vs), kind="APIGroup", apiVersion="v1")
+                gvs = [{"groupVersion": parts[1] + "/" + v, "version": v} for v in vs]
+                return {"kind": "APIGroup", "apiVersion": "v1", "name": parts[1],
+                        "versions": gvs, "preferredVersion": gvs[0]}
             p = _parse_resource_path(parts)
             if p is None:
                 raise apierr.no_such_resource()

@@ -16,6 +16,8 @@ Each VM listens on TCP 8080 and 9090. Checked:
   - `nft -j list ruleset`: table bridge kvnet-l2 has exactly the chains and map elements
     of the two ports, the peer sets hold exactly A's addresses, the rules of i_PORT are the
     ones `kvnet policy explain --network vlan100` names, their counters moved;
+  - the migration gate (tc, agent/l2.c) of vm-l2's port stays closed through a rewrite
+    of the table (A's allowed SYNs get nothing) until it is opened;
   - MNP egress-a (egress of vm-l2b to A only): vm-l2b pings A, not B;
   - a port whose pod has no network-status entry (l2lab's first pod) is dropped
     (kvnet_mnpol_ports{state="dropped"}); kvnet_mnpol_batches_total, _rules exported;
@@ -263,13 +265,35 @@ def main():
                m.get('kvnet_mnpol_batches_total{result="ok"}', 0) >= 1 and
                m.get("kvnet_mnpol_rules", 0) > 0,
                "metrics: kvnet_mnpol_ports programmed >= 2, batches ok, rules", m)
+            if m.get("kvnet_mnpol_batch_seconds_count"):
+                note("table bridge kvnet-l2: %d batches, mean %.2f ms in the kernel, %d rules"
+                     % (m["kvnet_mnpol_batch_seconds_count"],
+                        1000 * m["kvnet_mnpol_batch_seconds_sum"] /
+                        m["kvnet_mnpol_batch_seconds_count"], m.get("kvnet_mnpol_rules", 0)))
             ok(m.get('kvnet_mnpol_ports{state="dropped"}', 0) >= 1 and dropped_ports == set(),
                "metrics: the first pod's port (no network-status entry) is dropped: no chain, "
                "caught by the fail-closed catch-all", m)
 
+            # the live-migration gate (tc) of a port is not this table's: a sync while
+            # vm-l2's port is gated leaves it closed, and A's allowed traffic stays out
+            gate = subprocess.run([W.TOOL, "/run/netns/" + na.ns, "close", p1],
+                                  capture_output=True, text=True, timeout=30)
+            ok(gate.returncode == 0 and w.closed(na, p1), "vm-l2's port closed by the "
+               "migration gate (l2-apply close)", gate.stderr)
+            n0 = metric(lab, na, "kvnet_mnpol_batches_total").get(
+                'kvnet_mnpol_batches_total{result="ok"}', 0)
+
             # egress: vm-l2b may talk to A only
             r = lab.api.post(MNP, mnp("egress-a", "vm-l2b", egress=[{"to": blocks(A)}]))
             ok(r.status == 201, "MultiNetworkPolicy egress-a created", r.raw[:200])
+            W.wait(lambda: metric(lab, na, "kvnet_mnpol_batches_total").get(
+                'kvnet_mnpol_batches_total{result="ok"}', 0) > n0, "the table rewritten")
+            ok(w.closed(na, p1) and probe(w, A, v1[0], v1[1], 8080) == 0,
+               "table rewritten while vm-l2's port is gated: the gate stays, A gets no answer")
+            gate = subprocess.run([W.TOOL, "/run/netns/" + na.ns, "open", p1],
+                                  capture_output=True, text=True, timeout=30)
+            ok(gate.returncode == 0 and reaches(w, A, v1[0], v1[1], 8080, True) > 0,
+               "gate opened: A gets answers again", gate.stderr)
             ok(not pings(vm2.pod.ns, B[1], False), "egress-a: vm-l2b cannot ping B")
             ok(ping(vm2.pod.ns, A[1]), "egress-a: vm-l2b pings A")
             ok(not ping(vm2.pod.ns, B[2]) and ping(vm2.pod.ns, A[2]),
