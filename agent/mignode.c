@@ -356,6 +356,7 @@ static bool still_wanted(const struct mn_ep *x)
 	case MIG_A_ROUTE_MIGRATE:
 	case MIG_A_ROUTE_NORMAL:
 	case MIG_A_ROUTE_DEL:
+	case MIG_A_PEER_RETRACT:
 	case MIG_A_TIMER_START:
 	case MIG_A_TIMER_STOP:
 	case MIG_A_FORGET:
@@ -509,6 +510,9 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 		}
 		return;
 	}
+	case MIG_A_PEER_RETRACT: /* best effort: a lost one costs PEER_HOLD_MS at most */
+		(void)agent_peer_retract(n->a, x->m.ip, x->m.n_ip, x->m.vmim_uid);
+		return;
 	case MIG_A_TIMER_START:
 		if (!x->timer && ev_timer_add(agent_loop(n->a), act->ms, 0, on_timer, x, NULL,
 					      &x->timer, &e) < 0) {
