@@ -35,6 +35,7 @@ import lab as L  # noqa: E402
 import labtap as T  # noqa: E402
 import observe as O  # noqa: E402
 from kubevirt import KubeVirt  # noqa: E402
+from test_peer import first_route_via, owner_change, via, wait_for  # noqa: E402
 
 ok = T.ok
 CONV = 2
@@ -47,16 +48,6 @@ NAMES = ("slow API: every node routes to the target before the owner CAS lands",
          "failed CAS: node-a retracts its claim, node-b and node-c route to node-b again")
 
 
-def wait_for(fn, timeout=10.0):
-    """Poll fn() until truthy (the bound turns a hang into a failure; nothing timed)."""
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(0.05)
-
-
 def lines(lab, node, msg, since, vm):
     key = "%s/%s" % (vm.namespace, vm.name)
     return [f for f in lab.agent_lines(node) if f.get("msg") == msg and f.get("vmi") == key
@@ -67,28 +58,6 @@ def metric(lab, node, name):
     for line in lab.agent_metrics(node).splitlines():
         if line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-def via(lab, ip, node):
-    f = O.forwarding(lab, ip)
-    gw = node.ip6 if ":" in ip else node.ip4
-    return {n: f[n] == ("fab0", gw) for n in f if n != node.name}
-
-
-def first_route_via(lab, node, ip, gw, since):
-    for t, line in lab.route_events(node, since):
-        tok = line.split()
-        if tok and tok[0] != "Deleted" and tok[0].split("/")[0] == ip and "via" in tok \
-                and tok[tok.index("via") + 1] == gw:
-            return t
-    return None
-
-
-def owner_change(lab, vm, uid, since):
-    for t, cur in lab.owner_history(vm.namespace, vm.name, since):
-        if cur.get(vm.ip4) == uid:
-            return t
     return None
 
 
