@@ -21,9 +21,7 @@ Each stream must see ANSWERS echoes answered by the source guest before and by t
 guest after, so every migration starts and ends in steady state. Prints percentiles;
 asserts no time. A mode adds its own observations through the hooks of run()."""
 import os
-import shutil
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lab"))
@@ -31,6 +29,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 import observe as O  # noqa: E402
 from kubevirt import KubeVirt  # noqa: E402
+from test_peer import peer_key  # noqa: E402
 
 MODES = ("direct", "bgp", "vxlan")
 ANSWERS = 200  # echoes each stream must see answered by the source before and the target after
@@ -62,17 +61,6 @@ PHASES = (
     ("transit_monitor", "node-c: first route change, its ip monitor"),
     ("first_echo", "first echo the target answered, worst stream (the blackout)"),
 )
-
-
-def peer_key_conf(lab_pid):
-    """A throw-away cluster key (removed at exit) and the [agent] line that turns the
-    agent-to-agent path on."""
-    kdir = tempfile.mkdtemp(prefix="kvt-%d-peerkey-" % lab_pid)
-    L.reaper().add(shutil.rmtree, kdir, True)
-    kfile = os.path.join(kdir, "key")
-    with open(kfile, "wb") as f:
-        f.write(os.urandom(24).hex().encode() + b"\n")
-    return "peer_key_file = %s\n" % kfile
 
 
 def phase_times(lab, vm, m, target, source):
@@ -142,7 +130,7 @@ def run(mode, n=None, setup=None, after=None, peer=True):
     n = migrations() if n is None else n
     res = Result(mode)
     res.peer = peer
-    extra = peer_key_conf(L.PID) if peer else ""
+    extra = peer_key()[1] if peer else ""
     with L.Lab(convergence=1, cross_node=mode, agent_conf_extra=extra) as lab:
         if not lab.agents_migrate():
             return None

@@ -22,11 +22,8 @@ CLAIMING state in agent/migrate.h), every agent with the peer path on (one key f
     migration then fails and the VM stays on node-b.
 The cut-over round of the target (round_us, dataplane_us, owner_us on its "migration
 live" line; swap_us of the answer) is printed. No time is asserted: only orders."""
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
@@ -35,7 +32,7 @@ import lab as L  # noqa: E402
 import labtap as T  # noqa: E402
 import observe as O  # noqa: E402
 from kubevirt import KubeVirt  # noqa: E402
-from test_peer import first_route_via, owner_change, via, wait_for  # noqa: E402
+from test_peer import first_route_via, owner_change, peer_key, via, wait_for  # noqa: E402
 
 ok = T.ok
 CONV = 2
@@ -93,12 +90,7 @@ def main():
         for n in NAMES:
             T.skip(n, "dist/kvnet has no agent with the migration hand-over")
         return 0
-    kdir = tempfile.mkdtemp(prefix="kvt-%d-swapkey-" % L.PID)
-    L.reaper().add(shutil.rmtree, kdir, True)
-    kfile = os.path.join(kdir, "key")
-    with open(kfile, "wb") as f:
-        f.write(os.urandom(24).hex().encode() + b"\n")
-    with L.Lab(convergence=CONV, agent_conf_extra="peer_key_file = %s\n" % kfile) as lab:
+    with L.Lab(convergence=CONV, agent_conf_extra=peer_key()[1]) as lab:
         a, b, c = (lab.nodes[n] for n in ("node-a", "node-b", "node-c"))
         kv = KubeVirt(lab)
         vm = kv.create_vm("vm-s", "node-a")
