@@ -356,6 +356,7 @@ static bool still_wanted(const struct mn_ep *x)
 	case MIG_A_ROUTE_MIGRATE:
 	case MIG_A_ROUTE_NORMAL:
 	case MIG_A_ROUTE_DEL:
+	case MIG_A_PEER_RETRACT:
 	case MIG_A_TIMER_START:
 	case MIG_A_TIMER_STOP:
 	case MIG_A_FORGET:
@@ -399,6 +400,20 @@ static void routes_clear(struct mignode *n, struct mn_ep *x)
 {
 	for (unsigned i = 0; i < x->m.n_ip; i++)
 		agent_override_clear(n->a, &x->m.ip[i]);
+}
+
+/* Drop only this code's own routes (DEV overrides) of x's addresses: a peer route (VIA,
+ * agent/peer.h) stays until the API's owner of that very address changes, the claim is
+ * retracted or its hold runs out. A source handed over on its first block's owner change
+ * would otherwise route its other address (the v6 block not written yet) to its own
+ * veth again for those milliseconds. */
+static void routes_clear_own(struct mignode *n, struct mn_ep *x)
+{
+	for (unsigned i = 0; i < x->m.n_ip; i++) {
+		const struct agent_override *o = agent_override_get(n->a, &x->m.ip[i]);
+		if (o && o->kind == AGENT_OVR_DEV)
+			agent_override_clear(n->a, &x->m.ip[i]);
+	}
 }
 
 /* An error text fit for a quoted logfmt value (double quotes become single). */
@@ -485,7 +500,7 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 	case MIG_A_ROUTE_DEL:
 		/* a target stays dark by the agent's rule; a source's /32 is dropped by it once
 		 * the owner is remote (and routed to the owner's node in direct mode) */
-		routes_clear(n, x);
+		routes_clear_own(n, x);
 		agent_reconcile_soon(n->a);
 		return;
 	case MIG_A_OWNER_TAKE:
@@ -509,6 +524,9 @@ static void run_action(struct mignode *n, struct mn_ep *x, const struct mig_acti
 		}
 		return;
 	}
+	case MIG_A_PEER_RETRACT: /* best effort: a lost one costs PEER_HOLD_MS at most */
+		(void)agent_peer_retract(n->a, x->m.ip, x->m.n_ip, x->m.vmim_uid);
+		return;
 	case MIG_A_TIMER_START:
 		if (!x->timer && ev_timer_add(agent_loop(n->a), act->ms, 0, on_timer, x, NULL,
 					      &x->timer, &e) < 0) {

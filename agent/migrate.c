@@ -77,12 +77,14 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 		[MIG_EV_READY_ANNOTATION] = NOOP, /* follows the announcement */
 		[MIG_EV_VMIM_SUCCEEDED] = MOVE(MIG_TIMEWAIT, MIG_OUT_SUCCEEDED, T_NONE,
 					       "migration succeeded", MIG_A_TIMER_START),
+		/* the owner may never have moved: the other agents' claim routes go now */
 		[MIG_EV_VMIM_FAILED] = MOVE(MIG_RETIRED, MIG_OUT_FAILED, T_NONE, "migration failed",
-					    MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN),
+					    MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN, MIG_A_PEER_RETRACT),
 		[MIG_EV_POD_ENDED] = MOVE(MIG_RETIRED, MIG_OUT_ABORTED, T_NONE, "migration aborted",
-					  MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN),
+					  MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN, MIG_A_PEER_RETRACT),
 		[MIG_EV_POD_DELETED] = MOVE(MIG_RETIRED, MIG_OUT_ABORTED, T_NONE, "migration aborted",
-					    MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN, MIG_A_FORGET),
+					    MIG_A_ROUTE_DEL, MIG_A_OWNER_RETURN, MIG_A_PEER_RETRACT,
+					    MIG_A_FORGET),
 		/* the watch delivered our CAS before its answer came back */
 		[MIG_EV_OWNER_LOCAL] = MOVE0(MIG_LIVE, O_NONE, "migration owner taken"),
 		/* the blocks as they were before our CAS: its answer decides */
@@ -90,9 +92,10 @@ const struct mig_cell mig_table[MIG_N_STATES][MIG_N_EVENTS] = {
 		[MIG_EV_TIMER] = INVALID,
 		[MIG_EV_SWAP_DONE] = MOVE0(MIG_LIVE, O_NONE, "migration owner taken"),
 		/* the API keeps the source: give the traffic back (dark, disarmed; the VMIM's
-		 * end, the annotation or the API naming this pod decide what comes next) */
+		 * end, the annotation or the API naming this pod decide what comes next), and
+		 * the other agents, told of the claim, route by the API again at once */
 		[MIG_EV_SWAP_FAILED] = MOVE(MIG_TARGET, O_NONE, T_NONE, "migration claim reverted",
-					    MIG_A_ROUTE_DEL),
+					    MIG_A_ROUTE_DEL, MIG_A_PEER_RETRACT),
 	},
 	[MIG_LIVE] = {
 		[MIG_EV_TARGET_POD] = NOOP,
@@ -185,6 +188,7 @@ static uint32_t act_metric(enum mig_act_kind a, const struct mig_params *p)
 	case MIG_A_OWNER_TAKE:
 	case MIG_A_OWNER_RETURN:
 	case MIG_A_OWNER_RECLAIM:
+	case MIG_A_PEER_RETRACT:
 	case MIG_A_TIMER_START:
 	case MIG_A_TIMER_STOP:
 	case MIG_A_FORGET:
@@ -390,6 +394,8 @@ const char *mig_act_name(enum mig_act_kind a)
 		return "owner_return";
 	case MIG_A_OWNER_RECLAIM:
 		return "owner_reclaim";
+	case MIG_A_PEER_RETRACT:
+		return "peer_retract";
 	case MIG_A_TIMER_START:
 		return "timer_start";
 	case MIG_A_TIMER_STOP:

@@ -17,7 +17,8 @@
  *     │                    │   the owner CAS issued off the loop, its answer pending)
  *     │                    │ SWAP_DONE (the CAS landed) or OWNER_LOCAL (the watch saw it
  *     │                    │ first)        SWAP_FAILED ──► TARGET (route dropped: dark,
- *     │                    ▼                              disarmed; the API names the source)
+ *     │                    ▼                              disarmed; the API names the source;
+ *     │                    │                              the other agents' claim retracted)
  *     │                  LIVE (the target is the ACTIVE owner, which is what the other
  *     │                    │   nodes watch)        TARGET ──OWNER_LOCAL (restart)──► LIVE
  *     │                    │ VMIM_SUCCEEDED  (TARGET/CLAIMING x VMIM_SUCCEEDED go here at once)
@@ -114,6 +115,7 @@ enum mig_act_kind {
 			      * old active -> alternate */
 	MIG_A_OWNER_RETURN,  /* CAS: this pod active -> alternate, alternate -> active */
 	MIG_A_OWNER_RECLAIM, /* CAS (source side): this pod alternate -> active again */
+	MIG_A_PEER_RETRACT,  /* withdraw the claim the other agents were told (agent/peer.h) */
 	MIG_A_TIMER_START,   /* start the convergence timer, `ms` */
 	MIG_A_TIMER_STOP,    /* cancel it */
 	MIG_A_FORGET,	     /* the endpoint is finished: the caller frees it */

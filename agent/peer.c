@@ -275,8 +275,11 @@ static void sockets_update(struct agent_peer *p)
 
 /* ---- sending ------------------------------------------------------------------------ */
 
-int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, const char *uid,
-		    uint64_t event_ns)
+/* Sign one CLAIM or RETRACT (type) of ips[0..n) for uid at event_ns and send it to every
+ * other node's agent; logs "peer <what> sent". 0, -ENOTCONN (path off), -EINVAL (does
+ * not encode) or the first sendto's -errno. */
+static int send_addrs(struct agent *a, uint8_t type, const char *what,
+		      const struct ip_addr *ips, unsigned n, const char *uid, uint64_t event_ns)
 {
 	struct agent_peer *p = agent_module(a, "peer");
 	if (!p || !p->on)
@@ -287,7 +290,7 @@ int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, cons
 		return -ENOTCONN;
 	struct peermsg m;
 	memset(&m, 0, sizeof(m));
-	m.type = PEERMSG_T_CLAIM;
+	m.type = type;
 	m.boot = p->boot;
 	m.seq = ++p->seq;
 	m.ts_ns = event_ns ? event_ns : now_ns();
@@ -334,12 +337,25 @@ int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, cons
 		agent_metric_add(p->m_sent, "ok", 1);
 		sent++;
 	}
-	char ipb[PEERMSG_ADDRS_MAX * IP_STRLEN], ts[32];
+	char ipb[PEERMSG_ADDRS_MAX * IP_STRLEN], ts[32], msg[32];
 	ips_fmt(m.addr, m.n_addr, ipb, sizeof(ipb));
-	log_fields(agent_log(a), LOG_LVL_INFO, "peer claim sent",
+	snprintf(msg, sizeof(msg), "peer %s sent", what);
+	log_fields(agent_log(a), LOG_LVL_INFO, msg,
 		   "seq=%llu peers=%u ip=%s uid=%s sent_ts=%s", (unsigned long long)m.seq, sent,
 		   ipb, m.uid[0] ? m.uid : "-", fmt_ts(now_ns(), ts, sizeof(ts)));
 	return first;
+}
+
+int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, const char *uid,
+		    uint64_t event_ns)
+{
+	return send_addrs(a, PEERMSG_T_CLAIM, "claim", ips, n, uid, event_ns);
+}
+
+int agent_peer_retract(struct agent *a, const struct ip_addr *ips, unsigned n,
+		       const char *uid)
+{
+	return send_addrs(a, PEERMSG_T_RETRACT, "retract", ips, n, uid, 0);
 }
 
 int agent_peer_listen(struct agent *a, agent_peer_ct_fn ct, agent_peer_claim_fn claim,
@@ -700,6 +716,27 @@ static bool node_has(const struct pnode *n, const struct ip_addr *ip)
 	return (n->v4.family && ip_eq(&n->v4, ip)) || (n->v6.family && ip_eq(&n->v6, ip));
 }
 
+/* An authenticated, fresh RETRACT from m->node: every override this module set for one of
+ * its addresses via that node goes (the reconcile that follows routes by the API); an
+ * override via another node, or of the migration code, stays. */
+static void retract(struct agent_peer *p, const struct peermsg *m, uint64_t recv_ns)
+{
+	unsigned dropped = 0;
+	for (unsigned k = 0; k < m->n_addr; k++)
+		for (unsigned i = p->n_holds; i-- > 0;)
+			if (ip_eq(&p->holds[i].ip, &m->addr[k]) &&
+			    strcmp(p->holds[i].node, m->node) == 0) {
+				hold_drop(p, i, "retracted");
+				dropped++;
+			}
+	char ipb[PEERMSG_ADDRS_MAX * IP_STRLEN];
+	ips_fmt(m->addr, m->n_addr, ipb, sizeof(ipb));
+	log_fields(agent_log(p->a), LOG_LVL_INFO, "peer retract accepted",
+		   "node=%s seq=%llu uid=%s ip=%s dropped=%u handle_us=%llu", m->node,
+		   (unsigned long long)m->seq, m->uid[0] ? m->uid : "-", ipb, dropped,
+		   (unsigned long long)((now_ns() - recv_ns) / 1000u));
+}
+
 /* One datagram of len bytes (trunc: the real length, larger when cut) from src. */
 static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 		   const struct ip_addr *src, const char *from)
@@ -764,6 +801,10 @@ static void handle(struct agent_peer *p, const uint8_t *buf, size_t len,
 			reject(p, "garbage", from, "node %s seq %llu: a conntrack chunk, and "
 						   "nobody here takes them", m.node,
 			       (unsigned long long)m.seq);
+		return;
+	}
+	if (m.type == PEERMSG_T_RETRACT) {
+		retract(p, &m, recv_ns);
 		return;
 	}
 	unsigned applied = 0;
@@ -969,7 +1010,8 @@ struct agent_peer *agent_peer_new(struct agent *a, struct err *e)
 					     AGENT_M_GAUGE, NULL);
 		p->m_drop = agent_metric_new(reg, "kvnet_peer_overrides_dropped_total",
 					     "Peer routes dropped: the API owner changed (api), "
-					     "the hold ran out (expired), or replaced.",
+					     "the hold ran out (expired), the sender withdrew its "
+					     "claim (retracted), or replaced.",
 					     AGENT_M_COUNTER, "why");
 		p->m_lat = agent_metric_histogram(
 			reg, "kvnet_peer_announce_to_route_seconds",
@@ -992,6 +1034,7 @@ struct agent_peer *agent_peer_new(struct agent *a, struct err *e)
 		agent_metric_set(p->m_held, NULL, 0);
 		agent_metric_add(p->m_drop, "api", 0);
 		agent_metric_add(p->m_drop, "expired", 0);
+		agent_metric_add(p->m_drop, "retracted", 0);
 	}
 	const char *off = NULL;
 	bool have = false;

@@ -39,14 +39,19 @@
  *       unknown_node, source, stale, replay (whole message); local, unknown_addr
  *       (an address of an accepted message refused)
  *   kvnet_peer_overrides                                   peer overrides held (gauge)
- *   kvnet_peer_overrides_dropped_total{why="api|expired|replaced"}
+ *   kvnet_peer_overrides_dropped_total{why="api|expired|replaced|retracted"}
  *   kvnet_peer_announce_to_route_seconds                   the message's event time (the
  *       target's announcement, its clock) to this node's route ack (histogram)
  *
  * Sockets get 4 MiB buffers (SO_RCVBUFFORCE / SO_SNDBUFFORCE where allowed): a
  * conntrack hand-over sends a few hundred datagrams back to back.
  *
- * Log lines (logfmt): msg="peer claim sent" seq= peers= ip= uid= sent_ts=;
+ * A RETRACT (the target's claim withdrawn: its owner CAS failed, or the migration ended
+ * first) from the node of a held override drops it at once ("retracted"); the reconcile
+ * that follows routes the address by the API. It passes the same checks as a CLAIM.
+ *
+ * Log lines (logfmt): msg="peer claim sent" (and "peer retract sent") seq= peers= ip= uid=
+ * sent_ts=; msg="peer retract accepted" node= seq= uid= ip= dropped= handle_us=;
  * msg="peer claim accepted" node= seq= uid= ip= applied= announce_ts= route_ts=
  * latency_us= handle_us= (handle_us: datagram read -> first route ack on this node);
  * msg="peer message rejected" reason= from= detail= (at most 20 per 10 s, all counted);
@@ -92,6 +97,15 @@ void agent_peer_free(struct agent_peer *p);
  * sendto's -errno (the other peers were still tried). */
 int agent_peer_tell(struct agent *a, const struct ip_addr *ips, unsigned n, const char *uid,
 		    uint64_t event_ns);
+
+/* Withdraw this node's claim of ips[0..n) (at most PEERMSG_ADDRS_MAX) for migration uid:
+ * the target's owner compare-and-swap failed, or its migration ended before the swap
+ * landed. Every other agent drops the overrides it set from this node's claims of those
+ * addresses and routes them by the API again at once (not PEER_HOLD_MS later). Best
+ * effort like agent_peer_tell (a lost retraction leaves the override until the API's
+ * owner changes or PEER_HOLD_MS). 0, -ENOTCONN (path off), -EINVAL, or sendto's -errno. */
+int agent_peer_retract(struct agent *a, const struct ip_addr *ips, unsigned n,
+		       const char *uid);
 
 /* ---- other message types (agent/peerct.h: the conntrack hand-over) -------------------
  * peer.c owns the sockets, the key and the replay state; a module that speaks another

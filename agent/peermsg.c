@@ -108,11 +108,17 @@ static int check_ct(const struct peermsg *m, struct err *e)
 	return 0;
 }
 
+/* A message type this version speaks (RETRACT has CLAIM's fields). */
+static bool type_ok(uint8_t t)
+{
+	return t == PEERMSG_T_CLAIM || t == PEERMSG_T_CT || t == PEERMSG_T_RETRACT;
+}
+
 int peermsg_encode(const struct peermsg *m, const uint8_t *key, size_t klen, uint8_t *buf,
 		   size_t cap, size_t *len, struct err *e)
 {
 	*len = 0;
-	if (m->type != PEERMSG_T_CLAIM && m->type != PEERMSG_T_CT)
+	if (!type_ok(m->type))
 		return err_setx(e, EINVAL, "peer message: type %u unknown", m->type);
 	bool ct = m->type == PEERMSG_T_CT;
 	if (ct && check_ct(m, e) < 0)
@@ -237,7 +243,7 @@ int peermsg_decode(const uint8_t *buf, size_t len, struct peermsg *m, struct err
 	if (ver != PEERMSG_VERSION)
 		return err_setx(e, EBADMSG, "peer message: version %u (want %d)", ver,
 				PEERMSG_VERSION);
-	if (m->type != PEERMSG_T_CLAIM && m->type != PEERMSG_T_CT)
+	if (!type_ok(m->type))
 		return err_setx(e, EBADMSG, "peer message: type %u unknown", m->type);
 	bool ct = m->type == PEERMSG_T_CT;
 	if (rsv != 0)

@@ -7,7 +7,8 @@
  *   +---------------+---------------+---------------+---------------+
  *   |  'K'    'V'    'P'    'M'   (magic)                           |   0
  *   | version (1)   | type: 1 CLAIM | reserved, 0 (2 bytes)         |   4
-   |               |       2 CT    |                               |
+ *   |               |       2 CT    |                               |
+ *   |               |    3 RETRACT  |                               |
  *   | boot id: the sender's start time, unix ns (8)                 |   8
  *   | sequence: 1, 2, 3 ... per boot id (8)                         |  16
  *   | event time: the announcement's timestamp, unix ns (8)         |  24
@@ -32,7 +33,11 @@
  *                    1..PEERMSG_CT_MAX bytes in all
  *   any other type   skipped (a newer sender may add some; they are authenticated too)
  *
- * CLAIM needs NODE, NODE_ADDR and ADDR; CT needs NODE, NODE_ADDR, UID (the migration),
+ * RETRACT withdraws a CLAIM of the same sender: "addresses X do not live on node N after
+ * all" (the target's owner compare-and-swap failed, or its migration ended before the
+ * swap landed); its fields are CLAIM's.
+ *
+ * CLAIM and RETRACT need NODE, NODE_ADDR and ADDR; CT needs NODE, NODE_ADDR, UID (the migration),
  * VMI_UID, CHUNK and CT_DATA. Both are signed and replay-checked alike and share one
  * sequence space per sender.
  *
@@ -67,6 +72,7 @@ struct err;
 #define PEERMSG_VERSION 1	 /* the version written and read */
 #define PEERMSG_T_CLAIM 1	 /* message type: addresses live on a node */
 #define PEERMSG_T_CT 2		 /* message type: a conntrack chunk of a migrating VM */
+#define PEERMSG_T_RETRACT 3	 /* message type: a claim of the sender withdrawn */
 #define PEERMSG_CT_MAX (PEERMSG_MAX - PEERMSG_MIN) /* CT payload bytes, at most */
 #define PEERMSG_CT_CUTOVER 0x80000000u /* round flag: sent at the cut-over */
 
@@ -83,7 +89,7 @@ enum peermsg_tlv {
 
 /* One decoded (or to be encoded) message. */
 struct peermsg {
-	uint8_t type;				 /* PEERMSG_T_CLAIM or PEERMSG_T_CT */
+	uint8_t type;				 /* PEERMSG_T_CLAIM, _CT or _RETRACT */
 	uint64_t boot;				 /* sender's boot id (its start, unix ns) */
 	uint64_t seq;				 /* sequence number, >= 1 */
 	uint64_t ts_ns;				 /* event time (unix ns) */

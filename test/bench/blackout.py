@@ -9,6 +9,10 @@ the ToR, which learns the /32 from BGP). Definitions, the same in every mode:
     gratuitous ARP on the wire, sent by arping) to the send of the first echo the target
     answered; its lower bound: to the send of the last echo lost after the announcement;
   - a migration's blackout: its worst stream;
+  - its phases (PHASES), each from the announcement: the target's route, its claim sent,
+    the source's and node-c's agents taking it, their ip monitors' first route change,
+    the first echo answered; with the agent-to-agent path on (a cluster key) unless
+    peer=False (bench-migrate --peer off: the other nodes learn through the API);
   - lost echoes per migration: after the announcement, and in the whole hand-over window;
   - announcement -> the target node's first route change for the VM, and -> node-c's
     (`ip -ts monitor route` on that node, an outside observer); announcement -> route
@@ -25,6 +29,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 import observe as O  # noqa: E402
 from kubevirt import KubeVirt  # noqa: E402
+from test_peer import peer_key  # noqa: E402
 
 MODES = ("direct", "bgp", "vxlan")
 ANSWERS = 200  # echoes each stream must see answered by the source before and the target after
@@ -40,6 +45,55 @@ def pct(xs, p):
     lo = int(k)
     hi = min(lo + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+# the cut-over's phases, each from the announcement's kernel timestamp on the wire, read
+# from the agents' own log lines (fields of agent/migrate.h and agent/peer.h) and from
+# `ip -ts monitor route` on each node (an independent reader)
+PHASES = (
+    ("target_route", "target agent: route acked (migration live route_ts)"),
+    ("peer_sent", "target agent: claim sent to the other agents (peer claim sent sent_ts)"),
+    ("source_peer_route", "source agent: claim taken, route acked (peer claim accepted "
+                          "route_ts)"),
+    ("transit_peer_route", "node-c agent: claim taken, route acked (peer claim accepted "
+                           "route_ts)"),
+    ("source_monitor", "source node: first route change, its ip monitor"),
+    ("transit_monitor", "node-c: first route change, its ip monitor"),
+    ("first_echo", "first echo the target answered, worst stream (the blackout)"),
+)
+
+
+def phase_times(lab, vm, m, target, source):
+    """{phase: us after the announcement} of migration m, from what the agents logged
+    and the nodes' ip monitors saw (the phases that happened)."""
+    out = {}
+    t0 = m.t_announce
+    if not t0:
+        return out
+
+    def after(t):
+        return (t - t0) * 1e6 if t is not None and t >= t0 - 0.001 else None
+    for t, node, f in O.agent_migration_lines(lab, vm, m.t["created"]):
+        if node == target and f.get("msg") == "migration live" and f.get("route_ts"):
+            out.setdefault("target_route", after(O._ts(f.get("route_ts"))))
+    ips = {vm.ip4, vm.ip6}
+    for node, key in ((target, "peer_sent"), (source, "source_peer_route"),
+                      ("node-c", "transit_peer_route")):
+        for f in lab.agent_lines(lab.nodes[node]):
+            ts = O._ts(f.get("ts")) or 0
+            if ts < t0 - 0.001 or not (set(str(f.get("ip", "")).split(",")) & ips):
+                continue
+            if key == "peer_sent" and f.get("msg") == "peer claim sent":
+                out.setdefault(key, after(O._ts(f.get("sent_ts"))))
+            elif key != "peer_sent" and f.get("msg") == "peer claim accepted" \
+                    and f.get("route_ts"):
+                out.setdefault(key, after(O._ts(f.get("route_ts"))))
+    changes = O.route_changes(lab, (vm.ip4,), t0)
+    for node, key in ((source, "source_monitor"), ("node-c", "transit_monitor")):
+        ch = [t for t, n, _ in changes if n == node]
+        if ch:
+            out[key] = after(min(ch))
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def migrations():
@@ -60,10 +114,14 @@ class Result:
         self.agent_us = []     # announcement -> route acked (agent log)
         self.fails = []        # (migration, stream, cutover) of streams that lost echoes
         self.error = None      # why the run stopped early (no route to the VM)
+        self.peer = False      # the agent-to-agent cut-over path was on
+        # per phase, us after the announcement on the wire (PHASES names them)
+        self.phases = {k: [] for k, _ in PHASES}
 
 
-def run(mode, n=None, setup=None, after=None):
-    """Measure n migrations (BENCH_MIGRATIONS, default 20) with cross_node = mode.
+def run(mode, n=None, setup=None, after=None, peer=True):
+    """Measure n migrations (BENCH_MIGRATIONS, default 20) with cross_node = mode; peer:
+    the agents' agent-to-agent cut-over path on (a cluster key) or off (the API only).
     setup(lab) runs once the lab is up, before the VM exists; after(lab, vm, m, i) after
     migration i has settled (both streams on the target, the VM's route back at its normal
     metric). Returns a Result, or None when the agent cannot migrate."""
@@ -71,7 +129,9 @@ def run(mode, n=None, setup=None, after=None):
         raise ValueError("blackout: cross_node %r is none of %s" % (mode, "|".join(MODES)))
     n = migrations() if n is None else n
     res = Result(mode)
-    with L.Lab(convergence=1, cross_node=mode) as lab:
+    res.peer = peer
+    extra = peer_key()[1] if peer else ""
+    with L.Lab(convergence=1, cross_node=mode, agent_conf_extra=extra) as lab:
         if not lab.agents_migrate():
             return None
         if setup:
@@ -106,6 +166,10 @@ def run(mode, n=None, setup=None, after=None):
                 la = max(la, c["lost_after_announce"])
                 lw = max(lw, c["lost_window"])
             if not bad:  # a migration counts when every stream has its figure
+                ph = phase_times(lab, vm, m, target, m.src.node.name)
+                ph["first_echo"] = worst * 1000
+                for k, v in ph.items():
+                    res.phases[k].append(v)
                 res.blackout.append(worst)
                 res.blackout_lo.append(worst_lo)
                 res.lost_after.append(la)
@@ -137,9 +201,15 @@ def report(res):
         return 1
     b = res.blackout
     print("%s-blackout: p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d migrations "
-          "(cross_node = %s; 1 kHz UDP echo from a pod on node-c and the API host; from the "
-          "GARP on the wire to the first echo the target answered)" % (
-              p, pct(b, 50), pct(b, 99), max(b) if b else float("nan"), len(b), res.mode))
+          "(cross_node = %s; peer path %s; 1 kHz UDP echo from a pod on node-c and the API "
+          "host; from the GARP on the wire to the first echo the target answered; load %s)" % (
+              p, pct(b, 50), pct(b, 99), max(b) if b else float("nan"), len(b), res.mode,
+              "on" if res.peer else "off", " ".join(open("/proc/loadavg").read().split()[:3])))
+    for k, what in PHASES:
+        v = res.phases.get(k) or []
+        if v:
+            print("%s-phase %s: p50 %.2f ms, p99 %.2f ms (%d samples) -- %s" % (
+                p, k, pct(v, 50) / 1000, pct(v, 99) / 1000, len(v), what))
     print("%s-blackout-lower-bound: p50 %.1f ms, p99 %.1f ms (announcement to the send of "
           "the last echo lost after it; the blackout lies between the two)" % (
               p, pct(res.blackout_lo, 50), pct(res.blackout_lo, 99)))
@@ -181,12 +251,12 @@ def skipped(mode):
     return None
 
 
-def bench(mode, setup=None, after=None):
+def bench(mode, setup=None, after=None, peer=True):
     """Measure mode (run()) and print its summary, or why it was skipped. Returns (status,
     Result or None when skipped); status 0 for a skip."""
     p = PREFIX[mode]
     why = skipped(mode)
-    res = None if why else run(mode, setup=setup, after=after)
+    res = None if why else run(mode, setup=setup, after=after, peer=peer)
     if res is None:
         print("%s-blackout: skipped: %s" % (
             p, why or "the agent has no migration hand-over yet"))

@@ -2,7 +2,7 @@
  * check must refuse anything a fixed key did not sign; whatever decodes must satisfy
  * the decoder's promises, encode again (signed) to a datagram that authenticates and
  * decodes to the same fields, and go through the replay check. Seeds: signed messages
- * of the shapes the agent sends (claims, conntrack chunks) (test/fuzz/corpus/peermsg, made with that key). */
+ * of the shapes the agent sends (claims, retractions, conntrack chunks) (test/fuzz/corpus/peermsg, made with that key). */
 #include "agent/peermsg.h"
 #include "lib/err.h"
 
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool ct = m.type == PEERMSG_T_CT;
 	if (!peermsg_node_name_ok(m.node) || m.n_node_addr < 1 || m.n_node_addr > 2 ||
 	    m.n_addr > PEERMSG_ADDRS_MAX || (!ct && m.n_addr < 1) || m.seq == 0 ||
-	    (m.type != PEERMSG_T_CLAIM && !ct) || strlen(m.uid) > PEERMSG_UID_MAX)
+	    (m.type != PEERMSG_T_CLAIM && m.type != PEERMSG_T_RETRACT && !ct) || strlen(m.uid) > PEERMSG_UID_MAX)
 		__builtin_trap();
 	if (ct && (m.n_addr != 0 || !m.uid[0] || !m.vmi_uid[0] || (m.round & ~PEERMSG_CT_CUTOVER) == 0 ||
 		   m.chunk >= m.chunks || m.ct_len < 1 || m.ct_len > PEERMSG_CT_MAX))

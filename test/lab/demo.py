@@ -13,6 +13,7 @@ of every pod that ran it; either failing makes the exit status 1. Everything is 
 the end, also on Ctrl-C (with --keep the lab's files stay).
 
     test/lab/demo.py [--convergence S] [--announce garp|rarp|na|none] [--keep] [--qemu]
+                     [--peer on|off]
     test/lab/demo.py --scenario flows [--keep]
     test/lab/demo.py --scenario policy [--keep]
     test/lab/demo.py --scenario l2 [--keep]
@@ -44,6 +45,9 @@ node-b (blackout from the legacy host printed), VLAN 200 hosts get nothing of VL
 
 --qemu (`make demo DEMO_ARGS=--qemu`): the VM is a real QEMU guest (test/lab/qemuvm.py,
 needs qemu-system-x86) migrated by QMP; prints the guest pause and per stream the stall.
+
+--peer off: the agents without the agent-to-agent cut-over path (no cluster key): the other
+nodes learn of the move through the API, as before issue #11 (default on, a throw-away key).
 """
 import argparse
 import os
@@ -358,6 +362,8 @@ def main():
                          "ToR route reflector (test/lab/bgplab.py); vxlan: nodes routed "
                          "through a router, pods over the overlay (test/lab/vxlanlab.py)")
     ap.add_argument("--qemu", action="store_true", help="a real QEMU guest (qemuvm.py)")
+    ap.add_argument("--peer", choices=("on", "off"), default="on",
+                    help="the agents' agent-to-agent cut-over path (off: the API only)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("make demo: needs root (network namespaces)", file=sys.stderr)
@@ -386,8 +392,10 @@ def main():
             return 1
     t_start = time.time()
     head("kvnet demo: a VM keeps its IP and its traffic while it live-migrates")
-    with L.Lab(log=say, convergence=a.convergence, keep=a.keep,
-               cross_node=a.cross_node) as lab:
+    from test_peer import peer_key
+    with L.Lab(log=say, convergence=a.convergence, keep=a.keep, cross_node=a.cross_node,
+               agent_conf_extra=peer_key()[1] if a.peer == "on" else "") as lab:
+        say("agent-to-agent cut-over path %s" % a.peer)
         if lab.tor:
             say("cross_node = bgp: ToR BGP sessions %s" % lab.tor.wait_sessions())
         if lab.router:

@@ -76,6 +76,19 @@ def peer_lines(lab, node, msg, since):
     return out
 
 
+def peer_key():
+    """A throw-away cluster key in a file removed at exit (48 bytes of text, as a Secret
+    would hold): (key, the [agent] line that turns the agent-to-agent path on). The lab
+    scripts, benches and the demo share it."""
+    kdir = tempfile.mkdtemp(prefix="kvt-%d-peerkey-" % L.PID)
+    L.reaper().add(shutil.rmtree, kdir, True)
+    key = os.urandom(24).hex().encode()
+    kfile = os.path.join(kdir, "key")
+    with open(kfile, "wb") as f:
+        f.write(key + b"\n")
+    return key, "peer_key_file = %s\n" % kfile
+
+
 def wait_for(fn, timeout=10.0):
     """Poll fn() until truthy (the bound turns a hang into a failure; nothing timed)."""
     end = time.monotonic() + timeout
@@ -173,13 +186,8 @@ def main():
         for n in NAMES:
             T.skip(n, "dist/kvnet has no agent with the migration hand-over")
         return 0
-    kdir = tempfile.mkdtemp(prefix="kvt-%d-peerkey-" % L.PID)
-    L.reaper().add(shutil.rmtree, kdir, True)
-    key = os.urandom(24).hex().encode()  # 48 bytes of text, as a Secret would hold
-    kfile = os.path.join(kdir, "key")
-    with open(kfile, "wb") as f:
-        f.write(key + b"\n")
-    with L.Lab(convergence=CONV, agent_conf_extra="peer_key_file = %s\n" % kfile) as lab:
+    key, conf = peer_key()
+    with L.Lab(convergence=CONV, agent_conf_extra=conf) as lab:
         a, b, c = (lab.nodes[n] for n in ("node-a", "node-b", "node-c"))
         listening = {n.name: sorted(f.get("addr") for f in peer_lines(lab, n, "peer listening", 0))
                      for n in (a, b, c)}

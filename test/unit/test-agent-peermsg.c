@@ -198,6 +198,42 @@ static void test_decode_malformed(void)
 	T_EQ(m.n_addr, 1);
 }
 
+/* RETRACT: CLAIM's fields under type 3, signed alike; type 4 is nobody's */
+static void test_retract(void)
+{
+	struct peermsg m = sample(), d;
+	m.type = PEERMSG_T_RETRACT;
+	uint8_t buf[PEERMSG_MAX];
+	size_t len = 0;
+	struct err e;
+	T_EQ(peermsg_encode(&m, KEY, KLEN, buf, sizeof(buf), &len, &e), 0);
+	T_EQ(len, sizeof(WANT));
+	T_EQ(buf[5], PEERMSG_T_RETRACT);
+	T_MEMEQ(buf + 6, WANT + 6, sizeof(WANT) - 6 - PEERMSG_MAC); /* the claim's body */
+	T_EQ(peermsg_auth(buf, len, KEY, KLEN, &e), 0);
+	T_EQ(peermsg_decode(buf, len, &d, &e), 0);
+	T_EQ(d.type, PEERMSG_T_RETRACT);
+	T_STREQ(d.node, "node-b");
+	T_STREQ(d.uid, "mig-uid-1");
+	T_EQ(d.n_addr, 2);
+	T_CHECK(ip_eq(&d.addr[1], &m.addr[1]));
+	/* a claim's bytes under the retract type do not authenticate: the type is signed */
+	uint8_t x[sizeof(WANT)];
+	memcpy(x, WANT, sizeof(x));
+	x[5] = PEERMSG_T_RETRACT;
+	T_EQ(peermsg_auth(x, sizeof(x), KEY, KLEN, &e), -EPERM);
+	/* without an address it is refused both ways */
+	m.n_addr = 0;
+	T_EQ(peermsg_encode(&m, KEY, KLEN, buf, sizeof(buf), &len, &e), -EINVAL);
+	m = sample();
+	m.type = 4;
+	T_EQ(peermsg_encode(&m, KEY, KLEN, buf, sizeof(buf), &len, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "type 4") != NULL);
+	x[5] = 4;
+	T_EQ(peermsg_decode(x, sizeof(x), &d, &e), -EBADMSG);
+	T_CHECK(strstr(e.msg, "type 4") != NULL);
+}
+
 static void test_encode_errors(void)
 {
 	uint8_t buf[PEERMSG_MAX];
@@ -455,6 +491,7 @@ static void test_node_names(void)
 int main(void)
 {
 	T_RUN(test_encode_matches_python);
+	T_RUN(test_retract);
 	T_RUN(test_auth_and_decode);
 	T_RUN(test_auth_rejects);
 	T_RUN(test_decode_malformed);

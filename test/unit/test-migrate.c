@@ -55,14 +55,15 @@ static const struct spec SPEC[] = {
 	{ MIG_CLAIMING, MIG_EV_ANNOUNCE, "=" },
 	{ MIG_CLAIMING, MIG_EV_READY_ANNOTATION, "=" },
 	{ MIG_CLAIMING, MIG_EV_VMIM_SUCCEEDED, "timewait/succeeded: timer_start/2000" },
-	{ MIG_CLAIMING, MIG_EV_VMIM_FAILED, "retired/failed: route_del owner_return" },
-	{ MIG_CLAIMING, MIG_EV_POD_ENDED, "retired/aborted: route_del owner_return" },
-	{ MIG_CLAIMING, MIG_EV_POD_DELETED, "retired/aborted: route_del owner_return forget" },
+	{ MIG_CLAIMING, MIG_EV_VMIM_FAILED, "retired/failed: route_del owner_return peer_retract" },
+	{ MIG_CLAIMING, MIG_EV_POD_ENDED, "retired/aborted: route_del owner_return peer_retract" },
+	{ MIG_CLAIMING, MIG_EV_POD_DELETED,
+	  "retired/aborted: route_del owner_return peer_retract forget" },
 	{ MIG_CLAIMING, MIG_EV_OWNER_LOCAL, "live:" },
 	{ MIG_CLAIMING, MIG_EV_OWNER_REMOTE, "=" },
 	{ MIG_CLAIMING, MIG_EV_TIMER, "-" },
 	{ MIG_CLAIMING, MIG_EV_SWAP_DONE, "live:" },
-	{ MIG_CLAIMING, MIG_EV_SWAP_FAILED, "target: route_del" },
+	{ MIG_CLAIMING, MIG_EV_SWAP_FAILED, "target: route_del peer_retract" },
 
 	{ MIG_LIVE, MIG_EV_TARGET_POD, "=" },
 	{ MIG_LIVE, MIG_EV_ANNOUNCE, "=" },
@@ -443,8 +444,9 @@ static void test_swap_pending(void)
 	r = step(&t, MIG_EV_SWAP_FAILED, 3);
 	T_EQ(t.state, MIG_TARGET);
 	T_STREQ(r.msg, "migration claim reverted");
-	T_EQ(r.n, 1);
+	T_EQ(r.n, 2);
 	T_EQ(r.act[0].kind, MIG_A_ROUTE_DEL);
+	T_EQ(r.act[1].kind, MIG_A_PEER_RETRACT); /* the other agents route by the API again */
 	T_EQ(t.trigger, MIG_TRIG_NONE);
 	r = step(&t, MIG_EV_SWAP_FAILED, 4); /* a repeat changes nothing */
 	T_EQ(r.kind, MIG_CELL_NOOP);
@@ -472,6 +474,7 @@ static void test_swap_pending(void)
 	T_EQ(r.outcome, MIG_OUT_FAILED);
 	T_EQ(r.act[0].kind, MIG_A_ROUTE_DEL);
 	T_EQ(r.act[1].kind, MIG_A_OWNER_RETURN);
+	T_EQ(r.act[2].kind, MIG_A_PEER_RETRACT);
 	r = step(&t, MIG_EV_SWAP_DONE, 4);
 	T_EQ(r.kind, MIG_CELL_NOOP);
 }
