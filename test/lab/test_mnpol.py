@@ -19,7 +19,7 @@ Each VM listens on TCP 8080 and 9090. Checked:
   - the migration gate (tc, agent/l2.c) of vm-l2's port stays closed through a rewrite
     of the table (A's allowed SYNs get nothing) until it is opened;
   - MNP egress-a (egress of vm-l2b to A only): vm-l2b pings A, not B;
-  - a port whose pod has no network-status entry (l2lab's first pod) is dropped
+  - a port whose pod has no network-status entry (a plain pod with only net1) is dropped
     (kvnet_mnpol_ports{state="dropped"}); kvnet_mnpol_batches_total, _rules exported;
   - agent stopped and restarted: the table stays in force while it is down (B gets no
     answer, A does) and the restarted agent adopts it untouched (same rule handles);
@@ -172,6 +172,25 @@ def explain(lab, node, frm, to, port):
     return p.returncode, p.stdout + p.stderr
 
 
+def plain_l2_pod(lab, w):
+    """A plain pod with only net1 on vlan100 (node-a) and no Multus network-status entry:
+    its port must stay dropped (fail closed: nothing names its network)."""
+    import kubevirt
+    node = lab.nodes["node-a"]
+    obj = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "l2-plain", "namespace": "default"},
+           "spec": {"nodeName": node.name, "containers": [{"name": "c", "image": "x"}]}}
+    r = lab.api.post(L.PODS % "default", obj)
+    if r.status != 201:
+        raise RuntimeError("pod l2-plain: %s %s" % (r.status, r.raw[:200]))
+    pod = kubevirt.Pod(r.json, node)
+    pod.ns = lab.new_pod_ns()
+    rc, res, err = lab.cni("ADD", node, pod, ifname="net1", conf=w.secondary()[0][2](node))
+    if rc != 0:
+        raise RuntimeError("CNI ADD l2-plain net1: %s %s" % (res, err))
+    return pod
+
+
 def main():
     if not L.agent_built():
         T.skip("test_mnpol", "dist/kvnet has no agent")
@@ -181,6 +200,7 @@ def main():
         try:
             na = lab.nodes["node-a"]
             w = W.L2World(lab)
+            plain_l2_pod(lab, w)
             hosts = subprocess.Popen(
                 ["ip", "netns", "exec", w.peer_ns, sys.executable, LEGACY, "eth0",
                  os.path.join(lab.dir, "legacy.log"), "100,%s,%s,%s" % A, "100,%s,%s,%s" % B],
@@ -271,7 +291,7 @@ def main():
                         1000 * m["kvnet_mnpol_batch_seconds_sum"] /
                         m["kvnet_mnpol_batch_seconds_count"], m.get("kvnet_mnpol_rules", 0)))
             ok(m.get('kvnet_mnpol_ports{state="dropped"}', 0) >= 1 and dropped_ports == set(),
-               "metrics: the first pod's port (no network-status entry) is dropped: no chain, "
+               "metrics: the plain pod's port (no network-status entry) is dropped: no chain, "
                "caught by the fail-closed catch-all", m)
 
             # the live-migration gate (tc) of a port is not this table's: a sync while
