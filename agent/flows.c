@@ -4,6 +4,7 @@
 
 #include "agent/agent.h"
 #include "agent/http.h"
+#include "agent/l2flows.h"
 #include "agent/metrics.h"
 #include "agent/polnft.h"
 #include "agent/polworld.h"
@@ -116,6 +117,11 @@ struct agent_flows {
 	struct agent_metric *m_overflow, *m_observed, *m_dropped, *m_records, *m_in_use,
 		*m_max, *m_bytes, *m_lost, *m_untracked, *m_log_bytes, *m_rotations,
 		*m_log_errors, *m_dumps, *m_denied, *m_nflog_lost; /* see flows.h */
+	struct l2flows *l2;		/* L2 ports' counters (agent/l2flows.h), or NULL */
+	struct nl_sock *l2nf;		/* NETLINK_NETFILTER for its table */
+	struct nl_sock *l2rt;		/* NETLINK_ROUTE for its ports */
+	bool l2_programmed;		/* its table is in place */
+	struct agent_metric *m_l2_full;	/* kvnet_flows_l2_untracked_packets_total */
 	uint64_t last_dropped;		/* table drops already in m_dropped */
 	uint64_t last_observed;		/* observations already in m_observed */
 };
@@ -653,6 +659,68 @@ static void dump(struct agent_flows *f)
 	agent_metric_add(f->m_dumps, NULL, 1);
 }
 
+/* ---- L2 ports ------------------------------------------------------------------- */
+
+/* The endpoint (its pod network side) of the pod with uid, NULL when not here. */
+static const struct agent_ep *ep_by_uid(struct agent_flows *f, const char *uid)
+{
+	for (unsigned i = 0; i < agent_ep_count(f->a); i++) {
+		const struct agent_ep *ep = agent_ep_at(f->a, i);
+		if (ep->uid[0] && strcmp(ep->uid, uid) == 0)
+			return ep;
+	}
+	return NULL;
+}
+
+/* One L2 port's flow growth: an observation of the VM (or pod) the port belongs to. */
+static void l2_obs(void *arg, const struct l2f_obs *lo)
+{
+	struct agent_flows *f = arg;
+	const struct agent_ep *ep = ep_by_uid(f, lo->port->id.uid);
+	if (!ep)
+		return; /* a port of a pod this agent does not know (yet) */
+	struct flow_obs o;
+	memset(&o, 0, sizeof(o));
+	ep_who(ep, &o.key.ep);
+	o.key.dir = lo->vm_opened ? FLOW_EGRESS : FLOW_INGRESS;
+	o.key.peer = lo->vm_opened ? lo->t.dst : lo->t.src;
+	o.ep_ip = lo->vm_opened ? lo->t.src : lo->t.dst;
+	o.key.port = lo->t.dport;
+	o.key.proto = lo->t.proto;
+	o.key.verdict = FLOW_ALLOW;
+	flow_counters(o.key.dir, lo->orig_bytes, lo->orig_pkts, lo->reply_bytes, lo->reply_pkts,
+		      &o);
+	o.ts_ms = wall_ms();
+	o.started = lo->started;
+	vm_metrics(f, &o);
+	flow_observe(f->tab, &o);
+}
+
+/* Read the L2 ports' counters into the window (the table is made again when gone). */
+static void l2_collect(struct agent_flows *f)
+{
+	struct l2f_port ports[L2F_PORTS_MAX];
+	unsigned n = 0;
+	uint64_t full = 0;
+	struct err e = { 0 };
+	if (!f->l2)
+		return;
+	if (!f->l2_programmed) {
+		if (l2flows_program(f->l2, f->l2nf, &e) < 0) {
+			log_warnx(f->log, "agent: flows: l2 ports: %s", e.msg);
+			return;
+		}
+		f->l2_programmed = true;
+	}
+	if (l2flows_ports(f->l2rt, ports, &n, &e) < 0 ||
+	    l2flows_collect(f->l2, f->l2nf, ports, n, l2_obs, f, &full, &e) < 0) {
+		log_warnx(f->log, "agent: flows: l2 ports: %s", e.msg);
+		f->l2_programmed = e.code != ENOENT;
+		return;
+	}
+	agent_metric_add(f->m_l2_full, NULL, (double)full);
+}
+
 /* ---- the flow log ---------------------------------------------------------------- */
 
 static int flog_open(struct agent_flows *f, struct err *e)
@@ -745,6 +813,7 @@ static void flush_rec(void *user, const struct flow_rec *r)
 static void flush(struct agent_flows *f)
 {
 	dump(f);
+	l2_collect(f);
 	if (f->dir_dirty)
 		dir_build(f);
 	if (f->enforce && f->pols_dirty)
@@ -1004,6 +1073,8 @@ static int metrics_new(struct agent_flows *f, struct err *e)
 	  "Denied packets read from the policy's nflog group (rate-limited in the kernel).");
 	C(m_nflog_lost, "kvnet_flows_nflog_lost_total",
 	  "Times the nflog socket overran (denied packets not recorded).");
+	C(m_l2_full, "kvnet_flows_l2_untracked_packets_total",
+	  "L2 port packets not counted per flow: the table kvnet-l2flows was full.");
 #undef C
 #undef G
 	for (int i = 0; i < 5; i++)
@@ -1011,7 +1082,8 @@ static int metrics_new(struct agent_flows *f, struct err *e)
 			return err_setx(e, EEXIST, "agent: flows: metrics: cannot register");
 	if (!f->m_overflow || !f->m_observed || !f->m_dropped || !f->m_records || !f->m_in_use ||
 	    !f->m_max || !f->m_bytes || !f->m_lost || !f->m_untracked || !f->m_log_bytes ||
-	    !f->m_rotations || !f->m_log_errors || !f->m_denied || !f->m_nflog_lost)
+	    !f->m_rotations || !f->m_log_errors || !f->m_denied || !f->m_nflog_lost ||
+	    !f->m_l2_full)
 		return err_setx(e, EEXIST, "agent: flows: metrics: cannot register");
 	return 0;
 }
@@ -1070,6 +1142,12 @@ struct agent_flows *agent_flows_new(struct agent *a, struct err *e)
 		goto fail;
 	if (c->agent.network_policy == CONF_ENABLED)
 		nflog_start(f, c);
+	/* L2 ports: counted in kvnet's own bridge table; elements outlive two windows */
+	f->l2 = l2flows_new(c->flows.max_flows, 2 * c->flows.flush_interval, e);
+	if (!f->l2 || nl_open(&f->l2nf, NETLINK_NETFILTER, e) < 0 ||
+	    nl_open(&f->l2rt, NETLINK_ROUTE, e) < 0)
+		goto fail;
+	l2_collect(f); /* programs the table */
 	/* what agent/policy.c enforces: the kubernetes datastore only */
 	if (c->agent.network_policy == CONF_ENABLED &&
 	    c->datastore.type == CONF_DATASTORE_KUBERNETES) {
@@ -1116,6 +1194,9 @@ void agent_flows_free(struct agent_flows *f)
 		ev_timer_del(f->timer);
 	nl_close(f->ev);
 	nl_close(f->req);
+	nl_close(f->l2nf);
+	nl_close(f->l2rt);
+	l2flows_free(f->l2);
 	if (f->fd >= 0)
 		close(f->fd);
 	flow_table_free(f->tab);

@@ -355,17 +355,97 @@ static void key_props(enum nft_keytype k, uint32_t *type, uint32_t *len)
 	*len = 0;
 }
 
+/* One field of a concatenated key: type number, bytes in the packet. */
+static void field_props(enum nft_field f, uint32_t *type, uint32_t *len)
+{
+	switch (f) {
+	case NFT_F_IIFNAME:
+	case NFT_F_OIFNAME:
+		*type = TYPE_IFNAME;
+		*len = IFNAMSZ;
+		return;
+	case NFT_F_SADDR4:
+	case NFT_F_DADDR4:
+		*type = TYPE_IPADDR;
+		*len = 4;
+		return;
+	case NFT_F_SADDR6:
+	case NFT_F_DADDR6:
+		*type = TYPE_IP6ADDR;
+		*len = 16;
+		return;
+	case NFT_F_L4PROTO:
+		*type = TYPE_INET_PROTOCOL;
+		*len = 1;
+		return;
+	case NFT_F_SPORT:
+	case NFT_F_DPORT:
+		*type = TYPE_INET_SERVICE;
+		*len = 2;
+		return;
+	}
+	*type = 0;
+	*len = 0;
+}
+
+unsigned nft_field_len(enum nft_field f)
+{
+	uint32_t type, len;
+	field_props(f, &type, &len);
+	return (len + 3u) & ~3u;
+}
+
+/* Type and length of a concatenated key; false when it has too many fields or bytes. */
+static bool concat_props(const struct nft_set_spec *s, uint32_t *type, uint32_t *len)
+{
+	*type = 0;
+	*len = 0;
+	if (s->nfields > NFT_FIELDS_MAX || !s->fields)
+		return false;
+	for (uint8_t i = 0; i < s->nfields; i++) {
+		uint32_t t, l;
+		field_props(s->fields[i], &t, &l);
+		*type = *type << TYPE_BITS | t;
+		*len += nft_field_len(s->fields[i]);
+	}
+	return *len <= NFT_KEY_MAX;
+}
+
+/* A counter expression { NAME counter, DATA { BYTES 0, PACKETS 0 } } nested as `type`
+ * (a set's element template, a dynset's per-element statement). */
+static void put_counter_expr(struct nft_batch *b, uint16_t type)
+{
+	size_t n, d;
+	nl_nest_begin(&b->m, type, &n);
+	nl_put_str(&b->m, NFTA_EXPR_NAME, "counter");
+	nl_nest_begin(&b->m, NFTA_EXPR_DATA, &d);
+	put_be64(b, NFTA_COUNTER_BYTES, 0);
+	put_be64(b, NFTA_COUNTER_PACKETS, 0);
+	nl_nest_end(&b->m, d);
+	nl_nest_end(&b->m, n);
+}
+
 int nft_set_add(struct nft_batch *b, const struct nft_set_spec *s)
 {
 	uint32_t ktype, klen, flags = 0;
 	if (name_ok(b, "set", s->name) < 0)
 		return b->rc;
 	key_props(s->key, &ktype, &klen);
+	if (s->nfields > 0 && !concat_props(s, &ktype, &klen))
+		return bfail(b, EINVAL, "nft %s: set %s: key of %u fields does not fit %u bytes",
+			     b->table, s->name, s->nfields, NFT_KEY_MAX);
+	if (s->nfields > 0 && (s->interval || s->vmap))
+		return bfail(b, EINVAL, "nft %s: set %s: concatenated keys take no ranges or "
+			     "verdicts here", b->table, s->name);
+	if (s->dynamic)
+		flags |= NFT_SET_EVAL;
+	if (s->timeout_ms)
+		flags |= NFT_SET_TIMEOUT;
 	if (s->interval)
 		flags |= NFT_SET_INTERVAL;
 	if (s->vmap)
 		flags |= NFT_SET_MAP;
-	bool concat = s->key == NFT_KEY_PROTO_SERVICE;
+	bool concat = s->key == NFT_KEY_PROTO_SERVICE && s->nfields == 0;
 	if (concat && s->interval)
 		flags |= NFT_SET_CONCAT;
 	if (msg_begin(b, NFT_MSG_NEWSET, NLM_F_CREATE, "set %s: add", s->name) < 0)
@@ -378,6 +458,16 @@ int nft_set_add(struct nft_batch *b, const struct nft_set_spec *s)
 	if (s->vmap)
 		put_be32(b, NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	put_be32(b, NFTA_SET_ID, b->next_set_id++);
+	if (s->timeout_ms)
+		put_be64(b, NFTA_SET_TIMEOUT, s->timeout_ms);
+	if (s->size && !concat) {
+		size_t d;
+		nl_nest_begin(&b->m, NFTA_SET_DESC, &d);
+		put_be32(b, NFTA_SET_DESC_SIZE, s->size);
+		nl_nest_end(&b->m, d);
+	}
+	if (s->counter)
+		put_counter_expr(b, NFTA_SET_EXPR);
 	if (concat) {
 		/* the fields' lengths in bytes, for the kernel to pick a set type that
 		 * matches ranges per field (pipapo) */
@@ -396,7 +486,8 @@ int nft_set_add(struct nft_batch *b, const struct nft_set_spec *s)
 	/* libnftnl-style user data: the key's byte order, so `nft list` prints interface
 	 * names (host order) right; the kernel ignores it */
 	uint8_t ud[6] = {UDATA_SET_KEYBYTEORDER, 4};
-	uint32_t order = s->key == NFT_KEY_IFNAME ? 1 /* host */ : 2 /* big endian */;
+	uint32_t order = s->key == NFT_KEY_IFNAME && s->nfields == 0 ? 1 /* host */
+								      : 2 /* big endian */;
 	memcpy(ud + 2, &order, 4);
 	nl_put(&b->m, NFTA_SET_USERDATA, ud, sizeof(ud));
 	return msg_end(b);
@@ -739,6 +830,56 @@ int nft_expr_ct(struct nft_batch *b, uint32_t key, uint32_t dreg)
 		return b->rc;
 	put_be32(b, NFTA_CT_KEY, key);
 	put_be32(b, NFTA_CT_DREG, dreg);
+	return expr_end(b, el, d);
+}
+
+/* Load one key field into the 32-bit register reg. */
+static int field_load(struct nft_batch *b, enum nft_field f, uint32_t reg)
+{
+	switch (f) {
+	case NFT_F_IIFNAME:
+		return nft_expr_meta(b, NFT_META_IIFNAME, reg);
+	case NFT_F_OIFNAME:
+		return nft_expr_meta(b, NFT_META_OIFNAME, reg);
+	case NFT_F_SADDR4:
+		return nft_expr_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg);
+	case NFT_F_DADDR4:
+		return nft_expr_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, reg);
+	case NFT_F_SADDR6:
+		return nft_expr_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, reg);
+	case NFT_F_DADDR6:
+		return nft_expr_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, reg);
+	case NFT_F_L4PROTO:
+		return nft_expr_meta(b, NFT_META_L4PROTO, reg);
+	case NFT_F_SPORT:
+		return nft_expr_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg);
+	case NFT_F_DPORT:
+		return nft_expr_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
+	}
+	return bfail(b, EINVAL, "nft %s: key field %d unknown", b->table, (int)f);
+}
+
+int nft_update(struct nft_batch *b, const struct nft_set_spec *s)
+{
+	uint32_t type, len, off = 0;
+	size_t el, d;
+	if (name_ok(b, "set", s->name) < 0)
+		return b->rc;
+	if (s->nfields == 0 || !concat_props(s, &type, &len))
+		return bfail(b, EINVAL, "nft %s: update @%s: the set needs a key of fields that "
+			     "fit %u bytes", b->table, s->name, NFT_KEY_MAX);
+	for (uint8_t i = 0; i < s->nfields; i++) {
+		if (field_load(b, s->fields[i], NFT_REG32_00 + off / 4) < 0)
+			return b->rc;
+		off += nft_field_len(s->fields[i]);
+	}
+	if (expr_begin(b, "dynset", &el, &d) < 0)
+		return b->rc;
+	nl_put_str(&b->m, NFTA_DYNSET_SET_NAME, s->name);
+	put_be32(b, NFTA_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+	put_be32(b, NFTA_DYNSET_SREG_KEY, NFT_REG32_00);
+	if (s->counter)
+		put_counter_expr(b, NFTA_DYNSET_EXPR);
 	return expr_end(b, el, d);
 }
 
@@ -1469,7 +1610,54 @@ static const struct nl_pol set_pol[NFTA_SET_MAX + 1] = {
     [NFTA_SET_FLAGS] = {NL_A_U32, 0},	   [NFTA_SET_KEY_TYPE] = {NL_A_U32, 0},
     [NFTA_SET_KEY_LEN] = {NL_A_U32, 0},	   [NFTA_SET_DATA_TYPE] = {NL_A_U32, 0},
     [NFTA_SET_DATA_LEN] = {NL_A_U32, 0},   [NFTA_SET_HANDLE] = {NL_A_U64, 0},
+    [NFTA_SET_TIMEOUT] = {NL_A_U64, 0},	   [NFTA_SET_DESC] = {NL_A_NESTED, 0},
+    [NFTA_SET_EXPR] = {NL_A_NESTED, 0},	   [NFTA_SET_EXPRESSIONS] = {NL_A_NESTED, 0},
 };
+static const struct nl_pol desc_pol[NFTA_SET_DESC_MAX + 1] = {
+    [NFTA_SET_DESC_SIZE] = {NL_A_U32, 0},
+    [NFTA_SET_DESC_CONCAT] = {NL_A_NESTED, 0},
+};
+static const struct nl_pol expr_pol[NFTA_EXPR_MAX + 1] = {
+    [NFTA_EXPR_NAME] = {NL_A_STR, 0},
+    [NFTA_EXPR_DATA] = {NL_A_NESTED, 0},
+};
+static const struct nl_pol counter_pol[NFTA_COUNTER_MAX + 1] = {
+    [NFTA_COUNTER_BYTES] = {NL_A_U64, 0},
+    [NFTA_COUNTER_PACKETS] = {NL_A_U64, 0},
+};
+
+/* What one expression (NFTA_EXPR_NAME, NFTA_EXPR_DATA) in p is: its name into name
+ * (cap bytes, "" when too long), and for a counter its values (added to *packets and
+ * *bytes, *counter set). 0 or -EBADMSG for a malformed one. */
+struct expr_seen {
+	char name[16];	 /* the expression's name, "" when longer */
+	bool counter;	 /* a counter with values */
+	uint64_t packets; /* its packets */
+	uint64_t bytes;	  /* its bytes */
+};
+static int expr_parse(const uint8_t *p, size_t len, struct expr_seen *x, struct err *e)
+{
+	struct nl_attr tb[NFTA_EXPR_MAX + 1];
+	memset(x, 0, sizeof(*x));
+	int rc = nl_attr_parse(p, len, expr_pol, NFTA_EXPR_MAX, tb, e);
+	if (rc < 0)
+		return rc;
+	const char *name = nl_attr_str(&tb[NFTA_EXPR_NAME]);
+	if (!name)
+		return err_setx(e, EBADMSG, "expression without a name");
+	attr_name(&tb[NFTA_EXPR_NAME], x->name, sizeof(x->name));
+	if (strcmp(name, "counter") != 0 || !nl_attr_has(&tb[NFTA_EXPR_DATA]))
+		return 0;
+	struct nl_attr cb[NFTA_COUNTER_MAX + 1];
+	rc = nl_attr_parse(tb[NFTA_EXPR_DATA].p, tb[NFTA_EXPR_DATA].len, counter_pol,
+			   NFTA_COUNTER_MAX, cb, e);
+	if (rc < 0)
+		return rc;
+	x->counter = true;
+	attr_be64(&cb[NFTA_COUNTER_PACKETS], &x->packets);
+	attr_be64(&cb[NFTA_COUNTER_BYTES], &x->bytes);
+	return 0;
+}
 
 static int feed_set(struct nft_state *st, const struct nl_attr *tb, struct err *e)
 {
@@ -1484,6 +1672,22 @@ static int feed_set(struct nft_state *st, const struct nl_attr *tb, struct err *
 	attr_be32(&tb[NFTA_SET_KEY_TYPE], &s->key_type);
 	attr_be32(&tb[NFTA_SET_KEY_LEN], &s->key_len);
 	attr_be32(&tb[NFTA_SET_DATA_TYPE], &s->data_type);
+	attr_be64(&tb[NFTA_SET_TIMEOUT], &s->timeout_ms);
+	if (nl_attr_has(&tb[NFTA_SET_DESC])) {
+		struct nl_attr db[NFTA_SET_DESC_MAX + 1];
+		int rc = nl_attr_parse(tb[NFTA_SET_DESC].p, tb[NFTA_SET_DESC].len, desc_pol,
+				       NFTA_SET_DESC_MAX, db, e);
+		if (rc < 0)
+			return err_prefix(e, "nft %s: set %s", st->table, s->name), rc;
+		attr_be32(&db[NFTA_SET_DESC_SIZE], &s->size);
+	}
+	if (nl_attr_has(&tb[NFTA_SET_EXPR])) {
+		struct expr_seen x;
+		int rc = expr_parse(tb[NFTA_SET_EXPR].p, tb[NFTA_SET_EXPR].len, &x, e);
+		if (rc < 0)
+			return err_prefix(e, "nft %s: set %s", st->table, s->name), rc;
+		memcpy(s->expr, x.name, sizeof(s->expr));
+	}
 	st->nsets++;
 	return 0;
 }
@@ -1498,6 +1702,10 @@ static const struct nl_pol elem_pol[NFTA_SET_ELEM_MAX + 1] = {
     [NFTA_SET_ELEM_KEY_END] = {NL_A_NESTED, 0},
     [NFTA_SET_ELEM_DATA] = {NL_A_NESTED, 0},
     [NFTA_SET_ELEM_FLAGS] = {NL_A_U32, 0},
+    [NFTA_SET_ELEM_TIMEOUT] = {NL_A_U64, 0},
+    [NFTA_SET_ELEM_EXPIRATION] = {NL_A_U64, 0},
+    [NFTA_SET_ELEM_EXPR] = {NL_A_NESTED, 0},
+    [NFTA_SET_ELEM_EXPRESSIONS] = {NL_A_NESTED, 0},
 };
 static const struct nl_pol data_pol[NFTA_DATA_MAX + 1] = {
     [NFTA_DATA_VALUE] = {NL_A_UNSPEC, 1},
@@ -1529,6 +1737,20 @@ static int each_elem(const struct nl_attr *a, int (*fn)(void *arg, const uint8_t
 			return rc;
 	}
 	return 0;
+}
+
+/* One expression of an element's NFTA_SET_ELEM_EXPRESSIONS list: its counter. */
+static int elem_expr_fn(void *arg, const uint8_t *p, size_t len, struct err *e)
+{
+	struct nft_elem_info *el = arg;
+	struct expr_seen x;
+	int rc = expr_parse(p, len, &x, e);
+	if (rc == 0 && x.counter) {
+		el->has_counter = true;
+		el->packets += x.packets;
+		el->bytes += x.bytes;
+	}
+	return rc;
 }
 
 static int elem_fn(void *arg, const uint8_t *p, size_t len, struct err *e)
@@ -1567,6 +1789,17 @@ static int elem_fn(void *arg, const uint8_t *p, size_t len, struct err *e)
 		memcpy(el->key_end, k->p, k->len);
 		el->has_key_end = true;
 	}
+	attr_be64(&tb[NFTA_SET_ELEM_EXPIRATION], &el->expires_ms);
+	if (nl_attr_has(&tb[NFTA_SET_ELEM_EXPR])) {
+		rc = elem_expr_fn(el, tb[NFTA_SET_ELEM_EXPR].p, tb[NFTA_SET_ELEM_EXPR].len, e);
+		if (rc < 0)
+			return rc;
+	}
+	if (nl_attr_has(&tb[NFTA_SET_ELEM_EXPRESSIONS])) {
+		rc = each_elem(&tb[NFTA_SET_ELEM_EXPRESSIONS], elem_expr_fn, el, e);
+		if (rc < 0)
+			return rc;
+	}
 	if (nl_attr_has(&tb[NFTA_SET_ELEM_DATA])) {
 		struct nl_attr db[NFTA_DATA_MAX + 1], vb[NFTA_VERDICT_MAX + 1];
 		uint32_t code;
@@ -1596,41 +1829,21 @@ static const struct nl_pol rule_pol[NFTA_RULE_MAX + 1] = {
     [NFTA_RULE_HANDLE] = {NL_A_U64, 0},	      [NFTA_RULE_EXPRESSIONS] = {NL_A_NESTED, 0},
     [NFTA_RULE_USERDATA] = {NL_A_UNSPEC, 0},
 };
-static const struct nl_pol expr_pol[NFTA_EXPR_MAX + 1] = {
-    [NFTA_EXPR_NAME] = {NL_A_STR, 0},
-    [NFTA_EXPR_DATA] = {NL_A_NESTED, 0},
-};
-static const struct nl_pol counter_pol[NFTA_COUNTER_MAX + 1] = {
-    [NFTA_COUNTER_BYTES] = {NL_A_U64, 0},
-    [NFTA_COUNTER_PACKETS] = {NL_A_U64, 0},
-};
-
 static int expr_fn(void *arg, const uint8_t *p, size_t len, struct err *e)
 {
 	struct nft_rule_info *r = arg;
-	struct nl_attr tb[NFTA_EXPR_MAX + 1];
-	int rc = nl_attr_parse(p, len, expr_pol, NFTA_EXPR_MAX, tb, e);
+	struct expr_seen x;
+	int rc = expr_parse(p, len, &x, e);
 	if (rc < 0)
 		return rc;
-	const char *name = nl_attr_str(&tb[NFTA_EXPR_NAME]);
-	if (!name)
-		return err_setx(e, EBADMSG, "expression without a name");
 	size_t l = strlen(r->exprs);
-	if (l + strlen(name) + 2 < sizeof(r->exprs))
-		snprintf(r->exprs + l, sizeof(r->exprs) - l, "%s%s", l ? "," : "", name);
+	if (l + strlen(x.name) + 2 < sizeof(r->exprs))
+		snprintf(r->exprs + l, sizeof(r->exprs) - l, "%s%s", l ? "," : "", x.name);
 	r->nexprs++;
-	if (strcmp(name, "counter") == 0 && nl_attr_has(&tb[NFTA_EXPR_DATA])) {
-		struct nl_attr cb[NFTA_COUNTER_MAX + 1];
-		uint64_t v;
-		rc = nl_attr_parse(tb[NFTA_EXPR_DATA].p, tb[NFTA_EXPR_DATA].len, counter_pol,
-				   NFTA_COUNTER_MAX, cb, e);
-		if (rc < 0)
-			return rc;
+	if (x.counter) {
 		r->has_counter = true;
-		if (attr_be64(&cb[NFTA_COUNTER_PACKETS], &v))
-			r->packets += v;
-		if (attr_be64(&cb[NFTA_COUNTER_BYTES], &v))
-			r->bytes += v;
+		r->packets += x.packets;
+		r->bytes += x.bytes;
 	}
 	return 0;
 }
@@ -1821,6 +2034,26 @@ int nft_state_load(struct nl_sock *s, struct nft_state *st, struct err *e)
 		rc = err_setx(e, EINTR, "nft %s: the ruleset kept changing while it was read",
 			      st->table);
 	}
+	return rc;
+}
+
+int nft_set_load(struct nl_sock *s, struct nft_state *st, const char *set, struct err *e)
+{
+	state_clear(st);
+	if (!set || strlen(set) >= NFT_NAME_MAX)
+		return err_setx(e, EINVAL, "nft %s: set name absent or too long", st->table);
+	int rc = get(s, st, NFT_MSG_GETSET, false, NFTA_SET_TABLE, NFTA_SET_NAME, set, e);
+	if (rc == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	if (rc == 0 && st->nsets > 0) {
+		st->exists = true;
+		rc = get(s, st, NFT_MSG_GETSETELEM, true, NFTA_SET_ELEM_LIST_TABLE,
+			 NFTA_SET_ELEM_LIST_SET, set, e);
+	}
+	if (rc < 0)
+		err_prefix(e, "nft %s: read set %s", st->table, set);
 	return rc;
 }
 

@@ -60,8 +60,12 @@ struct ip_addr;
 #define NFT_NAME_MAX 256
 /* Longest rule id (stored as the rule's comment in NFTA_RULE_USERDATA), with the NUL. */
 #define NFT_ID_MAX 128
-/* Longest set key: an ifname or an IPv6 address (NFT_DATA_VALUE_MAXLEN is 64). */
-#define NFT_KEY_MAX 16
+/* Longest set key: a concatenation of fields, each padded to 4 bytes, up to the
+ * kernel's NFT_DATA_VALUE_MAXLEN (64: the sixteen 32-bit registers). */
+#define NFT_KEY_MAX 64
+/* Most fields of a concatenated key (nft_set_spec.fields): the key's type number holds
+ * 6 bits per field in 32 bits, as nft reads it back. */
+#define NFT_FIELDS_MAX 5
 /* Room reserved for one message while it is built: a rule or one element message never
  * grows beyond it (element messages are closed at NFT_ELEMS_MAX bytes of elements). */
 #define NFT_MSG_ROOM 69632
@@ -172,11 +176,34 @@ enum nft_keytype {
 				* field padded to a 32-bit register); with interval, port
 				* ranges per protocol ("tcp . 8000-8080") */
 };
+/* The fields of a concatenated key, each loaded from the packet by nft_update and
+ * stored in the key padded to a 32-bit register (ifname 16 bytes, an IPv4 address 4, an
+ * IPv6 address 16, the protocol 1 -> 4, a port 2 -> 4, big-endian in the first two). */
+enum nft_field {
+	NFT_F_IIFNAME, /* meta iifname */
+	NFT_F_OIFNAME, /* meta oifname */
+	NFT_F_SADDR4,  /* ip saddr */
+	NFT_F_DADDR4,  /* ip daddr */
+	NFT_F_SADDR6,  /* ip6 saddr */
+	NFT_F_DADDR6,  /* ip6 daddr */
+	NFT_F_L4PROTO, /* meta l4proto */
+	NFT_F_SPORT,   /* th sport (needs an l4proto match of a protocol with ports first) */
+	NFT_F_DPORT,   /* th dport (idem) */
+};
+/* Bytes field f takes in a concatenated key (padded), and in the packet (unpadded). */
+unsigned nft_field_len(enum nft_field f);
+
 struct nft_set_spec {
 	const char *name;      /* set name */
-	enum nft_keytype key;  /* key type */
+	enum nft_keytype key;  /* key type (ignored when nfields > 0) */
 	bool interval;	       /* ranges (CIDR blocks, port ranges) */
 	bool vmap;	       /* a verdict map: each element carries a verdict */
+	const enum nft_field *fields; /* nfields > 0: the key is this concatenation */
+	uint8_t nfields;       /* fields of the key, 0: key is `key` (1..NFT_FIELDS_MAX) */
+	bool dynamic;	       /* filled from the data path (nft_update): `flags dynamic` */
+	uint64_t timeout_ms;   /* elements expire this long after their last update, 0 never */
+	uint32_t size;	       /* most elements (the kernel refuses more), 0: no bound */
+	bool counter;	       /* each element carries a counter (packets, bytes) */
 };
 int nft_set_add(struct nft_batch *b, const struct nft_set_spec *s);
 /* Delete a set (no rule may still refer to it in the result). */
@@ -257,6 +284,15 @@ int nft_match_proto_port_set(struct nft_batch *b, enum nft_dir dir, const char *
 int nft_match_ct_state(struct nft_batch *b, uint32_t bits);
 int nft_vmap(struct nft_batch *b, enum nft_meta which, const char *map);
 
+/* The dynset statement `update @set { f1 . f2 ... counter }`: loads the set's key
+ * fields (s->fields, s->nfields > 0) from the packet into consecutive 32-bit registers
+ * and adds the key to the dynamic set s (or refreshes its timeout), with a counter per
+ * element when s->counter. When the set is full (s->size elements) the statement stops
+ * the rule there, so the rule's later statements run only for recorded packets. The
+ * rule must match the protocol family (nft_match_nfproto) and, for ports, a protocol
+ * with ports (nft_match_l4proto) first. -EINVAL for a set without fields. */
+int nft_update(struct nft_batch *b, const struct nft_set_spec *s);
+
 /* Statements: a counter (packets, bytes), a log line (prefix; group >= 0: to nflog
  * group, else the kernel log), a verdict (chain for JUMP/GOTO). */
 int nft_counter(struct nft_batch *b);
@@ -328,6 +364,10 @@ struct nft_elem_info {
 	bool has_verdict;	  /* a map element with a verdict */
 	int32_t verdict;	  /* its kernel verdict code (NF_ACCEPT, NFT_JUMP ...) */
 	char chain[NFT_NAME_MAX]; /* JUMP/GOTO target */
+	bool has_counter;	  /* the element carries a counter (a set with `counter`) */
+	uint64_t packets;	  /* its counter */
+	uint64_t bytes;		  /* its counter */
+	uint64_t expires_ms;	  /* time left before it expires (timeout sets), 0 none */
 };
 
 struct nft_set_info {
@@ -337,6 +377,9 @@ struct nft_set_info {
 	uint32_t key_type;	     /* userspace type number (7 ipv4_addr ...) */
 	uint32_t key_len;	     /* key bytes */
 	uint32_t data_type;	     /* maps: NFT_DATA_VERDICT ... */
+	uint32_t size;		     /* most elements (NFTA_SET_DESC_SIZE), 0 no bound */
+	uint64_t timeout_ms;	     /* default element timeout, 0 none */
+	char expr[16];		     /* name of its per-element expression ("counter"), "" */
 	struct nft_elem_info *elems; /* its elements, in kernel order (heap) */
 	size_t nelems;		     /* how many */
 	size_t elcap;		     /* allocated */
@@ -379,6 +422,11 @@ int nft_state_family(struct nft_state *st, uint8_t family);
  * is redone when the generation changed while it was read, up to a few times). A table
  * that does not exist is st->exists = false and returns 0. */
 int nft_state_load(struct nl_sock *s, struct nft_state *st, struct err *e);
+
+/* Read one set of the table and its elements (with their counters and expiry), for
+ * reading a dynamic set often. st is cleared first; st->exists is whether the set came
+ * back (an absent table or set is 0 with no sets). */
+int nft_set_load(struct nl_sock *s, struct nft_state *st, const char *set, struct err *e);
 
 /* Read only the table's rules (one GETRULE dump: handles, ids and counters), for
  * reading counters often without the cost of every set element. st is cleared first;

@@ -105,7 +105,7 @@ static int load_kvnet(struct nl_sock *s, int eps, int rules, int ranges, struct 
 	nft_table(&b, NFT_TABLE_DELETE);
 	nft_table(&b, NFT_TABLE_ADD);
 	struct nft_chain_spec base = {"base-fwd", NFT_HOOK_FORWARD, 0, false};
-	struct nft_set_spec map = {"epmap", NFT_KEY_IFNAME, false, true};
+	struct nft_set_spec map = {.name = "epmap", .key = NFT_KEY_IFNAME, .vmap = true};
 	for (int i = 0; i < eps; i++) {
 		snprintf(name, sizeof(name), "peers-%d", i);
 		struct nft_set_spec set = {name, NFT_KEY_IPV4, true, false};

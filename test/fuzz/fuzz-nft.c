@@ -29,10 +29,11 @@ static void check_state(const struct nft_state *st)
 			__builtin_trap();
 	for (size_t i = 0; i < st->nsets; i++) {
 		const struct nft_set_info *s = &st->sets[i];
-		if (s->nelems > s->elcap && s->elcap)
+		if ((s->nelems > s->elcap && s->elcap) || strlen(s->expr) >= sizeof(s->expr))
 			__builtin_trap();
 		for (size_t k = 0; k < s->nelems; k++)
-			if (s->elems[k].len > NFT_KEY_MAX || strlen(s->elems[k].chain) >= NFT_NAME_MAX)
+			if (s->elems[k].len > NFT_KEY_MAX || strlen(s->elems[k].chain) >= NFT_NAME_MAX ||
+			    (!s->elems[k].has_counter && (s->elems[k].packets || s->elems[k].bytes)))
 				__builtin_trap();
 	}
 	for (size_t i = 0; i < st->nrules; i++) {
@@ -51,12 +52,13 @@ static void dumps(const uint8_t *data, size_t size, uint32_t seq, uint32_t pid)
 		struct err e;
 		nft_state_init(&st, "kvnet");
 		/* sets the element dumps of the seeds refer to */
-		st.sets = calloc(3, sizeof(*st.sets));
+		st.sets = calloc(4, sizeof(*st.sets));
 		if (st.sets) {
-			st.setcap = st.nsets = 3;
+			st.setcap = st.nsets = 4;
 			strcpy(st.sets[0].name, "peers");
 			strcpy(st.sets[1].name, "epmap");
 			strcpy(st.sets[2].name, "svc");
+			strcpy(st.sets[3].name, "flows");
 		}
 		nl_reply_init(&r, seq, pid, dump, feed_cb, &st);
 		size_t cut = size ? data[size - 1] % (size + 1) : 0;
@@ -76,7 +78,7 @@ static void acks(const uint8_t *data, size_t size, uint32_t seq, uint32_t pid)
 	struct nft_batch b;
 	struct err e;
 	struct nft_chain_spec c = {"ep-1", NFT_HOOK_NONE, 0, false};
-	struct nft_set_spec s = {"peers", NFT_KEY_IPV4, true, false};
+	struct nft_set_spec s = {.name = "peers", .key = NFT_KEY_IPV4, .interval = true};
 	struct nft_elem el[2];
 	struct ip_addr lo = {.family = AF_INET, .b = {198, 18, 0, 0}};
 	struct ip_addr hi = {.family = AF_INET, .b = {198, 18, 0, 255}};

@@ -85,10 +85,10 @@ static void stop_servers(void)
 	SERVER_PID = 0;
 }
 
-static const struct nft_set_spec PEERS = {"peers", NFT_KEY_IPV4, true, false};
-static const struct nft_set_spec PEERS6 = {"peers6", NFT_KEY_IPV6, true, false};
-static const struct nft_set_spec PORTS = {"ports", NFT_KEY_SERVICE, true, false};
-static const struct nft_set_spec EPMAP = {"epmap", NFT_KEY_IFNAME, false, true};
+static const struct nft_set_spec PEERS = {.name = "peers", .key = NFT_KEY_IPV4, .interval = true};
+static const struct nft_set_spec PEERS6 = {.name = "peers6", .key = NFT_KEY_IPV6, .interval = true};
+static const struct nft_set_spec PORTS = {.name = "ports", .key = NFT_KEY_SERVICE, .interval = true};
+static const struct nft_set_spec EPMAP = {.name = "epmap", .key = NFT_KEY_IFNAME, .vmap = true};
 
 static struct ip_addr ip(const char *s)
 {
@@ -425,7 +425,7 @@ static void test_concat_set(void)
 {
 	struct nft_batch b;
 	struct err e = {0};
-	struct nft_set_spec svc = {"svc", NFT_KEY_PROTO_SERVICE, true, false};
+	struct nft_set_spec svc = {.name = "svc", .key = NFT_KEY_PROTO_SERVICE, .interval = true};
 	struct nft_elem el[2];
 	struct ip_addr who = ip("198.18.1.200");
 	nft_batch_init(&b, T, &e);
@@ -543,7 +543,7 @@ static void test_large_batch(void)
 {
 	struct nft_batch b;
 	struct err e = {0};
-	struct nft_set_spec big = {"big", NFT_KEY_IPV4, false, false};
+	struct nft_set_spec big = {.name = "big", .key = NFT_KEY_IPV4};
 	struct nft_chain_spec bulk = {"bulk", NFT_HOOK_NONE, 0, false};
 	enum { N = 10000 };
 	struct nft_elem *el = calloc(N, sizeof(*el));

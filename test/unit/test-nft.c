@@ -55,6 +55,7 @@ static struct nft_state loaded(void)
 	T_EQ(replay(DIR "elems-peers.bin", true, &st, &e), 0);
 	T_EQ(replay(DIR "elems-epmap.bin", true, &st, &e), 0);
 	T_EQ(replay(DIR "elems-svc.bin", true, &st, &e), 0);
+	T_EQ(replay(DIR "elems-flows.bin", true, &st, &e), 0);
 	T_EQ(replay(DIR "rules.bin", true, &st, &e), 0);
 	if (e.code)
 		t_note("%s", e.msg);
@@ -71,7 +72,24 @@ static void test_replay_chains_sets(void)
 		strcmp(c->type, "filter") == 0);
 	c = nft_state_chain(&st, "ep-2");
 	T_CHECK(c && !c->base && c->hook == NFT_HOOK_NONE);
-	T_EQ(st.nsets, 5);
+	T_EQ(st.nsets, 6);
+	/* the dynamic set: a 32-byte concatenation, size, timeout, a counter per element */
+	const struct nft_set_info *fl = nft_state_set(&st, "flows");
+	T_CHECK(fl && (fl->flags & NFT_SET_EVAL) && (fl->flags & NFT_SET_TIMEOUT) &&
+		fl->key_len == 32 && fl->size == 100 && fl->timeout_ms == 60000 &&
+		strcmp(fl->expr, "counter") == 0 && fl->nelems == 2);
+	for (size_t i = 0; fl && i < fl->nelems; i++) {
+		const struct nft_elem_info *el = &fl->elems[i];
+		bool v1 = strcmp((const char *)el->key, "veth1") == 0;
+		T_CHECK(el->has_counter && el->len == 32 && el->expires_ms > 0 &&
+			el->expires_ms <= 60000);
+		T_EQ(el->packets, v1 ? 3u : 2u);
+		T_EQ(el->bytes, v1 ? 180u : 2920u);
+		/* veth1's key: 198.18.1.2 at 16, port 40000 at 24, 80 at 28 */
+		if (v1)
+			T_CHECK(el->key[16] == 198 && el->key[19] == 2 && el->key[24] == 40000 >> 8 &&
+				el->key[25] == (40000 & 0xff) && el->key[29] == 80);
+	}
 	const struct nft_set_info *s = nft_state_set(&st, "peers");
 	T_CHECK(s && s->flags & NFT_SET_INTERVAL && s->key_type == 7 && s->key_len == 4);
 	if (s) {
@@ -288,7 +306,7 @@ static void test_build_errors(void)
 	T_EQ(nft_table(&b, NFT_TABLE_ADD), -EINVAL);
 	T_CHECK(strstr(b.emsg, "still open") != NULL);
 	nft_batch_reset(&b);
-	struct nft_set_spec s = {"p", NFT_KEY_SERVICE, true, false};
+	struct nft_set_spec s = {.name = "p", .key = NFT_KEY_SERVICE, .interval = true};
 	struct nft_elem el;
 	nft_elem_port(&el, 90, 80);
 	T_EQ(nft_elems(&b, &s, false, &el, 1), -EINVAL);
@@ -302,7 +320,7 @@ static void test_element_packing(void)
 {
 	struct nft_batch b;
 	struct err e = {0};
-	struct nft_set_spec s = {"p", NFT_KEY_IPV4, true, false};
+	struct nft_set_spec s = {.name = "p", .key = NFT_KEY_IPV4, .interval = true};
 	nft_batch_init(&b, "kvnet", &e);
 	for (int i = 0; i < 5000; i++) {
 		struct nft_elem el;

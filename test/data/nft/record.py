@@ -16,6 +16,8 @@ test/unit/test-nft.c replays them):
   elems-peers.bin   GETSETELEM dump of the interval set (start / end elements)
   elems-epmap.bin   GETSETELEM dump of the verdict map (jump verdicts)
   elems-svc.bin     GETSETELEM dump of a concatenation set with ranges (KEY_END)
+  elems-flows.bin   GETSETELEM dump of a dynamic concatenation set with a timeout and
+                    a counter per element (NFTA_SET_ELEM_EXPR, EXPIRATION)
   rules.bin         GETRULE dump: rules with comments, counters, lookups, vmap, log
   other.bin         GETRULE dump of every family (a table of family ip besides)
   gen.bin           GETGEN: NEWGEN
@@ -60,6 +62,12 @@ table inet kvnet {
 	set svc {
 		type inet_proto . inet_service; flags interval
 		elements = { tcp . 8000-8080, udp . 53 }
+	}
+	set flows {
+		type ifname . ipv4_addr . ipv4_addr . inet_service . inet_service
+		flags dynamic,timeout; size 100; timeout 60s; counter
+		elements = { "veth1" . 198.18.1.2 . 198.18.2.2 . 40000 . 80 counter packets 3 bytes 180,
+			     "veth2" . 198.18.2.2 . 198.18.1.2 . 80 . 40000 counter packets 2 bytes 2920 }
 	}
 	map epmap {
 		type ifname : verdict
@@ -146,6 +154,7 @@ def record(outdir):
     get("elems-peers", GETSETELEM, 104, INET, s(1, "kvnet") + s(2, "peers"), True)
     get("elems-epmap", GETSETELEM, 105, INET, s(1, "kvnet") + s(2, "epmap"), True)
     get("elems-svc", GETSETELEM, 109, INET, s(1, "kvnet") + s(2, "svc"), True)
+    get("elems-flows", GETSETELEM, 110, INET, s(1, "kvnet") + s(2, "flows"), True)
     get("rules", GETRULE, 106, INET, s(1, "kvnet"), True)
     get("other", GETRULE, 107, UNSPEC, b"", True)
     get("gen", GETGEN, 108, UNSPEC, b"", False)
