@@ -903,6 +903,11 @@ static void on_hook(void *arg, struct agent *a, const struct agent_event *ev)
 {
 	struct agent_flows *f = arg;
 	(void)a;
+	/* an endpoint going (a migration's source, a deleted pod) is still in the table:
+	 * read its connections' counters now, or what it sent since the last window's dump
+	 * would be lost with it (its entries no longer touch an endpoint afterwards) */
+	if (ev->hook == AGENT_HOOK_EP_REMOVED)
+		dump(f);
 	if (ev->hook != AGENT_HOOK_OBJECT || ev->kind == AGENT_K_BLOCK ||
 	    ev->kind == AGENT_K_VMI || ev->kind == AGENT_K_NODE)
 		f->dir_dirty = true;
