@@ -833,49 +833,53 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	flush(arg);
 }
 
-static void on_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents, void *arg)
+/* Read what fd holds, up to FL_READS_PER_WAKE datagrams, each through parse: one loop for
+ * the conntrack events and the nflog group. An overrun (ENOBUFS) counts in lost. */
+static void recv_datagrams(struct agent_flows *f, int fd, struct agent_metric *lost,
+			   int (*parse)(struct agent_flows *f, const uint8_t *buf, size_t n,
+					struct err *e))
 {
-	struct agent_flows *f = arg;
 	uint8_t buf[NL_RECV_BUF];
-	(void)loop, (void)io, (void)revents;
 	for (int i = 0; i < FL_READS_PER_WAKE; i++) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == ENOBUFS) {
-			agent_metric_add(f->m_lost, NULL, 1);
-			continue; /* events lost: the next dump accounts what they carried */
+			agent_metric_add(lost, NULL, 1);
+			continue; /* lost: the next dump (or the deny counters) account them */
 		}
 		if (n <= 0)
 			break;
 		struct err e = { 0 };
-		if (ct_events_parse(buf, (size_t)n, on_event, f, &e) < 0)
+		if (parse(f, buf, (size_t)n, &e) < 0)
 			log_debug(f->log, "agent: flows: %s", e.msg);
 	}
 	table_metrics(f);
+}
+
+static int parse_ct(struct agent_flows *f, const uint8_t *buf, size_t n, struct err *e)
+{
+	return ct_events_parse(buf, n, on_event, f, e);
+}
+
+static int parse_nflog(struct agent_flows *f, const uint8_t *buf, size_t n, struct err *e)
+{
+	return nflog_parse_buf(buf, n, on_denied, f, e);
+}
+
+static void on_io(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents, void *arg)
+{
+	struct agent_flows *f = arg;
+	(void)loop, (void)io, (void)revents;
+	recv_datagrams(f, fd, f->m_lost, parse_ct);
 }
 
 static void on_nflog(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t revents,
 		     void *arg)
 {
 	struct agent_flows *f = arg;
-	uint8_t buf[NL_RECV_BUF];
 	(void)loop, (void)io, (void)revents;
-	for (int i = 0; i < FL_READS_PER_WAKE; i++) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == ENOBUFS) {
-			agent_metric_add(f->m_nflog_lost, NULL, 1);
-			continue;
-		}
-		if (n <= 0)
-			break;
-		struct err e = { 0 };
-		if (nflog_parse_buf(buf, (size_t)n, on_denied, f, &e) < 0)
-			log_debug(f->log, "agent: flows: %s", e.msg);
-	}
-	table_metrics(f);
+	recv_datagrams(f, fd, f->m_nflog_lost, parse_nflog);
 }
 
 /* Listen to the deny rules' nflog group. A failure is logged and leaves denied flows
