@@ -593,13 +593,14 @@ static int stage_changes(struct agent_policy *p, bool all, struct err *e)
 		if (rc < 0)
 			return rc;
 	}
-	/* programmed endpoints the agent no longer has */
+	/* programmed endpoints the agent no longer has as a pod's: an endpoint the route
+	 * adoption made of a deleted pod's surviving veth has no pod, so no rules */
 	for (unsigned i = 0; i < pst_count(p->st); i++) {
 		const struct pol_cep *c = pst_at(p->st, i);
 		bool have = false;
 		for (unsigned k = 0; k < n_eps && !have; k++) {
 			struct agent_ep *ep = agent_ep_at(a, k);
-			have = strcmp(ep->veth, c->ifname) == 0;
+			have = ep->ns[0] && ep->pod[0] && strcmp(ep->veth, c->ifname) == 0;
 		}
 		if (!have && pst_stage_remove(p->st, c->ifname) < 0)
 			return err_setx(e, ENOMEM, "policy: out of memory");

@@ -20,6 +20,7 @@ same port kept.
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -222,6 +223,38 @@ def run(api):
     st = [register(ag, api, i, ips[i]) for i in range(PODS)]
     al.ok(all(s == ["registered", "programmed"] for s in st), "%d endpoints programmed" % PODS,
           st)
+    # DELs whose veth and route survive (a plugin that failed to delete the veth, a CNI
+    # DEL before the pod sandbox goes): the agent's route adoption takes each veth back
+    # as an unregistered address, with no pod, so its rules must leave the kernel. Sent
+    # together, so that the adoption's reconcile runs before the policy's sync (each
+    # DEL re-arms that one): the order that left a deleted pod's chains in place.
+    gone = [0, 1, 2, 3]
+    conns = []
+    for i in gone:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)
+        s.connect(ag.sock)
+        conns.append(s)
+    for i, s in zip(gone, conns):
+        s.sendall((json.dumps({"op": "del", "container_id": "cid-%d" % i,
+                               "ifname": "eth0"}) + "\n").encode())
+    answers = [s.makefile().readline().strip() for s in conns]
+    for s in conns:
+        s.close()
+
+    def chains_of(i):
+        t = table() or {"chains": {}}
+        return sorted(c for c in t["chains"] if c.endswith(veth(i)))
+    settled(ag)
+    left = {i: chains_of(i) for i in gone}
+    al.ok(all('"deleted"' in a for a in answers) and not any(left.values()) and
+          al.wait_for(lambda: "adopted" in ag.logtext(), timeout=10),
+          "4 endpoints DEL'd together with their veths and routes left behind: the route "
+          "adoption took the veths back and their rules left the kernel",
+          "answers %s, chains left %s\n%s" % (answers, left, ag.logtext()[-1500:]))
+    st = [register(ag, api, i, ips[i]) for i in gone]
+    al.ok(all(s == ["registered", "programmed"] for s in st),
+          "the 4 registered again are programmed", st)
     registered = set(range(PODS))
     present = set(range(PODS))
     npol = 6
