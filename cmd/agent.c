@@ -209,10 +209,7 @@ int cmd_agent(int argc, char **argv)
 		       cf.agent.listen.family == AF_INET6 ? "[" : "", la,
 		       cf.agent.listen.family == AF_INET6 ? "]" : "", cf.agent.listen.port,
 		       cf.agent.socket, cf.agent.endpoints_dir, cf.agent.resync_seconds,
-		       cf.network.cross_node == CONF_CROSS_DIRECT  ? "direct"
-		       : cf.network.cross_node == CONF_CROSS_BGP   ? "bgp"
-		       : cf.network.cross_node == CONF_CROSS_VXLAN ? "vxlan"
-								   : "none");
+		       conf_cross_node_name(cf.network.cross_node));
 		return 0;
 	}
 	if (open_log(&c, &cf) < 0)
