@@ -33,6 +33,7 @@ enum bgp_phase {
 struct agent_bgp {
 	struct agent *a;	    /* the agent (not owned) */
 	char *text;		    /* the fragment last written or found in place */
+	char path[CONF_STR_MAX];    /* the file text belongs to ([bgp] config then) */
 	size_t len;		    /* its length */
 	bool reloaded;		    /* BIRD accepted that text (a configure succeeded) */
 	bool again;		    /* another reload wanted after the one in flight */
@@ -176,6 +177,18 @@ static void update(struct agent_bgp *b)
 	if (rc < 0) {
 		log_msg(agent_log(a), LOG_LVL_WARN, "%s", e.msg);
 		return;
+	}
+	if (strcmp(b->path, c->bgp.config) != 0) {
+		/* [bgp] config changed by a reload: the new file is kvnet's from now on */
+		if (b->path[0])
+			log_msg(agent_log(a), LOG_LVL_WARN, "bgp: reload: config %s -> %s: kvnet "
+				"writes the new file and leaves the old one as it is (BIRD's include "
+				"must name the new one)", b->path, c->bgp.config);
+		free(b->text);
+		b->text = NULL;
+		b->len = 0;
+		b->reloaded = false;
+		snprintf(b->path, sizeof(b->path), "%s", c->bgp.config);
 	}
 	if (!b->text) { /* first time: what is on disk already */
 		char *old = NULL;

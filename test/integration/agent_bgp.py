@@ -10,8 +10,11 @@ fragment) in a private namespace kvt-<pid>-agent:
     /32 (local_pref 100) but not a /32 inside the block
   - a new block in the API: the fragment is rewritten, BIRD reconfigured, birdc shows it
   - BIRD's reply is garbage / BIRD never answers: a clear warning, no hang (/healthz
-    answers throughout), a real BIRD afterwards is reloaded again"""
+    answers throughout), a real BIRD afterwards is reloaded again
+  - [bgp] config moved by SIGHUP: the fragment is written at the new path and a BIRD whose
+    include names it is reloaded with kvnet's protocols"""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -195,6 +198,31 @@ def run(api):
     ok(al.wait_for(lambda: "198.18.3.0/26" in bird.birdc("show", "route").stdout,
                    timeout=20),
        "BIRD back: it has the latest fragment", bird.birdc("show", "route").stdout)
+
+    # ---- [bgp] config moved by a reload (SIGHUP) ---------------------------------------
+    frag2 = os.path.join(d, "kvnet-bird-2.conf")
+    bird.stop()
+    with open(ag.conf) as f:
+        conf = f.read()
+    with open(ag.conf, "w") as f:
+        f.write(conf.replace("config = %s\n" % frag, "config = %s\n" % frag2))
+    with open(frag2, "w") as f:  # nothing of kvnet's in it yet
+        f.write("# the new path, before the agent writes it\nrouter id 198.19.1.1;\n"
+                "protocol device {}\n")
+    bird = Bird(d, frag2, sock)  # BIRD's include names the new file, as the warning asks
+    ok(bird.start() and "kvnet_peer1" not in bird.birdc("show", "protocols").stdout,
+       "BIRD started on the new path's include, without kvnet's protocols")
+    ag.proc.send_signal(signal.SIGHUP)
+    ok(al.wait_for(lambda: "bgp: reload: config %s -> %s" % (frag, frag2) in ag.logtext(),
+                   timeout=15),
+       "[bgp] config changed by SIGHUP: the agent says it writes the new file, leaves the old",
+       ag.logtext()[-2000:])
+    ok(al.wait_for(lambda: os.path.exists(frag2) and "198.18.3.0/26" in open(frag2).read(),
+                   timeout=15), "the fragment is written at the new path", ag.logtext()[-2000:])
+    ok(al.wait_for(lambda: "198.18.3.0/26" in bird.birdc("show", "route").stdout and
+                   "kvnet_peer1" in bird.birdc("show", "protocols").stdout, timeout=20),
+       "BIRD on the new include is reloaded with every block",
+       bird.birdc("show", "route").stdout + ag.logtext()[-1500:])
     bird.stop()
     ag.stop()
 
