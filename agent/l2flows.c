@@ -283,7 +283,9 @@ static bool port_has_ip(const struct l2f_port *p, const struct ip_addr *a)
 void l2flows_begin(struct l2flows *lf)
 {
 	struct l2f_tab *nxt = &lf->tab[!lf->cur];
-	memset(nxt->v, 0, (nxt->mask + 1u) * sizeof(*nxt->v));
+	if (nxt->n) /* an empty table is all zeros already: a node without L2 ports (or
+		     * without their flows) never touches the table's pages */
+		memset(nxt->v, 0, (nxt->mask + 1u) * sizeof(*nxt->v));
 	nxt->n = 0;
 }
 

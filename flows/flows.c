@@ -1,6 +1,10 @@
 /* flows — the bounded aggregation table (flows/flows.h). Open addressing over a slot
- * array twice the bound (a power of two), records in a separate array of exactly the
- * bound, both allocated once; a flush clears the slots and starts the records anew. */
+ * array twice the bound (a power of two), compact records in a separate array of exactly
+ * the bound, both allocated once; a flush clears the slots and starts the records anew.
+ * A record names its endpoint by an index into a pool of the window's endpoint
+ * identities (a node has few endpoints and many flows: the names are held once, and a
+ * record is ~140 bytes instead of the ~1.9 KB of a struct flow_rec); the flush expands
+ * each into a struct flow_rec for the caller. */
 #include "flows/flows.h"
 
 #include "lib/err.h"
@@ -15,13 +19,32 @@
 #define FLOW_MAX_BOUND (1u << 20)
 #define SLOT_EMPTY UINT32_MAX
 
+/* One aggregated record as the table holds it. */
+struct trec {
+	uint32_t ep;		   /* the endpoint: index into the pool */
+	enum flow_dir dir;	   /* key: what the endpoint did */
+	enum flow_verdict verdict; /* key: allow or deny */
+	uint16_t port;		   /* key: the service port */
+	uint8_t proto;		   /* key: IPPROTO_* */
+	struct ip_addr peer;	   /* key: the other side */
+	struct ip_addr ep_ip;	   /* the endpoint's address on this flow */
+	uint64_t bytes_in, bytes_out, pkts_in, pkts_out; /* seen from the endpoint */
+	uint64_t first_ms, last_ms;			 /* first and last activity */
+	uint32_t started, completed, flows;		 /* connections */
+};
+
 struct flow_table {
-	struct flow_rec *recs; /* records of the window, [0, used) */
-	uint32_t *slots;       /* index into recs, or SLOT_EMPTY */
-	unsigned max;	       /* the bound */
-	unsigned used;	       /* records in use */
-	uint32_t mask;	       /* slots - 1 */
-	struct flow_stats st;  /* counters */
+	struct trec *recs;	/* records of the window, [0, used) */
+	uint32_t *slots;	/* index into recs, or SLOT_EMPTY */
+	unsigned max;		/* the bound */
+	unsigned used;		/* records in use */
+	uint32_t mask;		/* slots - 1 */
+	struct flow_who *eps;	/* the window's endpoint identities, [0, n_eps) */
+	uint32_t *ep_slots;	/* index into eps, or SLOT_EMPTY */
+	unsigned max_eps;	/* the pool's bound */
+	unsigned n_eps;		/* identities in use */
+	uint32_t ep_mask;	/* ep_slots - 1 */
+	struct flow_stats st;	/* counters */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -34,50 +57,70 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-static uint64_t key_hash(const struct flow_key *k)
+static uint32_t who_hash(const struct flow_who *w)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
-	uint8_t small[5] = { (uint8_t)k->ep.kind, (uint8_t)k->dir, k->proto,
-			     (uint8_t)k->verdict, k->peer.family };
-	h = fnv(h, k->ep.ns, strlen(k->ep.ns) + 1);
-	h = fnv(h, k->ep.name, strlen(k->ep.name) + 1);
+	uint8_t k = (uint8_t)w->kind;
+	h = fnv(h, &k, 1);
+	h = fnv(h, w->ns, strlen(w->ns) + 1);
+	h = fnv(h, w->name, strlen(w->name) + 1);
+	return (uint32_t)(h ^ (h >> 29));
+}
+
+static uint32_t rec_hash(uint32_t ep, const struct flow_key *k)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint8_t small[5] = { (uint8_t)k->dir, k->proto, (uint8_t)k->verdict, k->peer.family, 0 };
+	h = fnv(h, &ep, sizeof(ep));
 	h = fnv(h, small, sizeof(small));
 	h = fnv(h, k->peer.b, sizeof(k->peer.b));
 	h = fnv(h, &k->port, sizeof(k->port));
-	return h ^ (h >> 29);
+	return (uint32_t)(h ^ (h >> 29));
 }
 
-static bool key_eq(const struct flow_key *a, const struct flow_key *b)
+static bool rec_eq(const struct trec *r, uint32_t ep, const struct flow_key *k)
 {
-	return a->ep.kind == b->ep.kind && a->dir == b->dir && a->proto == b->proto &&
-	       a->verdict == b->verdict && a->port == b->port && ip_eq(&a->peer, &b->peer) &&
-	       strcmp(a->ep.ns, b->ep.ns) == 0 && strcmp(a->ep.name, b->ep.name) == 0;
+	return r->ep == ep && r->dir == k->dir && r->proto == k->proto &&
+	       r->verdict == k->verdict && r->port == k->port && ip_eq(&r->peer, &k->peer);
+}
+
+static uint32_t pow2_above(unsigned n)
+{
+	uint32_t v = 2;
+	while (v < 2u * n)
+		v <<= 1;
+	return v;
 }
 
 struct flow_table *flow_table_new(unsigned max_flows, struct err *e)
 {
 	struct flow_table *t;
-	uint32_t nslots = 2;
 	if (max_flows == 0 || max_flows > FLOW_MAX_BOUND) {
 		err_setx(e, EINVAL, "flows: table bound %u out of range 1..%u", max_flows,
 			 FLOW_MAX_BOUND);
 		return NULL;
 	}
-	while (nslots < 2u * max_flows)
-		nslots <<= 1;
+	uint32_t nslots = pow2_above(max_flows);
+	unsigned max_eps = max_flows < FLOW_EPS_MAX ? max_flows : FLOW_EPS_MAX;
+	uint32_t neps = pow2_above(max_eps);
 	t = calloc(1, sizeof(*t));
 	if (t) {
 		t->recs = calloc(max_flows, sizeof(*t->recs));
 		t->slots = malloc(nslots * sizeof(*t->slots));
+		t->eps = calloc(max_eps, sizeof(*t->eps));
+		t->ep_slots = malloc(neps * sizeof(*t->ep_slots));
 	}
-	if (!t || !t->recs || !t->slots) {
+	if (!t || !t->recs || !t->slots || !t->eps || !t->ep_slots) {
 		flow_table_free(t);
 		err_setx(e, ENOMEM, "flows: no memory for a table of %u flows", max_flows);
 		return NULL;
 	}
 	memset(t->slots, 0xff, nslots * sizeof(*t->slots));
+	memset(t->ep_slots, 0xff, neps * sizeof(*t->ep_slots));
 	t->max = max_flows;
 	t->mask = nslots - 1;
+	t->max_eps = max_eps;
+	t->ep_mask = neps - 1;
 	t->st.max = max_flows;
 	return t;
 }
@@ -88,22 +131,47 @@ void flow_table_free(struct flow_table *t)
 		return;
 	free(t->recs);
 	free(t->slots);
+	free(t->eps);
+	free(t->ep_slots);
 	free(t);
 }
 
 size_t flow_table_bytes(const struct flow_table *t)
 {
 	return sizeof(*t) + (size_t)t->max * sizeof(*t->recs) +
-	       ((size_t)t->mask + 1) * sizeof(*t->slots);
+	       ((size_t)t->mask + 1) * sizeof(*t->slots) +
+	       (size_t)t->max_eps * sizeof(*t->eps) +
+	       ((size_t)t->ep_mask + 1) * sizeof(*t->ep_slots);
 }
 
-/* The slot holding k, or the empty slot where it would go. */
-static uint32_t *slot_of(struct flow_table *t, const struct flow_key *k)
+/* The pool index of endpoint w, added when new; SLOT_EMPTY when the pool is full. */
+static uint32_t ep_index(struct flow_table *t, const struct flow_who *w)
 {
-	uint32_t i = (uint32_t)key_hash(k) & t->mask;
+	uint32_t i = who_hash(w) & t->ep_mask;
+	for (;;) {
+		uint32_t *s = &t->ep_slots[i];
+		if (*s == SLOT_EMPTY)
+			break;
+		const struct flow_who *h = &t->eps[*s];
+		if (h->kind == w->kind && strcmp(h->ns, w->ns) == 0 &&
+		    strcmp(h->name, w->name) == 0)
+			return *s;
+		i = (i + 1) & t->ep_mask;
+	}
+	if (t->n_eps == t->max_eps)
+		return SLOT_EMPTY;
+	t->ep_slots[i] = t->n_eps;
+	t->eps[t->n_eps] = *w;
+	return t->n_eps++;
+}
+
+/* The slot holding the record of (ep, k), or the empty slot where it would go. */
+static uint32_t *slot_of(struct flow_table *t, uint32_t ep, const struct flow_key *k)
+{
+	uint32_t i = rec_hash(ep, k) & t->mask;
 	for (;;) {
 		uint32_t *s = &t->slots[i];
-		if (*s == SLOT_EMPTY || key_eq(&t->recs[*s].key, k))
+		if (*s == SLOT_EMPTY || rec_eq(&t->recs[*s], ep, k))
 			return s;
 		i = (i + 1) & t->mask;
 	}
@@ -111,9 +179,14 @@ static uint32_t *slot_of(struct flow_table *t, const struct flow_key *k)
 
 int flow_observe(struct flow_table *t, const struct flow_obs *o)
 {
-	uint32_t *s = slot_of(t, &o->key);
-	struct flow_rec *r;
 	t->st.observed++;
+	uint32_t ep = ep_index(t, &o->key.ep);
+	if (ep == SLOT_EMPTY) {
+		t->st.dropped++;
+		return -ENOSPC;
+	}
+	uint32_t *s = slot_of(t, ep, &o->key);
+	struct trec *r;
 	if (*s == SLOT_EMPTY) {
 		if (t->used == t->max) {
 			t->st.dropped++;
@@ -121,12 +194,10 @@ int flow_observe(struct flow_table *t, const struct flow_obs *o)
 		}
 		*s = t->used++;
 		r = &t->recs[*s];
-		memset(r, 0, sizeof(*r));
-		r->key = o->key;
-		r->ep_ip = o->ep_ip;
-		r->peer_who.kind = FLOW_KIND_EXTERNAL;
-		r->first_ms = o->ts_ms;
-		r->last_ms = o->ts_ms;
+		*r = (struct trec){ .ep = ep, .dir = o->key.dir, .verdict = o->key.verdict,
+				    .port = o->key.port, .proto = o->key.proto,
+				    .peer = o->key.peer, .ep_ip = o->ep_ip,
+				    .first_ms = o->ts_ms, .last_ms = o->ts_ms };
 	}
 	r = &t->recs[*s];
 	r->bytes_in += o->bytes_in;
@@ -152,10 +223,33 @@ unsigned flow_table_flush(struct flow_table *t, void (*fn)(void *user, const str
 			  void *user)
 {
 	unsigned n = t->used;
-	for (unsigned i = 0; i < n; i++)
-		fn(user, &t->recs[i]);
+	struct flow_rec out;
+	for (unsigned i = 0; i < n; i++) {
+		const struct trec *r = &t->recs[i];
+		memset(&out, 0, sizeof(out));
+		out.key.ep = t->eps[r->ep];
+		out.key.dir = r->dir;
+		out.key.peer = r->peer;
+		out.key.port = r->port;
+		out.key.proto = r->proto;
+		out.key.verdict = r->verdict;
+		out.peer_who.kind = FLOW_KIND_EXTERNAL;
+		out.ep_ip = r->ep_ip;
+		out.bytes_in = r->bytes_in;
+		out.bytes_out = r->bytes_out;
+		out.pkts_in = r->pkts_in;
+		out.pkts_out = r->pkts_out;
+		out.first_ms = r->first_ms;
+		out.last_ms = r->last_ms;
+		out.started = r->started;
+		out.completed = r->completed;
+		out.flows = r->flows;
+		fn(user, &out);
+	}
 	memset(t->slots, 0xff, ((size_t)t->mask + 1) * sizeof(*t->slots));
+	memset(t->ep_slots, 0xff, ((size_t)t->ep_mask + 1) * sizeof(*t->ep_slots));
 	t->used = 0;
+	t->n_eps = 0;
 	t->st.flushed += n;
 	return n;
 }

@@ -52,6 +52,8 @@ struct err;
 struct json_w;
 
 #define FLOW_NAME_MAX 253   /* a Kubernetes name or "NS/NAME" part */
+#define FLOW_EPS_MAX 1024   /* endpoint identities one window holds (a node's pods and VMs)
+			     * at most; observations of more are dropped (stats.dropped) */
 #define FLOW_POLICY_MAX 128 /* "NS/NAME" of a policy */
 #define FLOW_POLICIES 4	    /* policies named per record or row (more are counted) */
 
@@ -152,7 +154,8 @@ void flow_table_free(struct flow_table *t);
 size_t flow_table_bytes(const struct flow_table *t);
 
 /* Add one observation: aggregated into its key's record (created if new). 0, or
- * -ENOSPC when the key is new and the table is full (counted in stats.dropped). */
+ * -ENOSPC when the key is new and the table is full, or its endpoint is new and the
+ * window already holds FLOW_EPS_MAX endpoints (counted in stats.dropped). */
 int flow_observe(struct flow_table *t, const struct flow_obs *o);
 
 /* Hand every record of the window to fn (in no particular order) and empty the table.

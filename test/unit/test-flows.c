@@ -266,10 +266,61 @@ static void test_json_line(void)
 	flow_table_free(t);
 }
 
+/* The window's endpoint identities are bounded too: one more than FLOW_EPS_MAX is dropped
+ * (counted), each kept one comes back from the flush with its own name and counters. */
+struct ep_seen {
+	unsigned n, bad;
+};
+
+static void check_ep_rec(void *user, const struct flow_rec *r)
+{
+	struct ep_seen *x = user;
+	unsigned i = 0;
+	char want[32];
+	x->n++;
+	if (sscanf(r->key.ep.name, "vm-%u", &i) != 1) {
+		x->bad++;
+		return;
+	}
+	snprintf(want, sizeof(want), "ns-%u", i % 7);
+	if (strcmp(r->key.ep.ns, want) != 0 || r->bytes_in != i + 1 || r->key.port != 80 ||
+	    r->started != 1 || r->peer_who.kind != FLOW_KIND_EXTERNAL)
+		x->bad++;
+}
+
+static void test_endpoint_pool_bound(void)
+{
+	struct flow_table *t = flow_table_new(4 * FLOW_EPS_MAX, NULL);
+	char ns[16], name[16];
+	T_CHECK(t != NULL);
+	for (unsigned i = 0; i <= FLOW_EPS_MAX; i++) {
+		snprintf(ns, sizeof(ns), "ns-%u", i % 7);
+		snprintf(name, sizeof(name), "vm-%u", i);
+		struct flow_obs o;
+		memset(&o, 0, sizeof(o));
+		o.key = key(ns, name, FLOW_INGRESS, "198.18.0.1", 80, IPPROTO_TCP);
+		o.bytes_in = i + 1;
+		o.started = true;
+		T_EQ(flow_observe(t, &o), i < FLOW_EPS_MAX ? 0 : -ENOSPC);
+	}
+	T_EQ(flow_table_stats(t).dropped, 1);
+	struct ep_seen x = { 0, 0 };
+	T_EQ(flow_table_flush(t, check_ep_rec, &x), FLOW_EPS_MAX);
+	T_EQ(x.n, FLOW_EPS_MAX);
+	T_EQ(x.bad, 0);
+	/* a flush empties the pool: a new endpoint fits again */
+	struct flow_obs o;
+	memset(&o, 0, sizeof(o));
+	o.key = key("ns-x", "vm-new", FLOW_EGRESS, "198.18.0.2", 53, IPPROTO_UDP);
+	T_EQ(flow_observe(t, &o), 0);
+	flow_table_free(t);
+}
+
 int main(void)
 {
 	T_RUN(test_aggregates_like_brute_force);
 	T_RUN(test_bound_drops_and_counts);
+	T_RUN(test_endpoint_pool_bound);
 	T_RUN(test_classify);
 	T_RUN(test_json_line);
 	return t_done();
