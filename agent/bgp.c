@@ -33,8 +33,8 @@ enum bgp_phase {
 struct agent_bgp {
 	struct agent *a;	    /* the agent (not owned) */
 	char *text;		    /* the fragment last written or found in place */
-	char path[CONF_STR_MAX];    /* the file text belongs to ([bgp] config then) */
 	size_t len;		    /* its length */
+	char path[CONF_STR_MAX];    /* the file text belongs to ([bgp] config then) */
 	bool reloaded;		    /* BIRD accepted that text (a configure succeeded) */
 	bool again;		    /* another reload wanted after the one in flight */
 	enum bgp_phase phase;	    /* the control socket exchange */

@@ -571,13 +571,20 @@ static void after_sync(struct agent_policy *p)
 /* Stage every endpoint whose rules may have changed (all: every endpoint): those with
  * a veth and a pod the world knows, newly there, moved to another pod or noted dirty;
  * removals of the ones gone. */
+/* An endpoint that gets rules: a pod's veth (one the route adoption made of a veth
+ * with no registration has no pod, so no rules). */
+static bool has_rules(const struct agent_ep *ep)
+{
+	return ep->veth[0] && ep->ns[0] && ep->pod[0];
+}
+
 static int stage_changes(struct agent_policy *p, bool all, struct err *e)
 {
 	struct agent *a = p->a;
 	unsigned n_eps = agent_ep_count(a);
 	for (unsigned i = 0; i < n_eps; i++) {
 		struct agent_ep *ep = agent_ep_at(a, i);
-		if (!ep->veth[0] || !ep->ns[0] || !ep->pod[0])
+		if (!has_rules(ep))
 			continue;
 		const struct pol_cep *c = pst_find(p->st, ep->veth);
 		if (!pol_world_has_pod(p->world, ep->ns, ep->pod)) {
@@ -593,14 +600,13 @@ static int stage_changes(struct agent_policy *p, bool all, struct err *e)
 		if (rc < 0)
 			return rc;
 	}
-	/* programmed endpoints the agent no longer has as a pod's: an endpoint the route
-	 * adoption made of a deleted pod's surviving veth has no pod, so no rules */
+	/* programmed endpoints the agent no longer has as one with rules */
 	for (unsigned i = 0; i < pst_count(p->st); i++) {
 		const struct pol_cep *c = pst_at(p->st, i);
 		bool have = false;
 		for (unsigned k = 0; k < n_eps && !have; k++) {
 			struct agent_ep *ep = agent_ep_at(a, k);
-			have = ep->ns[0] && ep->pod[0] && strcmp(ep->veth, c->ifname) == 0;
+			have = has_rules(ep) && strcmp(ep->veth, c->ifname) == 0;
 		}
 		if (!have && pst_stage_remove(p->st, c->ifname) < 0)
 			return err_setx(e, ENOMEM, "policy: out of memory");

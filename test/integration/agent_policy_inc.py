@@ -20,7 +20,6 @@ same port kept.
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -229,18 +228,8 @@ def run(api):
     # together, so that the adoption's reconcile runs before the policy's sync (each
     # DEL re-arms that one): the order that left a deleted pod's chains in place.
     gone = [0, 1, 2, 3]
-    conns = []
-    for i in gone:
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(30)
-        s.connect(ag.sock)
-        conns.append(s)
-    for i, s in zip(gone, conns):
-        s.sendall((json.dumps({"op": "del", "container_id": "cid-%d" % i,
-                               "ifname": "eth0"}) + "\n").encode())
-    answers = [s.makefile().readline().strip() for s in conns]
-    for s in conns:
-        s.close()
+    answers = ag.call_all([{"op": "del", "container_id": "cid-%d" % i, "ifname": "eth0"}
+                           for i in gone], timeout=30)
 
     def chains_of(i):
         t = table() or {"chains": {}}

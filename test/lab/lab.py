@@ -215,9 +215,10 @@ def _proc_tree(pid):
     return out
 
 
-def netlink_listening(pid):
-    """Whether pid (or a descendant) holds a NETLINK_ROUTE socket bound to multicast
-    groups: an `ip monitor` that will see every change from now on."""
+def netlink_listening(pid, proto=0):
+    """Whether pid (or a descendant) holds a netlink socket of proto (0 NETLINK_ROUTE,
+    12 NETLINK_NETFILTER) bound to multicast groups: an `ip monitor` or `conntrack -E`
+    that will see every change from now on."""
     for p in _proc_tree(pid):
         try:
             inodes = {os.readlink("/proc/%d/fd/%s" % (p, fd))[8:-1]
@@ -227,16 +228,16 @@ def netlink_listening(pid):
                 rows = [r.split() for r in f.read().splitlines()[1:]]
         except OSError:
             continue
-        if any(len(r) >= 10 and r[1] == "0" and int(r[3], 16) != 0 and r[9] in inodes
+        if any(len(r) >= 10 and r[1] == str(proto) and int(r[3], 16) != 0 and r[9] in inodes
                for r in rows):
             return True
     return False
 
 
-def wait_netlink_listener(proc, what, timeout=10.0):
-    """Until proc listens to rtnetlink multicast (netlink_listening); fails naming what."""
+def wait_netlink_listener(proc, what, timeout=10.0, proto=0):
+    """Until proc listens to netlink multicast (netlink_listening); fails naming what."""
     end = time.monotonic() + timeout
-    while not netlink_listening(proc.pid):
+    while not netlink_listening(proc.pid, proto):
         if not proc.alive() or time.monotonic() > end:
             raise RuntimeError("lab: %s not listening after %.0f s%s: %s" % (
                 what, timeout, "" if proc.alive() else " (exited)", proc.log(10)))

@@ -278,6 +278,23 @@ class Agent:
         with open(os.path.join(self.eps, "%s_%s.json" % (cid, ifname)), "w") as f:
             f.write(json.dumps(req) + "\n")
 
+    def call_all(self, reqs, timeout=10):
+        """Send each request on its own connection, all before reading any answer (so
+        the agent handles them in one go), then return each one's first answer line."""
+        conns = []
+        try:
+            for _ in reqs:
+                s = socket.socket(socket.AF_UNIX)
+                s.settimeout(timeout)
+                s.connect(self.sock)
+                conns.append(s)
+            for s, req in zip(conns, reqs):
+                s.sendall((json.dumps(req) + "\n").encode())
+            return [s.makefile().readline().strip() for s in conns]
+        finally:
+            for s in conns:
+                s.close()
+
     def call(self, req, answers=1, timeout=10):
         """Send one request line on the socket, return the answer lines (dicts)."""
         s = socket.socket(socket.AF_UNIX)
